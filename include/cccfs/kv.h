@@ -1,0 +1,319 @@
+/*
+ * cccfs kv: a transactional, copy-on-write, mmap-based B+tree in one file.
+ *
+ * This header is the whole public interface of the engine and its manual.
+ *
+ *   - One database file of fixed-size pages, growing as needed.  There is no
+ *     map size to configure: the file and the mapping grow on demand.
+ *   - Named tables (a catalog of name -> tree), created on first use.
+ *   - One writer at a time; any number of readers in any thread or process.
+ *     Each reader sees the committed state it began with (MVCC).  Readers
+ *     never block the writer and the writer never blocks readers.
+ *   - Values returned by kv_get() and cursors point straight into the map and
+ *     stay valid until the transaction that returned them ends.
+ *   - Commits are copy-on-write: a page reachable from the last durable
+ *     commit is never overwritten.  A durable commit costs one fsync.
+ *   - Every page carries a checksum, checked at recovery and by kv_check().
+ *   - Named persistent snapshots, readable and restorable.
+ *
+ * Errors: every function returning int returns 0 on success, a negative errno
+ * value (-EIO, -ENOSPC, -ENOMEM, -EINVAL, ...) or one of the negative KV_E*
+ * codes below.  kv_strerror() gives static text for any code; kv_errmsg()
+ * gives the calling thread's last detailed message (e.g. "page 812: checksum
+ * mismatch").
+ *
+ * Threads: a kv_env may be shared by threads.  A kv_txn and its cursors must
+ * be used by one thread at a time.
+ */
+#ifndef CCCFS_KV_H
+#define CCCFS_KV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(KV_BUILDING) && defined(__GNUC__)
+#define KV_API __attribute__((visibility("default")))
+#else
+#define KV_API
+#endif
+
+#define KV_VERSION_STRING "0.1.0"
+
+typedef struct kv_env kv_env;
+typedef struct kv_txn kv_txn;
+typedef struct kv_table kv_table;
+typedef struct kv_cursor kv_cursor;
+
+/* A byte string.  For inputs, data must stay valid for the call only. */
+typedef struct kv_val {
+	const void *data;
+	size_t len;
+} kv_val;
+
+/* Library error codes (a reserved negative band, below every -errno). */
+enum {
+	KV_ENOTFOUND = -30800, /* key, table or snapshot does not exist */
+	KV_EEXIST = -30799,    /* key or name exists (KV_NOOVERWRITE) */
+	KV_EBUSY = -30798,     /* another writer holds the write lock */
+	KV_ECORRUPT = -30797,  /* the file failed a checksum or structure check */
+	KV_EVERSION = -30796,  /* the file has a format version we cannot read */
+	KV_ENOTDB = -30795,    /* the file is not a cccfs kv database */
+	KV_EFATAL = -30794,    /* an I/O failure left the durable state unknown;
+	                          close and reopen the environment */
+	KV_EREADONLY = -30793, /* write attempted in a read-only txn or env */
+	KV_EKEYSIZE = -30792,  /* key empty or longer than KV_MAX_KEY */
+	KV_EVALSIZE = -30791,  /* value longer than KV_MAX_VALUE */
+	KV_EREADERS = -30790,  /* the reader table is full */
+	KV_ELOCKED = -30789,   /* the database is locked by another user
+	                          (kv_env_lock_exclusive) */
+	KV_EORDER = -30788,    /* KV_APPEND with a key not above the last */
+	KV_EBADNAME = -30787,  /* table or snapshot name empty or too long */
+};
+
+#define KV_MAX_KEY 1024u                    /* bytes */
+#define KV_MAX_VALUE (1024u * 1024u * 1024u) /* 1 GiB */
+#define KV_MAX_NAME 255u                    /* table and snapshot names */
+
+/* kv_env_open() flags */
+#define KV_CREATE 0x1u /* create the file if missing */
+#define KV_RDONLY 0x2u /* open read-only: no write transactions */
+
+/* kv_txn_begin() flags */
+#define KV_TXN_RDONLY 0x1u
+
+/* kv_put() flags */
+#define KV_NOOVERWRITE 0x1u /* fail with KV_EEXIST if the key exists */
+#define KV_APPEND 0x2u /* key is above every key in the table (bulk load);
+                          KV_EORDER otherwise.  Leaves fill completely. */
+
+/* kv_table_open() flags */
+#define KV_TABLE_CREATE 0x1u
+
+enum kv_durability {
+	KV_DURABLE_IMMEDIATE = 0, /* survives power loss once commit returns */
+	KV_DURABLE_NONE = 1,      /* atomic and crash-consistent; a power loss
+	                             may roll back to the last durable commit */
+};
+
+/*
+ * File operations the engine performs through a replaceable table, so that
+ * tests can inject faults.  All return 0 or a negative errno.  pwrite writes
+ * all len bytes or fails.  Reads are served by the map and are not routed
+ * here.  Pass NULL to kv_env_open_io() for the default POSIX table.
+ */
+struct kv_io {
+	void *ctx;
+	int (*pwrite)(void *ctx, int fd, const void *buf, size_t len,
+	              uint64_t off);
+	int (*sync)(void *ctx, int fd);
+	int (*truncate)(void *ctx, int fd, uint64_t size);
+};
+KV_API const struct kv_io *kv_io_posix(void);
+
+/* ---- environments ---------------------------------------------------- */
+
+/*
+ * Open (or with KV_CREATE create, with the given mode, e.g. 0600) the
+ * database at path.  A lock file "path-lock" beside it holds the reader table
+ * and the writer lock; it is created with the same mode.
+ * Errors: -errno from open, KV_ENOTDB, KV_EVERSION, KV_ECORRUPT, -ENOMEM.
+ */
+KV_API int kv_env_open(kv_env **out, const char *path, unsigned flags,
+                       int mode);
+KV_API int kv_env_open_io(kv_env **out, const char *path, unsigned flags,
+                          int mode, const struct kv_io *io);
+/* Closes the environment.  Every transaction must have ended. */
+KV_API void kv_env_close(kv_env *env);
+
+/*
+ * Take an advisory "server" lock: at most one process holds it at a time.
+ * The FUSE daemon takes it so that two daemons never serve one database.
+ * Readers and other writers are not affected.  KV_ELOCKED if held elsewhere.
+ */
+KV_API int kv_env_lock_exclusive(kv_env *env);
+
+/* Flush every non-durable commit to stable storage (one fsync). */
+KV_API int kv_env_sync(kv_env *env);
+
+struct kv_stat {
+	uint32_t page_size;
+	uint64_t file_size;      /* bytes on disk */
+	uint64_t pages_total;    /* pages below the high-water mark */
+	uint64_t pages_free;     /* reusable now */
+	uint64_t pages_pending;  /* freed, held by a reader, snapshot or
+	                            the last durable commit */
+	uint64_t txnid;          /* last committed transaction */
+	uint64_t durable_txnid;  /* last commit known to be on stable storage */
+	int64_t commit_time_ns;  /* CLOCK_REALTIME of the last commit */
+	uint64_t tables;
+	uint64_t snapshots;
+	uint64_t readers;        /* live read transactions, all processes */
+};
+KV_API int kv_env_stat(kv_env *env, struct kv_stat *st);
+KV_API const char *kv_env_path(const kv_env *env);
+
+/* ---- transactions ---------------------------------------------------- */
+
+/*
+ * Begin a transaction.  A write transaction (flags 0) waits for the write
+ * lock; kv_txn_try_begin() returns KV_EBUSY instead.  A read transaction
+ * (KV_TXN_RDONLY) never waits.
+ * Errors: KV_EREADONLY (write txn on a KV_RDONLY env), KV_EREADERS,
+ * KV_EFATAL, -ENOMEM.
+ */
+KV_API int kv_txn_begin(kv_env *env, unsigned flags, kv_txn **out);
+KV_API int kv_txn_try_begin(kv_env *env, unsigned flags, kv_txn **out);
+/* A read transaction on a persistent snapshot.  KV_ENOTFOUND if none. */
+KV_API int kv_txn_begin_snapshot(kv_env *env, const char *name,
+                                 kv_txn **out);
+
+/* Durability of this write transaction's commit (default IMMEDIATE). */
+KV_API void kv_txn_set_durability(kv_txn *txn, enum kv_durability d);
+
+/*
+ * Commit and end the transaction.  The txn is freed whatever the result.
+ * For a read transaction this is the same as kv_txn_abort().
+ * On failure nothing of the transaction is visible and the store keeps its
+ * previous state.  Errors: -EIO, -ENOSPC, -ENOMEM, KV_EFATAL.
+ */
+KV_API int kv_txn_commit(kv_txn *txn);
+KV_API void kv_txn_abort(kv_txn *txn);
+
+/* Transaction id this txn reads (read txn) or will commit as (write txn). */
+KV_API uint64_t kv_txn_id(const kv_txn *txn);
+KV_API int kv_txn_is_readonly(const kv_txn *txn);
+
+/* ---- tables ---------------------------------------------------------- */
+
+/*
+ * Open a table by name for the life of txn.  With KV_TABLE_CREATE (write txn
+ * only) a missing table is created.  Names are 1..KV_MAX_NAME bytes.
+ * Errors: KV_ENOTFOUND, KV_EBADNAME, KV_EREADONLY.
+ */
+KV_API int kv_table_open(kv_txn *txn, const char *name, unsigned flags,
+                         kv_table **out);
+/* Entry count in O(1). */
+KV_API uint64_t kv_table_count(const kv_table *t);
+KV_API const char *kv_table_name(const kv_table *t);
+/* Drop a table and free its pages.  Handles to it become invalid. */
+KV_API int kv_table_drop(kv_txn *txn, const char *name);
+/* Call fn for each table in name order; a non-zero return stops and is
+ * returned. */
+KV_API int kv_table_list(kv_txn *txn,
+                         int (*fn)(void *ctx, const char *name,
+                                   uint64_t count),
+                         void *ctx);
+
+/* ---- records --------------------------------------------------------- */
+
+/*
+ * Look up key.  *val points into the map (or the txn's own dirty pages) and
+ * stays valid until the transaction ends or, in a write transaction, until
+ * the next change to the same table.  Errors: KV_ENOTFOUND, KV_EKEYSIZE,
+ * KV_ECORRUPT.
+ */
+KV_API int kv_get(kv_txn *txn, kv_table *t, kv_val key, kv_val *val);
+/* Insert or replace.  Errors: KV_EEXIST (KV_NOOVERWRITE), KV_EORDER
+ * (KV_APPEND), KV_EKEYSIZE, KV_EVALSIZE, KV_EREADONLY, -ENOMEM, -ENOSPC. */
+KV_API int kv_put(kv_txn *txn, kv_table *t, kv_val key, kv_val val,
+                  unsigned flags);
+/* Delete key.  KV_ENOTFOUND if it is absent. */
+KV_API int kv_del(kv_txn *txn, kv_table *t, kv_val key);
+
+/* ---- cursors --------------------------------------------------------- */
+
+/*
+ * A cursor walks a table in key order.  Positioning calls fill key and val
+ * (either may be NULL) and return KV_ENOTFOUND past either end.  In a write
+ * transaction a cursor stays usable across changes: it re-finds its place
+ * by key.  The cursor must be closed before its transaction ends.
+ */
+KV_API int kv_cursor_open(kv_txn *txn, kv_table *t, kv_cursor **out);
+KV_API void kv_cursor_close(kv_cursor *c);
+KV_API int kv_cursor_first(kv_cursor *c, kv_val *key, kv_val *val);
+KV_API int kv_cursor_last(kv_cursor *c, kv_val *key, kv_val *val);
+KV_API int kv_cursor_next(kv_cursor *c, kv_val *key, kv_val *val);
+KV_API int kv_cursor_prev(kv_cursor *c, kv_val *key, kv_val *val);
+/* Position at the first key >= key. */
+KV_API int kv_cursor_seek(kv_cursor *c, kv_val key, kv_val *okey,
+                          kv_val *oval);
+
+/* ---- snapshots ------------------------------------------------------- */
+
+struct kv_snapshot_info {
+	char name[KV_MAX_NAME + 1];
+	uint64_t txnid;      /* the commit the snapshot preserves */
+	int64_t created_ns;  /* CLOCK_REALTIME at creation */
+	uint64_t records;    /* entries in all its tables */
+};
+
+/*
+ * Create a named snapshot of the last committed state (the state txn began
+ * from, without txn's own changes), in O(1).  It becomes permanent when txn
+ * commits.  Errors: KV_EEXIST, KV_EBADNAME.
+ */
+KV_API int kv_snapshot_create(kv_txn *txn, const char *name);
+/* Delete; its pages are freed once nothing else holds them. */
+KV_API int kv_snapshot_delete(kv_txn *txn, const char *name);
+KV_API int kv_snapshot_rename(kv_txn *txn, const char *from, const char *to);
+/*
+ * Make the snapshot's tables the live state of txn: tables absent from the
+ * snapshot are dropped, the others replaced.  The snapshot itself remains.
+ */
+KV_API int kv_snapshot_restore(kv_txn *txn, const char *name);
+KV_API int kv_snapshot_get(kv_txn *txn, const char *name,
+                           struct kv_snapshot_info *info);
+/* In creation (txn id) order. */
+KV_API int kv_snapshot_list(kv_txn *txn,
+                            int (*fn)(void *ctx,
+                                      const struct kv_snapshot_info *s),
+                            void *ctx);
+/* Pages that deleting this snapshot would free (held by it alone). */
+KV_API int kv_snapshot_space(kv_txn *txn, const char *name,
+                             uint64_t *pages);
+
+/* ---- integrity and copies -------------------------------------------- */
+
+struct kv_check_report {
+	uint64_t pages_total;
+	uint64_t pages_reachable; /* live tree, snapshots, freelist */
+	uint64_t pages_free;
+	uint64_t pages_pending;
+	uint64_t entries;
+	uint64_t problems;
+};
+
+/*
+ * Walk every table and snapshot, verify page checksums, key order, counts
+ * and page accounting (every page reachable or free, never both, none lost).
+ * Each problem is passed to fn (may be NULL) as one line naming the page.
+ * Returns 0 when clean, KV_ECORRUPT when problems were found, or another
+ * error if the check could not run.  Works while a writer is active.
+ */
+KV_API int kv_check(kv_env *env, void (*fn)(void *ctx, const char *msg),
+                    void *ctx, struct kv_check_report *rep);
+
+/*
+ * Write a compacted copy of the live state (snapshot == NULL) or of one
+ * snapshot to a new file dest (which must not exist), consistent as of one
+ * commit, while the writer and readers go on.  The copy holds no snapshots
+ * when a snapshot is copied; a copy of the live state keeps the snapshots'
+ * metadata out too: it is the live tables only.
+ */
+KV_API int kv_env_copy(kv_env *env, const char *dest, const char *snapshot,
+                       int mode);
+
+/* ---- errors ---------------------------------------------------------- */
+
+KV_API const char *kv_strerror(int rc);
+/* The calling thread's last detailed message ("" if none). */
+KV_API const char *kv_errmsg(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CCCFS_KV_H */

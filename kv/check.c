@@ -1,0 +1,519 @@
+/*
+ * check.c: the integrity check, and the verification that recovery runs
+ * at open.
+ *
+ * kv_check() reads one committed state (as a reader, so it runs beside a
+ * writer) and verifies:
+ *   - every page reachable from the live tables, the catalog, the snapshots
+ *     tree and every snapshot: checksum, its own page number, the txnid its
+ *     parent expects, its type, node bounds, key order;
+ *   - every table: keys strictly ascending across pages, and the entry and
+ *     page counts in its descriptor;
+ *   - page accounting: each page below the high-water mark is exactly one
+ *     of meta, live, freelist chain, ready or pending; pages that only
+ *     snapshots reach are pending; no page is lost.
+ *
+ * check_recent() is the recovery check: the same page verification, limited
+ * to pages written after a given txn (parents carry their children's
+ * txnids, and a page is never newer than its parent, so older subtrees are
+ * skipped whole).
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kv_int.h"
+
+enum mark {
+	M_NONE = 0,
+	M_META,
+	M_LIVE,
+	M_SNAP,     /* reached from snapshots only */
+	M_SNAPPEND, /* reached from snapshots only, and pending: correct */
+	M_FLPAGE,
+	M_READY,
+	M_PEND,
+};
+
+struct checker {
+	kv_txn *txn;
+	uint8_t *mark;        /* NULL in recovery mode */
+	uint64_t npages;
+	uint64_t min_txn;
+	enum mark phase;
+	void (*fn)(void *ctx, const char *msg);
+	void *ctx;
+	uint64_t problems;
+	/* per-tree tallies */
+	uint64_t entries, branch, leaf, overflow;
+	int leaf_depth;
+	bool recovery;        /* several trees share one tally */
+};
+
+static void problem(struct checker *ck, uint64_t pgno, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void problem(struct checker *ck, uint64_t pgno, const char *fmt, ...)
+{
+	char msg[400];
+	int n;
+	va_list ap;
+
+	ck->problems++;
+	n = snprintf(msg, sizeof(msg), "page %llu: ", (unsigned long long)pgno);
+	va_start(ap, fmt);
+	vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
+	va_end(ap);
+	if (ck->problems == 1)
+		kv_set_err(KV_ECORRUPT, "%s", msg);
+	if (ck->fn && ck->problems <= 1000)
+		ck->fn(ck->ctx, msg);
+}
+
+static bool keys_ordered(const uint8_t *p)
+{
+	int n = page_nkeys(p), i;
+	bool leaf = get16(p + PH_TYPE) == PT_LEAF;
+
+	for (i = leaf ? 1 : 2; i < n; i++) {
+		kv_val a, b;
+		const uint8_t *x = node_at(p, i - 1), *y = node_at(p, i);
+		if (leaf) {
+			a.data = x + LN_HDR;
+			a.len = get16(x + LN_KLEN);
+			b.data = y + LN_HDR;
+			b.len = get16(y + LN_KLEN);
+		} else {
+			a.data = x + BN_HDR;
+			a.len = get16(x + BN_KLEN);
+			b.data = y + BN_HDR;
+			b.len = get16(y + BN_KLEN);
+		}
+		if (key_cmp(a, b) >= 0)
+			return false;
+	}
+	return true;
+}
+
+static int visit(void *ctx, uint64_t pg, uint64_t n, uint64_t tx,
+                 const uint8_t *p, int depth)
+{
+	struct checker *ck = ctx;
+	uint16_t type;
+	uint64_t i;
+
+	if (ck->min_txn && tx <= ck->min_txn)
+		return 1;
+	if (!p || pg < 2 || pg + n > ck->npages) {
+		problem(ck, pg, "referenced page is out of range or unreadable");
+		return 1;
+	}
+	if (ck->mark) {
+		enum mark m = ck->mark[pg];
+		if (m == M_LIVE && ck->phase == M_SNAP)
+			return 1; /* shared with the live state */
+		if (m == M_SNAP && ck->phase == M_SNAP)
+			return 1; /* shared between snapshots */
+		if (m != M_NONE) {
+			problem(ck, pg, "reachable twice");
+			return 1;
+		}
+		for (i = 0; i < n; i++)
+			ck->mark[pg + i] = (uint8_t)ck->phase;
+	}
+	if (get64(p + PH_CHECKSUM) != page_checksum(p, n * KV_PAGE_SIZE)) {
+		problem(ck, pg, "checksum mismatch");
+		return 1;
+	}
+	if (get64(p + PH_PGNO) != pg) {
+		problem(ck, pg, "holds page %llu (misdirected write)",
+		        (unsigned long long)get64(p + PH_PGNO));
+		return 1;
+	}
+	if (get64(p + PH_TXNID) != tx) {
+		problem(ck, pg, "written by txn %llu, its parent expects %llu",
+		        (unsigned long long)get64(p + PH_TXNID),
+		        (unsigned long long)tx);
+		return 1;
+	}
+	type = get16(p + PH_TYPE);
+	if (type == PT_OVERFLOW) {
+		ck->overflow += n;
+		return 1;
+	}
+	if (type != PT_LEAF && type != PT_BRANCH) {
+		problem(ck, pg, "unexpected page type %u in a tree", type);
+		return 1;
+	}
+	if (!keys_ordered(p))
+		problem(ck, pg, "keys out of order");
+	if (type == PT_LEAF) {
+		ck->leaf++;
+		ck->entries += page_nkeys(p);
+		if (ck->leaf_depth < 0 || ck->recovery)
+			ck->leaf_depth = depth;
+		else if (ck->leaf_depth != depth)
+			problem(ck, pg, "leaf at depth %d, others at %d", depth,
+			        ck->leaf_depth);
+	} else {
+		ck->branch++;
+		if (page_nkeys(p) == 0)
+			problem(ck, pg, "empty branch page");
+	}
+	return 0;
+}
+
+static void tally_reset(struct checker *ck)
+{
+	ck->entries = ck->branch = ck->leaf = ck->overflow = 0;
+	ck->leaf_depth = -1;
+}
+
+static int walk_tree(struct checker *ck, const struct tree *t)
+{
+	int rc = bt_walk(ck->txn, t, visit, ck);
+
+	if (rc == KV_ECORRUPT) {
+		problem(ck, 0, "tree walk stopped: %s", kv_errmsg());
+		return 0;
+	}
+	return rc;
+}
+
+/* Keys strictly ascending across the whole table. */
+static int check_order(struct checker *ck, const struct tree *t,
+                       const char *name)
+{
+	struct tree tt = *t;
+	struct cur c = { .txn = ck->txn, .tree = &tt };
+	uint8_t prev[KV_MAX_KEY];
+	size_t plen = 0;
+	bool first = true;
+	int rc;
+
+	for (rc = bt_first(&c); rc == 0; rc = bt_next(&c)) {
+		kv_val k, v;
+		rc = bt_cur_get(&c, &k, &v);
+		if (rc)
+			break;
+		kv_val p = { prev, plen };
+		if (!first && key_cmp(p, k) >= 0)
+			problem(ck, c.pg[c.depth - 1], "table '%s': key out "
+			        "of order across pages", name);
+		if (k.len > KV_MAX_KEY) {
+			problem(ck, c.pg[c.depth - 1], "key too long");
+			break;
+		}
+		memcpy(prev, k.data, k.len);
+		plen = k.len;
+		first = false;
+	}
+	if (rc && rc != KV_ENOTFOUND) {
+		problem(ck, 0, "table '%s': scan failed: %s", name,
+		        kv_errmsg());
+	}
+	return 0;
+}
+
+/* Walk a catalog and its tables, checking each table's descriptor. */
+static int walk_catalog_checked(struct checker *ck, const struct tree *cat,
+                                bool verify_counts)
+{
+	struct tree t = *cat;
+	struct cur c = { .txn = ck->txn, .tree = &t };
+	int rc;
+
+	tally_reset(ck);
+	rc = walk_tree(ck, &t);
+	if (rc)
+		return rc;
+	if (ck->problems)
+		return 0; /* do not trust a damaged catalog any further */
+	for (rc = bt_first(&c); rc == 0; rc = bt_next(&c)) {
+		kv_val k, v;
+		struct tree tt;
+		char name[KV_MAX_NAME + 1];
+		rc = bt_cur_get(&c, &k, &v);
+		if (rc)
+			return rc;
+		if (v.len != TD_SIZE || k.len > KV_MAX_NAME) {
+			problem(ck, c.pg[c.depth - 1], "bad catalog entry");
+			continue;
+		}
+		memcpy(name, k.data, k.len);
+		name[k.len] = 0;
+		tree_load(&tt, v.data);
+		tally_reset(ck);
+		uint64_t before = ck->problems;
+		rc = walk_tree(ck, &tt);
+		if (rc)
+			return rc;
+		if (!verify_counts || ck->problems != before)
+			continue;
+		if (ck->entries != tt.count)
+			problem(ck, tt.root, "table '%s' holds %llu entries, "
+			        "its descriptor says %llu", name,
+			        (unsigned long long)ck->entries,
+			        (unsigned long long)tt.count);
+		if (ck->leaf != tt.leaf_pages || ck->branch != tt.branch_pages ||
+		    ck->overflow != tt.overflow_pages)
+			problem(ck, tt.root, "table '%s' page counts differ "
+			        "from its descriptor", name);
+		if (tt.root && (uint32_t)(ck->leaf_depth + 1) != tt.depth)
+			problem(ck, tt.root, "table '%s' depth differs from "
+			        "its descriptor", name);
+		check_order(ck, &tt, name);
+	}
+	return rc == KV_ENOTFOUND ? 0 : rc;
+}
+
+static int walk_snapshots(struct checker *ck)
+{
+	struct tree t = ck->txn->st.snaps;
+	struct cur c = { .txn = ck->txn, .tree = &t };
+	int rc;
+
+	for (rc = bt_first(&c); rc == 0; rc = bt_next(&c)) {
+		kv_val v;
+		struct tree cat;
+		rc = bt_cur_get(&c, NULL, &v);
+		if (rc)
+			return rc;
+		if (v.len != SR_SIZE) {
+			problem(ck, c.pg[c.depth - 1], "bad snapshot record");
+			continue;
+		}
+		tree_load(&cat, (const uint8_t *)v.data + SR_CATALOG);
+		rc = walk_catalog_checked(ck, &cat, false);
+		if (rc)
+			return rc;
+	}
+	return rc == KV_ENOTFOUND ? 0 : rc;
+}
+
+static void check_chain(struct checker *ck)
+{
+	const struct state *st = &ck->txn->st;
+	uint64_t pg = st->fl_pgno, tx = st->fl_txnid, seen = 0;
+
+	while (pg) {
+		const uint8_t *p;
+		if (ck->min_txn && tx <= ck->min_txn)
+			return;
+		if (pg < 2 || pg >= ck->npages || ++seen > st->fl_npages) {
+			problem(ck, pg, "freelist chain out of range");
+			return;
+		}
+		p = ck->txn->map + pg * KV_PAGE_SIZE;
+		if (get64(p + PH_CHECKSUM) != page_checksum(p, KV_PAGE_SIZE) ||
+		    get16(p + PH_TYPE) != PT_FREELIST ||
+		    get64(p + PH_TXNID) != tx || get64(p + PH_PGNO) != pg) {
+			problem(ck, pg, "freelist page damaged");
+			return;
+		}
+		if (ck->mark) {
+			if (ck->mark[pg] != M_NONE)
+				problem(ck, pg, "freelist page is also in use");
+			ck->mark[pg] = M_FLPAGE;
+		}
+		pg = get64(p + FP_NEXT);
+		tx = get64(p + FP_NEXT_TXN);
+	}
+}
+
+static void check_free(struct checker *ck, struct kv_check_report *rep)
+{
+	struct flstate f;
+	size_t i;
+	uint64_t j;
+
+	if (fl_load(ck->txn->env, &ck->txn->st, &f)) {
+		problem(ck, ck->txn->st.fl_pgno, "freelist unreadable: %s",
+		        kv_errmsg());
+		return;
+	}
+	for (i = 0; i < f.nready; i++) {
+		for (j = f.ready[i].pgno; j < f.ready[i].pgno + f.ready[i].n;
+		     j++) {
+			if (ck->mark[j] != M_NONE)
+				problem(ck, j, "listed as free but in use "
+				        "(mark %u)", ck->mark[j]);
+			ck->mark[j] = M_READY;
+		}
+		rep->pages_free += f.ready[i].n;
+	}
+	for (i = 0; i < f.npend; i++) {
+		for (j = f.pend[i].pgno; j < f.pend[i].pgno + f.pend[i].n;
+		     j++) {
+			if (ck->mark[j] == M_SNAP) {
+				ck->mark[j] = M_SNAPPEND;
+				continue;
+			}
+			if (ck->mark[j] != M_NONE)
+				problem(ck, j, "pending reuse but in use "
+				        "(mark %u)", ck->mark[j]);
+			ck->mark[j] = M_PEND;
+		}
+		rep->pages_pending += f.pend[i].n;
+	}
+	fl_release(&f);
+}
+
+KV_API int kv_check(kv_env *env, void (*fn)(void *ctx, const char *msg),
+                    void *ctx, struct kv_check_report *rep)
+{
+	struct kv_check_report dummy;
+	struct checker ck;
+	kv_txn *txn;
+	uint64_t i, entries = 0;
+	int rc;
+
+	if (!rep)
+		rep = &dummy;
+	memset(rep, 0, sizeof(*rep));
+	rc = txn_begin_read_state(env, &txn);
+	if (rc)
+		return rc;
+	memset(&ck, 0, sizeof(ck));
+	ck.txn = txn;
+	ck.fn = fn;
+	ck.ctx = ctx;
+	ck.npages = txn->st.next_pgno;
+	ck.mark = calloc(ck.npages ? ck.npages : 1, 1);
+	if (!ck.mark) {
+		kv_txn_abort(txn);
+		return -ENOMEM;
+	}
+	ck.mark[0] = ck.mark[1] = M_META;
+	ck.phase = M_LIVE;
+	rc = walk_catalog_checked(&ck, &txn->st.catalog, true);
+	/* entries of the live tables, counted from their descriptors */
+	if (rc == 0) {
+		struct tree t = txn->st.catalog;
+		struct cur c = { .txn = txn, .tree = &t };
+		int r2;
+		for (r2 = bt_first(&c); r2 == 0; r2 = bt_next(&c)) {
+			kv_val v;
+			if (bt_cur_get(&c, NULL, &v) || v.len != TD_SIZE)
+				break;
+			entries += get64((const uint8_t *)v.data + TD_COUNT);
+		}
+	}
+	if (rc == 0) {
+		tally_reset(&ck);
+		rc = walk_tree(&ck, &txn->st.snaps);
+	}
+	if (rc == 0 && ck.problems == 0) {
+		ck.phase = M_SNAP;
+		rc = walk_snapshots(&ck);
+	}
+	if (rc == 0) {
+		check_chain(&ck);
+		if (ck.problems == 0)
+			check_free(&ck, rep);
+	}
+	if (rc == 0 && ck.problems == 0) {
+		for (i = 2; i < ck.npages; i++) {
+			if (ck.mark[i] == M_NONE)
+				problem(&ck, i, "lost: neither reachable nor "
+				        "free");
+			else if (ck.mark[i] == M_SNAP)
+				problem(&ck, i, "held only by snapshots but "
+				        "not waiting in the freelist");
+		}
+	}
+	for (i = 0; i < ck.npages; i++)
+		if (ck.mark[i] == M_LIVE || ck.mark[i] == M_SNAP ||
+		    ck.mark[i] == M_SNAPPEND || ck.mark[i] == M_FLPAGE)
+			rep->pages_reachable++;
+	rep->pages_total = ck.npages;
+	rep->entries = entries;
+	rep->problems = ck.problems;
+	free(ck.mark);
+	kv_txn_abort(txn);
+	if (rc)
+		return rc;
+	return ck.problems ? KV_ECORRUPT : 0;
+}
+
+int check_recent(kv_env *env, uint8_t *map, const struct state *st,
+                 uint64_t min_txn)
+{
+	kv_txn txn;
+	struct checker ck;
+	int rc;
+
+	memset(&txn, 0, sizeof(txn));
+	txn.env = env;
+	txn.rdonly = true;
+	txn.st = *st;
+	txn.map = map;
+	txn.id = st->txnid;
+	memset(&ck, 0, sizeof(ck));
+	ck.txn = &txn;
+	ck.npages = st->next_pgno;
+	ck.min_txn = min_txn;
+	ck.recovery = true;
+	tally_reset(&ck);
+	rc = walk_tree(&ck, &st->catalog);
+	if (rc == 0 && ck.problems == 0) {
+		struct tree t = st->catalog;
+		struct cur c = { .txn = &txn, .tree = &t };
+		for (rc = bt_first(&c); rc == 0 && !ck.problems;
+		     rc = bt_next(&c)) {
+			kv_val v;
+			struct tree tt;
+			rc = bt_cur_get(&c, NULL, &v);
+			if (rc)
+				break;
+			if (v.len != TD_SIZE) {
+				problem(&ck, c.pg[c.depth - 1], "catalog entry");
+				break;
+			}
+			tree_load(&tt, v.data);
+			rc = walk_tree(&ck, &tt);
+			if (rc)
+				break;
+		}
+		if (rc == KV_ENOTFOUND)
+			rc = 0;
+	}
+	if (rc == 0 && ck.problems == 0)
+		rc = walk_tree(&ck, &st->snaps);
+	if (rc == 0 && ck.problems == 0) {
+		/* snapshots of recent commits reach recent pages too */
+		struct tree t = st->snaps;
+		struct cur c = { .txn = &txn, .tree = &t };
+		for (rc = bt_first(&c); rc == 0 && !ck.problems;
+		     rc = bt_next(&c)) {
+			kv_val v;
+			struct tree cat;
+			rc = bt_cur_get(&c, NULL, &v);
+			if (rc)
+				break;
+			if (v.len != SR_SIZE) {
+				problem(&ck, c.pg[c.depth - 1], "snapshot record");
+				break;
+			}
+			if (get64((const uint8_t *)v.data + SR_TXNID) <= min_txn)
+				continue;
+			tree_load(&cat, (const uint8_t *)v.data + SR_CATALOG);
+			rc = catalog_walk(&txn, &cat, visit, &ck);
+			if (rc == KV_ECORRUPT) {
+				problem(&ck, 0, "snapshot walk: %s", kv_errmsg());
+				rc = 0;
+			}
+			if (rc)
+				break;
+		}
+		if (rc == KV_ENOTFOUND)
+			rc = 0;
+	}
+	if (rc == 0 && ck.problems == 0)
+		check_chain(&ck);
+	if (rc)
+		return rc;
+	return ck.problems ? KV_ECORRUPT : 0;
+}

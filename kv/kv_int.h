@@ -1,0 +1,338 @@
+/*
+ * kv_int.h: the engine's internal structures, shared by the kv/ modules.
+ *
+ * Layers, each using only the ones below it:
+ *
+ *   txn.c  catalog.c  snapshot.c  check.c  copy.c     (public API)
+ *   cursor.c  btree.c                                (trees)
+ *   pager.c  freelist.c                              (pages, space)
+ *   readers.c                                        (lock file)
+ *   os_posix.c  err.c                                (system, errors)
+ *
+ * The on-disk layout lives in format.h alone.
+ */
+#ifndef CCCFS_KV_INT_H
+#define CCCFS_KV_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "cccfs/kv.h"
+#include "format.h"
+
+#define KV_MAX_DEPTH 40
+#define KV_READER_SLOTS 1024u
+
+/* ---- err.c ------------------------------------------------------------ */
+
+int kv_set_err(int rc, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+int kv_corrupt_at(uint64_t pgno, const char *file, int line, const char *what);
+/* Report corruption of page pgno; evaluates to KV_ECORRUPT. */
+#define KV_CORRUPT(pgno, what) kv_corrupt_at((pgno), __FILE__, __LINE__, (what))
+
+/* ---- os_posix.c ------------------------------------------------------- */
+
+int os_lock(int fd, off_t byte, bool exclusive, bool wait);
+int os_unlock(int fd, off_t byte);
+/* 1 if another open file description holds a lock on byte, 0 if not. */
+int os_lock_held(int fd, off_t byte);
+int os_file_size(int fd, uint64_t *size);
+int os_fsync_dir(const char *path);
+
+/* ---- tree descriptors and committed state ----------------------------- */
+
+struct tree {
+	uint64_t root;
+	uint64_t root_txn;
+	uint64_t count;
+	uint64_t branch_pages;
+	uint64_t leaf_pages;
+	uint64_t overflow_pages;
+	uint32_t depth;
+};
+
+void tree_load(struct tree *t, const uint8_t *p);
+void tree_store(const struct tree *t, uint8_t *p);
+
+/* What one commit consists of: the content of a meta slot. */
+struct state {
+	uint64_t txnid;
+	uint64_t next_pgno;
+	struct tree catalog;
+	struct tree snaps;
+	uint64_t fl_pgno;
+	uint64_t fl_txnid;
+	uint64_t fl_npages;
+	int64_t time_ns;
+};
+
+void state_load(struct state *s, const uint8_t *meta);
+void state_store(const struct state *s, uint8_t *meta);
+
+/* ---- readers.c: the lock file ----------------------------------------- */
+
+/*
+ * Shared between processes through the lock file's map.  The current state
+ * is published under a sequence lock (even = stable).
+ */
+struct shared {
+	uint64_t magic;
+	uint32_t version;
+	uint32_t nslots;
+	_Atomic uint64_t seq;
+	_Atomic uint64_t st[32];     /* struct state, as 64-bit words */
+	_Atomic uint64_t cur_slot;   /* meta slot of the current state */
+	_Atomic uint64_t durable_txnid;
+	_Atomic uint64_t durable_slot;
+};
+
+struct rslot {
+	_Atomic uint32_t pid;
+	uint32_t pad;
+	_Atomic uint64_t txnid; /* 0: idle */
+	uint8_t pad2[48];
+};
+
+#define LOCK_INIT 0
+#define LOCK_ALIVE 1
+#define LOCK_WRITER 2
+#define LOCK_SERVER 3
+#define LOCK_SLOT0 4096
+
+int readers_open(kv_env *env);
+void readers_close(kv_env *env);
+/* The initializing opener has published the state: let others in. */
+int readers_init_done(kv_env *env);
+void shared_read_state(kv_env *env, struct state *s);
+void shared_publish(kv_env *env, const struct state *s, uint64_t slot);
+/* Claim a reader slot for this process (pooled); release it. */
+int reader_slot_get(kv_env *env, struct rslot **out);
+void reader_slot_put(kv_env *env, struct rslot *slot);
+/* Sorted txnids of every active reader (all processes), clearing slots whose
+ * process died.  *out is malloc'd. */
+int readers_collect(kv_env *env, uint64_t **out, size_t *n);
+uint64_t readers_count(kv_env *env);
+
+/* ---- the environment -------------------------------------------------- */
+
+struct oldmap {
+	struct oldmap *next;
+	void *base;
+	size_t size;
+};
+
+struct fl_entry {
+	uint64_t pgno;
+	uint64_t n;
+	uint64_t born;
+	uint64_t freed; /* 0: ready; else freeing txn, maybe | FL_META */
+};
+
+struct flstate {
+	struct fl_entry *ready; /* sorted by pgno, coalesced */
+	size_t nready, cready;
+	struct fl_entry *pend;  /* in order of freeing */
+	size_t npend, cpend;
+};
+
+struct kv_env {
+	char *path;
+	char *lockpath;
+	int fd;
+	int lfd;
+	unsigned flags;
+	const struct kv_io *io;
+	struct kv_io io_store;
+
+	pthread_mutex_t mu;       /* map, slot pool, caches */
+	pthread_mutex_t wmu;      /* the writer, within this process */
+	uint8_t *map;
+	size_t map_size;
+	struct oldmap *oldmaps;
+	uint64_t file_size;
+
+	struct shared *sh;        /* lock file map (or private memory) */
+	size_t sh_size;
+	struct rslot *slots;
+	bool private_lock;        /* no lock file: read-only media */
+	struct rslot **pool;
+	size_t npool, cpool;
+
+	/* writer caches, valid while their stamps match the state */
+	struct flstate fl;
+	uint64_t fl_txnid;        /* state txnid the free state belongs to */
+	uint64_t *snaptx;         /* sorted snapshot txnids */
+	size_t nsnaptx;
+	uint64_t snap_root, snap_root_txn;
+	bool snap_cache_ok;
+
+	bool fatal;
+	bool server_locked;
+};
+
+/* ---- pager.c ---------------------------------------------------------- */
+
+struct dpage {
+	uint64_t pgno;
+	uint64_t n;    /* pages (overflow runs) */
+	uint8_t *buf;
+};
+
+struct dirty {
+	struct dpage *tab;   /* open addressing by pgno */
+	size_t cap, used;
+};
+
+struct tblh; /* catalog.c */
+
+struct kv_txn {
+	kv_env *env;
+	bool rdonly;
+	bool snapshot;
+	enum kv_durability durability;
+	struct state st;      /* base, then the state being built */
+	uint64_t id;          /* read: st.txnid; write: st.txnid + 1 */
+	uint8_t *map;         /* the map this txn reads from */
+	size_t map_size;
+	struct rslot *slot;
+	struct rslot *slot2;
+
+	/* write txns */
+	struct dirty dirty;
+	struct flstate fl;    /* private copy, installed at commit */
+	uint64_t *loose;      /* single pages born and freed in this txn */
+	size_t nloose, cloose;
+	uint64_t *readers;    /* for reclaim decisions */
+	size_t nreaders;
+	uint64_t *snaptx;     /* base-state snapshots, sorted */
+	size_t nsnaptx;
+	uint64_t durable_txnid;
+	bool reclaimed;
+	uint64_t changes;     /* bumped on every tree change (cursor refind) */
+	bool snaps_changed;
+	bool failed;
+	int failed_rc;
+	struct tree base_catalog; /* catalog at begin */
+	uint64_t base_txnid;
+
+	struct tblh *tables;  /* opened tables */
+};
+
+/* Page access: a pointer to page pgno for reading, or NULL with
+ * KV_ECORRUPT set when pgno is outside the committed file. */
+const uint8_t *page_get(kv_txn *txn, uint64_t pgno);
+/* Make page pgno writable in this txn (copy-on-write).  On success *out is
+ * the writable copy and *newpg its (maybe new) number. */
+int page_touch(kv_txn *txn, uint64_t pgno, uint64_t *newpg, uint8_t **out);
+/* A fresh writable run of n pages. */
+int page_new(kv_txn *txn, uint64_t n, uint64_t *pgno, uint8_t **out);
+/* Free a page or run that the tree no longer references. */
+int page_free(kv_txn *txn, uint64_t pgno, uint64_t n, uint64_t born);
+bool page_is_dirty(const kv_txn *txn, uint64_t pgno);
+/* Add a caller-built page (freelist) to the dirty set. */
+int dirty_add_page(kv_txn *txn, uint64_t pgno, uint8_t *buf);
+int pager_map(kv_env *env, uint64_t need);
+void dirty_release(struct dirty *d);
+/* Checksum every dirty page and write them out. */
+int pager_write_dirty(kv_txn *txn);
+uint64_t page_checksum(const uint8_t *p, size_t len);
+void page_seal(uint8_t *p, size_t len);
+
+/* ---- freelist.c ------------------------------------------------------- */
+
+void fl_release(struct flstate *f);
+int fl_copy(struct flstate *dst, const struct flstate *src);
+int fl_load(kv_env *env, const struct state *st, struct flstate *f);
+int fl_add_ready(struct flstate *f, uint64_t pgno, uint64_t n);
+int fl_add_pending(struct flstate *f, uint64_t pgno, uint64_t n,
+                   uint64_t born, uint64_t freed);
+/* Move pending runs nothing can see any more to ready. */
+int fl_reclaim(kv_txn *txn);
+/* Take n contiguous ready pages; 0 found, KV_ENOTFOUND none. */
+int fl_take(struct flstate *f, uint64_t n, uint64_t *pgno);
+/* Write the free state as a new chain; updates txn->st.fl_*. */
+int fl_save(kv_txn *txn);
+uint64_t fl_ready_pages(const struct flstate *f);
+uint64_t fl_pending_pages(const struct flstate *f);
+bool fl_visible(const uint64_t *tx, size_t n, uint64_t born, uint64_t freed);
+
+/* ---- btree.c ---------------------------------------------------------- */
+
+struct cur {
+	kv_txn *txn;
+	struct tree *tree;
+	int depth;           /* levels on the stack; 0 = not positioned */
+	uint64_t pg[KV_MAX_DEPTH];
+	const uint8_t *pp[KV_MAX_DEPTH];
+	int idx[KV_MAX_DEPTH];
+};
+
+/* Leaf node access */
+const uint8_t *node_at(const uint8_t *page, int i);
+uint16_t page_nkeys(const uint8_t *page);
+int leaf_key(const uint8_t *page, int i, kv_val *key);
+int leaf_value(kv_txn *txn, const uint8_t *page, int i, kv_val *val);
+
+int bt_get(kv_txn *txn, struct tree *t, kv_val key, kv_val *val);
+int bt_put(kv_txn *txn, struct tree *t, kv_val key, kv_val val,
+           unsigned flags);
+int bt_del(kv_txn *txn, struct tree *t, kv_val key);
+/* Free every page of the tree. */
+int bt_drop(kv_txn *txn, struct tree *t);
+/* Position at the first key >= key (exact set if equal). */
+int bt_seek(struct cur *c, kv_val key, bool *exact);
+int bt_first(struct cur *c);
+int bt_last(struct cur *c);
+int bt_next(struct cur *c);
+int bt_prev(struct cur *c);
+int bt_cur_get(struct cur *c, kv_val *key, kv_val *val);
+int key_cmp(kv_val a, kv_val b);
+typedef int (*bt_walk_fn)(void *ctx, uint64_t pgno, uint64_t npages,
+                          uint64_t expect_txn, const uint8_t *page,
+                          int depth);
+int bt_walk(kv_txn *txn, const struct tree *t, bt_walk_fn fn, void *ctx);
+
+/* ---- catalog.c -------------------------------------------------------- */
+
+struct tblh {
+	struct tblh *next;
+	char *name;
+	struct tree tree;
+	bool dirty;
+	bool dropped;
+};
+
+struct kv_table {
+	struct tblh h;
+};
+
+int catalog_flush(kv_txn *txn);
+void catalog_release(kv_txn *txn);
+void catalog_invalidate(kv_txn *txn);
+/* Walk a catalog tree and every table tree it names. */
+int catalog_walk(kv_txn *txn, const struct tree *catalog, bt_walk_fn fn,
+                 void *ctx);
+int name_check(const char *name);
+
+/* ---- snapshot.c ------------------------------------------------------- */
+
+int snap_load_txids(kv_txn *txn, const struct tree *snaps, uint64_t **out,
+                    size_t *n);
+
+/* ---- check.c ---------------------------------------------------------- */
+
+/* Verify every page written after min_txn reachable from st (recovery). */
+int check_recent(kv_env *env, uint8_t *map, const struct state *st,
+                 uint64_t min_txn);
+
+/* ---- txn.c ------------------------------------------------------------ */
+
+int txn_begin_read_state(kv_env *env, kv_txn **out);
+int64_t now_ns(void);
+
+#endif

@@ -1,0 +1,149 @@
+/*
+ * os_posix.c: the only code that writes, syncs and truncates the database
+ * file (through the replaceable struct kv_io), and that takes file locks.
+ *
+ * Locks are open-file-description locks on single bytes of the lock file:
+ * they belong to one kv_env, are released when it closes or its process
+ * dies, and work the same between threads and between processes.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "kv_int.h"
+
+static int posix_pwrite(void *ctx, int fd, const void *buf, size_t len,
+                        uint64_t off)
+{
+	const uint8_t *p = buf;
+
+	(void)ctx;
+	while (len > 0) {
+		ssize_t n = pwrite(fd, p, len, (off_t)off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return -EIO;
+		p += n;
+		len -= (size_t)n;
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+static int posix_sync(void *ctx, int fd)
+{
+	(void)ctx;
+	if (fdatasync(fd) < 0)
+		return -errno;
+	return 0;
+}
+
+static int posix_truncate(void *ctx, int fd, uint64_t size)
+{
+	(void)ctx;
+	if (ftruncate(fd, (off_t)size) < 0)
+		return -errno;
+	return 0;
+}
+
+static const struct kv_io posix_io = {
+	.ctx = NULL,
+	.pwrite = posix_pwrite,
+	.sync = posix_sync,
+	.truncate = posix_truncate,
+};
+
+KV_API const struct kv_io *kv_io_posix(void)
+{
+	return &posix_io;
+}
+
+int os_lock(int fd, off_t byte, bool exclusive, bool wait)
+{
+	struct flock fl;
+
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = exclusive ? F_WRLCK : F_RDLCK;
+	fl.l_whence = SEEK_SET;
+	fl.l_start = byte;
+	fl.l_len = 1;
+	for (;;) {
+		if (fcntl(fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl) == 0)
+			return 0;
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EACCES)
+			return KV_EBUSY;
+		return -errno;
+	}
+}
+
+int os_unlock(int fd, off_t byte)
+{
+	struct flock fl;
+
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = F_UNLCK;
+	fl.l_whence = SEEK_SET;
+	fl.l_start = byte;
+	fl.l_len = 1;
+	if (fcntl(fd, F_OFD_SETLK, &fl) < 0)
+		return -errno;
+	return 0;
+}
+
+int os_lock_held(int fd, off_t byte)
+{
+	struct flock fl;
+
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = F_WRLCK;
+	fl.l_whence = SEEK_SET;
+	fl.l_start = byte;
+	fl.l_len = 1;
+	if (fcntl(fd, F_OFD_GETLK, &fl) < 0)
+		return 1; /* assume alive when unsure */
+	return fl.l_type != F_UNLCK;
+}
+
+int os_file_size(int fd, uint64_t *size)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	*size = (uint64_t)st.st_size;
+	return 0;
+}
+
+int os_fsync_dir(const char *path)
+{
+	char dir[4096];
+	const char *slash = strrchr(path, '/');
+	int fd, rc = 0;
+
+	if (!slash) {
+		strcpy(dir, ".");
+	} else if (slash == path) {
+		strcpy(dir, "/");
+	} else {
+		size_t n = (size_t)(slash - path);
+		if (n >= sizeof(dir))
+			return -ENAMETOOLONG;
+		memcpy(dir, path, n);
+		dir[n] = 0;
+	}
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) < 0 && errno != EINVAL)
+		rc = -errno;
+	close(fd);
+	return rc;
+}

@@ -1,0 +1,370 @@
+/*
+ * pager.c: the map, page access, dirty pages and writing them out.
+ *
+ * Readers see the file through one read-only shared mapping that is larger
+ * than the file (pages past the end are never touched), so the file grows
+ * under it without remapping.  When the file outgrows the mapping a larger
+ * one replaces it; the old one stays mapped until the environment closes,
+ * so pointers that readers hold into it stay valid.
+ *
+ * A write transaction never writes through the map.  It copies each page it
+ * changes into a private buffer under a page number that no reader and no
+ * durable commit can see (copy-on-write), and commit writes the buffers with
+ * pwrite.  The dirty table maps page numbers to buffers.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <xxhash.h>
+
+#include "kv_int.h"
+
+#define MAP_MIN (64ull << 30) /* address space reserved per environment */
+
+uint64_t page_checksum(const uint8_t *p, size_t len)
+{
+	return XXH3_64bits(p + 8, len - 8);
+}
+
+void page_seal(uint8_t *p, size_t len)
+{
+	put64(p + PH_CHECKSUM, page_checksum(p, len));
+}
+
+int pager_map(kv_env *env, uint64_t need)
+{
+	size_t size;
+	void *m;
+
+	if (env->map && need <= env->map_size)
+		return 0;
+	size = MAP_MIN;
+	while (size < need * 2)
+		size *= 2;
+	m = mmap(NULL, size, PROT_READ, MAP_SHARED, env->fd, 0);
+	if (m == MAP_FAILED)
+		return kv_set_err(-errno, "mmap of %zu bytes failed", size);
+	if (env->map) {
+		struct oldmap *o = malloc(sizeof(*o));
+		if (!o) {
+			munmap(m, size);
+			return -ENOMEM;
+		}
+		o->base = env->map;
+		o->size = env->map_size;
+		o->next = env->oldmaps;
+		env->oldmaps = o;
+	}
+	env->map = m;
+	env->map_size = size;
+	return 0;
+}
+
+/* ---- dirty table ------------------------------------------------------ */
+
+static size_t dhash(uint64_t pgno, size_t cap)
+{
+	return (size_t)((pgno * 0x9E3779B97F4A7C15ull) >> 20) & (cap - 1);
+}
+
+static struct dpage *dirty_find(const struct dirty *d, uint64_t pgno)
+{
+	size_t i;
+
+	if (!d->used)
+		return NULL;
+	for (i = dhash(pgno, d->cap);; i = (i + 1) & (d->cap - 1)) {
+		if (d->tab[i].pgno == pgno)
+			return &d->tab[i];
+		if (d->tab[i].pgno == 0)
+			return NULL;
+	}
+}
+
+static int dirty_grow(struct dirty *d)
+{
+	size_t nc = d->cap ? d->cap * 2 : 256, i;
+	struct dpage *nt = calloc(nc, sizeof(*nt));
+
+	if (!nt)
+		return -ENOMEM;
+	for (i = 0; i < d->cap; i++) {
+		struct dpage *o = &d->tab[i];
+		size_t j;
+		if (!o->pgno)
+			continue;
+		for (j = dhash(o->pgno, nc); nt[j].pgno; j = (j + 1) & (nc - 1))
+			;
+		nt[j] = *o;
+	}
+	free(d->tab);
+	d->tab = nt;
+	d->cap = nc;
+	return 0;
+}
+
+static int dirty_add(struct dirty *d, uint64_t pgno, uint64_t n, uint8_t *buf)
+{
+	size_t i;
+	int rc;
+
+	if ((d->used + 1) * 4 >= d->cap * 3 && (rc = dirty_grow(d)))
+		return rc;
+	for (i = dhash(pgno, d->cap); d->tab[i].pgno; i = (i + 1) & (d->cap - 1))
+		;
+	d->tab[i].pgno = pgno;
+	d->tab[i].n = n;
+	d->tab[i].buf = buf;
+	d->used++;
+	return 0;
+}
+
+/* Remove by backward-shift deletion, keeping probe chains intact. */
+static void dirty_remove(struct dirty *d, struct dpage *e)
+{
+	size_t i = (size_t)(e - d->tab), j = i;
+
+	free(e->buf);
+	for (;;) {
+		j = (j + 1) & (d->cap - 1);
+		if (!d->tab[j].pgno)
+			break;
+		size_t h = dhash(d->tab[j].pgno, d->cap);
+		/* can entry j move to hole i? */
+		if ((j > i && (h <= i || h > j)) || (j < i && (h <= i && h > j))) {
+			d->tab[i] = d->tab[j];
+			i = j;
+		}
+	}
+	d->tab[i].pgno = 0;
+	d->tab[i].buf = NULL;
+	d->tab[i].n = 0;
+	d->used--;
+}
+
+int dirty_add_page(kv_txn *txn, uint64_t pgno, uint8_t *buf)
+{
+	return dirty_add(&txn->dirty, pgno, 1, buf);
+}
+
+void dirty_release(struct dirty *d)
+{
+	size_t i;
+
+	for (i = 0; i < d->cap; i++)
+		free(d->tab[i].buf);
+	free(d->tab);
+	memset(d, 0, sizeof(*d));
+}
+
+bool page_is_dirty(const kv_txn *txn, uint64_t pgno)
+{
+	return !txn->rdonly && dirty_find(&txn->dirty, pgno) != NULL;
+}
+
+const uint8_t *page_get(kv_txn *txn, uint64_t pgno)
+{
+	if (!txn->rdonly && txn->dirty.used) {
+		struct dpage *e = dirty_find(&txn->dirty, pgno);
+		if (e)
+			return e->buf;
+	}
+	if (pgno < 2 || pgno >= txn->st.next_pgno) {
+		KV_CORRUPT(pgno, "page number out of range");
+		return NULL;
+	}
+	return txn->map + pgno * KV_PAGE_SIZE;
+}
+
+/* ---- allocation ------------------------------------------------------- */
+
+static int alloc_pgno(kv_txn *txn, uint64_t n, uint64_t *pgno)
+{
+	int rc;
+
+	if (n == 1 && txn->nloose) {
+		*pgno = txn->loose[--txn->nloose];
+		return 0;
+	}
+	rc = fl_take(&txn->fl, n, pgno);
+	if (rc == KV_ENOTFOUND && !txn->reclaimed) {
+		/* Readers may have finished since the txn began. */
+		rc = fl_reclaim(txn);
+		if (rc)
+			return rc;
+		txn->reclaimed = true;
+		rc = fl_take(&txn->fl, n, pgno);
+	}
+	if (rc == KV_ENOTFOUND) {
+		*pgno = txn->st.next_pgno;
+		txn->st.next_pgno += n;
+		rc = 0;
+	}
+	return rc;
+}
+
+int page_new(kv_txn *txn, uint64_t n, uint64_t *pgno, uint8_t **out)
+{
+	uint8_t *buf;
+	int rc;
+
+	if (posix_memalign((void **)&buf, KV_PAGE_SIZE, n * KV_PAGE_SIZE))
+		return -ENOMEM;
+	rc = alloc_pgno(txn, n, pgno);
+	if (rc == 0)
+		rc = dirty_add(&txn->dirty, *pgno, n, buf);
+	if (rc) {
+		free(buf);
+		return rc;
+	}
+	memset(buf, 0, PH_SIZE);
+	put64(buf + PH_PGNO, *pgno);
+	put64(buf + PH_TXNID, txn->id);
+	*out = buf;
+	return 0;
+}
+
+int page_free(kv_txn *txn, uint64_t pgno, uint64_t n, uint64_t born)
+{
+	struct dpage *e = dirty_find(&txn->dirty, pgno);
+
+	if (e) {
+		/* born in this txn: nobody else has seen it, reuse it now */
+		dirty_remove(&txn->dirty, e);
+		if (n == 1) {
+			if (txn->nloose == txn->cloose) {
+				size_t nc = txn->cloose ? txn->cloose * 2 : 64;
+				uint64_t *nl = realloc(txn->loose,
+				                       nc * sizeof(*nl));
+				if (!nl)
+					return -ENOMEM;
+				txn->loose = nl;
+				txn->cloose = nc;
+			}
+			txn->loose[txn->nloose++] = pgno;
+			return 0;
+		}
+		return fl_add_ready(&txn->fl, pgno, n);
+	}
+	return fl_add_pending(&txn->fl, pgno, n, born, txn->id);
+}
+
+int page_touch(kv_txn *txn, uint64_t pgno, uint64_t *newpg, uint8_t **out)
+{
+	struct dpage *e = dirty_find(&txn->dirty, pgno);
+	const uint8_t *src;
+	uint8_t *buf;
+	int rc;
+
+	if (e) {
+		*newpg = pgno;
+		*out = e->buf;
+		return 0;
+	}
+	src = page_get(txn, pgno);
+	if (!src)
+		return KV_ECORRUPT;
+	rc = page_new(txn, 1, newpg, &buf);
+	if (rc)
+		return rc;
+	memcpy(buf + PH_TYPE, src + PH_TYPE, KV_PAGE_SIZE - PH_TYPE);
+	rc = page_free(txn, pgno, 1, get64(src + PH_TXNID));
+	if (rc)
+		return rc;
+	*out = buf;
+	return 0;
+}
+
+/* ---- writing ---------------------------------------------------------- */
+
+static int cmp_dpage(const void *a, const void *b)
+{
+	const struct dpage *x = *(struct dpage *const *)a;
+	const struct dpage *y = *(struct dpage *const *)b;
+	return x->pgno < y->pgno ? -1 : x->pgno > y->pgno;
+}
+
+/*
+ * Seal and write every dirty page, in page order, merging neighbours into
+ * writes of up to 1 MiB.
+ */
+int pager_write_dirty(kv_txn *txn)
+{
+	kv_env *env = txn->env;
+	struct dpage **v;
+	size_t i, n = 0;
+	uint8_t *stage = NULL;
+	size_t stage_cap = 256 * KV_PAGE_SIZE, stage_len = 0;
+	uint64_t stage_off = 0, need;
+	int rc = 0;
+
+	if (!txn->dirty.used)
+		return 0;
+	v = malloc(txn->dirty.used * sizeof(*v));
+	stage = malloc(stage_cap);
+	if (!v || !stage) {
+		free(v);
+		free(stage);
+		return -ENOMEM;
+	}
+	for (i = 0; i < txn->dirty.cap; i++)
+		if (txn->dirty.tab[i].pgno)
+			v[n++] = &txn->dirty.tab[i];
+	qsort(v, n, sizeof(*v), cmp_dpage);
+
+	/* grow the file first, in steps, so that the map covers it */
+	need = txn->st.next_pgno * KV_PAGE_SIZE;
+	if (need > env->file_size) {
+		uint64_t step = env->file_size / 8;
+		uint64_t size;
+		if (step < (1u << 20))
+			step = 1u << 20;
+		size = (need + step - 1) / step * step;
+		rc = env->io->truncate(env->io->ctx, env->fd, size);
+		if (rc) {
+			kv_set_err(rc, "growing %s to %llu bytes: %s", env->path,
+			           (unsigned long long)size, kv_strerror(rc));
+			goto out;
+		}
+		env->file_size = size;
+	}
+
+	for (i = 0; i < n; i++) {
+		struct dpage *e = v[i];
+		size_t len = e->n * KV_PAGE_SIZE;
+		uint64_t off = e->pgno * KV_PAGE_SIZE;
+
+		page_seal(e->buf, len);
+		if (stage_len && (off != stage_off + stage_len ||
+		                  stage_len + len > stage_cap)) {
+			rc = env->io->pwrite(env->io->ctx, env->fd, stage,
+			                     stage_len, stage_off);
+			if (rc)
+				goto fail;
+			stage_len = 0;
+		}
+		if (len > stage_cap) {
+			rc = env->io->pwrite(env->io->ctx, env->fd, e->buf, len,
+			                     off);
+			if (rc)
+				goto fail;
+			continue;
+		}
+		if (!stage_len)
+			stage_off = off;
+		memcpy(stage + stage_len, e->buf, len);
+		stage_len += len;
+	}
+	if (stage_len)
+		rc = env->io->pwrite(env->io->ctx, env->fd, stage, stage_len,
+		                     stage_off);
+fail:
+	if (rc)
+		kv_set_err(rc, "writing pages of %s: %s", env->path,
+		           kv_strerror(rc));
+out:
+	free(v);
+	free(stage);
+	return rc;
+}

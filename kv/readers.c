@@ -1,0 +1,316 @@
+/*
+ * readers.c: the lock file, "DB-lock", shared by every process that has the
+ * database open.
+ *
+ *   page 0   struct shared: the current committed state under a sequence
+ *            lock, the meta slot holding it, and the last durable commit
+ *   page 1.. reader slots, one cache line each: owning pid and the txnid the
+ *            reader sees (0 when idle)
+ *
+ * Byte locks on the lock file (open-file-description locks, see os_posix.c):
+ *   LOCK_INIT    exclusive while a process sets the file up
+ *   LOCK_ALIVE   shared by every open environment; whoever can take it
+ *                exclusively is alone and (re)initializes the file
+ *   LOCK_WRITER  the write transaction
+ *   LOCK_SERVER  kv_env_lock_exclusive()
+ *   LOCK_SLOT0+i held while reader slot i is claimed; a slot whose byte is
+ *                unlocked belongs to a process that died and is cleared
+ *
+ * A reader claims a slot once and keeps it pooled in its kv_env.  To begin,
+ * it stores the txnid it read in the slot, then reads the state again: if a
+ * commit happened in between it retries, so a writer scanning the slots can
+ * never miss a reader of a state whose pages it is about to reuse.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "kv_int.h"
+
+#define SH_MAGIC 0x4b434f4c53434343ull
+#define SH_VERSION 1u
+
+_Static_assert(sizeof(struct shared) <= 4096, "shared header fits a page");
+_Static_assert(sizeof(struct state) <= sizeof(((struct shared *)0)->st),
+               "state fits the published words");
+_Static_assert(sizeof(struct rslot) == 64, "reader slot is a cache line");
+
+static size_t lock_file_size(void)
+{
+	return 4096 + (size_t)KV_READER_SLOTS * sizeof(struct rslot);
+}
+
+void shared_read_state(kv_env *env, struct state *s)
+{
+	struct shared *sh = env->sh;
+	uint64_t words[sizeof(struct state) / 8 + 1];
+	uint64_t s1, s2;
+	size_t i, n = (sizeof(struct state) + 7) / 8;
+
+	for (;;) {
+		s1 = atomic_load_explicit(&sh->seq, memory_order_acquire);
+		if (s1 & 1) {
+			sched_yield();
+			continue;
+		}
+		for (i = 0; i < n; i++)
+			words[i] = atomic_load_explicit(&sh->st[i],
+			                                memory_order_relaxed);
+		atomic_thread_fence(memory_order_acquire);
+		s2 = atomic_load_explicit(&sh->seq, memory_order_relaxed);
+		if (s1 == s2)
+			break;
+	}
+	memcpy(s, words, sizeof(*s));
+}
+
+void shared_publish(kv_env *env, const struct state *s, uint64_t slot)
+{
+	struct shared *sh = env->sh;
+	uint64_t words[sizeof(struct state) / 8 + 1];
+	size_t i, n = (sizeof(struct state) + 7) / 8;
+	uint64_t seq = atomic_load_explicit(&sh->seq, memory_order_relaxed);
+
+	memset(words, 0, sizeof(words));
+	memcpy(words, s, sizeof(*s));
+	atomic_store_explicit(&sh->seq, seq + 1, memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+	for (i = 0; i < n; i++)
+		atomic_store_explicit(&sh->st[i], words[i],
+		                      memory_order_relaxed);
+	atomic_store_explicit(&sh->cur_slot, slot, memory_order_relaxed);
+	atomic_store_explicit(&sh->seq, seq + 2, memory_order_release);
+}
+
+int readers_open(kv_env *env)
+{
+	size_t size = lock_file_size();
+	uint64_t cur = 0;
+	int rc;
+
+	env->lfd = open(env->lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (env->lfd < 0 && (env->flags & KV_RDONLY)) {
+		/* Read-only media: serve this process alone, privately. */
+		env->private_lock = true;
+		env->sh = calloc(1, size);
+		if (!env->sh)
+			return -ENOMEM;
+		env->sh_size = size;
+		env->slots = (struct rslot *)((uint8_t *)env->sh + 4096);
+		env->sh->nslots = KV_READER_SLOTS;
+		return 1; /* caller initializes the state */
+	}
+	if (env->lfd < 0)
+		return kv_set_err(-errno, "%s: %s", env->lockpath,
+		                  strerror(errno));
+	rc = os_lock(env->lfd, LOCK_INIT, true, true);
+	if (rc)
+		return rc;
+	rc = os_lock(env->lfd, LOCK_ALIVE, true, false);
+	bool alone = rc == 0;
+	if (rc && rc != KV_EBUSY)
+		goto out;
+	if (alone) {
+		rc = os_file_size(env->lfd, &cur);
+		if (rc)
+			goto out;
+		if (cur != size &&
+		    (rc = env->io->truncate(env->io->ctx, env->lfd, 0)) == 0)
+			rc = env->io->truncate(env->io->ctx, env->lfd, size);
+		if (rc)
+			goto out;
+	}
+	env->sh = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED,
+	               env->lfd, 0);
+	if (env->sh == MAP_FAILED) {
+		env->sh = NULL;
+		rc = -errno;
+		goto out;
+	}
+	env->sh_size = size;
+	env->slots = (struct rslot *)((uint8_t *)env->sh + 4096);
+	if (alone) {
+		memset(env->sh, 0, size);
+		env->sh->magic = SH_MAGIC;
+		env->sh->version = SH_VERSION;
+		env->sh->nslots = KV_READER_SLOTS;
+		/* keep LOCK_INIT until the caller has published the state */
+		return 1;
+	}
+	if (env->sh->magic != SH_MAGIC || env->sh->version != SH_VERSION) {
+		rc = kv_set_err(KV_EVERSION, "%s: lock file of another version "
+		                "is in use", env->lockpath);
+		goto out;
+	}
+	rc = os_lock(env->lfd, LOCK_ALIVE, false, true);
+out:
+	os_unlock(env->lfd, LOCK_INIT);
+	return rc;
+}
+
+int readers_init_done(kv_env *env)
+{
+	int rc;
+
+	if (env->private_lock)
+		return 0;
+	rc = os_lock(env->lfd, LOCK_ALIVE, false, true); /* downgrade */
+	os_unlock(env->lfd, LOCK_INIT);
+	return rc;
+}
+
+void readers_close(kv_env *env)
+{
+	size_t i;
+
+	for (i = 0; i < env->npool; i++) {
+		struct rslot *s = env->pool[i];
+		atomic_store(&s->txnid, 0);
+		atomic_store(&s->pid, 0);
+		if (!env->private_lock)
+			os_unlock(env->lfd, LOCK_SLOT0 +
+			          (off_t)(s - env->slots));
+	}
+	free(env->pool);
+	env->pool = NULL;
+	env->npool = 0;
+	if (env->sh) {
+		if (env->private_lock)
+			free(env->sh);
+		else
+			munmap(env->sh, env->sh_size);
+	}
+	env->sh = NULL;
+	if (env->lfd >= 0)
+		close(env->lfd); /* drops every lock of this env */
+	env->lfd = -1;
+}
+
+static int slot_claim(kv_env *env, struct rslot **out)
+{
+	uint32_t pid = (uint32_t)getpid();
+	uint32_t i;
+
+	for (i = 0; i < env->sh->nslots && i < KV_READER_SLOTS; i++) {
+		struct rslot *s = &env->slots[i];
+		uint32_t zero = 0;
+
+		if (atomic_load_explicit(&s->pid, memory_order_relaxed))
+			continue;
+		if (!atomic_compare_exchange_strong(&s->pid, &zero, pid))
+			continue;
+		if (!env->private_lock &&
+		    os_lock(env->lfd, LOCK_SLOT0 + (off_t)i, true, false)) {
+			/* a process still holds it: its pid write is racing */
+			atomic_store(&s->pid, 0);
+			continue;
+		}
+		atomic_store(&s->txnid, 0);
+		*out = s;
+		return 0;
+	}
+	return kv_set_err(KV_EREADERS, "all %u reader slots are in use",
+	                  KV_READER_SLOTS);
+}
+
+int reader_slot_get(kv_env *env, struct rslot **out)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&env->mu);
+	if (env->npool > 0) {
+		*out = env->pool[--env->npool];
+	} else {
+		rc = slot_claim(env, out);
+		if (rc == 0 && env->cpool == 0) {
+			env->pool = calloc(16, sizeof(*env->pool));
+			env->cpool = env->pool ? 16 : 0;
+		}
+	}
+	pthread_mutex_unlock(&env->mu);
+	return rc;
+}
+
+void reader_slot_put(kv_env *env, struct rslot *slot)
+{
+	atomic_store(&slot->txnid, 0);
+	pthread_mutex_lock(&env->mu);
+	if (env->npool == env->cpool) {
+		size_t nc = env->cpool ? env->cpool * 2 : 16;
+		struct rslot **np = realloc(env->pool, nc * sizeof(*np));
+		if (!np) {
+			/* keep the slot claimed but idle; it is freed at close */
+			pthread_mutex_unlock(&env->mu);
+			return;
+		}
+		env->pool = np;
+		env->cpool = nc;
+	}
+	env->pool[env->npool++] = slot;
+	pthread_mutex_unlock(&env->mu);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+int readers_collect(kv_env *env, uint64_t **out, size_t *n)
+{
+	uint32_t me = (uint32_t)getpid();
+	uint64_t *v = NULL;
+	size_t cnt = 0, cap = 0;
+	uint32_t i;
+
+	for (i = 0; i < KV_READER_SLOTS; i++) {
+		struct rslot *s = &env->slots[i];
+		uint32_t pid = atomic_load(&s->pid);
+		uint64_t tx;
+
+		if (!pid)
+			continue;
+		tx = atomic_load(&s->txnid);
+		if (!tx)
+			continue;
+		if (pid != me && !env->private_lock &&
+		    !os_lock_held(env->lfd, LOCK_SLOT0 + (off_t)i)) {
+			/* its process died while reading */
+			atomic_store(&s->txnid, 0);
+			atomic_store(&s->pid, 0);
+			continue;
+		}
+		if (cnt == cap) {
+			size_t nc = cap ? cap * 2 : 16;
+			uint64_t *nv = realloc(v, nc * sizeof(*nv));
+			if (!nv) {
+				free(v);
+				return -ENOMEM;
+			}
+			v = nv;
+			cap = nc;
+		}
+		v[cnt++] = tx;
+	}
+	if (cnt > 1)
+		qsort(v, cnt, sizeof(*v), cmp_u64);
+	*out = v;
+	*n = cnt;
+	return 0;
+}
+
+uint64_t readers_count(kv_env *env)
+{
+	uint64_t n = 0;
+	uint32_t i;
+
+	for (i = 0; i < KV_READER_SLOTS; i++)
+		if (atomic_load(&env->slots[i].pid) &&
+		    atomic_load(&env->slots[i].txnid))
+			n++;
+	return n;
+}

@@ -1,0 +1,576 @@
+/*
+ * snapshot.c: named persistent snapshots.
+ *
+ * A snapshot is one record in the snapshots tree (root in the meta page):
+ * the txnid and catalog descriptor of a committed state.  Creating one is
+ * O(1): nothing is copied.  Its pages stay because the freelist keeps any
+ * freed page that a snapshot can see pending (freelist.c), and deleting it
+ * lets exactly the pages only it could see become free.
+ *
+ * Reading a snapshot registers a reader at the snapshot's txnid, which pins
+ * the same pages the snapshot does, so a snapshot being read can be deleted
+ * safely.  Restoring walks both trees once (see kv_snapshot_restore).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kv_int.h"
+
+struct snaprec {
+	uint64_t txnid;
+	int64_t created;
+	struct tree catalog;
+	uint64_t records;
+};
+
+static void rec_load(struct snaprec *r, const uint8_t *p)
+{
+	r->txnid = get64(p + SR_TXNID);
+	r->created = (int64_t)get64(p + SR_CREATED);
+	tree_load(&r->catalog, p + SR_CATALOG);
+	r->records = get64(p + SR_RECORDS);
+}
+
+static void rec_store(const struct snaprec *r, uint8_t *p)
+{
+	memset(p, 0, SR_SIZE);
+	put64(p + SR_TXNID, r->txnid);
+	put64(p + SR_CREATED, (uint64_t)r->created);
+	tree_store(&r->catalog, p + SR_CATALOG);
+	put64(p + SR_RECORDS, r->records);
+}
+
+static kv_val name_val(const char *name)
+{
+	kv_val k = { name, strlen(name) };
+	return k;
+}
+
+static int rec_get(kv_txn *txn, const struct tree *snaps, const char *name,
+                   struct snaprec *r)
+{
+	struct tree t = *snaps;
+	kv_val v;
+	int rc = name_check(name);
+
+	if (rc)
+		return rc;
+	rc = bt_get(txn, &t, name_val(name), &v);
+	if (rc == KV_ENOTFOUND)
+		return kv_set_err(rc, "no snapshot '%s'", name);
+	if (rc)
+		return rc;
+	if (v.len != SR_SIZE)
+		return kv_set_err(KV_ECORRUPT, "snapshot record '%s' has the "
+		                  "wrong size", name);
+	rec_load(r, v.data);
+	return 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+int snap_load_txids(kv_txn *txn, const struct tree *snaps, uint64_t **out,
+                    size_t *n)
+{
+	struct tree t = *snaps;
+	struct cur c = { .txn = txn, .tree = &t };
+	uint64_t *v;
+	size_t k = 0;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	if (!t.count)
+		return 0;
+	v = malloc(t.count * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (rc = bt_first(&c); rc == 0 && k < t.count; rc = bt_next(&c)) {
+		kv_val val;
+		rc = bt_cur_get(&c, NULL, &val);
+		if (rc)
+			break;
+		if (val.len != SR_SIZE) {
+			rc = KV_CORRUPT(c.pg[c.depth - 1], "snapshot record");
+			break;
+		}
+		v[k++] = get64((const uint8_t *)val.data + SR_TXNID);
+	}
+	if (rc && rc != KV_ENOTFOUND) {
+		free(v);
+		return rc;
+	}
+	qsort(v, k, sizeof(*v), cmp_u64);
+	*out = v;
+	*n = k;
+	return 0;
+}
+
+static int write_ok(kv_txn *txn)
+{
+	if (txn->rdonly)
+		return kv_set_err(KV_EREADONLY, "snapshots change only in a "
+		                  "write transaction");
+	if (txn->failed)
+		return kv_set_err(txn->failed_rc, "the transaction failed "
+		                  "earlier; abort it");
+	return 0;
+}
+
+static int mark_failed(kv_txn *txn, int rc)
+{
+	if (rc && rc != KV_ENOTFOUND && rc != KV_EEXIST &&
+	    rc != KV_EBADNAME) {
+		txn->failed = true;
+		txn->failed_rc = rc;
+	}
+	return rc;
+}
+
+static int count_records(kv_txn *txn, const struct tree *catalog,
+                         uint64_t *n)
+{
+	struct tree t = *catalog;
+	struct cur c = { .txn = txn, .tree = &t };
+	int rc;
+
+	*n = 0;
+	for (rc = bt_first(&c); rc == 0; rc = bt_next(&c)) {
+		kv_val v;
+		rc = bt_cur_get(&c, NULL, &v);
+		if (rc)
+			return rc;
+		if (v.len != TD_SIZE)
+			return KV_CORRUPT(c.pg[c.depth - 1], "catalog entry");
+		*n += get64((const uint8_t *)v.data + TD_COUNT);
+	}
+	return rc == KV_ENOTFOUND ? 0 : rc;
+}
+
+KV_API int kv_snapshot_create(kv_txn *txn, const char *name)
+{
+	struct snaprec r;
+	uint8_t buf[SR_SIZE];
+	int rc = write_ok(txn);
+
+	if (rc)
+		return rc;
+	rc = name_check(name);
+	if (rc)
+		return rc;
+	memset(&r, 0, sizeof(r));
+	r.txnid = txn->base_txnid;
+	r.created = now_ns();
+	r.catalog = txn->base_catalog;
+	rc = count_records(txn, &r.catalog, &r.records);
+	if (rc)
+		return rc;
+	rec_store(&r, buf);
+	kv_val v = { buf, SR_SIZE };
+	rc = bt_put(txn, &txn->st.snaps, name_val(name), v, KV_NOOVERWRITE);
+	if (rc == KV_EEXIST)
+		return kv_set_err(rc, "snapshot '%s' already exists", name);
+	if (rc == 0)
+		txn->snaps_changed = true;
+	return mark_failed(txn, rc);
+}
+
+KV_API int kv_snapshot_delete(kv_txn *txn, const char *name)
+{
+	int rc = write_ok(txn);
+
+	if (rc)
+		return rc;
+	rc = name_check(name);
+	if (rc)
+		return rc;
+	rc = bt_del(txn, &txn->st.snaps, name_val(name));
+	if (rc == KV_ENOTFOUND)
+		return kv_set_err(rc, "no snapshot '%s'", name);
+	if (rc == 0)
+		txn->snaps_changed = true;
+	return mark_failed(txn, rc);
+}
+
+KV_API int kv_snapshot_rename(kv_txn *txn, const char *from, const char *to)
+{
+	struct snaprec r;
+	uint8_t buf[SR_SIZE];
+	int rc = write_ok(txn);
+
+	if (rc)
+		return rc;
+	rc = rec_get(txn, &txn->st.snaps, from, &r);
+	if (rc)
+		return rc;
+	rc = name_check(to);
+	if (rc)
+		return rc;
+	if (strcmp(from, to) == 0)
+		return 0;
+	rec_store(&r, buf);
+	kv_val v = { buf, SR_SIZE };
+	rc = bt_put(txn, &txn->st.snaps, name_val(to), v, KV_NOOVERWRITE);
+	if (rc == KV_EEXIST)
+		return kv_set_err(rc, "snapshot '%s' already exists", to);
+	if (rc == 0)
+		rc = bt_del(txn, &txn->st.snaps, name_val(from));
+	if (rc == 0)
+		txn->snaps_changed = true;
+	return mark_failed(txn, rc);
+}
+
+KV_API int kv_snapshot_get(kv_txn *txn, const char *name,
+                           struct kv_snapshot_info *info)
+{
+	struct snaprec r;
+	int rc = rec_get(txn, &txn->st.snaps, name, &r);
+
+	if (rc)
+		return rc;
+	memset(info, 0, sizeof(*info));
+	strcpy(info->name, name);
+	info->txnid = r.txnid;
+	info->created_ns = r.created;
+	info->records = r.records;
+	return 0;
+}
+
+static int cmp_info(const void *a, const void *b)
+{
+	const struct kv_snapshot_info *x = a, *y = b;
+
+	if (x->txnid != y->txnid)
+		return x->txnid < y->txnid ? -1 : 1;
+	if (x->created_ns != y->created_ns)
+		return x->created_ns < y->created_ns ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
+KV_API int kv_snapshot_list(kv_txn *txn,
+                            int (*fn)(void *ctx,
+                                      const struct kv_snapshot_info *s),
+                            void *ctx)
+{
+	struct tree t = txn->st.snaps;
+	struct cur c = { .txn = txn, .tree = &t };
+	struct kv_snapshot_info *v;
+	size_t n = 0, i;
+	int rc;
+
+	if (!t.count)
+		return 0;
+	v = calloc(t.count, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (rc = bt_first(&c); rc == 0 && n < t.count; rc = bt_next(&c)) {
+		kv_val k, val;
+		struct snaprec r;
+		rc = bt_cur_get(&c, &k, &val);
+		if (rc)
+			break;
+		if (val.len != SR_SIZE || k.len > KV_MAX_NAME) {
+			rc = KV_CORRUPT(c.pg[c.depth - 1], "snapshot record");
+			break;
+		}
+		rec_load(&r, val.data);
+		memcpy(v[n].name, k.data, k.len);
+		v[n].name[k.len] = 0;
+		v[n].txnid = r.txnid;
+		v[n].created_ns = r.created;
+		v[n].records = r.records;
+		n++;
+	}
+	if (rc && rc != KV_ENOTFOUND) {
+		free(v);
+		return rc;
+	}
+	qsort(v, n, sizeof(*v), cmp_info);
+	rc = 0;
+	for (i = 0; i < n && rc == 0; i++)
+		rc = fn(ctx, &v[i]);
+	free(v);
+	return rc;
+}
+
+/*
+ * Open a read txn on a snapshot.  Two reader slots: the first pins the
+ * current state while the snapshot record is read, the second is then set
+ * to the snapshot's txnid.  If a commit slipped in between, a writer may
+ * not have seen the second slot, so start over.
+ */
+KV_API int kv_txn_begin_snapshot(kv_env *env, const char *name,
+                                 kv_txn **out)
+{
+	*out = NULL;
+	for (int tries = 0; tries < 1000; tries++) {
+		kv_txn *txn;
+		struct snaprec r;
+		struct state now;
+		int rc = txn_begin_read_state(env, &txn);
+
+		if (rc)
+			return rc;
+		rc = rec_get(txn, &txn->st.snaps, name, &r);
+		if (rc) {
+			kv_txn_abort(txn);
+			return rc;
+		}
+		rc = reader_slot_get(env, &txn->slot2);
+		if (rc) {
+			kv_txn_abort(txn);
+			return rc;
+		}
+		atomic_store(&txn->slot2->txnid, r.txnid ? r.txnid : 1);
+		shared_read_state(env, &now);
+		if (now.txnid != txn->st.txnid) {
+			kv_txn_abort(txn);
+			continue;
+		}
+		/* the snapshot's pins now hold; drop the current-state one */
+		reader_slot_put(env, txn->slot);
+		txn->slot = txn->slot2;
+		txn->slot2 = NULL;
+		txn->snapshot = true;
+		txn->st.catalog = r.catalog;
+		txn->st.snaps.root = 0; /* no snapshots inside a snapshot */
+		txn->st.snaps.count = 0;
+		txn->id = r.txnid;
+		*out = txn;
+		return 0;
+	}
+	return kv_set_err(KV_EBUSY, "the store changed too often while "
+	                  "opening snapshot '%s'", name);
+}
+
+/* ---- space and restore ------------------------------------------------ */
+
+KV_API int kv_snapshot_space(kv_txn *txn, const char *name, uint64_t *pages)
+{
+	struct snaprec r;
+	struct flstate own, *f;
+	uint64_t *tx = NULL;
+	size_t ntx = 0, i;
+	int rc;
+
+	*pages = 0;
+	rc = rec_get(txn, &txn->st.snaps, name, &r);
+	if (rc)
+		return rc;
+	if (txn->rdonly) {
+		rc = fl_load(txn->env, &txn->st, &own);
+		if (rc)
+			return rc;
+		f = &own;
+	} else {
+		f = &txn->fl;
+	}
+	rc = snap_load_txids(txn, &txn->st.snaps, &tx, &ntx);
+	if (rc)
+		goto out;
+	/* with two snapshots of one commit, neither holds anything alone */
+	size_t same = 0;
+	for (i = 0; i < ntx; i++)
+		same += tx[i] == r.txnid;
+	if (same == 1) {
+		for (i = 0; i < f->npend; i++) {
+			const struct fl_entry *e = &f->pend[i];
+			uint64_t freed = e->freed & ~FL_META;
+			size_t lo = 0, hi = ntx, k;
+			if (e->freed & FL_META)
+				continue;
+			if (!(e->born <= r.txnid && r.txnid < freed))
+				continue;
+			/* is r.txnid the only snapshot in [born, freed)? */
+			while (lo < hi) {
+				size_t mid = (lo + hi) / 2;
+				if (tx[mid] < e->born)
+					lo = mid + 1;
+				else
+					hi = mid;
+			}
+			for (k = lo; k < ntx && tx[k] < freed; k++)
+				if (tx[k] != r.txnid)
+					break;
+			if (k == ntx || tx[k] >= freed)
+				*pages += e->n;
+		}
+	}
+out:
+	free(tx);
+	if (txn->rdonly)
+		fl_release(&own);
+	return rc;
+}
+
+/* A set of page numbers: open addressing. */
+struct pgset {
+	uint64_t *v;
+	size_t cap, n;
+};
+
+static int pgset_add(struct pgset *s, uint64_t pg)
+{
+	size_t i;
+
+	if ((s->n + 1) * 2 > s->cap) {
+		size_t nc = s->cap ? s->cap * 2 : 1024, j;
+		uint64_t *nv = calloc(nc, sizeof(*nv));
+		if (!nv)
+			return -ENOMEM;
+		for (j = 0; j < s->cap; j++) {
+			uint64_t x = s->v[j];
+			size_t k;
+			if (!x)
+				continue;
+			for (k = (x * 0x9E3779B97F4A7C15ull) & (nc - 1); nv[k];
+			     k = (k + 1) & (nc - 1))
+				;
+			nv[k] = x;
+		}
+		free(s->v);
+		s->v = nv;
+		s->cap = nc;
+	}
+	for (i = (pg * 0x9E3779B97F4A7C15ull) & (s->cap - 1); s->v[i];
+	     i = (i + 1) & (s->cap - 1))
+		if (s->v[i] == pg)
+			return 0;
+	s->v[i] = pg;
+	s->n++;
+	return 0;
+}
+
+static bool pgset_has(const struct pgset *s, uint64_t pg)
+{
+	size_t i;
+
+	if (!s->cap)
+		return false;
+	for (i = (pg * 0x9E3779B97F4A7C15ull) & (s->cap - 1); s->v[i];
+	     i = (i + 1) & (s->cap - 1))
+		if (s->v[i] == pg)
+			return true;
+	return false;
+}
+
+struct collect {
+	kv_txn *txn;
+	struct pgset *set;
+	bool tables;      /* the tree walked is a catalog */
+	int err;
+};
+
+static int collect_page(void *ctx, uint64_t pg, uint64_t n, uint64_t tx,
+                        const uint8_t *p, int depth)
+{
+	struct collect *c = ctx;
+	(void)n;
+	(void)tx;
+	(void)depth;
+	if (!p)
+		return KV_CORRUPT(pg, "unreadable page");
+	return pgset_add(c->set, pg);
+}
+
+struct freelist_pages {
+	uint64_t *pg, *n, *tx;
+	size_t cnt, cap;
+	const struct pgset *keep;
+};
+
+static int gather_unkept(void *ctx, uint64_t pg, uint64_t n, uint64_t tx,
+                         const uint8_t *p, int depth)
+{
+	struct freelist_pages *f = ctx;
+	(void)depth;
+	if (!p)
+		return KV_CORRUPT(pg, "unreadable page");
+	if (pgset_has(f->keep, pg))
+		return 1;
+	if (f->cnt == f->cap) {
+		size_t nc = f->cap ? f->cap * 2 : 256;
+		uint64_t *a = realloc(f->pg, nc * 8), *b, *c;
+		if (!a)
+			return -ENOMEM;
+		f->pg = a;
+		b = realloc(f->n, nc * 8);
+		if (!b)
+			return -ENOMEM;
+		f->n = b;
+		c = realloc(f->tx, nc * 8);
+		if (!c)
+			return -ENOMEM;
+		f->tx = c;
+		f->cap = nc;
+	}
+	f->pg[f->cnt] = pg;
+	f->n[f->cnt] = n;
+	f->tx[f->cnt] = tx;
+	f->cnt++;
+	return 0;
+}
+
+/*
+ * Restore: the snapshot's catalog becomes the live one.  Every page of the
+ * live tables that the snapshot does not share is freed; every page of the
+ * snapshot that was waiting in the pending list (held only by snapshots) is
+ * live again and leaves the list.  Cost: one walk of each state.
+ */
+KV_API int kv_snapshot_restore(kv_txn *txn, const char *name)
+{
+	struct snaprec r;
+	struct pgset keep = { 0 };
+	struct freelist_pages fp = { 0 };
+	struct collect cc;
+	size_t i, k;
+	int rc = write_ok(txn);
+
+	if (rc)
+		return rc;
+	rc = rec_get(txn, &txn->st.snaps, name, &r);
+	if (rc)
+		return rc;
+	rc = catalog_flush(txn);
+	if (rc)
+		goto out;
+	catalog_invalidate(txn);
+
+	cc.txn = txn;
+	cc.set = &keep;
+	cc.tables = true;
+	cc.err = 0;
+	rc = catalog_walk(txn, &r.catalog, collect_page, &cc);
+	if (rc)
+		goto out;
+	fp.keep = &keep;
+	rc = catalog_walk(txn, &txn->st.catalog, gather_unkept, &fp);
+	if (rc)
+		goto out;
+	for (i = 0; i < fp.cnt; i++) {
+		rc = page_free(txn, fp.pg[i], fp.n[i], fp.tx[i]);
+		if (rc)
+			goto out;
+	}
+	/* pages of the snapshot waiting for reuse are live again */
+	for (i = 0, k = 0; i < txn->fl.npend; i++) {
+		if (pgset_has(&keep, txn->fl.pend[i].pgno) &&
+		    !(txn->fl.pend[i].freed & FL_META))
+			continue;
+		txn->fl.pend[k++] = txn->fl.pend[i];
+	}
+	txn->fl.npend = k;
+	txn->st.catalog = r.catalog;
+	txn->changes++;
+out:
+	free(keep.v);
+	free(fp.pg);
+	free(fp.n);
+	free(fp.tx);
+	return mark_failed(txn, rc);
+}

@@ -1,0 +1,722 @@
+/*
+ * txn.c: environments, transactions and the commit protocol.
+ *
+ * Commit (one writer, under LOCK_WRITER):
+ *   1. write the changed table descriptors into the catalog tree;
+ *   2. save the free state as a new freelist chain;
+ *   3. seal (checksum) and pwrite every dirty page -- all of them live at
+ *      page numbers no reader and no durable commit can see;
+ *   4. pwrite the meta page into the slot that does NOT hold the last
+ *      durable commit;
+ *   5. durable commits: one fdatasync, covering pages and meta together;
+ *   6. publish the new state to readers through the lock file.
+ *
+ * Why one fsync is enough: the meta written in step 4 may reach the disk
+ * before the pages of step 3.  At open, recovery takes the newest meta slot
+ * whose checksum is good and verifies every page reachable from it that is
+ * newer than the other slot (parents record their children's txnids, so a
+ * stale page is told from the expected one).  If any fails, it falls back to
+ * the other slot.  That slot always holds the last durable commit (or the
+ * one before the newest durable commit), and its pages are never reused
+ * until a later commit is durable (see freelist.c), so it is intact.
+ *
+ * A non-durable commit skips step 5: it is atomic and visible at once, and
+ * after a power loss the store rolls back to the last durable commit.
+ *
+ *   slot A: durable D ----- [ writes to B: N1, N2 (non-durable) ... E ]
+ *   after E (durable) is synced, E becomes "last durable", writes go to A.
+ *
+ * If a meta write or fsync fails the durable state is unknown: the
+ * environment latches KV_EFATAL and must be reopened.  Any failure before
+ * step 4 (ENOSPC while writing pages) leaves the store as it was.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kv_int.h"
+
+int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+void tree_load(struct tree *t, const uint8_t *p)
+{
+	t->root = get64(p + TD_ROOT);
+	t->root_txn = get64(p + TD_ROOT_TXN);
+	t->count = get64(p + TD_COUNT);
+	t->branch_pages = get64(p + TD_BRANCH);
+	t->leaf_pages = get64(p + TD_LEAF);
+	t->overflow_pages = get64(p + TD_OVERFLOW);
+	t->depth = get32(p + TD_DEPTH);
+}
+
+void tree_store(const struct tree *t, uint8_t *p)
+{
+	memset(p, 0, TD_SIZE);
+	put64(p + TD_ROOT, t->root);
+	put64(p + TD_ROOT_TXN, t->root_txn);
+	put64(p + TD_COUNT, t->count);
+	put64(p + TD_BRANCH, t->branch_pages);
+	put64(p + TD_LEAF, t->leaf_pages);
+	put64(p + TD_OVERFLOW, t->overflow_pages);
+	put32(p + TD_DEPTH, t->depth);
+}
+
+void state_load(struct state *s, const uint8_t *m)
+{
+	memset(s, 0, sizeof(*s));
+	s->txnid = get64(m + MF_TXNID);
+	s->next_pgno = get64(m + MF_NEXTPG);
+	tree_load(&s->catalog, m + MF_CATALOG);
+	tree_load(&s->snaps, m + MF_SNAPS);
+	s->fl_pgno = get64(m + MF_FL_PGNO);
+	s->fl_txnid = get64(m + MF_FL_TXNID);
+	s->fl_npages = get64(m + MF_FL_NPAGES);
+	s->time_ns = (int64_t)get64(m + MF_TIME);
+}
+
+void state_store(const struct state *s, uint8_t *m)
+{
+	memset(m, 0, KV_PAGE_SIZE);
+	put16(m + PH_TYPE, PT_META);
+	put64(m + PH_TXNID, s->txnid);
+	put64(m + MF_MAGIC, KV_MAGIC);
+	put32(m + MF_VERSION, KV_FORMAT_VERSION);
+	put32(m + MF_PAGESIZE, KV_PAGE_SIZE);
+	put64(m + MF_TXNID, s->txnid);
+	put64(m + MF_NEXTPG, s->next_pgno);
+	tree_store(&s->catalog, m + MF_CATALOG);
+	tree_store(&s->snaps, m + MF_SNAPS);
+	put64(m + MF_FL_PGNO, s->fl_pgno);
+	put64(m + MF_FL_TXNID, s->fl_txnid);
+	put64(m + MF_FL_NPAGES, s->fl_npages);
+	put64(m + MF_TIME, (uint64_t)s->time_ns);
+}
+
+static int write_meta(kv_env *env, const struct state *s, uint64_t slot)
+{
+	uint8_t *m;
+	int rc;
+
+	if (posix_memalign((void **)&m, KV_PAGE_SIZE, KV_PAGE_SIZE))
+		return -ENOMEM;
+	state_store(s, m);
+	put64(m + PH_PGNO, slot);
+	page_seal(m, KV_PAGE_SIZE);
+	rc = env->io->pwrite(env->io->ctx, env->fd, m, KV_PAGE_SIZE,
+	                     slot * KV_PAGE_SIZE);
+	free(m);
+	return rc;
+}
+
+/* ---- opening ---------------------------------------------------------- */
+
+static int create_file(kv_env *env)
+{
+	struct state s;
+	int rc;
+
+	memset(&s, 0, sizeof(s));
+	s.next_pgno = 2;
+	s.time_ns = now_ns();
+	/* slot 1 holds txn 0, slot 0 txn 1: both valid, both empty */
+	rc = write_meta(env, &s, 1);
+	s.txnid = 1;
+	if (rc == 0)
+		rc = write_meta(env, &s, 0);
+	if (rc == 0)
+		rc = env->io->sync(env->io->ctx, env->fd);
+	if (rc == 0)
+		rc = os_fsync_dir(env->path);
+	if (rc)
+		return kv_set_err(rc, "%s: creating the database: %s",
+		                  env->path, kv_strerror(rc));
+	return 0;
+}
+
+enum { SLOT_ABSENT, SLOT_BADSUM, SLOT_NEWER, SLOT_OK };
+
+static int read_slot(kv_env *env, uint64_t i, uint8_t *buf, struct state *s)
+{
+	ssize_t n = pread(env->fd, buf, KV_PAGE_SIZE, (off_t)(i * KV_PAGE_SIZE));
+
+	if (n != (ssize_t)KV_PAGE_SIZE)
+		return SLOT_ABSENT;
+	if (get64(buf + MF_MAGIC) != KV_MAGIC)
+		return SLOT_ABSENT;
+	if (get32(buf + MF_VERSION) > KV_FORMAT_VERSION)
+		return SLOT_NEWER;
+	if (get32(buf + MF_VERSION) != KV_FORMAT_VERSION ||
+	    get32(buf + MF_PAGESIZE) != KV_PAGE_SIZE ||
+	    get16(buf + PH_TYPE) != PT_META || get64(buf + PH_PGNO) != i ||
+	    get64(buf + PH_CHECKSUM) != page_checksum(buf, KV_PAGE_SIZE))
+		return SLOT_BADSUM;
+	state_load(s, buf);
+	if (s->next_pgno < 2)
+		return SLOT_BADSUM;
+	return SLOT_OK;
+}
+
+/*
+ * Recovery: choose the newest meta slot whose commit is whole.  Sets
+ * *slot_out to the slot chosen.
+ */
+static int pick_meta(kv_env *env, struct state *out, uint64_t *slot_out)
+{
+	uint8_t *buf;
+	struct state s[2];
+	int k[2], first, rc;
+	uint64_t size;
+
+	rc = os_file_size(env->fd, &size);
+	if (rc)
+		return rc;
+	if (size < 2 * KV_PAGE_SIZE)
+		return kv_set_err(KV_ENOTDB, "%s: file too small to be a "
+		                  "database (%llu bytes)", env->path,
+		                  (unsigned long long)size);
+	buf = malloc(KV_PAGE_SIZE);
+	if (!buf)
+		return -ENOMEM;
+	k[0] = read_slot(env, 0, buf, &s[0]);
+	k[1] = read_slot(env, 1, buf, &s[1]);
+	free(buf);
+	if (k[0] == SLOT_NEWER || k[1] == SLOT_NEWER)
+		return kv_set_err(KV_EVERSION, "%s: written by a newer format "
+		                  "version; upgrade cccfs to open it", env->path);
+	if (k[0] == SLOT_ABSENT && k[1] == SLOT_ABSENT)
+		return kv_set_err(KV_ENOTDB, "%s: not a cccfs database",
+		                  env->path);
+	first = -1;
+	if (k[0] == SLOT_OK && k[1] == SLOT_OK)
+		first = s[0].txnid >= s[1].txnid ? 0 : 1;
+	else if (k[0] == SLOT_OK)
+		first = 0;
+	else if (k[1] == SLOT_OK)
+		first = 1;
+	if (first < 0)
+		return kv_set_err(KV_ECORRUPT, "%s: both meta pages are "
+		                  "damaged", env->path);
+
+	int order[2] = { first, 1 - first };
+	for (int j = 0; j < 2; j++) {
+		int i = order[j];
+		uint64_t min;
+		if (k[i] != SLOT_OK)
+			continue;
+		if (s[i].next_pgno * KV_PAGE_SIZE > size) {
+			kv_set_err(KV_ECORRUPT, "%s: file is truncated: commit "
+			           "%llu needs %llu bytes, the file has %llu",
+			           env->path, (unsigned long long)s[i].txnid,
+			           (unsigned long long)(s[i].next_pgno *
+			                                KV_PAGE_SIZE),
+			           (unsigned long long)size);
+			rc = KV_ECORRUPT;
+			continue;
+		}
+		/* pages newer than the other slot must all be whole */
+		min = (k[1 - i] == SLOT_OK && s[1 - i].txnid < s[i].txnid)
+		              ? s[1 - i].txnid : 0;
+		rc = check_recent(env, env->map, &s[i], min);
+		if (rc == 0) {
+			*out = s[i];
+			*slot_out = (uint64_t)i;
+			return 0;
+		}
+	}
+	if (rc == 0)
+		rc = KV_ECORRUPT;
+	if (rc == KV_ECORRUPT) {
+		char why[400];
+		snprintf(why, sizeof(why), "%s", kv_errmsg());
+		return kv_set_err(rc, "%s: no intact commit found (%s)",
+		                  env->path, why);
+	}
+	return rc;
+}
+
+static void env_free(kv_env *env)
+{
+	struct oldmap *o, *next;
+
+	if (env->sh)
+		readers_close(env);
+	if (env->lfd >= 0)
+		close(env->lfd);
+	if (env->map)
+		munmap(env->map, env->map_size);
+	for (o = env->oldmaps; o; o = next) {
+		next = o->next;
+		munmap(o->base, o->size);
+		free(o);
+	}
+	if (env->fd >= 0)
+		close(env->fd);
+	fl_release(&env->fl);
+	free(env->snaptx);
+	pthread_mutex_destroy(&env->mu);
+	pthread_mutex_destroy(&env->wmu);
+	free(env->path);
+	free(env->lockpath);
+	free(env);
+}
+
+KV_API int kv_env_open_io(kv_env **out, const char *path, unsigned flags,
+                          int mode, const struct kv_io *io)
+{
+	kv_env *env;
+	uint64_t size;
+	int rc, oflags;
+
+	*out = NULL;
+	if (!path || !*path)
+		return kv_set_err(-EINVAL, "empty database path");
+	env = calloc(1, sizeof(*env));
+	if (!env)
+		return -ENOMEM;
+	env->fd = env->lfd = -1;
+	env->flags = flags;
+	pthread_mutex_init(&env->mu, NULL);
+	pthread_mutex_init(&env->wmu, NULL);
+	env->io_store = io ? *io : *kv_io_posix();
+	env->io = &env->io_store;
+	env->path = strdup(path);
+	env->lockpath = malloc(strlen(path) + 6);
+	if (!env->path || !env->lockpath) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	strcpy(env->lockpath, path);
+	strcat(env->lockpath, "-lock");
+
+	oflags = (flags & KV_RDONLY) ? O_RDONLY : O_RDWR;
+	if ((flags & KV_CREATE) && !(flags & KV_RDONLY))
+		oflags |= O_CREAT;
+	env->fd = open(path, oflags | O_CLOEXEC, mode ? mode : 0600);
+	if (env->fd < 0) {
+		rc = kv_set_err(-errno, "%s: %s", path, strerror(errno));
+		goto fail;
+	}
+	rc = readers_open(env);
+	if (rc < 0)
+		goto fail;
+	bool alone = rc == 1;
+
+	rc = os_file_size(env->fd, &size);
+	if (rc)
+		goto fail_init;
+	if (size == 0 && alone && !(flags & KV_RDONLY) && (flags & KV_CREATE)) {
+		rc = create_file(env);
+		if (rc)
+			goto fail_init;
+		size = 2 * KV_PAGE_SIZE;
+	}
+	env->file_size = size;
+	rc = pager_map(env, size ? size : KV_PAGE_SIZE);
+	if (rc)
+		goto fail_init;
+	if (alone) {
+		struct state st;
+		uint64_t slot;
+		rc = pick_meta(env, &st, &slot);
+		if (rc)
+			goto fail_init;
+		/* Whatever reached the file is now made durable, so the slot
+		 * chosen can serve as the fallback of the next commit. */
+		if (!(flags & KV_RDONLY) && !env->private_lock) {
+			rc = env->io->sync(env->io->ctx, env->fd);
+			if (rc)
+				goto fail_init;
+		}
+		shared_publish(env, &st, slot);
+		atomic_store(&env->sh->durable_txnid, st.txnid);
+		atomic_store(&env->sh->durable_slot, slot);
+		rc = readers_init_done(env);
+		if (rc)
+			goto fail;
+	}
+	*out = env;
+	return 0;
+fail_init:
+	if (alone && env->sh && !env->private_lock) {
+		/* leave the lock file for the next opener to initialize */
+		os_unlock(env->lfd, LOCK_INIT);
+	}
+fail:
+	env_free(env);
+	return rc;
+}
+
+KV_API int kv_env_open(kv_env **out, const char *path, unsigned flags,
+                       int mode)
+{
+	return kv_env_open_io(out, path, flags, mode, NULL);
+}
+
+KV_API void kv_env_close(kv_env *env)
+{
+	if (env)
+		env_free(env);
+}
+
+KV_API const char *kv_env_path(const kv_env *env)
+{
+	return env->path;
+}
+
+KV_API int kv_env_lock_exclusive(kv_env *env)
+{
+	int rc;
+
+	if (env->private_lock || env->server_locked)
+		return 0;
+	rc = os_lock(env->lfd, LOCK_SERVER, true, false);
+	if (rc == KV_EBUSY)
+		return kv_set_err(KV_ELOCKED, "%s is already in use by another "
+		                  "process", env->path);
+	if (rc == 0)
+		env->server_locked = true;
+	return rc;
+}
+
+/* ---- transactions ----------------------------------------------------- */
+
+static void txn_free(kv_txn *txn)
+{
+	catalog_release(txn);
+	if (txn->slot)
+		reader_slot_put(txn->env, txn->slot);
+	if (txn->slot2)
+		reader_slot_put(txn->env, txn->slot2);
+	dirty_release(&txn->dirty);
+	fl_release(&txn->fl);
+	free(txn->loose);
+	free(txn->readers);
+	free(txn->snaptx);
+	free(txn);
+}
+
+static int map_for(kv_env *env, kv_txn *txn)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&env->mu);
+	if (txn->st.next_pgno * KV_PAGE_SIZE > env->map_size)
+		rc = pager_map(env, txn->st.next_pgno * KV_PAGE_SIZE);
+	txn->map = env->map;
+	txn->map_size = env->map_size;
+	pthread_mutex_unlock(&env->mu);
+	return rc;
+}
+
+/* Register a reader of the current state; see readers.c for the protocol. */
+int txn_begin_read_state(kv_env *env, kv_txn **out)
+{
+	kv_txn *txn = calloc(1, sizeof(*txn));
+	int rc;
+
+	if (!txn)
+		return -ENOMEM;
+	txn->env = env;
+	txn->rdonly = true;
+	rc = reader_slot_get(env, &txn->slot);
+	if (rc) {
+		free(txn);
+		return rc;
+	}
+	for (;;) {
+		struct state again;
+		shared_read_state(env, &txn->st);
+		atomic_store(&txn->slot->txnid, txn->st.txnid ? txn->st.txnid
+		                                              : 1);
+		shared_read_state(env, &again);
+		if (again.txnid == txn->st.txnid)
+			break;
+	}
+	txn->id = txn->st.txnid;
+	rc = map_for(env, txn);
+	if (rc) {
+		txn_free(txn);
+		return rc;
+	}
+	*out = txn;
+	return 0;
+}
+
+static int begin_write(kv_env *env, bool try, kv_txn **out)
+{
+	kv_txn *txn;
+	uint64_t size;
+	int rc;
+
+	if (env->flags & KV_RDONLY)
+		return kv_set_err(KV_EREADONLY, "%s is open read-only",
+		                  env->path);
+	if (env->fatal)
+		return kv_set_err(KV_EFATAL, "%s: an earlier I/O error left "
+		                  "the state unknown; reopen it", env->path);
+	if (try) {
+		if (pthread_mutex_trylock(&env->wmu))
+			return kv_set_err(KV_EBUSY, "another writer is active");
+	} else {
+		pthread_mutex_lock(&env->wmu);
+	}
+	if (!env->private_lock) {
+		rc = os_lock(env->lfd, LOCK_WRITER, true, !try);
+		if (rc) {
+			pthread_mutex_unlock(&env->wmu);
+			return rc == KV_EBUSY
+			               ? kv_set_err(rc, "another process is "
+			                            "writing %s", env->path)
+			               : rc;
+		}
+	}
+	txn = calloc(1, sizeof(*txn));
+	if (!txn) {
+		rc = -ENOMEM;
+		goto fail_unlock;
+	}
+	txn->env = env;
+	shared_read_state(env, &txn->st);
+	txn->id = txn->st.txnid + 1;
+	txn->durable_txnid = atomic_load(&env->sh->durable_txnid);
+	rc = os_file_size(env->fd, &size);
+	if (rc)
+		goto fail;
+	env->file_size = size;
+	rc = map_for(env, txn);
+	if (rc)
+		goto fail;
+	if (env->fl_txnid != txn->st.txnid || !env->fl_txnid) {
+		fl_release(&env->fl);
+		env->fl_txnid = 0;
+		rc = fl_load(env, &txn->st, &env->fl);
+		if (rc)
+			goto fail;
+		env->fl_txnid = txn->st.txnid;
+	}
+	rc = fl_copy(&txn->fl, &env->fl);
+	if (rc)
+		goto fail;
+	rc = snap_load_txids(txn, &txn->st.snaps, &txn->snaptx,
+	                     &txn->nsnaptx);
+	if (rc)
+		goto fail;
+	rc = fl_reclaim(txn);
+	if (rc)
+		goto fail;
+	txn->base_catalog = txn->st.catalog;
+	txn->base_txnid = txn->st.txnid;
+	*out = txn;
+	return 0;
+fail:
+	txn->rdonly = true; /* nothing to roll back */
+	txn_free(txn);
+fail_unlock:
+	if (!env->private_lock)
+		os_unlock(env->lfd, LOCK_WRITER);
+	pthread_mutex_unlock(&env->wmu);
+	return rc;
+}
+
+KV_API int kv_txn_begin(kv_env *env, unsigned flags, kv_txn **out)
+{
+	*out = NULL;
+	if (flags & KV_TXN_RDONLY)
+		return txn_begin_read_state(env, out);
+	return begin_write(env, false, out);
+}
+
+KV_API int kv_txn_try_begin(kv_env *env, unsigned flags, kv_txn **out)
+{
+	*out = NULL;
+	if (flags & KV_TXN_RDONLY)
+		return txn_begin_read_state(env, out);
+	return begin_write(env, true, out);
+}
+
+KV_API void kv_txn_set_durability(kv_txn *txn, enum kv_durability d)
+{
+	txn->durability = d;
+}
+
+KV_API uint64_t kv_txn_id(const kv_txn *txn)
+{
+	return txn->id;
+}
+
+KV_API int kv_txn_is_readonly(const kv_txn *txn)
+{
+	return txn->rdonly;
+}
+
+KV_API void kv_txn_abort(kv_txn *txn)
+{
+	bool writer;
+
+	if (!txn)
+		return;
+	writer = !txn->rdonly;
+	kv_env *env = txn->env;
+	txn_free(txn);
+	if (writer) {
+		if (!env->private_lock)
+			os_unlock(env->lfd, LOCK_WRITER);
+		pthread_mutex_unlock(&env->wmu);
+	}
+}
+
+static bool txn_changed(const kv_txn *txn)
+{
+	return txn->dirty.used || txn->changes || txn->snaps_changed ||
+	       memcmp(&txn->st.catalog, &txn->base_catalog,
+	              sizeof(struct tree)) != 0;
+}
+
+KV_API int kv_txn_commit(kv_txn *txn)
+{
+	kv_env *env;
+	uint64_t slot;
+	int rc;
+
+	if (!txn)
+		return -EINVAL;
+	env = txn->env;
+	if (txn->rdonly) {
+		kv_txn_abort(txn);
+		return 0;
+	}
+	if (txn->failed) {
+		rc = kv_set_err(txn->failed_rc ? txn->failed_rc : -EIO,
+		                "the transaction had failed; nothing was "
+		                "committed");
+		kv_txn_abort(txn);
+		return rc;
+	}
+	rc = catalog_flush(txn);
+	if (rc)
+		goto fail;
+	if (!txn_changed(txn)) {
+		kv_txn_abort(txn);
+		return 0;
+	}
+	rc = fl_save(txn);
+	if (rc)
+		goto fail;
+	txn->st.txnid = txn->id;
+	txn->st.time_ns = now_ns();
+	rc = pager_write_dirty(txn);
+	if (rc)
+		goto fail;
+
+	slot = atomic_load(&env->sh->durable_slot) ? 0 : 1;
+	rc = write_meta(env, &txn->st, slot);
+	if (rc) {
+		env->fatal = true;
+		kv_set_err(rc, "%s: writing the commit record: %s", env->path,
+		           kv_strerror(rc));
+		goto fail;
+	}
+	if (txn->durability == KV_DURABLE_IMMEDIATE) {
+		rc = env->io->sync(env->io->ctx, env->fd);
+		if (rc) {
+			env->fatal = true;
+			kv_set_err(rc, "%s: fsync failed: %s", env->path,
+			           kv_strerror(rc));
+			goto fail;
+		}
+	}
+	shared_publish(env, &txn->st, slot);
+	if (txn->durability == KV_DURABLE_IMMEDIATE) {
+		atomic_store(&env->sh->durable_slot, slot);
+		atomic_store(&env->sh->durable_txnid, txn->id);
+	}
+	/* the committed free state becomes the environment's */
+	fl_release(&env->fl);
+	env->fl = txn->fl;
+	memset(&txn->fl, 0, sizeof(txn->fl));
+	env->fl_txnid = txn->id;
+	kv_txn_abort(txn);
+	return 0;
+fail:
+	kv_txn_abort(txn);
+	return rc;
+}
+
+KV_API int kv_env_sync(kv_env *env)
+{
+	struct state cur;
+	int rc;
+
+	if (env->flags & KV_RDONLY)
+		return 0;
+	if (env->fatal)
+		return kv_set_err(KV_EFATAL, "%s: an earlier I/O error left "
+		                  "the state unknown; reopen it", env->path);
+	pthread_mutex_lock(&env->wmu);
+	if (!env->private_lock) {
+		rc = os_lock(env->lfd, LOCK_WRITER, true, true);
+		if (rc) {
+			pthread_mutex_unlock(&env->wmu);
+			return rc;
+		}
+	}
+	shared_read_state(env, &cur);
+	rc = env->io->sync(env->io->ctx, env->fd);
+	if (rc) {
+		env->fatal = true;
+		kv_set_err(rc, "%s: fsync failed: %s", env->path,
+		           kv_strerror(rc));
+	} else {
+		atomic_store(&env->sh->durable_slot,
+		             atomic_load(&env->sh->cur_slot));
+		atomic_store(&env->sh->durable_txnid, cur.txnid);
+	}
+	if (!env->private_lock)
+		os_unlock(env->lfd, LOCK_WRITER);
+	pthread_mutex_unlock(&env->wmu);
+	return rc;
+}
+
+KV_API int kv_env_stat(kv_env *env, struct kv_stat *st)
+{
+	kv_txn *txn;
+	struct flstate f;
+	uint64_t size = 0;
+	int rc;
+
+	memset(st, 0, sizeof(*st));
+	rc = txn_begin_read_state(env, &txn);
+	if (rc)
+		return rc;
+	rc = fl_load(env, &txn->st, &f);
+	if (rc) {
+		kv_txn_abort(txn);
+		return rc;
+	}
+	os_file_size(env->fd, &size);
+	st->page_size = KV_PAGE_SIZE;
+	st->file_size = size;
+	st->pages_total = txn->st.next_pgno;
+	st->pages_free = fl_ready_pages(&f);
+	st->pages_pending = fl_pending_pages(&f);
+	st->txnid = txn->st.txnid;
+	st->durable_txnid = atomic_load(&env->sh->durable_txnid);
+	st->commit_time_ns = txn->st.time_ns;
+	st->tables = txn->st.catalog.count;
+	st->snapshots = txn->st.snaps.count;
+	fl_release(&f);
+	kv_txn_abort(txn);
+	st->readers = readers_count(env);
+	return 0;
+}
