@@ -221,6 +221,7 @@ struct kv_txn {
 	uint64_t base_txnid;
 
 	struct tblh *tables;  /* opened tables */
+	struct kv_snapshot_info self; /* snapshot txns: the snapshot read */
 };
 
 /* Page access: a pointer to page pgno for reading, or NULL with

@@ -229,7 +229,19 @@ KV_API int kv_snapshot_get(kv_txn *txn, const char *name,
                            struct kv_snapshot_info *info)
 {
 	struct snaprec r;
-	int rc = rec_get(txn, &txn->st.snaps, name, &r);
+	int rc;
+
+	if (txn->snapshot) {
+		/* a snapshot txn knows only the snapshot it reads */
+		if (name && strcmp(name, txn->self.name) == 0) {
+			*info = txn->self;
+			return 0;
+		}
+		return kv_set_err(KV_ENOTFOUND, "no snapshot '%s' inside "
+		                  "snapshot '%s'", name ? name : "",
+		                  txn->self.name);
+	}
+	rc = rec_get(txn, &txn->st.snaps, name, &r);
 
 	if (rc)
 		return rc;
@@ -337,6 +349,10 @@ KV_API int kv_txn_begin_snapshot(kv_env *env, const char *name,
 		txn->slot = txn->slot2;
 		txn->slot2 = NULL;
 		txn->snapshot = true;
+		strcpy(txn->self.name, name);
+		txn->self.txnid = r.txnid;
+		txn->self.created_ns = r.created;
+		txn->self.records = r.records;
 		txn->st.catalog = r.catalog;
 		txn->st.snaps.root = 0; /* no snapshots inside a snapshot */
 		txn->st.snaps.count = 0;

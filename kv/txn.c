@@ -576,6 +576,8 @@ KV_API void kv_txn_abort(kv_txn *txn)
 	}
 }
 
+static int sync_locked(kv_env *env);
+
 static bool txn_changed(const kv_txn *txn)
 {
 	return txn->dirty.used || txn->changes || txn->snaps_changed ||
@@ -607,8 +609,14 @@ KV_API int kv_txn_commit(kv_txn *txn)
 	if (rc)
 		goto fail;
 	if (!txn_changed(txn)) {
+		/* Nothing to write; a durable commit still promises that all
+		 * that came before it is durable. */
+		rc = 0;
+		if (txn->durability == KV_DURABLE_IMMEDIATE &&
+		    atomic_load(&env->sh->durable_txnid) < txn->st.txnid)
+			rc = sync_locked(env);
 		kv_txn_abort(txn);
-		return 0;
+		return rc;
 	}
 	rc = fl_save(txn);
 	if (rc)
@@ -653,9 +661,26 @@ fail:
 	return rc;
 }
 
-KV_API int kv_env_sync(kv_env *env)
+/* fsync and mark the current state durable; the writer lock is held. */
+static int sync_locked(kv_env *env)
 {
 	struct state cur;
+	int rc;
+
+	shared_read_state(env, &cur);
+	rc = env->io->sync(env->io->ctx, env->fd);
+	if (rc) {
+		env->fatal = true;
+		return kv_set_err(rc, "%s: fsync failed: %s", env->path,
+		                  kv_strerror(rc));
+	}
+	atomic_store(&env->sh->durable_slot, atomic_load(&env->sh->cur_slot));
+	atomic_store(&env->sh->durable_txnid, cur.txnid);
+	return 0;
+}
+
+KV_API int kv_env_sync(kv_env *env)
+{
 	int rc;
 
 	if (env->flags & KV_RDONLY)
@@ -671,17 +696,7 @@ KV_API int kv_env_sync(kv_env *env)
 			return rc;
 		}
 	}
-	shared_read_state(env, &cur);
-	rc = env->io->sync(env->io->ctx, env->fd);
-	if (rc) {
-		env->fatal = true;
-		kv_set_err(rc, "%s: fsync failed: %s", env->path,
-		           kv_strerror(rc));
-	} else {
-		atomic_store(&env->sh->durable_slot,
-		             atomic_load(&env->sh->cur_slot));
-		atomic_store(&env->sh->durable_txnid, cur.txnid);
-	}
+	rc = sync_locked(env);
 	if (!env->private_lock)
 		os_unlock(env->lfd, LOCK_WRITER);
 	pthread_mutex_unlock(&env->wmu);

@@ -265,6 +265,8 @@ KV_API int kv_snapshot_rename(kv_txn *txn, const char *from, const char *to);
  * snapshot are dropped, the others replaced.  The snapshot itself remains.
  */
 KV_API int kv_snapshot_restore(kv_txn *txn, const char *name);
+/* In a transaction opened with kv_txn_begin_snapshot() only that snapshot
+ * is known (kv_snapshot_list() lists nothing there). */
 KV_API int kv_snapshot_get(kv_txn *txn, const char *name,
                            struct kv_snapshot_info *info);
 /* In creation (txn id) order. */

@@ -1,0 +1,291 @@
+/*
+ * Unit tests of btree.c: page fill on sorted loads, splits with the largest
+ * keys and nodes, merges on deletes down to an empty tree, KV_APPEND order
+ * checks, overflow values and cursor re-finding in a changing write txn.
+ * Every test ends with the integrity check.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "kv_int.h"
+#include "tmpdir.h"
+
+struct fx {
+	const char *dir;
+	char path[4096];
+	kv_env *env;
+};
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	f->dir = tmpdir_make("btree");
+	tmpdir_path(f->path, sizeof(f->path), f->dir, "db");
+	assert_int_equal(kv_env_open(&f->env, f->path, KV_CREATE, 0600), 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	kv_env_close(f->env);
+	tmpdir_remove(f->dir);
+	free(f);
+	return 0;
+}
+
+static void report(void *ctx, const char *msg)
+{
+	(void)ctx;
+	print_error("check: %s\n", msg);
+}
+
+static void check_clean(kv_env *env)
+{
+	struct kv_check_report rep;
+	assert_int_equal(kv_check(env, report, NULL, &rep), 0);
+	assert_int_equal(rep.problems, 0);
+}
+
+static kv_val kv_str(const char *s)
+{
+	kv_val v = { s, strlen(s) };
+	return v;
+}
+
+/* Sorted loads with KV_APPEND fill leaves: pages used stay within 3% of
+ * the minimum the entry bytes need. */
+static void test_append_fills_pages(void **state)
+{
+	struct fx *f = *state;
+	kv_txn *t;
+	kv_table *tb;
+	char k[32], v[100];
+	const int n = 50000;
+
+	memset(v, 'v', sizeof(v));
+	assert_int_equal(kv_txn_begin(f->env, 0, &t), 0);
+	assert_int_equal(kv_table_open(t, "a", KV_TABLE_CREATE, &tb), 0);
+	for (int i = 0; i < n; i++) {
+		int l = snprintf(k, sizeof(k), "k%010d", i);
+		kv_val key = { k, (size_t)l }, val = { v, sizeof(v) };
+		assert_int_equal(kv_put(t, tb, key, val, KV_APPEND), 0);
+	}
+	uint64_t node = LN_HDR + 11 + 100 + 2;
+	uint64_t per = (KV_PAGE_SIZE - PH_SIZE) / node;
+	uint64_t min = (n + per - 1) / per;
+	assert_true(tb->h.tree.leaf_pages <= min + min * 3 / 100);
+	assert_int_equal(kv_table_count(tb), n);
+	/* an out-of-order append is refused and changes nothing */
+	assert_int_equal(kv_put(t, tb, kv_str("k0000000005"), kv_str("x"),
+	                        KV_APPEND), KV_EORDER);
+	assert_int_equal(kv_table_count(tb), n);
+	assert_int_equal(kv_txn_commit(t), 0);
+	check_clean(f->env);
+}
+
+/* 1 KiB keys with values on both sides of the overflow threshold. */
+static void test_big_keys_and_overflow(void **state)
+{
+	struct fx *f = *state;
+	kv_txn *t;
+	kv_table *tb;
+	static char key[KV_MAX_KEY];
+	char *val = malloc(70000);
+	kv_val got;
+
+	assert_int_equal(kv_txn_begin(f->env, 0, &t), 0);
+	assert_int_equal(kv_table_open(t, "big", KV_TABLE_CREATE, &tb), 0);
+	for (int i = 0; i < 400; i++) {
+		memset(key, 'a' + i % 26, sizeof(key));
+		snprintf(key + 900, 20, "%08d", i * 7 % 400);
+		size_t vl = (size_t)(i * 173) % 70000;
+		memset(val, (char)i, vl);
+		kv_val k = { key, sizeof(key) }, v = { val, vl };
+		assert_int_equal(kv_put(t, tb, k, v, 0), 0);
+	}
+	kv_val toolong = { key, KV_MAX_KEY + 1 };
+	assert_int_equal(kv_put(t, tb, toolong, kv_str("x"), 0), KV_EKEYSIZE);
+	kv_val empty = { key, 0 };
+	assert_int_equal(kv_put(t, tb, empty, kv_str("x"), 0), KV_EKEYSIZE);
+	assert_int_equal(kv_txn_commit(t), 0);
+	check_clean(f->env);
+
+	assert_int_equal(kv_txn_begin(f->env, KV_TXN_RDONLY, &t), 0);
+	assert_int_equal(kv_table_open(t, "big", 0, &tb), 0);
+	assert_int_equal(kv_table_count(tb), 400);
+	for (int i = 0; i < 400; i++) {
+		memset(key, 'a' + i % 26, sizeof(key));
+		snprintf(key + 900, 20, "%08d", i * 7 % 400);
+		kv_val k = { key, sizeof(key) };
+		size_t vl = (size_t)(i * 173) % 70000;
+		assert_int_equal(kv_get(t, tb, k, &got), 0);
+		assert_int_equal(got.len, vl);
+		for (size_t j = 0; j < vl; j += 997)
+			assert_int_equal(((const char *)got.data)[j], (char)i);
+	}
+	kv_txn_abort(t);
+	free(val);
+}
+
+/* Deleting every key in a scrambled order merges pages down to nothing,
+ * and every page returns to the freelist. */
+static void test_delete_all_merges(void **state)
+{
+	struct fx *f = *state;
+	kv_txn *t;
+	kv_table *tb;
+	char k[32];
+	const int n = 30000;
+
+	assert_int_equal(kv_txn_begin(f->env, 0, &t), 0);
+	assert_int_equal(kv_table_open(t, "d", KV_TABLE_CREATE, &tb), 0);
+	for (int i = 0; i < n; i++) {
+		int l = snprintf(k, sizeof(k), "key-%d", (int)((long)i * 7919 % n));
+		kv_val key = { k, (size_t)l };
+		assert_int_equal(kv_put(t, tb, key, kv_str("value"), 0), 0);
+	}
+	assert_int_equal(kv_txn_commit(t), 0);
+
+	assert_int_equal(kv_txn_begin(f->env, 0, &t), 0);
+	assert_int_equal(kv_table_open(t, "d", 0, &tb), 0);
+	uint64_t leaves = tb->h.tree.leaf_pages;
+	for (int i = 0; i < n; i++) {
+		int l = snprintf(k, sizeof(k), "key-%d", (int)((long)i * 104729 % n));
+		kv_val key = { k, (size_t)l };
+		assert_int_equal(kv_del(t, tb, key), 0);
+		if (i == n * 9 / 10)
+			assert_true(tb->h.tree.leaf_pages < leaves / 3);
+	}
+	assert_int_equal(kv_table_count(tb), 0);
+	assert_int_equal(tb->h.tree.root, 0);
+	assert_int_equal(tb->h.tree.leaf_pages, 0);
+	assert_int_equal(tb->h.tree.branch_pages, 0);
+	kv_val key = kv_str("key-1");
+	assert_int_equal(kv_del(t, tb, key), KV_ENOTFOUND);
+	assert_int_equal(kv_txn_commit(t), 0);
+	check_clean(f->env);
+}
+
+/* A cursor in a write txn keeps its place by key across changes. */
+static void test_cursor_refind(void **state)
+{
+	struct fx *f = *state;
+	kv_txn *t;
+	kv_table *tb;
+	kv_cursor *c;
+	kv_val k, v;
+	char buf[32];
+
+	assert_int_equal(kv_txn_begin(f->env, 0, &t), 0);
+	assert_int_equal(kv_table_open(t, "c", KV_TABLE_CREATE, &tb), 0);
+	for (int i = 0; i < 2000; i += 2) {
+		int l = snprintf(buf, sizeof(buf), "%05d", i);
+		kv_val key = { buf, (size_t)l };
+		assert_int_equal(kv_put(t, tb, key, kv_str("v"), 0), 0);
+	}
+	assert_int_equal(kv_cursor_open(t, tb, &c), 0);
+	/* walk, deleting each key as we pass it and adding an odd one */
+	int seen = 0;
+	int rc = kv_cursor_first(c, &k, &v);
+	while (rc == 0) {
+		char cur[32];
+		memcpy(cur, k.data, k.len);
+		cur[k.len] = 0;
+		int num = atoi(cur);
+		assert_int_equal(num % 2, 0);
+		assert_int_equal(num, seen * 2);
+		kv_val key = { cur, k.len };
+		assert_int_equal(kv_del(t, tb, key), 0);
+		int l = snprintf(buf, sizeof(buf), "%05d", num + 1);
+		kv_val odd = { buf, (size_t)l };
+		assert_int_equal(kv_put(t, tb, odd, kv_str("o"), 0), 0);
+		rc = kv_cursor_next(c, &k, &v);
+		if (rc == 0) {
+			/* the odd key just added sorts right after: skip it */
+			assert_int_equal(v.len, 1);
+			assert_memory_equal(v.data, "o", 1);
+			rc = kv_cursor_next(c, &k, &v);
+		}
+		seen++;
+	}
+	assert_int_equal(rc, KV_ENOTFOUND);
+	assert_int_equal(seen, 1000);
+	/* backwards over the odd keys */
+	int back = 0;
+	for (rc = kv_cursor_last(c, &k, &v); rc == 0;
+	     rc = kv_cursor_prev(c, &k, &v))
+		back++;
+	assert_int_equal(back, 1000);
+	/* seek lands on the first key >= the target */
+	kv_val target = kv_str("00100");
+	assert_int_equal(kv_cursor_seek(c, target, &k, &v), 0);
+	assert_int_equal(k.len, 5);
+	assert_memory_equal(k.data, "00101", 5);
+	kv_val past = kv_str("99999");
+	assert_int_equal(kv_cursor_seek(c, past, &k, &v), KV_ENOTFOUND);
+	kv_cursor_close(c);
+	assert_int_equal(kv_txn_commit(t), 0);
+	check_clean(f->env);
+}
+
+/* Overwriting values in place (same and different sizes) keeps counts. */
+static void test_overwrite_sizes(void **state)
+{
+	struct fx *f = *state;
+	kv_txn *t;
+	kv_table *tb;
+	char k[16];
+	static char v[9000];
+	kv_val got;
+
+	memset(v, 'z', sizeof(v));
+	for (int round = 0; round < 6; round++) {
+		assert_int_equal(kv_txn_begin(f->env, 0, &t), 0);
+		assert_int_equal(kv_table_open(t, "o", KV_TABLE_CREATE, &tb),
+		                 0);
+		for (int i = 0; i < 500; i++) {
+			int l = snprintf(k, sizeof(k), "%04d", i);
+			size_t vl = (size_t)((i * 37 + round * 1500) % 9000);
+			kv_val key = { k, (size_t)l }, val = { v, vl };
+			assert_int_equal(kv_put(t, tb, key, val, 0), 0);
+		}
+		assert_int_equal(kv_table_count(tb), 500);
+		kv_val key = kv_str("0001");
+		assert_int_equal(kv_put(t, tb, key, kv_str("n"),
+		                        KV_NOOVERWRITE), KV_EEXIST);
+		assert_int_equal(kv_txn_commit(t), 0);
+	}
+	assert_int_equal(kv_txn_begin(f->env, KV_TXN_RDONLY, &t), 0);
+	assert_int_equal(kv_table_open(t, "o", 0, &tb), 0);
+	kv_val key = kv_str("0007");
+	assert_int_equal(kv_get(t, tb, key, &got), 0);
+	assert_int_equal(got.len, (7 * 37 + 5 * 1500) % 9000);
+	kv_txn_abort(t);
+	check_clean(f->env);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_append_fills_pages, setup,
+		                                teardown),
+		cmocka_unit_test_setup_teardown(test_big_keys_and_overflow,
+		                                setup, teardown),
+		cmocka_unit_test_setup_teardown(test_delete_all_merges, setup,
+		                                teardown),
+		cmocka_unit_test_setup_teardown(test_cursor_refind, setup,
+		                                teardown),
+		cmocka_unit_test_setup_teardown(test_overwrite_sizes, setup,
+		                                teardown),
+	};
+	return cmocka_run_group_tests_name("kvunit-btree", tests, NULL, NULL);
+}

@@ -1,0 +1,195 @@
+/*
+ * Unit tests of freelist.c: ready runs merge with neighbours and are taken
+ * first-fit from the lowest page; visibility of a pending run to readers
+ * and snapshots; and, through the public API, that pages freed while a
+ * reader or a snapshot can see them are reused only after it ends.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "kv_int.h"
+#include "tmpdir.h"
+
+static void test_ready_merge_and_take(void **state)
+{
+	struct flstate f;
+	uint64_t pg;
+
+	(void)state;
+	memset(&f, 0, sizeof(f));
+	assert_int_equal(fl_add_ready(&f, 10, 2), 0);  /* 10-11 */
+	assert_int_equal(fl_add_ready(&f, 14, 1), 0);  /* 14 */
+	assert_int_equal(fl_add_ready(&f, 12, 2), 0);  /* joins both */
+	assert_int_equal(f.nready, 1);
+	assert_int_equal(f.ready[0].pgno, 10);
+	assert_int_equal(f.ready[0].n, 5);
+	assert_int_equal(fl_add_ready(&f, 3, 1), 0);
+	assert_int_equal(fl_add_ready(&f, 30, 4), 0);
+	assert_int_equal(fl_ready_pages(&f), 10);
+	/* lowest run first */
+	assert_int_equal(fl_take(&f, 1, &pg), 0);
+	assert_int_equal(pg, 3);
+	/* first fit for a run of 4 is 10..13 */
+	assert_int_equal(fl_take(&f, 4, &pg), 0);
+	assert_int_equal(pg, 10);
+	assert_int_equal(fl_take(&f, 4, &pg), 0);
+	assert_int_equal(pg, 30);
+	assert_int_equal(fl_take(&f, 2, &pg), KV_ENOTFOUND);
+	assert_int_equal(fl_take(&f, 1, &pg), 0);
+	assert_int_equal(pg, 14);
+	assert_int_equal(f.nready, 0);
+	fl_release(&f);
+}
+
+static void test_visibility(void **state)
+{
+	uint64_t tx[] = { 5, 9, 20 };
+
+	(void)state;
+	/* born 6, freed 9: seen by states 6..8: none of 5, 9, 20 */
+	assert_false(fl_visible(tx, 3, 6, 9));
+	/* born 6, freed 10: state 9 sees it */
+	assert_true(fl_visible(tx, 3, 6, 10));
+	/* born 5, freed 6: state 5 sees it */
+	assert_true(fl_visible(tx, 3, 5, 6));
+	assert_false(fl_visible(tx, 3, 21, 30));
+	assert_false(fl_visible(NULL, 0, 1, 100));
+}
+
+struct fx {
+	const char *dir;
+	char path[4096];
+	kv_env *env;
+};
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	f->dir = tmpdir_make("freelist");
+	tmpdir_path(f->path, sizeof(f->path), f->dir, "db");
+	assert_int_equal(kv_env_open(&f->env, f->path, KV_CREATE, 0600), 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	kv_env_close(f->env);
+	tmpdir_remove(f->dir);
+	free(f);
+	return 0;
+}
+
+static void rewrite(kv_env *env, int round)
+{
+	kv_txn *t;
+	kv_table *tb;
+	char k[16], v[200];
+
+	memset(v, 'a' + round % 26, sizeof(v));
+	assert_int_equal(kv_txn_begin(env, 0, &t), 0);
+	assert_int_equal(kv_table_open(t, "t", KV_TABLE_CREATE, &tb), 0);
+	for (int i = 0; i < 300; i++) {
+		int l = snprintf(k, sizeof(k), "%05d", i);
+		kv_val key = { k, (size_t)l }, val = { v, sizeof(v) };
+		assert_int_equal(kv_put(t, tb, key, val, 0), 0);
+	}
+	assert_int_equal(kv_txn_commit(t), 0);
+}
+
+static uint64_t high_water(kv_env *env)
+{
+	struct kv_stat st;
+	assert_int_equal(kv_env_stat(env, &st), 0);
+	return st.pages_total;
+}
+
+/* A reader holds the pages of its state; after it ends they are reused. */
+static void test_reader_holds_pages(void **state)
+{
+	struct fx *f = *state;
+	kv_txn *r;
+	kv_table *tb;
+	kv_val got;
+
+	rewrite(f->env, 0);
+	rewrite(f->env, 1);
+	rewrite(f->env, 2);
+	uint64_t steady = high_water(f->env);
+	for (int i = 3; i < 40; i++)
+		rewrite(f->env, i);
+	assert_true(high_water(f->env) <= steady + 2);
+
+	assert_int_equal(kv_txn_begin(f->env, KV_TXN_RDONLY, &r), 0);
+	assert_int_equal(kv_table_open(r, "t", 0, &tb), 0);
+	kv_val key = { "00007", 5 };
+	assert_int_equal(kv_get(r, tb, key, &got), 0);
+	char first = ((const char *)got.data)[0];
+	for (int i = 40; i < 60; i++)
+		rewrite(f->env, i);
+	/* the reader's bytes are intact: its pages were not reused */
+	for (size_t j = 0; j < got.len; j++)
+		assert_int_equal(((const char *)got.data)[j], first);
+	uint64_t grown = high_water(f->env);
+	assert_true(grown > steady + 2);
+	kv_txn_abort(r);
+	for (int i = 60; i < 120; i++)
+		rewrite(f->env, i);
+	assert_true(high_water(f->env) <= grown + 2);
+	struct kv_check_report rep;
+	assert_int_equal(kv_check(f->env, NULL, NULL, &rep), 0);
+}
+
+/* A snapshot holds exactly its pages; deleting it frees them. */
+static void test_snapshot_space(void **state)
+{
+	struct fx *f = *state;
+	kv_txn *t;
+	uint64_t held = 0;
+	struct kv_stat a, b;
+
+	rewrite(f->env, 0);
+	assert_int_equal(kv_txn_begin(f->env, 0, &t), 0);
+	assert_int_equal(kv_snapshot_create(t, "s"), 0);
+	assert_int_equal(kv_snapshot_create(t, "s"), KV_EEXIST);
+	assert_int_equal(kv_txn_commit(t), 0);
+	for (int i = 1; i < 10; i++)
+		rewrite(f->env, i);
+	assert_int_equal(kv_txn_begin(f->env, KV_TXN_RDONLY, &t), 0);
+	assert_int_equal(kv_snapshot_space(t, "s", &held), 0);
+	kv_txn_abort(t);
+	/* all 300 records were rewritten: the snapshot holds its whole tree */
+	assert_true(held >= 15);
+	assert_int_equal(kv_env_stat(f->env, &a), 0);
+	assert_int_equal(kv_txn_begin(f->env, 0, &t), 0);
+	assert_int_equal(kv_snapshot_delete(t, "s"), 0);
+	assert_int_equal(kv_snapshot_delete(t, "s"), KV_ENOTFOUND);
+	assert_int_equal(kv_txn_commit(t), 0);
+	rewrite(f->env, 11); /* a commit that reclaims */
+	assert_int_equal(kv_env_stat(f->env, &b), 0);
+	assert_true(b.pages_pending + held <= a.pages_pending + 8);
+	struct kv_check_report rep;
+	assert_int_equal(kv_check(f->env, NULL, NULL, &rep), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_ready_merge_and_take),
+		cmocka_unit_test(test_visibility),
+		cmocka_unit_test_setup_teardown(test_reader_holds_pages, setup,
+		                                teardown),
+		cmocka_unit_test_setup_teardown(test_snapshot_space, setup,
+		                                teardown),
+	};
+	return cmocka_run_group_tests_name("kvunit-freelist", tests, NULL,
+	                                   NULL);
+}
