@@ -85,17 +85,37 @@ static int page_check_nodes(const uint8_t *p, uint64_t pgno)
 	return 0;
 }
 
-static kv_val node_key(const uint8_t *page, const uint8_t *n)
+/* The key of a node outside any page (split buffers): trusted bytes. */
+static kv_val node_key_raw(bool leaf, const uint8_t *n)
 {
 	kv_val k;
 
-	if (is_leaf(page)) {
-		k.len = get16(n + LN_KLEN);
-		k.data = n + LN_HDR;
-	} else {
-		k.len = get16(n + BN_KLEN);
-		k.data = n + BN_HDR;
+	k.len = get16(n + (leaf ? LN_KLEN : BN_KLEN));
+	k.data = n + (leaf ? LN_HDR : BN_HDR);
+	return k;
+}
+
+/*
+ * A node's key.  Reads never leave the page even when the page is damaged:
+ * lengths are clamped to the page end (the checker and recovery report
+ * such pages; pages are fully validated before a writer changes them).
+ */
+static kv_val node_key(const uint8_t *page, const uint8_t *n)
+{
+	size_t off = (size_t)(n - page), hdr, room;
+	kv_val k;
+
+	hdr = is_leaf(page) ? LN_HDR : BN_HDR;
+	if (off + hdr > KV_PAGE_SIZE) {
+		k.len = 0;
+		k.data = page;
+		return k;
 	}
+	room = KV_PAGE_SIZE - off - hdr;
+	k.len = get16(n + (hdr == LN_HDR ? LN_KLEN : BN_KLEN));
+	k.data = n + hdr;
+	if (k.len > room)
+		k.len = room;
 	return k;
 }
 
@@ -111,7 +131,14 @@ int leaf_value(kv_txn *txn, const uint8_t *page, int i, kv_val *val)
 	size_t k = get16(n + LN_KLEN);
 	uint32_t vlen = get32(n + LN_VLEN);
 
+	size_t off = (size_t)(n - page);
+
+	if (off + LN_HDR + k > KV_PAGE_SIZE)
+		return KV_CORRUPT(get64(page + PH_PGNO), "leaf node out of page");
 	if (n[LN_FLAGS] & LN_BIG) {
+		if (off + LN_HDR + k + LN_BIGREF > KV_PAGE_SIZE)
+			return KV_CORRUPT(get64(page + PH_PGNO),
+			                  "leaf node out of page");
 		uint64_t pg = get64(n + LN_HDR + k);
 		const uint8_t *o = page_get(txn, pg);
 		uint64_t np;
@@ -126,6 +153,8 @@ int leaf_value(kv_txn *txn, const uint8_t *page, int i, kv_val *val)
 		val->len = vlen;
 		return 0;
 	}
+	if (vlen > KV_PAGE_SIZE - off - LN_HDR - k)
+		return KV_CORRUPT(get64(page + PH_PGNO), "leaf value out of page");
 	val->data = n + LN_HDR + k;
 	val->len = vlen;
 	return 0;
@@ -183,16 +212,18 @@ static int branch_search(const uint8_t *p, kv_val k)
 	return lo - 1;
 }
 
+/* Read a tree page, checking its header (cheap: on every search). */
 static int load_page(kv_txn *txn, uint64_t pgno, const uint8_t **out)
 {
 	const uint8_t *p = page_get(txn, pgno);
-	int rc;
+	uint16_t type;
 
 	if (!p)
 		return KV_ECORRUPT;
-	rc = page_check_nodes(p, pgno);
-	if (rc)
-		return rc;
+	type = get16(p + PH_TYPE);
+	if ((type != PT_LEAF && type != PT_BRANCH) ||
+	    (size_t)PH_SIZE + 2u * get16(p + PH_NKEYS) > KV_PAGE_SIZE)
+		return KV_CORRUPT(pgno, "not a tree page");
 	*out = p;
 	return 0;
 }
@@ -335,6 +366,10 @@ static int touch_path(struct cur *c)
 	for (l = 0; l < c->depth; l++) {
 		uint64_t np;
 		uint8_t *w;
+		/* a committed page is validated in full before it is changed */
+		if (!page_is_dirty(c->txn, c->pg[l]) &&
+		    (rc = page_check_nodes(c->pp[l], c->pg[l])) != 0)
+			return rc;
 		rc = page_touch(c->txn, c->pg[l], &np, &w);
 		if (rc)
 			return rc;
@@ -435,7 +470,8 @@ static int split(struct cur *c, int l, int i, const uint8_t *node, size_t len,
 	if (rc)
 		goto out;
 	if (leaf) {
-		sep = separator(node_key(p, v[s - 1].p), node_key(p, v[s].p));
+		sep = separator(node_key_raw(true, v[s - 1].p),
+		                node_key_raw(true, v[s].p));
 		memcpy(sepbuf, sep.data, sep.len);
 		sep.data = sepbuf;
 		page_build(rp, PT_LEAF, v + s, total - s);
@@ -443,7 +479,7 @@ static int split(struct cur *c, int l, int i, const uint8_t *node, size_t len,
 		c->tree->leaf_pages++;
 	} else {
 		/* node s moves up; its child becomes the right page's node 0 */
-		kv_val k0 = node_key(p, v[s].p);
+		kv_val k0 = node_key_raw(false, v[s].p);
 		memcpy(sepbuf, k0.data, k0.len);
 		sep.data = sepbuf;
 		sep.len = k0.len;
@@ -791,6 +827,8 @@ static int drop_page(kv_txn *txn, struct tree *t, uint64_t pg, uint64_t tx,
 	if (depth > KV_MAX_DEPTH)
 		return KV_CORRUPT(pg, "tree too deep");
 	rc = load_page(txn, pg, &p);
+	if (rc == 0)
+		rc = page_check_nodes(p, pg);
 	if (rc)
 		return rc;
 	n = page_nkeys(p);
