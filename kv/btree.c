@@ -239,7 +239,7 @@ static int descend(struct cur *c, kv_val key, bool *exact)
 	if (!pg)
 		return KV_ENOTFOUND;
 	for (;;) {
-		const uint8_t *p;
+		const uint8_t *p = NULL;
 		if (l >= KV_MAX_DEPTH)
 			return KV_CORRUPT(pg, "tree too deep");
 		rc = load_page(c->txn, pg, &p);
@@ -821,7 +821,7 @@ int bt_del(kv_txn *txn, struct tree *t, kv_val key)
 static int drop_page(kv_txn *txn, struct tree *t, uint64_t pg, uint64_t tx,
                      int depth)
 {
-	const uint8_t *p;
+	const uint8_t *p = NULL;
 	int rc, i, n;
 
 	if (depth > KV_MAX_DEPTH)

@@ -329,7 +329,7 @@ static void check_free(struct checker *ck, struct kv_check_report *rep)
 	size_t i;
 	uint64_t j;
 
-	if (fl_load(ck->txn->env, &ck->txn->st, &f)) {
+	if (fl_load(ck->txn->env, ck->txn->map, &ck->txn->st, &f)) {
 		problem(ck, ck->txn->st.fl_pgno, "freelist unreadable: %s",
 		        kv_errmsg());
 		return;

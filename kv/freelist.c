@@ -30,7 +30,92 @@ void fl_release(struct flstate *f)
 {
 	free(f->ready);
 	free(f->pend);
+	free(f->log);
 	memset(f, 0, sizeof(*f));
+}
+
+static void log_op(struct flstate *f, uint64_t pgno, uint64_t n, bool added)
+{
+	if (!f->logging)
+		return;
+	if (f->nlog == f->clog) {
+		size_t nc = f->clog ? f->clog * 2 : 64;
+		struct fl_undo *nl = realloc(f->log, nc * sizeof(*nl));
+		if (!nl) {
+			f->log_lost = true;
+			return;
+		}
+		f->log = nl;
+		f->clog = nc;
+	}
+	f->log[f->nlog++] = (struct fl_undo){ pgno, n, added };
+}
+
+void fl_log_begin(struct flstate *f)
+{
+	f->nlog = 0;
+	f->logging = true;
+	f->log_lost = false;
+}
+
+void fl_log_end(struct flstate *f)
+{
+	f->nlog = 0;
+	f->logging = false;
+}
+
+/* Remove pages [pgno, pgno + n) from the ready runs holding them. */
+static int ready_remove(struct flstate *f, uint64_t pgno, uint64_t n)
+{
+	size_t lo = 0, hi = f->nready;
+
+	while (lo < hi) { /* last run starting at or below pgno */
+		size_t mid = (lo + hi) / 2;
+		if (f->ready[mid].pgno <= pgno)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == 0)
+		return -1;
+	struct fl_entry *e = &f->ready[lo - 1];
+	if (pgno + n > e->pgno + e->n)
+		return -1;
+	uint64_t tail_pg = pgno + n, tail_n = e->pgno + e->n - tail_pg;
+	e->n = pgno - e->pgno;
+	if (e->n == 0) {
+		memmove(e, e + 1, (f->nready - lo) * sizeof(*e));
+		f->nready--;
+	}
+	if (tail_n) {
+		bool was = f->logging;
+		f->logging = false;
+		int rc = fl_add_ready(f, tail_pg, tail_n);
+		f->logging = was;
+		return rc;
+	}
+	return 0;
+}
+
+bool fl_undo(struct flstate *f, uint64_t txnid)
+{
+	size_t i, k;
+	bool ok = !f->log_lost;
+
+	f->logging = false;
+	for (i = f->nlog; ok && i-- > 0;) {
+		struct fl_undo *u = &f->log[i];
+		if (u->added)
+			ok = ready_remove(f, u->pgno, u->n) == 0;
+		else
+			ok = fl_add_ready(f, u->pgno, u->n) == 0;
+	}
+	for (i = 0, k = 0; i < f->npend; i++)
+		if ((f->pend[i].freed & ~FL_META) != txnid)
+			f->pend[k++] = f->pend[i];
+	f->npend = k;
+	f->nlog = 0;
+	return ok;
 }
 
 static int reserve(struct fl_entry **v, size_t *cap, size_t need)
@@ -51,29 +136,13 @@ static int reserve(struct fl_entry **v, size_t *cap, size_t need)
 	return 0;
 }
 
-int fl_copy(struct flstate *dst, const struct flstate *src)
-{
-	memset(dst, 0, sizeof(*dst));
-	if (reserve(&dst->ready, &dst->cready, src->nready + 1) ||
-	    reserve(&dst->pend, &dst->cpend, src->npend + 1)) {
-		fl_release(dst);
-		return -ENOMEM;
-	}
-	if (src->nready)
-		memcpy(dst->ready, src->ready, src->nready * sizeof(*src->ready));
-	if (src->npend)
-		memcpy(dst->pend, src->pend, src->npend * sizeof(*src->pend));
-	dst->nready = src->nready;
-	dst->npend = src->npend;
-	return 0;
-}
-
 /* Insert a ready run, merging with its neighbours. */
 int fl_add_ready(struct flstate *f, uint64_t pgno, uint64_t n)
 {
 	size_t lo = 0, hi = f->nready;
 	int rc;
 
+	log_op(f, pgno, n, true);
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
 		if (f->ready[mid].pgno < pgno)
@@ -129,6 +198,7 @@ int fl_take(struct flstate *f, uint64_t n, uint64_t *pgno)
 		if (e->n < n)
 			continue;
 		*pgno = e->pgno;
+		log_op(f, e->pgno, n, false);
 		e->pgno += n;
 		e->n -= n;
 		if (!e->n) {
@@ -175,22 +245,60 @@ bool fl_visible(const uint64_t *tx, size_t n, uint64_t born, uint64_t freed)
 	return lo < n && tx[lo] < freed;
 }
 
+static bool same_u64(const uint64_t *a, size_t na, const uint64_t *b,
+                     size_t nb)
+{
+	return na == nb && (na == 0 || memcmp(a, b, na * sizeof(*a)) == 0);
+}
+
+static int remember(uint64_t **dst, size_t *nd, const uint64_t *src, size_t n)
+{
+	uint64_t *c = NULL;
+
+	if (n) {
+		c = malloc(n * sizeof(*c));
+		if (!c)
+			return -ENOMEM;
+		memcpy(c, src, n * sizeof(*c));
+	}
+	free(*dst);
+	*dst = c;
+	*nd = n;
+	return 0;
+}
+
+/*
+ * Move pending runs that nothing can see any more to ready.  When the
+ * readers, snapshots and durable commit are those of the last reclaim, the
+ * runs looked at then are still held, and only those added since are
+ * examined.
+ */
 int fl_reclaim(kv_txn *txn)
 {
-	struct flstate *f = &txn->fl;
+	kv_env *env = txn->env;
+	struct flstate *f = txn->fl;
 	uint64_t *rd = NULL;
-	size_t nrd = 0, i, keep = 0;
+	size_t nrd = 0, i, keep, start = 0;
 	int rc;
 
-	rc = readers_collect(txn->env, &rd, &nrd);
+	rc = readers_collect(env, &rd, &nrd);
 	if (rc)
 		return rc;
 	free(txn->readers);
 	txn->readers = rd;
 	txn->nreaders = nrd;
-	txn->durable_txnid = atomic_load(&txn->env->sh->durable_txnid);
+	txn->durable_txnid = atomic_load(&env->sh->durable_txnid);
 
-	for (i = 0; i < f->npend; i++) {
+	if (env->rc_valid && env->rc_durable == txn->durable_txnid &&
+	    same_u64(env->rc_readers, env->rc_nreaders, rd, nrd) &&
+	    same_u64(env->rc_snaps, env->rc_nsnaps, txn->snaptx,
+	             txn->nsnaptx) &&
+	    env->rc_checked <= f->npend)
+		start = env->rc_checked;
+	keep = start;
+	bool was_logging = f->logging;
+	f->logging = false; /* pages found free stay free, commit or not */
+	for (i = start; i < f->npend; i++) {
 		struct fl_entry e = f->pend[i];
 		uint64_t freed = e.freed & ~FL_META;
 		bool meta = (e.freed & FL_META) != 0;
@@ -210,20 +318,40 @@ int fl_reclaim(kv_txn *txn)
 			memmove(&f->pend[keep], &f->pend[i],
 			        (f->npend - i) * sizeof(*f->pend));
 			f->npend = keep + (f->npend - i);
+			env->rc_valid = false;
+			f->logging = was_logging;
 			return rc;
 		}
 	}
 	f->npend = keep;
+	f->logging = was_logging;
+	/* runs freed by this very txn were held for that reason alone: they
+	 * must be looked at again next time */
+	for (i = 0; i < keep; i++)
+		if ((f->pend[i].freed & ~FL_META) >= txn->id)
+			break;
+	keep = i;
+	env->rc_valid = false;
+	if (remember(&env->rc_readers, &env->rc_nreaders, rd, nrd) == 0 &&
+	    remember(&env->rc_snaps, &env->rc_nsnaps, txn->snaptx,
+	             txn->nsnaptx) == 0) {
+		env->rc_durable = txn->durable_txnid;
+		env->rc_checked = keep;
+		env->rc_valid = true;
+	}
 	return 0;
 }
 
 /* ---- persistence ------------------------------------------------------ */
 
-int fl_load(kv_env *env, const struct state *st, struct flstate *f)
+int fl_load(kv_env *env, uint8_t *map, const struct state *st,
+            struct flstate *f)
 {
 	uint64_t pg = st->fl_pgno, tx = st->fl_txnid, seen = 0;
 	int rc;
 
+	if (st->fl_txnid != st->txnid)
+		return fl_rebuild(env, map, st, f);
 	memset(f, 0, sizeof(*f));
 	while (pg) {
 		const uint8_t *p;
@@ -233,7 +361,7 @@ int fl_load(kv_env *env, const struct state *st, struct flstate *f)
 			rc = KV_CORRUPT(pg, "freelist chain out of range");
 			goto fail;
 		}
-		p = env->map + pg * KV_PAGE_SIZE;
+		p = map + pg * KV_PAGE_SIZE;
 		if (get16(p + PH_TYPE) != PT_FREELIST ||
 		    get64(p + PH_TXNID) != tx || get64(p + PH_PGNO) != pg) {
 			rc = KV_CORRUPT(pg, "not the expected freelist page");
@@ -279,7 +407,7 @@ static uint64_t pages_for(size_t entries)
  */
 int fl_save(kv_txn *txn)
 {
-	struct flstate *f = &txn->fl;
+	struct flstate *f = txn->fl;
 	uint64_t *pg = NULL;
 	size_t npg = 0, cap = 0, i, e;
 	int rc;
@@ -298,23 +426,6 @@ int fl_save(kv_txn *txn)
 			t = get64(q + FP_NEXT_TXN);
 		}
 	}
-	/* Give back loose pages: they are free now. */
-	for (i = 0; i < txn->nloose; i++) {
-		rc = fl_add_ready(f, txn->loose[i], 1);
-		if (rc)
-			return rc;
-	}
-	txn->nloose = 0;
-
-	/* Trim ready pages at the end of the file. */
-	while (f->nready) {
-		struct fl_entry *last = &f->ready[f->nready - 1];
-		if (last->pgno + last->n != txn->st.next_pgno)
-			break;
-		txn->st.next_pgno = last->pgno;
-		f->nready--;
-	}
-
 	for (;;) {
 		uint64_t need = pages_for(f->nready + f->npend);
 		uint64_t p;
@@ -380,5 +491,171 @@ int fl_save(kv_txn *txn)
 	return 0;
 fail:
 	free(pg);
+	return rc;
+}
+
+int fl_settle(kv_txn *txn)
+{
+	struct flstate *f = txn->fl;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < txn->nloose; i++) {
+		rc = fl_add_ready(f, txn->loose[i], 1);
+		if (rc)
+			return rc;
+	}
+	txn->nloose = 0;
+	while (f->nready) {
+		struct fl_entry *last = &f->ready[f->nready - 1];
+		if (last->pgno + last->n != txn->st.next_pgno)
+			break;
+		log_op(f, last->pgno, last->n, false);
+		txn->st.next_pgno = last->pgno;
+		f->nready--;
+	}
+	return 0;
+}
+
+/* ---- rebuilding ------------------------------------------------------- */
+
+enum { R_NONE, R_LIVE, R_SNAP };
+
+struct rebuild {
+	uint8_t *mark;
+	uint64_t npages;
+	uint8_t phase;
+	struct flstate *f;
+	uint64_t txnid;
+	int err;
+};
+
+static int rb_visit(void *ctx, uint64_t pg, uint64_t n, uint64_t tx,
+                    const uint8_t *p, int depth)
+{
+	struct rebuild *rb = ctx;
+	uint64_t i;
+
+	(void)depth;
+	if (!p || pg + n > rb->npages)
+		return KV_CORRUPT(pg, "page out of range while rebuilding "
+		                  "the freelist");
+	if (rb->mark[pg] != R_NONE)
+		return 1; /* shared subtree, already counted */
+	for (i = 0; i < n; i++)
+		rb->mark[pg + i] = rb->phase;
+	if (rb->phase == R_SNAP) {
+		/* only snapshots reach it: it waits for them */
+		int rc = fl_add_pending(rb->f, pg, n, tx, rb->txnid);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/*
+ * Derive the free state of st from what it reaches: pages of the live
+ * tables, the catalog, the snapshots tree and the last freelist chain are
+ * in use; pages only snapshots reach are pending; every other page is
+ * pending with the txnid its header names (readers of older states may
+ * still see it) or ready when it holds no page a commit wrote.
+ */
+int fl_rebuild(kv_env *env, uint8_t *map, const struct state *st,
+               struct flstate *f)
+{
+	struct rebuild rb;
+	kv_txn txn;
+	uint64_t pg, tx, seen = 0;
+	int rc;
+
+	memset(f, 0, sizeof(*f));
+	memset(&txn, 0, sizeof(txn));
+	txn.env = env;
+	txn.rdonly = true;
+	txn.st = *st;
+	txn.map = map;
+	txn.id = st->txnid;
+	memset(&rb, 0, sizeof(rb));
+	rb.npages = st->next_pgno;
+	rb.mark = calloc(rb.npages ? rb.npages : 1, 1);
+	if (!rb.mark)
+		return -ENOMEM;
+	rb.f = f;
+	rb.txnid = st->txnid;
+	rb.mark[0] = rb.mark[1] = R_LIVE;
+	rb.phase = R_LIVE;
+	rc = catalog_walk(&txn, &st->catalog, rb_visit, &rb);
+	if (rc == 0)
+		rc = bt_walk(&txn, &st->snaps, rb_visit, &rb);
+	for (pg = st->fl_pgno, tx = st->fl_txnid; rc == 0 && pg;) {
+		const uint8_t *p;
+		if (pg < 2 || pg >= rb.npages || ++seen > st->fl_npages) {
+			rc = KV_CORRUPT(pg, "freelist chain out of range");
+			break;
+		}
+		p = map + pg * KV_PAGE_SIZE;
+		rb.mark[pg] = R_LIVE;
+		pg = get64(p + FP_NEXT);
+		tx = get64(p + FP_NEXT_TXN);
+	}
+	(void)tx;
+	if (rc == 0 && st->snaps.count) {
+		struct tree t = st->snaps;
+		struct cur c = { .txn = &txn, .tree = &t };
+		rb.phase = R_SNAP;
+		for (rc = bt_first(&c); rc == 0; rc = bt_next(&c)) {
+			kv_val v;
+			struct tree cat;
+			rc = bt_cur_get(&c, NULL, &v);
+			if (rc)
+				break;
+			if (v.len != SR_SIZE) {
+				rc = KV_CORRUPT(c.pg[c.depth - 1],
+				                "snapshot record");
+				break;
+			}
+			tree_load(&cat, (const uint8_t *)v.data + SR_CATALOG);
+			rc = catalog_walk(&txn, &cat, rb_visit, &rb);
+			if (rc)
+				break;
+		}
+		if (rc == KV_ENOTFOUND)
+			rc = 0;
+	}
+	for (pg = 2; rc == 0 && pg < rb.npages;) {
+		const uint8_t *p = map + pg * KV_PAGE_SIZE;
+		uint64_t n = 1, born;
+		uint16_t type;
+
+		if (rb.mark[pg] != R_NONE) {
+			pg++;
+			continue;
+		}
+		type = get16(p + PH_TYPE);
+		if (type == PT_OVERFLOW) {
+			n = get32(p + PH_EXTRA);
+			if (n == 0 || n > rb.npages - pg)
+				n = 1;
+			for (uint64_t i = 1; i < n; i++)
+				if (rb.mark[pg + i] != R_NONE)
+					n = 1;
+		}
+		if (get64(p + PH_PGNO) == pg &&
+		    get64(p + PH_CHECKSUM) ==
+		            page_checksum(p, n * KV_PAGE_SIZE) &&
+		    (born = get64(p + PH_TXNID)) <= st->txnid) {
+			/* a page some commit wrote: older readers may see it */
+			rc = fl_add_pending(f, pg, n, born,
+			                    st->txnid |
+			                    (type == PT_FREELIST ? FL_META : 0));
+		} else {
+			n = 1;
+			rc = fl_add_ready(f, pg, 1);
+		}
+		pg += n;
+	}
+	free(rb.mark);
+	if (rc)
+		fl_release(f);
 	return rc;
 }

@@ -89,6 +89,7 @@ struct shared {
 	_Atomic uint64_t cur_slot;   /* meta slot of the current state */
 	_Atomic uint64_t durable_txnid;
 	_Atomic uint64_t durable_slot;
+	_Atomic uint32_t slots_hw;   /* slots ever claimed: scan this many */
 };
 
 struct rslot {
@@ -133,11 +134,21 @@ struct fl_entry {
 	uint64_t freed; /* 0: ready; else freeing txn, maybe | FL_META */
 };
 
+struct fl_undo {
+	uint64_t pgno, n;
+	bool added;     /* added to ready (undo: remove) or taken (give back) */
+};
+
 struct flstate {
 	struct fl_entry *ready; /* sorted by pgno, coalesced */
 	size_t nready, cready;
 	struct fl_entry *pend;  /* in order of freeing */
 	size_t npend, cpend;
+	/* changes to ready made by the open write txn, undone on abort */
+	struct fl_undo *log;
+	size_t nlog, clog;
+	bool logging;
+	bool log_lost;          /* a change that cannot be undone happened */
 };
 
 struct kv_env {
@@ -164,8 +175,14 @@ struct kv_env {
 	size_t npool, cpool;
 
 	/* writer caches, valid while their stamps match the state */
-	struct flstate fl;
+	struct flstate fl;        /* changed in place by the write txn */
 	uint64_t fl_txnid;        /* state txnid the free state belongs to */
+	/* conditions of the last reclaim: when they hold again, only the
+	 * pending runs added since (rc_checked on) need a look */
+	bool rc_valid;
+	uint64_t rc_durable;
+	uint64_t *rc_readers, *rc_snaps;
+	size_t rc_nreaders, rc_nsnaps, rc_checked;
 	uint64_t *snaptx;         /* sorted snapshot txnids */
 	size_t nsnaptx;
 	uint64_t snap_root, snap_root_txn;
@@ -204,7 +221,7 @@ struct kv_txn {
 
 	/* write txns */
 	struct dirty dirty;
-	struct flstate fl;    /* private copy, installed at commit */
+	struct flstate *fl;   /* the environment's, changed in place */
 	uint64_t *loose;      /* single pages born and freed in this txn */
 	size_t nloose, cloose;
 	uint64_t *readers;    /* for reclaim decisions */
@@ -215,6 +232,7 @@ struct kv_txn {
 	bool reclaimed;
 	uint64_t changes;     /* bumped on every tree change (cursor refind) */
 	bool snaps_changed;
+	bool snap_deleted;    /* forces a durable commit, see snapshot.c */
 	bool failed;
 	int failed_rc;
 	struct tree base_catalog; /* catalog at begin */
@@ -247,17 +265,30 @@ void page_seal(uint8_t *p, size_t len);
 /* ---- freelist.c ------------------------------------------------------- */
 
 void fl_release(struct flstate *f);
-int fl_copy(struct flstate *dst, const struct flstate *src);
-int fl_load(kv_env *env, const struct state *st, struct flstate *f);
+int fl_load(kv_env *env, uint8_t *map, const struct state *st,
+            struct flstate *f);
 int fl_add_ready(struct flstate *f, uint64_t pgno, uint64_t n);
 int fl_add_pending(struct flstate *f, uint64_t pgno, uint64_t n,
                    uint64_t born, uint64_t freed);
+/* Start logging ready-list changes (txn begin); forget them (commit);
+ * undo them and drop pending runs freed by txnid (abort).  fl_undo
+ * returns false when the state cannot be restored and must be reloaded. */
+void fl_log_begin(struct flstate *f);
+void fl_log_end(struct flstate *f);
+bool fl_undo(struct flstate *f, uint64_t txnid);
 /* Move pending runs nothing can see any more to ready. */
 int fl_reclaim(kv_txn *txn);
 /* Take n contiguous ready pages; 0 found, KV_ENOTFOUND none. */
 int fl_take(struct flstate *f, uint64_t n, uint64_t *pgno);
 /* Write the free state as a new chain; updates txn->st.fl_*. */
 int fl_save(kv_txn *txn);
+/* Return pages born and freed in this txn and trim free pages at the end
+ * of the file; every commit does this. */
+int fl_settle(kv_txn *txn);
+/* The free state of a commit whose chain is stale (non-durable commits
+ * write none): derived from what its trees and snapshots reach. */
+int fl_rebuild(kv_env *env, uint8_t *map, const struct state *st,
+               struct flstate *f);
 uint64_t fl_ready_pages(const struct flstate *f);
 uint64_t fl_pending_pages(const struct flstate *f);
 bool fl_visible(const uint64_t *tx, size_t n, uint64_t born, uint64_t freed);

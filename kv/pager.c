@@ -187,14 +187,14 @@ static int alloc_pgno(kv_txn *txn, uint64_t n, uint64_t *pgno)
 		*pgno = txn->loose[--txn->nloose];
 		return 0;
 	}
-	rc = fl_take(&txn->fl, n, pgno);
+	rc = fl_take(txn->fl, n, pgno);
 	if (rc == KV_ENOTFOUND && !txn->reclaimed) {
 		/* Readers may have finished since the txn began. */
 		rc = fl_reclaim(txn);
 		if (rc)
 			return rc;
 		txn->reclaimed = true;
-		rc = fl_take(&txn->fl, n, pgno);
+		rc = fl_take(txn->fl, n, pgno);
 	}
 	if (rc == KV_ENOTFOUND) {
 		*pgno = txn->st.next_pgno;
@@ -245,9 +245,9 @@ int page_free(kv_txn *txn, uint64_t pgno, uint64_t n, uint64_t born)
 			txn->loose[txn->nloose++] = pgno;
 			return 0;
 		}
-		return fl_add_ready(&txn->fl, pgno, n);
+		return fl_add_ready(txn->fl, pgno, n);
 	}
-	return fl_add_pending(&txn->fl, pgno, n, born, txn->id);
+	return fl_add_pending(txn->fl, pgno, n, born, txn->id);
 }
 
 int page_touch(kv_txn *txn, uint64_t pgno, uint64_t *newpg, uint8_t **out)

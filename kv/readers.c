@@ -210,6 +210,11 @@ static int slot_claim(kv_env *env, struct rslot **out)
 			continue;
 		}
 		atomic_store(&s->txnid, 0);
+		uint32_t hw = atomic_load(&env->sh->slots_hw);
+		while (hw < i + 1 &&
+		       !atomic_compare_exchange_weak(&env->sh->slots_hw, &hw,
+		                                     i + 1))
+			;
 		*out = s;
 		return 0;
 	}
@@ -265,9 +270,9 @@ int readers_collect(kv_env *env, uint64_t **out, size_t *n)
 	uint32_t me = (uint32_t)getpid();
 	uint64_t *v = NULL;
 	size_t cnt = 0, cap = 0;
-	uint32_t i;
+	uint32_t i, hw = atomic_load(&env->sh->slots_hw);
 
-	for (i = 0; i < KV_READER_SLOTS; i++) {
+	for (i = 0; i < hw && i < KV_READER_SLOTS; i++) {
 		struct rslot *s = &env->slots[i];
 		uint32_t pid = atomic_load(&s->pid);
 		uint64_t tx;

@@ -7,6 +7,10 @@
  * freed page that a snapshot can see pending (freelist.c), and deleting it
  * lets exactly the pages only it could see become free.
  *
+ * A commit that deletes a snapshot is always durable: the pages only that
+ * snapshot held become reusable at once, and the last durable commit -- the
+ * state a power loss falls back to -- must no longer name the snapshot.
+ *
  * Reading a snapshot registers a reader at the snapshot's txnid, which pins
  * the same pages the snapshot does, so a snapshot being read can be deleted
  * safely.  Restoring walks both trees once (see kv_snapshot_restore).
@@ -192,8 +196,10 @@ KV_API int kv_snapshot_delete(kv_txn *txn, const char *name)
 	rc = bt_del(txn, &txn->st.snaps, name_val(name));
 	if (rc == KV_ENOTFOUND)
 		return kv_set_err(rc, "no snapshot '%s'", name);
-	if (rc == 0)
+	if (rc == 0) {
 		txn->snaps_changed = true;
+		txn->snap_deleted = true;
+	}
 	return mark_failed(txn, rc);
 }
 
@@ -379,12 +385,12 @@ KV_API int kv_snapshot_space(kv_txn *txn, const char *name, uint64_t *pages)
 	if (rc)
 		return rc;
 	if (txn->rdonly) {
-		rc = fl_load(txn->env, &txn->st, &own);
+		rc = fl_load(txn->env, txn->map, &txn->st, &own);
 		if (rc)
 			return rc;
 		f = &own;
 	} else {
-		f = &txn->fl;
+		f = txn->fl;
 	}
 	rc = snap_load_txids(txn, &txn->st.snaps, &tx, &ntx);
 	if (rc)
@@ -574,13 +580,15 @@ KV_API int kv_snapshot_restore(kv_txn *txn, const char *name)
 			goto out;
 	}
 	/* pages of the snapshot waiting for reuse are live again */
-	for (i = 0, k = 0; i < txn->fl.npend; i++) {
-		if (pgset_has(&keep, txn->fl.pend[i].pgno) &&
-		    !(txn->fl.pend[i].freed & FL_META))
+	txn->fl->log_lost = true; /* an abort reloads the free state */
+	txn->env->rc_valid = false; /* not an append: look at all again */
+	for (i = 0, k = 0; i < txn->fl->npend; i++) {
+		if (pgset_has(&keep, txn->fl->pend[i].pgno) &&
+		    !(txn->fl->pend[i].freed & FL_META))
 			continue;
-		txn->fl.pend[k++] = txn->fl.pend[i];
+		txn->fl->pend[k++] = txn->fl->pend[i];
 	}
-	txn->fl.npend = k;
+	txn->fl->npend = k;
 	txn->st.catalog = r.catalog;
 	txn->changes++;
 out:

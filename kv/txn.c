@@ -129,9 +129,11 @@ static int create_file(kv_env *env)
 	memset(&s, 0, sizeof(s));
 	s.next_pgno = 2;
 	s.time_ns = now_ns();
-	/* slot 1 holds txn 0, slot 0 txn 1: both valid, both empty */
+	/* slot 1 holds txn 0, slot 0 txn 1: both valid, both empty, and
+	 * each with its (empty) free state current */
 	rc = write_meta(env, &s, 1);
 	s.txnid = 1;
+	s.fl_txnid = 1;
 	if (rc == 0)
 		rc = write_meta(env, &s, 0);
 	if (rc == 0)
@@ -264,6 +266,8 @@ static void env_free(kv_env *env)
 		close(env->fd);
 	fl_release(&env->fl);
 	free(env->snaptx);
+	free(env->rc_readers);
+	free(env->rc_snaps);
 	pthread_mutex_destroy(&env->mu);
 	pthread_mutex_destroy(&env->wmu);
 	free(env->path);
@@ -398,8 +402,13 @@ static void txn_free(kv_txn *txn)
 		reader_slot_put(txn->env, txn->slot);
 	if (txn->slot2)
 		reader_slot_put(txn->env, txn->slot2);
+	if (!txn->rdonly && txn->fl && txn->fl->logging &&
+	    !fl_undo(txn->fl, txn->id)) {
+		/* the shared free state cannot be put back: reload it */
+		txn->env->fl_txnid = 0;
+		txn->env->rc_valid = false;
+	}
 	dirty_release(&txn->dirty);
-	fl_release(&txn->fl);
 	free(txn->loose);
 	free(txn->readers);
 	free(txn->snaptx);
@@ -500,14 +509,13 @@ static int begin_write(kv_env *env, bool try, kv_txn **out)
 	if (env->fl_txnid != txn->st.txnid || !env->fl_txnid) {
 		fl_release(&env->fl);
 		env->fl_txnid = 0;
-		rc = fl_load(env, &txn->st, &env->fl);
+		env->rc_valid = false;
+		rc = fl_load(env, txn->map, &txn->st, &env->fl);
 		if (rc)
 			goto fail;
 		env->fl_txnid = txn->st.txnid;
 	}
-	rc = fl_copy(&txn->fl, &env->fl);
-	if (rc)
-		goto fail;
+	txn->fl = &env->fl;
 	rc = snap_load_txids(txn, &txn->st.snaps, &txn->snaptx,
 	                     &txn->nsnaptx);
 	if (rc)
@@ -515,6 +523,7 @@ static int begin_write(kv_env *env, bool try, kv_txn **out)
 	rc = fl_reclaim(txn);
 	if (rc)
 		goto fail;
+	fl_log_begin(txn->fl);
 	txn->base_catalog = txn->st.catalog;
 	txn->base_txnid = txn->st.txnid;
 	*out = txn;
@@ -608,6 +617,8 @@ KV_API int kv_txn_commit(kv_txn *txn)
 	rc = catalog_flush(txn);
 	if (rc)
 		goto fail;
+	if (txn->snap_deleted)
+		txn->durability = KV_DURABLE_IMMEDIATE;
 	if (!txn_changed(txn)) {
 		/* Nothing to write; a durable commit still promises that all
 		 * that came before it is durable. */
@@ -618,7 +629,9 @@ KV_API int kv_txn_commit(kv_txn *txn)
 		kv_txn_abort(txn);
 		return rc;
 	}
-	rc = fl_save(txn);
+	rc = fl_settle(txn);
+	if (rc == 0 && txn->durability == KV_DURABLE_IMMEDIATE)
+		rc = fl_save(txn); /* non-durable commits leave it stale */
 	if (rc)
 		goto fail;
 	txn->st.txnid = txn->id;
@@ -649,11 +662,9 @@ KV_API int kv_txn_commit(kv_txn *txn)
 		atomic_store(&env->sh->durable_slot, slot);
 		atomic_store(&env->sh->durable_txnid, txn->id);
 	}
-	/* the committed free state becomes the environment's */
-	fl_release(&env->fl);
-	env->fl = txn->fl;
-	memset(&txn->fl, 0, sizeof(txn->fl));
+	/* the free state changed in place is the committed one */
 	env->fl_txnid = txn->id;
+	fl_log_end(txn->fl);
 	kv_txn_abort(txn);
 	return 0;
 fail:
@@ -703,33 +714,56 @@ KV_API int kv_env_sync(kv_env *env)
 	return rc;
 }
 
+static void stat_fill(kv_env *env, struct kv_stat *st, const struct state *s)
+{
+	uint64_t size = 0;
+
+	os_file_size(env->fd, &size);
+	st->page_size = KV_PAGE_SIZE;
+	st->file_size = size;
+	st->pages_total = s->next_pgno;
+	st->txnid = s->txnid;
+	st->durable_txnid = atomic_load(&env->sh->durable_txnid);
+	st->commit_time_ns = s->time_ns;
+	st->tables = s->catalog.count;
+	st->snapshots = s->snaps.count;
+	st->readers = readers_count(env);
+}
+
 KV_API int kv_env_stat(kv_env *env, struct kv_stat *st)
 {
 	kv_txn *txn;
 	struct flstate f;
-	uint64_t size = 0;
 	int rc;
 
 	memset(st, 0, sizeof(*st));
 	rc = txn_begin_read_state(env, &txn);
+	if (rc == KV_EREADERS) {
+		/* No slot to pin the freelist with: report the rest, and the
+		 * free counts only when this process holds them for the
+		 * current state. */
+		struct state s;
+		shared_read_state(env, &s);
+		stat_fill(env, st, &s);
+		if (pthread_mutex_trylock(&env->wmu) == 0) {
+			if (env->fl_txnid == s.txnid) {
+				st->pages_free = fl_ready_pages(&env->fl);
+				st->pages_pending = fl_pending_pages(&env->fl);
+			}
+			pthread_mutex_unlock(&env->wmu);
+		}
+		return 0;
+	}
 	if (rc)
 		return rc;
-	rc = fl_load(env, &txn->st, &f);
+	rc = fl_load(env, txn->map, &txn->st, &f);
 	if (rc) {
 		kv_txn_abort(txn);
 		return rc;
 	}
-	os_file_size(env->fd, &size);
-	st->page_size = KV_PAGE_SIZE;
-	st->file_size = size;
-	st->pages_total = txn->st.next_pgno;
+	stat_fill(env, st, &txn->st);
 	st->pages_free = fl_ready_pages(&f);
 	st->pages_pending = fl_pending_pages(&f);
-	st->txnid = txn->st.txnid;
-	st->durable_txnid = atomic_load(&env->sh->durable_txnid);
-	st->commit_time_ns = txn->st.time_ns;
-	st->tables = txn->st.catalog.count;
-	st->snapshots = txn->st.snaps.count;
 	fl_release(&f);
 	kv_txn_abort(txn);
 	st->readers = readers_count(env);

@@ -92,6 +92,46 @@ static void test_append_fills_pages(void **state)
 	check_clean(f->env);
 }
 
+/*
+ * Regression: with node keys clamped to their page, the separator of a
+ * leaf split was computed from nodes gathered outside the page, and every
+ * key of the left half became unreachable by search (cursors still walked
+ * them).  200 sequential keys, each looked up inside and after the txn.
+ */
+static void test_lookup_after_first_split(void **state)
+{
+	struct fx *f = *state;
+	kv_txn *t;
+	kv_table *tb;
+	char k[16];
+	static const char zeros[80];
+	kv_val v;
+
+	assert_int_equal(kv_txn_begin(f->env, 0, &t), 0);
+	assert_int_equal(kv_table_open(t, "x", KV_TABLE_CREATE, &tb), 0);
+	for (int i = 0; i < 200; i++) {
+		snprintf(k, sizeof(k), "key%05d", i);
+		kv_val key = { k, 8 }, val = { zeros, sizeof(zeros) };
+		assert_int_equal(kv_put(t, tb, key, val, 0), 0);
+	}
+	for (int i = 0; i < 200; i++) {
+		snprintf(k, sizeof(k), "key%05d", i);
+		kv_val key = { k, 8 };
+		assert_int_equal(kv_get(t, tb, key, &v), 0);
+	}
+	assert_int_equal(kv_txn_commit(t), 0);
+	assert_int_equal(kv_txn_begin(f->env, KV_TXN_RDONLY, &t), 0);
+	assert_int_equal(kv_table_open(t, "x", 0, &tb), 0);
+	for (int i = 0; i < 200; i++) {
+		snprintf(k, sizeof(k), "key%05d", i);
+		kv_val key = { k, 8 };
+		assert_int_equal(kv_get(t, tb, key, &v), 0);
+		assert_int_equal(v.len, sizeof(zeros));
+	}
+	kv_txn_abort(t);
+	check_clean(f->env);
+}
+
 /* 1 KiB keys with values on both sides of the overflow threshold. */
 static void test_big_keys_and_overflow(void **state)
 {
@@ -278,6 +318,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_append_fills_pages, setup,
 		                                teardown),
+		cmocka_unit_test_setup_teardown(test_lookup_after_first_split,
+		                                setup, teardown),
 		cmocka_unit_test_setup_teardown(test_big_keys_and_overflow,
 		                                setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delete_all_merges, setup,
