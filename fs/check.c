@@ -1,0 +1,236 @@
+/*
+ * check: offline (or live) verification of a database.
+ *
+ * 1. kv_check(): pages, checksums, key order, accounting.
+ * 2. Every record in the three record tables must validate with
+ *    yaml_check() and have a regular-file node whose size matches.
+ * 3. Every node must decode, and every regular file or symlink node must
+ *    have its content entry.
+ * Everything runs in one read transaction, so a running daemon may keep
+ * committing meanwhile.
+ */
+#include "check.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <cccfs/kv.h>
+
+#include "pathmap.h"
+#include "store.h"
+#include "yaml_check.h"
+
+struct check_state {
+	struct stx *s;
+	uint64_t problems;
+	uint64_t records;
+	uint64_t nodes;
+	int verbose;
+};
+
+static void kv_problem(void *ctx, const char *msg)
+{
+	struct check_state *cs = ctx;
+
+	cs->problems++;
+	printf("kv: %s\n", msg);
+}
+
+static int walk_table(struct check_state *cs, const char *table,
+                      int (*fn)(struct check_state *cs, kv_val k, kv_val v,
+                                const char *table))
+{
+	kv_table *t;
+	kv_cursor *c;
+	kv_val k, v;
+	int rc = kv_table_open(cs->s->txn, table, 0, &t);
+
+	if (rc == KV_ENOTFOUND) {
+		printf("%s: table missing\n", table);
+		cs->problems++;
+		return 0;
+	}
+	if (rc != 0)
+		return rc;
+	rc = kv_cursor_open(cs->s->txn, t, &c);
+	if (rc != 0)
+		return rc;
+	for (rc = kv_cursor_first(c, &k, &v); rc == 0;
+	     rc = kv_cursor_next(c, &k, &v)) {
+		rc = fn(cs, k, v, table);
+		if (rc != 0)
+			break;
+	}
+	kv_cursor_close(c);
+	return rc == KV_ENOTFOUND ? 0 : rc;
+}
+
+static int check_record(struct check_state *cs, kv_val k, kv_val v,
+                        const char *table)
+{
+	char path[PM_PATH_MAX + 64];
+	char msg[YC_MSG_MAX];
+	struct node n;
+	int rc;
+
+	cs->records++;
+	snprintf(path, sizeof path, "%s/%.*s", table, (int)k.len,
+	         (const char *)k.data);
+	if (yaml_check(v.data, v.len, msg, sizeof msg) != 0) {
+		printf("/%s: invalid record: %s\n", path, msg);
+		cs->problems++;
+	}
+	rc = store_node_get(cs->s, path, &n);
+	if (rc != 0) {
+		printf("/%s: record without a node\n", path);
+		cs->problems++;
+		return 0;
+	}
+	if (!S_ISREG(n.mode) || n.size != v.len) {
+		printf("/%s: node says mode %o size %" PRIu64
+		       ", record has %zu bytes\n",
+		       path, (unsigned)n.mode, n.size, v.len);
+		cs->problems++;
+	}
+	node_release(&n);
+	return 0;
+}
+
+static int check_node(struct check_state *cs, kv_val k, kv_val v,
+                      const char *table)
+{
+	char path[PM_PATH_MAX + 2];
+	struct node n;
+	kv_val content;
+	int rc;
+
+	(void)table;
+	cs->nodes++;
+	rc = pm_node_key_to_path(path, sizeof path, k.data, k.len);
+	if (rc < 0) {
+		printf("nodes: malformed key of %zu bytes\n", k.len);
+		cs->problems++;
+		return 0;
+	}
+	if (node_decode(v.data, v.len, &n) != 0) {
+		printf("/%s: node does not decode\n", path);
+		cs->problems++;
+		return 0;
+	}
+	if ((S_ISREG(n.mode) || S_ISLNK(n.mode)) && pm_depth(path) >= 2) {
+		struct pm_loc loc;
+		kv_table *t;
+		kv_val key;
+
+		pm_content_loc(path, S_ISREG(n.mode), &loc);
+		key.data = loc.key;
+		key.len = loc.key_len;
+		if (kv_table_open(cs->s->txn, loc.table, 0, &t) != 0 ||
+		    kv_get(cs->s->txn, t, key, &content) != 0) {
+			printf("/%s: content missing\n", path);
+			cs->problems++;
+		} else if (content.len != n.size) {
+			printf("/%s: size %" PRIu64 " but %zu bytes stored\n",
+			       path, n.size, content.len);
+			cs->problems++;
+		}
+	} else if (!S_ISDIR(n.mode) && !S_ISREG(n.mode) && !S_ISLNK(n.mode)) {
+		printf("/%s: unknown node type %o\n", path, (unsigned)n.mode);
+		cs->problems++;
+	}
+	if (cs->verbose)
+		printf("ok /%s\n", path);
+	node_release(&n);
+	return 0;
+}
+
+int check_main(const char *db, int verbose)
+{
+	struct check_state cs = { .verbose = verbose };
+	struct kv_check_report rep;
+	kv_env *env;
+	struct stx s;
+	int rc = kv_env_open(&env, db, KV_RDONLY, 0600);
+
+	if (rc != 0) {
+		fprintf(stderr, "cccfs: %s: %s\n", db, kv_strerror(rc));
+		return 1;
+	}
+	memset(&rep, 0, sizeof rep);
+	rc = kv_check(env, kv_problem, &cs, &rep);
+	if (rc != 0 && rc != KV_ECORRUPT) {
+		fprintf(stderr, "cccfs: %s: check failed: %s %s\n", db,
+		        kv_strerror(rc), kv_errmsg());
+		kv_env_close(env);
+		return 1;
+	}
+	if (rc == KV_ECORRUPT && cs.problems == 0)
+		cs.problems = rep.problems ? rep.problems : 1;
+	rc = stx_begin(env, false, &s);
+	if (rc == 0) {
+		cs.s = &s;
+		for (int k = 0; k < PM_NKINDS && rc == 0; k++)
+			rc = walk_table(&cs, pm_kind_name(k), check_record);
+		if (rc == 0)
+			rc = walk_table(&cs, PM_TABLE_NODES, check_node);
+		stx_abort(&s);
+	}
+	kv_env_close(env);
+	if (rc != 0) {
+		fprintf(stderr, "cccfs: %s: %s\n", db, kv_strerror(rc));
+		return 1;
+	}
+	printf("%s: %" PRIu64 " pages, %" PRIu64 " entries, %" PRIu64
+	       " nodes, %" PRIu64 " records, %" PRIu64 " problems\n",
+	       db, rep.pages_total, rep.entries, cs.nodes, cs.records,
+	       cs.problems);
+	return cs.problems ? 3 : 0;
+}
+
+static int print_table(void *ctx, const char *name, uint64_t count)
+{
+	(void)ctx;
+	printf("table %-12s %" PRIu64 " entries\n", name, count);
+	return 0;
+}
+
+int stat_main(const char *db)
+{
+	struct kv_stat st;
+	kv_env *env;
+	kv_txn *txn;
+	int rc = kv_env_open(&env, db, KV_RDONLY, 0600);
+
+	if (rc != 0) {
+		fprintf(stderr, "cccfs: %s: %s\n", db, kv_strerror(rc));
+		return 1;
+	}
+	rc = kv_env_stat(env, &st);
+	if (rc == 0) {
+		printf("file            %s\n", kv_env_path(env));
+		printf("page size       %" PRIu32 "\n", st.page_size);
+		printf("file size       %" PRIu64 "\n", st.file_size);
+		printf("pages           %" PRIu64 " total, %" PRIu64
+		       " free, %" PRIu64 " pending\n",
+		       st.pages_total, st.pages_free, st.pages_pending);
+		printf("last txn        %" PRIu64 " (durable %" PRIu64 ")\n",
+		       st.txnid, st.durable_txnid);
+		printf("tables          %" PRIu64 "\n", st.tables);
+		printf("snapshots       %" PRIu64 "\n", st.snapshots);
+		printf("readers         %" PRIu64 "\n", st.readers);
+		rc = kv_txn_begin(env, KV_TXN_RDONLY, &txn);
+	}
+	if (rc == 0) {
+		rc = kv_table_list(txn, print_table, NULL);
+		kv_txn_abort(txn);
+	}
+	kv_env_close(env);
+	if (rc != 0) {
+		fprintf(stderr, "cccfs: %s: %s\n", db, kv_strerror(rc));
+		return 1;
+	}
+	return 0;
+}

@@ -1,0 +1,86 @@
+/*
+ * fs: the state shared by the FUSE daemon's modules, and the small
+ * services they use: logging (log.c), kernel cache invalidation from a
+ * separate thread (notify.c), the commit-interval timer (commit.c) and the
+ * table of rejected saves behind user.cccfs.error (errtab.c).
+ *
+ * Lock order, outermost first (never take one while holding a later one):
+ *   handle lock (per open file)  ->  kv write transaction  ->  itab lock
+ *   errtab, notify queue and timer locks are leaves.
+ */
+#ifndef CCCFS_FS_FS_H
+#define CCCFS_FS_FS_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <cccfs/kv.h>
+
+#define FS_MAX_RECORD_DEFAULT (16ul * 1024 * 1024)
+#define FS_SIDE_MAX (256ul * 1024 * 1024) /* side files live in memory
+                                             while written */
+#define FS_COMMIT_INTERVAL_DEFAULT 1000ul
+
+/* Fixed inode numbers: FUSE's root is 1; the top folders follow. */
+#define FS_INO_ROOT 1u
+#define FS_INO_KIND0 2u
+
+struct fuse_session;
+
+struct fs_config {
+	unsigned long max_record;      /* bytes, -o max_record= */
+	unsigned long commit_interval; /* ms, -o commit_interval= */
+	int foreground;
+	int debug;
+};
+
+struct fs {
+	kv_env *env;
+	struct fs_config cfg;
+	struct fuse_session *se;
+	const char *db_path;
+	uid_t uid;
+	gid_t gid;
+};
+
+/* ---- log.c --------------------------------------------------------- */
+/* Levels are syslog's (LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG). */
+void fs_log(int level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Send messages to syslog from now on (after daemonizing). */
+void fs_log_to_syslog(void);
+void fs_log_set_debug(int on);
+
+/* ---- notify.c ------------------------------------------------------ */
+int notify_start(struct fuse_session *se);
+/* Queue an invalidation of the kernel's data and attribute cache. */
+void notify_inode(uint64_t ino);
+void notify_stop(void);
+
+/* ---- commit.c ------------------------------------------------------ */
+int commit_timer_start(struct fs *fs);
+/* A non-durable commit happened: make it durable within the interval. */
+void commit_timer_note(void);
+/* Stop the timer and make every commit durable. */
+void commit_timer_stop(void);
+
+/* ---- errtab.c ------------------------------------------------------ */
+void errtab_set(const char *path, const char *msg);
+void errtab_clear(const char *path);
+/* Copy of the message for path (malloc'd) or NULL. */
+char *errtab_get(const char *path);
+void errtab_release(void);
+
+/* ---- ops.c --------------------------------------------------------- */
+struct fuse_lowlevel_ops;
+extern const struct fuse_lowlevel_ops fs_ops;
+/* Pin the root and the top folders in the inode table. */
+int fs_ops_init(struct fs *fs);
+/* After the session ended: drop what files were still open (their pending
+ * writes are not committed: nothing half-done) and the inode table. */
+void fs_ops_release(void);
+
+#endif

@@ -1,0 +1,79 @@
+/*
+ * inode: the in-memory table of inode numbers the kernel knows, mapping
+ * ino <-> path, with lookup counts and open counts.  Used by ops.c; uses
+ * nothing but libc.  One mutex guards the whole table (itab_lock()).
+ *
+ * Rules (fuse_lowlevel.h): every successful lookup, create, mkdir, symlink
+ * or readdirplus entry adds one to nlookup; forget subtracts.  An inode is
+ * freed when nlookup and opens are both zero.  Inode numbers are never
+ * reused while mounted, so an ino is stable for a path as long as the
+ * kernel holds it.  Renames re-key inodes (and every inode below a renamed
+ * folder) so open files follow their path.  An inode whose path is removed
+ * or replaced is detached: path NULL, still alive for its open handles.
+ */
+#ifndef CCCFS_FS_INODE_H
+#define CCCFS_FS_INODE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct fs_handle;
+
+struct fs_inode {
+	uint64_t ino;
+	char *path;           /* NULL once detached */
+	uint32_t type;        /* S_IFDIR, S_IFREG, S_IFLNK */
+	uint64_t nlookup;
+	unsigned opens;
+	bool pinned;          /* root and top folders: never freed */
+	char *error;          /* last rejected save (user.cccfs.error) */
+	uint64_t cache_version; /* content version the kernel may cache */
+	unsigned writers;       /* handles open for writing */
+	unsigned committing;    /* commits replacing the content in flight */
+	uint64_t gen;           /* bumped when such a commit ends */
+	int64_t changed_ns;     /* last content commit or refused save */
+	struct fs_handle *handles; /* open file handles */
+	struct fs_inode *next_ino, *next_path;
+};
+
+int itab_init(void);
+void itab_release(void);
+void itab_lock(void);
+void itab_unlock(void);
+
+/* With the lock held: the inode of ino (NULL if unknown), of path. */
+struct fs_inode *itab_get(uint64_t ino);
+struct fs_inode *itab_find_path(const char *path);
+
+/* Copy of the path of ino (malloc'd) or -ENOENT/-ESTALE. Takes the lock. */
+int itab_path(uint64_t ino, char **path, uint32_t *type);
+
+/* Find or create the inode for path and add one lookup (lock taken
+ * inside).  Returns the ino or 0 on -ENOMEM. */
+uint64_t itab_ref_path(const char *path, uint32_t type);
+/* Pin an inode for path with a fixed number (root, top folders). */
+int itab_pin(uint64_t ino, const char *path, uint32_t type);
+/* The ino of path if the kernel knows it, else 0 (lock taken inside). */
+uint64_t itab_peek(const char *path);
+
+/* Drop n lookups (forget); frees the inode when unused. */
+void itab_forget(uint64_t ino, uint64_t n);
+/* Open count (with the lock held for close_locked). */
+void itab_open(struct fs_inode *in);
+void itab_close(struct fs_inode *in);
+
+/* Call fn for every inode (at teardown, no other thread running). */
+void itab_each(void (*fn)(struct fs_inode *in, void *ctx), void *ctx);
+
+/* With the lock held: free the inode if nothing uses it any more. */
+void itab_maybe_free_locked(struct fs_inode *in);
+
+/* With the lock held: detach the inode at path (unlink, replaced). */
+struct fs_inode *itab_detach_locked(const char *path);
+/* With the lock held: move every inode at or below from to below to. */
+int itab_move_locked(const char *from, const char *to);
+/* With the lock held: swap the inodes at and below a and b. */
+int itab_exchange_locked(const char *a, const char *b);
+
+#endif

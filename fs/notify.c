@@ -1,0 +1,93 @@
+/*
+ * notify: kernel cache invalidation from a dedicated thread.  The
+ * fuse_lowlevel_notify_* calls write to the same /dev/fuse channel the
+ * handlers reply on, and the kernel may be holding locks while it waits
+ * for a handler; calling them from a handler can deadlock (libfuse#341).
+ * Handlers only queue an inode number here.
+ */
+#define FUSE_USE_VERSION 312
+#include <errno.h>
+#include <fuse_lowlevel.h>
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "fs.h"
+
+#define NOTIFY_QMAX 4096
+
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	pthread_t thread;
+	struct fuse_session *se;
+	uint64_t q[NOTIFY_QMAX];
+	size_t head, count;
+	bool stop, running;
+} nq = { .lock = PTHREAD_MUTEX_INITIALIZER,
+	 .cond = PTHREAD_COND_INITIALIZER };
+
+static void *notify_main(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&nq.lock);
+	for (;;) {
+		uint64_t ino;
+
+		while (nq.count == 0 && !nq.stop)
+			pthread_cond_wait(&nq.cond, &nq.lock);
+		if (nq.stop)
+			break;
+		ino = nq.q[nq.head];
+		nq.head = (nq.head + 1) % NOTIFY_QMAX;
+		nq.count--;
+		pthread_mutex_unlock(&nq.lock);
+		/* -ENOENT: the kernel does not hold the inode; fine. */
+		(void)fuse_lowlevel_notify_inval_inode(nq.se, ino, 0, 0);
+		pthread_mutex_lock(&nq.lock);
+	}
+	pthread_mutex_unlock(&nq.lock);
+	return NULL;
+}
+
+int notify_start(struct fuse_session *se)
+{
+	int rc;
+
+	nq.se = se;
+	nq.stop = false;
+	rc = pthread_create(&nq.thread, NULL, notify_main, NULL);
+	if (rc != 0)
+		return -rc;
+	nq.running = true;
+	return 0;
+}
+
+void notify_inode(uint64_t ino)
+{
+	pthread_mutex_lock(&nq.lock);
+	if (nq.running && !nq.stop) {
+		bool queued = false;
+
+		for (size_t i = 0; i < nq.count; i++)
+			if (nq.q[(nq.head + i) % NOTIFY_QMAX] == ino)
+				queued = true;
+		if (!queued && nq.count < NOTIFY_QMAX) {
+			nq.q[(nq.head + nq.count) % NOTIFY_QMAX] = ino;
+			nq.count++;
+			pthread_cond_signal(&nq.cond);
+		}
+	}
+	pthread_mutex_unlock(&nq.lock);
+}
+
+void notify_stop(void)
+{
+	if (!nq.running)
+		return;
+	pthread_mutex_lock(&nq.lock);
+	nq.stop = true;
+	pthread_cond_signal(&nq.cond);
+	pthread_mutex_unlock(&nq.lock);
+	pthread_join(nq.thread, NULL);
+	nq.running = false;
+}

@@ -1,0 +1,2281 @@
+/*
+ * ops: the FUSE low-level handlers.  Each fs_<op> unpacks its arguments,
+ * calls a do_<op> that returns 0 or a negative errno, and replies exactly
+ * once.  The file tree lives in the store (store.h); inode numbers in the
+ * inode table (inode.h).
+ *
+ * Open files.  Every open gets a struct fs_handle.  A handle opened for
+ * writing keeps a private buffer (wbuf) holding the whole new content; it
+ * is loaded from the store on the first write or truncate (or starts empty
+ * with O_TRUNC), and committed in one kv write transaction on flush, fsync
+ * or release.  The state of a writing handle:
+ *
+ *      open ----(O_TRUNC)----> pending ---(write/ftruncate)---> written
+ *        |                        ^                                 |
+ *        +---(write/ftruncate)----|--------------> written          |
+ *                                 |                                 |
+ *   flush:   commits only when written (a flush before any write, as in
+ *            `echo x > T`, commits nothing)
+ *   fsync:   commits when pending, durably; else syncs earlier commits
+ *   release: commits when pending
+ *   rename:  a file renamed while it has pending writes commits them
+ *            first, so they move with it (commit_open_writes)
+ *   a rejected commit (invalid YAML, too big) drops pending and written,
+ *   so the same content is not rejected and logged twice.
+ *
+ * Only the process that opened a handle with pending writes sees their
+ * size in stat (pending_size); everyone else sees the committed version.
+ *
+ * Writing handles use direct I/O so that the kernel's page cache only ever
+ * holds committed content.  Reading handles use the page cache, with
+ * keep_cache while the content is unchanged, except on hot files (open for
+ * writing, or changed in the last few seconds): the page cache and i_size
+ * are shared by every open of an inode, so a reader that must see exactly
+ * the version it opened while versions of other sizes are committed gets
+ * direct I/O, and each read is answered from its own version.
+ *
+ * Readers keep their version.  A read-only handle records the content
+ * version (the node's txnid) at open, and reads straight from the map in a
+ * short read transaction while that version is still current.  Before a
+ * commit replaces or removes content, the writer copies the old bytes into
+ * every read handle still on that version (preserve_readers); those
+ * handles then read their private copy.  No read transaction is held
+ * between requests.  An open picks its version only while no such commit
+ * is in flight on the inode (handle_pick_version), so none can miss it.
+ *
+ * Metadata (chmod, chown, utimens, xattrs), create, mkdir, symlink,
+ * unlink, rmdir and rename are each one commit.  Paths are resolved inside
+ * the write transaction that uses them: paths change only in write
+ * transactions, so they are stable there.
+ */
+#define FUSE_USE_VERSION 312
+#include <errno.h>
+#include <fcntl.h>
+#include <fuse_lowlevel.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/xattr.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fs.h"
+#include "inode.h"
+#include "pathmap.h"
+#include "store.h"
+#include "wbuf.h"
+#include "yaml_check.h"
+
+_Static_assert(sizeof(fuse_ino_t) >= sizeof(uint64_t),
+               "inode numbers are 64-bit");
+
+#define ENTRY_TIMEOUT 1.0
+#define ATTR_TIMEOUT 1.0
+/* A file changed this recently is "hot": readers bypass the page cache */
+#define HOT_NS (3 * 1000000000LL)
+
+struct fs_handle {
+	pthread_mutex_t lock; /* serializes write/flush/fsync/release */
+	atomic_int refs;      /* the open file, plus renames borrowing it */
+	bool released;        /* fs_release ran (under lock) */
+	struct fs_inode *inode;
+	int flags;
+	bool writable;
+	bool loaded;  /* buf holds the file content */
+	bool pending; /* buf differs from the store: commit at release */
+	bool written; /* written since the last commit: commit at flush */
+	bool mtime_set; /* an explicit mtime came after the last write */
+	int64_t mtime;
+	struct wbuf buf;
+	/* buf.len while pending, else -1; read without h->lock by stat */
+	atomic_llong shown_size;
+	pid_t pid; /* opener: the one process that sees the pending size */
+	uint64_t version; /* content txnid when opened */
+	/* Guarded by the itab lock: the content this handle opened, copied
+	 * here before it was replaced or removed. */
+	struct snap *snap;
+	struct fs_handle *next; /* in inode->handles */
+};
+
+/*
+ * A private copy of a version, shared between its handle and the reads
+ * replying from it: a read may still be handing the bytes to the kernel
+ * when the release of its handle runs.
+ */
+struct snap {
+	atomic_int ref;
+	size_t len;
+	char data[];
+};
+
+static struct snap *snap_new(const void *data, size_t len)
+{
+	struct snap *sn = malloc(sizeof *sn + (len ? len : 1));
+
+	if (sn == NULL)
+		return NULL;
+	atomic_init(&sn->ref, 1);
+	sn->len = len;
+	if (len)
+		memcpy(sn->data, data, len);
+	return sn;
+}
+
+static void snap_put(struct snap *sn)
+{
+	if (sn && atomic_fetch_sub(&sn->ref, 1) == 1)
+		free(sn);
+}
+
+/* The handle's copy with a reference taken, or NULL.  Takes itab lock. */
+static struct snap *snap_get(struct fs_handle *h);
+
+static void handle_free(struct fs_handle *h)
+{
+	wbuf_release(&h->buf);
+	snap_put(h->snap);
+	pthread_mutex_destroy(&h->lock);
+	free(h);
+}
+
+static void handle_put(struct fs_handle *h)
+{
+	if (atomic_fetch_sub(&h->refs, 1) == 1)
+		handle_free(h);
+}
+
+struct dir_entry {
+	char *name;
+	struct node node; /* without xattrs */
+};
+
+struct dir_handle {
+	struct dir_entry *e;
+	size_t n;
+};
+
+static struct fs *fs_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+static struct fs_handle *handle_of(const struct fuse_file_info *fi)
+{
+	return (struct fs_handle *)(uintptr_t)fi->fh;
+}
+
+/* ---- attributes -------------------------------------------------------- */
+
+static struct timespec ts_of(int64_t ns)
+{
+	struct timespec ts;
+
+	ts.tv_sec = (time_t)(ns / 1000000000);
+	ts.tv_nsec = (long)(ns % 1000000000);
+	if (ts.tv_nsec < 0) {
+		ts.tv_sec--;
+		ts.tv_nsec += 1000000000;
+	}
+	return ts;
+}
+
+static int64_t ns_of(struct timespec ts)
+{
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void fill_stat(uint64_t ino, const struct node *n, struct stat *st)
+{
+	memset(st, 0, sizeof *st);
+	st->st_ino = (ino_t)ino;
+	st->st_mode = (mode_t)n->mode;
+	st->st_nlink = S_ISDIR(n->mode) ? 2 : 1;
+	st->st_uid = (uid_t)n->uid;
+	st->st_gid = (gid_t)n->gid;
+	st->st_size = (off_t)n->size;
+	st->st_blksize = 4096;
+	st->st_blocks = (blkcnt_t)((n->size + 511) / 512);
+	st->st_atim = ts_of(n->atime);
+	st->st_mtim = ts_of(n->mtime);
+	st->st_ctim = ts_of(n->ctime);
+}
+
+static void fill_entry(uint64_t ino, const struct node *n,
+                       struct fuse_entry_param *e)
+{
+	memset(e, 0, sizeof *e);
+	e->ino = ino;
+	e->generation = 1;
+	e->attr_timeout = ATTR_TIMEOUT;
+	e->entry_timeout = ENTRY_TIMEOUT;
+	fill_stat(ino, n, &e->attr);
+}
+
+/* The content of in changed (or a save was refused): readers opening it
+ * soon bypass the page cache, and the kernel's cache is invalidated. */
+static void content_changed(struct fs_inode *in)
+{
+	if (in == NULL)
+		return;
+	itab_lock();
+	in->changed_ns = now_ns();
+	itab_unlock();
+	notify_inode(in->ino);
+}
+
+/* Keep shown_size in step with the handle state (h->lock held). */
+static void handle_show(struct fs_handle *h)
+{
+	atomic_store(&h->shown_size,
+	             h->pending ? (long long)h->buf.len : -1LL);
+}
+
+/*
+ * The process writing a file sees the size of its pending content, as on
+ * a local disk where writes show up in stat at once; everyone else sees
+ * the committed version, whose content is all they can read.
+ */
+static void pending_size(fuse_req_t req, uint64_t ino, struct node *n)
+{
+	pid_t pid = fuse_req_ctx(req)->pid;
+	struct fs_inode *in;
+
+	itab_lock();
+	in = itab_get(ino);
+	for (struct fs_handle *h = in ? in->handles : NULL; h; h = h->next) {
+		long long sz = atomic_load(&h->shown_size);
+
+		if (sz >= 0 && h->pid == pid)
+			n->size = (uint64_t)sz;
+	}
+	itab_unlock();
+}
+
+static bool is_record(const char *path, uint32_t mode)
+{
+	return S_ISREG(mode) && pm_depth(path) >= 2 &&
+	       pm_is_record_name(pm_basename(path));
+}
+
+/* ---- replies ----------------------------------------------------------- */
+
+static void reply_err(fuse_req_t req, int rc)
+{
+	fuse_reply_err(req, rc < 0 ? -rc : rc);
+}
+
+/* Read the node of path in a fresh read transaction. */
+static int read_node(struct fs *fs, const char *path, struct node *n)
+{
+	struct stx s;
+	int rc = stx_begin(fs->env, false, &s);
+
+	if (rc != 0)
+		return rc;
+	rc = store_node_get(&s, path, n);
+	stx_abort(&s);
+	return rc;
+}
+
+/* Commit a write transaction with the daemon's close durability. */
+static int commit_close(struct fs *fs, struct stx *s, bool durable)
+{
+	enum kv_durability d = durable || fs->cfg.commit_interval == 0
+	                               ? KV_DURABLE_IMMEDIATE
+	                               : KV_DURABLE_NONE;
+	int rc = stx_commit(s, d);
+
+	if (rc == 0 && d == KV_DURABLE_NONE)
+		commit_timer_note();
+	return rc;
+}
+
+/* ---- preserving readers ------------------------------------------------ */
+
+/*
+ * Give every handle of inode in that still reads version old_version its
+ * own copy of the old content, before a commit replaces or removes it.
+ * detach: the path goes away, so writing handles get the copy too (they
+ * load from it instead of the store).  Marks the inode as committing until
+ * preserve_done(), which the caller calls after its commit or abort; opens
+ * wait for that mark to clear before they pick their version (see
+ * handle_pick_version), so no reader can miss its copy.
+ */
+static void preserve_readers(struct fs_inode *in, uint64_t old_version,
+                             const void *data, size_t len, bool detach)
+{
+	if (in == NULL)
+		return;
+	itab_lock();
+	in->committing++;
+	for (struct fs_handle *h = in->handles; h; h = h->next) {
+		if (h->snap || h->version != old_version)
+			continue;
+		if (h->writable && !detach)
+			continue;
+		/* on ENOMEM the reader will see the new version */
+		h->snap = snap_new(data, len);
+	}
+	itab_unlock();
+}
+
+static void preserve_done(struct fs_inode *in)
+{
+	if (in == NULL)
+		return;
+	itab_lock();
+	in->committing--;
+	in->gen++;
+	itab_maybe_free_locked(in);
+	itab_unlock();
+}
+
+/* With a write txn open: preserve the readers of whatever is at path.
+ * Returns the inode to pass to preserve_done() (or NULL). */
+static struct fs_inode *preserve_path(struct stx *s, const char *path,
+                                      bool detach)
+{
+	struct fs_inode *in;
+	struct node n;
+	kv_val v = { "", 0 };
+
+	if (store_node_get(s, path, &n) != 0)
+		return NULL;
+	itab_lock();
+	in = itab_find_path(path);
+	if (in)
+		in->committing++; /* keeps it alive until preserve_readers */
+	itab_unlock();
+	if (in) {
+		if (S_ISREG(n.mode) || S_ISLNK(n.mode))
+			(void)store_content_get(s, path, n.mode, &v);
+		preserve_readers(in, n.txnid, v.data, v.len, detach);
+		itab_lock();
+		in->committing--;
+		itab_unlock();
+	}
+	node_release(&n);
+	return in;
+}
+
+/* ---- lookup and attributes --------------------------------------------- */
+
+static int do_lookup(struct fs *fs, fuse_req_t req, fuse_ino_t parent,
+                     const char *name, struct fuse_entry_param *e)
+{
+	char *ppath = NULL;
+	char path[PM_PATH_MAX + 1];
+	struct node n;
+	uint64_t ino;
+	int rc = pm_check_name(name);
+
+	if (rc != 0)
+		return rc == -EINVAL ? -ENOENT : rc;
+	rc = itab_path(parent, &ppath, NULL);
+	if (rc != 0)
+		return rc;
+	rc = pm_join(path, sizeof path, ppath, name);
+	free(ppath);
+	if (rc != 0)
+		return rc;
+	if (pm_depth(path) == 1 && pm_kind_of(path) < 0)
+		return -ENOENT;
+	rc = read_node(fs, path, &n);
+	if (rc != 0)
+		return rc;
+	ino = itab_ref_path(path, n.mode & S_IFMT);
+	if (ino == 0) {
+		node_release(&n);
+		return -ENOMEM;
+	}
+	if (S_ISREG(n.mode))
+		pending_size(req, ino, &n);
+	fill_entry(ino, &n, e);
+	node_release(&n);
+	return 0;
+}
+
+static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fuse_entry_param e;
+	int rc = do_lookup(fs_of(req), req, parent, name, &e);
+
+	if (rc == -ENOENT) {
+		/* negative entry: only this daemon changes the tree, and the
+		 * kernel drops it when it creates the name through us */
+		memset(&e, 0, sizeof e);
+		e.entry_timeout = ENTRY_TIMEOUT;
+		fuse_reply_entry(req, &e);
+		return;
+	}
+	if (rc != 0)
+		reply_err(req, rc);
+	else
+		fuse_reply_entry(req, &e);
+}
+
+static void fs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	itab_forget(ino, nlookup);
+	fuse_reply_none(req);
+}
+
+static void fs_forget_multi(fuse_req_t req, size_t count,
+                            struct fuse_forget_data *forgets)
+{
+	for (size_t i = 0; i < count; i++)
+		itab_forget(forgets[i].ino, forgets[i].nlookup);
+	fuse_reply_none(req);
+}
+
+static int do_getattr(struct fs *fs, fuse_req_t req, fuse_ino_t ino,
+                      struct fuse_file_info *fi, struct stat *st)
+{
+	char *path = NULL;
+	struct node n;
+	int rc = itab_path(ino, &path, NULL);
+
+	(void)fi;
+	if (rc != 0)
+		return rc;
+	rc = read_node(fs, path, &n);
+	free(path);
+	if (rc != 0)
+		return rc;
+	if (S_ISREG(n.mode))
+		pending_size(req, ino, &n);
+	fill_stat(ino, &n, st);
+	node_release(&n);
+	return 0;
+}
+
+static void fs_getattr(fuse_req_t req, fuse_ino_t ino,
+                       struct fuse_file_info *fi)
+{
+	struct stat st;
+	int rc = do_getattr(fs_of(req), req, ino, fi, &st);
+
+	if (rc != 0)
+		reply_err(req, rc);
+	else
+		fuse_reply_attr(req, &st, ATTR_TIMEOUT);
+}
+
+/* ---- commits of file content ------------------------------------------ */
+
+/* The largest content a file at path may have. */
+static unsigned long size_limit(const struct fs *fs, const char *path,
+                                uint32_t mode)
+{
+	return is_record(path, mode) ? fs->cfg.max_record : FS_SIDE_MAX;
+}
+
+/* Record limits and validation.  0, -EFBIG or -EINVAL (msg filled). */
+static int validate(struct fs *fs, const char *path, uint32_t mode,
+                    const void *data, size_t len, char *msg, size_t msglen)
+{
+	if (!is_record(path, mode)) {
+		if (len > FS_SIDE_MAX) {
+			snprintf(msg, msglen, "file larger than %lu bytes",
+			         FS_SIDE_MAX);
+			return -EFBIG;
+		}
+		return 0;
+	}
+	if (len > fs->cfg.max_record) {
+		snprintf(msg, msglen, "record of %zu bytes is over the limit "
+		         "of %lu bytes (-o max_record)", len,
+		         fs->cfg.max_record);
+		return -EFBIG;
+	}
+	return yaml_check(data, len, msg, msglen);
+}
+
+/* Log a refused save and keep its reason for user.cccfs.error. */
+static void reject(const char *path, const char *why, const char *msg)
+{
+	fs_log(LOG_WARNING, "/%s: %s refused: %s", path, why, msg);
+	errtab_set(path, msg);
+}
+
+/*
+ * Commit the handle's buffer as the new content of its file, in one write
+ * transaction.  Called with h->lock held.  why names the trigger for the
+ * log ("close", "fsync", "release").
+ */
+static int handle_commit(struct fs *fs, struct fs_handle *h, bool durable,
+                         const char *why)
+{
+	struct fs_inode *in = h->inode;
+	char msg[YC_MSG_MAX];
+	char *path = NULL, *pre = NULL;
+	uint32_t type = 0;
+	struct stx s;
+	struct node n;
+	kv_val old;
+	bool same;
+	int rc, prerc = 0;
+
+	/* Validate before taking the write lock (parsing 16 MiB takes a
+	 * while); again inside only if a rename moved the file meanwhile. */
+	if (itab_path(in->ino, &pre, &type) == 0) {
+		prerc = validate(fs, pre, type, h->buf.data, h->buf.len, msg,
+		                 sizeof msg);
+		if (prerc != 0 && prerc != -EINVAL && prerc != -EFBIG) {
+			free(pre);
+			return prerc;
+		}
+	}
+	rc = stx_begin(fs->env, true, &s);
+	if (rc != 0) {
+		free(pre);
+		return rc;
+	}
+	/* Paths change only inside write transactions: stable from here. */
+	rc = itab_path(in->ino, &path, NULL);
+	if (rc != 0) {
+		/* removed while open: the content goes with it */
+		stx_abort(&s);
+		free(pre);
+		h->pending = h->written = false;
+		return 0;
+	}
+	rc = store_node_get(&s, path, &n);
+	if (rc == -ENOENT) {
+		stx_abort(&s);
+		free(path);
+		free(pre);
+		h->pending = h->written = false;
+		return 0;
+	}
+	if (rc != 0) {
+		free(pre);
+		goto fail;
+	}
+	if (pre && strcmp(pre, path) == 0 && (n.mode & S_IFMT) == type)
+		rc = prerc;
+	else
+		rc = validate(fs, path, n.mode, h->buf.data, h->buf.len, msg,
+		              sizeof msg);
+	free(pre);
+	if (rc == -EINVAL || rc == -EFBIG) {
+		reject(path, why, msg);
+		h->pending = h->written = false;
+		content_changed(in);
+		node_release(&n);
+		goto fail;
+	}
+	if (rc != 0)
+		goto fail_node;
+	rc = store_content_get(&s, path, n.mode, &old);
+	if (rc != 0)
+		goto fail_node;
+	same = old.len == h->buf.len &&
+	       (old.len == 0 || memcmp(old.data, h->buf.data, old.len) == 0);
+	if (!same) {
+		preserve_readers(in, n.txnid, old.data, old.len, false);
+		rc = store_content_put(&s, path, n.mode, h->buf.data,
+		                       h->buf.len);
+		if (rc != 0) {
+			preserve_done(in);
+			goto fail_node;
+		}
+		n.size = h->buf.len;
+		n.txnid = kv_txn_id(s.txn);
+	}
+	n.mtime = h->mtime_set ? h->mtime : now_ns();
+	n.ctime = now_ns();
+	rc = store_node_put(&s, path, &n);
+	node_release(&n);
+	if (rc != 0) {
+		if (!same)
+			preserve_done(in);
+		goto fail;
+	}
+	rc = commit_close(fs, &s, durable);
+	if (!same)
+		preserve_done(in);
+	if (rc != 0) {
+		fs_log(LOG_ERR, "/%s: commit failed: %s", path, strerror(-rc));
+		free(path);
+		return rc;
+	}
+	if (!same)
+		errtab_clear(path);
+	h->pending = h->written = false;
+	content_changed(in);
+	fs_log(LOG_DEBUG, "/%s: committed %zu bytes (%s)", path, h->buf.len,
+	       why);
+	free(path);
+	return 0;
+fail_node:
+	node_release(&n);
+fail:
+	stx_abort(&s);
+	free(path);
+	return rc;
+}
+
+/* Load the current content into a writing handle's buffer.  h->lock held. */
+static int handle_load(struct fs *fs, struct fs_handle *h)
+{
+	char *path = NULL;
+	struct stx s;
+	struct node n;
+	kv_val v;
+	int rc;
+
+	if (h->loaded)
+		return 0;
+	itab_lock();
+	if (h->snap) {
+		rc = wbuf_set(&h->buf, h->snap->data, h->snap->len);
+		itab_unlock();
+		if (rc == 0)
+			h->loaded = true;
+		return rc;
+	}
+	itab_unlock();
+	rc = stx_begin(fs->env, false, &s);
+	if (rc != 0)
+		return rc;
+	rc = itab_path(h->inode->ino, &path, NULL);
+	if (rc == 0)
+		rc = store_node_get(&s, path, &n);
+	if (rc == 0) {
+		rc = store_content_get(&s, path, n.mode, &v);
+		if (rc == 0)
+			rc = wbuf_set(&h->buf, v.data, v.len);
+		node_release(&n);
+	}
+	stx_abort(&s);
+	free(path);
+	if (rc == -ENOENT) { /* removed: write into an empty file */
+		h->buf.len = 0;
+		rc = 0;
+	}
+	if (rc == 0)
+		h->loaded = true;
+	return rc;
+}
+
+/* ---- setattr ----------------------------------------------------------- */
+
+/* Truncate by path (no handle): a commit of its own. */
+static int truncate_path(struct fs *fs, struct fs_inode *in, fuse_ino_t ino,
+                         off_t size)
+{
+	char msg[YC_MSG_MAX];
+	struct fs_inode *preserved = NULL;
+	char *path = NULL;
+	struct wbuf b;
+	struct stx s;
+	struct node n;
+	kv_val old;
+	int rc;
+
+	wbuf_init(&b);
+	rc = stx_begin(fs->env, true, &s);
+	if (rc != 0)
+		return rc;
+	rc = itab_path(ino, &path, NULL);
+	if (rc == 0)
+		rc = store_node_get(&s, path, &n);
+	if (rc != 0)
+		goto fail;
+	if (!S_ISREG(n.mode)) {
+		rc = S_ISDIR(n.mode) ? -EISDIR : -EINVAL;
+		goto fail_node;
+	}
+	rc = store_content_get(&s, path, n.mode, &old);
+	if (rc == 0)
+		rc = wbuf_set(&b, old.data, old.len);
+	if (rc == 0)
+		rc = wbuf_resize(&b, (size_t)size);
+	if (rc != 0)
+		goto fail_node;
+	rc = validate(fs, path, n.mode, b.data, b.len, msg, sizeof msg);
+	if (rc == -EINVAL || rc == -EFBIG) {
+		reject(path, "truncate", msg);
+		goto fail_node;
+	}
+	if (rc == 0 && b.len != old.len) {
+		preserve_readers(in, n.txnid, old.data, old.len, false);
+		preserved = in;
+		rc = store_content_put(&s, path, n.mode, b.data, b.len);
+		n.txnid = kv_txn_id(s.txn);
+		n.size = b.len;
+	}
+	n.mtime = n.ctime = now_ns();
+	if (rc == 0)
+		rc = store_node_put(&s, path, &n);
+	if (rc != 0)
+		goto fail_node;
+	node_release(&n);
+	wbuf_release(&b);
+	rc = commit_close(fs, &s, false);
+	preserve_done(preserved);
+	if (rc == 0)
+		content_changed(in);
+	free(path);
+	return rc;
+fail_node:
+	node_release(&n);
+fail:
+	stx_abort(&s);
+	preserve_done(preserved);
+	wbuf_release(&b);
+	free(path);
+	return rc;
+}
+
+/* Mode, owner and times: one metadata commit. */
+static int set_meta(struct fs *fs, fuse_req_t req, fuse_ino_t ino,
+                    const struct stat *attr, int to_set, struct node *out)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	int64_t now = now_ns();
+	char *path = NULL;
+	struct stx s;
+	int rc;
+
+	rc = stx_begin(fs->env, true, &s);
+	if (rc != 0)
+		return rc;
+	rc = itab_path(ino, &path, NULL);
+	if (rc == 0 && pm_depth(path) == 0)
+		rc = -EPERM;
+	if (rc == 0)
+		rc = store_node_get(&s, path, out);
+	if (rc != 0) {
+		stx_abort(&s);
+		free(path);
+		return rc;
+	}
+	if (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
+		/* Only to the caller's own ids, unless root. */
+		if (ctx->uid != 0 &&
+		    (((to_set & FUSE_SET_ATTR_UID) && attr->st_uid != ctx->uid) ||
+		     out->uid != ctx->uid)) {
+			stx_abort(&s);
+			node_release(out);
+			free(path);
+			return -EPERM;
+		}
+		if (to_set & FUSE_SET_ATTR_UID)
+			out->uid = (uint32_t)attr->st_uid;
+		if (to_set & FUSE_SET_ATTR_GID)
+			out->gid = (uint32_t)attr->st_gid;
+		if (ctx->uid != 0)
+			out->mode &= ~(uint32_t)(S_ISUID | S_ISGID);
+	}
+	if (to_set & FUSE_SET_ATTR_MODE)
+		out->mode = (out->mode & S_IFMT) | (attr->st_mode & 07777);
+	if (to_set & FUSE_SET_ATTR_ATIME_NOW)
+		out->atime = now;
+	else if (to_set & FUSE_SET_ATTR_ATIME)
+		out->atime = ns_of(attr->st_atim);
+	if (to_set & FUSE_SET_ATTR_MTIME_NOW)
+		out->mtime = now;
+	else if (to_set & FUSE_SET_ATTR_MTIME)
+		out->mtime = ns_of(attr->st_mtim);
+	out->ctime = (to_set & FUSE_SET_ATTR_CTIME) ? ns_of(attr->st_ctim) : now;
+	rc = store_node_put(&s, path, out);
+	free(path);
+	if (rc != 0) {
+		stx_abort(&s);
+		node_release(out);
+		return rc;
+	}
+	rc = commit_close(fs, &s, false);
+	if (rc != 0)
+		node_release(out);
+	return rc;
+}
+
+static void note_mtime(struct fs_inode *in, int64_t mtime)
+{
+	/* handles still writing keep this mtime when they commit */
+	itab_lock();
+	for (struct fs_handle *h = in->handles; h; h = h->next)
+		if (h->writable) {
+			h->mtime_set = true;
+			h->mtime = mtime;
+		}
+	itab_unlock();
+}
+
+static int do_setattr(struct fs *fs, fuse_req_t req, fuse_ino_t ino,
+                      struct stat *attr, int to_set,
+                      struct fuse_file_info *fi, struct stat *st)
+{
+	const int meta = FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID |
+	                 FUSE_SET_ATTR_GID | FUSE_SET_ATTR_ATIME |
+	                 FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_ATIME_NOW |
+	                 FUSE_SET_ATTR_MTIME_NOW | FUSE_SET_ATTR_CTIME;
+	struct fs_handle *h = NULL;
+	struct fs_inode *in;
+	char *path = NULL;
+	uint32_t type = 0;
+	struct node n;
+	int rc;
+
+	rc = itab_path(ino, &path, &type);
+	if (rc != 0)
+		return rc;
+	if (fi && type == S_IFREG)
+		h = handle_of(fi); /* for folders fi is a dir_handle */
+	itab_lock();
+	in = itab_get(ino);
+	itab_unlock();
+	if (to_set & FUSE_SET_ATTR_SIZE) {
+		if (attr->st_size < 0) {
+			rc = -EINVAL;
+			goto out;
+		}
+		if ((uint64_t)attr->st_size > size_limit(fs, path, type)) {
+			rc = -EFBIG;
+			goto out;
+		}
+		if (h && h->writable) {
+			pthread_mutex_lock(&h->lock);
+			rc = attr->st_size == 0 ? 0 : handle_load(fs, h);
+			if (rc == 0 && attr->st_size == 0)
+				h->loaded = true;
+			if (rc == 0)
+				rc = wbuf_resize(&h->buf, (size_t)attr->st_size);
+			if (rc == 0) {
+				h->pending = h->written = true;
+				h->mtime_set = false;
+			}
+			handle_show(h);
+			pthread_mutex_unlock(&h->lock);
+		} else {
+			rc = truncate_path(fs, in, ino, attr->st_size);
+		}
+		if (rc != 0)
+			goto out;
+	}
+	if (to_set & meta) {
+		rc = set_meta(fs, req, ino, attr, to_set, &n);
+		if (rc != 0)
+			goto out;
+		if ((to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW)) &&
+		    in)
+			note_mtime(in, n.mtime);
+	} else {
+		rc = read_node(fs, path, &n);
+		if (rc != 0)
+			goto out;
+	}
+	if (S_ISREG(n.mode))
+		pending_size(req, ino, &n);
+	fill_stat(ino, &n, st);
+	node_release(&n);
+out:
+	free(path);
+	return rc;
+}
+
+static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+                       int to_set, struct fuse_file_info *fi)
+{
+	struct stat st;
+	int rc = do_setattr(fs_of(req), req, ino, attr, to_set, fi, &st);
+
+	if (rc != 0)
+		reply_err(req, rc);
+	else
+		fuse_reply_attr(req, &st, ATTR_TIMEOUT);
+}
+
+/* ---- creating entries --------------------------------------------------- */
+
+/*
+ * Create a node (and empty content or a symlink target) at parent/name in
+ * one commit; fill e.  -EEXIST if the name is taken.
+ */
+static int make_entry(struct fs *fs, fuse_req_t req, fuse_ino_t parent,
+                      const char *name, uint32_t mode, const char *target,
+                      struct fuse_entry_param *e)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	char path[PM_PATH_MAX + 1];
+	char *ppath = NULL;
+	struct stx s;
+	struct node n;
+	uint64_t ino;
+	int rc;
+
+	/* Paths change only inside write transactions: resolve them in
+	 * ours, so a concurrent rename of a parent cannot slip in. */
+	rc = stx_begin(fs->env, true, &s);
+	if (rc != 0)
+		return rc;
+	rc = itab_path(parent, &ppath, NULL);
+	if (rc == 0)
+		rc = pm_join(path, sizeof path, ppath, name);
+	free(ppath);
+	if (rc != 0)
+		goto fail;
+	if (pm_depth(path) < 2) {
+		fs_log(LOG_INFO, "/%s: only workflows, agents and prompts may "
+		       "exist at the top level", path);
+		rc = -EPERM;
+		goto fail;
+	}
+	rc = store_node_get(&s, path, &n);
+	if (rc == 0) {
+		node_release(&n);
+		rc = -EEXIST;
+		goto fail;
+	}
+	if (rc != -ENOENT)
+		goto fail;
+	rc = 0;
+	node_fresh(&n, mode, ctx->uid, ctx->gid);
+	n.txnid = kv_txn_id(s.txn);
+	if (target) {
+		n.size = strlen(target);
+		rc = store_content_put(&s, path, mode, target, n.size);
+	} else if (S_ISREG(mode)) {
+		rc = store_content_put(&s, path, mode, "", 0);
+	}
+	if (rc == 0)
+		rc = store_node_put(&s, path, &n);
+	if (rc != 0) {
+		node_release(&n);
+		goto fail;
+	}
+	rc = commit_close(fs, &s, false);
+	if (rc != 0) {
+		node_release(&n);
+		return rc;
+	}
+	ino = itab_ref_path(path, mode & S_IFMT);
+	if (ino == 0) {
+		node_release(&n);
+		return -ENOMEM;
+	}
+	fill_entry(ino, &n, e);
+	node_release(&n);
+	return 0;
+fail:
+	stx_abort(&s);
+	return rc;
+}
+
+static void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
+                     mode_t mode)
+{
+	struct fuse_entry_param e;
+	int rc = make_entry(fs_of(req), req, parent, name,
+	                    S_IFDIR | (mode & 07777), NULL, &e);
+
+	if (rc != 0)
+		reply_err(req, rc);
+	else
+		fuse_reply_entry(req, &e);
+}
+
+static void fs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
+                     mode_t mode, dev_t rdev)
+{
+	struct fuse_entry_param e;
+	int rc;
+
+	(void)rdev;
+	if (!S_ISREG(mode)) {
+		reply_err(req, -EPERM);
+		return;
+	}
+	rc = make_entry(fs_of(req), req, parent, name, S_IFREG | (mode & 07777),
+	                NULL, &e);
+	if (rc != 0)
+		reply_err(req, rc);
+	else
+		fuse_reply_entry(req, &e);
+}
+
+static void fs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+                       const char *name)
+{
+	struct fuse_entry_param e;
+	int rc = make_entry(fs_of(req), req, parent, name, S_IFLNK | 0777, link,
+	                    &e);
+
+	if (rc != 0)
+		reply_err(req, rc);
+	else
+		fuse_reply_entry(req, &e);
+}
+
+static void fs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+                    const char *newname)
+{
+	(void)ino;
+	(void)newparent;
+	fs_log(LOG_DEBUG, "link %s: hard links are not supported", newname);
+	reply_err(req, -EPERM);
+}
+
+static int do_readlink(struct fs *fs, fuse_ino_t ino, char **out)
+{
+	char *path = NULL;
+	struct stx s;
+	struct node n = { 0 };
+	kv_val v;
+	int rc = itab_path(ino, &path, NULL);
+
+	if (rc != 0)
+		return rc;
+	rc = stx_begin(fs->env, false, &s);
+	if (rc == 0) {
+		rc = store_node_get(&s, path, &n);
+		if (rc == 0 && !S_ISLNK(n.mode))
+			rc = -EINVAL;
+		if (rc == 0)
+			rc = store_content_get(&s, path, n.mode, &v);
+		if (rc == 0) {
+			*out = strndup(v.data, v.len);
+			if (*out == NULL)
+				rc = -ENOMEM;
+		}
+		node_release(&n);
+		stx_abort(&s);
+	}
+	free(path);
+	return rc;
+}
+
+static void fs_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	char *target = NULL;
+	int rc = do_readlink(fs_of(req), ino, &target);
+
+	if (rc != 0)
+		reply_err(req, rc);
+	else
+		fuse_reply_readlink(req, target);
+	free(target);
+}
+
+/* ---- removing entries --------------------------------------------------- */
+
+static int do_remove(struct fs *fs, fuse_ino_t parent, const char *name,
+                     bool dir)
+{
+	struct fs_inode *preserved = NULL;
+	char path[PM_PATH_MAX + 1];
+	char *ppath = NULL;
+	struct stx s;
+	struct node n;
+	int rc;
+
+	rc = stx_begin(fs->env, true, &s);
+	if (rc != 0)
+		return rc;
+	rc = itab_path(parent, &ppath, NULL);
+	if (rc == 0)
+		rc = pm_join(path, sizeof path, ppath, name);
+	free(ppath);
+	if (rc == 0 && pm_depth(path) < 2)
+		rc = -EPERM;
+	if (rc != 0)
+		goto fail;
+	rc = store_node_get(&s, path, &n);
+	if (rc != 0)
+		goto fail;
+	node_release(&n);
+	if (dir && !S_ISDIR(n.mode))
+		rc = -ENOTDIR;
+	else if (!dir && S_ISDIR(n.mode))
+		rc = -EISDIR;
+	else if (dir)
+		rc = store_has_children(&s, path) > 0 ? -ENOTEMPTY : 0;
+	if (rc != 0)
+		goto fail;
+	if (!dir)
+		preserved = preserve_path(&s, path, true);
+	rc = store_remove(&s, path, n.mode);
+	if (rc != 0)
+		goto fail;
+	rc = commit_close(fs, &s, false);
+	if (rc == 0) {
+		itab_lock();
+		itab_detach_locked(path);
+		itab_unlock();
+	}
+	preserve_done(preserved);
+	return rc;
+fail:
+	stx_abort(&s);
+	preserve_done(preserved);
+	return rc;
+}
+
+static void fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	reply_err(req, do_remove(fs_of(req), parent, name, false));
+}
+
+static void fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	reply_err(req, do_remove(fs_of(req), parent, name, true));
+}
+
+/* ---- rename ------------------------------------------------------------- */
+
+/*
+ * A regular file arriving at a record name must be a valid record.  This
+ * is where the editors' and rsync's save-by-rename is refused.
+ */
+static int check_arrival(struct fs *fs, const char *to,
+                         const struct subtree *t)
+{
+	const struct subtree_entry *e = &t->e[0];
+	char msg[YC_MSG_MAX];
+	int rc;
+
+	if (!is_record(to, e->node.mode))
+		return 0;
+	rc = validate(fs, to, e->node.mode, e->data, e->len, msg, sizeof msg);
+	if (rc == -EINVAL || rc == -EFBIG)
+		reject(to, "rename", msg);
+	return rc;
+}
+
+static bool same_content(const struct subtree *a, const void *data,
+                         size_t len)
+{
+	return a->n == 1 && a->e[0].len == len &&
+	       (len == 0 || memcmp(a->e[0].data, data, len) == 0);
+}
+
+static int rename_paths(fuse_ino_t parent, const char *name,
+                        fuse_ino_t newparent, const char *newname,
+                        char *from, char *to)
+{
+	char *p = NULL;
+	int rc = itab_path(parent, &p, NULL);
+
+	if (rc != 0)
+		return rc;
+	rc = pm_join(from, PM_PATH_MAX + 1, p, name);
+	free(p);
+	if (rc != 0)
+		return rc;
+	rc = itab_path(newparent, &p, NULL);
+	if (rc != 0)
+		return rc;
+	rc = pm_join(to, PM_PATH_MAX + 1, p, newname);
+	free(p);
+	if (rc != 0)
+		return rc;
+	if (pm_depth(from) < 2 || pm_depth(to) < 2)
+		return -EPERM;
+	return 0;
+}
+
+/*
+ * Writes still pending in files open at path are part of the file on a
+ * local disk, so they move with a rename: commit them first (as the file
+ * is now, e.g. a side file), and the rename then moves and, at a record
+ * name, validates them in its own single commit.
+ */
+static void commit_open_writes(struct fs *fs, const char *path)
+{
+	struct fs_handle *hs[8];
+	struct fs_inode *in;
+	int n = 0;
+
+	itab_lock();
+	in = itab_find_path(path);
+	for (struct fs_handle *h = in ? in->handles : NULL; h && n < 8;
+	     h = h->next)
+		if (h->writable && atomic_load(&h->shown_size) >= 0) {
+			atomic_fetch_add(&h->refs, 1);
+			hs[n++] = h;
+		}
+	itab_unlock();
+	for (int i = 0; i < n; i++) {
+		struct fs_handle *h = hs[i];
+
+		pthread_mutex_lock(&h->lock);
+		if (!h->released && h->pending)
+			(void)handle_commit(fs, h, false, "rename");
+		if (!h->released)
+			handle_show(h);
+		pthread_mutex_unlock(&h->lock);
+		handle_put(h);
+	}
+}
+
+static int do_exchange(struct fs *fs, struct stx *s, const char *from,
+                       const char *to)
+{
+	struct subtree a = { 0 }, b = { 0 };
+	int rc = store_subtree_load(s, from, &a);
+
+	if (rc == 0)
+		rc = store_subtree_load(s, to, &b);
+	if (rc == 0)
+		rc = check_arrival(fs, to, &a);
+	if (rc == 0)
+		rc = check_arrival(fs, from, &b);
+	if (rc == 0)
+		rc = store_subtree_delete(s, from, &a);
+	if (rc == 0)
+		rc = store_subtree_delete(s, to, &b);
+	if (rc == 0)
+		rc = store_subtree_write(s, to, &a);
+	if (rc == 0)
+		rc = store_subtree_write(s, from, &b);
+	subtree_release(&a);
+	subtree_release(&b);
+	return rc;
+}
+
+/* Plain rename (replace or RENAME_NOREPLACE).  *replaced: the target
+ * existed and its inode must be detached. */
+static int do_move(struct fs *fs, struct stx *s, const char *from,
+                   const char *to, unsigned flags, bool *replaced,
+                   bool *clear_err, struct fs_inode **preserved)
+{
+	struct subtree t = { 0 };
+	struct node src, dst;
+	kv_val dv = { "", 0 };
+	bool dst_exists, changed = true;
+	int rc;
+
+	rc = store_node_get(s, from, &src);
+	if (rc != 0)
+		return rc;
+	node_release(&src);
+	rc = store_node_get(s, to, &dst);
+	if (rc != 0 && rc != -ENOENT)
+		return rc;
+	dst_exists = rc == 0;
+	if (dst_exists) {
+		node_release(&dst);
+		if (flags & RENAME_NOREPLACE)
+			return -EEXIST;
+		if (S_ISDIR(src.mode) && !S_ISDIR(dst.mode))
+			return -ENOTDIR;
+		if (!S_ISDIR(src.mode) && S_ISDIR(dst.mode))
+			return -EISDIR;
+		if (S_ISDIR(dst.mode)) {
+			rc = store_has_children(s, to);
+			if (rc != 0)
+				return rc > 0 ? -ENOTEMPTY : rc;
+		}
+	}
+	if (S_ISDIR(src.mode) && pm_is_within(to, from))
+		return -EINVAL;
+	rc = store_subtree_load(s, from, &t);
+	if (rc == 0)
+		rc = check_arrival(fs, to, &t);
+	if (rc == 0 && dst_exists) {
+		if (S_ISREG(dst.mode) &&
+		    store_content_get(s, to, dst.mode, &dv) == 0)
+			changed = !same_content(&t, dv.data, dv.len);
+		*preserved = preserve_path(s, to, true);
+		rc = store_remove(s, to, dst.mode);
+	}
+	if (rc == 0)
+		rc = store_subtree_delete(s, from, &t);
+	if (rc == 0)
+		rc = store_subtree_write(s, to, &t);
+	*replaced = dst_exists;
+	*clear_err = changed && is_record(to, src.mode);
+	subtree_release(&t);
+	return rc;
+}
+
+static int do_rename(struct fs *fs, fuse_ino_t parent, const char *name,
+                     fuse_ino_t newparent, const char *newname,
+                     unsigned flags)
+{
+	char from[PM_PATH_MAX + 1], to[PM_PATH_MAX + 1];
+	bool replaced = false, clear_err = false;
+	struct fs_inode *preserved = NULL;
+	struct stx s;
+	int rc;
+
+	if (flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE))
+		return -EINVAL;
+	if (rename_paths(parent, name, newparent, newname, from, to) == 0) {
+		commit_open_writes(fs, from);
+		if (flags & RENAME_EXCHANGE)
+			commit_open_writes(fs, to);
+	}
+	rc = stx_begin(fs->env, true, &s);
+	if (rc != 0)
+		return rc;
+	rc = rename_paths(parent, name, newparent, newname, from, to);
+	if (rc != 0 || strcmp(from, to) == 0) {
+		stx_abort(&s);
+		return rc;
+	}
+	if (flags & RENAME_EXCHANGE)
+		rc = do_exchange(fs, &s, from, to);
+	else
+		rc = do_move(fs, &s, from, to, flags, &replaced, &clear_err,
+		             &preserved);
+	if (rc != 0) {
+		stx_abort(&s);
+		preserve_done(preserved);
+		return rc;
+	}
+	rc = commit_close(fs, &s, false);
+	if (rc != 0) {
+		preserve_done(preserved);
+		return rc;
+	}
+	itab_lock();
+	if (flags & RENAME_EXCHANGE) {
+		itab_exchange_locked(from, to);
+	} else {
+		struct fs_inode *old = replaced ? itab_detach_locked(to) : NULL;
+
+		itab_move_locked(from, to);
+		if (old)
+			notify_inode(old->ino);
+	}
+	itab_unlock();
+	preserve_done(preserved);
+	if (clear_err)
+		errtab_clear(to);
+	fs_log(LOG_DEBUG, "rename /%s -> /%s", from, to);
+	return 0;
+}
+
+static void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+                      fuse_ino_t newparent, const char *newname,
+                      unsigned int flags)
+{
+	reply_err(req, do_rename(fs_of(req), parent, name, newparent, newname,
+	                         flags));
+}
+
+/* ---- open, read, write, flush, release ---------------------------------- */
+
+#define VERSION_UNKNOWN UINT64_MAX
+
+/* Create a handle for ino and link it to the inode; its version is picked
+ * by handle_pick_version(). */
+static int handle_new(fuse_req_t req, fuse_ino_t ino, int flags,
+                      struct fuse_file_info *fi, struct fs_handle **out)
+{
+	struct fs_handle *h = calloc(1, sizeof *h);
+	struct fs_inode *in;
+
+	if (h == NULL)
+		return -ENOMEM;
+	pthread_mutex_init(&h->lock, NULL);
+	atomic_init(&h->refs, 1);
+	wbuf_init(&h->buf);
+	h->flags = flags;
+	h->pid = fuse_req_ctx(req)->pid;
+	h->writable = (flags & O_ACCMODE) != O_RDONLY;
+	h->version = VERSION_UNKNOWN;
+	if (h->writable && (flags & O_TRUNC)) {
+		/* The truncation is pending like any write: it commits at
+		 * release (or with the writes that follow), never alone at a
+		 * flush. */
+		h->loaded = true;
+		h->pending = true;
+	}
+	handle_show(h);
+	itab_lock();
+	in = itab_get(ino);
+	if (in == NULL || in->path == NULL) {
+		itab_unlock();
+		handle_free(h);
+		return in ? -ENOENT : -ESTALE;
+	}
+	h->inode = in;
+	h->next = in->handles;
+	in->handles = h;
+	itab_open(in);
+	if (h->writable)
+		in->writers++;
+	itab_unlock();
+	fi->fh = (uint64_t)(uintptr_t)h;
+	*out = h;
+	return 0;
+}
+
+/* Undo handle_new() after a failure before the reply. */
+static void handle_unlink(struct fs_handle *h)
+{
+	struct fs_inode *in = h->inode;
+
+	itab_lock();
+	for (struct fs_handle **pp = &in->handles; *pp; pp = &(*pp)->next)
+		if (*pp == h) {
+			*pp = h->next;
+			break;
+		}
+	if (h->writable && in->writers > 0)
+		in->writers--;
+	itab_close(in);
+	itab_unlock();
+	handle_put(h);
+}
+
+/*
+ * Settle which content version a new handle reads, and how the kernel
+ * may cache it.  The version must be read while no commit replacing this
+ * file's content is in flight, and must still be current once the handle
+ * can be seen by such commits: then any later commit finds the handle on
+ * the old version and gives it a copy (preserve_readers).  Retries when a
+ * commit got in between.  Returns 0 or -ENOENT if the file went away.
+ */
+static int handle_pick_version(struct fs *fs, struct fs_handle *h,
+                               struct fuse_file_info *fi, uint32_t *mode)
+{
+	struct fs_inode *in = h->inode;
+	char *path = NULL;
+	struct node n;
+	uint64_t gen;
+	int rc;
+
+	for (;;) {
+		itab_lock();
+		while (in->committing) {
+			itab_unlock();
+			sched_yield();
+			itab_lock();
+		}
+		gen = in->gen;
+		path = in->path ? strdup(in->path) : NULL;
+		itab_unlock();
+		if (path == NULL)
+			return -ENOENT;
+		rc = read_node(fs, path, &n);
+		free(path);
+		if (rc != 0)
+			return rc;
+		node_release(&n);
+		*mode = n.mode;
+		itab_lock();
+		if (in->committing == 0 && in->gen == gen)
+			break;
+		itab_unlock();
+	}
+	h->version = n.txnid;
+	if (h->writable) {
+		fi->direct_io = 1;
+	} else if (in->writers > 0 || now_ns() - in->changed_ns < HOT_NS) {
+		fi->direct_io = 1;
+	} else {
+		fi->keep_cache = in->cache_version == n.txnid;
+		in->cache_version = n.txnid;
+	}
+	itab_unlock();
+	return 0;
+}
+
+static int do_open(struct fs *fs, fuse_req_t req, fuse_ino_t ino,
+                   struct fuse_file_info *fi)
+{
+	struct fs_handle *h;
+	uint32_t mode = 0;
+	int rc = handle_new(req, ino, fi->flags, fi, &h);
+
+	if (rc != 0)
+		return rc;
+	rc = handle_pick_version(fs, h, fi, &mode);
+	if (rc == 0 && S_ISDIR(mode))
+		rc = -EISDIR;
+	if (rc != 0)
+		handle_unlink(h);
+	return rc;
+}
+
+static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	int rc = do_open(fs_of(req), req, ino, fi);
+
+	if (rc != 0)
+		reply_err(req, rc);
+	else if (fuse_reply_open(req, fi) == -ENOENT)
+		handle_unlink(handle_of(fi)); /* the open was interrupted */
+}
+
+static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+                      mode_t mode, struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	struct fuse_entry_param e;
+	int rc = make_entry(fs, req, parent, name, S_IFREG | (mode & 07777),
+	                    NULL, &e);
+
+	if (rc == -EEXIST && !(fi->flags & O_EXCL))
+		rc = do_lookup(fs, req, parent, name, &e);
+	if (rc == 0) {
+		struct fs_handle *h;
+		uint32_t m;
+
+		rc = handle_new(req, e.ino, fi->flags, fi, &h);
+		if (rc == 0) {
+			rc = handle_pick_version(fs, h, fi, &m);
+			if (rc != 0)
+				handle_unlink(h);
+		}
+		if (rc != 0)
+			itab_forget(e.ino, 1);
+	}
+	if (rc != 0)
+		reply_err(req, rc);
+	else
+		fuse_reply_create(req, &e, fi);
+}
+
+/* Reply to a read from bytes [data, data+len) of the content. */
+static void reply_slice(fuse_req_t req, const char *data, size_t len,
+                        size_t size, off_t off)
+{
+	if ((size_t)off >= len)
+		fuse_reply_buf(req, NULL, 0);
+	else
+		fuse_reply_buf(req, data + off,
+		               len - (size_t)off < size ? len - (size_t)off : size);
+}
+
+/* Read the latest committed content, straight from the map. */
+static int read_store(struct fs *fs, fuse_req_t req, struct fs_handle *h,
+                      size_t size, off_t off, bool any_version)
+{
+	char *path = NULL;
+	struct stx s;
+	struct node n;
+	kv_val v;
+	int rc = stx_begin(fs->env, false, &s);
+
+	if (rc != 0)
+		return rc;
+	rc = itab_path(h->inode->ino, &path, NULL);
+	if (rc == 0)
+		rc = store_node_get(&s, path, &n);
+	if (rc == 0) {
+		if (any_version || n.txnid == h->version)
+			rc = store_content_get(&s, path, n.mode, &v);
+		else
+			rc = -EAGAIN;
+		node_release(&n);
+	}
+	if (rc == 0)
+		reply_slice(req, v.data, v.len, size, off);
+	stx_abort(&s);
+	free(path);
+	return rc;
+}
+
+static struct snap *snap_get(struct fs_handle *h)
+{
+	struct snap *sn;
+
+	itab_lock();
+	sn = h->snap;
+	if (sn)
+		atomic_fetch_add(&sn->ref, 1);
+	itab_unlock();
+	return sn;
+}
+
+static int do_read(struct fs *fs, fuse_req_t req, struct fs_handle *h,
+                   size_t size, off_t off)
+{
+	struct snap *sn;
+	int rc;
+
+	if (h->writable) {
+		pthread_mutex_lock(&h->lock);
+		if (h->loaded) {
+			reply_slice(req, h->buf.data, h->buf.len, size, off);
+			pthread_mutex_unlock(&h->lock);
+			return 0;
+		}
+		pthread_mutex_unlock(&h->lock);
+	}
+	/* A private copy, once set, is the handle's version for good. */
+	sn = snap_get(h);
+	if (sn) {
+		reply_slice(req, sn->data, sn->len, size, off);
+		snap_put(sn);
+		return 0;
+	}
+	rc = read_store(fs, req, h, size, off, h->writable);
+	if (rc == -EAGAIN || rc == -ENOENT) {
+		/* changed or removed after we looked: the writer has given
+		 * us our copy before committing */
+		sn = snap_get(h);
+		if (sn) {
+			reply_slice(req, sn->data, sn->len, size, off);
+			snap_put(sn);
+			return 0;
+		}
+		rc = read_store(fs, req, h, size, off, true);
+	}
+	return rc;
+}
+
+static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                    struct fuse_file_info *fi)
+{
+	int rc;
+
+	(void)ino;
+	rc = do_read(fs_of(req), req, handle_of(fi), size, off);
+	if (rc != 0)
+		reply_err(req, rc);
+}
+
+static int do_write(struct fs *fs, struct fs_handle *h, const char *buf,
+                    size_t size, off_t off)
+{
+	unsigned long limit = FS_SIDE_MAX;
+	char *path = NULL;
+	uint32_t type = 0;
+	int rc;
+
+	if (!h->writable)
+		return -EBADF;
+	if (itab_path(h->inode->ino, &path, &type) == 0) {
+		limit = size_limit(fs, path, type);
+		free(path);
+	}
+	pthread_mutex_lock(&h->lock);
+	rc = handle_load(fs, h);
+	if (rc == 0 && (h->flags & O_APPEND))
+		off = (off_t)h->buf.len;
+	if (rc == 0 && (off < 0 || (uint64_t)off + size > limit))
+		rc = -EFBIG;
+	if (rc == 0)
+		rc = wbuf_write(&h->buf, (size_t)off, buf, size);
+	if (rc == 0) {
+		h->pending = h->written = true;
+		h->mtime_set = false;
+	}
+	handle_show(h);
+	pthread_mutex_unlock(&h->lock);
+	return rc;
+}
+
+static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
+                     size_t size, off_t off, struct fuse_file_info *fi)
+{
+	int rc;
+
+	(void)ino;
+	rc = do_write(fs_of(req), handle_of(fi), buf, size, off);
+	if (rc != 0)
+		reply_err(req, rc);
+	else
+		fuse_reply_write(req, size);
+}
+
+static void fs_flush(fuse_req_t req, fuse_ino_t ino,
+                     struct fuse_file_info *fi)
+{
+	struct fs_handle *h = handle_of(fi);
+	int rc = 0;
+
+	(void)ino;
+	pthread_mutex_lock(&h->lock);
+	if (h->written)
+		rc = handle_commit(fs_of(req), h, false, "close");
+	handle_show(h);
+	pthread_mutex_unlock(&h->lock);
+	reply_err(req, rc);
+}
+
+static void fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+                     struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	struct fs_handle *h = handle_of(fi);
+	int rc;
+
+	(void)ino;
+	(void)datasync;
+	pthread_mutex_lock(&h->lock);
+	if (h->pending)
+		rc = handle_commit(fs, h, true, "fsync");
+	else
+		rc = kv_to_errno(kv_env_sync(fs->env));
+	handle_show(h);
+	pthread_mutex_unlock(&h->lock);
+	reply_err(req, rc);
+}
+
+static void fs_release(fuse_req_t req, fuse_ino_t ino,
+                       struct fuse_file_info *fi)
+{
+	struct fs_handle *h = handle_of(fi);
+	struct fs_inode *in = h->inode;
+
+	(void)ino;
+	pthread_mutex_lock(&h->lock);
+	if (h->pending)
+		(void)handle_commit(fs_of(req), h, false, "release");
+	atomic_store(&h->shown_size, -1LL);
+	h->released = true;
+	pthread_mutex_unlock(&h->lock);
+	itab_lock();
+	for (struct fs_handle **pp = &in->handles; *pp; pp = &(*pp)->next)
+		if (*pp == h) {
+			*pp = h->next;
+			break;
+		}
+	if (h->writable && in->writers > 0)
+		in->writers--;
+	itab_close(in);
+	itab_unlock();
+	handle_put(h);
+	reply_err(req, 0);
+}
+
+/* ---- directories -------------------------------------------------------- */
+
+static void dir_free(struct dir_handle *d)
+{
+	for (size_t i = 0; i < d->n; i++)
+		free(d->e[i].name);
+	free(d->e);
+	free(d);
+}
+
+static int dir_add(void *ctx, const char *name, const struct node *n)
+{
+	struct dir_handle *d = ctx;
+
+	if ((d->n & (d->n + 1)) == 0 || d->e == NULL) {
+		/* grow at 0, 1, 3, 7, ... entries */
+		struct dir_entry *ne = realloc(d->e, (d->n + 1) * 2 * sizeof *ne);
+
+		if (ne == NULL)
+			return -ENOMEM;
+		d->e = ne;
+	}
+	d->e[d->n].name = strdup(name);
+	if (d->e[d->n].name == NULL)
+		return -ENOMEM;
+	d->e[d->n].node = *n;
+	d->e[d->n].node.xattrs = NULL;
+	d->e[d->n].node.xlen = 0;
+	d->n++;
+	return 0;
+}
+
+/* The listing is taken once at opendir, so offsets stay stable. */
+static int do_opendir(struct fs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct dir_handle *d = calloc(1, sizeof *d);
+	char *path = NULL;
+	struct stx s;
+	int rc;
+
+	if (d == NULL)
+		return -ENOMEM;
+	rc = itab_path(ino, &path, NULL);
+	if (rc == 0)
+		rc = stx_begin(fs->env, false, &s);
+	if (rc == 0) {
+		if (*path == '\0') {
+			/* the root shows the three kinds */
+			for (int k = 0; k < PM_NKINDS && rc == 0; k++) {
+				struct node n;
+
+				rc = store_node_get(&s, pm_kind_name(k), &n);
+				if (rc == 0) {
+					node_release(&n);
+					rc = dir_add(d, pm_kind_name(k), &n);
+				}
+			}
+		} else {
+			rc = store_list(&s, path, dir_add, d);
+		}
+		stx_abort(&s);
+	}
+	free(path);
+	if (rc != 0) {
+		dir_free(d);
+		return rc;
+	}
+	fi->fh = (uint64_t)(uintptr_t)d;
+	fi->cache_readdir = 0;
+	return 0;
+}
+
+static void fs_opendir(fuse_req_t req, fuse_ino_t ino,
+                       struct fuse_file_info *fi)
+{
+	int rc = do_opendir(fs_of(req), ino, fi);
+
+	if (rc != 0)
+		reply_err(req, rc);
+	else
+		fuse_reply_open(req, fi);
+}
+
+static void fs_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size,
+                              off_t off, struct fuse_file_info *fi, bool plus)
+{
+	struct dir_handle *d = (struct dir_handle *)(uintptr_t)fi->fh;
+	char *buf = malloc(size ? size : 1);
+	char *ppath = NULL;
+	size_t used = 0;
+	int rc;
+
+	if (buf == NULL) {
+		reply_err(req, -ENOMEM);
+		return;
+	}
+	rc = itab_path(ino, &ppath, NULL);
+	if (rc != 0) {
+		free(buf);
+		reply_err(req, rc);
+		return;
+	}
+	/* offsets: 0 start, 1 after ".", 2 after "..", 3+i after entry i */
+	for (off_t i = off; (size_t)i < d->n + 2; i++) {
+		struct fuse_entry_param e;
+		const char *name;
+		char path[PM_PATH_MAX + 1];
+		uint64_t cino = 0;
+		size_t need;
+
+		memset(&e, 0, sizeof e);
+		if (i < 2) {
+			name = i == 0 ? "." : "..";
+			e.attr.st_ino = i == 0 ? ino : FUSE_ROOT_ID;
+			e.attr.st_mode = S_IFDIR;
+		} else {
+			const struct dir_entry *de = &d->e[i - 2];
+
+			name = de->name;
+			if (pm_join(path, sizeof path, ppath, name) != 0)
+				continue;
+			if (plus) {
+				cino = itab_ref_path(path,
+				                     de->node.mode & S_IFMT);
+				if (cino == 0)
+					break;
+				fill_entry(cino, &de->node, &e);
+			} else {
+				cino = itab_peek(path);
+				e.attr.st_ino = cino ? cino : 0xffffffffu;
+				e.attr.st_mode = de->node.mode;
+			}
+		}
+		if (plus)
+			need = fuse_add_direntry_plus(req, buf + used,
+			                              size - used, name, &e,
+			                              i + 1);
+		else
+			need = fuse_add_direntry(req, buf + used, size - used,
+			                         name, &e.attr, i + 1);
+		if (need > size - used) {
+			if (plus && cino)
+				itab_forget(cino, 1);
+			break;
+		}
+		used += need;
+	}
+	free(ppath);
+	fuse_reply_buf(req, buf, used);
+	free(buf);
+}
+
+static void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                       struct fuse_file_info *fi)
+{
+	fs_readdir_common(req, ino, size, off, fi, false);
+}
+
+static void fs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
+                           off_t off, struct fuse_file_info *fi)
+{
+	fs_readdir_common(req, ino, size, off, fi, true);
+}
+
+static void fs_releasedir(fuse_req_t req, fuse_ino_t ino,
+                          struct fuse_file_info *fi)
+{
+	(void)ino;
+	dir_free((struct dir_handle *)(uintptr_t)fi->fh);
+	reply_err(req, 0);
+}
+
+static void fs_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
+                        struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)datasync;
+	(void)fi;
+	reply_err(req, kv_to_errno(kv_env_sync(fs_of(req)->env)));
+}
+
+/* ---- statfs -------------------------------------------------------------- */
+
+static void fs_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct fs *fs = fs_of(req);
+	struct kv_stat ks;
+	struct statvfs host, st;
+	char *dir = strdup(fs->db_path);
+	char *slash;
+	uint64_t nodes = 0;
+	struct stx s;
+	int rc;
+
+	(void)ino;
+	memset(&st, 0, sizeof st);
+	memset(&host, 0, sizeof host);
+	rc = kv_to_errno(kv_env_stat(fs->env, &ks));
+	if (rc != 0 || dir == NULL) {
+		free(dir);
+		reply_err(req, rc ? rc : -ENOMEM);
+		return;
+	}
+	slash = strrchr(dir, '/');
+	if (slash)
+		*(slash == dir ? slash + 1 : slash) = '\0';
+	if (statvfs(slash ? dir : ".", &host) != 0)
+		memset(&host, 0, sizeof host);
+	free(dir);
+	if (stx_begin(fs->env, false, &s) == 0) {
+		kv_table *t;
+
+		if (kv_table_open(s.txn, PM_TABLE_NODES, 0, &t) == 0)
+			nodes = kv_table_count(t);
+		stx_abort(&s);
+	}
+	/* The store may grow into the host's free space: blocks are the
+	 * file's pages plus what the host has free; free blocks are the
+	 * reusable pages plus the host's free space. */
+	st.f_bsize = ks.page_size;
+	st.f_frsize = ks.page_size;
+	{
+		uint64_t host_free = host.f_frsize
+		        ? (uint64_t)host.f_bavail * host.f_frsize / ks.page_size
+		        : 0;
+
+		st.f_blocks = (fsblkcnt_t)(ks.pages_total + host_free);
+		st.f_bfree = (fsblkcnt_t)(ks.pages_free + host_free);
+		st.f_bavail = st.f_bfree;
+	}
+	st.f_files = (fsfilcnt_t)(nodes + 1 + (uint64_t)host.f_favail);
+	st.f_ffree = (fsfilcnt_t)host.f_favail;
+	st.f_favail = st.f_ffree;
+	st.f_namemax = PM_NAME_MAX;
+	fuse_reply_statfs(req, &st);
+}
+
+/* ---- extended attributes ----------------------------------------------- */
+
+#define XA_PREFIX "user.cccfs."
+
+static bool is_acl(const char *name)
+{
+	return strncmp(name, "system.posix_acl_", 17) == 0;
+}
+
+static void format_time(char *buf, size_t n, int64_t ns)
+{
+	struct timespec ts = ts_of(ns);
+	struct tm tm;
+
+	gmtime_r(&ts.tv_sec, &tm);
+	snprintf(buf, n, "%04d-%02d-%02dT%02d:%02d:%02d.%09ldZ",
+	         tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+	         tm.tm_min, tm.tm_sec, ts.tv_nsec);
+}
+
+/* The value of a read-only user.cccfs.* attribute, malloc'd. */
+static int cccfs_xattr(const char *path, const struct node *n,
+                       const char *name, char **out)
+{
+	char buf[64];
+	const char *key = name + strlen(XA_PREFIX);
+
+	if (strcmp(key, "error") == 0) {
+		*out = errtab_get(path);
+		return *out ? 0 : -ENODATA;
+	}
+	if (strcmp(key, "txn") == 0)
+		snprintf(buf, sizeof buf, "%" PRIu64, n->txnid);
+	else if (strcmp(key, "created") == 0)
+		format_time(buf, sizeof buf, n->crtime);
+	else if (strcmp(key, "updated") == 0)
+		format_time(buf, sizeof buf, n->mtime);
+	else
+		return -ENODATA;
+	*out = strdup(buf);
+	return *out ? 0 : -ENOMEM;
+}
+
+static void reply_xattr_value(fuse_req_t req, const void *val, size_t len,
+                              size_t size)
+{
+	if (size == 0)
+		fuse_reply_xattr(req, len);
+	else if (size < len)
+		reply_err(req, -ERANGE);
+	else
+		fuse_reply_buf(req, val, len);
+}
+
+static void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+                        size_t size)
+{
+	struct fs *fs = fs_of(req);
+	char *path = NULL, *val = NULL;
+	const void *v;
+	size_t len;
+	struct node n;
+	int rc;
+
+	if (is_acl(name)) {
+		reply_err(req, -EOPNOTSUPP);
+		return;
+	}
+	if (strncmp(name, "user.", 5) != 0) {
+		reply_err(req, -ENODATA);
+		return;
+	}
+	rc = itab_path(ino, &path, NULL);
+	if (rc == 0)
+		rc = read_node(fs, path, &n);
+	if (rc != 0) {
+		free(path);
+		reply_err(req, rc);
+		return;
+	}
+	if (strncmp(name, XA_PREFIX, strlen(XA_PREFIX)) == 0) {
+		rc = cccfs_xattr(path, &n, name, &val);
+		if (rc == 0)
+			reply_xattr_value(req, val, strlen(val), size);
+	} else {
+		rc = node_xattr_get(&n, name, &v, &len);
+		if (rc == 0)
+			reply_xattr_value(req, v, len, size);
+	}
+	if (rc != 0)
+		reply_err(req, rc);
+	node_release(&n);
+	free(val);
+	free(path);
+}
+
+struct xlist {
+	char *buf;
+	size_t len, cap;
+};
+
+static int xlist_add(void *ctx, const char *name, size_t len)
+{
+	struct xlist *l = ctx;
+
+	if (l->len + len + 1 > l->cap) {
+		size_t cap = (l->cap + len + 1) * 2;
+		char *nb = realloc(l->buf, cap);
+
+		if (nb == NULL)
+			return -ENOMEM;
+		l->buf = nb;
+		l->cap = cap;
+	}
+	memcpy(l->buf + l->len, name, len + 1);
+	l->len += len + 1;
+	return 0;
+}
+
+static void fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	struct fs *fs = fs_of(req);
+	struct xlist l = { 0 };
+	char *path = NULL, *err;
+	struct node n;
+	int rc = itab_path(ino, &path, NULL);
+
+	if (rc == 0)
+		rc = read_node(fs, path, &n);
+	if (rc != 0) {
+		free(path);
+		reply_err(req, rc);
+		return;
+	}
+	if (S_ISREG(n.mode)) {
+		static const char *const fixed[] = { XA_PREFIX "txn",
+			                             XA_PREFIX "created",
+			                             XA_PREFIX "updated" };
+
+		for (size_t i = 0; i < 3 && rc == 0; i++)
+			rc = xlist_add(&l, fixed[i], strlen(fixed[i]));
+		err = errtab_get(path);
+		if (err && rc == 0)
+			rc = xlist_add(&l, XA_PREFIX "error",
+			               strlen(XA_PREFIX "error"));
+		free(err);
+	}
+	if (rc == 0)
+		rc = node_xattr_each(&n, xlist_add, &l);
+	if (rc != 0)
+		reply_err(req, rc);
+	else
+		reply_xattr_value(req, l.buf ? l.buf : "", l.len, size);
+	node_release(&n);
+	free(l.buf);
+	free(path);
+}
+
+static int change_xattr(struct fs *fs, fuse_ino_t ino, const char *name,
+                        const char *value, size_t size, int flags,
+                        bool remove)
+{
+	char *path = NULL;
+	struct stx s;
+	struct node n;
+	int rc;
+
+	if (is_acl(name) || strncmp(name, "user.", 5) != 0)
+		return -EOPNOTSUPP;
+	if (strncmp(name, XA_PREFIX, strlen(XA_PREFIX)) == 0)
+		return -EPERM;
+	rc = stx_begin(fs->env, true, &s);
+	if (rc != 0)
+		return rc;
+	rc = itab_path(ino, &path, NULL);
+	if (rc == 0)
+		rc = store_node_get(&s, path, &n);
+	if (rc == 0) {
+		rc = remove ? node_xattr_remove(&n, name)
+		            : node_xattr_set(&n, name, value, size, flags);
+		n.ctime = now_ns();
+		if (rc == 0)
+			rc = store_node_put(&s, path, &n);
+		node_release(&n);
+	}
+	free(path);
+	if (rc != 0) {
+		stx_abort(&s);
+		return rc;
+	}
+	return commit_close(fs, &s, false);
+}
+
+static void fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+                        const char *value, size_t size, int flags)
+{
+	reply_err(req, change_xattr(fs_of(req), ino, name, value, size, flags,
+	                            false));
+}
+
+static void fs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	reply_err(req, change_xattr(fs_of(req), ino, name, NULL, 0, 0, true));
+}
+
+/* ---- session ------------------------------------------------------------ */
+
+static void fs_init(void *userdata, struct fuse_conn_info *conn)
+{
+	(void)userdata;
+	/* O_TRUNC arrives with open, so it can stay pending in the
+	 * handle instead of becoming a separate truncate commit. */
+	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
+		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+	if (conn->capable & FUSE_CAP_READDIRPLUS)
+		conn->want |= FUSE_CAP_READDIRPLUS;
+	conn->want &= ~(unsigned)FUSE_CAP_READDIRPLUS_AUTO;
+	/* size or mtime changes seen on getattr drop stale pages */
+	if (conn->capable & FUSE_CAP_AUTO_INVAL_DATA)
+		conn->want |= FUSE_CAP_AUTO_INVAL_DATA;
+	/* no writeback cache: every write reaches the handle's buffer
+	 * before the close that must commit it */
+	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
+	conn->want &= ~(unsigned)FUSE_CAP_POSIX_ACL;
+}
+
+int fs_ops_init(struct fs *fs)
+{
+	int rc = itab_init();
+
+	(void)fs;
+	if (rc == 0)
+		rc = itab_pin(FS_INO_ROOT, "", S_IFDIR);
+	for (int k = 0; k < PM_NKINDS && rc == 0; k++)
+		rc = itab_pin(FS_INO_KIND0 + (unsigned)k, pm_kind_name(k),
+		              S_IFDIR);
+	return rc;
+}
+
+static void drop_handles(struct fs_inode *in, void *ctx)
+{
+	unsigned *dropped = ctx;
+
+	while (in->handles) {
+		struct fs_handle *h = in->handles;
+
+		in->handles = h->next;
+		if (h->pending)
+			(*dropped)++;
+		handle_put(h);
+	}
+}
+
+void fs_ops_release(void)
+{
+	unsigned dropped = 0;
+
+	itab_each(drop_handles, &dropped);
+	if (dropped)
+		fs_log(LOG_WARNING, "unmounted with %u files open for writing; "
+		       "their unsaved writes were dropped", dropped);
+	itab_release();
+}
+
+const struct fuse_lowlevel_ops fs_ops = {
+	.init = fs_init,
+	.lookup = fs_lookup,
+	.forget = fs_forget,
+	.forget_multi = fs_forget_multi,
+	.getattr = fs_getattr,
+	.setattr = fs_setattr,
+	.readlink = fs_readlink,
+	.mknod = fs_mknod,
+	.mkdir = fs_mkdir,
+	.unlink = fs_unlink,
+	.rmdir = fs_rmdir,
+	.symlink = fs_symlink,
+	.rename = fs_rename,
+	.link = fs_link,
+	.open = fs_open,
+	.read = fs_read,
+	.write = fs_write,
+	.flush = fs_flush,
+	.release = fs_release,
+	.fsync = fs_fsync,
+	.opendir = fs_opendir,
+	.readdir = fs_readdir,
+	.readdirplus = fs_readdirplus,
+	.releasedir = fs_releasedir,
+	.fsyncdir = fs_fsyncdir,
+	.statfs = fs_statfs,
+	.setxattr = fs_setxattr,
+	.getxattr = fs_getxattr,
+	.listxattr = fs_listxattr,
+	.removexattr = fs_removexattr,
+	.create = fs_create,
+};

@@ -1,0 +1,764 @@
+/*
+ * store: nodes, contents and subtrees over kv tables.  The layout is in
+ * store.h.  Every function takes an open struct stx; the caller decides
+ * where a transaction begins and commits, so that one file save, rename or
+ * unlink is exactly one kv commit.
+ */
+#include "store.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <time.h>
+
+#include "pathmap.h"
+
+static const char *const table_names[STORE_NTABLES] = {
+	"workflows", "agents", "prompts", PM_TABLE_FILES, PM_TABLE_NODES,
+};
+
+_Static_assert(PM_NKINDS == 3, "three record tables");
+
+int kv_to_errno(int rc)
+{
+	if (rc >= 0)
+		return rc;
+	if (rc > -4096)
+		return rc;
+	switch (rc) {
+	case KV_ENOTFOUND:
+		return -ENOENT;
+	case KV_EEXIST:
+		return -EEXIST;
+	case KV_EBUSY:
+	case KV_ELOCKED:
+		return -EBUSY;
+	case KV_EREADONLY:
+		return -EROFS;
+	case KV_EKEYSIZE:
+		return -ENAMETOOLONG;
+	case KV_EVALSIZE:
+		return -EFBIG;
+	case KV_EREADERS:
+		return -EAGAIN;
+	default:
+		return -EIO;
+	}
+}
+
+int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* ---- little-endian helpers ------------------------------------------ */
+
+static void put32(unsigned char *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static void put64(unsigned char *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint32_t get32(const unsigned char *p)
+{
+	uint32_t v = 0;
+
+	for (int i = 3; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+static uint64_t get64(const unsigned char *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+/* ---- transactions ---------------------------------------------------- */
+
+int stx_begin(kv_env *env, bool write, struct stx *s)
+{
+	memset(s, 0, sizeof *s);
+	s->write = write;
+	return kv_to_errno(kv_txn_begin(env, write ? 0 : KV_TXN_RDONLY,
+	                                &s->txn));
+}
+
+int stx_commit(struct stx *s, enum kv_durability d)
+{
+	int rc;
+
+	if (s->write)
+		kv_txn_set_durability(s->txn, d);
+	rc = kv_txn_commit(s->txn);
+	s->txn = NULL;
+	return kv_to_errno(rc);
+}
+
+void stx_abort(struct stx *s)
+{
+	if (s->txn)
+		kv_txn_abort(s->txn);
+	s->txn = NULL;
+}
+
+static int stx_table(struct stx *s, const char *name, kv_table **out)
+{
+	for (int i = 0; i < STORE_NTABLES; i++) {
+		if (strcmp(table_names[i], name) != 0)
+			continue;
+		if (s->tables[i] == NULL) {
+			int rc = kv_table_open(s->txn, name,
+			                       s->write ? KV_TABLE_CREATE : 0,
+			                       &s->tables[i]);
+			if (rc != 0)
+				return kv_to_errno(rc);
+		}
+		*out = s->tables[i];
+		return 0;
+	}
+	return -EINVAL;
+}
+
+/* ---- nodes ------------------------------------------------------------ */
+
+void node_release(struct node *n)
+{
+	free(n->xattrs);
+	n->xattrs = NULL;
+	n->xlen = 0;
+	n->nxattr = 0;
+}
+
+void node_fresh(struct node *n, uint32_t mode, uint32_t uid, uint32_t gid)
+{
+	int64_t t = now_ns();
+
+	memset(n, 0, sizeof *n);
+	n->mode = mode;
+	n->uid = uid;
+	n->gid = gid;
+	n->atime = n->mtime = n->ctime = n->crtime = t;
+}
+
+int node_decode(const void *data, size_t len, struct node *n)
+{
+	const unsigned char *p = data;
+
+	memset(n, 0, sizeof *n);
+	if (len < NODE_HDR || get32(p) != NODE_MAGIC)
+		return -EIO;
+	n->mode = get32(p + 4);
+	n->uid = get32(p + 8);
+	n->gid = get32(p + 12);
+	n->size = get64(p + 16);
+	n->atime = (int64_t)get64(p + 24);
+	n->mtime = (int64_t)get64(p + 32);
+	n->ctime = (int64_t)get64(p + 40);
+	n->crtime = (int64_t)get64(p + 48);
+	n->txnid = get64(p + 56);
+	n->nxattr = get32(p + 64);
+	n->xlen = len - NODE_HDR;
+	if (n->xlen) {
+		n->xattrs = malloc(n->xlen);
+		if (n->xattrs == NULL)
+			return -ENOMEM;
+		memcpy(n->xattrs, p + NODE_HDR, n->xlen);
+	}
+	return 0;
+}
+
+size_t node_encoded_len(const struct node *n)
+{
+	return NODE_HDR + n->xlen;
+}
+
+void node_encode(const struct node *n, unsigned char *buf)
+{
+	put32(buf, NODE_MAGIC);
+	put32(buf + 4, n->mode);
+	put32(buf + 8, n->uid);
+	put32(buf + 12, n->gid);
+	put64(buf + 16, n->size);
+	put64(buf + 24, (uint64_t)n->atime);
+	put64(buf + 32, (uint64_t)n->mtime);
+	put64(buf + 40, (uint64_t)n->ctime);
+	put64(buf + 48, (uint64_t)n->crtime);
+	put64(buf + 56, n->txnid);
+	put32(buf + 64, n->nxattr);
+	put32(buf + 68, 0);
+	if (n->xlen)
+		memcpy(buf + NODE_HDR, n->xattrs, n->xlen);
+}
+
+/* ---- xattrs ----------------------------------------------------------- */
+
+/* Walk the xattr list; returns the offset of the entry named name or
+ * -ENODATA, and its total size in *entry_len. */
+static long xattr_find(const struct node *n, const char *name,
+                       size_t *entry_len, const unsigned char **val,
+                       size_t *vlen)
+{
+	size_t off = 0, nl = strlen(name);
+
+	for (uint32_t i = 0; i < n->nxattr && off + 6 <= n->xlen; i++) {
+		const unsigned char *p = n->xattrs + off;
+		size_t klen = (size_t)p[0] | (size_t)p[1] << 8;
+		size_t l = get32(p + 2);
+
+		if (off + 6 + klen + l > n->xlen)
+			break;
+		if (klen == nl && memcmp(p + 6, name, nl) == 0) {
+			*entry_len = 6 + klen + l;
+			*val = p + 6 + klen;
+			*vlen = l;
+			return (long)off;
+		}
+		off += 6 + klen + l;
+	}
+	return -ENODATA;
+}
+
+int node_xattr_get(const struct node *n, const char *name, const void **val,
+                   size_t *len)
+{
+	size_t el;
+	const unsigned char *v;
+	long off = xattr_find(n, name, &el, &v, len);
+
+	if (off < 0)
+		return (int)off;
+	*val = v;
+	return 0;
+}
+
+int node_xattr_remove(struct node *n, const char *name)
+{
+	size_t el, vl;
+	const unsigned char *v;
+	long off = xattr_find(n, name, &el, &v, &vl);
+
+	if (off < 0)
+		return (int)off;
+	memmove(n->xattrs + off, n->xattrs + off + el,
+	        n->xlen - (size_t)off - el);
+	n->xlen -= el;
+	n->nxattr--;
+	return 0;
+}
+
+int node_xattr_set(struct node *n, const char *name, const void *val,
+                   size_t len, int flags)
+{
+	size_t el, vl, nl = strlen(name);
+	const unsigned char *v;
+	long off = xattr_find(n, name, &el, &v, &vl);
+	unsigned char *nb;
+
+	if (off >= 0 && (flags & XATTR_CREATE))
+		return -EEXIST;
+	if (off < 0 && (flags & XATTR_REPLACE))
+		return -ENODATA;
+	if (nl > 255 || len > 65536)
+		return -ERANGE;
+	if (off >= 0)
+		node_xattr_remove(n, name);
+	nb = realloc(n->xattrs, n->xlen + 6 + nl + len);
+	if (nb == NULL)
+		return -ENOMEM;
+	n->xattrs = nb;
+	nb += n->xlen;
+	nb[0] = (unsigned char)nl;
+	nb[1] = (unsigned char)(nl >> 8);
+	put32(nb + 2, (uint32_t)len);
+	memcpy(nb + 6, name, nl);
+	if (len)
+		memcpy(nb + 6 + nl, val, len);
+	n->xlen += 6 + nl + len;
+	n->nxattr++;
+	return 0;
+}
+
+int node_xattr_each(const struct node *n,
+                    int (*fn)(void *ctx, const char *name, size_t len),
+                    void *ctx)
+{
+	size_t off = 0;
+	char name[256];
+
+	for (uint32_t i = 0; i < n->nxattr && off + 6 <= n->xlen; i++) {
+		const unsigned char *p = n->xattrs + off;
+		size_t klen = (size_t)p[0] | (size_t)p[1] << 8;
+		size_t l = get32(p + 2);
+		int rc;
+
+		if (off + 6 + klen + l > n->xlen || klen > 255)
+			return -EIO;
+		memcpy(name, p + 6, klen);
+		name[klen] = '\0';
+		rc = fn(ctx, name, klen);
+		if (rc != 0)
+			return rc;
+		off += 6 + klen + l;
+	}
+	return 0;
+}
+
+/* ---- node and content access ----------------------------------------- */
+
+static int node_key(const char *path, char *buf, size_t n, kv_val *key)
+{
+	int len = pm_node_key(buf, n, path);
+
+	if (len < 0)
+		return len;
+	key->data = buf;
+	key->len = (size_t)len;
+	return 0;
+}
+
+int store_node_get(struct stx *s, const char *path, struct node *n)
+{
+	char kb[PM_PATH_MAX + 2];
+	kv_val key, val;
+	kv_table *t;
+	int rc;
+
+	if (*path == '\0') {
+		node_fresh(n, S_IFDIR | 0755, 0, 0);
+		n->atime = n->mtime = n->ctime = n->crtime = 0;
+		return 0;
+	}
+	rc = node_key(path, kb, sizeof kb, &key);
+	if (rc == 0)
+		rc = stx_table(s, PM_TABLE_NODES, &t);
+	if (rc == 0)
+		rc = kv_to_errno(kv_get(s->txn, t, key, &val));
+	if (rc != 0)
+		return rc;
+	return node_decode(val.data, val.len, n);
+}
+
+int store_node_put(struct stx *s, const char *path, const struct node *n)
+{
+	char kb[PM_PATH_MAX + 2];
+	kv_val key, val;
+	kv_table *t;
+	unsigned char small[512];
+	unsigned char *buf = small;
+	size_t len = node_encoded_len(n);
+	int rc;
+
+	rc = node_key(path, kb, sizeof kb, &key);
+	if (rc == 0)
+		rc = stx_table(s, PM_TABLE_NODES, &t);
+	if (rc != 0)
+		return rc;
+	if (len > sizeof small) {
+		buf = malloc(len);
+		if (buf == NULL)
+			return -ENOMEM;
+	}
+	node_encode(n, buf);
+	val.data = buf;
+	val.len = len;
+	rc = kv_to_errno(kv_put(s->txn, t, key, val, 0));
+	if (buf != small)
+		free(buf);
+	return rc;
+}
+
+static bool has_content(uint32_t mode)
+{
+	return S_ISREG(mode) || S_ISLNK(mode);
+}
+
+int store_content_get(struct stx *s, const char *path, uint32_t mode,
+                      kv_val *val)
+{
+	struct pm_loc loc;
+	kv_table *t;
+	kv_val key;
+	int rc = pm_content_loc(path, S_ISREG(mode), &loc);
+
+	val->data = "";
+	val->len = 0;
+	if (rc != 0 || !has_content(mode))
+		return rc;
+	rc = stx_table(s, loc.table, &t);
+	if (rc != 0)
+		return rc;
+	key.data = loc.key;
+	key.len = loc.key_len;
+	rc = kv_to_errno(kv_get(s->txn, t, key, val));
+	if (rc == -ENOENT) {
+		val->data = "";
+		val->len = 0;
+		rc = 0;
+	}
+	return rc;
+}
+
+int store_content_put(struct stx *s, const char *path, uint32_t mode,
+                      const void *data, size_t len)
+{
+	struct pm_loc loc;
+	kv_table *t;
+	kv_val key, val;
+	int rc = pm_content_loc(path, S_ISREG(mode), &loc);
+
+	if (rc != 0)
+		return rc;
+	rc = stx_table(s, loc.table, &t);
+	if (rc != 0)
+		return rc;
+	key.data = loc.key;
+	key.len = loc.key_len;
+	val.data = len ? data : "";
+	val.len = len;
+	return kv_to_errno(kv_put(s->txn, t, key, val, 0));
+}
+
+static int content_del(struct stx *s, const char *path, uint32_t mode)
+{
+	struct pm_loc loc;
+	kv_table *t;
+	kv_val key;
+	int rc = pm_content_loc(path, S_ISREG(mode), &loc);
+
+	if (rc != 0 || !has_content(mode))
+		return 0;
+	rc = stx_table(s, loc.table, &t);
+	if (rc != 0)
+		return rc;
+	key.data = loc.key;
+	key.len = loc.key_len;
+	rc = kv_to_errno(kv_del(s->txn, t, key));
+	return rc == -ENOENT ? 0 : rc;
+}
+
+int store_remove(struct stx *s, const char *path, uint32_t mode)
+{
+	char kb[PM_PATH_MAX + 2];
+	kv_val key;
+	kv_table *t;
+	int rc = content_del(s, path, mode);
+
+	if (rc == 0)
+		rc = node_key(path, kb, sizeof kb, &key);
+	if (rc == 0)
+		rc = stx_table(s, PM_TABLE_NODES, &t);
+	if (rc == 0)
+		rc = kv_to_errno(kv_del(s->txn, t, key));
+	return rc;
+}
+
+/* ---- listing ----------------------------------------------------------- */
+
+/*
+ * Range scan of the node keys that start with prefix (plen bytes).
+ * fn gets each full key and value; non-zero stops.
+ */
+static int scan_prefix(struct stx *s, const char *prefix, size_t plen,
+                       int (*fn)(void *ctx, kv_val key, kv_val val),
+                       void *ctx)
+{
+	kv_table *t;
+	kv_cursor *c;
+	kv_val seek = { prefix, plen }, k, v;
+	int rc = stx_table(s, PM_TABLE_NODES, &t);
+
+	if (rc != 0)
+		return rc == -ENOENT ? 0 : rc;
+	rc = kv_to_errno(kv_cursor_open(s->txn, t, &c));
+	if (rc != 0)
+		return rc;
+	rc = kv_cursor_seek(c, seek, &k, &v);
+	while (rc == 0) {
+		if (k.len < plen || memcmp(k.data, prefix, plen) != 0)
+			break;
+		rc = fn(ctx, k, v);
+		if (rc != 0)
+			break;
+		rc = kv_cursor_next(c, &k, &v);
+	}
+	kv_cursor_close(c);
+	if (rc == KV_ENOTFOUND)
+		rc = 0;
+	return kv_to_errno(rc);
+}
+
+static int stop_at_first(void *ctx, kv_val key, kv_val val)
+{
+	(void)key;
+	(void)val;
+	*(int *)ctx = 1;
+	return 1;
+}
+
+int store_has_children(struct stx *s, const char *dir)
+{
+	char pb[PM_PATH_MAX + 2];
+	int found = 0;
+	int plen = pm_child_prefix(pb, sizeof pb, dir);
+	int rc;
+
+	if (plen < 0)
+		return plen;
+	rc = scan_prefix(s, pb, (size_t)plen, stop_at_first, &found);
+	if (rc < 0)
+		return rc;
+	return found;
+}
+
+struct list_ctx {
+	size_t plen;
+	int (*fn)(void *ctx, const char *name, const struct node *n);
+	void *ctx;
+};
+
+static int list_one(void *ctx, kv_val key, kv_val val)
+{
+	struct list_ctx *lc = ctx;
+	char name[PM_NAME_MAX + 1];
+	size_t nl = key.len - lc->plen;
+	struct node n;
+	int rc;
+
+	if (nl == 0 || nl > PM_NAME_MAX)
+		return 0; /* not a child entry: skip */
+	memcpy(name, (const char *)key.data + lc->plen, nl);
+	name[nl] = '\0';
+	rc = node_decode(val.data, val.len, &n);
+	if (rc != 0)
+		return rc;
+	rc = lc->fn(lc->ctx, name, &n);
+	node_release(&n);
+	return rc;
+}
+
+int store_list(struct stx *s, const char *dir,
+               int (*fn)(void *ctx, const char *name, const struct node *n),
+               void *ctx)
+{
+	char pb[PM_PATH_MAX + 2];
+	int plen = pm_child_prefix(pb, sizeof pb, dir);
+	struct list_ctx lc;
+
+	if (plen < 0)
+		return plen;
+	lc.plen = (size_t)plen;
+	lc.fn = fn;
+	lc.ctx = ctx;
+	return scan_prefix(s, pb, (size_t)plen, list_one, &lc);
+}
+
+/* ---- subtrees ---------------------------------------------------------- */
+
+void subtree_release(struct subtree *t)
+{
+	for (size_t i = 0; i < t->n; i++) {
+		free(t->e[i].rel);
+		node_release(&t->e[i].node);
+		free(t->e[i].data);
+	}
+	free(t->e);
+	memset(t, 0, sizeof *t);
+}
+
+static int subtree_add(struct stx *s, struct subtree *t, const char *root,
+                       const char *path)
+{
+	struct subtree_entry *e;
+	size_t rl = strlen(root);
+	kv_val v;
+	int rc;
+
+	if (t->n == t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 8;
+		struct subtree_entry *ne = realloc(t->e, cap * sizeof *ne);
+
+		if (ne == NULL)
+			return -ENOMEM;
+		t->e = ne;
+		t->cap = cap;
+	}
+	e = &t->e[t->n];
+	memset(e, 0, sizeof *e);
+	e->rel = strdup(path[rl] == '/' ? path + rl + 1 : path + rl);
+	if (e->rel == NULL)
+		return -ENOMEM;
+	t->n++;
+	rc = store_node_get(s, path, &e->node);
+	if (rc != 0)
+		return rc;
+	if (!has_content(e->node.mode))
+		return 0;
+	rc = store_content_get(s, path, e->node.mode, &v);
+	if (rc != 0)
+		return rc;
+	e->len = v.len;
+	e->data = malloc(v.len ? v.len : 1);
+	if (e->data == NULL)
+		return -ENOMEM;
+	if (v.len)
+		memcpy(e->data, v.data, v.len);
+	return 0;
+}
+
+struct collect_ctx {
+	char **paths;
+	size_t n, cap;
+};
+
+static int collect_key(void *ctx, kv_val key, kv_val val)
+{
+	struct collect_ctx *cc = ctx;
+	char path[PM_PATH_MAX + 2];
+	int rc = pm_node_key_to_path(path, sizeof path, key.data, key.len);
+
+	(void)val;
+	if (rc < 0)
+		return 0;
+	if (cc->n == cc->cap) {
+		size_t cap = cc->cap ? cc->cap * 2 : 16;
+		char **np = realloc(cc->paths, cap * sizeof *np);
+
+		if (np == NULL)
+			return -ENOMEM;
+		cc->paths = np;
+		cc->cap = cap;
+	}
+	cc->paths[cc->n] = strdup(path);
+	if (cc->paths[cc->n] == NULL)
+		return -ENOMEM;
+	cc->n++;
+	return 0;
+}
+
+int store_subtree_load(struct stx *s, const char *path, struct subtree *t)
+{
+	struct collect_ctx cc = { 0 };
+	char pb[PM_PATH_MAX + 2];
+	size_t pl = strlen(path);
+	int rc;
+
+	rc = subtree_add(s, t, path, path);
+	if (rc != 0 || !S_ISDIR(t->e[0].node.mode))
+		return rc;
+	/* Descendants: direct children ("path\0...") and deeper entries,
+	 * whose node keys start with "path/". */
+	if (pl + 1 >= sizeof pb)
+		return -ENAMETOOLONG;
+	memcpy(pb, path, pl);
+	pb[pl] = '\0';
+	rc = scan_prefix(s, pb, pl + 1, collect_key, &cc);
+	pb[pl] = '/';
+	if (rc == 0)
+		rc = scan_prefix(s, pb, pl + 1, collect_key, &cc);
+	for (size_t i = 0; i < cc.n; i++) {
+		if (rc == 0)
+			rc = subtree_add(s, t, path, cc.paths[i]);
+		free(cc.paths[i]);
+	}
+	free(cc.paths);
+	return rc;
+}
+
+static int sub_path(char *buf, size_t n, const char *root, const char *rel)
+{
+	size_t rl = strlen(root), l = strlen(rel);
+
+	if (rl + 1 + l + 1 > n || rl + 1 + l > PM_PATH_MAX)
+		return -ENAMETOOLONG;
+	memcpy(buf, root, rl);
+	if (l) {
+		buf[rl] = '/';
+		memcpy(buf + rl + 1, rel, l + 1);
+	} else {
+		buf[rl] = '\0';
+	}
+	return 0;
+}
+
+int store_subtree_delete(struct stx *s, const char *path,
+                         const struct subtree *t)
+{
+	char p[PM_PATH_MAX + 2];
+
+	for (size_t i = t->n; i-- > 0;) {
+		int rc = sub_path(p, sizeof p, path, t->e[i].rel);
+
+		if (rc == 0)
+			rc = store_remove(s, p, t->e[i].node.mode);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+int store_subtree_write(struct stx *s, const char *path,
+                        const struct subtree *t)
+{
+	char p[PM_PATH_MAX + 2];
+
+	for (size_t i = 0; i < t->n; i++) {
+		const struct subtree_entry *e = &t->e[i];
+		int rc = sub_path(p, sizeof p, path, e->rel);
+
+		if (rc == 0)
+			rc = store_node_put(s, p, &e->node);
+		if (rc == 0 && has_content(e->node.mode))
+			rc = store_content_put(s, p, e->node.mode, e->data,
+			                       e->len);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* ---- init -------------------------------------------------------------- */
+
+int store_init(kv_env *env, uint32_t uid, uint32_t gid)
+{
+	struct stx s;
+	kv_table *t;
+	int rc = stx_begin(env, true, &s);
+
+	if (rc != 0)
+		return rc;
+	for (int i = 0; i < STORE_NTABLES && rc == 0; i++)
+		rc = stx_table(&s, table_names[i], &t);
+	for (int k = 0; k < PM_NKINDS && rc == 0; k++) {
+		struct node n;
+
+		rc = store_node_get(&s, pm_kind_name(k), &n);
+		if (rc == 0) {
+			node_release(&n);
+			continue;
+		}
+		if (rc != -ENOENT)
+			break;
+		node_fresh(&n, S_IFDIR | 0755, uid, gid);
+		rc = store_node_put(&s, pm_kind_name(k), &n);
+	}
+	if (rc != 0) {
+		stx_abort(&s);
+		return rc;
+	}
+	return stx_commit(&s, KV_DURABLE_IMMEDIATE);
+}

@@ -1,0 +1,165 @@
+/*
+ * store: the file tree kept in kv tables.  Used by ops.c, check.c, main.c;
+ * uses kv.h and pathmap only.  No FUSE calls.
+ *
+ * Storage layout (one kv database, five tables):
+ *
+ *   table       key                          value
+ *   ----------  ---------------------------  ---------------------------
+ *   workflows   path below /workflows        record bytes, exactly as
+ *   agents      path below /agents             written (no header), so a
+ *   prompts     path below /prompts            record is readable by any
+ *                                              kv tool
+ *   files       whole path ("agents/a/.x~")  side-file bytes; symlink
+ *                                              target for symlinks
+ *   nodes       "parent\0name"               node header + xattrs (below)
+ *
+ * Every entry below the root has a node, including the three top folders
+ * (created at init).  A node key puts the folder first and the name after
+ * a NUL byte, so the children of one folder are one contiguous key range
+ * starting at "folder\0": listing a folder is one kv_cursor_seek() and a
+ * scan of exactly its children.  Directories have a node and no content.
+ * A regular file whose name ends in .yaml/.yml is a record (content in its
+ * kind's table); every other file is a side file (content in "files").
+ *
+ * Node value, little-endian:
+ *
+ *   off  size  field
+ *   0    4     magic "CFN1"
+ *   4    4     st_mode (type and permission bits)
+ *   8    4     uid
+ *   12   4     gid
+ *   16   8     size of the content in bytes
+ *   24   8     atime, ns since the epoch (signed)
+ *   32   8     mtime
+ *   40   8     ctime
+ *   48   8     crtime (creation)
+ *   56   8     txnid of the commit that last changed the content
+ *   64   4     number of xattrs
+ *   68   4     reserved, 0
+ *   72   ...   xattrs: u16 name length, u32 value length, name, value
+ *
+ * The content txnid is the content's version: open read handles compare it
+ * to decide whether the map still holds the version they opened.
+ *
+ * Cost notes: renaming a folder rewrites every key below it (keys are
+ * paths, as the record tables require), and moves each content once.
+ */
+#ifndef CCCFS_FS_STORE_H
+#define CCCFS_FS_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <cccfs/kv.h>
+
+#define NODE_MAGIC 0x314e4643u /* "CFN1" */
+#define NODE_HDR 72u
+#define STORE_NTABLES 5
+
+struct node {
+	uint32_t mode;
+	uint32_t uid;
+	uint32_t gid;
+	uint64_t size;
+	int64_t atime;
+	int64_t mtime;
+	int64_t ctime;
+	int64_t crtime;
+	uint64_t txnid;
+	uint32_t nxattr;
+	unsigned char *xattrs; /* owned, serialized xattr list */
+	size_t xlen;
+};
+
+/* A transaction with the tables it has opened. */
+struct stx {
+	kv_txn *txn;
+	kv_table *tables[STORE_NTABLES];
+	bool write;
+};
+
+/* Convert a kv or negative errno code into a negative errno. */
+int kv_to_errno(int rc);
+
+/* Nanoseconds since the epoch, CLOCK_REALTIME. */
+int64_t now_ns(void);
+
+int stx_begin(kv_env *env, bool write, struct stx *s);
+/* Commit (write) or end (read); consumes s. */
+int stx_commit(struct stx *s, enum kv_durability d);
+void stx_abort(struct stx *s);
+
+/* Create the tables and the three top folders when missing. */
+int store_init(kv_env *env, uint32_t uid, uint32_t gid);
+
+void node_release(struct node *n);
+int node_decode(const void *data, size_t len, struct node *n);
+/* Encoded length, and encode into buf of at least that size. */
+size_t node_encoded_len(const struct node *n);
+void node_encode(const struct node *n, unsigned char *buf);
+/* A fresh node with the given mode, owner and times set to now. */
+void node_fresh(struct node *n, uint32_t mode, uint32_t uid, uint32_t gid);
+
+/* xattrs kept in the node.  get: -ENODATA if absent; *val points into the
+ * node.  set: flags XATTR_CREATE/XATTR_REPLACE.  remove: -ENODATA. */
+int node_xattr_get(const struct node *n, const char *name, const void **val,
+                   size_t *len);
+int node_xattr_set(struct node *n, const char *name, const void *val,
+                   size_t len, int flags);
+int node_xattr_remove(struct node *n, const char *name);
+/* Call fn for each name; stops at a non-zero return. */
+int node_xattr_each(const struct node *n,
+                    int (*fn)(void *ctx, const char *name, size_t len),
+                    void *ctx);
+
+/* The node of path (root "" is synthesized).  -ENOENT if absent. */
+int store_node_get(struct stx *s, const char *path, struct node *n);
+int store_node_put(struct stx *s, const char *path, const struct node *n);
+
+/* Content of a regular file or symlink; *val points into the map until the
+ * transaction ends or its table changes.  Empty if no content entry. */
+int store_content_get(struct stx *s, const char *path, uint32_t mode,
+                      kv_val *val);
+int store_content_put(struct stx *s, const char *path, uint32_t mode,
+                      const void *data, size_t len);
+
+/* Remove one entry (node and content).  Folders must be empty. */
+int store_remove(struct stx *s, const char *path, uint32_t mode);
+
+/* True (1) when the folder has at least one child, 0 if not. */
+int store_has_children(struct stx *s, const char *dir);
+
+/* Walk the children of dir in name order.  fn gets the name and decoded
+ * node (owned by the walker).  A non-zero return stops the walk. */
+int store_list(struct stx *s, const char *dir,
+               int (*fn)(void *ctx, const char *name, const struct node *n),
+               void *ctx);
+
+/*
+ * A subtree taken out of the store: every entry at and below a path, with
+ * nodes and contents copied to the heap.  Used for rename and exchange.
+ */
+struct subtree_entry {
+	char *rel; /* path relative to the subtree root ("" for the root) */
+	struct node node;
+	void *data;
+	size_t len;
+};
+struct subtree {
+	struct subtree_entry *e;
+	size_t n, cap;
+};
+/* Copy the subtree at path into t (t zeroed by the caller). */
+int store_subtree_load(struct stx *s, const char *path, struct subtree *t);
+/* Delete every entry of a loaded subtree from the store. */
+int store_subtree_delete(struct stx *s, const char *path,
+                         const struct subtree *t);
+/* Write a loaded subtree under a new root path. */
+int store_subtree_write(struct stx *s, const char *path,
+                        const struct subtree *t);
+void subtree_release(struct subtree *t);
+
+#endif

@@ -1,0 +1,31 @@
+/*
+ * yaml_check: decide whether bytes may be stored as a record.  Uses libyaml
+ * events only; no FUSE or kv calls.  Used by fs/store.c (before every record
+ * commit) and by `cccfs check`.
+ *
+ * A record is valid when:
+ *   - it is empty (or only comments/whitespace), or one YAML document whose
+ *     top level is a mapping;
+ *   - top-level keys are unique;
+ *   - the known keys have the right shape, judged on the raw text (no YAML
+ *     1.1 type resolution, so `status: off` is the string "off"):
+ *       name, description, status   a scalar that is not null
+ *       agents, prompts, steps, tags a sequence
+ *   - nesting is at most YC_MAX_DEPTH collections deep.
+ */
+#ifndef CCCFS_FS_YAML_CHECK_H
+#define CCCFS_FS_YAML_CHECK_H
+
+#include <stddef.h>
+
+#define YC_MAX_DEPTH 64
+#define YC_MSG_MAX 256
+
+/*
+ * Validate len bytes at data.  Returns 0 when valid, -EINVAL when not (msg
+ * then holds "line L, column C: reason" with 1-based L and C), or -ENOMEM.
+ * msg (size msglen) may be NULL.
+ */
+int yaml_check(const void *data, size_t len, char *msg, size_t msglen);
+
+#endif

@@ -1,0 +1,269 @@
+/*
+ * Tests for fs/store.c and fs/check.c against the real engine: the node
+ * layout (children of a folder are one key range, and only they), node
+ * encoding with xattrs, subtree moves as used by rename, and the exit
+ * codes of `cccfs check` on a clean and on a damaged store.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "check.h"
+#include "pathmap.h"
+#include "store.h"
+#include "tmpdir.h"
+
+struct fixture {
+	const char *dir;
+	char db[4096];
+	kv_env *env;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof *f);
+
+	assert_non_null(f);
+	f->dir = tmpdir_make("store");
+	tmpdir_path(f->db, sizeof f->db, f->dir, "t.db");
+	assert_int_equal(kv_env_open(&f->env, f->db, KV_CREATE, 0600), 0);
+	assert_int_equal(store_init(f->env, 0, 0), 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	if (f->env)
+		kv_env_close(f->env);
+	tmpdir_remove(f->dir);
+	free(f);
+	return 0;
+}
+
+static void put_file(kv_env *env, const char *path, const char *content)
+{
+	struct stx s;
+	struct node n;
+
+	assert_int_equal(stx_begin(env, true, &s), 0);
+	node_fresh(&n, S_IFREG | 0644, 0, 0);
+	n.size = strlen(content);
+	n.txnid = kv_txn_id(s.txn);
+	assert_int_equal(store_content_put(&s, path, n.mode, content, n.size), 0);
+	assert_int_equal(store_node_put(&s, path, &n), 0);
+	assert_int_equal(stx_commit(&s, KV_DURABLE_IMMEDIATE), 0);
+}
+
+static void put_dir(kv_env *env, const char *path)
+{
+	struct stx s;
+	struct node n;
+
+	assert_int_equal(stx_begin(env, true, &s), 0);
+	node_fresh(&n, S_IFDIR | 0755, 0, 0);
+	assert_int_equal(store_node_put(&s, path, &n), 0);
+	assert_int_equal(stx_commit(&s, KV_DURABLE_IMMEDIATE), 0);
+}
+
+struct names {
+	char buf[1024];
+};
+
+static int add_name(void *ctx, const char *name, const struct node *n)
+{
+	struct names *nm = ctx;
+
+	(void)n;
+	strcat(nm->buf, name);
+	strcat(nm->buf, " ");
+	return 0;
+}
+
+static const char *list(kv_env *env, const char *dir, struct names *nm)
+{
+	struct stx s;
+
+	nm->buf[0] = '\0';
+	assert_int_equal(stx_begin(env, false, &s), 0);
+	assert_int_equal(store_list(&s, dir, add_name, nm), 0);
+	stx_abort(&s);
+	return nm->buf;
+}
+
+static void test_init_and_listing(void **state)
+{
+	struct fixture *f = *state;
+	struct names nm;
+
+	assert_string_equal(list(f->env, "", &nm),
+	                    "agents prompts workflows ");
+	put_dir(f->env, "agents/a");
+	put_dir(f->env, "agents/a-b");
+	put_file(f->env, "agents/a/x.yaml", "name: x\n");
+	put_file(f->env, "agents/a/y.txt", "y");
+	put_dir(f->env, "agents/a/sub");
+	put_file(f->env, "agents/a/sub/deep.yaml", "name: d\n");
+	put_file(f->env, "agents/a-b/z.yaml", "name: z\n");
+	/* only direct children, not grandchildren or a sibling's */
+	assert_string_equal(list(f->env, "agents/a", &nm), "sub x.yaml y.txt ");
+	assert_string_equal(list(f->env, "agents", &nm), "a a-b ");
+	assert_string_equal(list(f->env, "agents/a/sub", &nm), "deep.yaml ");
+	assert_string_equal(list(f->env, "workflows", &nm), "");
+}
+
+static void test_node_roundtrip(void **state)
+{
+	struct fixture *f = *state;
+	struct stx s;
+	struct node n, m;
+	const void *v;
+	size_t len;
+
+	(void)f;
+	node_fresh(&n, S_IFREG | 0600, 12, 34);
+	n.size = 99;
+	n.txnid = 7;
+	n.mtime = -5; /* before the epoch */
+	assert_int_equal(node_xattr_set(&n, "user.a", "1", 1, 0), 0);
+	assert_int_equal(node_xattr_set(&n, "user.b", "", 0, 0), 0);
+	assert_int_equal(node_xattr_set(&n, "user.a", "2", 1, XATTR_CREATE),
+	                 -EEXIST);
+	assert_int_equal(node_xattr_set(&n, "user.c", "2", 1, XATTR_REPLACE),
+	                 -ENODATA);
+	assert_int_equal(node_xattr_set(&n, "user.a", "22", 2, XATTR_REPLACE),
+	                 0);
+	assert_int_equal(stx_begin(f->env, true, &s), 0);
+	assert_int_equal(store_node_put(&s, "prompts/n.bin", &n), 0);
+	assert_int_equal(store_node_get(&s, "prompts/n.bin", &m), 0);
+	assert_int_equal(m.mode, S_IFREG | 0600);
+	assert_int_equal(m.uid, 12);
+	assert_int_equal(m.gid, 34);
+	assert_int_equal(m.size, 99);
+	assert_int_equal(m.txnid, 7);
+	assert_true(m.mtime == -5);
+	assert_int_equal(m.nxattr, 2);
+	assert_int_equal(node_xattr_get(&m, "user.a", &v, &len), 0);
+	assert_int_equal(len, 2);
+	assert_memory_equal(v, "22", 2);
+	assert_int_equal(node_xattr_remove(&m, "user.a"), 0);
+	assert_int_equal(node_xattr_get(&m, "user.a", &v, &len), -ENODATA);
+	assert_int_equal(node_xattr_get(&m, "user.b", &v, &len), 0);
+	assert_int_equal(len, 0);
+	stx_abort(&s);
+	node_release(&n);
+	node_release(&m);
+	assert_int_equal(node_decode("short", 5, &m), -EIO);
+}
+
+static void test_subtree_move(void **state)
+{
+	struct fixture *f = *state;
+	struct subtree t = { 0 };
+	struct names nm;
+	struct stx s;
+	kv_val v;
+	struct node n;
+
+	put_dir(f->env, "workflows/d");
+	put_file(f->env, "workflows/d/r.yaml", "name: r\n");
+	put_file(f->env, "workflows/d/side~", "old");
+	put_dir(f->env, "workflows/d/e");
+	put_file(f->env, "workflows/d/e/s.yml", "name: s\n");
+	put_file(f->env, "workflows/dd.yaml", "name: dd\n");
+
+	/* move the folder across kinds, as rename does */
+	assert_int_equal(stx_begin(f->env, true, &s), 0);
+	assert_int_equal(store_subtree_load(&s, "workflows/d", &t), 0);
+	assert_int_equal(t.n, 5);
+	assert_int_equal(store_subtree_delete(&s, "workflows/d", &t), 0);
+	assert_int_equal(store_subtree_write(&s, "prompts/moved", &t), 0);
+	assert_int_equal(stx_commit(&s, KV_DURABLE_IMMEDIATE), 0);
+	subtree_release(&t);
+
+	assert_string_equal(list(f->env, "workflows", &nm), "dd.yaml ");
+	assert_string_equal(list(f->env, "prompts/moved", &nm),
+	                    "e r.yaml side~ ");
+	assert_int_equal(stx_begin(f->env, false, &s), 0);
+	assert_int_equal(store_node_get(&s, "prompts/moved/e/s.yml", &n), 0);
+	assert_int_equal(store_content_get(&s, "prompts/moved/e/s.yml", n.mode,
+	                                   &v),
+	                 0);
+	assert_int_equal(v.len, 8);
+	assert_memory_equal(v.data, "name: s\n", 8);
+	node_release(&n);
+	/* the record moved from the workflows table to prompts */
+	{
+		kv_table *tb;
+		kv_val key = { "d/r.yaml", 8 }, val;
+
+		assert_int_equal(kv_table_open(s.txn, "workflows", 0, &tb), 0);
+		assert_int_equal(kv_get(s.txn, tb, key, &val), KV_ENOTFOUND);
+		assert_int_equal(kv_table_open(s.txn, "prompts", 0, &tb), 0);
+		key.data = "moved/r.yaml";
+		key.len = 12;
+		assert_int_equal(kv_get(s.txn, tb, key, &val), 0);
+	}
+	assert_int_equal(store_has_children(&s, "prompts/moved/e"), 1);
+	assert_int_equal(store_node_get(&s, "workflows/d", &n), -ENOENT);
+	stx_abort(&s);
+}
+
+static void test_check_exit_codes(void **state)
+{
+	struct fixture *f = *state;
+	kv_txn *txn;
+	kv_table *tb;
+	kv_val key = { "bad.yaml", 8 }, val = { "name: [\n", 8 };
+	int saved;
+
+	put_file(f->env, "agents/good.yaml", "name: good\n");
+	kv_env_close(f->env);
+	f->env = NULL;
+	saved = dup(STDOUT_FILENO);
+	assert_true(freopen("/dev/null", "w", stdout) != NULL);
+	assert_int_equal(check_main(f->db, 0), 0);
+
+	/* a record stored behind the file system's back: invalid YAML and
+	 * no node */
+	assert_int_equal(kv_env_open(&f->env, f->db, 0, 0600), 0);
+	assert_int_equal(kv_txn_begin(f->env, 0, &txn), 0);
+	assert_int_equal(kv_table_open(txn, "agents", 0, &tb), 0);
+	assert_int_equal(kv_put(txn, tb, key, val, 0), 0);
+	assert_int_equal(kv_txn_commit(txn), 0);
+	kv_env_close(f->env);
+	f->env = NULL;
+	assert_int_equal(check_main(f->db, 0), 3);
+	fflush(stdout);
+	dup2(saved, STDOUT_FILENO);
+	close(saved);
+	assert_int_equal(check_main("/nonexistent/dir/x.db", 0), 1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_init_and_listing, setup,
+		                                teardown),
+		cmocka_unit_test_setup_teardown(test_node_roundtrip, setup,
+		                                teardown),
+		cmocka_unit_test_setup_teardown(test_subtree_move, setup,
+		                                teardown),
+		cmocka_unit_test_setup_teardown(test_check_exit_codes, setup,
+		                                teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

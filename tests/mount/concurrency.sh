@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Eight threads hammer one mount for a few seconds with creates, rewrites,
+# reads, renames away and back, unlinks, listings and folder churn.  No
+# operation may fail with anything but the expected races (ENOENT, EEXIST,
+# ENOTEMPTY), no read may see a torn record, the daemon must survive, and
+# the store must check clean afterwards.
+. "$(dirname "$0")/lib.sh"
+mount_setup
+mount_fs
+
+python3 - "$M" <<'PY' || fail "concurrent operations failed"
+import errno, os, random, sys, threading, time
+root = sys.argv[1]
+stop = time.time() + 5
+errs = []
+ops = [0]
+
+def worker(k):
+    r = random.Random(k)
+    d = os.path.join(root, ["workflows", "agents", "prompts"][k % 3], "w%d" % k)
+    os.makedirs(d, exist_ok=True)
+    n = 0
+    while time.time() < stop:
+        n += 1
+        f = os.path.join(d, "f%d.yaml" % r.randrange(20))
+        op = r.randrange(8)
+        try:
+            if op < 3:
+                with open(f, "w") as fh:
+                    fh.write("name: n%d\nsteps: [%s]\n" % (n, ",".join(["x"] * r.randrange(100))))
+            elif op == 3:
+                with open(f) as fh:
+                    data = fh.read()
+                if data and not (data.startswith("name: n") and data.endswith("]\n")):
+                    errs.append("torn read %r" % data[:40])
+            elif op == 4:
+                os.rename(f, f + "~")
+                os.rename(f + "~", f)
+            elif op == 5:
+                os.unlink(f)
+            elif op == 6:
+                os.listdir(d)
+            else:
+                sub = os.path.join(d, "sub")
+                os.mkdir(sub)
+                os.rename(sub, sub + "2")
+                os.rmdir(sub + "2")
+        except OSError as e:
+            if e.errno not in (errno.ENOENT, errno.EEXIST, errno.ENOTEMPTY):
+                errs.append("%s op %d: %s" % (f, op, e))
+        ops[0] += 1
+
+ts = [threading.Thread(target=worker, args=(k,)) for k in range(8)]
+for t in ts:
+    t.start()
+for t in ts:
+    t.join()
+print("operations: %d" % ops[0])
+if errs:
+    sys.exit("%d errors, first: %s" % (len(errs), errs[:3]))
+if ops[0] < 500:
+    sys.exit("too few operations ran: %d" % ops[0])
+PY
+kill -0 "$DAEMON_PID" 2>/dev/null || fail "daemon died"
+umount_fs
+"$CCCFS" check "$DB" >"$T/check.out" || fail "check: $(cat "$T/check.out")"
