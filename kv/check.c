@@ -317,6 +317,19 @@ static void check_chain(struct checker *ck)
 			if (ck->mark[pg] != M_NONE)
 				problem(ck, pg, "freelist page is also in use");
 			ck->mark[pg] = M_FLPAGE;
+			/* a run saved as pending must not be in use by its own
+			 * commit's trees (later commits may have reused it) */
+			for (uint32_t i = 0; st->fl_txnid == st->txnid &&
+			                     i < get32(p + PH_EXTRA) &&
+			                     i < FP_PER_PAGE; i++) {
+				const uint8_t *q = p + FP_ENTRIES +
+				                   (size_t)i * FP_ENTRY;
+				uint64_t e = get64(q), n = get64(q + 8), j;
+				for (j = e; j < e + n && j < ck->npages; j++)
+					if (ck->mark[j] == M_LIVE)
+						problem(ck, j, "saved as pending "
+						        "reuse but in use");
+			}
 		}
 		pg = get64(p + FP_NEXT);
 		tx = get64(p + FP_NEXT_TXN);

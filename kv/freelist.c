@@ -327,7 +327,7 @@ int fl_reclaim(kv_txn *txn)
 	f->logging = was_logging;
 	/* runs freed by this very txn were held for that reason alone: they
 	 * must be looked at again next time */
-	for (i = 0; i < keep; i++)
+	for (i = start; i < keep; i++)
 		if ((f->pend[i].freed & ~FL_META) >= txn->id)
 			break;
 	keep = i;
@@ -344,55 +344,78 @@ int fl_reclaim(kv_txn *txn)
 
 /* ---- persistence ------------------------------------------------------ */
 
-int fl_load(kv_env *env, uint8_t *map, const struct state *st,
-            struct flstate *f)
+/* Read the pending runs saved in st's chain into hints. */
+static int chain_read(uint8_t *map, const struct state *st,
+                      struct flstate *hints)
 {
 	uint64_t pg = st->fl_pgno, tx = st->fl_txnid, seen = 0;
 	int rc;
 
-	if (st->fl_txnid != st->txnid)
-		return fl_rebuild(env, map, st, f);
-	memset(f, 0, sizeof(*f));
+	memset(hints, 0, sizeof(*hints));
 	while (pg) {
 		const uint8_t *p;
 		uint32_t n, i;
 
-		if (pg < 2 || pg >= st->next_pgno || ++seen > st->fl_npages) {
-			rc = KV_CORRUPT(pg, "freelist chain out of range");
-			goto fail;
-		}
+		if (pg < 2 || pg >= st->next_pgno || ++seen > st->fl_npages)
+			return KV_CORRUPT(pg, "freelist chain out of range");
 		p = map + pg * KV_PAGE_SIZE;
 		if (get16(p + PH_TYPE) != PT_FREELIST ||
-		    get64(p + PH_TXNID) != tx || get64(p + PH_PGNO) != pg) {
-			rc = KV_CORRUPT(pg, "not the expected freelist page");
-			goto fail;
-		}
+		    get64(p + PH_TXNID) != tx || get64(p + PH_PGNO) != pg)
+			return KV_CORRUPT(pg, "not the expected freelist page");
 		n = get32(p + PH_EXTRA);
-		if (n > FP_PER_PAGE) {
-			rc = KV_CORRUPT(pg, "freelist entry count");
-			goto fail;
-		}
+		if (n > FP_PER_PAGE)
+			return KV_CORRUPT(pg, "freelist entry count");
 		for (i = 0; i < n; i++) {
 			const uint8_t *q = p + FP_ENTRIES + (size_t)i * FP_ENTRY;
 			uint64_t epg = get64(q), en = get64(q + 8);
 			uint64_t born = get64(q + 16), freed = get64(q + 24);
-			if (epg < 2 || en == 0 || en > st->next_pgno ||
-			    epg > st->next_pgno - en) {
-				rc = KV_CORRUPT(pg, "freelist entry out of range");
-				goto fail;
+			if (epg < 2 || en == 0 || freed == 0)
+				return KV_CORRUPT(pg, "freelist entry out of "
+				                  "range");
+			if (en > st->next_pgno || epg > st->next_pgno - en) {
+				/* a stale chain may name pages the file has
+				 * given back since; its own commit's may not */
+				if (st->fl_txnid == st->txnid)
+					return KV_CORRUPT(pg, "freelist entry "
+					                  "out of range");
+				continue;
 			}
-			rc = freed ? fl_add_pending(f, epg, en, born, freed)
-			           : fl_add_ready(f, epg, en);
+			rc = fl_add_pending(hints, epg, en, born, freed);
 			if (rc)
-				goto fail;
+				return rc;
 		}
 		pg = get64(p + FP_NEXT);
 		tx = get64(p + FP_NEXT_TXN);
 	}
 	return 0;
-fail:
-	fl_release(f);
+}
+
+static int fl_build(kv_env *env, uint8_t *map, const struct state *st,
+                    struct flstate *f, const struct flstate *hints,
+                    bool exact);
+
+int fl_load(kv_env *env, uint8_t *map, const struct state *st,
+            struct flstate *f)
+{
+	struct flstate hints;
+	int rc = chain_read(map, st, &hints);
+
+	memset(f, 0, sizeof(*f));
+	if (rc == 0)
+		rc = fl_build(env, map, st, f, &hints,
+		              st->fl_txnid == st->txnid);
+	fl_release(&hints);
 	return rc;
+}
+
+int fl_rebuild(kv_env *env, uint8_t *map, const struct state *st,
+               struct flstate *f)
+{
+	struct flstate none;
+
+	memset(&none, 0, sizeof(none));
+	memset(f, 0, sizeof(*f));
+	return fl_build(env, map, st, f, &none, false);
 }
 
 static uint64_t pages_for(size_t entries)
@@ -427,7 +450,7 @@ int fl_save(kv_txn *txn)
 		}
 	}
 	for (;;) {
-		uint64_t need = pages_for(f->nready + f->npend);
+		uint64_t need = pages_for(f->npend);
 		uint64_t p;
 		if (npg >= need)
 			break;
@@ -446,7 +469,8 @@ int fl_save(kv_txn *txn)
 		pg[npg++] = p;
 	}
 
-	/* Fill the pages: ready entries first, then pending. */
+	/* Fill the pages with the pending runs; ready pages are not saved:
+	 * they are what no tree, no snapshot and no pending run holds. */
 	e = 0;
 	for (i = 0; i < npg; i++) {
 		uint8_t *buf;
@@ -462,9 +486,8 @@ int fl_save(kv_txn *txn)
 		put64(buf + PH_PGNO, pg[i]);
 		put64(buf + PH_TXNID, txn->id);
 		put16(buf + PH_TYPE, PT_FREELIST);
-		while (n < FP_PER_PAGE && e < f->nready + f->npend) {
-			const struct fl_entry *x = e < f->nready
-			        ? &f->ready[e] : &f->pend[e - f->nready];
+		while (n < FP_PER_PAGE && e < f->npend) {
+			const struct fl_entry *x = &f->pend[e];
 			uint8_t *q = buf + FP_ENTRIES + (size_t)n * FP_ENTRY;
 			put64(q, x->pgno);
 			put64(q + 8, x->n);
@@ -519,7 +542,7 @@ int fl_settle(kv_txn *txn)
 
 /* ---- rebuilding ------------------------------------------------------- */
 
-enum { R_NONE, R_LIVE, R_SNAP };
+enum { R_NONE, R_LIVE, R_SNAP, R_HINT };
 
 struct rebuild {
 	uint8_t *mark;
@@ -540,12 +563,19 @@ static int rb_visit(void *ctx, uint64_t pg, uint64_t n, uint64_t tx,
 	if (!p || pg + n > rb->npages)
 		return KV_CORRUPT(pg, "page out of range while rebuilding "
 		                  "the freelist");
+	if (rb->mark[pg] == R_HINT && rb->phase == R_SNAP) {
+		/* pending already, with its exact txnids; look below it */
+		for (i = 0; i < n; i++)
+			rb->mark[pg + i] = R_SNAP;
+		return 0;
+	}
 	if (rb->mark[pg] != R_NONE)
 		return 1; /* shared subtree, already counted */
 	for (i = 0; i < n; i++)
 		rb->mark[pg + i] = rb->phase;
 	if (rb->phase == R_SNAP) {
-		/* only snapshots reach it: it waits for them */
+		/* only snapshots reach it and no saved run says since when:
+		 * it waits for every snapshot since it was written */
 		int rc = fl_add_pending(rb->f, pg, n, tx, rb->txnid);
 		if (rc)
 			return rc;
@@ -554,14 +584,18 @@ static int rb_visit(void *ctx, uint64_t pg, uint64_t n, uint64_t tx,
 }
 
 /*
- * Derive the free state of st from what it reaches: pages of the live
- * tables, the catalog, the snapshots tree and the last freelist chain are
- * in use; pages only snapshots reach are pending; every other page is
- * pending with the txnid its header names (readers of older states may
- * still see it) or ready when it holds no page a commit wrote.
+ * Derive the free state of st.  In use: pages of the live tables, the
+ * catalog, the snapshots tree and st's freelist chain.  Pending: the runs
+ * saved in the chain (hints) that nothing live reaches, and pages only
+ * snapshots reach.  Ready: the rest -- when the chain is st's own (exact).
+ * After non-durable commits the chain is older than st (not exact): runs
+ * freed since are unknown, so a page no state reaches is pending under
+ * the txnid its header names (readers of older states may still see it),
+ * or ready when it holds no page a commit wrote.
  */
-int fl_rebuild(kv_env *env, uint8_t *map, const struct state *st,
-               struct flstate *f)
+static int fl_build(kv_env *env, uint8_t *map, const struct state *st,
+                    struct flstate *f, const struct flstate *hints,
+                    bool exact)
 {
 	struct rebuild rb;
 	kv_txn txn;
@@ -599,6 +633,21 @@ int fl_rebuild(kv_env *env, uint8_t *map, const struct state *st,
 		tx = get64(p + FP_NEXT_TXN);
 	}
 	(void)tx;
+	for (size_t h = 0; rc == 0 && h < hints->npend; h++) {
+		const struct fl_entry *e = &hints->pend[h];
+		bool free_run = true;
+		for (uint64_t i = 0; i < e->n; i++)
+			if (rb.mark[e->pgno + i] != R_NONE)
+				free_run = false;
+		/* A stale chain's runs may have been reused since, or made
+		 * live again by a restore and freed anew later: only the
+		 * chain of st itself is exact. */
+		if (!free_run || !exact)
+			continue;
+		for (uint64_t i = 0; i < e->n; i++)
+			rb.mark[e->pgno + i] = R_HINT;
+		rc = fl_add_pending(f, e->pgno, e->n, e->born, e->freed);
+	}
 	if (rc == 0 && st->snaps.count) {
 		struct tree t = st->snaps;
 		struct cur c = { .txn = &txn, .tree = &t };
@@ -628,6 +677,11 @@ int fl_rebuild(kv_env *env, uint8_t *map, const struct state *st,
 		uint16_t type;
 
 		if (rb.mark[pg] != R_NONE) {
+			pg++;
+			continue;
+		}
+		if (exact) {
+			rc = fl_add_ready(f, pg, 1);
 			pg++;
 			continue;
 		}

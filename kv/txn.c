@@ -756,12 +756,26 @@ KV_API int kv_env_stat(kv_env *env, struct kv_stat *st)
 	}
 	if (rc)
 		return rc;
+	stat_fill(env, st, &txn->st);
+	/* the writer's own free state, when it is this state's, is cheap */
+	if (pthread_mutex_trylock(&env->wmu) == 0) {
+		bool mine = env->fl_txnid == txn->st.txnid;
+		if (mine) {
+			st->pages_free = fl_ready_pages(&env->fl);
+			st->pages_pending = fl_pending_pages(&env->fl);
+		}
+		pthread_mutex_unlock(&env->wmu);
+		if (mine) {
+			kv_txn_abort(txn);
+			st->readers = readers_count(env);
+			return 0;
+		}
+	}
 	rc = fl_load(env, txn->map, &txn->st, &f);
 	if (rc) {
 		kv_txn_abort(txn);
 		return rc;
 	}
-	stat_fill(env, st, &txn->st);
 	st->pages_free = fl_ready_pages(&f);
 	st->pages_pending = fl_pending_pages(&f);
 	fl_release(&f);
