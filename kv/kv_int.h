@@ -200,9 +200,14 @@ struct dpage {
 	uint8_t *buf;
 };
 
+#define DIRTY_CACHE 256u
 struct dirty {
 	struct dpage *tab;   /* open addressing by pgno */
 	size_t cap, used;
+	/* direct-mapped cache of recent lookups: searches revisit the same
+	 * root and branch pages on every change */
+	uint64_t cpg[DIRTY_CACHE];
+	uint8_t *cbuf[DIRTY_CACHE];
 };
 
 struct tblh; /* catalog.c */

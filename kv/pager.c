@@ -125,6 +125,8 @@ static void dirty_remove(struct dirty *d, struct dpage *e)
 {
 	size_t i = (size_t)(e - d->tab), j = i;
 
+	if (d->cpg[e->pgno & (DIRTY_CACHE - 1)] == e->pgno)
+		d->cpg[e->pgno & (DIRTY_CACHE - 1)] = 0;
 	free(e->buf);
 	for (;;) {
 		j = (j + 1) & (d->cap - 1);
@@ -148,6 +150,22 @@ int dirty_add_page(kv_txn *txn, uint64_t pgno, uint8_t *buf)
 	return dirty_add(&txn->dirty, pgno, 1, buf);
 }
 
+/* The buffer of dirty page pgno, or NULL; through the lookup cache. */
+static uint8_t *dirty_buf(struct dirty *d, uint64_t pgno)
+{
+	size_t c = pgno & (DIRTY_CACHE - 1);
+	struct dpage *e;
+
+	if (d->cpg[c] == pgno && pgno)
+		return d->cbuf[c];
+	e = dirty_find(d, pgno);
+	if (!e)
+		return NULL;
+	d->cpg[c] = pgno;
+	d->cbuf[c] = e->buf;
+	return e->buf;
+}
+
 void dirty_release(struct dirty *d)
 {
 	size_t i;
@@ -166,9 +184,9 @@ bool page_is_dirty(const kv_txn *txn, uint64_t pgno)
 const uint8_t *page_get(kv_txn *txn, uint64_t pgno)
 {
 	if (!txn->rdonly && txn->dirty.used) {
-		struct dpage *e = dirty_find(&txn->dirty, pgno);
-		if (e)
-			return e->buf;
+		uint8_t *b = dirty_buf(&txn->dirty, pgno);
+		if (b)
+			return b;
 	}
 	if (pgno < 2 || pgno >= txn->st.next_pgno) {
 		KV_CORRUPT(pgno, "page number out of range");
