@@ -269,28 +269,38 @@ static int walk_catalog_checked(struct checker *ck, const struct tree *cat,
 	return rc == KV_ENOTFOUND ? 0 : rc;
 }
 
+static int walk_one_snapshot(void *ctx, uint64_t txnid,
+                             const struct tree *cat)
+{
+	(void)txnid;
+	return walk_catalog_checked(ctx, cat, false);
+}
+
 static int walk_snapshots(struct checker *ck)
 {
-	struct tree t = ck->txn->st.snaps;
-	struct cur c = { .txn = ck->txn, .tree = &t };
+	int rc = snap_each(ck->txn, &ck->txn->st.snaps, walk_one_snapshot, ck);
+
+	if (rc == KV_ECORRUPT) {
+		problem(ck, 0, "snapshots: %s", kv_errmsg());
+		rc = 0;
+	}
+	return rc;
+}
+
+/* Recovery: the pages of snapshots newer than the fallback commit. */
+static int recent_snapshot(void *ctx, uint64_t txnid, const struct tree *cat)
+{
+	struct checker *ck = ctx;
 	int rc;
 
-	for (rc = bt_first(&c); rc == 0; rc = bt_next(&c)) {
-		kv_val v;
-		struct tree cat;
-		rc = bt_cur_get(&c, NULL, &v);
-		if (rc)
-			return rc;
-		if (v.len != SR_SIZE) {
-			problem(ck, c.pg[c.depth - 1], "bad snapshot record");
-			continue;
-		}
-		tree_load(&cat, (const uint8_t *)v.data + SR_CATALOG);
-		rc = walk_catalog_checked(ck, &cat, false);
-		if (rc)
-			return rc;
+	if (txnid <= ck->min_txn)
+		return 0;
+	rc = catalog_walk(ck->txn, cat, visit, ck);
+	if (rc == KV_ECORRUPT) {
+		problem(ck, 0, "snapshot walk: %s", kv_errmsg());
+		rc = 0;
 	}
-	return rc == KV_ENOTFOUND ? 0 : rc;
+	return rc ? rc : (ck->problems ? 1 : 0);
 }
 
 static void check_chain(struct checker *ck)
@@ -497,31 +507,12 @@ int check_recent(kv_env *env, uint8_t *map, const struct state *st,
 		rc = walk_tree(&ck, &st->snaps);
 	if (rc == 0 && ck.problems == 0) {
 		/* snapshots of recent commits reach recent pages too */
-		struct tree t = st->snaps;
-		struct cur c = { .txn = &txn, .tree = &t };
-		for (rc = bt_first(&c); rc == 0 && !ck.problems;
-		     rc = bt_next(&c)) {
-			kv_val v;
-			struct tree cat;
-			rc = bt_cur_get(&c, NULL, &v);
-			if (rc)
-				break;
-			if (v.len != SR_SIZE) {
-				problem(&ck, c.pg[c.depth - 1], "snapshot record");
-				break;
-			}
-			if (get64((const uint8_t *)v.data + SR_TXNID) <= min_txn)
-				continue;
-			tree_load(&cat, (const uint8_t *)v.data + SR_CATALOG);
-			rc = catalog_walk(&txn, &cat, visit, &ck);
-			if (rc == KV_ECORRUPT) {
-				problem(&ck, 0, "snapshot walk: %s", kv_errmsg());
-				rc = 0;
-			}
-			if (rc)
-				break;
+		rc = snap_each(&txn, &st->snaps, recent_snapshot, &ck);
+		if (rc == KV_ECORRUPT) {
+			problem(&ck, 0, "snapshots: %s", kv_errmsg());
+			rc = 0;
 		}
-		if (rc == KV_ENOTFOUND)
+		if (rc == 1)
 			rc = 0;
 	}
 	if (rc == 0 && ck.problems == 0)

@@ -545,6 +545,7 @@ int fl_settle(kv_txn *txn)
 enum { R_NONE, R_LIVE, R_SNAP, R_HINT };
 
 struct rebuild {
+	kv_txn *txn;
 	uint8_t *mark;
 	uint64_t npages;
 	uint8_t phase;
@@ -581,6 +582,14 @@ static int rb_visit(void *ctx, uint64_t pg, uint64_t n, uint64_t tx,
 			return rc;
 	}
 	return 0;
+}
+
+static int rb_snapshot(void *ctx, uint64_t txnid, const struct tree *cat)
+{
+	struct rebuild *rb = ctx;
+
+	(void)txnid;
+	return catalog_walk(rb->txn, cat, rb_visit, rb);
 }
 
 /*
@@ -649,27 +658,9 @@ static int fl_build(kv_env *env, uint8_t *map, const struct state *st,
 		rc = fl_add_pending(f, e->pgno, e->n, e->born, e->freed);
 	}
 	if (rc == 0 && st->snaps.count) {
-		struct tree t = st->snaps;
-		struct cur c = { .txn = &txn, .tree = &t };
 		rb.phase = R_SNAP;
-		for (rc = bt_first(&c); rc == 0; rc = bt_next(&c)) {
-			kv_val v;
-			struct tree cat;
-			rc = bt_cur_get(&c, NULL, &v);
-			if (rc)
-				break;
-			if (v.len != SR_SIZE) {
-				rc = KV_CORRUPT(c.pg[c.depth - 1],
-				                "snapshot record");
-				break;
-			}
-			tree_load(&cat, (const uint8_t *)v.data + SR_CATALOG);
-			rc = catalog_walk(&txn, &cat, rb_visit, &rb);
-			if (rc)
-				break;
-		}
-		if (rc == KV_ENOTFOUND)
-			rc = 0;
+		rb.txn = &txn;
+		rc = snap_each(&txn, &st->snaps, rb_snapshot, &rb);
 	}
 	for (pg = 2; rc == 0 && pg < rb.npages;) {
 		const uint8_t *p = map + pg * KV_PAGE_SIZE;

@@ -360,6 +360,12 @@ int name_check(const char *name);
 
 int snap_load_txids(kv_txn *txn, const struct tree *snaps, uint64_t **out,
                     size_t *n);
+/* Call fn with the txnid and catalog of each record of the snapshots tree
+ * snaps, in name order; a non-zero return stops the walk and is returned.
+ * A malformed record is KV_ECORRUPT. */
+int snap_each(kv_txn *txn, const struct tree *snaps,
+              int (*fn)(void *ctx, uint64_t txnid, const struct tree *cat),
+              void *ctx);
 
 /* ---- check.c ---------------------------------------------------------- */
 

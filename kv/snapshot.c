@@ -78,40 +78,67 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-int snap_load_txids(kv_txn *txn, const struct tree *snaps, uint64_t **out,
-                    size_t *n)
+int snap_each(kv_txn *txn, const struct tree *snaps,
+              int (*fn)(void *ctx, uint64_t txnid, const struct tree *cat),
+              void *ctx)
 {
 	struct tree t = *snaps;
 	struct cur c = { .txn = txn, .tree = &t };
+	int rc;
+
+	for (rc = bt_first(&c); rc == 0; rc = bt_next(&c)) {
+		struct snaprec r;
+		kv_val v;
+		rc = bt_cur_get(&c, NULL, &v);
+		if (rc)
+			return rc;
+		if (v.len != SR_SIZE)
+			return KV_CORRUPT(c.pg[c.depth - 1], "snapshot record");
+		rec_load(&r, v.data);
+		rc = fn(ctx, r.txnid, &r.catalog);
+		if (rc)
+			return rc;
+	}
+	return rc == KV_ENOTFOUND ? 0 : rc;
+}
+
+struct txids {
 	uint64_t *v;
-	size_t k = 0;
+	size_t n, cap;
+};
+
+static int add_txid(void *ctx, uint64_t txnid, const struct tree *cat)
+{
+	struct txids *x = ctx;
+
+	(void)cat;
+	if (x->n == x->cap)
+		return KV_CORRUPT(0, "more snapshot records than counted");
+	x->v[x->n++] = txnid;
+	return 0;
+}
+
+int snap_load_txids(kv_txn *txn, const struct tree *snaps, uint64_t **out,
+                    size_t *n)
+{
+	struct txids x = { NULL, 0, snaps->count };
 	int rc;
 
 	*out = NULL;
 	*n = 0;
-	if (!t.count)
+	if (!snaps->count)
 		return 0;
-	v = malloc(t.count * sizeof(*v));
-	if (!v)
+	x.v = malloc(snaps->count * sizeof(*x.v));
+	if (!x.v)
 		return -ENOMEM;
-	for (rc = bt_first(&c); rc == 0 && k < t.count; rc = bt_next(&c)) {
-		kv_val val;
-		rc = bt_cur_get(&c, NULL, &val);
-		if (rc)
-			break;
-		if (val.len != SR_SIZE) {
-			rc = KV_CORRUPT(c.pg[c.depth - 1], "snapshot record");
-			break;
-		}
-		v[k++] = get64((const uint8_t *)val.data + SR_TXNID);
-	}
-	if (rc && rc != KV_ENOTFOUND) {
-		free(v);
+	rc = snap_each(txn, snaps, add_txid, &x);
+	if (rc) {
+		free(x.v);
 		return rc;
 	}
-	qsort(v, k, sizeof(*v), cmp_u64);
-	*out = v;
-	*n = k;
+	qsort(x.v, x.n, sizeof(*x.v), cmp_u64);
+	*out = x.v;
+	*n = x.n;
 	return 0;
 }
 
