@@ -257,7 +257,10 @@ struct kv_snapshot_info {
  * commits.  Errors: KV_EEXIST, KV_EBADNAME.
  */
 KV_API int kv_snapshot_create(kv_txn *txn, const char *name);
-/* Delete; its pages are freed once nothing else holds them. */
+/* Delete; its pages are freed once nothing else holds them.  The commit
+ * of a transaction that deletes a snapshot is always durable
+ * (KV_DURABLE_IMMEDIATE), so that a power loss can never bring back a
+ * snapshot whose pages were already reused. */
 KV_API int kv_snapshot_delete(kv_txn *txn, const char *name);
 KV_API int kv_snapshot_rename(kv_txn *txn, const char *from, const char *to);
 /*
