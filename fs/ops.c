@@ -367,10 +367,21 @@ static struct fs_inode *preserve_path(struct stx *s, const char *path,
 
 /* ---- lookup and attributes --------------------------------------------- */
 
+/* The path of name inside folder parent, into path (PM_PATH_MAX + 1). */
+static int child_path(fuse_ino_t parent, const char *name, char *path)
+{
+	char *ppath = NULL;
+	int rc = itab_path(parent, &ppath, NULL);
+
+	if (rc == 0)
+		rc = pm_join(path, PM_PATH_MAX + 1, ppath, name);
+	free(ppath);
+	return rc;
+}
+
 static int do_lookup(struct fs *fs, fuse_req_t req, fuse_ino_t parent,
                      const char *name, struct fuse_entry_param *e)
 {
-	char *ppath = NULL;
 	char path[PM_PATH_MAX + 1];
 	struct node n;
 	uint64_t ino;
@@ -378,11 +389,7 @@ static int do_lookup(struct fs *fs, fuse_req_t req, fuse_ino_t parent,
 
 	if (rc != 0)
 		return rc == -EINVAL ? -ENOENT : rc;
-	rc = itab_path(parent, &ppath, NULL);
-	if (rc != 0)
-		return rc;
-	rc = pm_join(path, sizeof path, ppath, name);
-	free(ppath);
+	rc = child_path(parent, name, path);
 	if (rc != 0)
 		return rc;
 	if (pm_depth(path) == 1 && pm_kind_of(path) < 0)
@@ -908,7 +915,6 @@ static int make_entry(struct fs *fs, fuse_req_t req, fuse_ino_t parent,
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
 	char path[PM_PATH_MAX + 1];
-	char *ppath = NULL;
 	struct stx s;
 	struct node n;
 	uint64_t ino;
@@ -919,10 +925,7 @@ static int make_entry(struct fs *fs, fuse_req_t req, fuse_ino_t parent,
 	rc = stx_begin(fs->env, true, &s);
 	if (rc != 0)
 		return rc;
-	rc = itab_path(parent, &ppath, NULL);
-	if (rc == 0)
-		rc = pm_join(path, sizeof path, ppath, name);
-	free(ppath);
+	rc = child_path(parent, name, path);
 	if (rc != 0)
 		goto fail;
 	if (pm_depth(path) < 2) {
@@ -1074,7 +1077,6 @@ static int do_remove(struct fs *fs, fuse_ino_t parent, const char *name,
 {
 	struct fs_inode *preserved = NULL;
 	char path[PM_PATH_MAX + 1];
-	char *ppath = NULL;
 	struct stx s;
 	struct node n;
 	int rc;
@@ -1082,10 +1084,7 @@ static int do_remove(struct fs *fs, fuse_ino_t parent, const char *name,
 	rc = stx_begin(fs->env, true, &s);
 	if (rc != 0)
 		return rc;
-	rc = itab_path(parent, &ppath, NULL);
-	if (rc == 0)
-		rc = pm_join(path, sizeof path, ppath, name);
-	free(ppath);
+	rc = child_path(parent, name, path);
 	if (rc == 0 && pm_depth(path) < 2)
 		rc = -EPERM;
 	if (rc != 0)
