@@ -1412,7 +1412,8 @@ static int handle_new(fuse_req_t req, fuse_ino_t ino, int flags,
 	return 0;
 }
 
-/* Undo handle_new() after a failure before the reply. */
+/* Detach a handle from its inode and drop it: after a failure before the
+ * reply to open, and at release. */
 static void handle_unlink(struct fs_handle *h)
 {
 	struct fs_inode *in = h->inode;
@@ -1721,7 +1722,6 @@ static void fs_release(fuse_req_t req, fuse_ino_t ino,
                        struct fuse_file_info *fi)
 {
 	struct fs_handle *h = handle_of(fi);
-	struct fs_inode *in = h->inode;
 
 	(void)ino;
 	pthread_mutex_lock(&h->lock);
@@ -1730,17 +1730,7 @@ static void fs_release(fuse_req_t req, fuse_ino_t ino,
 	atomic_store(&h->shown_size, -1LL);
 	h->released = true;
 	pthread_mutex_unlock(&h->lock);
-	itab_lock();
-	for (struct fs_handle **pp = &in->handles; *pp; pp = &(*pp)->next)
-		if (*pp == h) {
-			*pp = h->next;
-			break;
-		}
-	if (h->writable && in->writers > 0)
-		in->writers--;
-	itab_close(in);
-	itab_unlock();
-	handle_put(h);
+	handle_unlink(h);
 	reply_err(req, 0);
 }
 
