@@ -266,3 +266,12 @@ const char *kt_err(int rc)
 	         kv_errmsg());
 	return buf;
 }
+
+uint64_t kt_mix(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdull;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ull;
+	return x ^ (x >> 33);
+}

@@ -24,6 +24,8 @@ struct kt_rng {
 
 void kt_rng_init(struct kt_rng *r, uint64_t seed);
 uint64_t kt_rand(struct kt_rng *r);
+/* A 64-bit finalizer (murmur3's): spreads x over all bits. */
+uint64_t kt_mix(uint64_t x);
 /* Uniform in [0, n); n > 0. */
 uint64_t kt_below(struct kt_rng *r, uint64_t n);
 /* Uniform in [lo, hi]. */

@@ -60,15 +60,6 @@
 #define NREADERS 3
 #define MiB (1024ull * 1024ull)
 
-static uint64_t mix(uint64_t x)
-{
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdull;
-	x ^= x >> 33;
-	x *= 0xc4ceb9fe1a85ec53ull;
-	return x ^ (x >> 33);
-}
-
 static void sleep_ms(unsigned ms)
 {
 	struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000};
@@ -104,7 +95,7 @@ static size_t gen_vlen(uint64_t g, unsigned i)
 {
 	if (i == 0)
 		return 5000; /* an overflow value */
-	return 8 + (size_t)(mix(g * 1000 + i) % 600);
+	return 8 + (size_t)(kt_mix(g * 1000 + i) % 600);
 }
 
 static void gen_fill(unsigned char *buf, uint64_t g, unsigned i)

@@ -60,15 +60,6 @@
 #define TAB_EVERY 7u
 #define TAB_KEEP 14u
 
-static uint64_t mix(uint64_t x)
-{
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdull;
-	x ^= x >> 33;
-	x *= 0xc4ceb9fe1a85ec53ull;
-	return x ^ (x >> 33);
-}
-
 static unsigned extra_keys(uint64_t k)
 {
 	return (unsigned)(k % 4);
@@ -77,7 +68,7 @@ static unsigned extra_keys(uint64_t k)
 /* Value length of key j of commit k (j == 0: "c/<k>"). */
 static size_t vlen_of(uint64_t k, unsigned j)
 {
-	uint64_t h = mix(k * 131 + j);
+	uint64_t h = kt_mix(k * 131 + j);
 
 	if (h % 23 == 0)
 		return 64 * 1024 + (size_t)(h >> 8) % (236 * 1024);

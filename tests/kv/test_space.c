@@ -40,18 +40,9 @@ struct space {
 	uint64_t round;
 };
 
-static uint64_t mix(uint64_t x)
-{
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdull;
-	x ^= x >> 33;
-	x *= 0xc4ceb9fe1a85ec53ull;
-	return x ^ (x >> 33);
-}
-
 static size_t val_len(uint64_t tag)
 {
-	return 50 + (size_t)(mix(tag) % 350);
+	return 50 + (size_t)(kt_mix(tag) % 350);
 }
 
 static void put_key(kv_txn *txn, kv_table *t, unsigned i, uint64_t tag)
