@@ -176,7 +176,9 @@ int pm_node_key_to_path(char *buf, size_t n, const void *key, size_t klen)
 
 	if (sep == NULL || klen + 1 > n)
 		return -EINVAL;
-	if (sep == k) { /* root child */
+	if (sep == k) { /* root child: one name, no further NUL */
+		if (memchr(k + 1, '\0', klen - 1) != NULL)
+			return -EINVAL;
 		memcpy(buf, k + 1, klen - 1);
 		buf[klen - 1] = '\0';
 		return (int)klen - 1;

@@ -34,14 +34,28 @@ int key_cmp(kv_val a, kv_val b)
 	return a.len < b.len ? -1 : a.len > b.len;
 }
 
+/*
+ * Readers trust checksummed pages for speed but never leave a page, even a
+ * damaged one whose checksum was made to match: the node count is clamped
+ * to what the slot array can hold, and a node offset past the end of the
+ * page gives the header area instead (whose garbage the bounds checks in
+ * node_key and leaf_value, and page_get for children, then reject).
+ */
+#define MAX_SLOTS ((KV_PAGE_SIZE - PH_SIZE) / 2)
+
 uint16_t page_nkeys(const uint8_t *page)
 {
-	return get16(page + PH_NKEYS);
+	uint16_t n = get16(page + PH_NKEYS);
+
+	return n <= MAX_SLOTS ? n : (uint16_t)MAX_SLOTS;
 }
 
 const uint8_t *node_at(const uint8_t *page, int i)
 {
-	return page + get16(page + PH_SIZE + 2 * i);
+	size_t off = get16(page + PH_SIZE + 2 * (size_t)i);
+	size_t hdr = get16(page + PH_TYPE) == PT_LEAF ? LN_HDR : BN_HDR;
+
+	return page + (off + hdr <= KV_PAGE_SIZE ? off : PH_SIZE);
 }
 
 static bool is_leaf(const uint8_t *page)

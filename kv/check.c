@@ -72,29 +72,39 @@ static void problem(struct checker *ck, uint64_t pgno, const char *fmt, ...)
 		ck->fn(ck->ctx, msg);
 }
 
-static bool keys_ordered(const uint8_t *p)
+enum { KEYS_OK, KEYS_UNORDERED, KEYS_OUTSIDE };
+
+/*
+ * Whether the keys of tree page p ascend.  visit() runs before walk_page()
+ * checks the node bounds of the page (page_check_nodes() in btree.c), so
+ * every slot and key is checked to lie inside the page before it is read:
+ * a node offset or key length from a damaged page (even one with a valid
+ * checksum) must not lead the read past the page, or past the end of the
+ * file into a SIGBUS.
+ */
+static int keys_ordered(const uint8_t *p)
 {
 	int n = page_nkeys(p), i;
 	bool leaf = get16(p + PH_TYPE) == PT_LEAF;
+	size_t hdr = leaf ? LN_HDR : BN_HDR;
+	kv_val a = {NULL, 0}, b;
 
-	for (i = leaf ? 1 : 2; i < n; i++) {
-		kv_val a, b;
-		const uint8_t *x = node_at(p, i - 1), *y = node_at(p, i);
-		if (leaf) {
-			a.data = x + LN_HDR;
-			a.len = get16(x + LN_KLEN);
-			b.data = y + LN_HDR;
-			b.len = get16(y + LN_KLEN);
-		} else {
-			a.data = x + BN_HDR;
-			a.len = get16(x + BN_KLEN);
-			b.data = y + BN_HDR;
-			b.len = get16(y + BN_KLEN);
-		}
-		if (key_cmp(a, b) >= 0)
-			return false;
+	if ((size_t)PH_SIZE + 2u * (size_t)n > KV_PAGE_SIZE)
+		return KEYS_OUTSIDE;
+	for (i = leaf ? 0 : 1; i < n; i++) {
+		size_t off = get16(p + PH_SIZE + 2 * i);
+
+		if (off + hdr > KV_PAGE_SIZE)
+			return KEYS_OUTSIDE;
+		b.len = get16(p + off + (leaf ? LN_KLEN : BN_KLEN));
+		b.data = p + off + hdr;
+		if (off + hdr + b.len > KV_PAGE_SIZE)
+			return KEYS_OUTSIDE;
+		if (i > (leaf ? 0 : 1) && key_cmp(a, b) >= 0)
+			return KEYS_UNORDERED;
+		a = b;
 	}
-	return true;
+	return KEYS_OK;
 }
 
 static int visit(void *ctx, uint64_t pg, uint64_t n, uint64_t tx,
@@ -147,8 +157,14 @@ static int visit(void *ctx, uint64_t pg, uint64_t n, uint64_t tx,
 		problem(ck, pg, "unexpected page type %u in a tree", type);
 		return 1;
 	}
-	if (!keys_ordered(p))
+	switch (keys_ordered(p)) {
+	case KEYS_OUTSIDE:
+		problem(ck, pg, "node outside the page");
+		return 1;
+	case KEYS_UNORDERED:
 		problem(ck, pg, "keys out of order");
+		break;
+	}
 	if (type == PT_LEAF) {
 		ck->leaf++;
 		ck->entries += page_nkeys(p);

@@ -157,6 +157,8 @@ struct kv_env {
 	int fd;
 	int lfd;
 	unsigned flags;
+	uint64_t rolled_back; /* txnid of a newest commit found incomplete at
+	                         open (recovery used the one before), or 0 */
 	const struct kv_io *io;
 	struct kv_io io_store;
 

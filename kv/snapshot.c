@@ -286,6 +286,23 @@ KV_API int kv_snapshot_get(kv_txn *txn, const char *name,
 	return 0;
 }
 
+KV_API int kv_snapshot_same(kv_txn *txn, const char *name)
+{
+	struct snaprec r;
+	int rc;
+
+	if (txn->snapshot)
+		return kv_set_err(-EINVAL, "snapshots cannot be compared "
+		                  "inside a snapshot transaction");
+	rc = rec_get(txn, &txn->st.snaps, name, &r);
+	if (rc)
+		return rc;
+	/* Pages are copied on write and a snapshot keeps its pages from
+	 * reuse, so an equal catalog root means every table is unchanged. */
+	return r.catalog.root == txn->base_catalog.root &&
+	       r.catalog.root_txn == txn->base_catalog.root_txn;
+}
+
 static int cmp_info(const void *a, const void *b)
 {
 	const struct kv_snapshot_info *x = a, *y = b;
@@ -305,12 +322,15 @@ KV_API int kv_snapshot_list(kv_txn *txn,
 	struct tree t = txn->st.snaps;
 	struct cur c = { .txn = txn, .tree = &t };
 	struct kv_snapshot_info *v;
-	size_t n = 0, i;
+	size_t n = 0, cap, i;
 	int rc;
 
 	if (!t.count)
 		return 0;
-	v = calloc(t.count, sizeof(*v));
+	/* the count comes from the file: grow as records are found rather
+	 * than trust it for an allocation */
+	cap = t.count < 64 ? (size_t)t.count : 64;
+	v = calloc(cap, sizeof(*v));
 	if (!v)
 		return -ENOMEM;
 	for (rc = bt_first(&c); rc == 0 && n < t.count; rc = bt_next(&c)) {
@@ -319,6 +339,16 @@ KV_API int kv_snapshot_list(kv_txn *txn,
 		rc = bt_cur_get(&c, &k, &val);
 		if (rc)
 			break;
+		if (n == cap) {
+			struct kv_snapshot_info *nv =
+			        realloc(v, 2 * cap * sizeof(*v));
+			if (!nv) {
+				rc = -ENOMEM;
+				break;
+			}
+			v = nv;
+			cap *= 2;
+		}
 		if (val.len != SR_SIZE || k.len > KV_MAX_NAME) {
 			rc = KV_CORRUPT(c.pg[c.depth - 1], "snapshot record");
 			break;

@@ -216,12 +216,14 @@ static int pick_meta(kv_env *env, struct state *out, uint64_t *slot_out)
 		uint64_t min;
 		if (k[i] != SLOT_OK)
 			continue;
-		if (s[i].next_pgno * KV_PAGE_SIZE > size) {
+		/* in pages: a damaged slot's next_pgno * KV_PAGE_SIZE can
+		 * wrap around and pass for a small file */
+		if (s[i].next_pgno > size / KV_PAGE_SIZE) {
 			kv_set_err(KV_ECORRUPT, "%s: file is truncated: commit "
-			           "%llu needs %llu bytes, the file has %llu",
-			           env->path, (unsigned long long)s[i].txnid,
-			           (unsigned long long)(s[i].next_pgno *
-			                                KV_PAGE_SIZE),
+			           "%llu needs %llu pages, the file has %llu "
+			           "bytes", env->path,
+			           (unsigned long long)s[i].txnid,
+			           (unsigned long long)s[i].next_pgno,
 			           (unsigned long long)size);
 			rc = KV_ECORRUPT;
 			continue;
@@ -233,6 +235,8 @@ static int pick_meta(kv_env *env, struct state *out, uint64_t *slot_out)
 		if (rc == 0) {
 			*out = s[i];
 			*slot_out = (uint64_t)i;
+			if (i != first && k[first] == SLOT_OK)
+				env->rolled_back = s[first].txnid;
 			return 0;
 		}
 	}
@@ -727,6 +731,7 @@ static void stat_fill(kv_env *env, struct kv_stat *st, const struct state *s)
 	st->commit_time_ns = s->time_ns;
 	st->tables = s->catalog.count;
 	st->snapshots = s->snaps.count;
+	st->rolled_back_txnid = env->rolled_back;
 	st->readers = readers_count(env);
 }
 

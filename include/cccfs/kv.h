@@ -152,6 +152,10 @@ struct kv_stat {
 	uint64_t tables;
 	uint64_t snapshots;
 	uint64_t readers;        /* live read transactions, all processes */
+	uint64_t rolled_back_txnid; /* when this env was opened, the newest
+	                               commit was incomplete (a crash during
+	                               it) or damaged, and recovery used the
+	                               one before: its txnid; else 0 */
 };
 KV_API int kv_env_stat(kv_env *env, struct kv_stat *st);
 KV_API const char *kv_env_path(const kv_env *env);
@@ -277,6 +281,9 @@ KV_API int kv_snapshot_list(kv_txn *txn,
                             int (*fn)(void *ctx,
                                       const struct kv_snapshot_info *s),
                             void *ctx);
+/* 1 when the snapshot holds exactly the tables of the state txn began
+ * from (nothing changed since it was taken), 0 when they differ.  O(1). */
+KV_API int kv_snapshot_same(kv_txn *txn, const char *name);
 /* Pages that deleting this snapshot would free (held by it alone). */
 KV_API int kv_snapshot_space(kv_txn *txn, const char *name,
                              uint64_t *pages);

@@ -3,6 +3,8 @@
  */
 #include "kvtest.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <setjmp.h>
 #include <stdio.h>
@@ -274,4 +276,342 @@ uint64_t kt_mix(uint64_t x)
 	x ^= x >> 33;
 	x *= 0xc4ceb9fe1a85ec53ull;
 	return x ^ (x >> 33);
+}
+
+/* ---- faults at the file layer --------------------------------------- */
+
+/* One undo record: the header, then len bytes of old content. */
+struct undo_rec {
+	uint64_t off;   /* byte offset, or the old size for a size change */
+	uint32_t len;   /* bytes of old content that follow; 0: size change */
+	uint32_t magic;
+};
+
+#define UNDO_MAGIC 0x554e444fu
+
+static int raw_pwrite(int fd, const void *buf, size_t len, uint64_t off)
+{
+	const unsigned char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = pwrite(fd, p, len, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		p += n;
+		len -= (size_t)n;
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+static bool fio_is_db(const struct kt_fio *f, int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 && st.st_dev == f->dev &&
+	       st.st_ino == f->ino;
+}
+
+static int fio_log(struct kt_fio *f, uint64_t off, const void *old,
+                   uint32_t len)
+{
+	unsigned char rec[sizeof(struct undo_rec) + KT_DISK_PAGE];
+	struct undo_rec r = {off, len, UNDO_MAGIC};
+
+	/* one write per record: a child killed mid-record leaves a short
+	 * tail that kt_power_loss() ignores */
+	memcpy(rec, &r, sizeof(r));
+	if (len)
+		memcpy(rec + sizeof(r), old, len);
+	if (write(f->logfd, rec, sizeof(r) + len) != (ssize_t)(sizeof(r) + len))
+		return -EIO;
+	return 0;
+}
+
+/* Log the old bytes of [off, end), block by block. */
+static int fio_log_range(struct kt_fio *f, int fd, uint64_t off, uint64_t end)
+{
+	while (off < end) {
+		uint64_t stop = (off / KT_DISK_PAGE + 1) * KT_DISK_PAGE;
+		unsigned char old[KT_DISK_PAGE];
+
+		if (stop > end)
+			stop = end;
+		memset(old, 0, sizeof(old));
+		if (pread(fd, old, (size_t)(stop - off), (off_t)off) < 0 ||
+		    fio_log(f, off, old, (uint32_t)(stop - off)))
+			return -EIO;
+		off = stop;
+	}
+	return 0;
+}
+
+static int fio_size(int fd, uint64_t *size)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	*size = (uint64_t)st.st_size;
+	return 0;
+}
+
+/*
+ * Count an operation and apply the crash and one-shot failure plans.
+ * Returns 0 to go on, or the error the operation fails with; *tearing is
+ * set when a crashing write is to be torn rather than dropped.
+ */
+static int fio_plan(struct kt_fio *f, int kind, uint64_t off, bool *tearing)
+{
+	*tearing = false;
+	if (f->dead)
+		return -EIO;
+	f->ops++;
+	f->nkind[kind]++;
+	if (f->crash_at && f->ops >= f->crash_at) {
+		f->dead = true;
+		f->faults++;
+		f->fault_kind = kind;
+		f->fault_off = off;
+		*tearing = f->tear && kind == KT_OP_WRITE;
+		return -EIO;
+	}
+	if (f->fail_nth && f->fail_kind == kind &&
+	    f->nkind[kind] == f->fail_nth) {
+		f->fail_nth = 0;
+		f->faults++;
+		f->fault_kind = kind;
+		f->fault_off = off;
+		return f->fail_rc ? f->fail_rc : -EIO;
+	}
+	return 0;
+}
+
+/* Write [off, off + len) of buf to the database, logging first. */
+static int fio_store(struct kt_fio *f, int fd, const unsigned char *buf,
+                     uint64_t off, uint64_t len)
+{
+	uint64_t size;
+	int rc;
+
+	if (len == 0)
+		return 0;
+	rc = fio_size(fd, &size);
+	if (rc)
+		return rc;
+	if (off + len > size && (rc = fio_log(f, size, NULL, 0)))
+		return rc;
+	if ((rc = fio_log_range(f, fd, off, off + len)))
+		return rc;
+	return raw_pwrite(fd, buf, (size_t)len, off);
+}
+
+/* A crash in the middle of a write: the blocks before a chosen one
+ * reached the disk, that one half, the others nothing. */
+static void fio_tear(struct kt_fio *f, int fd, const unsigned char *buf,
+                     size_t len, uint64_t off)
+{
+	uint64_t r = kt_mix(f->tear_seed ^ 0x7465617275ull);
+	uint64_t nblocks = (len + KT_DISK_PAGE - 1) / KT_DISK_PAGE;
+	uint64_t cut = r % nblocks, at = cut * KT_DISK_PAGE;
+	uint64_t blen = len - at < KT_DISK_PAGE ? len - at : KT_DISK_PAGE;
+	uint64_t half = blen / 2;
+
+	fio_store(f, fd, buf, off, at);
+	if ((r >> 32) & 1)
+		fio_store(f, fd, buf + at, off + at, half);
+	else
+		fio_store(f, fd, buf + at + half, off + at + half,
+		          blen - half);
+}
+
+static int fio_pwrite(void *ctx, int fd, const void *buf, size_t len,
+                      uint64_t off)
+{
+	struct kt_fio *f = ctx;
+	uint64_t keep = len;
+	bool tearing;
+	int rc;
+
+	if (!fio_is_db(f, fd))
+		return raw_pwrite(fd, buf, len, off);
+	rc = fio_plan(f, KT_OP_WRITE, off, &tearing);
+	if (tearing)
+		fio_tear(f, fd, buf, len, off);
+	if (rc)
+		return rc;
+	if (f->full_at && f->full_at != UINT64_MAX && off + len > f->full_at) {
+		keep = off < f->full_at ? f->full_at - off : 0;
+		f->faults++;
+		f->fault_kind = KT_OP_WRITE;
+		f->fault_off = off;
+	}
+	rc = fio_store(f, fd, buf, off, keep);
+	if (rc == 0 && keep < len)
+		rc = -ENOSPC;
+	return rc;
+}
+
+static int fio_sync(void *ctx, int fd)
+{
+	struct kt_fio *f = ctx;
+	bool tearing;
+	int rc;
+
+	if (!fio_is_db(f, fd))
+		return fdatasync(fd) < 0 ? -errno : 0;
+	rc = fio_plan(f, KT_OP_SYNC, 0, &tearing);
+	if (rc)
+		return rc;
+	if (ftruncate(f->logfd, 0) < 0)
+		return -errno;
+	return 0;
+}
+
+static int fio_truncate(void *ctx, int fd, uint64_t size)
+{
+	struct kt_fio *f = ctx;
+	uint64_t old;
+	bool tearing;
+	int rc;
+
+	if (!fio_is_db(f, fd))
+		return ftruncate(fd, (off_t)size) < 0 ? -errno : 0;
+	rc = fio_plan(f, KT_OP_TRUNCATE, size, &tearing);
+	if (rc)
+		return rc;
+	if (f->full_truncate && f->full_at && f->full_at != UINT64_MAX &&
+	    size > f->full_at) {
+		f->faults++;
+		f->fault_kind = KT_OP_TRUNCATE;
+		f->fault_off = size;
+		return -ENOSPC;
+	}
+	rc = fio_size(fd, &old);
+	if (rc)
+		return rc;
+	/* undone newest first: the size comes back, then the bytes */
+	if (size < old && (rc = fio_log_range(f, fd, size, old)))
+		return rc;
+	if ((rc = fio_log(f, old, NULL, 0)))
+		return rc;
+	if (ftruncate(fd, (off_t)size) < 0)
+		return -errno;
+	return 0;
+}
+
+int kt_fio_init(struct kt_fio *f, const char *path, const char *logpath)
+{
+	struct stat st;
+	int fd;
+
+	memset(f, 0, sizeof(*f));
+	f->logfd = -1;
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0) {
+		int rc = -errno;
+
+		close(fd);
+		return rc;
+	}
+	close(fd);
+	f->dev = st.st_dev;
+	f->ino = st.st_ino;
+	f->logfd = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_TRUNC |
+	                                 O_CLOEXEC, 0600);
+	if (f->logfd < 0)
+		return -errno;
+	f->io.ctx = f;
+	f->io.pwrite = fio_pwrite;
+	f->io.sync = fio_sync;
+	f->io.truncate = fio_truncate;
+	return 0;
+}
+
+void kt_fio_release(struct kt_fio *f)
+{
+	if (f->logfd >= 0)
+		close(f->logfd);
+	f->logfd = -1;
+}
+
+struct undo_entry {
+	uint64_t off;
+	uint32_t len;
+	off_t at; /* offset of the old bytes in the log */
+};
+
+/* Read the complete records of the log; a torn last one is left out. */
+static size_t undo_read(int lfd, struct undo_entry **out)
+{
+	struct undo_entry *e = NULL;
+	size_t n = 0, cap = 0;
+	struct undo_rec r;
+	off_t at = 0, end = lseek(lfd, 0, SEEK_END);
+
+	while (pread(lfd, &r, sizeof(r), at) == (ssize_t)sizeof(r) &&
+	       r.magic == UNDO_MAGIC && r.len <= KT_DISK_PAGE &&
+	       at + (off_t)(sizeof(r) + r.len) <= end) {
+		if (n == cap) {
+			cap = cap ? 2 * cap : 256;
+			e = realloc(e, cap * sizeof(*e));
+			assert_non_null(e);
+		}
+		e[n].off = r.off;
+		e[n].len = r.len;
+		e[n].at = at + (off_t)sizeof(r);
+		n++;
+		at += (off_t)(sizeof(r) + r.len);
+	}
+	*out = e;
+	return n;
+}
+
+unsigned kt_power_loss(const char *path, const char *logpath,
+                       struct kt_rng *rng, enum kt_loss mode, uint64_t head,
+                       unsigned *nlogged)
+{
+	int lfd = open(logpath, O_RDONLY | O_CLOEXEC);
+	int dfd = open(path, O_WRONLY | O_CLOEXEC);
+	unsigned char old[KT_DISK_PAGE];
+	struct undo_entry *e;
+	size_t n, cut;
+	unsigned undone = 0;
+
+	assert_true(lfd >= 0 && dfd >= 0);
+	if (mode == KT_LOSE_RANDOM)
+		mode = (enum kt_loss)kt_below(rng, KT_LOSE_RANDOM);
+	n = undo_read(lfd, &e);
+	cut = mode == KT_LOSE_AFTER && n ? (size_t)kt_below(rng, n + 1) : 0;
+	for (size_t i = n; i-- > 0;) {
+		bool lose = mode == KT_LOSE_ALL    ? true
+		            : mode == KT_LOSE_HALF  ? kt_chance(rng, 1, 2)
+		            : mode == KT_LOSE_AFTER ? i >= cut
+		            : mode == KT_LOSE_HEAD  ? e[i].len && e[i].off < head
+		                                    : false;
+
+		if (!lose)
+			continue;
+		if (e[i].len == 0) {
+			assert_int_equal(ftruncate(dfd, (off_t)e[i].off), 0);
+		} else {
+			assert_int_equal(pread(lfd, old, e[i].len, e[i].at),
+			                 (ssize_t)e[i].len);
+			assert_int_equal(raw_pwrite(dfd, old, e[i].len,
+			                            e[i].off), 0);
+		}
+		undone++;
+	}
+	free(e);
+	close(lfd);
+	close(dfd);
+	assert_int_equal(truncate(logpath, 0), 0);
+	if (nlogged)
+		*nlogged = (unsigned)n;
+	return undone;
 }

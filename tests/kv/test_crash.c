@@ -24,7 +24,7 @@
  *
  * The power-loss test runs the same child through a kv_io that logs what
  * each write replaces; after the kill, some writes made since the last sync
- * are undone (see power_loss()), and on reopen every durable commit that
+ * are undone (see kt_power_loss()), and on reopen every durable commit that
  * returned must be there, later ones all or nothing, kv_check() clean.
  *
  * 200 kills by default, 2,000 with CCC_LONG=1, CCC_CRASH_KILLS=n to choose;
@@ -536,193 +536,15 @@ static void test_crash_kill_loop(void **state)
 /* ---- power loss ------------------------------------------------------ */
 
 /*
- * A kv_io that keeps, for every page the engine writes to the database
- * and for every size change, the bytes (or size) it replaced, in an undo
- * log beside the database.  A sync of the database empties the log: what it
- * covered is now on stable storage.  After the child is killed, the parent
- * plays a power loss by undoing some of the logged changes, newest first:
- * none, all, a random half, all after a random point, or only the writes
- * of the two meta pages (kv/format.h: pages 0 and 1).  Every such outcome
- * is a state the disk could be in after a power loss, with writes lost or
- * torn at page granularity.
+ * The power-loss child writes through a kt_fio (kvtest.h), which logs what
+ * every page write and size change replaces; after the kill, the parent
+ * plays the power loss by putting back some of the changes made since the
+ * last sync (kt_power_loss()): none, all, a random half, all after a random
+ * point, or only the writes of the two meta pages (kv/format.h: pages 0
+ * and 1).  Every such outcome is a state the disk could be in after a power
+ * loss, with writes lost or reordered at page granularity.
  */
-struct undo_io {
-	struct kv_io io;
-	int logfd;
-	dev_t dev;
-	ino_t ino;
-	unsigned char page[KV_PAGE_SIZE + 16];
-};
-
-struct undo_rec {
-	uint64_t off;  /* byte offset, or the old size for a size change */
-	uint32_t len;  /* bytes of old content that follow; 0: size change */
-	uint32_t magic;
-};
-
-#define UNDO_MAGIC 0x554e444fu
-
-static int undo_is_db(struct undo_io *u, int fd)
-{
-	struct stat st;
-
-	return fstat(fd, &st) == 0 && st.st_dev == u->dev &&
-	       st.st_ino == u->ino;
-}
-
-static int undo_log(struct undo_io *u, uint64_t off, const void *old,
-                    uint32_t len)
-{
-	struct undo_rec r = {off, len, UNDO_MAGIC};
-
-	memcpy(u->page, &r, sizeof(r));
-	if (len)
-		memcpy(u->page + sizeof(r), old, len);
-	if (write(u->logfd, u->page, sizeof(r) + len) !=
-	    (ssize_t)(sizeof(r) + len))
-		return -EIO;
-	return 0;
-}
-
-static int undo_pwrite(void *ctx, int fd, const void *buf, size_t len,
-                       uint64_t off)
-{
-	struct undo_io *u = ctx;
-	const unsigned char *p = buf;
-
-	if (undo_is_db(u, fd)) {
-		uint64_t o = off;
-
-		while (o < off + len) {
-			uint64_t end = (o / KV_PAGE_SIZE + 1) *
-			               KV_PAGE_SIZE;
-			unsigned char old[KV_PAGE_SIZE];
-			ssize_t n;
-
-			if (end > off + len)
-				end = off + len;
-			memset(old, 0, sizeof(old));
-			n = pread(fd, old, (size_t)(end - o), (off_t)o);
-			if (n < 0 || undo_log(u, o, old, (uint32_t)(end - o)))
-				return -EIO;
-			o = end;
-		}
-	}
-	while (len > 0) {
-		ssize_t n = pwrite(fd, p, len, (off_t)off);
-
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		p += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
-	}
-	return 0;
-}
-
-static int undo_sync(void *ctx, int fd)
-{
-	struct undo_io *u = ctx;
-
-	if (fdatasync(fd) < 0)
-		return -errno;
-	if (undo_is_db(u, fd) && ftruncate(u->logfd, 0) < 0)
-		return -errno;
-	return 0;
-}
-
-static int undo_truncate(void *ctx, int fd, uint64_t size)
-{
-	struct undo_io *u = ctx;
-
-	if (undo_is_db(u, fd)) {
-		struct stat st;
-
-		if (fstat(fd, &st) < 0 || undo_log(u, (uint64_t)st.st_size,
-		                                    NULL, 0))
-			return -EIO;
-	}
-	if (ftruncate(fd, (off_t)size) < 0)
-		return -errno;
-	return 0;
-}
-
-struct undo_entry {
-	uint64_t off;
-	uint32_t len;
-	long at; /* offset of the old bytes in the log */
-};
-
-/* Undo a chosen subset of the logged changes, newest first.  Returns the
- * number undone. */
-#define LOSE_NONE 0u
-#define LOSE_ALL 1u
-#define LOSE_HALF 2u     /* each change with probability 1/2 */
-#define LOSE_AFTER 3u    /* every change after a random point */
-#define LOSE_META 4u     /* the meta page writes only (pages 0 and 1) */
-#define LOSE_RANDOM 5u   /* one of the above */
-
-static unsigned power_loss(const char *path, const char *logpath,
-                           struct kt_rng *rng, unsigned mode,
-                           unsigned *nlogged)
-{
-	int lfd = open(logpath, O_RDONLY), dfd = open(path, O_WRONLY);
-	struct undo_entry *e = NULL;
-	size_t n = 0, cap = 0, cut;
-	struct undo_rec r;
-	long at = 0;
-	unsigned undone = 0;
-
-	if (mode == LOSE_RANDOM)
-		mode = (unsigned)kt_below(rng, LOSE_RANDOM);
-	unsigned char old[KV_PAGE_SIZE];
-
-	assert_true(lfd >= 0 && dfd >= 0);
-	while (pread(lfd, &r, sizeof(r), at) == (ssize_t)sizeof(r) &&
-	       r.magic == UNDO_MAGIC && r.len <= KV_PAGE_SIZE) {
-		if (r.len && pread(lfd, old, r.len, at + (long)sizeof(r)) !=
-		                     (ssize_t)r.len)
-			break; /* the child died writing this record */
-		if (n == cap) {
-			cap = cap ? 2 * cap : 256;
-			e = realloc(e, cap * sizeof(*e));
-			assert_non_null(e);
-		}
-		e[n].off = r.off;
-		e[n].len = r.len;
-		e[n].at = at + (long)sizeof(r);
-		n++;
-		at += (long)(sizeof(r) + r.len);
-	}
-	cut = mode == LOSE_AFTER && n ? (size_t)kt_below(rng, n + 1) : 0;
-	for (size_t i = n; i-- > 0;) {
-		int lose = mode == LOSE_ALL    ? 1
-		           : mode == LOSE_HALF  ? kt_chance(rng, 1, 2)
-		           : mode == LOSE_AFTER ? i >= cut
-		           : mode == LOSE_META  ? e[i].len &&
-		                                  e[i].off < 2 * KV_PAGE_SIZE
-		                                : 0;
-
-		if (!lose)
-			continue;
-		if (e[i].len == 0) {
-			assert_int_equal(ftruncate(dfd, (off_t)e[i].off), 0);
-		} else {
-			assert_int_equal(pread(lfd, old, e[i].len, e[i].at),
-			                 (ssize_t)e[i].len);
-			assert_int_equal(pwrite(dfd, old, e[i].len,
-			                        (off_t)e[i].off),
-			                 (ssize_t)e[i].len);
-		}
-		undone++;
-	}
-	free(e);
-	close(lfd);
-	close(dfd);
-	assert_int_equal(truncate(logpath, 0), 0);
-	*nlogged = (unsigned)n;
-	return undone;
-}
+_Static_assert(KT_DISK_PAGE == KV_PAGE_SIZE, "the disk writes whole pages");
 
 static void test_power_loss(void **state)
 {
@@ -734,7 +556,6 @@ static void test_power_loss(void **state)
 	struct kt_rng rng;
 	uint64_t n = 0, max_n = 0, lost = 0;
 	unsigned long undone = 0, logged = 0;
-	struct stat st;
 	kv_env *env;
 
 	(void)state;
@@ -744,7 +565,6 @@ static void test_power_loss(void **state)
 	assert_int_equal(kv_env_open(&env, path, KV_CREATE, 0600), 0);
 	assert_int_equal(kv_env_sync(env), 0);
 	kv_env_close(env);
-	assert_int_equal(stat(path, &st), 0);
 
 	for (unsigned i = 0; i < rounds; i++) {
 		int fds[2], status;
@@ -759,18 +579,10 @@ static void test_power_loss(void **state)
 		pid = fork();
 		assert_true(pid >= 0);
 		if (pid == 0) {
-			static struct undo_io u;
+			static struct kt_fio u;
 
 			close(fds[0]);
-			u.io.ctx = &u;
-			u.io.pwrite = undo_pwrite;
-			u.io.sync = undo_sync;
-			u.io.truncate = undo_truncate;
-			u.dev = st.st_dev;
-			u.ino = st.st_ino;
-			u.logfd = open(logpath, O_WRONLY | O_CREAT | O_APPEND |
-			                                O_TRUNC, 0600);
-			if (u.logfd < 0)
+			if (kt_fio_init(&u, path, logpath))
 				_exit(5);
 			child_run(path, fds[1], &u.io);
 			_exit(4);
@@ -791,7 +603,8 @@ static void test_power_loss(void **state)
 			fail_msg("round %u: the child ended on its own (status "
 			         "0x%x, seed %" PRIu64 ")", i, (unsigned)status,
 			         seed);
-		undone += power_loss(path, logpath, &rng, LOSE_RANDOM, &nlog);
+		undone += kt_power_loss(path, logpath, &rng, KT_LOSE_RANDOM,
+		                        2 * KV_PAGE_SIZE, &nlog);
 		logged += nlog;
 		n = verify_store(path, durable, reported + 1, i);
 		lost += reported > n ? reported - n : 0;
@@ -866,8 +679,7 @@ static void test_power_loss_after_snapshot_delete(void **state)
 {
 	const char *dir = kt_tmpdir("power-snap");
 	char path[4096], logpath[4200];
-	static struct undo_io u;
-	struct stat st;
+	static struct kt_fio u;
 	kv_env *env;
 	kv_txn *txn;
 	unsigned nlog, undone;
@@ -878,16 +690,7 @@ static void test_power_loss_after_snapshot_delete(void **state)
 	snprintf(logpath, sizeof(logpath), "%s-undo", path);
 	assert_int_equal(kv_env_open(&env, path, KV_CREATE, 0600), 0);
 	kv_env_close(env);
-	assert_int_equal(stat(path, &st), 0);
-	memset(&u, 0, sizeof(u));
-	u.io.ctx = &u;
-	u.io.pwrite = undo_pwrite;
-	u.io.sync = undo_sync;
-	u.io.truncate = undo_truncate;
-	u.dev = st.st_dev;
-	u.ino = st.st_ino;
-	u.logfd = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_TRUNC, 0600);
-	assert_true(u.logfd >= 0);
+	assert_int_equal(kt_fio_init(&u, path, logpath), 0);
 
 	assert_int_equal(kv_env_open_io(&env, path, 0, 0600, &u.io), 0);
 	rewrite_all(env, 0, 1, NULL, NULL);
@@ -897,11 +700,12 @@ static void test_power_loss_after_snapshot_delete(void **state)
 	rewrite_all(env, 4, 0, NULL, NULL);
 	rewrite_all(env, 5, 0, NULL, NULL);
 	kv_env_close(env);
-	close(u.logfd);
+	kt_fio_release(&u);
 
 	/* the power fails: the page writes since the last sync reached the
 	 * disk, the meta page writes did not */
-	undone = power_loss(path, logpath, NULL, LOSE_META, &nlog);
+	undone = kt_power_loss(path, logpath, NULL, KT_LOSE_HEAD,
+	                       2 * KV_PAGE_SIZE, &nlog);
 	assert_true(undone > 0);
 	rc = kv_env_open(&env, path, 0, 0600);
 	if (rc)
