@@ -7,19 +7,23 @@
  * 3. Every node must decode, and every regular file or symlink node must
  *    have its content entry.
  * Everything runs in one read transaction, so a running daemon may keep
- * committing meanwhile.
+ * committing meanwhile.  On a terminal, steps 2 and 3 show a progress bar
+ * on stderr (progress.h); -v lists every node instead.
  */
 #include "check.h"
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <cccfs/kv.h>
 
 #include "pathmap.h"
+#include "progress.h"
 #include "store.h"
 #include "yaml_check.h"
 
@@ -29,14 +33,30 @@ struct check_state {
 	uint64_t records;
 	uint64_t nodes;
 	int verbose;
+	struct progress progress; /* over records and nodes; off with -v */
 };
+
+/* Print a line of the report, first erasing the progress bar if it is up
+ * (on a terminal, stdout and the bar on stderr share the screen). */
+static void report(struct check_state *cs, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void report(struct check_state *cs, const char *fmt, ...)
+{
+	va_list ap;
+
+	progress_clear(&cs->progress);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+}
 
 static void kv_problem(void *ctx, const char *msg)
 {
 	struct check_state *cs = ctx;
 
 	cs->problems++;
-	printf("kv: %s\n", msg);
+	report(cs, "kv: %s\n", msg);
 }
 
 static int walk_table(struct check_state *cs, const char *table,
@@ -49,7 +69,7 @@ static int walk_table(struct check_state *cs, const char *table,
 	int rc = kv_table_open(cs->s->txn, table, 0, &t);
 
 	if (rc == KV_ENOTFOUND) {
-		printf("%s: table missing\n", table);
+		report(cs, "%s: table missing\n", table);
 		cs->problems++;
 		return 0;
 	}
@@ -60,6 +80,7 @@ static int walk_table(struct check_state *cs, const char *table,
 		return rc;
 	for (rc = kv_cursor_first(c, &k, &v); rc == 0;
 	     rc = kv_cursor_next(c, &k, &v)) {
+		progress_add(&cs->progress, 1);
 		rc = fn(cs, k, v, table);
 		if (rc != 0)
 			break;
@@ -80,19 +101,19 @@ static int check_record(struct check_state *cs, kv_val k, kv_val v,
 	snprintf(path, sizeof path, "%s/%.*s", table, (int)k.len,
 	         (const char *)k.data);
 	if (yaml_check(v.data, v.len, msg, sizeof msg) != 0) {
-		printf("/%s: invalid record: %s\n", path, msg);
+		report(cs, "/%s: invalid record: %s\n", path, msg);
 		cs->problems++;
 	}
 	rc = store_node_get(cs->s, path, &n);
 	if (rc != 0) {
-		printf("/%s: record without a node\n", path);
+		report(cs, "/%s: record without a node\n", path);
 		cs->problems++;
 		return 0;
 	}
 	if (!S_ISREG(n.mode) || n.size != v.len) {
-		printf("/%s: node says mode %o size %" PRIu64
-		       ", record has %zu bytes\n",
-		       path, (unsigned)n.mode, n.size, v.len);
+		report(cs, "/%s: node says mode %o size %" PRIu64
+		           ", record has %zu bytes\n",
+		           path, (unsigned)n.mode, n.size, v.len);
 		cs->problems++;
 	}
 	node_release(&n);
@@ -111,12 +132,12 @@ static int check_node(struct check_state *cs, kv_val k, kv_val v,
 	cs->nodes++;
 	rc = pm_node_key_to_path(path, sizeof path, k.data, k.len);
 	if (rc < 0) {
-		printf("nodes: malformed key of %zu bytes\n", k.len);
+		report(cs, "nodes: malformed key of %zu bytes\n", k.len);
 		cs->problems++;
 		return 0;
 	}
 	if (node_decode(v.data, v.len, &n) != 0) {
-		printf("/%s: node does not decode\n", path);
+		report(cs, "/%s: node does not decode\n", path);
 		cs->problems++;
 		return 0;
 	}
@@ -130,21 +151,37 @@ static int check_node(struct check_state *cs, kv_val k, kv_val v,
 		key.len = loc.key_len;
 		if (kv_table_open(cs->s->txn, loc.table, 0, &t) != 0 ||
 		    kv_get(cs->s->txn, t, key, &content) != 0) {
-			printf("/%s: content missing\n", path);
+			report(cs, "/%s: content missing\n", path);
 			cs->problems++;
 		} else if (content.len != n.size) {
-			printf("/%s: size %" PRIu64 " but %zu bytes stored\n",
-			       path, n.size, content.len);
+			report(cs, "/%s: size %" PRIu64
+			           " but %zu bytes stored\n",
+			           path, n.size, content.len);
 			cs->problems++;
 		}
 	} else if (!S_ISDIR(n.mode) && !S_ISREG(n.mode) && !S_ISLNK(n.mode)) {
-		printf("/%s: unknown node type %o\n", path, (unsigned)n.mode);
+		report(cs, "/%s: unknown node type %o\n", path,
+		           (unsigned)n.mode);
 		cs->problems++;
 	}
 	if (cs->verbose)
-		printf("ok /%s\n", path);
+		report(cs, "ok /%s\n", path);
 	node_release(&n);
 	return 0;
+}
+
+/* How many entries the walks below visit: the records and the nodes. */
+static uint64_t count_entries(struct stx *s)
+{
+	uint64_t n = 0;
+	kv_table *t;
+
+	for (int k = 0; k < PM_NKINDS; k++)
+		if (kv_table_open(s->txn, pm_kind_name(k), 0, &t) == 0)
+			n += kv_table_count(t);
+	if (kv_table_open(s->txn, PM_TABLE_NODES, 0, &t) == 0)
+		n += kv_table_count(t);
+	return n;
 }
 
 int check_main(const char *db, int verbose)
@@ -156,8 +193,18 @@ int check_main(const char *db, int verbose)
 	int rc = kv_env_open(&env, db, KV_RDONLY, 0600);
 
 	if (rc != 0) {
-		fprintf(stderr, "cccfs: %s: %s\n", db, kv_strerror(rc));
+		fprintf(stderr, "cccfs: %s: %s%s%s\n", db, kv_strerror(rc),
+		        *kv_errmsg() ? ": " : "", kv_errmsg());
 		return 1;
+	}
+	{
+		struct kv_stat st;
+
+		if (kv_env_stat(env, &st) == 0 && st.rolled_back_txnid)
+			printf("note: the newest commit (txn %" PRIu64 ") was "
+			       "incomplete or damaged; the store opened at the "
+			       "commit before it (txn %" PRIu64 ")\n",
+			       st.rolled_back_txnid, st.txnid);
 	}
 	memset(&rep, 0, sizeof rep);
 	rc = kv_check(env, kv_problem, &cs, &rep);
@@ -172,10 +219,14 @@ int check_main(const char *db, int verbose)
 	rc = stx_begin(env, false, &s);
 	if (rc == 0) {
 		cs.s = &s;
+		if (!verbose)
+			progress_start(&cs.progress, "checking",
+			               count_entries(&s));
 		for (int k = 0; k < PM_NKINDS && rc == 0; k++)
 			rc = walk_table(&cs, pm_kind_name(k), check_record);
 		if (rc == 0)
 			rc = walk_table(&cs, PM_TABLE_NODES, check_node);
+		progress_end(&cs.progress);
 		stx_abort(&s);
 	}
 	kv_env_close(env);
@@ -210,16 +261,28 @@ int stat_main(const char *db)
 	}
 	rc = kv_env_stat(env, &st);
 	if (rc == 0) {
+		char when[40] = "never";
+		time_t t = (time_t)(st.commit_time_ns / 1000000000);
+		struct tm tm;
+
+		if (st.commit_time_ns > 0 && gmtime_r(&t, &tm))
+			strftime(when, sizeof when, "%Y-%m-%d %H:%M:%SZ", &tm);
 		printf("file            %s\n", kv_env_path(env));
 		printf("page size       %" PRIu32 "\n", st.page_size);
-		printf("file size       %" PRIu64 "\n", st.file_size);
-		printf("pages           %" PRIu64 " total, %" PRIu64
-		       " free, %" PRIu64 " pending\n",
-		       st.pages_total, st.pages_free, st.pages_pending);
+		printf("file size       %" PRIu64 " bytes\n", st.file_size);
+		printf("pages           %" PRIu64 " total: %" PRIu64
+		       " in use, %" PRIu64 " free, %" PRIu64
+		       " pending (freed, still held by a reader, a snapshot "
+		       "or the last durable commit)\n",
+		       st.pages_total,
+		       st.pages_total - st.pages_free - st.pages_pending,
+		       st.pages_free, st.pages_pending);
 		printf("last txn        %" PRIu64 " (durable %" PRIu64 ")\n",
 		       st.txnid, st.durable_txnid);
+		printf("last commit     %s\n", when);
 		printf("tables          %" PRIu64 "\n", st.tables);
-		printf("snapshots       %" PRIu64 "\n", st.snapshots);
+		printf("snapshots       %" PRIu64 "%s\n", st.snapshots,
+		       st.snapshots ? " (cccfs snapshot DB list)" : "");
 		printf("readers         %" PRIu64 "\n", st.readers);
 		rc = kv_txn_begin(env, KV_TXN_RDONLY, &txn);
 	}

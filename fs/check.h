@@ -1,6 +1,6 @@
 /*
  * check: `cccfs check DB` and `cccfs stat DB`.  Used by main.c; uses the
- * public kv.h, store and yaml_check only.
+ * public kv.h, store, yaml_check and progress only.
  */
 #ifndef CCCFS_FS_CHECK_H
 #define CCCFS_FS_CHECK_H

@@ -19,10 +19,14 @@
 
 #include <cccfs/kv.h>
 
+#include "snaps.h"
+
 #define FS_MAX_RECORD_DEFAULT (16ul * 1024 * 1024)
 #define FS_SIDE_MAX (256ul * 1024 * 1024) /* side files live in memory
                                              while written */
 #define FS_COMMIT_INTERVAL_DEFAULT 1000ul
+#define FS_SNAPSHOT_EVERY_DEFAULT "1h"
+#define FS_KEEP_DEFAULT "24h,7d,4w"
 
 /* Fixed inode numbers: FUSE's root is 1; the top folders follow. */
 #define FS_INO_ROOT 1u
@@ -35,6 +39,10 @@ struct fs_config {
 	unsigned long commit_interval; /* ms, -o commit_interval= */
 	int foreground;
 	int debug;
+	/* -o snapdir=, snapshot_every=, keep= as given (fuse_opt strings) */
+	char *snapdir_opt, *every_opt, *keep_opt;
+	bool snapdir_visible;          /* list .snapshots in the root */
+	struct autosnap_cfg autosnap;  /* parsed snapshot_every and keep */
 };
 
 struct fs {
@@ -58,6 +66,8 @@ void fs_log_set_debug(int on);
 int notify_start(struct fuse_session *se);
 /* Queue an invalidation of the kernel's data and attribute cache. */
 void notify_inode(uint64_t ino);
+/* Queue an invalidation of every inode the kernel knows. */
+void notify_everything(void);
 void notify_stop(void);
 
 /* ---- commit.c ------------------------------------------------------ */
@@ -66,6 +76,12 @@ int commit_timer_start(struct fs *fs);
 void commit_timer_note(void);
 /* Stop the timer and make every commit durable. */
 void commit_timer_stop(void);
+
+/* ---- watch.c ------------------------------------------------------- */
+/* The background thread: automatic snapshots on schedule, and cache
+ * invalidation after commits made by other processes (restore, import). */
+int watch_start(struct fs *fs);
+void watch_stop(void);
 
 /* ---- errtab.c ------------------------------------------------------ */
 void errtab_set(const char *path, const char *msg);

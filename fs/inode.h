@@ -28,11 +28,9 @@ struct fs_inode {
 	unsigned opens;
 	bool pinned;          /* root and top folders: never freed */
 	char *error;          /* last rejected save (user.cccfs.error) */
-	uint64_t cache_version; /* content version the kernel may cache */
 	unsigned writers;       /* handles open for writing */
 	unsigned committing;    /* commits replacing the content in flight */
 	uint64_t gen;           /* bumped when such a commit ends */
-	int64_t changed_ns;     /* last content commit or refused save */
 	struct fs_handle *handles; /* open file handles */
 	struct fs_inode *next_ino, *next_path;
 };
@@ -63,7 +61,7 @@ void itab_forget(uint64_t ino, uint64_t n);
 void itab_open(struct fs_inode *in);
 void itab_close(struct fs_inode *in);
 
-/* Call fn for every inode (at teardown, no other thread running). */
+/* Call fn for every inode, with the lock held (fn must not take it). */
 void itab_each(void (*fn)(struct fs_inode *in, void *ctx), void *ctx);
 
 /* With the lock held: free the inode if nothing uses it any more. */

@@ -15,8 +15,10 @@
 #include "mount.h"
 
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +34,9 @@ static const struct fuse_opt cccfs_opts[] = {
 	{ "max_record=%lu", offsetof(struct fs_config, max_record), 0 },
 	{ "commit_interval=%lu", offsetof(struct fs_config, commit_interval),
 	  0 },
+	{ "snapdir=%s", offsetof(struct fs_config, snapdir_opt), 0 },
+	{ "snapshot_every=%s", offsetof(struct fs_config, every_opt), 0 },
+	{ "keep=%s", offsetof(struct fs_config, keep_opt), 0 },
 	FUSE_OPT_END
 };
 
@@ -49,8 +54,18 @@ int mount_open_db(const char *db, kv_env **env)
 		fs_log(LOG_ERR, "%s: cannot initialize: %s", db, strerror(-rc));
 		kv_env_close(*env);
 		*env = NULL;
+		return rc;
 	}
-	return rc;
+	{
+		struct kv_stat st;
+
+		if (kv_env_stat(*env, &st) == 0 && st.rolled_back_txnid)
+			fs_log(LOG_WARNING, "%s: the newest commit (txn %llu) "
+			       "was incomplete or damaged; opened at the "
+			       "commit before it", db,
+			       (unsigned long long)st.rolled_back_txnid);
+	}
+	return 0;
 }
 
 static void fuse_log_bridge(enum fuse_log_level level, const char *fmt,
@@ -117,7 +132,8 @@ static int serve(struct fs *fs, const char *mountpoint, struct fuse_args *args,
 		goto out_session;
 	if (fuse_session_mount(fs->se, mountpoint) != 0)
 		goto out_signals;
-	if (notify_start(fs->se) != 0 || commit_timer_start(fs) != 0)
+	if (notify_start(fs->se) != 0 || commit_timer_start(fs) != 0 ||
+	    watch_start(fs) != 0)
 		goto out_unmount;
 	if (status_fd >= 0) {
 		if (setsid() < 0)
@@ -139,6 +155,7 @@ static int serve(struct fs *fs, const char *mountpoint, struct fuse_args *args,
 	ret = rc < 0 ? 1 : 0;
 	fs_log(LOG_INFO, "unmounting %s", mountpoint);
 out_unmount:
+	watch_stop();
 	notify_stop();
 	commit_timer_stop();
 	fuse_session_unmount(fs->se);
@@ -156,6 +173,42 @@ out:
 	return ret;
 }
 
+/* A retention part such as "7d": digits and one unit letter. */
+static bool is_keep_part(const char *s, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len && s[i] >= '0' && s[i] <= '9')
+		i++;
+	return i > 0 && i + 1 == len && strchr("mhdw", s[i]) != NULL;
+}
+
+/*
+ * The -o string with the commas inside keep=24h,7d,4w turned into ':',
+ * so that libfuse's option splitting leaves the spec whole.  malloc'd.
+ */
+static char *join_keep_parts(const char *opts)
+{
+	char *out = strdup(opts);
+	bool in_keep = false;
+
+	if (out == NULL)
+		return NULL;
+	for (char *p = out; *p;) {
+		char *comma = strchr(p, ',');
+		size_t len = comma ? (size_t)(comma - p) : strlen(p);
+
+		if (in_keep && is_keep_part(p, len))
+			p[-1] = ':';
+		else
+			in_keep = strncmp(p, "keep=", 5) == 0;
+		if (comma == NULL)
+			break;
+		p = comma + 1;
+	}
+	return out;
+}
+
 static int build_args(struct fuse_args *args, struct fs_config *cfg,
                       const char *db, const char *opts, int debug)
 {
@@ -163,10 +216,16 @@ static int build_args(struct fuse_args *args, struct fs_config *cfg,
 
 	if (fuse_opt_add_arg(args, "cccfs") != 0)
 		return -ENOMEM;
-	if (opts && *opts &&
-	    (fuse_opt_add_arg(args, "-o") != 0 ||
-	     fuse_opt_add_arg(args, opts) != 0))
-		return -ENOMEM;
+	if (opts && *opts) {
+		char *joined = join_keep_parts(opts);
+		int rc = joined ? fuse_opt_add_arg(args, "-o") : -1;
+
+		if (rc == 0)
+			rc = fuse_opt_add_arg(args, joined);
+		free(joined);
+		if (rc != 0)
+			return -ENOMEM;
+	}
 	if (fuse_opt_parse(args, cfg, cccfs_opts, NULL) != 0)
 		return -EINVAL;
 	snprintf(fsname, sizeof fsname,
@@ -182,12 +241,155 @@ static int build_args(struct fuse_args *args, struct fs_config *cfg,
 	return 0;
 }
 
+/* snapdir=hidden|visible, snapshot_every=DURATION, keep=SPEC */
+static int parse_snapshot_opts(struct fs_config *cfg)
+{
+	const char *every = cfg->every_opt ? cfg->every_opt
+	                                   : FS_SNAPSHOT_EVERY_DEFAULT;
+	const char *keep = cfg->keep_opt ? cfg->keep_opt : FS_KEEP_DEFAULT;
+
+	if (cfg->snapdir_opt == NULL ||
+	    strcmp(cfg->snapdir_opt, "hidden") == 0) {
+		cfg->snapdir_visible = false;
+	} else if (strcmp(cfg->snapdir_opt, "visible") == 0) {
+		cfg->snapdir_visible = true;
+	} else {
+		fs_log(LOG_ERR, "snapdir=%s: use snapdir=hidden or "
+		       "snapdir=visible", cfg->snapdir_opt);
+		return -EINVAL;
+	}
+	if (retain_parse_duration(every, &cfg->autosnap.every) != 0) {
+		fs_log(LOG_ERR, "snapshot_every=%s: use a duration such as "
+		       "30s, 15m, 1h, 1d or 1w (0 or off: no automatic "
+		       "snapshots)", every);
+		return -EINVAL;
+	}
+	if (retain_parse_keep(keep, &cfg->autosnap.keep) != 0) {
+		fs_log(LOG_ERR, "keep=%s: use counts per unit, such as "
+		       "24h,7d,4w (m, h, d, w), or all", keep);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/*
+ * -o nonempty: libfuse 3 no longer knows it, so it is taken out of the
+ * option string here and honoured by check_mountpoint().  Returns a
+ * malloc'd copy of opts without it (NULL opts gives ""), or NULL.
+ */
+static char *take_nonempty(const char *opts, bool *nonempty)
+{
+	char *out = strdup(opts ? opts : "");
+	char *w = out;
+
+	*nonempty = false;
+	if (out == NULL)
+		return NULL;
+	for (const char *p = opts ? opts : ""; *p;) {
+		const char *comma = strchr(p, ',');
+		size_t len = comma ? (size_t)(comma - p) : strlen(p);
+
+		if (len == 8 && strncmp(p, "nonempty", 8) == 0) {
+			*nonempty = true;
+		} else {
+			if (w != out)
+				*w++ = ',';
+			memmove(w, p, len);
+			w += len;
+		}
+		p += len + (comma != NULL);
+	}
+	*w = '\0';
+	return out;
+}
+
+/* Whether path (absolute, resolved) is a mount point: mounting there
+ * would stack a second file system over the first. */
+static bool is_mount_point(const char *path)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "r");
+	char line[8192];
+	bool found = false;
+
+	if (f == NULL)
+		return false;
+	while (!found && fgets(line, sizeof line, f)) {
+		char mp[4096];
+		size_t n = 0;
+		const char *p = line;
+
+		/* fields: id parent major:minor root MOUNTPOINT ... */
+		for (int i = 0; i < 4 && p; i++) {
+			p = strchr(p, ' ');
+			if (p)
+				p++;
+		}
+		if (p == NULL)
+			continue;
+		/* the kernel escapes space, tab, newline and backslash as \ooo */
+		while (*p && *p != ' ' && n + 1 < sizeof mp) {
+			if (p[0] == '\\' && p[1] >= '0' && p[1] <= '3' &&
+			    p[2] >= '0' && p[2] <= '7' && p[3] >= '0' &&
+			    p[3] <= '7') {
+				mp[n++] = (char)((p[1] - '0') * 64 +
+				                 (p[2] - '0') * 8 + (p[3] - '0'));
+				p += 4;
+			} else {
+				mp[n++] = *p++;
+			}
+		}
+		mp[n] = '\0';
+		found = strcmp(mp, path) == 0;
+	}
+	fclose(f);
+	return found;
+}
+
+/*
+ * Refuse a mount point that is not a folder, already has a file system
+ * mounted on it, or holds files (they would be hidden under the mount)
+ * unless -o nonempty.  Returns 0, or 1 after logging why.
+ */
+static int check_mountpoint(const char *mp, bool nonempty)
+{
+	struct stat st;
+	DIR *d;
+	struct dirent *e;
+	bool empty = true;
+
+	if (stat(mp, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		fs_log(LOG_ERR, "%s: mount point is not a folder", mp);
+		return 1;
+	}
+	if (is_mount_point(mp)) {
+		fs_log(LOG_ERR, "%s: already mounted (unmount it first)", mp);
+		return 1;
+	}
+	d = opendir(mp);
+	if (d == NULL) {
+		fs_log(LOG_ERR, "%s: cannot read the mount point: %s", mp,
+		       strerror(errno));
+		return 1;
+	}
+	while (empty && (e = readdir(d)) != NULL)
+		empty = strcmp(e->d_name, ".") == 0 ||
+		        strcmp(e->d_name, "..") == 0;
+	closedir(d);
+	if (!empty && !nonempty) {
+		fs_log(LOG_ERR, "%s: mount point is not empty (its files "
+		       "would be hidden; -o nonempty mounts anyway)", mp);
+		return 1;
+	}
+	return 0;
+}
+
 int mount_main(const char *db, const char *mountpoint, const char *opts,
                int foreground, int debug)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct fs fs;
-	char *dbabs = NULL, *mpabs = NULL;
+	char *dbabs = NULL, *mpabs = NULL, *fuse_opts = NULL;
+	bool nonempty;
 	int pipefd[2];
 	int ret = 1;
 	pid_t pid;
@@ -227,17 +429,25 @@ int mount_main(const char *db, const char *mountpoint, const char *opts,
 		}
 		free(dir);
 		if (dbabs == NULL) {
-			fs_log(LOG_ERR, "%s: %s", db, strerror(errno));
+			fs_log(LOG_ERR, "%s: cannot use its folder: %s", db,
+			       strerror(errno));
 			goto out;
 		}
 	}
 	mpabs = realpath(mountpoint, NULL);
 	if (mpabs == NULL) {
-		fs_log(LOG_ERR, "%s: %s", mountpoint, strerror(errno));
+		if (errno == ENOTCONN)
+			fs_log(LOG_ERR, "%s: a mount whose daemon is gone; "
+			       "unmount it with fusermount3 -u", mountpoint);
+		else
+			fs_log(LOG_ERR, "%s: %s", mountpoint, strerror(errno));
 		goto out;
 	}
 	fs.db_path = dbabs;
-	if (build_args(&args, &fs.cfg, dbabs, opts, debug) != 0) {
+	fuse_opts = take_nonempty(opts, &nonempty);
+	if (fuse_opts == NULL)
+		goto out;
+	if (build_args(&args, &fs.cfg, dbabs, fuse_opts, debug) != 0) {
 		fs_log(LOG_ERR, "bad mount options: %s", opts ? opts : "");
 		ret = 2;
 		goto out;
@@ -247,6 +457,12 @@ int mount_main(const char *db, const char *mountpoint, const char *opts,
 		ret = 2;
 		goto out;
 	}
+	if (parse_snapshot_opts(&fs.cfg) != 0) {
+		ret = 2;
+		goto out;
+	}
+	if (check_mountpoint(mpabs, nonempty) != 0)
+		goto out;
 	if (fs.cfg.foreground) {
 		ret = serve(&fs, mpabs, &args, -1);
 		goto out;
@@ -281,7 +497,11 @@ int mount_main(const char *db, const char *mountpoint, const char *opts,
 	}
 	close(pipefd[0]);
 out:
+	free(fs.cfg.snapdir_opt);
+	free(fs.cfg.every_opt);
+	free(fs.cfg.keep_opt);
 	fuse_opt_free_args(&args);
+	free(fuse_opts);
 	free(dbabs);
 	free(mpabs);
 	return ret;

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 
 #include "fs.h"
+#include "inode.h"
 
 #define NOTIFY_QMAX 4096
 
@@ -22,9 +23,46 @@ static struct {
 	struct fuse_session *se;
 	uint64_t q[NOTIFY_QMAX];
 	size_t head, count;
+	bool all; /* invalidate every inode (notify_everything) */
 	bool stop, running;
 } nq = { .lock = PTHREAD_MUTEX_INITIALIZER,
 	 .cond = PTHREAD_COND_INITIALIZER };
+
+struct ino_list {
+	uint64_t *ino;
+	size_t n, cap;
+	bool failed;
+};
+
+static void collect_ino(struct fs_inode *in, void *ctx)
+{
+	struct ino_list *l = ctx;
+
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 256;
+		uint64_t *ni = realloc(l->ino, cap * sizeof *ni);
+
+		if (ni == NULL) {
+			l->failed = true;
+			return;
+		}
+		l->ino = ni;
+		l->cap = cap;
+	}
+	l->ino[l->n++] = in->ino;
+}
+
+/* Every inode the kernel may cache, root included.  Taken as a list
+ * first: the table lock is never held across a notification. */
+static void invalidate_all(void)
+{
+	struct ino_list l = { 0 };
+
+	itab_each(collect_ino, &l);
+	for (size_t i = 0; i < l.n; i++)
+		(void)fuse_lowlevel_notify_inval_inode(nq.se, l.ino[i], 0, 0);
+	free(l.ino);
+}
 
 static void *notify_main(void *arg)
 {
@@ -33,10 +71,17 @@ static void *notify_main(void *arg)
 	for (;;) {
 		uint64_t ino;
 
-		while (nq.count == 0 && !nq.stop)
+		while (nq.count == 0 && !nq.all && !nq.stop)
 			pthread_cond_wait(&nq.cond, &nq.lock);
 		if (nq.stop)
 			break;
+		if (nq.all) {
+			nq.all = false;
+			pthread_mutex_unlock(&nq.lock);
+			invalidate_all();
+			pthread_mutex_lock(&nq.lock);
+			continue;
+		}
 		ino = nq.q[nq.head];
 		nq.head = (nq.head + 1) % NOTIFY_QMAX;
 		nq.count--;
@@ -76,6 +121,16 @@ void notify_inode(uint64_t ino)
 			nq.count++;
 			pthread_cond_signal(&nq.cond);
 		}
+	}
+	pthread_mutex_unlock(&nq.lock);
+}
+
+void notify_everything(void)
+{
+	pthread_mutex_lock(&nq.lock);
+	if (nq.running && !nq.stop) {
+		nq.all = true;
+		pthread_cond_signal(&nq.cond);
 	}
 	pthread_mutex_unlock(&nq.lock);
 }

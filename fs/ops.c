@@ -26,13 +26,13 @@
  * Only the process that opened a handle with pending writes sees their
  * size in stat (pending_size); everyone else sees the committed version.
  *
- * Writing handles use direct I/O so that the kernel's page cache only ever
- * holds committed content.  Reading handles use the page cache, with
- * keep_cache while the content is unchanged, except on hot files (open for
- * writing, or changed in the last few seconds): the page cache and i_size
- * are shared by every open of an inode, so a reader that must see exactly
- * the version it opened while versions of other sizes are committed gets
- * direct I/O, and each read is answered from its own version.
+ * Every handle on a live file uses direct I/O: each read is answered from
+ * the handle's own version.  The kernel's page cache and i_size are shared
+ * by every open of an inode, and a writer's open(O_TRUNC) and writes move
+ * that i_size while its content is still pending; a reader in the page
+ * cache whose refresh of the size raced with them had its read cut at the
+ * writer's partial size (seen under load: a record read without its end).
+ * Files in snapshots never change and use the page cache.
  *
  * Readers keep their version.  A read-only handle records the content
  * version (the node's txnid) at open, and reads straight from the map in a
@@ -42,6 +42,11 @@
  * handles then read their private copy.  No read transaction is held
  * between requests.  An open picks its version only while no such commit
  * is in flight on the inode (handle_pick_version), so none can miss it.
+ *
+ * The .snapshots folder (snaps.h) is answered from snapshot views: nodes
+ * and listings through sv_node/sv_list, opens with a private copy of the
+ * record (snap_open).  mkdir, rmdir and rename directly inside it take,
+ * delete and rename snapshots; every other change below it is EROFS.
  *
  * Metadata (chmod, chown, utimens, xattrs), create, mkdir, symlink,
  * unlink, rmdir and rename are each one commit.  Paths are resolved inside
@@ -69,6 +74,7 @@
 #include "fs.h"
 #include "inode.h"
 #include "pathmap.h"
+#include "snaps.h"
 #include "store.h"
 #include "wbuf.h"
 #include "yaml_check.h"
@@ -78,8 +84,6 @@ _Static_assert(sizeof(fuse_ino_t) >= sizeof(uint64_t),
 
 #define ENTRY_TIMEOUT 1.0
 #define ATTR_TIMEOUT 1.0
-/* A file changed this recently is "hot": readers bypass the page cache */
-#define HOT_NS (3 * 1000000000LL)
 
 struct fs_handle {
 	pthread_mutex_t lock; /* serializes write/flush/fsync/release */
@@ -92,6 +96,7 @@ struct fs_handle {
 	bool pending; /* buf differs from the store: commit at release */
 	bool written; /* written since the last commit: commit at flush */
 	bool mtime_set; /* an explicit mtime came after the last write */
+	bool too_big; /* a write passed the size limit: refuse the save */
 	int64_t mtime;
 	struct wbuf buf;
 	/* buf.len while pending, else -1; read without h->lock by stat */
@@ -218,16 +223,12 @@ static void fill_entry(uint64_t ino, const struct node *n,
 	fill_stat(ino, n, &e->attr);
 }
 
-/* The content of in changed (or a save was refused): readers opening it
- * soon bypass the page cache, and the kernel's cache is invalidated. */
+/* The content of in changed (or a save was refused): the kernel's cached
+ * attributes (size, times) are invalidated. */
 static void content_changed(struct fs_inode *in)
 {
-	if (in == NULL)
-		return;
-	itab_lock();
-	in->changed_ns = now_ns();
-	itab_unlock();
-	notify_inode(in->ino);
+	if (in != NULL)
+		notify_inode(in->ino);
 }
 
 /* Keep shown_size in step with the handle state (h->lock held). */
@@ -271,12 +272,20 @@ static void reply_err(fuse_req_t req, int rc)
 	fuse_reply_err(req, rc < 0 ? -rc : rc);
 }
 
+static bool in_snapshots(const char *path)
+{
+	return sv_level(path, NULL, NULL) != SV_NONE;
+}
+
 /* Read the node of path in a fresh read transaction. */
 static int read_node(struct fs *fs, const char *path, struct node *n)
 {
 	struct stx s;
-	int rc = stx_begin(fs->env, false, &s);
+	int rc;
 
+	if (in_snapshots(path))
+		return sv_node(fs->env, path, n);
+	rc = stx_begin(fs->env, false, &s);
 	if (rc != 0)
 		return rc;
 	rc = store_node_get(&s, path, n);
@@ -284,16 +293,39 @@ static int read_node(struct fs *fs, const char *path, struct node *n)
 	return rc;
 }
 
+/*
+ * A full disk.  Pages a commit frees are reusable only once a later commit
+ * is durable, so on a full disk a run of non-durable unlinks cannot use
+ * the room each one frees, and the second rm fails with ENOSPC.  After a
+ * commit fails with ENOSPC every commit is therefore durable, until the
+ * store file takes more disk blocks than it had at the failure (the disk
+ * has room again; blocks, not size: the file grows sparse).
+ * full_size: those bytes plus one, 0 while not short of space.
+ */
+static _Atomic long long full_size;
+
+static long long db_disk_bytes(const struct fs *fs)
+{
+	struct stat st;
+
+	return stat(fs->db_path, &st) == 0 ? (long long)st.st_blocks * 512 : 0;
+}
+
 /* Commit a write transaction with the daemon's close durability. */
 static int commit_close(struct fs *fs, struct stx *s, bool durable)
 {
-	enum kv_durability d = durable || fs->cfg.commit_interval == 0
+	long long full = atomic_load(&full_size);
+	enum kv_durability d = durable || fs->cfg.commit_interval == 0 || full
 	                               ? KV_DURABLE_IMMEDIATE
 	                               : KV_DURABLE_NONE;
 	int rc = stx_commit(s, d);
 
 	if (rc == 0 && d == KV_DURABLE_NONE)
 		commit_timer_note();
+	if (rc == -ENOSPC)
+		atomic_store(&full_size, db_disk_bytes(fs) + 1);
+	else if (rc == 0 && full && db_disk_bytes(fs) >= full)
+		atomic_store(&full_size, 0);
 	return rc;
 }
 
@@ -392,7 +424,8 @@ static int do_lookup(struct fs *fs, fuse_req_t req, fuse_ino_t parent,
 	rc = child_path(parent, name, path);
 	if (rc != 0)
 		return rc;
-	if (pm_depth(path) == 1 && pm_kind_of(path) < 0)
+	if (pm_depth(path) == 1 && pm_kind_of(path) < 0 &&
+	    strcmp(path, SNAPDIR) != 0)
 		return -ENOENT;
 	rc = read_node(fs, path, &n);
 	if (rc != 0)
@@ -530,6 +563,20 @@ static int handle_commit(struct fs *fs, struct fs_handle *h, bool durable,
 	bool same;
 	int rc, prerc = 0;
 
+	/* A write refused as too large refuses the whole save, so that the
+	 * O_TRUNC before it does not commit an empty file over the old one. */
+	if (h->too_big) {
+		if (itab_path(in->ino, &pre, &type) == 0) {
+			snprintf(msg, sizeof msg, "a write went past the "
+			         "limit of %lu bytes%s", size_limit(fs, pre, type),
+			         is_record(pre, type) ? " (-o max_record)" : "");
+			reject(pre, why, msg);
+			free(pre);
+		}
+		h->pending = h->written = h->too_big = false;
+		content_changed(in);
+		return -EFBIG;
+	}
 	/* Validate before taking the write lock (parsing 16 MiB takes a
 	 * while); again inside only if a rename moved the file meanwhile. */
 	if (itab_path(in->ino, &pre, &type) == 0) {
@@ -837,6 +884,10 @@ static int do_setattr(struct fs *fs, fuse_req_t req, fuse_ino_t ino,
 	rc = itab_path(ino, &path, &type);
 	if (rc != 0)
 		return rc;
+	if (in_snapshots(path)) {
+		free(path);
+		return -EROFS;
+	}
 	if (fi && type == S_IFREG)
 		h = handle_of(fi); /* for folders fi is a dir_handle */
 	itab_lock();
@@ -903,6 +954,153 @@ static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		fuse_reply_attr(req, &st, ATTR_TIMEOUT);
 }
 
+/* ---- the .snapshots folder ------------------------------------------------ */
+
+/*
+ * mkdir .snapshots/NAME takes a snapshot of the last commit, rmdir deletes
+ * one, rename renames one; nothing else below .snapshots can be changed.
+ * Each is one durable commit.
+ */
+static int snap_commit(struct fs *fs, const char *a, const char *b,
+                       int (*op)(kv_txn *txn, const char *a, const char *b))
+{
+	struct stx s;
+	int rc = stx_begin(fs->env, true, &s);
+
+	if (rc != 0)
+		return rc;
+	rc = kv_to_errno(op(s.txn, a, b));
+	if (rc != 0) {
+		fs_log(LOG_INFO, "snapshot %s: %s", a, kv_errmsg());
+		stx_abort(&s);
+		return rc;
+	}
+	return stx_commit(&s, KV_DURABLE_IMMEDIATE);
+}
+
+static int op_create(kv_txn *txn, const char *a, const char *b)
+{
+	(void)b;
+	return kv_snapshot_create(txn, a);
+}
+
+static int op_delete(kv_txn *txn, const char *a, const char *b)
+{
+	(void)b;
+	return kv_snapshot_delete(txn, a);
+}
+
+static int snap_make(struct fs *fs, const char *path, uint32_t mode,
+                     const char *target, struct fuse_entry_param *e)
+{
+	char name[KV_MAX_NAME + 1];
+	struct node n;
+	uint64_t ino;
+	int rc;
+
+	switch (sv_level(path, name, NULL)) {
+	case SV_TOP:
+		return -EEXIST;
+	case SV_SNAP:
+		if (S_ISDIR(mode) && target == NULL)
+			break;
+		/* fall through */
+	default:
+		return -EROFS;
+	}
+	rc = snap_commit(fs, name, NULL, op_create);
+	if (rc == 0)
+		rc = sv_node(fs->env, path, &n);
+	if (rc != 0)
+		return rc;
+	fs_log(LOG_INFO, "took snapshot %s", name);
+	ino = itab_ref_path(path, S_IFDIR);
+	if (ino == 0) {
+		node_release(&n);
+		return -ENOMEM;
+	}
+	fill_entry(ino, &n, e);
+	node_release(&n);
+	return 0;
+}
+
+static int snap_remove(struct fs *fs, const char *path, bool dir)
+{
+	char name[KV_MAX_NAME + 1];
+	int rc;
+
+	switch (sv_level(path, name, NULL)) {
+	case SV_TOP:
+		return -EPERM;
+	case SV_SNAP:
+		if (dir)
+			break;
+		return -EISDIR;
+	default:
+		return -EROFS;
+	}
+	rc = snap_commit(fs, name, NULL, op_delete);
+	if (rc == 0) {
+		fs_log(LOG_INFO, "deleted snapshot %s", name);
+		itab_lock();
+		itab_detach_locked(path);
+		itab_unlock();
+	}
+	return rc;
+}
+
+static int snap_rename(struct fs *fs, const char *from, const char *to,
+                       unsigned flags)
+{
+	char a[KV_MAX_NAME + 1], b[KV_MAX_NAME + 1];
+	int rc;
+
+	if (sv_level(from, a, NULL) != SV_SNAP ||
+	    sv_level(to, b, NULL) != SV_SNAP || (flags & RENAME_EXCHANGE))
+		return -EROFS;
+	rc = snap_commit(fs, a, b, kv_snapshot_rename);
+	if (rc == 0) {
+		itab_lock();
+		itab_move_locked(from, to);
+		itab_unlock();
+	}
+	return rc;
+}
+
+static int handle_new(fuse_req_t req, fuse_ino_t ino, int flags,
+                      struct fuse_file_info *fi, struct fs_handle **out);
+
+/* Open a file in a snapshot: read-only, its content copied into the
+ * handle at once (snapshots never change, and records are small). */
+static int snap_open(struct fs *fs, fuse_req_t req, fuse_ino_t ino,
+                     const char *path, struct fuse_file_info *fi)
+{
+	struct fs_handle *h;
+	void *data = NULL;
+	size_t len = 0;
+	struct snap *sn;
+	int rc;
+
+	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC))
+		return -EROFS;
+	rc = sv_content(fs->env, path, &data, &len);
+	if (rc != 0)
+		return rc;
+	sn = snap_new(data, len);
+	free(data);
+	if (sn == NULL)
+		return -ENOMEM;
+	rc = handle_new(req, ino, fi->flags, fi, &h);
+	if (rc != 0) {
+		snap_put(sn);
+		return rc;
+	}
+	itab_lock();
+	h->snap = sn;
+	itab_unlock();
+	return 0;
+}
+
 /* ---- creating entries --------------------------------------------------- */
 
 /*
@@ -928,6 +1126,10 @@ static int make_entry(struct fs *fs, fuse_req_t req, fuse_ino_t parent,
 	rc = child_path(parent, name, path);
 	if (rc != 0)
 		goto fail;
+	if (in_snapshots(path)) {
+		stx_abort(&s);
+		return snap_make(fs, path, mode, target, e);
+	}
 	if (pm_depth(path) < 2) {
 		fs_log(LOG_INFO, "/%s: only workflows, agents and prompts may "
 		       "exist at the top level", path);
@@ -1085,6 +1287,10 @@ static int do_remove(struct fs *fs, fuse_ino_t parent, const char *name,
 	if (rc != 0)
 		return rc;
 	rc = child_path(parent, name, path);
+	if (rc == 0 && in_snapshots(path)) {
+		stx_abort(&s);
+		return snap_remove(fs, path, dir);
+	}
 	if (rc == 0 && pm_depth(path) < 2)
 		rc = -EPERM;
 	if (rc != 0)
@@ -1310,7 +1516,10 @@ static int do_rename(struct fs *fs, fuse_ino_t parent, const char *name,
 
 	if (flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE))
 		return -EINVAL;
-	if (rename_paths(parent, name, newparent, newname, from, to) == 0) {
+	rc = rename_paths(parent, name, newparent, newname, from, to);
+	if (rc == 0 && (in_snapshots(from) || in_snapshots(to)))
+		return snap_rename(fs, from, to, flags);
+	if (rc == 0) {
 		commit_open_writes(fs, from);
 		if (flags & RENAME_EXCHANGE)
 			commit_open_writes(fs, to);
@@ -1472,14 +1681,7 @@ static int handle_pick_version(struct fs *fs, struct fs_handle *h,
 		itab_unlock();
 	}
 	h->version = n.txnid;
-	if (h->writable) {
-		fi->direct_io = 1;
-	} else if (in->writers > 0 || now_ns() - in->changed_ns < HOT_NS) {
-		fi->direct_io = 1;
-	} else {
-		fi->keep_cache = in->cache_version == n.txnid;
-		in->cache_version = n.txnid;
-	}
+	fi->direct_io = 1;
 	itab_unlock();
 	return 0;
 }
@@ -1489,8 +1691,19 @@ static int do_open(struct fs *fs, fuse_req_t req, fuse_ino_t ino,
 {
 	struct fs_handle *h;
 	uint32_t mode = 0;
-	int rc = handle_new(req, ino, fi->flags, fi, &h);
+	char *path = NULL;
+	bool snapshot;
+	int rc = itab_path(ino, &path, NULL);
 
+	if (rc != 0)
+		return rc;
+	snapshot = in_snapshots(path);
+	if (snapshot)
+		rc = snap_open(fs, req, ino, path, fi);
+	free(path);
+	if (snapshot)
+		return rc;
+	rc = handle_new(req, ino, fi->flags, fi, &h);
 	if (rc != 0)
 		return rc;
 	rc = handle_pick_version(fs, h, fi, &mode);
@@ -1658,8 +1871,10 @@ static int do_write(struct fs *fs, struct fs_handle *h, const char *buf,
 	rc = handle_load(fs, h);
 	if (rc == 0 && (h->flags & O_APPEND))
 		off = (off_t)h->buf.len;
-	if (rc == 0 && (off < 0 || (uint64_t)off + size > limit))
+	if (rc == 0 && (off < 0 || (uint64_t)off + size > limit)) {
 		rc = -EFBIG;
+		h->too_big = true;
+	}
 	if (rc == 0)
 		rc = wbuf_write(&h->buf, (size_t)off, buf, size);
 	if (rc == 0) {
@@ -1781,16 +1996,26 @@ static int do_opendir(struct fs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
 		rc = stx_begin(fs->env, false, &s);
 	if (rc == 0) {
 		if (*path == '\0') {
-			/* the root shows the three kinds */
-			for (int k = 0; k < PM_NKINDS && rc == 0; k++) {
-				struct node n;
+			/* the root shows the three kinds (and .snapshots
+			 * with -o snapdir=visible) */
+			struct node n;
 
+			for (int k = 0; k < PM_NKINDS && rc == 0; k++) {
 				rc = store_node_get(&s, pm_kind_name(k), &n);
 				if (rc == 0) {
 					node_release(&n);
 					rc = dir_add(d, pm_kind_name(k), &n);
 				}
 			}
+			if (rc == 0 && fs->cfg.snapdir_visible) {
+				rc = sv_node(fs->env, SNAPDIR, &n);
+				if (rc == 0) {
+					node_release(&n);
+					rc = dir_add(d, SNAPDIR, &n);
+				}
+			}
+		} else if (in_snapshots(path)) {
+			rc = sv_list(fs->env, path, dir_add, d);
 		} else {
 			rc = store_list(&s, path, dir_add, d);
 		}
@@ -2138,6 +2363,13 @@ static int change_xattr(struct fs *fs, fuse_ino_t ino, const char *name,
 	struct node n;
 	int rc;
 
+	rc = itab_path(ino, &path, NULL);
+	if (rc == 0 && in_snapshots(path))
+		rc = -EROFS;
+	free(path);
+	path = NULL;
+	if (rc != 0)
+		return rc;
 	if (is_acl(name) || strncmp(name, "user.", 5) != 0)
 		return -EOPNOTSUPP;
 	if (strncmp(name, XA_PREFIX, strlen(XA_PREFIX)) == 0)

@@ -7,6 +7,7 @@
 #include "store.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -98,14 +99,40 @@ int stx_begin(kv_env *env, bool write, struct stx *s)
 	                                &s->txn));
 }
 
+int stx_begin_snapshot(kv_env *env, const char *name, struct stx *s)
+{
+	memset(s, 0, sizeof *s);
+	return kv_to_errno(kv_txn_begin_snapshot(env, name, &s->txn));
+}
+
+/*
+ * The ids of this process's recent commits, one slot per id modulo the
+ * ring size.  An id is noted before its commit and cleared if the commit
+ * fails (the write lock is held meanwhile, so no other process can commit
+ * under that id until then).
+ */
+#define OWN_RING 4096u
+static _Atomic uint64_t own_ring[OWN_RING];
+
+bool store_own_commit(uint64_t txnid)
+{
+	return txnid != 0 && atomic_load(&own_ring[txnid % OWN_RING]) == txnid;
+}
+
 int stx_commit(struct stx *s, enum kv_durability d)
 {
+	uint64_t id = 0;
 	int rc;
 
-	if (s->write)
+	if (s->write) {
 		kv_txn_set_durability(s->txn, d);
+		id = kv_txn_id(s->txn);
+		atomic_store(&own_ring[id % OWN_RING], id);
+	}
 	rc = kv_txn_commit(s->txn);
 	s->txn = NULL;
+	if (rc != 0 && id != 0)
+		atomic_store(&own_ring[id % OWN_RING], 0);
 	return kv_to_errno(rc);
 }
 

@@ -88,9 +88,15 @@ int kv_to_errno(int rc);
 int64_t now_ns(void);
 
 int stx_begin(kv_env *env, bool write, struct stx *s);
+/* A read transaction on the named snapshot (-ENOENT if none). */
+int stx_begin_snapshot(kv_env *env, const char *name, struct stx *s);
 /* Commit (write) or end (read); consumes s. */
 int stx_commit(struct stx *s, enum kv_durability d);
 void stx_abort(struct stx *s);
+/* True when txnid was committed by this process (through stx_commit), as
+ * far as the last 4096 commits go: the daemon tells its own commits from
+ * those of other processes (restore, import) with it. */
+bool store_own_commit(uint64_t txnid);
 
 /* Create the tables and the three top folders when missing. */
 int store_init(kv_env *env, uint32_t uid, uint32_t gid);

@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "check.h"
+#include "fstest.h"
 #include "pathmap.h"
 #include "store.h"
 #include "tmpdir.h"
@@ -51,56 +52,6 @@ static int teardown(void **state)
 	tmpdir_remove(f->dir);
 	free(f);
 	return 0;
-}
-
-static void put_file(kv_env *env, const char *path, const char *content)
-{
-	struct stx s;
-	struct node n;
-
-	assert_int_equal(stx_begin(env, true, &s), 0);
-	node_fresh(&n, S_IFREG | 0644, 0, 0);
-	n.size = strlen(content);
-	n.txnid = kv_txn_id(s.txn);
-	assert_int_equal(store_content_put(&s, path, n.mode, content, n.size), 0);
-	assert_int_equal(store_node_put(&s, path, &n), 0);
-	assert_int_equal(stx_commit(&s, KV_DURABLE_IMMEDIATE), 0);
-}
-
-static void put_dir(kv_env *env, const char *path)
-{
-	struct stx s;
-	struct node n;
-
-	assert_int_equal(stx_begin(env, true, &s), 0);
-	node_fresh(&n, S_IFDIR | 0755, 0, 0);
-	assert_int_equal(store_node_put(&s, path, &n), 0);
-	assert_int_equal(stx_commit(&s, KV_DURABLE_IMMEDIATE), 0);
-}
-
-struct names {
-	char buf[1024];
-};
-
-static int add_name(void *ctx, const char *name, const struct node *n)
-{
-	struct names *nm = ctx;
-
-	(void)n;
-	strcat(nm->buf, name);
-	strcat(nm->buf, " ");
-	return 0;
-}
-
-static const char *list(kv_env *env, const char *dir, struct names *nm)
-{
-	struct stx s;
-
-	nm->buf[0] = '\0';
-	assert_int_equal(stx_begin(env, false, &s), 0);
-	assert_int_equal(store_list(&s, dir, add_name, nm), 0);
-	stx_abort(&s);
-	return nm->buf;
 }
 
 static void test_init_and_listing(void **state)

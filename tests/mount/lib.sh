@@ -8,6 +8,10 @@
 #   mount_fs [extra args]   mount in the foreground, in the background
 #   umount_fs               unmount and wait for the daemon to exit
 #   fail MSG / check_eq GOT WANT WHAT / check_file PATH CONTENT
+#   test_cleanup            define it for extra teardown; the trap calls it
+#   scratch_mount DIR SIZE [OPTS]   a size-limited tmpfs, unmounted at exit
+#   daemon_kb PID FIELD     VmRSS or VmHWM of a process, in KiB
+#   is_asan                 the cccfs binary is built with AddressSanitizer
 
 set -u
 
@@ -18,6 +22,7 @@ T=""
 M=""
 DB=""
 DAEMON_PID=""
+SCRATCH_MOUNTS=""
 
 fail() {
 	echo "FAIL [$TEST_NAME]: $*" >&2
@@ -45,6 +50,10 @@ is_mounted() {
 cleanup() {
 	local rc=$?
 	cd /
+	# a test's own teardown (extra mounts, helper processes) runs first
+	if [ "$(type -t test_cleanup)" = function ]; then
+		test_cleanup
+	fi
 	if [ -n "$M" ] && is_mounted "$M"; then
 		fusermount3 -u "$M" 2>/dev/null || fusermount3 -uz "$M" 2>/dev/null
 	fi
@@ -59,6 +68,11 @@ cleanup() {
 			[ "$p" != "$$" ] && kill -9 "$p" 2>/dev/null
 		done
 	fi
+	# scratch filesystems, innermost (last mounted) first
+	local sm
+	for sm in $SCRATCH_MOUNTS; do
+		umount "$sm" 2>/dev/null || umount -l "$sm" 2>/dev/null
+	done
 	if [ -n "$T" ] && [ -z "${CCCFS_KEEP:-}" ]; then
 		rm -rf "$T"
 	fi
@@ -128,4 +142,26 @@ check_file() { # path expected-content
 
 need() {
 	command -v "$1" >/dev/null 2>&1 || fail "required tool '$1' is not installed"
+}
+
+# scratch_mount DIR SIZE [OPTS]: mount a tmpfs of SIZE (e.g. 8m) at DIR,
+# created if missing; the exit trap unmounts it (after the FUSE mount and
+# the daemon are gone).  Needs root.
+scratch_mount() {
+	mkdir -p "$1" || fail "mkdir $1"
+	mount -t tmpfs -o "size=$2${3:+,$3}" cccfs-scratch "$1" ||
+		fail "cannot mount a tmpfs at $1 (the mount tests run as root)"
+	SCRATCH_MOUNTS="$1 $SCRATCH_MOUNTS"
+}
+
+# daemon_kb PID FIELD: FIELD (VmRSS, VmHWM) of /proc/PID/status in KiB.
+daemon_kb() {
+	awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status" 2>/dev/null
+}
+
+# is_asan: the binary under test carries AddressSanitizer (slower; tests
+# that scale with time run fewer rounds there and say so).
+is_asan() {
+	grep -q -a '__asan_init' "$CCCFS" 2>/dev/null ||
+		ldd "$CCCFS" 2>/dev/null | grep -q 'libasan'
 }

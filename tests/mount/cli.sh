@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# The command line, one subcommand at a time: the success path, usage
+# errors (exit 2), failures (exit 1, with a message naming the file and
+# what to do), `check`'s own exit code for problems (3), and --help with
+# examples for every subcommand.
+. "$(dirname "$0")/lib.sh"
+mount_setup
+
+expect() { # want-exit what command...
+	local want=$1 what=$2; shift 2
+	"$@" >"$T/out" 2>"$T/err"
+	local rc=$?
+	[ "$rc" = "$want" ] ||
+		fail "$what: exit $rc, want $want (stdout: $(head -c 300 "$T/out"); stderr: $(head -c 300 "$T/err"))"
+}
+
+note "--help for every subcommand, with examples"
+for cmd in mount umount init check stat snapshot backup export import; do
+	expect 0 "$cmd --help" "$CCCFS" "$cmd" --help
+	grep -q "^usage: cccfs $cmd" "$T/out" || fail "$cmd --help lacks a usage line"
+	grep -q "^example" "$T/out" || fail "$cmd --help lacks examples"
+done
+expect 0 "--help" "$CCCFS" --help
+for cmd in mount umount init check stat snapshot backup export import; do
+	grep -q "cccfs $cmd" "$T/out" || fail "--help does not list $cmd"
+done
+grep -q "exit codes" "$T/out" || fail "--help does not document exit codes"
+expect 0 "--version" "$CCCFS" --version
+grep -q '^cccfs [0-9]' "$T/out" || fail "--version output: $(cat "$T/out")"
+
+note "usage errors exit 2"
+expect 2 "no command" "$CCCFS"
+expect 2 "unknown command" "$CCCFS" frobnicate
+for args in "mount" "mount $DB" "umount" "init" "check" "check -v" "stat" \
+	"snapshot" "snapshot $DB" "snapshot $DB create" "snapshot $DB bogus" \
+	"snapshot $DB list extra" "backup $DB" "backup $DB a b" "export $DB" \
+	"import $DB" "import $DB d --snapshot x" "backup $DB d --bogus"; do
+	# shellcheck disable=SC2086
+	expect 2 "cccfs $args" "$CCCFS" $args
+	grep -q "usage: cccfs" "$T/err" || fail "cccfs $args: no usage on stderr"
+done
+expect 2 "snapshot name with a slash" "$CCCFS" snapshot "$DB" create a/b
+expect 2 "snapshot name '..'" "$CCCFS" snapshot "$DB" create ..
+
+note "a missing store: exit 1, says how to make one"
+for args in "check $T/none.db" "stat $T/none.db" "snapshot $T/none.db list" \
+	"backup $T/none.db $T/b.db" "export $T/none.db $T/x"; do
+	# shellcheck disable=SC2086
+	expect 1 "cccfs $args" "$CCCFS" $args
+	grep -q "none.db" "$T/err" || fail "cccfs $args: message does not name the file: $(cat "$T/err")"
+done
+grep -q "cccfs init" "$T/err" || fail "no hint to create a store: $(cat "$T/err")"
+[ -e "$T/none.db" ] && fail "a failed command created the store"
+
+note "init, mount, umount"
+expect 0 init "$CCCFS" init "$DB"
+check_eq "$(stat -c %a "$DB")" 600 "store mode"
+expect 0 "init of an existing store" "$CCCFS" init "$DB"
+expect 0 mount "$CCCFS" mount -o commit_interval=0,snapshot_every=0 "$DB" "$M"
+is_mounted "$M" || fail "not mounted"
+DAEMON_PID=$(pgrep -f -- "mount -o commit_interval=0,snapshot_every=0 $DB $M" | head -n1)
+mkdir -p "$M/prompts/coding"
+printf 'name: review\n' > "$M/prompts/coding/review.yaml"
+printf 'name: ship\nsteps:\n  - build\n' > "$M/workflows/ship.yaml"
+expect 2 "mount with a bad option" "$CCCFS" mount -f -o snapshot_every=soon "$DB" "$T"
+expect 2 "mount with a bad keep spec" "$CCCFS" mount -f -o keep=7x "$DB" "$T"
+grep -q "keep=7x" "$T/err" || fail "bad keep message: $(cat "$T/err")"
+
+note "check and stat while mounted"
+expect 0 check "$CCCFS" check "$DB"
+grep -q "0 problems" "$T/out" || fail "check summary: $(cat "$T/out")"
+expect 0 "check -v" "$CCCFS" check -v "$DB"
+grep -q "ok /prompts/coding/review.yaml" "$T/out" || fail "check -v does not list records"
+expect 0 stat "$CCCFS" stat "$DB"
+for field in "file size" "pages" "last txn" "last commit" "snapshots" "table prompts"; do
+	grep -q "^$field" "$T/out" || fail "stat lacks '$field'"
+done
+
+note "snapshot create, list, delete, restore"
+expect 0 "snapshot create" "$CCCFS" snapshot "$DB" create mon
+expect 1 "snapshot create twice" "$CCCFS" snapshot "$DB" create mon
+grep -q "already exists" "$T/err" || fail "duplicate snapshot message: $(cat "$T/err")"
+expect 0 "snapshot list" "$CCCFS" snapshot "$DB" list
+grep -q "^NAME .*CREATED.*TXN.*RECORDS.*OWN SPACE" "$T/out" || fail "list header: $(cat "$T/out")"
+grep -Eq "^mon +[0-9-]+ [0-9:]+Z +[0-9]+ +2 " "$T/out" || fail "list row: $(cat "$T/out")"
+expect 1 "snapshot delete of a missing one" "$CCCFS" snapshot "$DB" delete tue
+grep -q "tue" "$T/err" || fail "missing snapshot message: $(cat "$T/err")"
+printf 'name: changed\n' > "$M/prompts/coding/review.yaml"
+expect 0 "snapshot restore" "$CCCFS" snapshot "$DB" restore mon
+grep -q "before-restore-" "$T/out" || fail "restore output: $(cat "$T/out")"
+expect 1 "snapshot restore of a missing one" "$CCCFS" snapshot "$DB" restore tue
+expect 0 "snapshot delete" "$CCCFS" snapshot "$DB" delete mon
+expect 0 "snapshot list" "$CCCFS" snapshot "$DB" list
+grep -q "^mon " "$T/out" && fail "deleted snapshot still listed"
+grep -q "^before-restore-" "$T/out" || fail "the snapshot kept by restore is not listed"
+
+note "backup, export, import"
+expect 0 backup "$CCCFS" backup "$DB" "$T/b.db"
+grep -q "b.db" "$T/out" || fail "backup output: $(cat "$T/out")"
+expect 1 "backup onto an existing file" "$CCCFS" backup "$DB" "$T/b.db"
+grep -q "already exists" "$T/err" || fail "backup onto existing: $(cat "$T/err")"
+expect 1 "backup of a missing snapshot" "$CCCFS" backup "$DB" "$T/c.db" --snapshot nope
+[ -e "$T/c.db" ] && fail "a failed backup left a file"
+expect 0 "check of the backup" "$CCCFS" check "$T/b.db"
+expect 0 export "$CCCFS" export "$DB" "$T/x"
+check_file "$T/x/prompts/coding/review.yaml" "name: review"
+expect 1 "export into a non-empty folder" "$CCCFS" export "$DB" "$T/x"
+grep -q "empty" "$T/err" || fail "export into non-empty: $(cat "$T/err")"
+expect 0 import "$CCCFS" import "$T/i.db" "$T/x"
+grep -q "imported 2 records" "$T/out" || fail "import output: $(cat "$T/out")"
+mkdir "$T/empty"
+expect 1 "import of a folder without kinds" "$CCCFS" import "$T/i.db" "$T/empty"
+expect 1 "import of a missing folder" "$CCCFS" import "$T/i.db" "$T/missing"
+printf 'name: ok\nname: twice\n' > "$T/x/workflows/dup.yaml"
+expect 1 "import with an invalid file" "$CCCFS" import "$T/i.db" "$T/x"
+grep -q "dup.yaml: line 2, column 1" "$T/err" || fail "import error: $(cat "$T/err")"
+expect 0 "import --skip-invalid" "$CCCFS" import "$T/i.db" "$T/x" --skip-invalid
+grep -q "1 invalid file skipped" "$T/out" || fail "skip output: $(cat "$T/out")"
+
+note "umount; check finds damage (exit 3)"
+expect 2 "umount without a mountpoint" "$CCCFS" umount
+expect 0 umount "$CCCFS" umount "$M"
+for i in $(seq 1 100); do kill -0 "$DAEMON_PID" 2>/dev/null || break; sleep 0.05; done
+DAEMON_PID=""
+is_mounted "$M" && fail "still mounted after cccfs umount"
+expect 1 "umount of something not mounted" "$CCCFS" umount "$M"
+cp "$T/b.db" "$T/bad.db"
+pages=$(( $(stat -c %s "$T/bad.db") / 4096 ))
+for p in $(seq 2 $((pages - 1))); do
+	printf 'garbage' | dd of="$T/bad.db" bs=1 seek=$((p * 4096 + 64)) conv=notrunc status=none
+done
+expect 3 "check of a damaged store" "$CCCFS" check "$T/bad.db"
+grep -q "newest commit (txn [0-9]*) was incomplete or damaged" "$T/out" ||
+	fail "check does not say that it fell back: $(cat "$T/out")"
+grep -q "table missing" "$T/out" || fail "check does not say what is missing: $(cat "$T/out")"
