@@ -7,10 +7,37 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include <cmocka.h>
+
+#include "tmpdir.h"
+
+int fstest_setup(void **state, const char *tag)
+{
+	struct fixture *f = calloc(1, sizeof *f);
+
+	assert_non_null(f);
+	f->dir = tmpdir_make(tag);
+	tmpdir_path(f->db, sizeof f->db, f->dir, "t.db");
+	assert_int_equal(kv_env_open(&f->env, f->db, KV_CREATE, 0600), 0);
+	assert_int_equal(store_init(f->env, 0, 0), 0);
+	*state = f;
+	return 0;
+}
+
+int fstest_teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	if (f->env)
+		kv_env_close(f->env);
+	tmpdir_remove(f->dir);
+	free(f);
+	return 0;
+}
 
 void put_file(kv_env *env, const char *path, const char *content)
 {

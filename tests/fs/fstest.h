@@ -12,6 +12,16 @@
 
 #include "store.h"
 
+/* A fresh store in a private folder, with the three kind folders; the
+ * teardown closes it and removes the folder.  cmocka state: a fixture. */
+struct fixture {
+	const char *dir;
+	char db[4096];
+	kv_env *env;
+};
+int fstest_setup(void **state, const char *tag);
+int fstest_teardown(void **state);
+
 /* One commit each: a regular file (0644) with content, a folder (0755). */
 void put_file(kv_env *env, const char *path, const char *content);
 void put_dir(kv_env *env, const char *path);

@@ -29,33 +29,14 @@
 /* 2026-11-02T00:00:00Z, a Monday */
 #define MONDAY 1793577600
 
-struct fixture {
-	const char *dir;
-	char db[4096];
-	kv_env *env;
-};
-
 static int setup(void **state)
 {
-	struct fixture *f = calloc(1, sizeof *f);
-
-	assert_non_null(f);
-	f->dir = tmpdir_make("snaps");
-	tmpdir_path(f->db, sizeof f->db, f->dir, "t.db");
-	assert_int_equal(kv_env_open(&f->env, f->db, KV_CREATE, 0600), 0);
-	assert_int_equal(store_init(f->env, 0, 0), 0);
-	*state = f;
-	return 0;
+	return fstest_setup(state, "snaps");
 }
 
 static int teardown(void **state)
 {
-	struct fixture *f = *state;
-
-	kv_env_close(f->env);
-	tmpdir_remove(f->dir);
-	free(f);
-	return 0;
+	return fstest_teardown(state);
 }
 
 /* ---- retain.c ---------------------------------------------------------- */

@@ -24,34 +24,14 @@
 #include "store.h"
 #include "tmpdir.h"
 
-struct fixture {
-	const char *dir;
-	char db[4096];
-	kv_env *env;
-};
-
 static int setup(void **state)
 {
-	struct fixture *f = calloc(1, sizeof *f);
-
-	assert_non_null(f);
-	f->dir = tmpdir_make("store");
-	tmpdir_path(f->db, sizeof f->db, f->dir, "t.db");
-	assert_int_equal(kv_env_open(&f->env, f->db, KV_CREATE, 0600), 0);
-	assert_int_equal(store_init(f->env, 0, 0), 0);
-	*state = f;
-	return 0;
+	return fstest_setup(state, "store");
 }
 
 static int teardown(void **state)
 {
-	struct fixture *f = *state;
-
-	if (f->env)
-		kv_env_close(f->env);
-	tmpdir_remove(f->dir);
-	free(f);
-	return 0;
+	return fstest_teardown(state);
 }
 
 static void test_init_and_listing(void **state)
