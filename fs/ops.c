@@ -1098,6 +1098,7 @@ static int snap_open(struct fs *fs, fuse_req_t req, fuse_ino_t ino,
 	itab_lock();
 	h->snap = sn;
 	itab_unlock();
+	fi->noflush = 1;
 	return 0;
 }
 
@@ -1682,6 +1683,9 @@ static int handle_pick_version(struct fs *fs, struct fs_handle *h,
 	}
 	h->version = n.txnid;
 	fi->direct_io = 1;
+	/* A read-only handle has nothing to commit at close: no FLUSH
+	 * round trip on every close (kernels before 5.17 send it anyway) */
+	fi->noflush = !h->writable;
 	itab_unlock();
 	return 0;
 }
@@ -2319,7 +2323,7 @@ static void fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
 	struct fs *fs = fs_of(req);
 	struct xlist l = { 0 };
-	char *path = NULL, *err;
+	char *path = NULL;
 	struct node n;
 	int rc = itab_path(ino, &path, NULL);
 
@@ -2330,21 +2334,10 @@ static void fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		reply_err(req, rc);
 		return;
 	}
-	if (S_ISREG(n.mode)) {
-		static const char *const fixed[] = { XA_PREFIX "txn",
-			                             XA_PREFIX "created",
-			                             XA_PREFIX "updated" };
-
-		for (size_t i = 0; i < 3 && rc == 0; i++)
-			rc = xlist_add(&l, fixed[i], strlen(fixed[i]));
-		err = errtab_get(path);
-		if (err && rc == 0)
-			rc = xlist_add(&l, XA_PREFIX "error",
-			               strlen(XA_PREFIX "error"));
-		free(err);
-	}
-	if (rc == 0)
-		rc = node_xattr_each(&n, xlist_add, &l);
+	/* Only the stored attributes: the user.cccfs.* ones are computed,
+	 * read by name, and not listed, so cp -a, rsync -X and tar
+	 * --xattrs neither fetch them for every file nor copy them. */
+	rc = node_xattr_each(&n, xlist_add, &l);
 	if (rc != 0)
 		reply_err(req, rc);
 	else

@@ -137,7 +137,7 @@ int sv_node(kv_env *env, const char *path, struct node *n)
 	struct kv_snapshot_info si;
 	struct node base;
 	struct stx s;
-	int64_t newest;
+	int64_t newest = 0;
 	int rc;
 
 	switch (sv_level(path, name, &rest)) {
@@ -312,7 +312,11 @@ static int auto_push(struct auto_list *al, const char *name, int64_t t)
 		al->t = nn;
 		al->cap = cap;
 	}
-	snprintf(al->name[al->n], RETAIN_NAME_MAX, "%s", name);
+	size_t len = strlen(name);
+
+	if (len >= RETAIN_NAME_MAX)
+		return -EINVAL; /* automatic names are shorter */
+	memcpy(al->name[al->n], name, len + 1);
 	al->t[al->n++] = t;
 	return 0;
 }

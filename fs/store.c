@@ -362,7 +362,7 @@ int store_node_get(struct stx *s, const char *path, struct node *n)
 {
 	char kb[PM_PATH_MAX + 2];
 	kv_val key, val;
-	kv_table *t;
+	kv_table *t = NULL;
 	int rc;
 
 	if (*path == '\0') {
@@ -384,7 +384,7 @@ int store_node_put(struct stx *s, const char *path, const struct node *n)
 {
 	char kb[PM_PATH_MAX + 2];
 	kv_val key, val;
-	kv_table *t;
+	kv_table *t = NULL;
 	unsigned char small[512];
 	unsigned char *buf = small;
 	size_t len = node_encoded_len(n);
@@ -418,7 +418,7 @@ int store_content_get(struct stx *s, const char *path, uint32_t mode,
                       kv_val *val)
 {
 	struct pm_loc loc;
-	kv_table *t;
+	kv_table *t = NULL;
 	kv_val key;
 	int rc = pm_content_loc(path, S_ISREG(mode), &loc);
 
@@ -444,7 +444,7 @@ int store_content_put(struct stx *s, const char *path, uint32_t mode,
                       const void *data, size_t len)
 {
 	struct pm_loc loc;
-	kv_table *t;
+	kv_table *t = NULL;
 	kv_val key, val;
 	int rc = pm_content_loc(path, S_ISREG(mode), &loc);
 
@@ -463,7 +463,7 @@ int store_content_put(struct stx *s, const char *path, uint32_t mode,
 static int content_del(struct stx *s, const char *path, uint32_t mode)
 {
 	struct pm_loc loc;
-	kv_table *t;
+	kv_table *t = NULL;
 	kv_val key;
 	int rc = pm_content_loc(path, S_ISREG(mode), &loc);
 
@@ -482,7 +482,7 @@ int store_remove(struct stx *s, const char *path, uint32_t mode)
 {
 	char kb[PM_PATH_MAX + 2];
 	kv_val key;
-	kv_table *t;
+	kv_table *t = NULL;
 	int rc = content_del(s, path, mode);
 
 	if (rc == 0)
@@ -504,7 +504,7 @@ static int scan_prefix(struct stx *s, const char *prefix, size_t plen,
                        int (*fn)(void *ctx, kv_val key, kv_val val),
                        void *ctx)
 {
-	kv_table *t;
+	kv_table *t = NULL;
 	kv_cursor *c;
 	kv_val seek = { prefix, plen }, k, v;
 	int rc = stx_table(s, PM_TABLE_NODES, &t);
@@ -763,7 +763,7 @@ int store_subtree_write(struct stx *s, const char *path,
 int store_init(kv_env *env, uint32_t uid, uint32_t gid)
 {
 	struct stx s;
-	kv_table *t;
+	kv_table *t = NULL;
 	int rc = stx_begin(env, true, &s);
 
 	if (rc != 0)
