@@ -365,9 +365,19 @@ static int parse_args(int argc, char **argv, const char *usage,
 	return -1;
 }
 
+static void backup_progress(void *ctx, uint64_t done, uint64_t total)
+{
+	struct progress *p = ctx;
+
+	if (p->total == 0 && total != 0)
+		p->total = total;
+	progress_add(p, done - p->done);
+}
+
 int tools_backup(int argc, char **argv)
 {
 	const char *pos[2], *snap = NULL;
+	struct progress p;
 	struct kv_stat st;
 	char size[32];
 	kv_env *env;
@@ -384,7 +394,10 @@ int tools_backup(int argc, char **argv)
 	}
 	if (open_store(pos[0], false, true, &env) != 0)
 		return 1;
-	rc = kv_env_copy(env, pos[1], snap, 0600);
+	progress_start(&p, "copying", 0);
+	rc = kv_env_copy_progress(env, pos[1], snap, 0600, backup_progress,
+	                          &p);
+	progress_end(&p);
 	kv_env_close(env);
 	if (rc != 0) {
 		char what[KV_MAX_NAME + 64];

@@ -20,7 +20,17 @@ struct copyctx {
 	kv_txn *src;
 	kv_txn *dst;
 	int rc;
+	void (*progress)(void *ctx, uint64_t done, uint64_t total);
+	void *pctx;
+	uint64_t done, total;
 };
+
+static int add_count(void *ctx, const char *name, uint64_t count)
+{
+	(void)name;
+	*(uint64_t *)ctx += count;
+	return 0;
+}
 
 static int copy_table(void *ctx, const char *name, uint64_t count)
 {
@@ -45,6 +55,8 @@ static int copy_table(void *ctx, const char *name, uint64_t count)
 		rc = kv_put(cc->dst, dt, k, v, KV_APPEND);
 		if (rc)
 			break;
+		if (cc->progress && (++cc->done & 1023) == 0)
+			cc->progress(cc->pctx, cc->done, cc->total);
 	}
 	kv_cursor_close(cu);
 	return rc == KV_ENOTFOUND ? 0 : rc;
@@ -53,7 +65,16 @@ static int copy_table(void *ctx, const char *name, uint64_t count)
 KV_API int kv_env_copy(kv_env *env, const char *dest, const char *snapshot,
                        int mode)
 {
-	struct copyctx cc = { 0 };
+	return kv_env_copy_progress(env, dest, snapshot, mode, NULL, NULL);
+}
+
+KV_API int kv_env_copy_progress(kv_env *env, const char *dest,
+                                const char *snapshot, int mode,
+                                void (*progress)(void *ctx, uint64_t done,
+                                                 uint64_t total),
+                                void *ctx)
+{
+	struct copyctx cc = { .progress = progress, .pctx = ctx };
 	kv_env *out = NULL;
 	char *lock = NULL;
 	int fd, rc;
@@ -80,7 +101,11 @@ KV_API int kv_env_copy(kv_env *env, const char *dest, const char *snapshot,
 	rc = kv_txn_begin(out, 0, &cc.dst);
 	if (rc)
 		goto fail;
+	if (progress)
+		(void)kv_table_list(cc.src, add_count, &cc.total);
 	rc = kv_table_list(cc.src, copy_table, &cc);
+	if (rc == 0 && progress)
+		progress(ctx, cc.done, cc.total);
 	if (rc) {
 		kv_txn_abort(cc.dst);
 		goto fail;

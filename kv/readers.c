@@ -92,7 +92,10 @@ int readers_open(kv_env *env)
 	uint64_t cur = 0;
 	int rc;
 
-	env->lfd = open(env->lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	/* never through a symlink: a planted link must not make us create
+	 * or overwrite a file elsewhere */
+	env->lfd = open(env->lockpath,
+	                O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (env->lfd < 0 && (env->flags & KV_RDONLY)) {
 		/* Read-only media: serve this process alone, privately. */
 		env->private_lock = true;

@@ -318,6 +318,13 @@ KV_API int kv_check(kv_env *env, void (*fn)(void *ctx, const char *msg),
  */
 KV_API int kv_env_copy(kv_env *env, const char *dest, const char *snapshot,
                        int mode);
+/* The same, calling progress (if not NULL) with the entries copied so far
+ * and the total, every 1,024 entries and once at the end. */
+KV_API int kv_env_copy_progress(kv_env *env, const char *dest,
+                                const char *snapshot, int mode,
+                                void (*progress)(void *ctx, uint64_t done,
+                                                 uint64_t total),
+                                void *ctx);
 
 /* ---- errors ---------------------------------------------------------- */
 

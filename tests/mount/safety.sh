@@ -31,6 +31,13 @@ for mask in 022 000 077; do
 	check_eq "$(stat -c %a "$T/m$mask.db" "$T/m$mask.db-lock" | tr '\n' ' ')" \
 		"600 600 " "modes of a store made by init, umask $mask"
 done
+note "a planted lock-file symlink is not followed"
+printf 'precious\n' > "$T/precious"
+chmod 0644 "$T/precious"
+ln -s "$T/precious" "$T/trap.db-lock"
+"$CCCFS" init "$T/trap.db" 2>"$T/err" && fail "init went through a lock-file symlink"
+check_file "$T/precious" "precious"
+check_eq "$(stat -c %a "$T/precious")" 644 "mode of the symlink's target"
 umask 000
 mount_fs
 umask 022

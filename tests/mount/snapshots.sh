@@ -156,6 +156,14 @@ note "backup, export and import round-trip while mounted"
 "$CCCFS" backup "$DB" "$T/backup.db" >/dev/null || fail "backup"
 "$CCCFS" backup "$DB" "$T/backup.db" 2>/dev/null && fail "backup over an existing file succeeded"
 "$CCCFS" check "$T/backup.db" >/dev/null || fail "check of the backup"
+note "the backup mounts as a store of its own"
+mkdir "$T/bmnt"
+"$CCCFS" mount -o snapshot_every=0 "$T/backup.db" "$T/bmnt" || fail "mount of the backup"
+diff -r "$M/prompts" "$T/bmnt/prompts" >/dev/null; brc=$?
+diff -r "$M/workflows" "$T/bmnt/workflows" >/dev/null || brc=1
+fusermount3 -u "$T/bmnt" || fail "unmount of the backup"
+for i in $(seq 1 50); do pgrep -f -- "$T/backup.db" >/dev/null || break; sleep 0.1; done
+[ "$brc" = 0 ] || fail "the mounted backup differs from the live tree"
 "$CCCFS" export "$DB" "$T/e1" >/dev/null || fail "export"
 "$CCCFS" export "$T/backup.db" "$T/e-backup" >/dev/null || fail "export of the backup"
 diff -r "$T/e1" "$T/e-backup" || fail "backup differs from the live state"
