@@ -256,7 +256,10 @@ static int walk_catalog_checked(struct checker *ck, const struct tree *cat,
 		rc = bt_cur_get(&c, &k, &v);
 		if (rc)
 			return rc;
-		if (v.len != TD_SIZE || k.len > KV_MAX_NAME) {
+		/* a name the API could not open: empty, too long, or with a
+		 * NUL inside */
+		if (v.len != TD_SIZE || k.len == 0 || k.len > KV_MAX_NAME ||
+		    memchr(k.data, '\0', k.len) != NULL) {
 			problem(ck, c.pg[c.depth - 1], "bad catalog entry");
 			continue;
 		}

@@ -45,6 +45,13 @@ static void rec_store(const struct snaprec *r, uint8_t *p)
 	put64(p + SR_RECORDS, r->records);
 }
 
+/* A stored name the API can use: 1..KV_MAX_NAME bytes, no NUL inside. */
+static bool name_ok(kv_val k)
+{
+	return k.len > 0 && k.len <= KV_MAX_NAME &&
+	       memchr(k.data, '\0', k.len) == NULL;
+}
+
 static kv_val name_val(const char *name)
 {
 	kv_val k = { name, strlen(name) };
@@ -88,11 +95,11 @@ int snap_each(kv_txn *txn, const struct tree *snaps,
 
 	for (rc = bt_first(&c); rc == 0; rc = bt_next(&c)) {
 		struct snaprec r;
-		kv_val v;
-		rc = bt_cur_get(&c, NULL, &v);
+		kv_val k, v;
+		rc = bt_cur_get(&c, &k, &v);
 		if (rc)
 			return rc;
-		if (v.len != SR_SIZE)
+		if (v.len != SR_SIZE || !name_ok(k))
 			return KV_CORRUPT(c.pg[c.depth - 1], "snapshot record");
 		rec_load(&r, v.data);
 		rc = fn(ctx, r.txnid, &r.catalog);
@@ -349,7 +356,7 @@ KV_API int kv_snapshot_list(kv_txn *txn,
 			v = nv;
 			cap *= 2;
 		}
-		if (val.len != SR_SIZE || k.len > KV_MAX_NAME) {
+		if (val.len != SR_SIZE || !name_ok(k)) {
 			rc = KV_CORRUPT(c.pg[c.depth - 1], "snapshot record");
 			break;
 		}
