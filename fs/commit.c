@@ -32,30 +32,34 @@ static void sync_now(void)
 		       kv_strerror(rc));
 }
 
+void fs_wait_ms(pthread_cond_t *cond, pthread_mutex_t *lock,
+                unsigned long ms, const bool *stop)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += (time_t)(ms / 1000);
+	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	while (!*stop && pthread_cond_timedwait(cond, lock, &ts) != ETIMEDOUT)
+		;
+}
+
 static void *timer_main(void *arg)
 {
 	(void)arg;
 	pthread_mutex_lock(&ct.lock);
 	while (!ct.stop) {
-		struct timespec ts;
-		unsigned long ms = ct.fs->cfg.commit_interval;
-
 		while (!ct.dirty && !ct.stop)
 			pthread_cond_wait(&ct.cond, &ct.lock);
 		if (ct.stop)
 			break;
 		/* Wait out the interval, then flush everything since. */
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += (time_t)(ms / 1000);
-		ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
-		while (!ct.stop &&
-		       pthread_cond_timedwait(&ct.cond, &ct.lock, &ts) !=
-		               ETIMEDOUT)
-			;
+		fs_wait_ms(&ct.cond, &ct.lock, ct.fs->cfg.commit_interval,
+		           &ct.stop);
 		ct.dirty = false;
 		pthread_mutex_unlock(&ct.lock);
 		sync_now();

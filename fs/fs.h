@@ -76,6 +76,10 @@ int commit_timer_start(struct fs *fs);
 void commit_timer_note(void);
 /* Stop the timer and make every commit durable. */
 void commit_timer_stop(void);
+/* With lock held: wait on cond for ms milliseconds, or until *stop is set
+ * (and cond signalled).  The background threads' tick. */
+void fs_wait_ms(pthread_cond_t *cond, pthread_mutex_t *lock,
+                unsigned long ms, const bool *stop);
 
 /* ---- watch.c ------------------------------------------------------- */
 /* The background thread: automatic snapshots on schedule, and cache

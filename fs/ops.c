@@ -223,6 +223,19 @@ static void fill_entry(uint64_t ino, const struct node *n,
 	fill_stat(ino, n, &e->attr);
 }
 
+/* Give the entry just made at path its inode (one lookup) and fill e
+ * from n, which is released. */
+static int new_entry(const char *path, uint32_t type, struct node *n,
+                     struct fuse_entry_param *e)
+{
+	uint64_t ino = itab_ref_path(path, type);
+
+	if (ino != 0)
+		fill_entry(ino, n, e);
+	node_release(n);
+	return ino != 0 ? 0 : -ENOMEM;
+}
+
 /* The content of in changed (or a save was refused): the kernel's cached
  * attributes (size, times) are invalidated. */
 static void content_changed(struct fs_inode *in)
@@ -995,7 +1008,6 @@ static int snap_make(struct fs *fs, const char *path, uint32_t mode,
 {
 	char name[KV_MAX_NAME + 1];
 	struct node n;
-	uint64_t ino;
 	int rc;
 
 	switch (sv_level(path, name, NULL)) {
@@ -1014,14 +1026,7 @@ static int snap_make(struct fs *fs, const char *path, uint32_t mode,
 	if (rc != 0)
 		return rc;
 	fs_log(LOG_INFO, "took snapshot %s", name);
-	ino = itab_ref_path(path, S_IFDIR);
-	if (ino == 0) {
-		node_release(&n);
-		return -ENOMEM;
-	}
-	fill_entry(ino, &n, e);
-	node_release(&n);
-	return 0;
+	return new_entry(path, S_IFDIR, &n, e);
 }
 
 static int snap_remove(struct fs *fs, const char *path, bool dir)
@@ -1116,7 +1121,6 @@ static int make_entry(struct fs *fs, fuse_req_t req, fuse_ino_t parent,
 	char path[PM_PATH_MAX + 1];
 	struct stx s;
 	struct node n;
-	uint64_t ino;
 	int rc;
 
 	/* Paths change only inside write transactions: resolve them in
@@ -1165,14 +1169,7 @@ static int make_entry(struct fs *fs, fuse_req_t req, fuse_ino_t parent,
 		node_release(&n);
 		return rc;
 	}
-	ino = itab_ref_path(path, mode & S_IFMT);
-	if (ino == 0) {
-		node_release(&n);
-		return -ENOMEM;
-	}
-	fill_entry(ino, &n, e);
-	node_release(&n);
-	return 0;
+	return new_entry(path, mode & S_IFMT, &n, e);
 fail:
 	stx_abort(&s);
 	return rc;

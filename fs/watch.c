@@ -95,18 +95,7 @@ static void *watch_main(void *arg)
 	(void)arg;
 	pthread_mutex_lock(&w.lock);
 	while (!w.stop) {
-		struct timespec ts;
-
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += WATCH_TICK_MS * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
-		while (!w.stop &&
-		       pthread_cond_timedwait(&w.cond, &w.lock, &ts) !=
-		               ETIMEDOUT)
-			;
+		fs_wait_ms(&w.cond, &w.lock, WATCH_TICK_MS, &w.stop);
 		if (w.stop)
 			break;
 		pthread_mutex_unlock(&w.lock);
