@@ -17,25 +17,11 @@
 
 int fstest_setup(void **state, const char *tag)
 {
-	struct fixture *f = calloc(1, sizeof *f);
+	struct tmpenv *f;
 
-	assert_non_null(f);
-	f->dir = tmpdir_make(tag);
-	tmpdir_path(f->db, sizeof f->db, f->dir, "t.db");
-	assert_int_equal(kv_env_open(&f->env, f->db, KV_CREATE, 0600), 0);
+	tmpenv_setup(state, tag);
+	f = *state;
 	assert_int_equal(store_init(f->env, 0, 0), 0);
-	*state = f;
-	return 0;
-}
-
-int fstest_teardown(void **state)
-{
-	struct fixture *f = *state;
-
-	if (f->env)
-		kv_env_close(f->env);
-	tmpdir_remove(f->dir);
-	free(f);
 	return 0;
 }
 

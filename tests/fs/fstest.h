@@ -11,16 +11,11 @@
 #include <cccfs/kv.h>
 
 #include "store.h"
+#include "tmpdir.h"
 
-/* A fresh store in a private folder, with the three kind folders; the
- * teardown closes it and removes the folder.  cmocka state: a fixture. */
-struct fixture {
-	const char *dir;
-	char db[4096];
-	kv_env *env;
-};
+/* A fresh store (a struct tmpenv, tmpdir.h) with the three kind folders;
+ * tmpenv_teardown() closes and removes it. */
 int fstest_setup(void **state, const char *tag);
-int fstest_teardown(void **state);
 
 /* One commit each: a regular file (0644) with content, a folder (0755). */
 void put_file(kv_env *env, const char *path, const char *content);

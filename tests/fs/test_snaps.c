@@ -36,7 +36,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	return fstest_teardown(state);
+	return tmpenv_teardown(state);
 }
 
 /* ---- retain.c ---------------------------------------------------------- */
@@ -221,7 +221,7 @@ static void take(kv_env *env, const char *name)
 
 static void test_schedule_only_on_change(void **state)
 {
-	struct fixture *f = *state;
+	struct tmpenv *f = *state;
 	struct autosnap_cfg cfg = { .every = HOUR };
 	struct autosnap_result r;
 	int64_t now = MONDAY;
@@ -261,7 +261,7 @@ static void test_schedule_only_on_change(void **state)
 
 static void test_schedule_six_weeks(void **state)
 {
-	struct fixture *f = *state;
+	struct tmpenv *f = *state;
 	struct autosnap_cfg cfg = { .every = HOUR };
 	struct autosnap_result r;
 	struct snap_names sn;
@@ -325,7 +325,7 @@ static void test_levels(void **state)
 
 static void test_views(void **state)
 {
-	struct fixture *f = *state;
+	struct tmpenv *f = *state;
 	struct names nm;
 	struct node n;
 	void *data;
@@ -385,7 +385,7 @@ static void test_views(void **state)
 
 static void test_restore(void **state)
 {
-	struct fixture *f = *state;
+	struct tmpenv *f = *state;
 	char saved[SNAPS_SAVED_MAX];
 	void *data;
 	size_t len;

@@ -31,12 +31,12 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	return fstest_teardown(state);
+	return tmpenv_teardown(state);
 }
 
 static void test_init_and_listing(void **state)
 {
-	struct fixture *f = *state;
+	struct tmpenv *f = *state;
 	struct names nm;
 
 	assert_string_equal(list(f->env, "", &nm),
@@ -57,7 +57,7 @@ static void test_init_and_listing(void **state)
 
 static void test_node_roundtrip(void **state)
 {
-	struct fixture *f = *state;
+	struct tmpenv *f = *state;
 	struct stx s;
 	struct node n, m;
 	const void *v;
@@ -101,7 +101,7 @@ static void test_node_roundtrip(void **state)
 
 static void test_subtree_move(void **state)
 {
-	struct fixture *f = *state;
+	struct tmpenv *f = *state;
 	struct subtree t = { 0 };
 	struct names nm;
 	struct stx s;
@@ -154,7 +154,7 @@ static void test_subtree_move(void **state)
 
 static void test_check_exit_codes(void **state)
 {
-	struct fixture *f = *state;
+	struct tmpenv *f = *state;
 	kv_txn *txn;
 	kv_table *tb;
 	kv_val key = { "bad.yaml", 8 }, val = { "name: [\n", 8 };
@@ -165,18 +165,18 @@ static void test_check_exit_codes(void **state)
 	f->env = NULL;
 	saved = dup(STDOUT_FILENO);
 	assert_true(freopen("/dev/null", "w", stdout) != NULL);
-	assert_int_equal(check_main(f->db, 0), 0);
+	assert_int_equal(check_main(f->path, 0), 0);
 
 	/* a record stored behind the file system's back: invalid YAML and
 	 * no node */
-	assert_int_equal(kv_env_open(&f->env, f->db, 0, 0600), 0);
+	assert_int_equal(kv_env_open(&f->env, f->path, 0, 0600), 0);
 	assert_int_equal(kv_txn_begin(f->env, 0, &txn), 0);
 	assert_int_equal(kv_table_open(txn, "agents", 0, &tb), 0);
 	assert_int_equal(kv_put(txn, tb, key, val, 0), 0);
 	assert_int_equal(kv_txn_commit(txn), 0);
 	kv_env_close(f->env);
 	f->env = NULL;
-	assert_int_equal(check_main(f->db, 0), 3);
+	assert_int_equal(check_main(f->path, 0), 3);
 	fflush(stdout);
 	dup2(saved, STDOUT_FILENO);
 	close(saved);

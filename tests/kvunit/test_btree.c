@@ -17,29 +17,14 @@
 #include "kv_int.h"
 #include "tmpdir.h"
 
-struct fx {
-	const char *dir;
-	char path[4096];
-	kv_env *env;
-};
-
 static int setup(void **state)
 {
-	struct fx *f = calloc(1, sizeof(*f));
-	f->dir = tmpdir_make("btree");
-	tmpdir_path(f->path, sizeof(f->path), f->dir, "db");
-	assert_int_equal(kv_env_open(&f->env, f->path, KV_CREATE, 0600), 0);
-	*state = f;
-	return 0;
+	return tmpenv_setup(state, "btree");
 }
 
 static int teardown(void **state)
 {
-	struct fx *f = *state;
-	kv_env_close(f->env);
-	tmpdir_remove(f->dir);
-	free(f);
-	return 0;
+	return tmpenv_teardown(state);
 }
 
 static void report(void *ctx, const char *msg)
@@ -65,7 +50,7 @@ static kv_val kv_str(const char *s)
  * the minimum the entry bytes need. */
 static void test_append_fills_pages(void **state)
 {
-	struct fx *f = *state;
+	struct tmpenv *f = *state;
 	kv_txn *t;
 	kv_table *tb;
 	char k[32], v[100];
@@ -100,7 +85,7 @@ static void test_append_fills_pages(void **state)
  */
 static void test_lookup_after_first_split(void **state)
 {
-	struct fx *f = *state;
+	struct tmpenv *f = *state;
 	kv_txn *t;
 	kv_table *tb;
 	char k[16];
@@ -135,7 +120,7 @@ static void test_lookup_after_first_split(void **state)
 /* 1 KiB keys with values on both sides of the overflow threshold. */
 static void test_big_keys_and_overflow(void **state)
 {
-	struct fx *f = *state;
+	struct tmpenv *f = *state;
 	kv_txn *t;
 	kv_table *tb;
 	static char key[KV_MAX_KEY];
@@ -180,7 +165,7 @@ static void test_big_keys_and_overflow(void **state)
  * and every page returns to the freelist. */
 static void test_delete_all_merges(void **state)
 {
-	struct fx *f = *state;
+	struct tmpenv *f = *state;
 	kv_txn *t;
 	kv_table *tb;
 	char k[32];
@@ -218,7 +203,7 @@ static void test_delete_all_merges(void **state)
 /* A cursor in a write txn keeps its place by key across changes. */
 static void test_cursor_refind(void **state)
 {
-	struct fx *f = *state;
+	struct tmpenv *f = *state;
 	kv_txn *t;
 	kv_table *tb;
 	kv_cursor *c;
@@ -280,7 +265,7 @@ static void test_cursor_refind(void **state)
 /* Overwriting values in place (same and different sizes) keeps counts. */
 static void test_overwrite_sizes(void **state)
 {
-	struct fx *f = *state;
+	struct tmpenv *f = *state;
 	kv_txn *t;
 	kv_table *tb;
 	char k[16];

@@ -63,29 +63,14 @@ static void test_visibility(void **state)
 	assert_false(fl_visible(NULL, 0, 1, 100));
 }
 
-struct fx {
-	const char *dir;
-	char path[4096];
-	kv_env *env;
-};
-
 static int setup(void **state)
 {
-	struct fx *f = calloc(1, sizeof(*f));
-	f->dir = tmpdir_make("freelist");
-	tmpdir_path(f->path, sizeof(f->path), f->dir, "db");
-	assert_int_equal(kv_env_open(&f->env, f->path, KV_CREATE, 0600), 0);
-	*state = f;
-	return 0;
+	return tmpenv_setup(state, "freelist");
 }
 
 static int teardown(void **state)
 {
-	struct fx *f = *state;
-	kv_env_close(f->env);
-	tmpdir_remove(f->dir);
-	free(f);
-	return 0;
+	return tmpenv_teardown(state);
 }
 
 static void rewrite(kv_env *env, int round)
@@ -115,7 +100,7 @@ static uint64_t high_water(kv_env *env)
 /* A reader holds the pages of its state; after it ends they are reused. */
 static void test_reader_holds_pages(void **state)
 {
-	struct fx *f = *state;
+	struct tmpenv *f = *state;
 	kv_txn *r;
 	kv_table *tb;
 	kv_val got;
@@ -151,7 +136,7 @@ static void test_reader_holds_pages(void **state)
 /* A snapshot holds exactly its pages; deleting it frees them. */
 static void test_snapshot_space(void **state)
 {
-	struct fx *f = *state;
+	struct tmpenv *f = *state;
 	kv_txn *t;
 	uint64_t held = 0;
 	struct kv_stat a, b;

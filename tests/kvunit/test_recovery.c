@@ -36,17 +36,26 @@ static kv_val S(const char *s)
 	return v;
 }
 
-static uint64_t put_one(kv_env *env, const char *k, const char *v)
+/* Put k = v in table "t" in one transaction; the commit's result, and
+ * its txnid in *id (if not NULL). */
+static int try_put(kv_env *env, const char *k, const char *v, uint64_t *id)
 {
 	kv_txn *t;
 	kv_table *tb;
-	uint64_t id;
 
 	assert_int_equal(kv_txn_begin(env, 0, &t), 0);
 	assert_int_equal(kv_table_open(t, "t", KV_TABLE_CREATE, &tb), 0);
 	assert_int_equal(kv_put(t, tb, S(k), S(v), 0), 0);
-	id = kv_txn_id(t);
-	assert_int_equal(kv_txn_commit(t), 0);
+	if (id)
+		*id = kv_txn_id(t);
+	return kv_txn_commit(t);
+}
+
+static uint64_t put_one(kv_env *env, const char *k, const char *v)
+{
+	uint64_t id;
+
+	assert_int_equal(try_put(env, k, v, &id), 0);
 	return id;
 }
 
@@ -254,15 +263,10 @@ static void test_enospc_keeps_store(void **state)
 	struct faults fa = { 0, 0 };
 	struct kv_io io = { &fa, f_pwrite, f_sync, f_truncate };
 	kv_env *env;
-	kv_txn *t;
-	kv_table *tb;
 
 	assert_int_equal(kv_env_open_io(&env, f->path, 0, 0, &io), 0);
 	fa.fail_write = ENOSPC;
-	assert_int_equal(kv_txn_begin(env, 0, &t), 0);
-	assert_int_equal(kv_table_open(t, "t", 0, &tb), 0);
-	assert_int_equal(kv_put(t, tb, S("x"), S("lost"), 0), 0);
-	assert_int_equal(kv_txn_commit(t), -ENOSPC);
+	assert_int_equal(try_put(env, "x", "lost", NULL), -ENOSPC);
 	assert_false(has(env, "x"));
 	assert_true(has(env, "b"));
 	fa.fail_write = 0;
@@ -280,14 +284,10 @@ static void test_fsync_failure_latches(void **state)
 	struct kv_io io = { &fa, f_pwrite, f_sync, f_truncate };
 	kv_env *env;
 	kv_txn *t;
-	kv_table *tb;
 
 	assert_int_equal(kv_env_open_io(&env, f->path, 0, 0, &io), 0);
 	fa.fail_sync = EIO;
-	assert_int_equal(kv_txn_begin(env, 0, &t), 0);
-	assert_int_equal(kv_table_open(t, "t", 0, &tb), 0);
-	assert_int_equal(kv_put(t, tb, S("x"), S("unsure"), 0), 0);
-	assert_int_equal(kv_txn_commit(t), -EIO);
+	assert_int_equal(try_put(env, "x", "unsure", NULL), -EIO);
 	assert_int_equal(kv_txn_begin(env, 0, &t), KV_EFATAL);
 	assert_non_null(strstr(kv_errmsg(), "reopen"));
 	/* readers still work */

@@ -51,3 +51,26 @@ char *tmpdir_path(char *buf, size_t n, const char *dir, const char *name)
 	snprintf(buf, n, "%s/%s", dir, name);
 	return buf;
 }
+
+int tmpenv_setup(void **state, const char *tag)
+{
+	struct tmpenv *f = calloc(1, sizeof *f);
+
+	assert_non_null(f);
+	f->dir = tmpdir_make(tag);
+	tmpdir_path(f->path, sizeof f->path, f->dir, "t.db");
+	assert_int_equal(kv_env_open(&f->env, f->path, KV_CREATE, 0600), 0);
+	*state = f;
+	return 0;
+}
+
+int tmpenv_teardown(void **state)
+{
+	struct tmpenv *f = *state;
+
+	if (f->env)
+		kv_env_close(f->env);
+	tmpdir_remove(f->dir);
+	free(f);
+	return 0;
+}
