@@ -306,39 +306,16 @@ static int read_node(struct fs *fs, const char *path, struct node *n)
 	return rc;
 }
 
-/*
- * A full disk.  Pages a commit frees are reusable only once a later commit
- * is durable, so on a full disk a run of non-durable unlinks cannot use
- * the room each one frees, and the second rm fails with ENOSPC.  After a
- * commit fails with ENOSPC every commit is therefore durable, until the
- * store file takes more disk blocks than it had at the failure (the disk
- * has room again; blocks, not size: the file grows sparse).
- * full_size: those bytes plus one, 0 while not short of space.
- */
-static _Atomic long long full_size;
-
-static long long db_disk_bytes(const struct fs *fs)
-{
-	struct stat st;
-
-	return stat(fs->db_path, &st) == 0 ? (long long)st.st_blocks * 512 : 0;
-}
-
 /* Commit a write transaction with the daemon's close durability. */
 static int commit_close(struct fs *fs, struct stx *s, bool durable)
 {
-	long long full = atomic_load(&full_size);
-	enum kv_durability d = durable || fs->cfg.commit_interval == 0 || full
+	enum kv_durability d = durable || fs->cfg.commit_interval == 0
 	                               ? KV_DURABLE_IMMEDIATE
 	                               : KV_DURABLE_NONE;
 	int rc = stx_commit(s, d);
 
 	if (rc == 0 && d == KV_DURABLE_NONE)
 		commit_timer_note();
-	if (rc == -ENOSPC)
-		atomic_store(&full_size, db_disk_bytes(fs) + 1);
-	else if (rc == 0 && full && db_disk_bytes(fs) >= full)
-		atomic_store(&full_size, 0);
 	return rc;
 }
 
@@ -421,6 +398,24 @@ static int child_path(fuse_ino_t parent, const char *name, char *path)
 	if (rc == 0)
 		rc = pm_join(path, PM_PATH_MAX + 1, ppath, name);
 	free(ppath);
+	return rc;
+}
+
+/*
+ * Begin a write transaction and resolve parent/name into path inside it:
+ * paths change only in write transactions, so a concurrent rename of a
+ * parent cannot slip in between.  On error no transaction is open.
+ */
+static int begin_at(struct fs *fs, fuse_ino_t parent, const char *name,
+                    struct stx *s, char *path)
+{
+	int rc = stx_begin(fs->env, true, s);
+
+	if (rc == 0) {
+		rc = child_path(parent, name, path);
+		if (rc != 0)
+			stx_abort(s);
+	}
 	return rc;
 }
 
@@ -1123,14 +1118,9 @@ static int make_entry(struct fs *fs, fuse_req_t req, fuse_ino_t parent,
 	struct node n;
 	int rc;
 
-	/* Paths change only inside write transactions: resolve them in
-	 * ours, so a concurrent rename of a parent cannot slip in. */
-	rc = stx_begin(fs->env, true, &s);
+	rc = begin_at(fs, parent, name, &s, path);
 	if (rc != 0)
 		return rc;
-	rc = child_path(parent, name, path);
-	if (rc != 0)
-		goto fail;
 	if (in_snapshots(path)) {
 		stx_abort(&s);
 		return snap_make(fs, path, mode, target, e);
@@ -1281,18 +1271,17 @@ static int do_remove(struct fs *fs, fuse_ino_t parent, const char *name,
 	struct node n;
 	int rc;
 
-	rc = stx_begin(fs->env, true, &s);
+	rc = begin_at(fs, parent, name, &s, path);
 	if (rc != 0)
 		return rc;
-	rc = child_path(parent, name, path);
-	if (rc == 0 && in_snapshots(path)) {
+	if (in_snapshots(path)) {
 		stx_abort(&s);
 		return snap_remove(fs, path, dir);
 	}
-	if (rc == 0 && pm_depth(path) < 2)
+	if (pm_depth(path) < 2) {
 		rc = -EPERM;
-	if (rc != 0)
 		goto fail;
+	}
 	rc = store_node_get(&s, path, &n);
 	if (rc != 0)
 		goto fail;

@@ -414,23 +414,33 @@ static bool has_content(uint32_t mode)
 	return S_ISREG(mode) || S_ISLNK(mode);
 }
 
+/* The table and key of the content of a file at path; -EINVAL when path
+ * is not below a kind folder. */
+static int content_at(struct stx *s, const char *path, uint32_t mode,
+                      kv_table **t, kv_val *key)
+{
+	struct pm_loc loc;
+	int rc = pm_content_loc(path, S_ISREG(mode), &loc);
+
+	if (rc == 0)
+		rc = stx_table(s, loc.table, t);
+	key->data = loc.key;
+	key->len = loc.key_len;
+	return rc;
+}
+
 int store_content_get(struct stx *s, const char *path, uint32_t mode,
                       kv_val *val)
 {
-	struct pm_loc loc;
 	kv_table *t = NULL;
 	kv_val key;
-	int rc = pm_content_loc(path, S_ISREG(mode), &loc);
+	int rc;
 
 	val->data = "";
 	val->len = 0;
+	rc = content_at(s, path, mode, &t, &key);
 	if (rc != 0 || !has_content(mode))
 		return rc;
-	rc = stx_table(s, loc.table, &t);
-	if (rc != 0)
-		return rc;
-	key.data = loc.key;
-	key.len = loc.key_len;
 	rc = kv_to_errno(kv_get(s->txn, t, key, val));
 	if (rc == -ENOENT) {
 		val->data = "";
@@ -443,18 +453,12 @@ int store_content_get(struct stx *s, const char *path, uint32_t mode,
 int store_content_put(struct stx *s, const char *path, uint32_t mode,
                       const void *data, size_t len)
 {
-	struct pm_loc loc;
 	kv_table *t = NULL;
 	kv_val key, val;
-	int rc = pm_content_loc(path, S_ISREG(mode), &loc);
+	int rc = content_at(s, path, mode, &t, &key);
 
 	if (rc != 0)
 		return rc;
-	rc = stx_table(s, loc.table, &t);
-	if (rc != 0)
-		return rc;
-	key.data = loc.key;
-	key.len = loc.key_len;
 	val.data = len ? data : "";
 	val.len = len;
 	return kv_to_errno(kv_put(s->txn, t, key, val, 0));
@@ -462,18 +466,17 @@ int store_content_put(struct stx *s, const char *path, uint32_t mode,
 
 static int content_del(struct stx *s, const char *path, uint32_t mode)
 {
-	struct pm_loc loc;
 	kv_table *t = NULL;
 	kv_val key;
-	int rc = pm_content_loc(path, S_ISREG(mode), &loc);
+	int rc;
 
-	if (rc != 0 || !has_content(mode))
+	if (!has_content(mode))
 		return 0;
-	rc = stx_table(s, loc.table, &t);
+	rc = content_at(s, path, mode, &t, &key);
+	if (rc == -EINVAL)
+		return 0; /* not below a kind folder: no content */
 	if (rc != 0)
 		return rc;
-	key.data = loc.key;
-	key.len = loc.key_len;
 	rc = kv_to_errno(kv_del(s->txn, t, key));
 	return rc == -ENOENT ? 0 : rc;
 }

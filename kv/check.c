@@ -496,12 +496,7 @@ int check_recent(kv_env *env, uint8_t *map, const struct state *st,
 	struct checker ck;
 	int rc;
 
-	memset(&txn, 0, sizeof(txn));
-	txn.env = env;
-	txn.rdonly = true;
-	txn.st = *st;
-	txn.map = map;
-	txn.id = st->txnid;
+	txn_over_state(&txn, env, map, st);
 	memset(&ck, 0, sizeof(ck));
 	ck.txn = &txn;
 	ck.npages = st->next_pgno;

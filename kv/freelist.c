@@ -612,12 +612,7 @@ static int fl_build(kv_env *env, uint8_t *map, const struct state *st,
 	int rc;
 
 	memset(f, 0, sizeof(*f));
-	memset(&txn, 0, sizeof(txn));
-	txn.env = env;
-	txn.rdonly = true;
-	txn.st = *st;
-	txn.map = map;
-	txn.id = st->txnid;
+	txn_over_state(&txn, env, map, st);
 	memset(&rb, 0, sizeof(rb));
 	rb.npages = st->next_pgno;
 	rb.mark = calloc(rb.npages ? rb.npages : 1, 1);

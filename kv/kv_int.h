@@ -159,6 +159,8 @@ struct kv_env {
 	unsigned flags;
 	uint64_t rolled_back; /* txnid of a newest commit found incomplete at
 	                         open (recovery used the one before), or 0 */
+	uint64_t short_of_space; /* next_pgno a commit wanted when it failed
+	                            with ENOSPC; 0 while the disk has room */
 	const struct kv_io *io;
 	struct kv_io io_store;
 
@@ -372,6 +374,10 @@ int snap_each(kv_txn *txn, const struct tree *snaps,
 /* ---- check.c ---------------------------------------------------------- */
 
 /* Verify every page written after min_txn reachable from st (recovery). */
+/* A read transaction on the stack over state st in map, registered as no
+ * reader: for recovery and rebuilds at open, before readers exist. */
+void txn_over_state(kv_txn *txn, kv_env *env, uint8_t *map,
+                    const struct state *st);
 int check_recent(kv_env *env, uint8_t *map, const struct state *st,
                  uint64_t min_txn);
 

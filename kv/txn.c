@@ -432,6 +432,17 @@ static int map_for(kv_env *env, kv_txn *txn)
 	return rc;
 }
 
+void txn_over_state(kv_txn *txn, kv_env *env, uint8_t *map,
+                    const struct state *st)
+{
+	memset(txn, 0, sizeof(*txn));
+	txn->env = env;
+	txn->rdonly = true;
+	txn->st = *st;
+	txn->map = map;
+	txn->id = st->txnid;
+}
+
 /* Register a reader of the current state; see readers.c for the protocol. */
 int txn_begin_read_state(kv_env *env, kv_txn **out)
 {
@@ -621,7 +632,15 @@ KV_API int kv_txn_commit(kv_txn *txn)
 	rc = catalog_flush(txn);
 	if (rc)
 		goto fail;
-	if (txn->snap_deleted)
+	/*
+	 * Pages freed by a commit are reusable only once a later commit is
+	 * durable.  On a full disk, non-durable commits could never reuse
+	 * the pages the ones before them freed (a run of deletes would fail
+	 * with ENOSPC one after the other), so a commit that fails with
+	 * ENOSPC syncs what is committed, and every commit after it is
+	 * durable until one needs as much of the file as the failed one.
+	 */
+	if (txn->snap_deleted || env->short_of_space)
 		txn->durability = KV_DURABLE_IMMEDIATE;
 	if (!txn_changed(txn)) {
 		/* Nothing to write; a durable commit still promises that all
@@ -641,6 +660,13 @@ KV_API int kv_txn_commit(kv_txn *txn)
 	txn->st.txnid = txn->id;
 	txn->st.time_ns = now_ns();
 	rc = pager_write_dirty(txn);
+	if (rc == -ENOSPC) {
+		/* make what is committed durable now, so that the pages the
+		 * commits before this one freed can be reused at once */
+		env->short_of_space = txn->st.next_pgno;
+		if (atomic_load(&env->sh->durable_txnid) < txn->st.txnid - 1)
+			(void)sync_locked(env);
+	}
 	if (rc)
 		goto fail;
 
@@ -666,6 +692,8 @@ KV_API int kv_txn_commit(kv_txn *txn)
 		atomic_store(&env->sh->durable_slot, slot);
 		atomic_store(&env->sh->durable_txnid, txn->id);
 	}
+	if (env->short_of_space && txn->st.next_pgno >= env->short_of_space)
+		env->short_of_space = 0;
 	/* the free state changed in place is the committed one */
 	env->fl_txnid = txn->id;
 	fl_log_end(txn->fl);

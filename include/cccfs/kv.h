@@ -183,6 +183,9 @@ KV_API void kv_txn_set_durability(kv_txn *txn, enum kv_durability d);
  * For a read transaction this is the same as kv_txn_abort().
  * On failure nothing of the transaction is visible and the store keeps its
  * previous state.  Errors: -EIO, -ENOSPC, -ENOMEM, KV_EFATAL.
+ * After -ENOSPC the committed state is synced, and later commits are
+ * durable until one needs as much of the file as the failed one: on a
+ * full disk the pages each commit frees are then reusable at once.
  */
 KV_API int kv_txn_commit(kv_txn *txn);
 KV_API void kv_txn_abort(kv_txn *txn);

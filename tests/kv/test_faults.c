@@ -866,6 +866,69 @@ static void test_enospc(void **state)
 	free(fs.tmpl);
 }
 
+/*
+ * A full disk, then a run of non-durable deletes of data that was durable.
+ * The pages a commit frees from the last durable state are reusable only
+ * after a later durable commit: without the engine syncing at the ENOSPC
+ * and making the commits after it durable, every delete after the first
+ * would fail with ENOSPC too, and the disk could not be emptied.
+ */
+static int put_or_del(kv_env *env, unsigned i, const kv_val *v,
+                      enum kv_durability d)
+{
+	char key[32];
+	kv_txn *txn;
+	kv_table *t;
+
+	assert_int_equal(kv_txn_begin(env, 0, &txn), 0);
+	kv_txn_set_durability(txn, d);
+	assert_int_equal(kv_table_open(txn, "t", KV_TABLE_CREATE, &t), 0);
+	snprintf(key, sizeof(key), "k%05u", i);
+	kv_val k = { key, strlen(key) };
+	if (v)
+		assert_int_equal(kv_put(txn, t, k, *v, 0), 0);
+	else
+		assert_int_equal(kv_del(txn, t, k), 0);
+	return kv_txn_commit(txn);
+}
+
+static void test_enospc_then_reuse(void **state)
+{
+	char path[4200], logpath[4300];
+	static char big[20000];
+	kv_val v = { big, sizeof(big) };
+	struct kt_fio fio;
+	kv_env *env;
+	struct kv_stat st;
+	struct kv_check_report rep;
+	unsigned n = 0;
+	int rc = 0;
+
+	(void)state;
+	tmpdir_path(path, sizeof(path), kt_tmpdir("faults-reuse"), "db");
+	snprintf(logpath, sizeof(logpath), "%s.undo", path);
+	assert_int_equal(kt_fio_init(&fio, path, logpath), 0);
+	assert_int_equal(kv_env_open_io(&env, path, KV_CREATE, 0600, &fio.io),
+	                 0);
+	memset(big, 'v', sizeof(big));
+	assert_int_equal(kv_env_stat(env, &st), 0);
+	fio.full_at = st.file_size + 128 * KV_PAGE_SIZE;
+	for (; rc == 0; n += rc == 0) {
+		assert_true(n < 1000);
+		rc = put_or_del(env, n, &v, KV_DURABLE_IMMEDIATE);
+	}
+	assert_int_equal(rc, -ENOSPC);
+	assert_true(n > 8);
+	/* the disk stays full: every change must live on freed pages */
+	for (unsigned i = 0; i < 6; i++)
+		assert_int_equal(put_or_del(env, i, NULL, KV_DURABLE_NONE), 0);
+	for (unsigned i = 0; i < 3; i++)
+		assert_int_equal(put_or_del(env, i, &v, KV_DURABLE_NONE), 0);
+	assert_int_equal(kv_check(env, NULL, NULL, &rep), 0);
+	kv_env_close(env);
+	kt_fio_release(&fio);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -873,6 +936,7 @@ int main(void)
 		T(test_crash_points),
 		T(test_eio),
 		T(test_enospc),
+		T(test_enospc_then_reuse),
 #undef T
 	};
 
