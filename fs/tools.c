@@ -1047,7 +1047,9 @@ int tools_import(int argc, char **argv)
 		import_release(&im);
 		return 1;
 	}
-	/* 3. one transaction */
+	/* 3. one transaction.  Each file is read (and validated) again
+	 * rather than kept from step 2: memory stays one record deep however
+	 * large the tree, and a file changed in between is caught. */
 	if (open_store(pos[0], true, false, &env) != 0) {
 		import_release(&im);
 		return 1;
