@@ -21,6 +21,7 @@ static struct {
 	size_t nbuckets; /* power of two, same for both */
 	size_t count;
 	uint64_t next_ino;
+	uint64_t kgen; /* itab_kdirty_locked() calls, all inodes */
 } itab = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static size_t hash_ino(uint64_t ino)
@@ -240,13 +241,10 @@ int itab_path(uint64_t ino, char **path, uint32_t *type)
 	return rc;
 }
 
-uint64_t itab_ref_path(const char *path, uint32_t type)
+struct fs_inode *itab_ref_path_locked(const char *path, uint32_t type)
 {
-	struct fs_inode *in;
-	uint64_t ino = 0;
+	struct fs_inode *in = itab_find_path(path);
 
-	itab_lock();
-	in = itab_find_path(path);
 	if (in && in->type != type) {
 		/* The path now holds another kind of entry: the old inode
 		 * belongs to a removed file. */
@@ -257,12 +255,61 @@ uint64_t itab_ref_path(const char *path, uint32_t type)
 	}
 	if (in == NULL)
 		in = inode_new(itab.next_ino++, path, type);
-	if (in) {
+	if (in)
 		in->nlookup++;
-		ino = in->ino;
-	}
+	return in;
+}
+
+uint64_t itab_ref_path(const char *path, uint32_t type)
+{
+	struct fs_inode *in;
+	uint64_t ino;
+
+	itab_lock();
+	in = itab_ref_path_locked(path, type);
+	ino = in ? in->ino : 0;
 	itab_unlock();
 	return ino;
+}
+
+void itab_kdirty_locked(struct fs_inode *in)
+{
+	in->kseq++;
+	in->kstale = true;
+	itab.kgen++;
+}
+
+uint64_t itab_kgen(void)
+{
+	uint64_t g;
+
+	itab_lock();
+	g = itab.kgen;
+	itab_unlock();
+	return g;
+}
+
+uint64_t itab_kseq(uint64_t ino)
+{
+	struct fs_inode *in;
+	uint64_t seq;
+
+	itab_lock();
+	in = itab_get(ino);
+	seq = in ? in->kseq : 0;
+	itab_unlock();
+	return seq;
+}
+
+void itab_kclean(uint64_t ino, uint64_t seq)
+{
+	struct fs_inode *in;
+
+	itab_lock();
+	in = itab_get(ino);
+	if (in && in->kseq == seq && in->writers == 0)
+		in->kstale = false;
+	itab_unlock();
 }
 
 uint64_t itab_peek(const char *path)

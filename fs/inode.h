@@ -16,6 +16,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 struct fs_handle;
@@ -32,6 +33,18 @@ struct fs_inode {
 	unsigned committing;    /* commits replacing the content in flight */
 	uint64_t gen;           /* bumped when such a commit ends */
 	struct fs_handle *handles; /* open file handles */
+	/* The kernel's page cache (see "Reads and the page cache" in ops.c) */
+	unsigned cached;        /* open handles reading through it */
+	uint64_t kversion;      /* the content version they read */
+	bool kstale;            /* the kernel's size may not be the committed
+	                           one: no new handle may use the cache */
+	uint64_t kseq;          /* bumped by every itab_kdirty_locked() */
+	int64_t hold_until;     /* a writer moved here from cached readers is
+	                           on its way (ns, CLOCK_MONOTONIC; 0: none);
+	                           holds one lookup of its own until then */
+	bool frozen;            /* detached: attributes of the version its
+	                           readers keep, for fstat and the kernel */
+	struct stat frozen_st;
 	struct fs_inode *next_ino, *next_path;
 };
 
@@ -50,6 +63,8 @@ int itab_path(uint64_t ino, char **path, uint32_t *type);
 /* Find or create the inode for path and add one lookup (lock taken
  * inside).  Returns the ino or 0 on -ENOMEM. */
 uint64_t itab_ref_path(const char *path, uint32_t type);
+/* The same with the lock held; returns the inode or NULL on -ENOMEM. */
+struct fs_inode *itab_ref_path_locked(const char *path, uint32_t type);
 /* Pin an inode for path with a fixed number (root, top folders). */
 int itab_pin(uint64_t ino, const char *path, uint32_t type);
 /* The ino of path if the kernel knows it, else 0 (lock taken inside). */
@@ -66,6 +81,18 @@ void itab_each(void (*fn)(struct fs_inode *in, void *ctx), void *ctx);
 
 /* With the lock held: free the inode if nothing uses it any more. */
 void itab_maybe_free_locked(struct fs_inode *in);
+
+/* With the lock held: the kernel may hold a size or pages of in that are
+ * not its committed content; see itab_kclean(). */
+void itab_kdirty_locked(struct fs_inode *in);
+/* kseq of ino (0 if unknown), and after the kernel's cache of ino was
+ * invalidated: clear kstale if nothing dirtied it since seq was read and
+ * no handle writes it.  Both take the lock. */
+uint64_t itab_kseq(uint64_t ino);
+/* How many times any inode was dirtied (takes the lock): attributes read
+ * before it moved may be stale. */
+uint64_t itab_kgen(void);
+void itab_kclean(uint64_t ino, uint64_t seq);
 
 /* With the lock held: detach the inode at path (unlink, replaced). */
 struct fs_inode *itab_detach_locked(const char *path);

@@ -52,6 +52,17 @@ static void collect_ino(struct fs_inode *in, void *ctx)
 	l->ino[l->n++] = in->ino;
 }
 
+/* Drop the kernel's attributes and pages of ino; once done, the inode
+ * may use the page cache again if nothing changed it meanwhile.  -ENOENT
+ * from the kernel means it does not hold the inode: as good. */
+static void invalidate(uint64_t ino)
+{
+	uint64_t seq = itab_kseq(ino);
+
+	(void)fuse_lowlevel_notify_inval_inode(nq.se, ino, 0, 0);
+	itab_kclean(ino, seq);
+}
+
 /* Every inode the kernel may cache, root included.  Taken as a list
  * first: the table lock is never held across a notification. */
 static void invalidate_all(void)
@@ -60,7 +71,7 @@ static void invalidate_all(void)
 
 	itab_each(collect_ino, &l);
 	for (size_t i = 0; i < l.n; i++)
-		(void)fuse_lowlevel_notify_inval_inode(nq.se, l.ino[i], 0, 0);
+		invalidate(l.ino[i]);
 	free(l.ino);
 }
 
@@ -86,8 +97,7 @@ static void *notify_main(void *arg)
 		nq.head = (nq.head + 1) % NOTIFY_QMAX;
 		nq.count--;
 		pthread_mutex_unlock(&nq.lock);
-		/* -ENOENT: the kernel does not hold the inode; fine. */
-		(void)fuse_lowlevel_notify_inval_inode(nq.se, ino, 0, 0);
+		invalidate(ino);
 		pthread_mutex_lock(&nq.lock);
 	}
 	pthread_mutex_unlock(&nq.lock);
@@ -125,8 +135,16 @@ void notify_inode(uint64_t ino)
 	pthread_mutex_unlock(&nq.lock);
 }
 
+static void mark_dirty(struct fs_inode *in, void *ctx)
+{
+	(void)ctx;
+	itab_kdirty_locked(in);
+}
+
 void notify_everything(void)
 {
+	/* no handle opens on the page cache until its inode is invalidated */
+	itab_each(mark_dirty, NULL);
 	pthread_mutex_lock(&nq.lock);
 	if (nq.running && !nq.stop) {
 		nq.all = true;

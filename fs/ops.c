@@ -26,13 +26,31 @@
  * Only the process that opened a handle with pending writes sees their
  * size in stat (pending_size); everyone else sees the committed version.
  *
- * Every handle on a live file uses direct I/O: each read is answered from
- * the handle's own version.  The kernel's page cache and i_size are shared
- * by every open of an inode, and a writer's open(O_TRUNC) and writes move
- * that i_size while its content is still pending; a reader in the page
- * cache whose refresh of the size raced with them had its read cut at the
- * writer's partial size (seen under load: a record read without its end).
- * Files in snapshots never change and use the page cache.
+ * Reads and the page cache.  The kernel's page cache and i_size are
+ * shared by every open of an inode, while each of our handles reads its
+ * own version; a writer's open(O_TRUNC) and writes move that i_size while
+ * its content is still pending, and a reader in the page cache whose read
+ * raced with them would be cut at the writer's partial size.  So a
+ * read-only handle reads through the page cache (cached mode: a warm
+ * `cat` costs one OPEN, no READ) only while the kernel's view of the
+ * inode is exactly one committed version, and otherwise uses direct I/O,
+ * each read answered by us from the handle's version (handle_pick_version):
+ *
+ *   - no handle has the inode open for writing, and no change since the
+ *     kernel's cache of it was last invalidated (fs_inode.kstale: set when
+ *     a writer opens or content is committed, cleared by the notify thread
+ *     once its invalidation is done with no writer left);
+ *   - every cached handle open on the inode reads the same version
+ *     (fs_inode.kversion), kept without re-reading when it is the last
+ *     one cached (FOPEN_KEEP_CACHE).
+ *
+ * A writer never shares an inode with cached readers: an open for writing
+ * (or a truncate by path) of an inode with cached handles detaches that
+ * inode with its readers, who keep a copy of their version and frozen
+ * attributes, gives the path a fresh inode, and fails with ESTALE; the
+ * kernel answers ESTALE by looking the path up again and retries on the
+ * fresh inode (move_from_readers).  Files in snapshots never change and
+ * always use the page cache.
  *
  * Readers keep their version.  A read-only handle records the content
  * version (the node's txnid) at open, and reads straight from the map in a
@@ -103,6 +121,7 @@ struct fs_handle {
 	atomic_llong shown_size;
 	pid_t pid; /* opener: the one process that sees the pending size */
 	uint64_t version; /* content txnid when opened */
+	bool cached;      /* reads through the page cache (fs_inode.cached) */
 	/* Guarded by the itab lock: the content this handle opened, copied
 	 * here before it was replaced or removed. */
 	struct snap *snap;
@@ -141,6 +160,7 @@ static void snap_put(struct snap *sn)
 
 /* The handle's copy with a reference taken, or NULL.  Takes itab lock. */
 static struct snap *snap_get(struct fs_handle *h);
+static int move_from_readers(struct fs *fs, struct fs_inode *in);
 
 static void handle_free(struct fs_handle *h)
 {
@@ -164,6 +184,8 @@ struct dir_entry {
 struct dir_handle {
 	struct dir_entry *e;
 	size_t n;
+	uint64_t kgen; /* itab_kgen() before the listing was read */
+	bool snapshot; /* a folder below .snapshots: never changes */
 };
 
 static struct fs *fs_of(fuse_req_t req)
@@ -240,8 +262,43 @@ static int new_entry(const char *path, uint32_t type, struct node *n,
  * attributes (size, times) are invalidated. */
 static void content_changed(struct fs_inode *in)
 {
-	if (in != NULL)
+	if (in != NULL) {
+		itab_lock();
+		itab_kdirty_locked(in);
+		itab_unlock();
 		notify_inode(in->ino);
+	}
+}
+
+/* How long a fresh inode waits for the writer moved to it, keeping
+ * cached readers off it (see move_from_readers). */
+#define HOLD_NS (5 * 1000000000ll)
+
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
+}
+
+/* With the lock held: the writer came (or will not): drop the hold and
+ * the lookup it kept.  The caller keeps in alive (an open or a lookup). */
+static void hold_drop(struct fs_inode *in)
+{
+	if (in->hold_until != 0) {
+		in->hold_until = 0;
+		if (in->nlookup > 0)
+			in->nlookup--;
+	}
+}
+
+/* With the lock held: the attributes a detached inode keeps showing. */
+static void freeze(struct fs_inode *in, const struct node *n)
+{
+	fill_stat(in->ino, n, &in->frozen_st);
+	in->frozen_st.st_nlink = 0;
+	in->frozen = true;
 }
 
 /* Keep shown_size in step with the handle state (h->lock held). */
@@ -337,6 +394,7 @@ static void preserve_readers(struct fs_inode *in, uint64_t old_version,
 		return;
 	itab_lock();
 	in->committing++;
+	itab_kdirty_locked(in);
 	for (struct fs_handle *h = in->handles; h; h = h->next) {
 		if (h->snap || h->version != old_version)
 			continue;
@@ -380,6 +438,8 @@ static struct fs_inode *preserve_path(struct stx *s, const char *path,
 			(void)store_content_get(s, path, n.mode, &v);
 		preserve_readers(in, n.txnid, v.data, v.len, detach);
 		itab_lock();
+		if (detach)
+			freeze(in, &n);
 		in->committing--;
 		itab_unlock();
 	}
@@ -487,10 +547,22 @@ static int do_getattr(struct fs *fs, fuse_req_t req, fuse_ino_t ino,
                       struct fuse_file_info *fi, struct stat *st)
 {
 	char *path = NULL;
+	struct fs_inode *in;
 	struct node n;
 	int rc = itab_path(ino, &path, NULL);
 
 	(void)fi;
+	if (rc == -ENOENT) {
+		/* detached: its readers' version */
+		itab_lock();
+		in = itab_get(ino);
+		if (in && in->path == NULL && in->frozen) {
+			*st = in->frozen_st;
+			rc = 0;
+		}
+		itab_unlock();
+		return rc;
+	}
 	if (rc != 0)
 		return rc;
 	rc = read_node(fs, path, &n);
@@ -747,6 +819,18 @@ static int truncate_path(struct fs *fs, struct fs_inode *in, fuse_ino_t ino,
 	rc = stx_begin(fs->env, true, &s);
 	if (rc != 0)
 		return rc;
+	if (in) {
+		itab_lock();
+		if (in->cached > 0) {
+			itab_unlock();
+			stx_abort(&s);
+			return move_from_readers(fs, in);
+		}
+		/* no cached open until this truncate is settled */
+		hold_drop(in);
+		in->committing++;
+		itab_unlock();
+	}
 	rc = itab_path(ino, &path, NULL);
 	if (rc == 0)
 		rc = store_node_get(&s, path, &n);
@@ -786,6 +870,7 @@ static int truncate_path(struct fs *fs, struct fs_inode *in, fuse_ino_t ino,
 	preserve_done(preserved);
 	if (rc == 0)
 		content_changed(in);
+	preserve_done(in);
 	free(path);
 	return rc;
 fail_node:
@@ -793,6 +878,7 @@ fail_node:
 fail:
 	stx_abort(&s);
 	preserve_done(preserved);
+	preserve_done(in);
 	wbuf_release(&b);
 	free(path);
 	return rc;
@@ -1592,16 +1678,19 @@ static int handle_new(fuse_req_t req, fuse_ino_t ino, int flags,
 	itab_lock();
 	in = itab_get(ino);
 	if (in == NULL || in->path == NULL) {
+		/* detached: the kernel looks the path up again */
 		itab_unlock();
 		handle_free(h);
-		return in ? -ENOENT : -ESTALE;
+		return -ESTALE;
 	}
 	h->inode = in;
 	h->next = in->handles;
 	in->handles = h;
 	itab_open(in);
-	if (h->writable)
+	if (h->writable) {
 		in->writers++;
+		itab_kdirty_locked(in);
+	}
 	itab_unlock();
 	fi->fh = (uint64_t)(uintptr_t)h;
 	*out = h;
@@ -1613,6 +1702,7 @@ static int handle_new(fuse_req_t req, fuse_ino_t ino, int flags,
 static void handle_unlink(struct fs_handle *h)
 {
 	struct fs_inode *in = h->inode;
+	uint64_t quiet = 0;
 
 	itab_lock();
 	for (struct fs_handle **pp = &in->handles; *pp; pp = &(*pp)->next)
@@ -1620,11 +1710,75 @@ static void handle_unlink(struct fs_handle *h)
 			*pp = h->next;
 			break;
 		}
-	if (h->writable && in->writers > 0)
-		in->writers--;
+	if (h->writable && in->writers > 0 && --in->writers == 0)
+		quiet = in->ino; /* the page cache may serve it again */
+	if (h->cached && in->cached > 0)
+		in->cached--;
 	itab_close(in);
 	itab_unlock();
+	if (quiet)
+		notify_inode(quiet);
 	handle_put(h);
+}
+
+/*
+ * A writer is about to open inode in, which has handles reading through
+ * the page cache: give them their version for good (a private copy, and
+ * attributes that stay), detach in from its path, and make a fresh inode
+ * for the path, held for the writer for HOLD_NS.  Returns -ESTALE, on
+ * which the kernel looks the path up again and retries on the fresh inode.
+ * Runs in a write transaction, so no commit can come between.
+ */
+static int move_from_readers(struct fs *fs, struct fs_inode *in)
+{
+	struct fs_inode *fresh;
+	char *path = NULL;
+	struct stx s;
+	struct node n;
+	kv_val v;
+	int rc = stx_begin(fs->env, true, &s);
+
+	if (rc != 0)
+		return rc;
+	itab_lock();
+	if (in->path && (path = strdup(in->path)) == NULL)
+		rc = -ENOMEM;
+	itab_unlock();
+	if (rc == 0 && path && (rc = store_node_get(&s, path, &n)) == 0) {
+		rc = store_content_get(&s, path, n.mode, &v);
+		if (rc == 0) {
+			preserve_readers(in, n.txnid, v.data, v.len, true);
+			itab_lock();
+			freeze(in, &n);
+			itab_detach_locked(path);
+			fresh = itab_ref_path_locked(path, in->type);
+			if (fresh)
+				fresh->hold_until = mono_ns() + HOLD_NS;
+			itab_unlock();
+			preserve_done(in);
+			fs_log(LOG_DEBUG, "/%s: writer moved to inode %llu, away "
+			       "from cached readers", path, fresh ?
+			       (unsigned long long)fresh->ino : 0ull);
+		}
+		node_release(&n);
+	}
+	stx_abort(&s);
+	free(path);
+	return rc == 0 || rc == -ENOENT ? -ESTALE : rc;
+}
+
+/* With the lock held: may a new read-only handle of version use the page
+ * cache? */
+static bool may_cache(struct fs_inode *in, uint64_t version)
+{
+	if (in->writers > 0 || in->kstale || in->path == NULL)
+		return false;
+	if (in->hold_until != 0) {
+		if (mono_ns() < in->hold_until)
+			return false;
+		hold_drop(in); /* the writer never came */
+	}
+	return in->cached == 0 || in->kversion == version;
 }
 
 /*
@@ -1640,6 +1794,7 @@ static int handle_pick_version(struct fs *fs, struct fs_handle *h,
 {
 	struct fs_inode *in = h->inode;
 	char *path = NULL;
+	bool detached;
 	struct node n;
 	uint64_t gen;
 	int rc;
@@ -1652,10 +1807,13 @@ static int handle_pick_version(struct fs *fs, struct fs_handle *h,
 			itab_lock();
 		}
 		gen = in->gen;
-		path = in->path ? strdup(in->path) : NULL;
+		detached = in->path == NULL;
+		path = detached ? NULL : strdup(in->path);
 		itab_unlock();
+		if (detached)
+			return -ESTALE; /* the kernel looks the path up again */
 		if (path == NULL)
-			return -ENOENT;
+			return -ENOMEM;
 		rc = read_node(fs, path, &n);
 		free(path);
 		if (rc != 0)
@@ -1668,7 +1826,21 @@ static int handle_pick_version(struct fs *fs, struct fs_handle *h,
 		itab_unlock();
 	}
 	h->version = n.txnid;
-	fi->direct_io = 1;
+	if (h->writable) {
+		hold_drop(in);
+		if (in->cached > 0) {
+			itab_unlock();
+			return -EXDEV; /* the caller moves it: move_from_readers */
+		}
+	}
+	if (!h->writable && S_ISREG(n.mode) && may_cache(in, n.txnid)) {
+		fi->keep_cache = in->kversion == n.txnid;
+		in->kversion = n.txnid;
+		in->cached++;
+		h->cached = true;
+	} else {
+		fi->direct_io = 1;
+	}
 	/* A read-only handle has nothing to commit at close: no FLUSH
 	 * round trip on every close (kernels before 5.17 send it anyway) */
 	fi->noflush = !h->writable;
@@ -1685,6 +1857,8 @@ static int do_open(struct fs *fs, fuse_req_t req, fuse_ino_t ino,
 	bool snapshot;
 	int rc = itab_path(ino, &path, NULL);
 
+	if (rc == -ENOENT)
+		return -ESTALE; /* detached: the kernel looks the path up again */
 	if (rc != 0)
 		return rc;
 	snapshot = in_snapshots(path);
@@ -1697,6 +1871,8 @@ static int do_open(struct fs *fs, fuse_req_t req, fuse_ino_t ino,
 	if (rc != 0)
 		return rc;
 	rc = handle_pick_version(fs, h, fi, &mode);
+	if (rc == -EXDEV)
+		rc = move_from_readers(fs, h->inode);
 	if (rc == 0 && S_ISDIR(mode))
 		rc = -EISDIR;
 	if (rc != 0)
@@ -1731,6 +1907,8 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		rc = handle_new(req, e.ino, fi->flags, fi, &h);
 		if (rc == 0) {
 			rc = handle_pick_version(fs, h, fi, &m);
+			if (rc == -EXDEV)
+				rc = move_from_readers(fs, h->inode);
 			if (rc != 0)
 				handle_unlink(h);
 		}
@@ -1981,9 +2159,12 @@ static int do_opendir(struct fs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
 
 	if (d == NULL)
 		return -ENOMEM;
+	d->kgen = itab_kgen();
 	rc = itab_path(ino, &path, NULL);
-	if (rc == 0)
+	if (rc == 0) {
+		d->snapshot = in_snapshots(path);
 		rc = stx_begin(fs->env, false, &s);
+	}
 	if (rc == 0) {
 		if (*path == '\0') {
 			/* the root shows the three kinds (and .snapshots
@@ -2039,6 +2220,8 @@ static void fs_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size,
 	char *buf = malloc(size ? size : 1);
 	char *ppath = NULL;
 	size_t used = 0;
+	struct stx s;
+	bool fresh = false;
 	int rc;
 
 	if (buf == NULL) {
@@ -2051,6 +2234,12 @@ static void fs_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size,
 		reply_err(req, rc);
 		return;
 	}
+	/* The kernel takes these attributes over what it has (sizes
+	 * included) if nothing invalidated the inode since this request
+	 * began; a listing read at opendir may predate a commit whose
+	 * invalidation came before this request, so re-read them then. */
+	if (plus && !d->snapshot && itab_kgen() != d->kgen)
+		fresh = stx_begin(fs_of(req)->env, false, &s) == 0;
 	/* offsets: 0 start, 1 after ".", 2 after "..", 3+i after entry i */
 	for (off_t i = off; (size_t)i < d->n + 2; i++) {
 		struct fuse_entry_param e;
@@ -2071,11 +2260,23 @@ static void fs_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size,
 			if (pm_join(path, sizeof path, ppath, name) != 0)
 				continue;
 			if (plus) {
-				cino = itab_ref_path(path,
-				                     de->node.mode & S_IFMT);
+				struct node now;
+
+				if (fresh) {
+					int nrc = store_node_get(&s, path, &now);
+
+					if (nrc == -ENOENT)
+						continue; /* removed since */
+					if (nrc != 0)
+						break;
+					node_release(&now);
+				}
+				const struct node *n = fresh ? &now : &de->node;
+
+				cino = itab_ref_path(path, n->mode & S_IFMT);
 				if (cino == 0)
 					break;
-				fill_entry(cino, &de->node, &e);
+				fill_entry(cino, n, &e);
 			} else {
 				cino = itab_peek(path);
 				e.attr.st_ino = cino ? cino : 0xffffffffu;
@@ -2096,6 +2297,8 @@ static void fs_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size,
 		}
 		used += need;
 	}
+	if (fresh)
+		stx_abort(&s);
 	free(ppath);
 	fuse_reply_buf(req, buf, used);
 	free(buf);

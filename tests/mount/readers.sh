@@ -97,8 +97,62 @@ os.close(fd)
 fd = os.open(path, os.O_RDONLY)
 os.unlink(path)
 assert os.pread(fd, 100, 0) == b"name: second\n"
+st = os.fstat(fd)
+assert st.st_size == 13 and st.st_nlink == 0, "fstat after unlink: %r" % (st,)
 os.close(fd)
 assert not os.path.exists(path)
+PY
+
+note "read-only opens share the page cache; a writer never cuts it"
+python3 - "$M/prompts/cached.yaml" <<'PY' || fail "page-cache readers"
+import mmap, os, subprocess, sys
+path = sys.argv[1]
+def body(tag, n):
+    return ("name: %s\nsteps:\n" % tag + "".join("  - %s-%05d\n" % (tag, i)
+            for i in range(n))).encode()
+old, new = body("old", 3000), body("new", 40)
+open(path, "wb").write(old)
+# a read-only open can be mapped: it reads through the page cache
+# (direct I/O opens cannot be mapped)
+fd = os.open(path, os.O_RDONLY)
+with mmap.mmap(fd, 0, prot=mmap.PROT_READ) as m:
+    assert m[:] == old, "mapped content"
+head = os.pread(fd, 8192, 0)
+# rewrite in place, shorter, from another process, while fd is open
+subprocess.run(["sh", "-c", "cat > '%s'" % path], input=new, check=True)
+assert os.stat(path).st_size == len(new), "stat shows the new size at once"
+assert open(path, "rb").read() == new, "a new open reads the new version"
+# the open descriptor keeps the old version, size and content
+assert os.fstat(fd).st_size == len(old), "fstat of the old descriptor"
+rest, off = b"", len(head)
+while True:
+    chunk = os.pread(fd, 65536, off)
+    if not chunk:
+        break
+    rest += chunk
+    off += len(chunk)
+assert head + rest == old, "old reader got %d bytes" % len(head + rest)
+with mmap.mmap(fd, 0, prot=mmap.PROT_READ) as m:
+    assert m[:] == old, "old mapping"
+os.close(fd)
+# truncate(2) by path while a cached reader is open
+fd = os.open(path, os.O_RDONLY)
+assert os.read(fd, 1 << 20) == new
+os.truncate(path, 10)
+assert open(path, "rb").read() == new[:10], "truncate by path"
+assert os.pread(fd, 1 << 20, 0) == new, "reader across truncate"
+os.close(fd)
+# many short rewrites with a reader holding each version open
+for i in range(50):
+    v = body("v%d" % i, 5 + (i * 37) % 300)
+    fd = os.open(path, os.O_RDONLY)
+    before = os.read(fd, 1 << 20)
+    with open(path, "r+b") as w:
+        w.truncate(0)
+        w.write(v)
+    assert os.pread(fd, 1 << 20, 0) == before, "round %d: reader moved" % i
+    os.close(fd)
+    assert open(path, "rb").read() == v, "round %d: new content" % i
 PY
 
 cd /
