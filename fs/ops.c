@@ -186,7 +186,23 @@ struct dir_handle {
 	size_t n;
 	uint64_t kgen; /* itab_kgen() before the listing was read */
 	bool snapshot; /* a folder below .snapshots: never changes */
+	bool loaded;   /* e and n hold the listing */
+	uint32_t gen;  /* this load's number, in the offsets it hands out */
 };
+
+/*
+ * Listing offsets are (load number << 32 | position).  The kernel fills
+ * its cache of a folder from whichever open handle reads at the offset
+ * where the cache ends; with offsets unique to each load, a handle can
+ * only continue a cache it started itself, never splice an older listing
+ * onto a newer one.
+ */
+static atomic_uint dir_loads;
+
+static off_t dir_off(const struct dir_handle *d, size_t pos)
+{
+	return (off_t)(((uint64_t)d->gen << 32) | pos);
+}
 
 static struct fs *fs_of(fuse_req_t req)
 {
@@ -2119,11 +2135,18 @@ static void fs_release(fuse_req_t req, fuse_ino_t ino,
 
 /* ---- directories -------------------------------------------------------- */
 
-static void dir_free(struct dir_handle *d)
+static void dir_clear(struct dir_handle *d)
 {
 	for (size_t i = 0; i < d->n; i++)
 		free(d->e[i].name);
 	free(d->e);
+	d->e = NULL;
+	d->n = 0;
+}
+
+static void dir_free(struct dir_handle *d)
+{
+	dir_clear(d);
 	free(d);
 }
 
@@ -2150,15 +2173,12 @@ static int dir_add(void *ctx, const char *name, const struct node *n)
 }
 
 /* The listing is taken once at opendir, so offsets stay stable. */
-static int do_opendir(struct fs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
+static int dir_load(struct fs *fs, fuse_ino_t ino, struct dir_handle *d)
 {
-	struct dir_handle *d = calloc(1, sizeof *d);
 	char *path = NULL;
 	struct stx s;
 	int rc;
 
-	if (d == NULL)
-		return -ENOMEM;
 	d->kgen = itab_kgen();
 	rc = itab_path(ino, &path, NULL);
 	if (rc == 0) {
@@ -2193,14 +2213,46 @@ static int do_opendir(struct fs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
 		stx_abort(&s);
 	}
 	free(path);
-	if (rc != 0) {
-		dir_free(d);
+	return rc;
+}
+
+/*
+ * The listing is read at the first readdir from offset 0, not at opendir:
+ * the kernel notes the folder's version when it starts reading a listing
+ * into its cache and keeps it only if no change it made through us came
+ * after that, so what we send must be no older than that moment.
+ * Listings are cached (FOPEN_CACHE_DIR, kept across opens): changes made
+ * through the mount reset the kernel's copy, changes by other processes
+ * invalidate every inode (watch.c), and only .snapshots itself changes
+ * behind the kernel's back (automatic snapshots): it is never cached.
+ */
+static int do_opendir(struct fs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct dir_handle *d;
+	char *path = NULL;
+	uint32_t type = 0;
+	int rc = itab_path(ino, &path, &type);
+
+	(void)fs;
+	if (rc != 0)
 		return rc;
+	if (type != S_IFDIR) {
+		free(path);
+		return -ENOTDIR;
+	}
+	d = calloc(1, sizeof *d);
+	if (d == NULL) {
+		free(path);
+		return -ENOMEM;
 	}
 	fi->fh = (uint64_t)(uintptr_t)d;
-	fi->cache_readdir = 0;
+	fi->cache_readdir = sv_level(path, NULL, NULL) != SV_TOP;
+	fi->keep_cache = fi->cache_readdir;
+	free(path);
 	return 0;
 }
+
+
 
 static void fs_opendir(fuse_req_t req, fuse_ino_t ino,
                        struct fuse_file_info *fi)
@@ -2229,8 +2281,15 @@ static void fs_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size,
 		return;
 	}
 	rc = itab_path(ino, &ppath, NULL);
+	if (rc == 0 && (off == 0 || !d->loaded)) {
+		dir_clear(d);
+		rc = dir_load(fs_of(req), ino, d);
+		d->loaded = rc == 0;
+		d->gen = (atomic_fetch_add(&dir_loads, 1) % 0x7fffffffu) + 1;
+	}
 	if (rc != 0) {
 		free(buf);
+		free(ppath);
 		reply_err(req, rc);
 		return;
 	}
@@ -2240,8 +2299,8 @@ static void fs_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size,
 	 * invalidation came before this request, so re-read them then. */
 	if (plus && !d->snapshot && itab_kgen() != d->kgen)
 		fresh = stx_begin(fs_of(req)->env, false, &s) == 0;
-	/* offsets: 0 start, 1 after ".", 2 after "..", 3+i after entry i */
-	for (off_t i = off; (size_t)i < d->n + 2; i++) {
+	/* positions: 0 start, 1 after ".", 2 after "..", 3+i after entry i */
+	for (size_t i = (uint64_t)off & 0xffffffffu; i < d->n + 2; i++) {
 		struct fuse_entry_param e;
 		const char *name;
 		char path[PM_PATH_MAX + 1];
@@ -2286,10 +2345,10 @@ static void fs_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size,
 		if (plus)
 			need = fuse_add_direntry_plus(req, buf + used,
 			                              size - used, name, &e,
-			                              i + 1);
+			                              dir_off(d, i + 1));
 		else
 			need = fuse_add_direntry(req, buf + used, size - used,
-			                         name, &e.attr, i + 1);
+			                         name, &e.attr, dir_off(d, i + 1));
 		if (need > size - used) {
 			if (plus && cino)
 				itab_forget(cino, 1);

@@ -61,6 +61,53 @@ if errs:
 if ops[0] < 500:
     sys.exit("too few operations ran: %d" % ops[0])
 PY
+
+note "cached listings stay exact while a folder changes under listers"
+python3 - "$M/agents/listed" <<'PY' || fail "a listing missed a change"
+import os, subprocess, sys, threading
+d = sys.argv[1]
+os.mkdir(d)
+stop = threading.Event()
+def lister():
+    # listings run through the kernel's cache of the folder all along
+    while not stop.is_set():
+        os.listdir(d)
+        subprocess.run(["ls", "-l", d], capture_output=True)
+ls = [threading.Thread(target=lister) for _ in range(3)]
+for t in ls:
+    t.start()
+want = set()
+for i in range(400):
+    name = "r%03d.yaml" % i
+    open(os.path.join(d, name), "w").write("name: r%d\n" % i)
+    want.add(name)
+    if i % 3 == 0:
+        os.rename(os.path.join(d, name), os.path.join(d, "m" + name))
+        want.discard(name)
+        want.add("m" + name)
+    if i % 5 == 0:
+        victim = sorted(want)[0]
+        os.unlink(os.path.join(d, victim))
+        want.discard(victim)
+    if i % 50 == 0:
+        got = set(os.listdir(d))
+        if got != want:
+            sys.exit("listing after %d changes: %d names, want %d" %
+                     (i, len(got), len(want)))
+stop.set()
+for t in ls:
+    t.join()
+for k in range(3):
+    got = set(os.listdir(d))
+    if got != want:
+        sys.exit("final listing: missing %s, extra %s" %
+                 (sorted(want - got)[:3], sorted(got - want)[:3]))
+out = subprocess.run(["find", d, "-type", "f"], capture_output=True,
+                     text=True).stdout.split()
+if len(out) != len(want):
+    sys.exit("find lists %d files, want %d" % (len(out), len(want)))
+PY
+
 kill -0 "$DAEMON_PID" 2>/dev/null || fail "daemon died"
 umount_fs
 "$CCCFS" check "$DB" >"$T/check.out" || fail "check: $(cat "$T/check.out")"
