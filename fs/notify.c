@@ -10,9 +10,11 @@
 #include <fuse_lowlevel.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "fs.h"
 #include "inode.h"
+#include "pathmap.h"
 
 #define NOTIFY_QMAX 4096
 
@@ -28,28 +30,47 @@ static struct {
 } nq = { .lock = PTHREAD_MUTEX_INITIALIZER,
 	 .cond = PTHREAD_COND_INITIALIZER };
 
+/* An inode, and the name the kernel may hold for it (parent 0: none). */
+struct ino_item {
+	uint64_t ino, parent;
+	char *name;
+};
+
 struct ino_list {
-	uint64_t *ino;
+	struct ino_item *it;
 	size_t n, cap;
 	bool failed;
 };
 
+/* With the table lock held (itab_each). */
 static void collect_ino(struct fs_inode *in, void *ctx)
 {
 	struct ino_list *l = ctx;
+	struct ino_item *it;
 
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? l->cap * 2 : 256;
-		uint64_t *ni = realloc(l->ino, cap * sizeof *ni);
+		struct ino_item *ni = realloc(l->it, cap * sizeof *ni);
 
 		if (ni == NULL) {
 			l->failed = true;
 			return;
 		}
-		l->ino = ni;
+		l->it = ni;
 		l->cap = cap;
 	}
-	l->ino[l->n++] = in->ino;
+	it = &l->it[l->n++];
+	it->ino = in->ino;
+	it->parent = 0;
+	it->name = NULL;
+	if (in->path && pm_depth(in->path) >= 2) {
+		char *pp = strndup(in->path, pm_parent_len(in->path));
+		struct fs_inode *parent = pp ? itab_find_path(pp) : NULL;
+
+		if (parent && (it->name = strdup(pm_basename(in->path))))
+			it->parent = parent->ino;
+		free(pp);
+	}
 }
 
 /* Drop the kernel's attributes and pages of ino; once done, the inode
@@ -63,16 +84,25 @@ static void invalidate(uint64_t ino)
 	itab_kclean(ino, seq);
 }
 
-/* Every inode the kernel may cache, root included.  Taken as a list
- * first: the table lock is never held across a notification. */
+/* Every inode the kernel may cache, root included, and the names it may
+ * hold for them (another process may have removed or replaced them).
+ * Taken as a list first: the table lock is never held across a
+ * notification. */
 static void invalidate_all(void)
 {
 	struct ino_list l = { 0 };
 
 	itab_each(collect_ino, &l);
-	for (size_t i = 0; i < l.n; i++)
-		invalidate(l.ino[i]);
-	free(l.ino);
+	for (size_t i = 0; i < l.n; i++) {
+		struct ino_item *it = &l.it[i];
+
+		invalidate(it->ino);
+		if (it->name)
+			(void)fuse_lowlevel_notify_inval_entry(
+				nq.se, it->parent, it->name, strlen(it->name));
+		free(it->name);
+	}
+	free(l.it);
 }
 
 static void *notify_main(void *arg)

@@ -100,8 +100,25 @@
 _Static_assert(sizeof(fuse_ino_t) >= sizeof(uint64_t),
                "inode numbers are 64-bit");
 
-#define ENTRY_TIMEOUT 1.0
-#define ATTR_TIMEOUT 1.0
+/*
+ * How long the kernel may trust names and attributes.  Every change to
+ * the live tree is made through this daemon, and the kernel learns it from
+ * the operation itself or from an invalidation (content commits, refused
+ * saves, commits by other processes: see notify.c), so those are trusted
+ * for a minute.  Negative entries (a name that a restore by another
+ * process may bring back) and everything under .snapshots (automatic
+ * snapshots come and go on their own) for a second.
+ */
+#define LIVE_TIMEOUT 60.0
+#define SHORT_TIMEOUT 1.0
+
+static bool in_snapshots(const char *path);
+
+static double cache_secs(const char *path)
+{
+	return path == NULL || in_snapshots(path) ? SHORT_TIMEOUT
+	                                          : LIVE_TIMEOUT;
+}
 
 struct fs_handle {
 	pthread_mutex_t lock; /* serializes write/flush/fsync/release */
@@ -250,14 +267,13 @@ static void fill_stat(uint64_t ino, const struct node *n, struct stat *st)
 	st->st_ctim = ts_of(n->ctime);
 }
 
-static void fill_entry(uint64_t ino, const struct node *n,
+static void fill_entry(uint64_t ino, const char *path, const struct node *n,
                        struct fuse_entry_param *e)
 {
 	memset(e, 0, sizeof *e);
 	e->ino = ino;
 	e->generation = 1;
-	e->attr_timeout = ATTR_TIMEOUT;
-	e->entry_timeout = ENTRY_TIMEOUT;
+	e->attr_timeout = e->entry_timeout = cache_secs(path);
 	fill_stat(ino, n, &e->attr);
 }
 
@@ -269,7 +285,7 @@ static int new_entry(const char *path, uint32_t type, struct node *n,
 	uint64_t ino = itab_ref_path(path, type);
 
 	if (ino != 0)
-		fill_entry(ino, n, e);
+		fill_entry(ino, path, n, e);
 	node_release(n);
 	return ino != 0 ? 0 : -ENOMEM;
 }
@@ -289,6 +305,9 @@ static void content_changed(struct fs_inode *in)
 /* How long a fresh inode waits for the writer moved to it, keeping
  * cached readers off it (see move_from_readers). */
 #define HOLD_NS (5 * 1000000000ll)
+
+/* The largest file whose first cached open stores its pages (prefill). */
+#define FILL_MAX (128u * 1024)
 
 static int64_t mono_ns(void)
 {
@@ -521,7 +540,7 @@ static int do_lookup(struct fs *fs, fuse_req_t req, fuse_ino_t parent,
 	}
 	if (S_ISREG(n.mode))
 		pending_size(req, ino, &n);
-	fill_entry(ino, &n, e);
+	fill_entry(ino, path, &n, e);
 	node_release(&n);
 	return 0;
 }
@@ -535,7 +554,7 @@ static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		/* negative entry: only this daemon changes the tree, and the
 		 * kernel drops it when it creates the name through us */
 		memset(&e, 0, sizeof e);
-		e.entry_timeout = ENTRY_TIMEOUT;
+		e.entry_timeout = SHORT_TIMEOUT;
 		fuse_reply_entry(req, &e);
 		return;
 	}
@@ -560,7 +579,8 @@ static void fs_forget_multi(fuse_req_t req, size_t count,
 }
 
 static int do_getattr(struct fs *fs, fuse_req_t req, fuse_ino_t ino,
-                      struct fuse_file_info *fi, struct stat *st)
+                      struct fuse_file_info *fi, struct stat *st,
+                      double *secs)
 {
 	char *path = NULL;
 	struct fs_inode *in;
@@ -568,6 +588,7 @@ static int do_getattr(struct fs *fs, fuse_req_t req, fuse_ino_t ino,
 	int rc = itab_path(ino, &path, NULL);
 
 	(void)fi;
+	*secs = SHORT_TIMEOUT;
 	if (rc == -ENOENT) {
 		/* detached: its readers' version */
 		itab_lock();
@@ -581,6 +602,7 @@ static int do_getattr(struct fs *fs, fuse_req_t req, fuse_ino_t ino,
 	}
 	if (rc != 0)
 		return rc;
+	*secs = cache_secs(path);
 	rc = read_node(fs, path, &n);
 	free(path);
 	if (rc != 0)
@@ -596,12 +618,13 @@ static void fs_getattr(fuse_req_t req, fuse_ino_t ino,
                        struct fuse_file_info *fi)
 {
 	struct stat st;
-	int rc = do_getattr(fs_of(req), req, ino, fi, &st);
+	double secs;
+	int rc = do_getattr(fs_of(req), req, ino, fi, &st, &secs);
 
 	if (rc != 0)
 		reply_err(req, rc);
 	else
-		fuse_reply_attr(req, &st, ATTR_TIMEOUT);
+		fuse_reply_attr(req, &st, secs);
 }
 
 /* ---- commits of file content ------------------------------------------ */
@@ -1058,10 +1081,11 @@ static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	struct stat st;
 	int rc = do_setattr(fs_of(req), req, ino, attr, to_set, fi, &st);
 
+	/* setattr is refused below .snapshots: always the live tree */
 	if (rc != 0)
 		reply_err(req, rc);
 	else
-		fuse_reply_attr(req, &st, ATTR_TIMEOUT);
+		fuse_reply_attr(req, &st, LIVE_TIMEOUT);
 }
 
 /* ---- the .snapshots folder ------------------------------------------------ */
@@ -1806,7 +1830,8 @@ static bool may_cache(struct fs_inode *in, uint64_t version)
  * commit got in between.  Returns 0 or -ENOENT if the file went away.
  */
 static int handle_pick_version(struct fs *fs, struct fs_handle *h,
-                               struct fuse_file_info *fi, uint32_t *mode)
+                               struct fuse_file_info *fi, uint32_t *mode,
+                               bool *fill)
 {
 	struct fs_inode *in = h->inode;
 	char *path = NULL;
@@ -1849,8 +1874,12 @@ static int handle_pick_version(struct fs *fs, struct fs_handle *h,
 			return -EXDEV; /* the caller moves it: move_from_readers */
 		}
 	}
+	*fill = false;
 	if (!h->writable && S_ISREG(n.mode) && may_cache(in, n.txnid)) {
-		fi->keep_cache = in->kversion == n.txnid;
+		/* the first cached open of an inode hands the kernel its
+		 * pages with the open (prefill): no READ */
+		*fill = in->kversion == 0 && n.size > 0 && n.size <= FILL_MAX;
+		fi->keep_cache = in->kversion == n.txnid || *fill;
 		in->kversion = n.txnid;
 		in->cached++;
 		h->cached = true;
@@ -1864,13 +1893,47 @@ static int handle_pick_version(struct fs *fs, struct fs_handle *h,
 	return 0;
 }
 
+/*
+ * Store the content of a cached handle's version in the kernel's page
+ * cache before the reply to its open: the reads that follow need no READ
+ * (and no GETATTR after it: a READ makes the kernel drop its atime).
+ * Only for the first cached open of an inode, whose page cache is empty:
+ * the stored range ends at the end of the file, so the kernel zeroes the
+ * rest of the last page.  A failure only means the reads come as READs.
+ */
+static void prefill(struct fs *fs, struct fs_handle *h)
+{
+	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(0);
+	char *path = NULL;
+	struct stx s;
+	struct node n;
+	kv_val v;
+
+	if (stx_begin(fs->env, false, &s) != 0)
+		return;
+	if (itab_path(h->inode->ino, &path, NULL) == 0 &&
+	    store_node_get(&s, path, &n) == 0) {
+		if (n.txnid == h->version &&
+		    store_content_get(&s, path, n.mode, &v) == 0 &&
+		    v.len == n.size) {
+			bv.buf[0].mem = (void *)v.data;
+			bv.buf[0].size = v.len;
+			(void)fuse_lowlevel_notify_store(fs->se, h->inode->ino,
+			                                 0, &bv, 0);
+		}
+		node_release(&n);
+	}
+	stx_abort(&s);
+	free(path);
+}
+
 static int do_open(struct fs *fs, fuse_req_t req, fuse_ino_t ino,
                    struct fuse_file_info *fi)
 {
 	struct fs_handle *h;
 	uint32_t mode = 0;
 	char *path = NULL;
-	bool snapshot;
+	bool snapshot, fill;
 	int rc = itab_path(ino, &path, NULL);
 
 	if (rc == -ENOENT)
@@ -1886,13 +1949,15 @@ static int do_open(struct fs *fs, fuse_req_t req, fuse_ino_t ino,
 	rc = handle_new(req, ino, fi->flags, fi, &h);
 	if (rc != 0)
 		return rc;
-	rc = handle_pick_version(fs, h, fi, &mode);
+	rc = handle_pick_version(fs, h, fi, &mode, &fill);
 	if (rc == -EXDEV)
 		rc = move_from_readers(fs, h->inode);
 	if (rc == 0 && S_ISDIR(mode))
 		rc = -EISDIR;
 	if (rc != 0)
 		handle_unlink(h);
+	else if (fill)
+		prefill(fs, h);
 	return rc;
 }
 
@@ -1922,7 +1987,9 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 
 		rc = handle_new(req, e.ino, fi->flags, fi, &h);
 		if (rc == 0) {
-			rc = handle_pick_version(fs, h, fi, &m);
+			bool fill;
+
+			rc = handle_pick_version(fs, h, fi, &m, &fill);
 			if (rc == -EXDEV)
 				rc = move_from_readers(fs, h->inode);
 			if (rc != 0)
@@ -2335,7 +2402,7 @@ static void fs_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size,
 				cino = itab_ref_path(path, n->mode & S_IFMT);
 				if (cino == 0)
 					break;
-				fill_entry(cino, n, &e);
+				fill_entry(cino, path, n, &e);
 			} else {
 				cino = itab_peek(path);
 				e.attr.st_ino = cino ? cino : 0xffffffffu;

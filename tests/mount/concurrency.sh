@@ -73,9 +73,12 @@ def lister():
     while not stop.is_set():
         os.listdir(d)
         subprocess.run(["ls", "-l", d], capture_output=True)
-ls = [threading.Thread(target=lister) for _ in range(3)]
+ls = [threading.Thread(target=lister, daemon=True) for _ in range(3)]
 for t in ls:
     t.start()
+def fail(msg):
+    stop.set()
+    sys.exit(msg)
 want = set()
 for i in range(400):
     name = "r%03d.yaml" % i
@@ -92,8 +95,8 @@ for i in range(400):
     if i % 50 == 0:
         got = set(os.listdir(d))
         if got != want:
-            sys.exit("listing after %d changes: %d names, want %d" %
-                     (i, len(got), len(want)))
+            fail("listing after %d changes: %d names, want %d" %
+                 (i, len(got), len(want)))
 stop.set()
 for t in ls:
     t.join()

@@ -136,9 +136,15 @@ diff -r "$T/copy" "$T/during-export" >/dev/null || fail "cp -a of the snapshot d
 [ "$(stat -c %A "$T/copy/agents/load/a01.yaml")" = "-r--r--r--" ] || fail "cp -a kept no modes"
 
 note "restore from the command line shows at once and keeps what it replaced"
+printf 'name: back\n' > "$M/prompts/back.yaml"
 mkdir "$S/good" || fail "mkdir good"
 printf 'name: review\ndescription: a bad edit\n' > "$M/prompts/coding/review.yaml"
 printf 'name: stray\n' > "$M/prompts/stray.yaml"
+rm "$M/prompts/back.yaml"
+# the kernel now holds names, sizes and a "no such file" it was told
+stat "$M/prompts/stray.yaml" "$M/prompts/coding/review.yaml" >/dev/null
+stat "$M/prompts/back.yaml" 2>/dev/null && fail "back.yaml not removed"
+ls -l "$M/prompts" >/dev/null
 out=$("$CCCFS" snapshot "$DB" restore good) || fail "restore failed: $out"
 saved=$(echo "$out" | sed -n 's/.*snapshot \(before-restore-[^ ]*\)$/\1/p')
 [ -n "$saved" ] || fail "restore did not name the snapshot it kept: $out"
@@ -149,6 +155,17 @@ for i in $(seq 1 30); do
 	sleep 0.1
 done
 [ -n "$ok" ] || fail "the mounted tree does not show the restored state"
+want_size=$(printf 'name: review\ndescription: new and longer\n' | wc -c)
+ok=""
+for i in $(seq 1 30); do
+	if [ "$(stat -c %s "$M/prompts/coding/review.yaml")" = "$want_size" ] &&
+	   ! ls "$M/prompts" | grep -qx stray.yaml &&
+	   [ "$(cat "$M/prompts/back.yaml" 2>/dev/null)" = "name: back" ]; then
+		ok=1; break
+	fi
+	sleep 0.1
+done
+[ -n "$ok" ] || fail "sizes, listing or names after the restore are stale"
 check_file "$S/$saved/prompts/coding/review.yaml" "$(printf 'name: review\ndescription: a bad edit')"
 check_file "$S/$saved/prompts/stray.yaml" "name: stray"
 
