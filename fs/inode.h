@@ -36,6 +36,8 @@ struct fs_inode {
 	/* The kernel's page cache (see "Reads and the page cache" in ops.c) */
 	unsigned cached;        /* open handles reading through it */
 	uint64_t kversion;      /* the content version they read */
+	bool filling;           /* a prefill is storing pages: no other
+	                           handle may read through the cache yet */
 	bool kstale;            /* the kernel's size may not be the committed
 	                           one: no new handle may use the cache */
 	uint64_t kseq;          /* bumped by every itab_kdirty_locked() */

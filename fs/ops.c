@@ -1811,7 +1811,7 @@ static int move_from_readers(struct fs *fs, struct fs_inode *in)
  * cache? */
 static bool may_cache(struct fs_inode *in, uint64_t version)
 {
-	if (in->writers > 0 || in->kstale || in->path == NULL)
+	if (in->writers > 0 || in->kstale || in->path == NULL || in->filling)
 		return false;
 	if (in->hold_until != 0) {
 		if (mono_ns() < in->hold_until)
@@ -1840,6 +1840,7 @@ static int handle_pick_version(struct fs *fs, struct fs_handle *h,
 	uint64_t gen;
 	int rc;
 
+	*fill = false;
 	for (;;) {
 		itab_lock();
 		while (in->committing) {
@@ -1874,11 +1875,11 @@ static int handle_pick_version(struct fs *fs, struct fs_handle *h,
 			return -EXDEV; /* the caller moves it: move_from_readers */
 		}
 	}
-	*fill = false;
 	if (!h->writable && S_ISREG(n.mode) && may_cache(in, n.txnid)) {
 		/* the first cached open of an inode hands the kernel its
 		 * pages with the open (prefill): no READ */
 		*fill = in->kversion == 0 && n.size > 0 && n.size <= FILL_MAX;
+		in->filling = *fill;
 		fi->keep_cache = in->kversion == n.txnid || *fill;
 		in->kversion = n.txnid;
 		in->cached++;
@@ -1900,7 +1901,17 @@ static int handle_pick_version(struct fs *fs, struct fs_handle *h,
  * Only for the first cached open of an inode, whose page cache is empty:
  * the stored range ends at the end of the file, so the kernel zeroes the
  * rest of the last page.  A failure only means the reads come as READs.
+ * Until it is done no other open reads through the cache (in->filling):
+ * the kernel holds a page locked during a READ, and a store waiting on it
+ * in every handler thread would leave none to answer the READ.
  */
+static void fill_done(struct fs_inode *in)
+{
+	itab_lock();
+	in->filling = false;
+	itab_unlock();
+}
+
 static void prefill(struct fs *fs, struct fs_handle *h)
 {
 	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(0);
@@ -1925,6 +1936,7 @@ static void prefill(struct fs *fs, struct fs_handle *h)
 	}
 	stx_abort(&s);
 	free(path);
+	fill_done(h->inode);
 }
 
 static int do_open(struct fs *fs, fuse_req_t req, fuse_ino_t ino,
@@ -1954,10 +1966,13 @@ static int do_open(struct fs *fs, fuse_req_t req, fuse_ino_t ino,
 		rc = move_from_readers(fs, h->inode);
 	if (rc == 0 && S_ISDIR(mode))
 		rc = -EISDIR;
-	if (rc != 0)
+	if (rc != 0) {
+		if (fill)
+			fill_done(h->inode);
 		handle_unlink(h);
-	else if (fill)
+	} else if (fill) {
 		prefill(fs, h);
+	}
 	return rc;
 }
 
@@ -1990,6 +2005,8 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 			bool fill;
 
 			rc = handle_pick_version(fs, h, fi, &m, &fill);
+			if (fill) /* created files are opened to write */
+				fill_done(h->inode);
 			if (rc == -EXDEV)
 				rc = move_from_readers(fs, h->inode);
 			if (rc != 0)
