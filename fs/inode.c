@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "pathmap.h"
 
@@ -21,7 +22,6 @@ static struct {
 	size_t nbuckets; /* power of two, same for both */
 	size_t count;
 	uint64_t next_ino;
-	uint64_t kgen; /* itab_kdirty_locked() calls, all inodes */
 } itab = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static size_t hash_ino(uint64_t ino)
@@ -276,17 +276,6 @@ void itab_kdirty_locked(struct fs_inode *in)
 {
 	in->kseq++;
 	in->kstale = true;
-	itab.kgen++;
-}
-
-uint64_t itab_kgen(void)
-{
-	uint64_t g;
-
-	itab_lock();
-	g = itab.kgen;
-	itab_unlock();
-	return g;
 }
 
 uint64_t itab_kseq(uint64_t ino)
@@ -335,6 +324,23 @@ static void maybe_free(struct fs_inode *in)
 	inode_free(in);
 }
 
+int64_t itab_mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
+}
+
+void itab_hold_drop_locked(struct fs_inode *in)
+{
+	if (in->hold_until != 0) {
+		in->hold_until = 0;
+		if (in->nlookup > 0)
+			in->nlookup--;
+	}
+}
+
 void itab_forget(uint64_t ino, uint64_t n)
 {
 	struct fs_inode *in;
@@ -343,6 +349,10 @@ void itab_forget(uint64_t ino, uint64_t n)
 	in = itab_get(ino);
 	if (in) {
 		in->nlookup = in->nlookup > n ? in->nlookup - n : 0;
+		/* only the hold left, and its writer is not coming */
+		if (in->hold_until != 0 && in->nlookup <= 1 &&
+		    itab_mono_ns() >= in->hold_until)
+			itab_hold_drop_locked(in);
 		maybe_free(in);
 	}
 	itab_unlock();
@@ -383,6 +393,12 @@ struct fs_inode *itab_detach_locked(const char *path)
 	path_unlink(in);
 	free(in->path);
 	in->path = NULL;
+	itab_hold_drop_locked(in); /* no writer can reach it any more */
+	if (!in->pinned && in->nlookup == 0 && in->opens == 0 &&
+	    !in->committing) {
+		maybe_free(in); /* only the hold kept it */
+		return NULL;
+	}
 	return in;
 }
 

@@ -21,6 +21,8 @@
 
 struct fs_handle;
 
+#define KVERSION_UNKNOWN UINT64_MAX
+
 struct fs_inode {
 	uint64_t ino;
 	char *path;           /* NULL once detached */
@@ -35,7 +37,11 @@ struct fs_inode {
 	struct fs_handle *handles; /* open file handles */
 	/* The kernel's page cache (see "Reads and the page cache" in ops.c) */
 	unsigned cached;        /* open handles reading through it */
-	uint64_t kversion;      /* the content version they read */
+	unsigned direct;        /* read-only handles on direct I/O: a private
+	                           mmap of one fills the page cache with its
+	                           version, so none may be cached meanwhile */
+	uint64_t kversion;      /* the content version in the page cache: 0
+	                           none ever, KVERSION_UNKNOWN not known */
 	bool filling;           /* a prefill is storing pages: no other
 	                           handle may read through the cache yet */
 	bool kstale;            /* the kernel's size may not be the committed
@@ -44,6 +50,8 @@ struct fs_inode {
 	int64_t hold_until;     /* a writer moved here from cached readers is
 	                           on its way (ns, CLOCK_MONOTONIC; 0: none);
 	                           holds one lookup of its own until then */
+	bool rdc_reset;         /* a listing was left half read: the kernel's
+	                           cache of it may be stuck half filled */
 	bool frozen;            /* detached: attributes of the version its
 	                           readers keep, for fstat and the kernel */
 	struct stat frozen_st;
@@ -91,12 +99,16 @@ void itab_kdirty_locked(struct fs_inode *in);
  * invalidated: clear kstale if nothing dirtied it since seq was read and
  * no handle writes it.  Both take the lock. */
 uint64_t itab_kseq(uint64_t ino);
-/* How many times any inode was dirtied (takes the lock): attributes read
- * before it moved may be stale. */
-uint64_t itab_kgen(void);
 void itab_kclean(uint64_t ino, uint64_t seq);
 
-/* With the lock held: detach the inode at path (unlink, replaced). */
+/* CLOCK_MONOTONIC in nanoseconds (hold_until). */
+int64_t itab_mono_ns(void);
+/* With the lock held: drop the hold of in and the lookup it kept (the
+ * writer came, or will not).  The caller keeps in alive. */
+void itab_hold_drop_locked(struct fs_inode *in);
+
+/* With the lock held: detach the inode at path (unlink, replaced).
+ * Returns it, or NULL if nothing held it (freed). */
 struct fs_inode *itab_detach_locked(const char *path);
 /* With the lock held: move every inode at or below from to below to. */
 int itab_move_locked(const char *from, const char *to);

@@ -63,7 +63,10 @@ static void collect_ino(struct fs_inode *in, void *ctx)
 	it->ino = in->ino;
 	it->parent = 0;
 	it->name = NULL;
-	if (in->path && pm_depth(in->path) >= 2) {
+	/* names of files only: invalidating a folder's name would unhash it
+	 * under the processes working in it (their getcwd() fails); folder
+	 * names last a second (fill_entry) */
+	if (in->path && in->type != S_IFDIR && pm_depth(in->path) >= 2) {
 		char *pp = strndup(in->path, pm_parent_len(in->path));
 		struct fs_inode *parent = pp ? itab_find_path(pp) : NULL;
 
@@ -159,6 +162,11 @@ void notify_inode(uint64_t ino)
 		if (!queued && nq.count < NOTIFY_QMAX) {
 			nq.q[(nq.head + nq.count) % NOTIFY_QMAX] = ino;
 			nq.count++;
+			pthread_cond_signal(&nq.cond);
+		} else if (!queued) {
+			/* full: never drop one (the kernel trusts its copy for
+			 * a minute); invalidate everything instead */
+			nq.all = true;
 			pthread_cond_signal(&nq.cond);
 		}
 	}

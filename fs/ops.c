@@ -139,6 +139,7 @@ struct fs_handle {
 	pid_t pid; /* opener: the one process that sees the pending size */
 	uint64_t version; /* content txnid when opened */
 	bool cached;      /* reads through the page cache (fs_inode.cached) */
+	bool direct;      /* read-only on direct I/O (fs_inode.direct) */
 	/* Guarded by the itab lock: the content this handle opened, copied
 	 * here before it was replaced or removed. */
 	struct snap *snap;
@@ -201,9 +202,9 @@ struct dir_entry {
 struct dir_handle {
 	struct dir_entry *e;
 	size_t n;
-	uint64_t kgen; /* itab_kgen() before the listing was read */
 	bool snapshot; /* a folder below .snapshots: never changes */
 	bool loaded;   /* e and n hold the listing */
+	bool at_end;   /* the whole of it was handed out */
 	uint32_t gen;  /* this load's number, in the offsets it hands out */
 };
 
@@ -273,7 +274,10 @@ static void fill_entry(uint64_t ino, const char *path, const struct node *n,
 	memset(e, 0, sizeof *e);
 	e->ino = ino;
 	e->generation = 1;
-	e->attr_timeout = e->entry_timeout = cache_secs(path);
+	e->attr_timeout = cache_secs(path);
+	/* a folder's name is never invalidated (that would unhash it under
+	 * the processes working in it): it lasts a second */
+	e->entry_timeout = S_ISDIR(n->mode) ? SHORT_TIMEOUT : e->attr_timeout;
 	fill_stat(ino, n, &e->attr);
 }
 
@@ -304,29 +308,18 @@ static void content_changed(struct fs_inode *in)
 
 /* How long a fresh inode waits for the writer moved to it, keeping
  * cached readers off it (see move_from_readers). */
-#define HOLD_NS (5 * 1000000000ll)
+#define HOLD_NS (30 * 1000000000ll)
 
 /* The largest file whose first cached open stores its pages (prefill). */
 #define FILL_MAX (128u * 1024)
 
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
-}
-
-/* With the lock held: the writer came (or will not): drop the hold and
- * the lookup it kept.  The caller keeps in alive (an open or a lookup). */
-static void hold_drop(struct fs_inode *in)
-{
-	if (in->hold_until != 0) {
-		in->hold_until = 0;
-		if (in->nlookup > 0)
-			in->nlookup--;
-	}
-}
+/*
+ * Renames and removes change the inode table after their commit, outside
+ * the write transaction; moving a writer away from cached readers, and
+ * storing a file's pages by its path, must not fall in between.  Taken
+ * before the write transaction (fs.h's lock order: it comes first).
+ */
+static pthread_mutex_t tree_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* With the lock held: the attributes a detached inode keeps showing. */
 static void freeze(struct fs_inode *in, const struct node *n)
@@ -348,20 +341,24 @@ static void handle_show(struct fs_handle *h)
  * a local disk where writes show up in stat at once; everyone else sees
  * the committed version, whose content is all they can read.
  */
-static void pending_size(fuse_req_t req, uint64_t ino, struct node *n)
+static bool pending_size(fuse_req_t req, uint64_t ino, struct node *n)
 {
 	pid_t pid = fuse_req_ctx(req)->pid;
 	struct fs_inode *in;
+	bool shown = false;
 
 	itab_lock();
 	in = itab_get(ino);
 	for (struct fs_handle *h = in ? in->handles : NULL; h; h = h->next) {
 		long long sz = atomic_load(&h->shown_size);
 
-		if (sz >= 0 && h->pid == pid)
+		if (sz >= 0 && h->pid == pid) {
 			n->size = (uint64_t)sz;
+			shown = true;
+		}
 	}
 	itab_unlock();
+	return shown;
 }
 
 static bool is_record(const char *path, uint32_t mode)
@@ -607,8 +604,9 @@ static int do_getattr(struct fs *fs, fuse_req_t req, fuse_ino_t ino,
 	free(path);
 	if (rc != 0)
 		return rc;
-	if (S_ISREG(n.mode))
-		pending_size(req, ino, &n);
+	/* the kernel keeps one size for everyone: a pending one briefly */
+	if (S_ISREG(n.mode) && pending_size(req, ino, &n))
+		*secs = SHORT_TIMEOUT;
 	fill_stat(ino, &n, st);
 	node_release(&n);
 	return 0;
@@ -866,7 +864,7 @@ static int truncate_path(struct fs *fs, struct fs_inode *in, fuse_ino_t ino,
 			return move_from_readers(fs, in);
 		}
 		/* no cached open until this truncate is settled */
-		hold_drop(in);
+		itab_hold_drop_locked(in);
 		in->committing++;
 		itab_unlock();
 	}
@@ -1441,12 +1439,22 @@ fail:
 
 static void fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	reply_err(req, do_remove(fs_of(req), parent, name, false));
+	int rc;
+
+	pthread_mutex_lock(&tree_lock);
+	rc = do_remove(fs_of(req), parent, name, false);
+	pthread_mutex_unlock(&tree_lock);
+	reply_err(req, rc);
 }
 
 static void fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	reply_err(req, do_remove(fs_of(req), parent, name, true));
+	int rc;
+
+	pthread_mutex_lock(&tree_lock);
+	rc = do_remove(fs_of(req), parent, name, true);
+	pthread_mutex_unlock(&tree_lock);
+	reply_err(req, rc);
 }
 
 /* ---- rename ------------------------------------------------------------- */
@@ -1682,8 +1690,12 @@ static void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
                       fuse_ino_t newparent, const char *newname,
                       unsigned int flags)
 {
-	reply_err(req, do_rename(fs_of(req), parent, name, newparent, newname,
-	                         flags));
+	int rc;
+
+	pthread_mutex_lock(&tree_lock);
+	rc = do_rename(fs_of(req), parent, name, newparent, newname, flags);
+	pthread_mutex_unlock(&tree_lock);
+	reply_err(req, rc);
 }
 
 /* ---- open, read, write, flush, release ---------------------------------- */
@@ -1754,6 +1766,8 @@ static void handle_unlink(struct fs_handle *h)
 		quiet = in->ino; /* the page cache may serve it again */
 	if (h->cached && in->cached > 0)
 		in->cached--;
+	if (h->direct && in->direct > 0)
+		in->direct--;
 	itab_close(in);
 	itab_unlock();
 	if (quiet)
@@ -1776,10 +1790,14 @@ static int move_from_readers(struct fs *fs, struct fs_inode *in)
 	struct stx s;
 	struct node n;
 	kv_val v;
-	int rc = stx_begin(fs->env, true, &s);
+	int rc;
 
-	if (rc != 0)
+	pthread_mutex_lock(&tree_lock);
+	rc = stx_begin(fs->env, true, &s);
+	if (rc != 0) {
+		pthread_mutex_unlock(&tree_lock);
 		return rc;
+	}
 	itab_lock();
 	if (in->path && (path = strdup(in->path)) == NULL)
 		rc = -ENOMEM;
@@ -1793,7 +1811,7 @@ static int move_from_readers(struct fs *fs, struct fs_inode *in)
 			itab_detach_locked(path);
 			fresh = itab_ref_path_locked(path, in->type);
 			if (fresh)
-				fresh->hold_until = mono_ns() + HOLD_NS;
+				fresh->hold_until = itab_mono_ns() + HOLD_NS;
 			itab_unlock();
 			preserve_done(in);
 			fs_log(LOG_DEBUG, "/%s: writer moved to inode %llu, away "
@@ -1803,6 +1821,7 @@ static int move_from_readers(struct fs *fs, struct fs_inode *in)
 		node_release(&n);
 	}
 	stx_abort(&s);
+	pthread_mutex_unlock(&tree_lock);
 	free(path);
 	return rc == 0 || rc == -ENOENT ? -ESTALE : rc;
 }
@@ -1811,12 +1830,13 @@ static int move_from_readers(struct fs *fs, struct fs_inode *in)
  * cache? */
 static bool may_cache(struct fs_inode *in, uint64_t version)
 {
-	if (in->writers > 0 || in->kstale || in->path == NULL || in->filling)
+	if (in->writers > 0 || in->kstale || in->path == NULL ||
+	    in->filling || in->direct > 0)
 		return false;
 	if (in->hold_until != 0) {
-		if (mono_ns() < in->hold_until)
+		if (itab_mono_ns() < in->hold_until)
 			return false;
-		hold_drop(in); /* the writer never came */
+		itab_hold_drop_locked(in); /* the writer never came */
 	}
 	return in->cached == 0 || in->kversion == version;
 }
@@ -1869,7 +1889,7 @@ static int handle_pick_version(struct fs *fs, struct fs_handle *h,
 	}
 	h->version = n.txnid;
 	if (h->writable) {
-		hold_drop(in);
+		itab_hold_drop_locked(in);
 		if (in->cached > 0) {
 			itab_unlock();
 			return -EXDEV; /* the caller moves it: move_from_readers */
@@ -1878,7 +1898,8 @@ static int handle_pick_version(struct fs *fs, struct fs_handle *h,
 	if (!h->writable && S_ISREG(n.mode) && may_cache(in, n.txnid)) {
 		/* the first cached open of an inode hands the kernel its
 		 * pages with the open (prefill): no READ */
-		*fill = in->kversion == 0 && n.size > 0 && n.size <= FILL_MAX;
+		*fill = in->kversion == 0 && n.size > 0 &&
+		        n.size <= FILL_MAX;
 		in->filling = *fill;
 		fi->keep_cache = in->kversion == n.txnid || *fill;
 		in->kversion = n.txnid;
@@ -1886,6 +1907,12 @@ static int handle_pick_version(struct fs *fs, struct fs_handle *h,
 		h->cached = true;
 	} else {
 		fi->direct_io = 1;
+		if (!h->writable && S_ISREG(n.mode)) {
+			/* its private mappings may fill the page cache */
+			in->direct++;
+			h->direct = true;
+			in->kversion = KVERSION_UNKNOWN;
+		}
 	}
 	/* A read-only handle has nothing to commit at close: no FLUSH
 	 * round trip on every close (kernels before 5.17 send it anyway) */
@@ -1920,8 +1947,12 @@ static void prefill(struct fs *fs, struct fs_handle *h)
 	struct node n;
 	kv_val v;
 
-	if (stx_begin(fs->env, false, &s) != 0)
+	pthread_mutex_lock(&tree_lock); /* the path must hold its content */
+	if (stx_begin(fs->env, false, &s) != 0) {
+		pthread_mutex_unlock(&tree_lock);
+		fill_done(h->inode);
 		return;
+	}
 	if (itab_path(h->inode->ino, &path, NULL) == 0 &&
 	    store_node_get(&s, path, &n) == 0) {
 		if (n.txnid == h->version &&
@@ -1935,6 +1966,7 @@ static void prefill(struct fs *fs, struct fs_handle *h)
 		node_release(&n);
 	}
 	stx_abort(&s);
+	pthread_mutex_unlock(&tree_lock);
 	free(path);
 	fill_done(h->inode);
 }
@@ -2005,7 +2037,9 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 			bool fill;
 
 			rc = handle_pick_version(fs, h, fi, &m, &fill);
-			if (fill) /* created files are opened to write */
+			/* an O_RDONLY|O_CREAT open of an existing file: its
+			 * reads come as READs */
+			if (fill)
 				fill_done(h->inode);
 			if (rc == -EXDEV)
 				rc = move_from_readers(fs, h->inode);
@@ -2263,7 +2297,6 @@ static int dir_load(struct fs *fs, fuse_ino_t ino, struct dir_handle *d)
 	struct stx s;
 	int rc;
 
-	d->kgen = itab_kgen();
 	rc = itab_path(ino, &path, NULL);
 	if (rc == 0) {
 		d->snapshot = in_snapshots(path);
@@ -2313,6 +2346,7 @@ static int dir_load(struct fs *fs, fuse_ino_t ino, struct dir_handle *d)
 static int do_opendir(struct fs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct dir_handle *d;
+	struct fs_inode *in;
 	char *path = NULL;
 	uint32_t type = 0;
 	int rc = itab_path(ino, &path, &type);
@@ -2331,7 +2365,12 @@ static int do_opendir(struct fs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	fi->fh = (uint64_t)(uintptr_t)d;
 	fi->cache_readdir = sv_level(path, NULL, NULL) != SV_TOP;
-	fi->keep_cache = fi->cache_readdir;
+	itab_lock();
+	in = itab_get(ino);
+	fi->keep_cache = fi->cache_readdir && !(in && in->rdc_reset);
+	if (in)
+		in->rdc_reset = false;
+	itab_unlock();
 	free(path);
 	return 0;
 }
@@ -2378,13 +2417,25 @@ static void fs_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size,
 		return;
 	}
 	/* The kernel takes these attributes over what it has (sizes
-	 * included) if nothing invalidated the inode since this request
-	 * began; a listing read at opendir may predate a commit whose
-	 * invalidation came before this request, so re-read them then. */
-	if (plus && !d->snapshot && itab_kgen() != d->kgen)
-		fresh = stx_begin(fs_of(req)->env, false, &s) == 0;
+	 * included) unless it invalidated the inode after this request
+	 * began, and it keeps the names for a minute; the listing may be
+	 * older than a commit that came before this request (a rename, a
+	 * save), so names and attributes are read again now.  Snapshots
+	 * never change. */
+	if (plus && !d->snapshot) {
+		rc = stx_begin(fs_of(req)->env, false, &s);
+		if (rc != 0) {
+			free(buf);
+			free(ppath);
+			reply_err(req, rc);
+			return;
+		}
+		fresh = true;
+	}
 	/* positions: 0 start, 1 after ".", 2 after "..", 3+i after entry i */
-	for (size_t i = (uint64_t)off & 0xffffffffu; i < d->n + 2; i++) {
+	size_t i;
+
+	for (i = (uint64_t)off & 0xffffffffu; i < d->n + 2; i++) {
 		struct fuse_entry_param e;
 		const char *name;
 		char path[PM_PATH_MAX + 1];
@@ -2405,7 +2456,9 @@ static void fs_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size,
 			if (plus) {
 				struct node now;
 
-				if (fresh) {
+				bool renew = fresh && !in_snapshots(path);
+
+				if (renew) {
 					int nrc = store_node_get(&s, path, &now);
 
 					if (nrc == -ENOENT)
@@ -2414,7 +2467,7 @@ static void fs_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size,
 						break;
 					node_release(&now);
 				}
-				const struct node *n = fresh ? &now : &de->node;
+				const struct node *n = renew ? &now : &de->node;
 
 				cino = itab_ref_path(path, n->mode & S_IFMT);
 				if (cino == 0)
@@ -2442,6 +2495,8 @@ static void fs_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size,
 	}
 	if (fresh)
 		stx_abort(&s);
+	if (i >= d->n + 2)
+		d->at_end = true;
 	free(ppath);
 	fuse_reply_buf(req, buf, used);
 	free(buf);
@@ -2462,8 +2517,21 @@ static void fs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
 static void fs_releasedir(fuse_req_t req, fuse_ino_t ino,
                           struct fuse_file_info *fi)
 {
-	(void)ino;
-	dir_free((struct dir_handle *)(uintptr_t)fi->fh);
+	struct dir_handle *d = (struct dir_handle *)(uintptr_t)fi->fh;
+
+	if (d->loaded && !d->at_end) {
+		/* left half read: if it was filling the kernel's cache, no
+		 * other handle can finish that (see dir_off); the next
+		 * opendir has the kernel start over */
+		struct fs_inode *in;
+
+		itab_lock();
+		in = itab_get(ino);
+		if (in)
+			in->rdc_reset = true;
+		itab_unlock();
+	}
+	dir_free(d);
 	reply_err(req, 0);
 }
 

@@ -111,6 +111,42 @@ if len(out) != len(want):
     sys.exit("find lists %d files, want %d" % (len(out), len(want)))
 PY
 
+note "renames between the reads of one listing leave no stale name or size"
+python3 - "$M/workflows/spans" <<'PY' || fail "a listing kept a stale name or size"
+import ctypes, os, sys
+d = sys.argv[1]
+os.mkdir(d)
+libc = ctypes.CDLL(None, use_errno=True)
+def body(i, n):
+    return ("name: s%d\nsteps:\n" % i + "  - x\n" * n).encode()
+for i in range(900):
+    open(os.path.join(d, "s%03d.yaml" % i), "wb").write(body(i, 1 + i % 7))
+for rnd in range(5):
+    # a listing far longer than one READDIRPLUS reply, changed mid-way
+    with os.scandir(d) as it:
+        next(it)
+        a, b = os.path.join(d, "s898.yaml"), os.path.join(d, "s899.yaml")
+        if libc.renameat2(-100, a.encode(), -100, b.encode(), 2) != 0:
+            sys.exit("renameat2: errno %d" % ctypes.get_errno())
+        os.rename(os.path.join(d, "s%03d.yaml" % (800 + rnd)),
+                  os.path.join(d, "moved%d.yaml" % rnd))
+        rest = [e.name for e in it]
+    for name in ("s898.yaml", "s899.yaml"):
+        p = os.path.join(d, name)
+        data = open(p, "rb").read()
+        if os.stat(p).st_size != len(data):
+            sys.exit("round %d: %s stat size %d, content %d" %
+                     (rnd, name, os.stat(p).st_size, len(data)))
+    gone = os.path.join(d, "s%03d.yaml" % (800 + rnd))
+    if os.path.exists(gone):
+        sys.exit("round %d: renamed-away name still there" % rnd)
+    open(gone, "wb").write(body(800 + rnd, 3))  # the name is free again
+    if open(gone, "rb").read() != body(800 + rnd, 3):
+        sys.exit("round %d: recreated file" % rnd)
+    if len(os.listdir(d)) != 900 + rnd + 1:
+        sys.exit("round %d: %d names" % (rnd, len(os.listdir(d))))
+PY
+
 kill -0 "$DAEMON_PID" 2>/dev/null || fail "daemon died"
 umount_fs
 "$CCCFS" check "$DB" >"$T/check.out" || fail "check: $(cat "$T/check.out")"

@@ -145,8 +145,25 @@ rm "$M/prompts/back.yaml"
 stat "$M/prompts/stray.yaml" "$M/prompts/coding/review.yaml" >/dev/null
 stat "$M/prompts/back.yaml" 2>/dev/null && fail "back.yaml not removed"
 ls -l "$M/prompts" >/dev/null
+# a process working inside a folder the restore touches
+(cd "$M/prompts/coding" && while [ ! -e "$T/go" ]; do sleep 0.05; done &&
+	python3 -c "import os; print(os.getcwd())" >"$T/cwd.out" &&
+	ls >"$T/cwdls.out") &
+cwd_pid=$!
 out=$("$CCCFS" snapshot "$DB" restore good) || fail "restore failed: $out"
 saved=$(echo "$out" | sed -n 's/.*snapshot \(before-restore-[^ ]*\)$/\1/p')
+# once the daemon has dropped what the kernel cached (nothing else looks
+# into prompts/coding meanwhile), the process working there still knows
+# where it is
+for i in $(seq 1 30); do
+	[ -e "$M/prompts/stray.yaml" ] || break
+	sleep 0.1
+done
+sleep 0.3
+touch "$T/go"
+wait $cwd_pid || fail "a process in a folder of the tree lost its way after the restore"
+check_eq "$(cat "$T/cwd.out")" "$M/prompts/coding" "getcwd after the restore"
+grep -qx review.yaml "$T/cwdls.out" || fail "ls in the working folder after the restore"
 [ -n "$saved" ] || fail "restore did not name the snapshot it kept: $out"
 ok=""
 for i in $(seq 1 30); do
