@@ -296,8 +296,11 @@ void itab_kclean(uint64_t ino, uint64_t seq)
 
 	itab_lock();
 	in = itab_get(ino);
-	if (in && in->kseq == seq && in->writers == 0)
-		in->kstale = false;
+	if (in && in->kseq == seq) {
+		in->kclean_seq = seq;
+		if (in->writers == 0)
+			in->kstale = false;
+	}
 	itab_unlock();
 }
 

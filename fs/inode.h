@@ -47,6 +47,7 @@ struct fs_inode {
 	bool kstale;            /* the kernel's size may not be the committed
 	                           one: no new handle may use the cache */
 	uint64_t kseq;          /* bumped by every itab_kdirty_locked() */
+	uint64_t kclean_seq;    /* kseq an invalidation completed after */
 	int64_t hold_until;     /* a writer moved here from cached readers is
 	                           on its way (ns, CLOCK_MONOTONIC; 0: none);
 	                           holds one lookup of its own until then */

@@ -1762,8 +1762,15 @@ static void handle_unlink(struct fs_handle *h)
 			*pp = h->next;
 			break;
 		}
-	if (h->writable && in->writers > 0 && --in->writers == 0)
-		quiet = in->ino; /* the page cache may serve it again */
+	if (h->writable && in->writers > 0 && --in->writers == 0) {
+		/* the page cache may serve it again: at once if the kernel's
+		 * view was invalidated after the last change, else once it
+		 * is */
+		if (in->kclean_seq == in->kseq)
+			in->kstale = false;
+		else
+			quiet = in->ino;
+	}
 	if (h->cached && in->cached > 0)
 		in->cached--;
 	if (h->direct && in->direct > 0)
