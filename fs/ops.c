@@ -1792,11 +1792,9 @@ static void handle_unlink(struct fs_handle *h)
  */
 static int move_from_readers(struct fs *fs, struct fs_inode *in)
 {
-	struct fs_inode *fresh;
+	struct fs_inode *moved, *fresh = NULL;
 	char *path = NULL;
 	struct stx s;
-	struct node n;
-	kv_val v;
 	int rc;
 
 	pthread_mutex_lock(&tree_lock);
@@ -1809,28 +1807,24 @@ static int move_from_readers(struct fs *fs, struct fs_inode *in)
 	if (in->path && (path = strdup(in->path)) == NULL)
 		rc = -ENOMEM;
 	itab_unlock();
-	if (rc == 0 && path && (rc = store_node_get(&s, path, &n)) == 0) {
-		rc = store_content_get(&s, path, n.mode, &v);
-		if (rc == 0) {
-			preserve_readers(in, n.txnid, v.data, v.len, true);
-			itab_lock();
-			freeze(in, &n);
-			itab_detach_locked(path);
-			fresh = itab_ref_path_locked(path, in->type);
-			if (fresh)
-				fresh->hold_until = itab_mono_ns() + HOLD_NS;
-			itab_unlock();
-			preserve_done(in);
-			fs_log(LOG_DEBUG, "/%s: writer moved to inode %llu, away "
-			       "from cached readers", path, fresh ?
-			       (unsigned long long)fresh->ino : 0ull);
-		}
-		node_release(&n);
+	/* the same copies and frozen attributes a removal gives */
+	moved = rc == 0 && path ? preserve_path(&s, path, true) : NULL;
+	if (moved) {
+		itab_lock();
+		itab_detach_locked(path);
+		fresh = itab_ref_path_locked(path, moved->type);
+		if (fresh)
+			fresh->hold_until = itab_mono_ns() + HOLD_NS;
+		itab_unlock();
+		preserve_done(moved);
+		fs_log(LOG_DEBUG, "/%s: writer moved to inode %llu, away from "
+		       "cached readers", path,
+		       fresh ? (unsigned long long)fresh->ino : 0ull);
 	}
 	stx_abort(&s);
 	pthread_mutex_unlock(&tree_lock);
 	free(path);
-	return rc == 0 || rc == -ENOENT ? -ESTALE : rc;
+	return rc == 0 ? -ESTALE : rc;
 }
 
 /* With the lock held: may a new read-only handle of version use the page
@@ -1946,35 +1940,46 @@ static void fill_done(struct fs_inode *in)
 	itab_unlock();
 }
 
+/* In read transaction s: the content of h's file, if it is still the
+ * version h opened (any_version: whatever is there now); -EAGAIN if a
+ * newer one replaced it. */
+static int handle_content(struct stx *s, struct fs_handle *h,
+                          bool any_version, kv_val *v)
+{
+	char *path = NULL;
+	struct node n;
+	int rc = itab_path(h->inode->ino, &path, NULL);
+
+	if (rc == 0)
+		rc = store_node_get(s, path, &n);
+	if (rc == 0) {
+		if (any_version || n.txnid == h->version)
+			rc = store_content_get(s, path, n.mode, v);
+		else
+			rc = -EAGAIN;
+		node_release(&n);
+	}
+	free(path);
+	return rc;
+}
+
 static void prefill(struct fs *fs, struct fs_handle *h)
 {
 	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(0);
-	char *path = NULL;
 	struct stx s;
-	struct node n;
 	kv_val v;
 
 	pthread_mutex_lock(&tree_lock); /* the path must hold its content */
-	if (stx_begin(fs->env, false, &s) != 0) {
-		pthread_mutex_unlock(&tree_lock);
-		fill_done(h->inode);
-		return;
-	}
-	if (itab_path(h->inode->ino, &path, NULL) == 0 &&
-	    store_node_get(&s, path, &n) == 0) {
-		if (n.txnid == h->version &&
-		    store_content_get(&s, path, n.mode, &v) == 0 &&
-		    v.len == n.size) {
+	if (stx_begin(fs->env, false, &s) == 0) {
+		if (handle_content(&s, h, false, &v) == 0) {
 			bv.buf[0].mem = (void *)v.data;
 			bv.buf[0].size = v.len;
 			(void)fuse_lowlevel_notify_store(fs->se, h->inode->ino,
 			                                 0, &bv, 0);
 		}
-		node_release(&n);
+		stx_abort(&s);
 	}
-	stx_abort(&s);
 	pthread_mutex_unlock(&tree_lock);
-	free(path);
 	fill_done(h->inode);
 }
 
@@ -2077,28 +2082,16 @@ static void reply_slice(fuse_req_t req, const char *data, size_t len,
 static int read_store(struct fs *fs, fuse_req_t req, struct fs_handle *h,
                       size_t size, off_t off, bool any_version)
 {
-	char *path = NULL;
 	struct stx s;
-	struct node n;
 	kv_val v;
 	int rc = stx_begin(fs->env, false, &s);
 
 	if (rc != 0)
 		return rc;
-	rc = itab_path(h->inode->ino, &path, NULL);
-	if (rc == 0)
-		rc = store_node_get(&s, path, &n);
-	if (rc == 0) {
-		if (any_version || n.txnid == h->version)
-			rc = store_content_get(&s, path, n.mode, &v);
-		else
-			rc = -EAGAIN;
-		node_release(&n);
-	}
+	rc = handle_content(&s, h, any_version, &v);
 	if (rc == 0)
 		reply_slice(req, v.data, v.len, size, off);
 	stx_abort(&s);
-	free(path);
 	return rc;
 }
 
@@ -2403,7 +2396,7 @@ static void fs_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size,
 	char *ppath = NULL;
 	size_t used = 0;
 	struct stx s;
-	bool fresh = false;
+	bool fresh = false, loaded_now = false;
 	int rc;
 
 	if (buf == NULL) {
@@ -2412,6 +2405,7 @@ static void fs_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size,
 	}
 	rc = itab_path(ino, &ppath, NULL);
 	if (rc == 0 && (off == 0 || !d->loaded)) {
+		loaded_now = true;
 		dir_clear(d);
 		rc = dir_load(fs_of(req), ino, d);
 		d->loaded = rc == 0;
@@ -2427,9 +2421,9 @@ static void fs_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size,
 	 * included) unless it invalidated the inode after this request
 	 * began, and it keeps the names for a minute; the listing may be
 	 * older than a commit that came before this request (a rename, a
-	 * save), so names and attributes are read again now.  Snapshots
-	 * never change. */
-	if (plus && !d->snapshot) {
+	 * save), so names and attributes are read again now, unless the
+	 * listing was read for this request.  Snapshots never change. */
+	if (plus && !d->snapshot && !loaded_now) {
 		rc = stx_begin(fs_of(req)->env, false, &s);
 		if (rc != 0) {
 			free(buf);
