@@ -85,6 +85,8 @@ KV_API int kv_table_open(kv_txn *txn, const char *name, unsigned flags,
 	}
 	h->tree = t;
 	h->dirty = rc == KV_ENOTFOUND;
+	if (h->dirty)
+		txlog_table(txn, LOP_CREATE, name);
 	h->next = txn->tables;
 	txn->tables = h;
 	*out = (kv_table *)h;
@@ -174,6 +176,7 @@ KV_API int kv_table_drop(kv_txn *txn, const char *name)
 	rc = write_check(txn, t);
 	if (rc)
 		return rc;
+	txlog_table(txn, LOP_DROP, name);
 	rc = bt_drop(txn, &t->h.tree);
 	if (rc == 0)
 		rc = bt_del(txn, &txn->st.catalog, name_val(name));
@@ -248,7 +251,10 @@ KV_API int kv_put(kv_txn *txn, kv_table *t, kv_val key, kv_val val,
 		return kv_set_err(KV_EVALSIZE, "value of %zu bytes is over "
 		                  "the limit of %u", val.len, KV_MAX_VALUE);
 	t->h.dirty = true;
-	return fail_txn(txn, bt_put(txn, &t->h.tree, key, val, flags));
+	rc = bt_put(txn, &t->h.tree, key, val, flags);
+	if (rc == 0)
+		txlog_put(txn, t->h.name, key, val);
+	return fail_txn(txn, rc);
 }
 
 KV_API int kv_del(kv_txn *txn, kv_table *t, kv_val key)
@@ -261,7 +267,10 @@ KV_API int kv_del(kv_txn *txn, kv_table *t, kv_val key)
 	if (rc)
 		return rc;
 	t->h.dirty = true;
-	return fail_txn(txn, bt_del(txn, &t->h.tree, key));
+	rc = bt_del(txn, &t->h.tree, key);
+	if (rc == 0)
+		txlog_del(txn, t->h.name, key);
+	return fail_txn(txn, rc);
 }
 
 /* Walk a catalog and every table in it, calling fn for each page. */

@@ -35,6 +35,7 @@ enum mark {
 	M_FLPAGE,
 	M_READY,
 	M_PEND,
+	M_LOG,      /* the commit log's run */
 };
 
 struct checker {
@@ -438,6 +439,14 @@ KV_API int kv_check(kv_env *env, void (*fn)(void *ctx, const char *msg),
 		return -ENOMEM;
 	}
 	ck.mark[0] = ck.mark[1] = M_META;
+	if (txn->st.log_npages) {
+		const struct state *s = &txn->st;
+		if (s->log_pgno < 2 || s->log_pgno > ck.npages ||
+		    s->log_npages > ck.npages - s->log_pgno)
+			problem(&ck, s->log_pgno, "commit log out of range");
+		else
+			memset(ck.mark + s->log_pgno, M_LOG, s->log_npages);
+	}
 	ck.phase = M_LIVE;
 	rc = walk_catalog_checked(&ck, &txn->st.catalog, true);
 	/* entries of the live tables, counted from their descriptors */
@@ -477,7 +486,8 @@ KV_API int kv_check(kv_env *env, void (*fn)(void *ctx, const char *msg),
 	}
 	for (i = 0; i < ck.npages; i++)
 		if (ck.mark[i] == M_LIVE || ck.mark[i] == M_SNAP ||
-		    ck.mark[i] == M_SNAPPEND || ck.mark[i] == M_FLPAGE)
+		    ck.mark[i] == M_SNAPPEND || ck.mark[i] == M_FLPAGE ||
+		    ck.mark[i] == M_LOG)
 			rep->pages_reachable++;
 	rep->pages_total = ck.npages;
 	rep->entries = entries;

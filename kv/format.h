@@ -44,6 +44,12 @@
  *   184    8 freelist head txnid
  *   192    8 freelist pages in the chain
  *   200    8 commit time (ns since the epoch, CLOCK_REALTIME)
+ *   208    8 log pgno   first page of the commit log's run (0: none)
+ *   216    8 log pages  pages in that run
+ *   224    8 log epoch  txnid of the checkpoint the log's records follow
+ *   232    8 log tail   bytes of records written since that checkpoint
+ *   240    8 log flags  LOGF_OPEN: commits after the tail are logged
+ *   (format version 1 has no log fields; they read as zero)
  *
  * Tree descriptor (56 bytes; a table's catalog value)
  *     0    8 root pgno (0: empty tree)
@@ -60,6 +66,22 @@
  *     8    8 created    ns since the epoch
  *    16   56 catalog    the catalog tree descriptor of that commit
  *    72    8 records    entries in all its tables
+ *
+ * Commit log (a run of pages named by the meta; no page headers)
+ *   A sequence of records from the run's first byte, each 8-byte aligned:
+ *     0    4 magic      LOG_MAGIC
+ *     4    4 length     of the operations that follow the header
+ *     8    8 epoch      the meta's log epoch when it was written
+ *    16    8 txnid      the commit it repeats
+ *    24    8 checksum   XXH3-64 of bytes [0, 24) and the operations
+ *   then operations, each a u8 code and its fields:
+ *     LOP_PUT    u8 name length, name, u16 key length, key,
+ *                u32 value length, value
+ *     LOP_DEL    u8 name length, name, u16 key length, key
+ *     LOP_CREATE u8 name length, name (an empty table was created)
+ *     LOP_DROP   u8 name length, name
+ *   Records of an epoch are contiguous from offset 0; the first that does
+ *   not verify ends the log.  See log.c.
  *
  * Freelist page
  *    32    8 next pgno (0 ends the chain)
@@ -80,7 +102,8 @@
 
 #define KV_PAGE_SIZE 4096u
 #define KV_MAGIC 0x3156534643434343ull /* "CCCCFSV1" little-endian */
-#define KV_FORMAT_VERSION 1u
+#define KV_FORMAT_VERSION 2u
+#define KV_FORMAT_VERSION_MIN 1u /* versions still read */
 
 enum page_type {
 	PT_META = 1,
@@ -111,7 +134,23 @@ enum page_type {
 #define MF_FL_TXNID 184
 #define MF_FL_NPAGES 192
 #define MF_TIME 200
-#define MF_END 208
+#define MF_LOG_PGNO 208
+#define MF_LOG_NPAGES 216
+#define MF_LOG_EPOCH 224
+#define MF_LOG_TAIL 232
+#define MF_LOG_FLAGS 240
+#define MF_END 248
+#define LOGF_OPEN 0x1u
+
+/* commit log records */
+#define LOG_MAGIC 0x474f4c43u /* "CLOG" */
+#define LR_MAGIC 0
+#define LR_LEN 4
+#define LR_EPOCH 8
+#define LR_TXNID 16
+#define LR_CHECK 24
+#define LR_HDR 32
+enum log_op { LOP_PUT = 1, LOP_DEL = 2, LOP_CREATE = 3, LOP_DROP = 4 };
 
 /* tree descriptor */
 #define TD_ROOT 0

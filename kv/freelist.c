@@ -594,7 +594,7 @@ static int rb_snapshot(void *ctx, uint64_t txnid, const struct tree *cat)
 
 /*
  * Derive the free state of st.  In use: pages of the live tables, the
- * catalog, the snapshots tree and st's freelist chain.  Pending: the runs
+ * catalog, the snapshots tree, st's freelist chain and its commit log.  Pending: the runs
  * saved in the chain (hints) that nothing live reaches, and pages only
  * snapshots reach.  Ready: the rest -- when the chain is st's own (exact).
  * After non-durable commits the chain is older than st (not exact): runs
@@ -621,6 +621,9 @@ static int fl_build(kv_env *env, uint8_t *map, const struct state *st,
 	rb.f = f;
 	rb.txnid = st->txnid;
 	rb.mark[0] = rb.mark[1] = R_LIVE;
+	if (st->log_npages && st->log_pgno >= 2 &&
+	    st->log_pgno + st->log_npages <= rb.npages)
+		memset(rb.mark + st->log_pgno, R_LIVE, st->log_npages);
 	rb.phase = R_LIVE;
 	rc = catalog_walk(&txn, &st->catalog, rb_visit, &rb);
 	if (rc == 0)

@@ -69,7 +69,19 @@ struct state {
 	uint64_t fl_txnid;
 	uint64_t fl_npages;
 	int64_t time_ns;
+	/* the commit log (format.h, log.c) */
+	uint64_t log_pgno;
+	uint64_t log_npages;
+	uint64_t log_epoch;
+	uint64_t log_tail;
+	uint64_t log_open;
+	/* not stored in the meta: shared with the writers of other
+	 * processes through the lock file */
+	uint64_t log_synced;  /* bytes of the log known to be on disk */
+	uint64_t log_durable; /* last commit made durable by the log */
+	uint64_t log_base_pgno; /* next_pgno at the last checkpoint */
 };
+_Static_assert(sizeof(struct state) <= 32 * 8, "state fits shared.st");
 
 void state_load(struct state *s, const uint8_t *meta);
 void state_store(const struct state *s, uint8_t *meta);
@@ -90,7 +102,19 @@ struct shared {
 	_Atomic uint64_t durable_txnid;
 	_Atomic uint64_t durable_slot;
 	_Atomic uint32_t slots_hw;   /* slots ever claimed: scan this many */
+	_Atomic uint64_t txn_floor;  /* lowest txnid the next commit may use */
 };
+
+/*
+ * Txnids are never reused, not even those of commits a power loss took
+ * back: pages such a commit wrote may still be on the disk, and recovery
+ * tells a page from a stale one by the txnid its parent expects.  Every
+ * commit at least KV_MAX_UNSYNCED txnids after the last synced one syncs
+ * (txn.c), so no txnid on the disk reaches the last synced one plus that;
+ * the first opener moves the next txnid past it (txn_floor).
+ */
+#define KV_MAX_UNSYNCED (1ull << 20)
+#define KV_TXN_GAP (KV_MAX_UNSYNCED + 1)
 
 struct rslot {
 	_Atomic uint32_t pid;
@@ -248,6 +272,13 @@ struct kv_txn {
 	uint64_t base_txnid;
 
 	struct tblh *tables;  /* opened tables */
+	struct txlog {        /* this txn's changes, for the commit log */
+		uint8_t *buf;
+		size_t len, cap;
+		bool off;     /* not loggable: the commit is a checkpoint */
+	} lg;
+	bool checkpoint;      /* commit even when nothing changed */
+	bool no_log_run;      /* a checkpoint that adds no log run (copies) */
 	struct kv_snapshot_info self; /* snapshot txns: the snapshot read */
 };
 
@@ -257,6 +288,8 @@ const uint8_t *page_get(kv_txn *txn, uint64_t pgno);
 /* Make page pgno writable in this txn (copy-on-write).  On success *out is
  * the writable copy and *newpg its (maybe new) number. */
 int page_touch(kv_txn *txn, uint64_t pgno, uint64_t *newpg, uint8_t **out);
+/* Page numbers for a run of n pages, not added to the dirty set. */
+int page_alloc(kv_txn *txn, uint64_t n, uint64_t *pgno);
 /* A fresh writable run of n pages. */
 int page_new(kv_txn *txn, uint64_t n, uint64_t *pgno, uint8_t **out);
 /* Free a page or run that the tree no longer references. */
@@ -359,6 +392,24 @@ void catalog_invalidate(kv_txn *txn);
 int catalog_walk(kv_txn *txn, const struct tree *catalog, bt_walk_fn fn,
                  void *ctx);
 int name_check(const char *name);
+
+/* ---- log.c: the commit log ------------------------------------------- */
+
+#define LOG_MAX_PAGES 1024u
+void txlog_free(kv_txn *txn);
+/* The txn cannot be logged: its commit, if durable, is a checkpoint. */
+void txlog_off(kv_txn *txn);
+void txlog_put(kv_txn *txn, const char *name, kv_val key, kv_val val);
+void txlog_del(kv_txn *txn, const char *name, kv_val key);
+void txlog_table(kv_txn *txn, int op, const char *name);
+bool log_fits(const kv_txn *txn);
+uint64_t log_record_size(const kv_txn *txn);
+int log_prepare(kv_txn *txn, bool *fresh);
+int log_zero(kv_txn *txn);
+int log_append(kv_txn *txn, uint64_t off, bool durable);
+uint64_t log_pending(kv_env *env, const struct state *st);
+int log_recover(kv_env *env, uint64_t *n);
+int log_checkpoint(kv_env *env, bool try);
 
 /* ---- snapshot.c ------------------------------------------------------- */
 

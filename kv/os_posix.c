@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "kv_int.h"
@@ -36,6 +37,45 @@ static int posix_pwrite(void *ctx, int fd, const void *buf, size_t len,
 	return 0;
 }
 
+/*
+ * A write that is durable when it returns, without flushing the file's other
+ * dirty pages: RWF_DSYNC makes the kernel sync just this range (and the
+ * metadata needed to read it back), as O_DSYNC would.  Kernels without it
+ * get a write and a full fdatasync.
+ */
+static int posix_pwrite_sync(void *ctx, int fd, const void *buf, size_t len,
+                             uint64_t off)
+{
+	const uint8_t *p = buf;
+
+	(void)ctx;
+#ifdef RWF_DSYNC
+	while (len > 0) {
+		struct iovec iov = { (void *)p, len };
+		ssize_t n = pwritev2(fd, &iov, 1, (off_t)off, RWF_DSYNC);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EOPNOTSUPP || errno == ENOSYS ||
+			    errno == EINVAL)
+				break;
+			return -errno;
+		}
+		if (n == 0)
+			return -EIO;
+		p += n;
+		len -= (size_t)n;
+		off += (uint64_t)n;
+	}
+	if (len == 0)
+		return 0;
+#endif
+	int rc = posix_pwrite(ctx, fd, p, len, off);
+	if (rc == 0 && fdatasync(fd) < 0)
+		rc = -errno;
+	return rc;
+}
+
 static int posix_sync(void *ctx, int fd)
 {
 	(void)ctx;
@@ -57,6 +97,7 @@ static const struct kv_io posix_io = {
 	.pwrite = posix_pwrite,
 	.sync = posix_sync,
 	.truncate = posix_truncate,
+	.pwrite_sync = posix_pwrite_sync,
 };
 
 KV_API const struct kv_io *kv_io_posix(void)

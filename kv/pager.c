@@ -197,7 +197,7 @@ const uint8_t *page_get(kv_txn *txn, uint64_t pgno)
 
 /* ---- allocation ------------------------------------------------------- */
 
-static int alloc_pgno(kv_txn *txn, uint64_t n, uint64_t *pgno)
+int page_alloc(kv_txn *txn, uint64_t n, uint64_t *pgno)
 {
 	int rc;
 
@@ -229,7 +229,7 @@ int page_new(kv_txn *txn, uint64_t n, uint64_t *pgno, uint8_t **out)
 
 	if (posix_memalign((void **)&buf, KV_PAGE_SIZE, n * KV_PAGE_SIZE))
 		return -ENOMEM;
-	rc = alloc_pgno(txn, n, pgno);
+	rc = page_alloc(txn, n, pgno);
 	if (rc == 0)
 		rc = dirty_add(&txn->dirty, *pgno, n, buf);
 	if (rc) {

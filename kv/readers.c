@@ -32,7 +32,7 @@
 #include "kv_int.h"
 
 #define SH_MAGIC 0x4b434f4c53434343ull
-#define SH_VERSION 1u
+#define SH_VERSION 2u
 
 _Static_assert(sizeof(struct shared) <= 4096, "shared header fits a page");
 _Static_assert(sizeof(struct state) <= sizeof(((struct shared *)0)->st),

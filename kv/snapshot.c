@@ -198,6 +198,7 @@ KV_API int kv_snapshot_create(kv_txn *txn, const char *name)
 
 	if (rc)
 		return rc;
+	txlog_off(txn); /* snapshots change with checkpoints only */
 	rc = name_check(name);
 	if (rc)
 		return rc;
@@ -224,6 +225,7 @@ KV_API int kv_snapshot_delete(kv_txn *txn, const char *name)
 
 	if (rc)
 		return rc;
+	txlog_off(txn); /* snapshots change with checkpoints only */
 	rc = name_check(name);
 	if (rc)
 		return rc;
@@ -245,6 +247,7 @@ KV_API int kv_snapshot_rename(kv_txn *txn, const char *from, const char *to)
 
 	if (rc)
 		return rc;
+	txlog_off(txn); /* snapshots change with checkpoints only */
 	rc = rec_get(txn, &txn->st.snaps, from, &r);
 	if (rc)
 		return rc;
@@ -619,6 +622,7 @@ KV_API int kv_snapshot_restore(kv_txn *txn, const char *name)
 
 	if (rc)
 		return rc;
+	txlog_off(txn); /* snapshots change with checkpoints only */
 	rc = rec_get(txn, &txn->st.snaps, name, &r);
 	if (rc)
 		return rc;

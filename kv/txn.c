@@ -23,6 +23,12 @@
  * A non-durable commit skips step 5: it is atomic and visible at once, and
  * after a power loss the store rolls back to the last durable commit.
  *
+ * Most durable commits skip step 5 as well and write a record of their
+ * changes to the commit log with one synced write instead (log.c); the
+ * commits that sync (steps 2 and 5) are the log's checkpoints.  "Durable"
+ * below means a checkpoint or a synced state.  Txnids are never used twice
+ * (kv_int.h: txn_floor).
+ *
  *   slot A: durable D ----- [ writes to B: N1, N2 (non-durable) ... E ]
  *   after E (durable) is synced, E becomes "last durable", writes go to A.
  *
@@ -83,6 +89,15 @@ void state_load(struct state *s, const uint8_t *m)
 	s->fl_txnid = get64(m + MF_FL_TXNID);
 	s->fl_npages = get64(m + MF_FL_NPAGES);
 	s->time_ns = (int64_t)get64(m + MF_TIME);
+	s->log_pgno = get64(m + MF_LOG_PGNO);
+	s->log_npages = get64(m + MF_LOG_NPAGES);
+	s->log_epoch = get64(m + MF_LOG_EPOCH);
+	s->log_tail = get64(m + MF_LOG_TAIL);
+	s->log_open = get64(m + MF_LOG_FLAGS) & LOGF_OPEN;
+	/* what the meta names is on disk, or recovery replays the rest */
+	s->log_synced = s->log_tail;
+	s->log_durable = s->txnid;
+	s->log_base_pgno = s->next_pgno;
 }
 
 void state_store(const struct state *s, uint8_t *m)
@@ -101,6 +116,11 @@ void state_store(const struct state *s, uint8_t *m)
 	put64(m + MF_FL_TXNID, s->fl_txnid);
 	put64(m + MF_FL_NPAGES, s->fl_npages);
 	put64(m + MF_TIME, (uint64_t)s->time_ns);
+	put64(m + MF_LOG_PGNO, s->log_pgno);
+	put64(m + MF_LOG_NPAGES, s->log_npages);
+	put64(m + MF_LOG_EPOCH, s->log_epoch);
+	put64(m + MF_LOG_TAIL, s->log_tail);
+	put64(m + MF_LOG_FLAGS, s->log_open ? LOGF_OPEN : 0);
 }
 
 static int write_meta(kv_env *env, const struct state *s, uint64_t slot)
@@ -158,13 +178,19 @@ static int read_slot(kv_env *env, uint64_t i, uint8_t *buf, struct state *s)
 		return SLOT_ABSENT;
 	if (get32(buf + MF_VERSION) > KV_FORMAT_VERSION)
 		return SLOT_NEWER;
-	if (get32(buf + MF_VERSION) != KV_FORMAT_VERSION ||
+	if (get32(buf + MF_VERSION) < KV_FORMAT_VERSION_MIN ||
 	    get32(buf + MF_PAGESIZE) != KV_PAGE_SIZE ||
 	    get16(buf + PH_TYPE) != PT_META || get64(buf + PH_PGNO) != i ||
 	    get64(buf + PH_CHECKSUM) != page_checksum(buf, KV_PAGE_SIZE))
 		return SLOT_BADSUM;
 	state_load(s, buf);
 	if (s->next_pgno < 2)
+		return SLOT_BADSUM;
+	if (s->log_npages &&
+	    (s->log_pgno < 2 || s->log_npages > LOG_MAX_PAGES ||
+	     s->log_pgno > s->next_pgno - s->log_npages ||
+	     s->log_tail > s->log_npages * KV_PAGE_SIZE ||
+	     s->log_epoch > s->txnid))
 		return SLOT_BADSUM;
 	return SLOT_OK;
 }
@@ -279,8 +305,8 @@ static void env_free(kv_env *env)
 	free(env);
 }
 
-KV_API int kv_env_open_io(kv_env **out, const char *path, unsigned flags,
-                          int mode, const struct kv_io *io)
+static int env_open(kv_env **out, const char *path, unsigned flags, int mode,
+                    const struct kv_io *io, uint64_t *pending)
 {
 	kv_env *env;
 	uint64_t size;
@@ -349,6 +375,24 @@ KV_API int kv_env_open_io(kv_env **out, const char *path, unsigned flags,
 		shared_publish(env, &st, slot);
 		atomic_store(&env->sh->durable_txnid, st.txnid);
 		atomic_store(&env->sh->durable_slot, slot);
+		/* commits lost after st may have left pages on the disk */
+		atomic_store(&env->sh->txn_floor, st.txnid + KV_TXN_GAP);
+		/* commits in the log after that one: repeat them (log.c) */
+		*pending = log_pending(env, &st);
+		if (*pending && ((flags & KV_RDONLY) || env->private_lock)) {
+			rc = kv_set_err(KV_EREADONLY, "%s: %llu logged commits "
+			                "must be recovered, which needs write "
+			                "access", path,
+			                (unsigned long long)*pending);
+			goto fail_init;
+		}
+		if (*pending) {
+			uint64_t n;
+			rc = log_recover(env, &n);
+			if (rc)
+				goto fail_init;
+		}
+		*pending = 0;
 		rc = readers_init_done(env);
 		if (rc)
 			goto fail;
@@ -362,6 +406,28 @@ fail_init:
 	}
 fail:
 	env_free(env);
+	return rc;
+}
+
+KV_API int kv_env_open_io(kv_env **out, const char *path, unsigned flags,
+                          int mode, const struct kv_io *io)
+{
+	uint64_t pending = 0;
+	int rc = env_open(out, path, flags, mode, io, &pending);
+
+	if (rc == KV_EREADONLY && pending && (flags & KV_RDONLY)) {
+		/* A read-only open of a store whose last commits are only in
+		 * the log: recover them with a read-write open first. */
+		kv_env *rw;
+		char why[512];
+		snprintf(why, sizeof(why), "%s", kv_errmsg());
+		rc = env_open(&rw, path, flags & ~(KV_RDONLY | KV_CREATE), 0,
+		              io, &pending);
+		if (rc)
+			return kv_set_err(rc, "%s (%s)", why, kv_errmsg());
+		kv_env_close(rw);
+		rc = env_open(out, path, flags, mode, io, &pending);
+	}
 	return rc;
 }
 
@@ -413,6 +479,7 @@ static void txn_free(kv_txn *txn)
 		txn->env->rc_valid = false;
 	}
 	dirty_release(&txn->dirty);
+	txlog_free(txn);
 	free(txn->loose);
 	free(txn->readers);
 	free(txn->snaptx);
@@ -513,6 +580,8 @@ static int begin_write(kv_env *env, bool try, kv_txn **out)
 	txn->env = env;
 	shared_read_state(env, &txn->st);
 	txn->id = txn->st.txnid + 1;
+	if (txn->id < atomic_load(&env->sh->txn_floor))
+		txn->id = atomic_load(&env->sh->txn_floor);
 	txn->durable_txnid = atomic_load(&env->sh->durable_txnid);
 	rc = os_file_size(env->fd, &size);
 	if (rc)
@@ -539,6 +608,7 @@ static int begin_write(kv_env *env, bool try, kv_txn **out)
 	if (rc)
 		goto fail;
 	fl_log_begin(txn->fl);
+	txn->lg.off = !txn->st.log_open || !txn->st.log_npages;
 	txn->base_catalog = txn->st.catalog;
 	txn->base_txnid = txn->st.txnid;
 	*out = txn;
@@ -612,7 +682,8 @@ static bool txn_changed(const kv_txn *txn)
 KV_API int kv_txn_commit(kv_txn *txn)
 {
 	kv_env *env;
-	uint64_t slot;
+	uint64_t slot, rec_off = 0;
+	bool logged, ckpt, fresh = false;
 	int rc;
 
 	if (!txn)
@@ -639,32 +710,64 @@ KV_API int kv_txn_commit(kv_txn *txn)
 	 * with ENOSPC one after the other), so a commit that fails with
 	 * ENOSPC syncs what is committed, and every commit after it is
 	 * durable until one needs as much of the file as the failed one.
+	 * Those are checkpoints: logged commits leave the freed pages held.
 	 */
 	if (txn->snap_deleted || env->short_of_space)
 		txn->durability = KV_DURABLE_IMMEDIATE;
-	if (!txn_changed(txn)) {
+	/* bound the txnids a power loss can leave behind (kv_int.h) */
+	if (txn->id - atomic_load(&env->sh->durable_txnid) >= KV_MAX_UNSYNCED &&
+	    txn_changed(txn)) {
+		txn->durability = KV_DURABLE_IMMEDIATE;
+		txn->checkpoint = true;
+	}
+	if (!txn_changed(txn) && !txn->checkpoint) {
 		/* Nothing to write; a durable commit still promises that all
 		 * that came before it is durable. */
 		rc = 0;
 		if (txn->durability == KV_DURABLE_IMMEDIATE &&
-		    atomic_load(&env->sh->durable_txnid) < txn->st.txnid)
+		    atomic_load(&env->sh->durable_txnid) < txn->st.txnid &&
+		    txn->st.log_durable < txn->st.txnid)
 			rc = sync_locked(env);
 		kv_txn_abort(txn);
 		return rc;
 	}
-	rc = fl_settle(txn);
-	if (rc == 0 && txn->durability == KV_DURABLE_IMMEDIATE)
-		rc = fl_save(txn); /* non-durable commits leave it stale */
+	/* how this commit reaches the disk: see log.c */
+	logged = !txn->checkpoint && !txn->snap_deleted &&
+	         !env->short_of_space && txn->id == txn->base_txnid + 1 &&
+	         log_fits(txn);
+	ckpt = !logged && txn->durability == KV_DURABLE_IMMEDIATE;
+	if (ckpt)
+		rc = log_prepare(txn, &fresh);
+	if (rc == 0)
+		rc = fl_settle(txn);
+	if (rc == 0 && ckpt)
+		rc = fl_save(txn); /* others leave it stale */
 	if (rc)
 		goto fail;
 	txn->st.txnid = txn->id;
 	txn->st.time_ns = now_ns();
+	if (ckpt) {
+		txn->st.log_epoch = txn->id;
+		txn->st.log_tail = txn->st.log_synced = 0;
+		txn->st.log_open = txn->st.log_npages != 0;
+		txn->st.log_durable = txn->id;
+		txn->st.log_base_pgno = txn->st.next_pgno;
+	} else if (logged) {
+		rec_off = txn->st.log_tail;
+		txn->st.log_tail += log_record_size(txn);
+	} else {
+		/* a commit the log does not hold: no later one may be
+		 * logged until the next checkpoint */
+		txn->st.log_open = 0;
+	}
 	rc = pager_write_dirty(txn);
+	if (rc == 0 && fresh)
+		rc = log_zero(txn);
 	if (rc == -ENOSPC) {
 		/* make what is committed durable now, so that the pages the
 		 * commits before this one freed can be reused at once */
 		env->short_of_space = txn->st.next_pgno;
-		if (atomic_load(&env->sh->durable_txnid) < txn->st.txnid - 1)
+		if (atomic_load(&env->sh->durable_txnid) < txn->base_txnid)
 			(void)sync_locked(env);
 	}
 	if (rc)
@@ -678,7 +781,7 @@ KV_API int kv_txn_commit(kv_txn *txn)
 		           kv_strerror(rc));
 		goto fail;
 	}
-	if (txn->durability == KV_DURABLE_IMMEDIATE) {
+	if (ckpt) {
 		rc = env->io->sync(env->io->ctx, env->fd);
 		if (rc) {
 			env->fatal = true;
@@ -686,9 +789,22 @@ KV_API int kv_txn_commit(kv_txn *txn)
 			           kv_strerror(rc));
 			goto fail;
 		}
+	} else if (logged) {
+		bool durable = txn->durability == KV_DURABLE_IMMEDIATE;
+		rc = log_append(txn, rec_off, durable);
+		if (rc) {
+			env->fatal = true;
+			kv_set_err(rc, "%s: writing the commit log: %s",
+			           env->path, kv_strerror(rc));
+			goto fail;
+		}
+		if (durable) {
+			txn->st.log_synced = txn->st.log_tail;
+			txn->st.log_durable = txn->id;
+		}
 	}
 	shared_publish(env, &txn->st, slot);
-	if (txn->durability == KV_DURABLE_IMMEDIATE) {
+	if (ckpt) {
 		atomic_store(&env->sh->durable_slot, slot);
 		atomic_store(&env->sh->durable_txnid, txn->id);
 	}
@@ -756,6 +872,8 @@ static void stat_fill(kv_env *env, struct kv_stat *st, const struct state *s)
 	st->pages_total = s->next_pgno;
 	st->txnid = s->txnid;
 	st->durable_txnid = atomic_load(&env->sh->durable_txnid);
+	if (s->log_durable > st->durable_txnid)
+		st->durable_txnid = s->log_durable;
 	st->commit_time_ns = s->time_ns;
 	st->tables = s->catalog.count;
 	st->snapshots = s->snaps.count;

@@ -104,6 +104,9 @@ enum kv_durability {
  * tests can inject faults.  All return 0 or a negative errno.  pwrite writes
  * all len bytes or fails.  Reads are served by the map and are not routed
  * here.  Pass NULL to kv_env_open_io() for the default POSIX table.
+ * pwrite_sync writes like pwrite and returns once those bytes (not
+ * necessarily others) are on stable storage; when it is NULL the engine
+ * calls pwrite, then sync.
  */
 struct kv_io {
 	void *ctx;
@@ -111,6 +114,8 @@ struct kv_io {
 	              uint64_t off);
 	int (*sync)(void *ctx, int fd);
 	int (*truncate)(void *ctx, int fd, uint64_t size);
+	int (*pwrite_sync)(void *ctx, int fd, const void *buf, size_t len,
+	                   uint64_t off);
 };
 KV_API const struct kv_io *kv_io_posix(void);
 

@@ -288,6 +288,7 @@ struct undo_rec {
 };
 
 #define UNDO_MAGIC 0x554e444fu
+#define SYNCED_MAGIC 0x53594e43u /* a range a synced write made durable */
 
 static int raw_pwrite(int fd, const void *buf, size_t len, uint64_t off)
 {
@@ -455,6 +456,28 @@ static int fio_pwrite(void *ctx, int fd, const void *buf, size_t len,
 	return rc;
 }
 
+/* A synced write: stored and logged like a write, then a marker that
+ * keeps kt_power_loss() from putting back what it stored. */
+static int fio_pwrite_sync(void *ctx, int fd, const void *buf, size_t len,
+                           uint64_t off)
+{
+	struct kt_fio *f = ctx;
+	struct undo_rec r = {off, (uint32_t)len, SYNCED_MAGIC};
+	int rc;
+
+	if (!fio_is_db(f, fd)) {
+		rc = raw_pwrite(fd, buf, len, off);
+		return rc ? rc : fdatasync(fd) < 0 ? -errno : 0;
+	}
+	rc = fio_pwrite(ctx, fd, buf, len, off);
+	if (rc)
+		return rc; /* torn or failed: nothing of it is durable */
+	if (len > UINT32_MAX ||
+	    write(f->logfd, &r, sizeof(r)) != (ssize_t)sizeof(r))
+		return -EIO;
+	return 0;
+}
+
 static int fio_sync(void *ctx, int fd)
 {
 	struct kt_fio *f = ctx;
@@ -530,6 +553,7 @@ int kt_fio_init(struct kt_fio *f, const char *path, const char *logpath)
 	f->io.pwrite = fio_pwrite;
 	f->io.sync = fio_sync;
 	f->io.truncate = fio_truncate;
+	f->io.pwrite_sync = fio_pwrite_sync;
 	return 0;
 }
 
@@ -543,7 +567,8 @@ void kt_fio_release(struct kt_fio *f)
 struct undo_entry {
 	uint64_t off;
 	uint32_t len;
-	off_t at; /* offset of the old bytes in the log */
+	bool synced; /* a marker: [off, off + len) is durable from here on */
+	off_t at;    /* offset of the old bytes in the log */
 };
 
 /* Read the complete records of the log; a torn last one is left out. */
@@ -555,8 +580,12 @@ static size_t undo_read(int lfd, struct undo_entry **out)
 	off_t at = 0, end = lseek(lfd, 0, SEEK_END);
 
 	while (pread(lfd, &r, sizeof(r), at) == (ssize_t)sizeof(r) &&
-	       r.magic == UNDO_MAGIC && r.len <= KT_DISK_PAGE &&
-	       at + (off_t)(sizeof(r) + r.len) <= end) {
+	       ((r.magic == UNDO_MAGIC && r.len <= KT_DISK_PAGE) ||
+	        r.magic == SYNCED_MAGIC) &&
+	       at + (off_t)sizeof(r) +
+	                       (r.magic == UNDO_MAGIC ? (off_t)r.len : 0) <=
+	               end) {
+		bool synced = r.magic == SYNCED_MAGIC;
 		if (n == cap) {
 			cap = cap ? 2 * cap : 256;
 			e = realloc(e, cap * sizeof(*e));
@@ -564,12 +593,34 @@ static size_t undo_read(int lfd, struct undo_entry **out)
 		}
 		e[n].off = r.off;
 		e[n].len = r.len;
+		e[n].synced = synced;
 		e[n].at = at + (off_t)sizeof(r);
 		n++;
-		at += (off_t)(sizeof(r) + r.len);
+		at += (off_t)sizeof(r) + (synced ? 0 : (off_t)r.len);
 	}
 	*out = e;
 	return n;
+}
+
+/* In the old bytes of entry i, keep what the file holds wherever a later
+ * synced write covered it: those bytes reached the disk. */
+static void keep_synced(int dfd, const struct undo_entry *e, size_t n,
+                        size_t i, unsigned char *old)
+{
+	uint64_t lo = e[i].off, hi = e[i].off + e[i].len;
+
+	for (size_t j = i + 1; j < n; j++) {
+		uint64_t a, b;
+
+		if (!e[j].synced)
+			continue;
+		a = e[j].off > lo ? e[j].off : lo;
+		b = e[j].off + e[j].len < hi ? e[j].off + e[j].len : hi;
+		if (a < b)
+			assert_int_equal(pread(dfd, old + (a - lo),
+			                       (size_t)(b - a), (off_t)a),
+			                 (ssize_t)(b - a));
+	}
 }
 
 unsigned kt_power_loss(const char *path, const char *logpath,
@@ -577,7 +628,7 @@ unsigned kt_power_loss(const char *path, const char *logpath,
                        unsigned *nlogged)
 {
 	int lfd = open(logpath, O_RDONLY | O_CLOEXEC);
-	int dfd = open(path, O_WRONLY | O_CLOEXEC);
+	int dfd = open(path, O_RDWR | O_CLOEXEC);
 	unsigned char old[KT_DISK_PAGE];
 	struct undo_entry *e;
 	size_t n, cut;
@@ -595,13 +646,14 @@ unsigned kt_power_loss(const char *path, const char *logpath,
 		            : mode == KT_LOSE_HEAD  ? e[i].len && e[i].off < head
 		                                    : false;
 
-		if (!lose)
+		if (!lose || e[i].synced)
 			continue;
 		if (e[i].len == 0) {
 			assert_int_equal(ftruncate(dfd, (off_t)e[i].off), 0);
 		} else {
 			assert_int_equal(pread(lfd, old, e[i].len, e[i].at),
 			                 (ssize_t)e[i].len);
+			keep_synced(dfd, e, n, i, old);
 			assert_int_equal(raw_pwrite(dfd, old, e[i].len,
 			                            e[i].off), 0);
 		}

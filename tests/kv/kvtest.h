@@ -104,8 +104,10 @@ enum kt_op {
  * (and the old size, when it extends the file) go to a log file beside the
  * database; before a truncate, the old size (and the bytes a shrink cuts
  * off).  A successful sync empties the log: what it covered is on stable
- * storage.  kt_power_loss() plays a power failure by putting back some of
- * the logged changes.  The log is a file so that a parent can play the
+ * storage.  A synced write (pwrite_sync) is logged like a write, followed
+ * by a marker of its range: a power loss never puts back bytes of that
+ * range that the synced write stored.  kt_power_loss() plays a power
+ * failure by putting back some of the logged changes.  The log is a file so that a parent can play the
  * power loss of a child it killed.  No real fdatasync is made: the page
  * cache survives everything these tests do, and the log alone decides what
  * a power loss keeps.

@@ -22,6 +22,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,7 @@
 #include <cccfs/kv.h>
 
 #include "format.h"
+#include "dbfile.h"
 #include "kvtest.h"
 #include "tmpdir.h"
 
@@ -381,8 +383,13 @@ static void test_future_version(void **state)
 	isolated("format version 0xffffffff", case_version, path);
 }
 
-/* The newest meta slot damaged: the store opens at the previous commit. */
-static int case_older_slot(const char *path)
+/*
+ * The newest meta slot damaged.  make_db()'s last two commits are logged
+ * (kv/log.c), so the older slot holds the checkpoint before them: the
+ * store opens there and repeats both from the log.  With the log wiped as
+ * well, it opens at the checkpoint itself.
+ */
+static int case_older_slot(const char *path, bool log_kept)
 {
 	kv_env *env;
 	kv_txn *txn;
@@ -396,11 +403,23 @@ static int case_older_slot(const char *path)
 	CHILD_CHECK(rc == 0, "open with one damaged meta slot: %s",
 	            kt_err(rc));
 	CHILD_CHECK(kv_txn_begin(env, KV_TXN_RDONLY, &txn) == 0, "begin");
-	CHILD_CHECK(kv_table_open(txn, "u", 0, &t) == 0, "table u");
-	rc = kv_get(txn, t, (kv_val){&zero, sizeof(zero)}, &v);
-	CHILD_CHECK(rc == 0, "the previous commit's key: %s", kt_err(rc));
-	rc = kv_get(txn, t, (kv_val){&one, sizeof(one)}, &v);
-	CHILD_CHECK(rc == KV_ENOTFOUND, "the damaged commit's key: rc %d", rc);
+	CHILD_CHECK(kv_table_open(txn, "t", 0, &t) == 0, "table t");
+	CHILD_CHECK(kv_table_count(t) == NKEYS, "table t has %llu records",
+	            (unsigned long long)kv_table_count(t));
+	rc = kv_table_open(txn, "u", 0, &t);
+	if (log_kept) {
+		CHILD_CHECK(rc == 0, "table u of the logged commits: %s",
+		            kt_err(rc));
+		rc = kv_get(txn, t, (kv_val){&zero, sizeof(zero)}, &v);
+		CHILD_CHECK(rc == 0, "the first logged commit's key: %s",
+		            kt_err(rc));
+		rc = kv_get(txn, t, (kv_val){&one, sizeof(one)}, &v);
+		CHILD_CHECK(rc == 0, "the damaged commit's key, from the log: "
+		            "%s", kt_err(rc));
+	} else {
+		CHILD_CHECK(rc == KV_ENOTFOUND, "table u without the log: "
+		            "rc %d", rc);
+	}
 	kv_txn_abort(txn);
 	rc = kt_check(env, &rep, msgs, sizeof(msgs));
 	CHILD_CHECK(rc == 0, "kv_check after falling back: %s\n%s", kt_err(rc),
@@ -409,30 +428,60 @@ static int case_older_slot(const char *path)
 	return 0;
 }
 
+static int case_log_replayed(const char *path)
+{
+	return case_older_slot(path, true);
+}
+
+static int case_log_lost(const char *path)
+{
+	return case_older_slot(path, false);
+}
+
+static void copy_file(const char *from, const char *to)
+{
+	long long size = kt_file_size(from);
+	uint8_t *buf = malloc((size_t)size);
+	int fd = open(from, O_RDONLY);
+
+	assert_non_null(buf);
+	assert_true(fd >= 0);
+	assert_int_equal(read(fd, buf, (size_t)size), (ssize_t)size);
+	close(fd);
+	write_file(to, buf, (size_t)size);
+	free(buf);
+}
+
 static void test_damaged_meta(void **state)
 {
 	const char *dir = kt_tmpdir("meta");
-	char path[4096];
+	char path[4096], path2[4200];
 	uint8_t pg[KV_PAGE_SIZE];
 	uint64_t newest;
 
 	(void)state;
 	tmpdir_path(path, sizeof(path), dir, "db");
+	snprintf(path2, sizeof(path2), "%s-2", path);
 	make_db(path);
 	read_page(path, 0, pg);
 	newest = get64(pg + MF_TXNID);
 	read_page(path, 1, pg);
 	newest = get64(pg + MF_TXNID) > newest ? 1 : 0;
-
 	read_page(path, newest, pg);
+	assert_true(get64(pg + MF_LOG_TAIL) > 0); /* the last commits logged */
+
 	pg[MF_CATALOG + 3] ^= 0x5a; /* checksum no longer matches */
 	write_page(path, newest, pg);
-	isolated("newest meta slot damaged", case_older_slot, path);
+	copy_file(path, path2);
+	isolated("newest meta slot damaged", case_log_replayed, path);
 
-	read_page(path, 1 - newest, pg);
+	assert_true(dbfile_wipe_log(path2) > 0);
+	isolated("newest meta slot and the log damaged", case_log_lost, path2);
+
+	read_page(path2, 1 - newest, pg);
 	pg[MF_TXNID] ^= 0x01;
-	write_page(path, 1 - newest, pg);
-	isolated("both meta slots damaged", case_corrupt, path);
+	write_page(path2, 1 - newest, pg);
+	isolated("both meta slots damaged", case_corrupt, path2);
 }
 
 /* ---- damaged data pages -------------------------------------------- */

@@ -439,14 +439,18 @@ struct progress {
 	unsigned last_ok;      /* last commit that returned 0 */
 	unsigned last_durable; /* last durable one (0: the empty store) */
 	unsigned inflight;     /* the commit a crash interrupted (0: none) */
+	bool opened;           /* no commit since the store was opened */
 };
 
 static void progress_ok(struct progress *p, const struct workload *w,
                         unsigned i)
 {
 	p->last_ok = i;
-	if (w->c[i].durable)
+	/* the first commit after an open is a checkpoint: durable whatever
+	 * it asked for (kv/kv_int.h, txn_floor) */
+	if (w->c[i].durable || p->opened)
 		p->last_durable = i;
+	p->opened = false;
 }
 
 /* Run commits from..n through f until the world stops or all are done. */
@@ -489,6 +493,34 @@ struct sweep {
 	uint64_t outcomes[V_COUNT][3]; /* state: last durable, between, last */
 };
 
+/*
+ * Is byte off of the database in the commit log (kv/log.c) that a meta
+ * slot names?  A commit writes its log record after its meta page, so a
+ * fault there comes after the meta, like a failed sync.
+ */
+static bool in_log(const char *path, uint64_t off)
+{
+	uint8_t pg[KV_PAGE_SIZE];
+	int fd = open(path, O_RDONLY);
+	bool hit = false;
+
+	assert_true(fd >= 0);
+	for (uint64_t slot = 0; slot < 2; slot++) {
+		uint64_t first, n;
+
+		if (pread(fd, pg, sizeof(pg), (off_t)(slot * KV_PAGE_SIZE)) !=
+		            (ssize_t)sizeof(pg) ||
+		    get64(pg + MF_MAGIC) != KV_MAGIC)
+			continue;
+		first = get64(pg + MF_LOG_PGNO) * KV_PAGE_SIZE;
+		n = get64(pg + MF_LOG_NPAGES) * KV_PAGE_SIZE;
+		if (n && off >= first && off - first < n)
+			hit = true;
+	}
+	close(fd);
+	return hit;
+}
+
 /* One crash point: returns false when the workload ends before op n. */
 static bool crash_one(const struct files *fs, const struct workload *w,
                       uint64_t seed, uint64_t n, enum variant v,
@@ -496,7 +528,7 @@ static bool crash_one(const struct files *fs, const struct workload *w,
 {
 	static const enum kt_loss loss[V_COUNT] = {
 		KT_LOSE_ALL, KT_LOSE_NONE, KT_LOSE_HALF, KT_LOSE_AFTER};
-	struct progress p = {0, 0, 0};
+	struct progress p = {0, 0, 0, true};
 	struct kt_fio f;
 	struct kt_rng r;
 	kv_env *env;
@@ -536,8 +568,11 @@ static bool crash_one(const struct files *fs, const struct workload *w,
 		bool meta = f.fault_kind == KT_OP_WRITE &&
 		            f.fault_off < META_BYTES;
 
+		bool logw = f.fault_kind == KT_OP_WRITE &&
+		            in_log(fs->path, f.fault_off);
+
 		/* a torn meta page is either commit, or invalid */
-		if (f.fault_kind == KT_OP_SYNC)
+		if (f.fault_kind == KT_OP_SYNC || (logw && p.inflight))
 			lo = hi; /* the commit's meta page is on disk */
 		else if (!meta)
 			lo = hi = p.last_ok;
@@ -551,7 +586,7 @@ static bool crash_one(const struct files *fs, const struct workload *w,
 /* The file operations of the whole workload, when nothing fails. */
 static uint64_t count_ops(const struct files *fs, const struct workload *w)
 {
-	struct progress p = {0, 0, 0};
+	struct progress p = {0, 0, 0, true};
 	struct kt_fio f;
 	kv_env *env;
 	uint64_t ops;
@@ -667,7 +702,7 @@ static void run_with_fault(const struct files *fs, const struct workload *w,
                            const struct kt_fio *plan, bool lose_on_fatal,
                            struct faultstats *fst)
 {
-	struct progress p = {0, 0, 0};
+	struct progress p = {0, 0, 0, true};
 	struct kt_fio f;
 	kv_env *env;
 	unsigned i = 1;
@@ -678,7 +713,7 @@ static void run_with_fault(const struct files *fs, const struct workload *w,
 	while (i <= w->n) {
 		uint64_t before = f.faults;
 		bool full = f.full_at && f.full_at != UINT64_MAX;
-		bool meta, fatal;
+		bool meta, logw, fatal;
 		kv_txn *txn;
 
 		rc = commit_one(env, w, i);
@@ -694,7 +729,9 @@ static void run_with_fault(const struct files *fs, const struct workload *w,
 			fail_msg("%s: commit %u returned %s", where, i,
 			         kt_err(rc));
 		meta = f.fault_kind == KT_OP_WRITE && f.fault_off < META_BYTES;
-		fatal = meta || f.fault_kind == KT_OP_SYNC;
+		logw = f.fault_kind == KT_OP_WRITE &&
+		       in_log(fs->path, f.fault_off);
+		fatal = meta || logw || f.fault_kind == KT_OP_SYNC;
 		if (!fatal) {
 			/* the store is usable, at the previous commit */
 			fst->usable++;
@@ -726,7 +763,8 @@ static void run_with_fault(const struct files *fs, const struct workload *w,
 		rc = kv_txn_begin(env, 0, &txn);
 		if (rc != KV_EFATAL)
 			fail_msg("%s: after a failed %s, begin gave %d", where,
-			         meta ? "meta write" : "fsync", rc);
+			         meta ? "meta write" : logw ? "log write"
+			                             : "fsync", rc);
 		assert_int_equal(kv_env_sync(env), KV_EFATAL);
 		kv_env_close(env);
 		if (lose_on_fatal)
@@ -741,6 +779,7 @@ static void run_with_fault(const struct files *fs, const struct workload *w,
 		p.last_durable = p.last_ok; /* opening syncs */
 		i = p.last_ok + 1;
 		env = open_fio(fs, &f, fst);
+		p.opened = true;
 	}
 	expect_state(env, w, w->n, "the end of the workload");
 	kv_env_close(env);
@@ -755,7 +794,7 @@ static void run_with_fault(const struct files *fs, const struct workload *w,
 static void count_kinds(const struct files *fs, const struct workload *w,
                         uint64_t nkind[4], uint64_t *size)
 {
-	struct progress p = {0, 0, 0};
+	struct progress p = {0, 0, 0, true};
 	struct kt_fio f;
 	kv_env *env;
 

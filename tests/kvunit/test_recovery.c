@@ -22,6 +22,7 @@
 #include <cmocka.h>
 
 #include "kv_int.h"
+#include "dbfile.h"
 #include "tmpdir.h"
 
 struct fx {
@@ -146,6 +147,37 @@ static uint64_t slot_of(const char *path, uint64_t txnid)
 	return s;
 }
 
+/*
+ * The setup's second commit is logged (kv/log.c): a damaged page or meta
+ * of it sends recovery back to the first, and the log brings it back.
+ */
+static void test_torn_commit_comes_back_from_log(void **state)
+{
+	struct fx *f = *state;
+	kv_env *env;
+	struct kv_check_report rep;
+
+	damage_page_of(f->path, f->txb, PT_LEAF);
+	assert_int_equal(kv_env_open(&env, f->path, 0, 0), 0);
+	assert_true(has(env, "a"));
+	assert_true(has(env, "b"));
+	assert_int_equal(kv_check(env, NULL, NULL, &rep), 0);
+	kv_env_close(env);
+}
+
+static void test_damaged_meta_comes_back_from_log(void **state)
+{
+	struct fx *f = *state;
+	kv_env *env;
+
+	damage_meta(f->path, slot_of(f->path, f->txb));
+	assert_int_equal(kv_env_open(&env, f->path, 0, 0), 0);
+	assert_true(has(env, "a"));
+	assert_true(has(env, "b"));
+	kv_env_close(env);
+}
+
+/* Without the log, the page protocol alone: the torn commit is lost. */
 static void test_torn_commit_rolls_back(void **state)
 {
 	struct fx *f = *state;
@@ -153,6 +185,7 @@ static void test_torn_commit_rolls_back(void **state)
 	struct kv_check_report rep;
 
 	damage_page_of(f->path, f->txb, PT_LEAF);
+	assert_true(dbfile_wipe_log(f->path) > 0);
 	assert_int_equal(kv_env_open(&env, f->path, 0, 0), 0);
 	assert_true(has(env, "a"));
 	assert_false(has(env, "b"));
@@ -170,6 +203,7 @@ static void test_damaged_meta_falls_back(void **state)
 	kv_env *env;
 
 	damage_meta(f->path, slot_of(f->path, f->txb));
+	assert_true(dbfile_wipe_log(f->path) > 0);
 	assert_int_equal(kv_env_open(&env, f->path, 0, 0), 0);
 	assert_true(has(env, "a"));
 	assert_false(has(env, "b"));
@@ -261,7 +295,7 @@ static void test_enospc_keeps_store(void **state)
 {
 	struct fx *f = *state;
 	struct faults fa = { 0, 0 };
-	struct kv_io io = { &fa, f_pwrite, f_sync, f_truncate };
+	struct kv_io io = { &fa, f_pwrite, f_sync, f_truncate, NULL };
 	kv_env *env;
 
 	assert_int_equal(kv_env_open_io(&env, f->path, 0, 0, &io), 0);
@@ -281,7 +315,7 @@ static void test_fsync_failure_latches(void **state)
 {
 	struct fx *f = *state;
 	struct faults fa = { 0, 0 };
-	struct kv_io io = { &fa, f_pwrite, f_sync, f_truncate };
+	struct kv_io io = { &fa, f_pwrite, f_sync, f_truncate, NULL };
 	kv_env *env;
 	kv_txn *t;
 
@@ -305,6 +339,10 @@ static void test_fsync_failure_latches(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(
+			test_torn_commit_comes_back_from_log, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_damaged_meta_comes_back_from_log, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_torn_commit_rolls_back,
 		                                setup, teardown),
 		cmocka_unit_test_setup_teardown(test_damaged_meta_falls_back,

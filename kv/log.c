@@ -1,0 +1,474 @@
+/*
+ * log.c: the commit log, which makes a durable commit cost one small
+ * synced write.
+ *
+ * A durable commit through the page protocol alone (txn.c) syncs the whole
+ * file: every page it wrote, scattered over the file, then the meta.  Most
+ * commits change a few records, so the store keeps a log: a run of pages,
+ * named by the meta, that holds the commit's operations (puts, deletes,
+ * table creates and drops) as one record.  A logged commit writes its pages
+ * and its meta like a non-durable commit, without a sync, then writes its
+ * record with pwrite_sync (RWF_DSYNC: the kernel syncs that range only).
+ * Once that returns, the commit survives a power loss: recovery starts from
+ * an intact commit and repeats the logged ones after it.
+ *
+ * Checkpoints.  A durable commit that cannot be logged (the log is full,
+ * snapshots changed, the record is too large, the disk was short of space)
+ * is a checkpoint: the full protocol with its one fdatasync.  It starts a
+ * new epoch: the log's records are those with the checkpoint's txnid as
+ * their epoch, contiguous from offset 0.  Pages a checkpoint can reach are
+ * never reused before the next checkpoint (freelist.c: it is "the last
+ * durable commit"), so recovery can always fall back to it.  Closing an
+ * environment with a non-empty log checkpoints too.
+ *
+ * Non-durable commits after a checkpoint are logged as well, unsynced, so
+ * that the log has no gaps; the next durable record's synced write covers
+ * them from the last synced byte.  A non-durable commit that cannot be
+ * logged closes the log (the meta's LOGF_OPEN) until the next checkpoint,
+ * whose durable commits then use the full protocol.
+ *
+ * Only a commit whose txnid follows its base's is logged: after an open
+ * moved the txnids on (kv_int.h, txn_floor), the first commit is a
+ * checkpoint or closes the log, so the records of an epoch are one run of
+ * txnids, all from before any power loss that could have cut them.
+ *
+ * Recovery (kv_env_open, by the first opener): pick_meta() chooses an
+ * intact commit R; the records of R's epoch with txnids R+1, R+2, ... are
+ * repeated in one commit that is a checkpoint.  A record that fails its
+ * checksum, belongs to another epoch or skips a txnid ends the log.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
+#include <xxhash.h>
+
+#include "kv_int.h"
+
+#define LOG_MIN_PAGES 64u
+
+static uint64_t log_cap(const struct state *s)
+{
+	return s->log_npages * KV_PAGE_SIZE;
+}
+
+static size_t rec_size(size_t len)
+{
+	return (len + 7) & ~(size_t)7;
+}
+
+/* ---- capturing a transaction's changes -------------------------------- */
+
+void txlog_free(kv_txn *txn)
+{
+	free(txn->lg.buf);
+	txn->lg.buf = NULL;
+	txn->lg.len = txn->lg.cap = 0;
+}
+
+void txlog_off(kv_txn *txn)
+{
+	txlog_free(txn);
+	txn->lg.off = true;
+}
+
+/* Room for n more bytes of operations, or NULL once the txn is not
+ * loggable (too large for the log, or out of memory). */
+static uint8_t *txlog_room(kv_txn *txn, size_t n)
+{
+	size_t need;
+
+	if (txn->lg.off)
+		return NULL;
+	if (!txn->lg.len)
+		txn->lg.len = LR_HDR;
+	need = txn->lg.len + n;
+	if (rec_size(need) > log_cap(&txn->st)) {
+		txlog_off(txn);
+		return NULL;
+	}
+	if (need > txn->lg.cap) {
+		size_t nc = txn->lg.cap ? txn->lg.cap : 256;
+		uint8_t *nb;
+		while (nc < need)
+			nc *= 2;
+		nb = realloc(txn->lg.buf, nc);
+		if (!nb) {
+			txlog_off(txn);
+			return NULL;
+		}
+		txn->lg.buf = nb;
+		txn->lg.cap = nc;
+	}
+	return txn->lg.buf + txn->lg.len;
+}
+
+static uint8_t *put_name(uint8_t *p, uint8_t op, const char *name, size_t nl)
+{
+	*p++ = op;
+	*p++ = (uint8_t)nl;
+	memcpy(p, name, nl);
+	return p + nl;
+}
+
+void txlog_put(kv_txn *txn, const char *name, kv_val key, kv_val val)
+{
+	size_t nl = strlen(name);
+	uint8_t *p = txlog_room(txn, 2 + nl + 2 + key.len + 4 + val.len);
+
+	if (!p)
+		return;
+	p = put_name(p, LOP_PUT, name, nl);
+	put16(p, (uint16_t)key.len);
+	memcpy(p + 2, key.data, key.len);
+	p += 2 + key.len;
+	put32(p, (uint32_t)val.len);
+	if (val.len)
+		memcpy(p + 4, val.data, val.len);
+	txn->lg.len += 2 + nl + 2 + key.len + 4 + val.len;
+}
+
+void txlog_del(kv_txn *txn, const char *name, kv_val key)
+{
+	size_t nl = strlen(name);
+	uint8_t *p = txlog_room(txn, 2 + nl + 2 + key.len);
+
+	if (!p)
+		return;
+	p = put_name(p, LOP_DEL, name, nl);
+	put16(p, (uint16_t)key.len);
+	memcpy(p + 2, key.data, key.len);
+	txn->lg.len += 2 + nl + 2 + key.len;
+}
+
+void txlog_table(kv_txn *txn, int op, const char *name)
+{
+	size_t nl = strlen(name);
+	uint8_t *p = txlog_room(txn, 2 + nl);
+
+	if (!p)
+		return;
+	put_name(p, (uint8_t)op, name, nl);
+	txn->lg.len += 2 + nl;
+}
+
+/* ---- committing ------------------------------------------------------- */
+
+/*
+ * Can this commit be a log record at the current tail?  Not when the file
+ * has grown by a quarter since the last checkpoint: pages the commits since
+ * have freed stay unused until a checkpoint (freelist.c), and that one
+ * lets the file reuse them.
+ */
+bool log_fits(const kv_txn *txn)
+{
+	const struct state *s = &txn->st;
+	uint64_t grown = s->next_pgno > s->log_base_pgno
+	                         ? s->next_pgno - s->log_base_pgno : 0;
+
+	if (grown > LOG_MIN_PAGES && grown > s->log_base_pgno / 4)
+		return false;
+	return !txn->lg.off && txn->lg.len > LR_HDR && s->log_open &&
+	       s->log_npages && s->log_tail <= log_cap(s) &&
+	       rec_size(txn->lg.len) <= log_cap(s) - s->log_tail;
+}
+
+uint64_t log_record_size(const kv_txn *txn)
+{
+	return rec_size(txn->lg.len);
+}
+
+/*
+ * At a checkpoint: make sure the store has a log run of a size that suits
+ * the file (an eighth of it, within bounds), allocating a new run when
+ * there is none or the old one has become small; the old run waits in the
+ * freelist until this checkpoint is durable.  *fresh tells the caller to
+ * zero the new run once the file has grown to hold it.
+ */
+int log_prepare(kv_txn *txn, bool *fresh)
+{
+	struct state *s = &txn->st;
+	uint64_t want = s->next_pgno / 8, pgno;
+	int rc;
+
+	*fresh = false;
+	if (txn->env->short_of_space || txn->no_log_run)
+		return 0;
+	if (want < LOG_MIN_PAGES)
+		want = LOG_MIN_PAGES;
+	if (want > LOG_MAX_PAGES)
+		want = LOG_MAX_PAGES;
+	if (s->log_npages && s->log_npages * 2 > want)
+		return 0;
+	rc = page_alloc(txn, want, &pgno);
+	if (rc)
+		return rc;
+	if (s->log_npages) {
+		rc = fl_add_pending(txn->fl, s->log_pgno, s->log_npages,
+		                    s->txnid, txn->id | FL_META);
+		if (rc)
+			return rc;
+	}
+	s->log_pgno = pgno;
+	s->log_npages = want;
+	*fresh = true;
+	return 0;
+}
+
+/* Zero a new log run, so that its blocks are allocated before the first
+ * synced record write (which then changes no file metadata). */
+int log_zero(kv_txn *txn)
+{
+	kv_env *env = txn->env;
+	size_t chunk = 64 * KV_PAGE_SIZE;
+	uint64_t off = txn->st.log_pgno * KV_PAGE_SIZE;
+	uint64_t end = off + log_cap(&txn->st);
+	uint8_t *z = calloc(1, chunk);
+	int rc = 0;
+
+	if (!z)
+		return -ENOMEM;
+	while (rc == 0 && off < end) {
+		size_t n = end - off < chunk ? (size_t)(end - off) : chunk;
+		rc = env->io->pwrite(env->io->ctx, env->fd, z, n, off);
+		off += n;
+	}
+	free(z);
+	return rc;
+}
+
+static uint64_t rec_check(const uint8_t *rec, uint32_t len)
+{
+	/* header fields before the checksum, then the operations; the
+	 * state lives on the stack, no allocation */
+	XXH3_state_t st;
+
+	XXH3_64bits_reset(&st);
+	XXH3_64bits_update(&st, rec, LR_CHECK);
+	XXH3_64bits_update(&st, rec + LR_HDR, len);
+	return XXH3_64bits_digest(&st);
+}
+
+/*
+ * Write this commit's record at byte off of the log.  A durable record is
+ * written with pwrite_sync together with the unsynced records before it
+ * (from the log's last synced byte), so that every commit it follows is
+ * durable too.
+ */
+int log_append(kv_txn *txn, uint64_t off, bool durable)
+{
+	kv_env *env = txn->env;
+	const struct state *s = &txn->st;
+	uint8_t *rec = txn->lg.buf;
+	size_t len = txn->lg.len, size = rec_size(len);
+	uint64_t base = s->log_pgno * KV_PAGE_SIZE;
+	uint8_t *w = rec;
+	uint64_t woff = base + off;
+	size_t wlen = size;
+	int rc;
+
+	if (size > txn->lg.cap) {
+		uint8_t *nb = realloc(rec, size);
+		if (!nb)
+			return -ENOMEM;
+		txn->lg.buf = rec = w = nb;
+		txn->lg.cap = size;
+	}
+	memset(rec + len, 0, size - len);
+	put32(rec + LR_MAGIC, LOG_MAGIC);
+	put32(rec + LR_LEN, (uint32_t)(len - LR_HDR));
+	put64(rec + LR_EPOCH, s->log_epoch);
+	put64(rec + LR_TXNID, txn->id);
+	put64(rec + LR_CHECK, rec_check(rec, (uint32_t)(len - LR_HDR)));
+	if (durable && s->log_synced < off) {
+		/* the unsynced records before this one, from the map */
+		wlen = (size_t)(off - s->log_synced) + size;
+		woff = base + s->log_synced;
+		w = malloc(wlen);
+		if (!w)
+			return -ENOMEM;
+		memcpy(w, txn->map + woff, (size_t)(off - s->log_synced));
+		memcpy(w + (off - s->log_synced), rec, size);
+	}
+	if (!durable)
+		rc = env->io->pwrite(env->io->ctx, env->fd, w, wlen, woff);
+	else if (env->io->pwrite_sync)
+		rc = env->io->pwrite_sync(env->io->ctx, env->fd, w, wlen, woff);
+	else if ((rc = env->io->pwrite(env->io->ctx, env->fd, w, wlen,
+	                               woff)) == 0)
+		rc = env->io->sync(env->io->ctx, env->fd);
+	if (w != rec)
+		free(w);
+	return rc;
+}
+
+/* ---- recovery --------------------------------------------------------- */
+
+struct lrec {
+	uint64_t txnid;
+	const uint8_t *ops;
+	uint32_t len;
+};
+
+/* The record at *off of st's epoch, advancing *off; false at the end. */
+static bool rec_next(const uint8_t *map, const struct state *st,
+                     uint64_t *off, struct lrec *r)
+{
+	const uint8_t *log = map + st->log_pgno * KV_PAGE_SIZE;
+	uint64_t cap = log_cap(st);
+	const uint8_t *p;
+	uint32_t len;
+
+	if (*off > cap || cap - *off < LR_HDR)
+		return false;
+	p = log + *off;
+	len = get32(p + LR_LEN);
+	if (get32(p + LR_MAGIC) != LOG_MAGIC ||
+	    get64(p + LR_EPOCH) != st->log_epoch ||
+	    (uint64_t)len > cap - *off - LR_HDR ||
+	    get64(p + LR_CHECK) != rec_check(p, len))
+		return false;
+	r->txnid = get64(p + LR_TXNID);
+	r->ops = p + LR_HDR;
+	r->len = len;
+	*off += rec_size((size_t)LR_HDR + len);
+	return true;
+}
+
+/* Logged commits after st that recovery would replay. */
+uint64_t log_pending(kv_env *env, const struct state *st)
+{
+	uint64_t off = 0, next = st->txnid + 1, n = 0;
+	struct lrec r;
+
+	if (!st->log_npages)
+		return 0;
+	while (rec_next(env->map, st, &off, &r)) {
+		if (r.txnid < next)
+			continue;
+		if (r.txnid != next)
+			break;
+		next++;
+		n++;
+	}
+	return n;
+}
+
+static int bad_record(uint64_t txnid, const char *what)
+{
+	return kv_set_err(KV_ECORRUPT, "commit log: record of txn %llu: %s",
+	                  (unsigned long long)txnid, what);
+}
+
+/* Apply one record's operations in txn. */
+static int replay_ops(kv_txn *txn, const struct lrec *r)
+{
+	const uint8_t *p = r->ops, *end = r->ops + r->len;
+	char name[KV_MAX_NAME + 1];
+	kv_table *t;
+	int rc = 0;
+
+	while (rc == 0 && p < end) {
+		uint8_t op = *p++;
+		size_t nl;
+		kv_val k = { NULL, 0 }, v = { NULL, 0 };
+
+		if (end - p < 1 || (nl = *p++) == 0 || (size_t)(end - p) < nl)
+			return bad_record(r->txnid, "table name cut short");
+		memcpy(name, p, nl);
+		name[nl] = 0;
+		p += nl;
+		if (op == LOP_PUT || op == LOP_DEL) {
+			if (end - p < 2 || (size_t)(end - p - 2) < get16(p))
+				return bad_record(r->txnid, "key cut short");
+			k.len = get16(p);
+			k.data = p + 2;
+			p += 2 + k.len;
+		}
+		if (op == LOP_PUT) {
+			if (end - p < 4 || (size_t)(end - p - 4) < get32(p))
+				return bad_record(r->txnid, "value cut short");
+			v.len = get32(p);
+			v.data = p + 4;
+			p += 4 + v.len;
+		}
+		switch (op) {
+		case LOP_PUT:
+			rc = kv_table_open(txn, name, KV_TABLE_CREATE, &t);
+			if (rc == 0)
+				rc = kv_put(txn, t, k, v, 0);
+			break;
+		case LOP_DEL:
+			rc = kv_table_open(txn, name, 0, &t);
+			if (rc == 0)
+				rc = kv_del(txn, t, k);
+			break;
+		case LOP_CREATE:
+			rc = kv_table_open(txn, name, KV_TABLE_CREATE, &t);
+			break;
+		case LOP_DROP:
+			rc = kv_table_drop(txn, name);
+			break;
+		default:
+			return bad_record(r->txnid, "unknown operation");
+		}
+		if (rc == KV_ENOTFOUND)
+			return bad_record(r->txnid, "deletes what is not there");
+	}
+	return rc;
+}
+
+/* Commit with a checkpoint, even if nothing changed.  With try, give up
+ * quietly (0) if another writer is active. */
+int log_checkpoint(kv_env *env, bool try)
+{
+	kv_txn *txn;
+	int rc = try ? kv_txn_try_begin(env, 0, &txn)
+	             : kv_txn_begin(env, 0, &txn);
+
+	if (rc)
+		return try && rc == KV_EBUSY ? 0 : rc;
+	txn->checkpoint = true;
+	txn->durability = KV_DURABLE_IMMEDIATE;
+	return kv_txn_commit(txn);
+}
+
+/*
+ * Repeat the logged commits after the current state, all in one commit
+ * that is a checkpoint: a crash while recovering leaves the store as it
+ * was, log included, and the next opener starts again.  Called by the
+ * first opener before others are let in; *n is the commits repeated.
+ */
+int log_recover(kv_env *env, uint64_t *n)
+{
+	struct state st;
+	uint64_t off = 0, next;
+	struct lrec r;
+	kv_txn *txn;
+	int rc;
+
+	*n = 0;
+	shared_read_state(env, &st);
+	if (!st.log_npages)
+		return 0;
+	rc = kv_txn_begin(env, 0, &txn);
+	if (rc)
+		return rc;
+	txlog_off(txn);
+	for (next = st.txnid + 1; rec_next(env->map, &st, &off, &r);) {
+		if (r.txnid < next)
+			continue;
+		if (r.txnid != next)
+			break;
+		rc = replay_ops(txn, &r);
+		if (rc) {
+			kv_txn_abort(txn);
+			return rc;
+		}
+		next++;
+		(*n)++;
+	}
+	txn->checkpoint = true;
+	txn->durability = KV_DURABLE_IMMEDIATE;
+	return kv_txn_commit(txn);
+}
