@@ -302,6 +302,31 @@ int log_append(kv_txn *txn, uint64_t off, bool durable)
 	return rc;
 }
 
+/* Make the unsynced records of st's log durable (kv_env_sync while the
+ * log holds every commit since the checkpoint); updates st. */
+int log_sync(kv_env *env, struct state *st)
+{
+	uint64_t base = st->log_pgno * KV_PAGE_SIZE;
+	size_t len = (size_t)(st->log_tail - st->log_synced);
+	int rc = 0;
+
+	if (st->log_tail > st->log_synced) {
+		const uint8_t *p = env->map + base + st->log_synced;
+		uint64_t off = base + st->log_synced;
+		if (env->io->pwrite_sync)
+			rc = env->io->pwrite_sync(env->io->ctx, env->fd, p,
+			                          len, off);
+		else if ((rc = env->io->pwrite(env->io->ctx, env->fd, p, len,
+		                               off)) == 0)
+			rc = env->io->sync(env->io->ctx, env->fd);
+	}
+	if (rc == 0) {
+		st->log_synced = st->log_tail;
+		st->log_durable = st->txnid;
+	}
+	return rc;
+}
+
 /* ---- recovery --------------------------------------------------------- */
 
 struct lrec {

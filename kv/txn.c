@@ -670,7 +670,7 @@ KV_API void kv_txn_abort(kv_txn *txn)
 	}
 }
 
-static int sync_locked(kv_env *env);
+static int sync_locked(kv_env *env, bool full);
 
 static bool txn_changed(const kv_txn *txn)
 {
@@ -727,7 +727,7 @@ KV_API int kv_txn_commit(kv_txn *txn)
 		if (txn->durability == KV_DURABLE_IMMEDIATE &&
 		    atomic_load(&env->sh->durable_txnid) < txn->st.txnid &&
 		    txn->st.log_durable < txn->st.txnid)
-			rc = sync_locked(env);
+			rc = sync_locked(env, false);
 		kv_txn_abort(txn);
 		return rc;
 	}
@@ -768,7 +768,7 @@ KV_API int kv_txn_commit(kv_txn *txn)
 		 * commits before this one freed can be reused at once */
 		env->short_of_space = txn->st.next_pgno;
 		if (atomic_load(&env->sh->durable_txnid) < txn->base_txnid)
-			(void)sync_locked(env);
+			(void)sync_locked(env, true);
 	}
 	if (rc)
 		goto fail;
@@ -820,13 +820,28 @@ fail:
 	return rc;
 }
 
-/* fsync and mark the current state durable; the writer lock is held. */
-static int sync_locked(kv_env *env)
+/*
+ * Make the current state durable; the writer lock is held.  While the log
+ * holds every commit since the last checkpoint, syncing its unsynced
+ * records is enough; full (or a closed log) syncs the file, which also
+ * lets the pages of the last checkpoint be reused.
+ */
+static int sync_locked(kv_env *env, bool full)
 {
 	struct state cur;
 	int rc;
 
 	shared_read_state(env, &cur);
+	if (!full && cur.log_open && cur.log_npages) {
+		rc = log_sync(env, &cur);
+		if (rc) {
+			env->fatal = true;
+			return kv_set_err(rc, "%s: writing the commit log: %s",
+			                  env->path, kv_strerror(rc));
+		}
+		shared_publish(env, &cur, atomic_load(&env->sh->cur_slot));
+		return 0;
+	}
 	rc = env->io->sync(env->io->ctx, env->fd);
 	if (rc) {
 		env->fatal = true;
@@ -838,7 +853,7 @@ static int sync_locked(kv_env *env)
 	return 0;
 }
 
-KV_API int kv_env_sync(kv_env *env)
+static int env_sync(kv_env *env, bool full)
 {
 	int rc;
 
@@ -855,11 +870,21 @@ KV_API int kv_env_sync(kv_env *env)
 			return rc;
 		}
 	}
-	rc = sync_locked(env);
+	rc = sync_locked(env, full);
 	if (!env->private_lock)
 		os_unlock(env->lfd, LOCK_WRITER);
 	pthread_mutex_unlock(&env->wmu);
 	return rc;
+}
+
+KV_API int kv_env_sync(kv_env *env)
+{
+	return env_sync(env, false);
+}
+
+KV_API int kv_env_checkpoint(kv_env *env)
+{
+	return env_sync(env, true);
 }
 
 static void stat_fill(kv_env *env, struct kv_stat *st, const struct state *s)

@@ -141,8 +141,18 @@ KV_API void kv_env_close(kv_env *env);
  */
 KV_API int kv_env_lock_exclusive(kv_env *env);
 
-/* Flush every non-durable commit to stable storage (one fsync). */
+/* Make every non-durable commit durable: one synced write of the commit
+ * log's unsynced records, or one fsync when the log does not hold them. */
 KV_API int kv_env_sync(kv_env *env);
+
+/*
+ * Sync the whole file (one fsync): the current state becomes the one a
+ * power loss falls back to, and the pages that the commits since the last
+ * checkpoint freed, which the log kept for recovery, can be reused.
+ * Commits do this by themselves when the log fills or the file has grown a
+ * quarter since; call it to get the space back at once.
+ */
+KV_API int kv_env_checkpoint(kv_env *env);
 
 struct kv_stat {
 	uint32_t page_size;

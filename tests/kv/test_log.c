@@ -174,6 +174,38 @@ static void test_nondurable_after_durable(void **state)
 }
 
 /*
+ * kv_env_sync() after non-durable commits writes their log records with one
+ * synced write, no full sync; kv_env_checkpoint() syncs the file.
+ */
+static void test_sync_through_log(void **state)
+{
+	struct lx x;
+	uint64_t syncs;
+	kv_env *env;
+
+	(void)state;
+	lx_open(&x, "log-sync");
+	put(x.env, "t", 0, 30, 1);
+	syncs = x.f.nkind[KT_OP_SYNC];
+	for (unsigned k = 1; k <= 40; k++)
+		put(x.env, "t", k, 30, 0);
+	assert_int_equal(kv_env_sync(x.env), 0);
+	assert_int_equal(x.f.nkind[KT_OP_SYNC], syncs);
+	put(x.env, "t", 41, 30, 0);
+	assert_int_equal(kv_env_checkpoint(x.env), 0);
+	assert_int_equal(x.f.nkind[KT_OP_SYNC], syncs + 1);
+	put(x.env, "t", 42, 30, 0); /* not durable: lost below */
+	lx_power_loss(&x);
+
+	env = reopen(x.path, "after the power loss");
+	for (unsigned k = 0; k <= 41; k++)
+		if (!holds(env, "t", k, 30))
+			fail_msg("commit %u, made durable by a sync, lost", k);
+	assert_false(holds(env, "t", 42, 30));
+	kv_env_close(env);
+}
+
+/*
  * A full log, a record larger than the log, a snapshot and a non-durable
  * commit the log cannot hold all end in checkpoints; every durable commit
  * survives in each case.
@@ -372,6 +404,7 @@ int main(void)
 #define T(f) cmocka_unit_test_teardown(f, kt_teardown)
 		T(test_durable_commits_survive),
 		T(test_nondurable_after_durable),
+		T(test_sync_through_log),
 		T(test_checkpoints),
 		T(test_replays_every_operation),
 		T(test_damaged_record_ends_log),

@@ -223,10 +223,11 @@ static void test_reader_holds_space(void **state)
 	kv_txn_abort(r);
 
 	/* durable commits go to the commit log, which keeps the pages of the
-	 * last checkpoint until the next one (kv/log.c); a sync ends that, so
-	 * only the pages the commit after it freed are still pending */
+	 * last checkpoint until the next one (kv/log.c); kv_env_checkpoint()
+	 * ends that, so only the pages the commit after it freed are still
+	 * pending */
 	overwrite(&s, NKEYS, 1);
-	assert_int_equal(kv_env_sync(s.env), 0);
+	assert_int_equal(kv_env_checkpoint(s.env), 0);
 	overwrite(&s, NKEYS, 1);
 	stat_of(&s, &end);
 	if (end.pages_pending * 2 > held.pages_pending + 64)
