@@ -200,11 +200,15 @@ int check_main(const char *db, int verbose)
 	{
 		struct kv_stat st;
 
-		if (kv_env_stat(env, &st) == 0 && st.rolled_back_txnid)
+		if (kv_env_stat(env, &st) != 0)
+			memset(&st, 0, sizeof st);
+		if (st.rolled_back_txnid)
 			printf("note: the newest commit (txn %" PRIu64 ") was "
 			       "incomplete or damaged; the store opened at the "
-			       "commit before it (txn %" PRIu64 ")\n",
-			       st.rolled_back_txnid, st.txnid);
+			       "commit before it\n", st.rolled_back_txnid);
+		if (st.recovered)
+			printf("note: %" PRIu64 " commits were repeated from "
+			       "the commit log after a crash\n", st.recovered);
 	}
 	memset(&rep, 0, sizeof rep);
 	rc = kv_check(env, kv_problem, &cs, &rep);
@@ -279,6 +283,9 @@ int stat_main(const char *db)
 		       st.pages_free, st.pages_pending);
 		printf("last txn        %" PRIu64 " (durable %" PRIu64 ")\n",
 		       st.txnid, st.durable_txnid);
+		printf("commit log      %" PRIu64 " KiB, %" PRIu64 " KiB of "
+		       "records since the last checkpoint\n",
+		       st.log_size / 1024, (st.log_used + 1023) / 1024);
 		printf("last commit     %s\n", when);
 		printf("tables          %" PRIu64 "\n", st.tables);
 		printf("snapshots       %" PRIu64 "%s\n", st.snapshots,

@@ -59,11 +59,17 @@ int mount_open_db(const char *db, kv_env **env)
 	{
 		struct kv_stat st;
 
-		if (kv_env_stat(*env, &st) == 0 && st.rolled_back_txnid)
+		if (kv_env_stat(*env, &st) != 0)
+			memset(&st, 0, sizeof st);
+		if (st.rolled_back_txnid)
 			fs_log(LOG_WARNING, "%s: the newest commit (txn %llu) "
 			       "was incomplete or damaged; opened at the "
 			       "commit before it", db,
 			       (unsigned long long)st.rolled_back_txnid);
+		if (st.recovered)
+			fs_log(LOG_NOTICE, "%s: %llu commits repeated from the "
+			       "commit log after a crash", db,
+			       (unsigned long long)st.recovered);
 	}
 	return 0;
 }

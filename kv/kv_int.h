@@ -183,6 +183,7 @@ struct kv_env {
 	unsigned flags;
 	uint64_t rolled_back; /* txnid of a newest commit found incomplete at
 	                         open (recovery used the one before), or 0 */
+	uint64_t recovered;   /* commits the log repeated at open */
 	uint64_t short_of_space; /* next_pgno a commit wanted when it failed
 	                            with ENOSPC; 0 while the disk has room */
 	const struct kv_io *io;

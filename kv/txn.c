@@ -387,8 +387,7 @@ static int env_open(kv_env **out, const char *path, unsigned flags, int mode,
 			goto fail_init;
 		}
 		if (*pending) {
-			uint64_t n;
-			rc = log_recover(env, &n);
+			rc = log_recover(env, &env->recovered);
 			if (rc)
 				goto fail_init;
 		}
@@ -425,8 +424,13 @@ KV_API int kv_env_open_io(kv_env **out, const char *path, unsigned flags,
 		              io, &pending);
 		if (rc)
 			return kv_set_err(rc, "%s (%s)", why, kv_errmsg());
+		uint64_t recovered = rw->recovered, rolled = rw->rolled_back;
 		kv_env_close(rw);
 		rc = env_open(out, path, flags, mode, io, &pending);
+		if (rc == 0) {
+			(*out)->recovered = recovered;
+			(*out)->rolled_back = rolled;
+		}
 	}
 	return rc;
 }
@@ -903,6 +907,9 @@ static void stat_fill(kv_env *env, struct kv_stat *st, const struct state *s)
 	st->tables = s->catalog.count;
 	st->snapshots = s->snaps.count;
 	st->rolled_back_txnid = env->rolled_back;
+	st->recovered = env->recovered;
+	st->log_size = s->log_npages * KV_PAGE_SIZE;
+	st->log_used = s->log_tail;
 	st->readers = readers_count(env);
 }
 

@@ -171,6 +171,11 @@ struct kv_stat {
 	                               commit was incomplete (a crash during
 	                               it) or damaged, and recovery used the
 	                               one before: its txnid; else 0 */
+	uint64_t recovered;      /* commits the commit log repeated when
+	                            this env was opened (after a crash) */
+	uint64_t log_size;       /* bytes of the commit log (kv/log.c) */
+	uint64_t log_used;       /* of them, records since the last
+	                            checkpoint */
 };
 KV_API int kv_env_stat(kv_env *env, struct kv_stat *st);
 KV_API const char *kv_env_path(const kv_env *env);

@@ -118,6 +118,7 @@ static kv_env *reopen(const char *path, const char *when)
 static void test_durable_commits_survive(void **state)
 {
 	struct lx x;
+	struct kv_stat st;
 	uint64_t syncs;
 	kv_env *env;
 
@@ -137,7 +138,13 @@ static void test_durable_commits_survive(void **state)
 	for (unsigned k = 0; k <= 200; k++)
 		if (!holds(env, "t", k, k ? 100 + k : 100))
 			fail_msg("durable commit %u lost", k);
-	/* recovery checkpointed: the next power loss loses nothing */
+	assert_int_equal(kv_env_stat(env, &st), 0);
+	if (st.recovered != 200)
+		fail_msg("kv_env_stat: %" PRIu64 " commits recovered from the "
+		         "log, 200 expected", st.recovered);
+	assert_true(st.log_size >= 64 * KV_PAGE_SIZE);
+	assert_int_equal(st.log_used, 0); /* recovery ended in a checkpoint */
+	/* the next power loss loses nothing */
 	kv_env_close(env);
 	env = reopen(x.path, "reopened after recovery");
 	assert_true(holds(env, "t", 200, 300));

@@ -72,9 +72,10 @@ grep -q "0 problems" "$T/out" || fail "check summary: $(cat "$T/out")"
 expect 0 "check -v" "$CCCFS" check -v "$DB"
 grep -q "ok /prompts/coding/review.yaml" "$T/out" || fail "check -v does not list records"
 expect 0 stat "$CCCFS" stat "$DB"
-for field in "file size" "pages" "last txn" "last commit" "snapshots" "table prompts"; do
+for field in "file size" "pages" "last txn" "commit log" "last commit" "snapshots" "table prompts"; do
 	grep -q "^$field" "$T/out" || fail "stat lacks '$field'"
 done
+grep -Eq "^commit log +[1-9][0-9]* KiB" "$T/out" || fail "stat: no commit log: $(grep '^commit log' "$T/out")"
 
 note "snapshot create, list, delete, restore"
 expect 0 "snapshot create" "$CCCFS" snapshot "$DB" create mon
