@@ -15,14 +15,14 @@
 
 #include "kv_int.h"
 
-static int posix_pwrite(void *ctx, int fd, const void *buf, size_t len,
-                        uint64_t off)
+/* Write all len bytes at off; flags as for pwritev2 (0: a plain write). */
+static int write_all(int fd, const uint8_t *p, size_t len, uint64_t off,
+                     int flags)
 {
-	const uint8_t *p = buf;
-
-	(void)ctx;
 	while (len > 0) {
-		ssize_t n = pwrite(fd, p, len, (off_t)off);
+		struct iovec iov = { (void *)p, len };
+		ssize_t n = flags ? pwritev2(fd, &iov, 1, (off_t)off, flags)
+		                  : pwrite(fd, p, len, (off_t)off);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -37,6 +37,13 @@ static int posix_pwrite(void *ctx, int fd, const void *buf, size_t len,
 	return 0;
 }
 
+static int posix_pwrite(void *ctx, int fd, const void *buf, size_t len,
+                        uint64_t off)
+{
+	(void)ctx;
+	return write_all(fd, buf, len, off, 0);
+}
+
 /*
  * A write that is durable when it returns, without flushing the file's other
  * dirty pages: RWF_DSYNC makes the kernel sync just this range (and the
@@ -46,31 +53,15 @@ static int posix_pwrite(void *ctx, int fd, const void *buf, size_t len,
 static int posix_pwrite_sync(void *ctx, int fd, const void *buf, size_t len,
                              uint64_t off)
 {
-	const uint8_t *p = buf;
+	int rc = -EOPNOTSUPP;
 
 	(void)ctx;
 #ifdef RWF_DSYNC
-	while (len > 0) {
-		struct iovec iov = { (void *)p, len };
-		ssize_t n = pwritev2(fd, &iov, 1, (off_t)off, RWF_DSYNC);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EOPNOTSUPP || errno == ENOSYS ||
-			    errno == EINVAL)
-				break;
-			return -errno;
-		}
-		if (n == 0)
-			return -EIO;
-		p += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
-	}
-	if (len == 0)
-		return 0;
+	rc = write_all(fd, buf, len, off, RWF_DSYNC);
 #endif
-	int rc = posix_pwrite(ctx, fd, p, len, off);
+	if (rc != -EOPNOTSUPP && rc != -ENOSYS && rc != -EINVAL)
+		return rc;
+	rc = write_all(fd, buf, len, off, 0);
 	if (rc == 0 && fdatasync(fd) < 0)
 		rc = -errno;
 	return rc;

@@ -42,6 +42,7 @@
 #include <cccfs/kv.h>
 
 #include "format.h" /* the page size and where the meta pages are */
+#include "dbfile.h"
 #include "kvtest.h"
 #include "tmpdir.h"
 
@@ -500,25 +501,15 @@ struct sweep {
  */
 static bool in_log(const char *path, uint64_t off)
 {
-	uint8_t pg[KV_PAGE_SIZE];
-	int fd = open(path, O_RDONLY);
-	bool hit = false;
-
-	assert_true(fd >= 0);
-	for (uint64_t slot = 0; slot < 2; slot++) {
+	for (unsigned slot = 0; slot < 2; slot++) {
 		uint64_t first, n;
 
-		if (pread(fd, pg, sizeof(pg), (off_t)(slot * KV_PAGE_SIZE)) !=
-		            (ssize_t)sizeof(pg) ||
-		    get64(pg + MF_MAGIC) != KV_MAGIC)
-			continue;
-		first = get64(pg + MF_LOG_PGNO) * KV_PAGE_SIZE;
-		n = get64(pg + MF_LOG_NPAGES) * KV_PAGE_SIZE;
-		if (n && off >= first && off - first < n)
-			hit = true;
+		if (dbfile_log_run(path, slot, &first, &n) &&
+		    off >= first * KV_PAGE_SIZE &&
+		    off - first * KV_PAGE_SIZE < n * KV_PAGE_SIZE)
+			return true;
 	}
-	close(fd);
-	return hit;
+	return false;
 }
 
 /* One crash point: returns false when the workload ends before op n. */
