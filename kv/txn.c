@@ -188,6 +188,7 @@ static int read_slot(kv_env *env, uint64_t i, uint8_t *buf, struct state *s)
 		return SLOT_BADSUM;
 	if (s->log_npages &&
 	    (s->log_pgno < 2 || s->log_npages > LOG_MAX_PAGES ||
+	     s->log_npages > s->next_pgno ||
 	     s->log_pgno > s->next_pgno - s->log_npages ||
 	     s->log_tail > s->log_npages * KV_PAGE_SIZE ||
 	     s->log_epoch > s->txnid))
