@@ -19,7 +19,14 @@
  *                              bounds were checked (fixed in kv/check.c);
  *   regress-next-pgno-wrap.db  a meta slot whose next_pgno times the page
  *                              size wraps around to the file size, so the
- *                              truncation check passed (fixed in kv/txn.c).
+ *                              truncation check passed (fixed in kv/txn.c);
+ *   regress-log-run-wrap.db    a meta slot whose commit log run is longer
+ *                              than the file: log_pgno > next_pgno -
+ *                              log_npages wrapped around (fixed in
+ *                              kv/txn.c).
+ * The seed log.db has commits to repeat from its log (its newest meta slot
+ * is zeroed), and reseal() seals log records too, so that mutations reach
+ * the replay of their operations.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -27,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
 #include <xxhash.h>
 
 #include <cccfs/kv.h>
@@ -71,7 +79,52 @@ static bool write_file(const uint8_t *data, size_t size)
 	return ok;
 }
 
-/* Recompute the checksum of every page, and of whole overflow runs. */
+/* Is page i in the commit log run that a meta slot of p names? */
+static bool in_log_run(const uint8_t *p, size_t npages, size_t i)
+{
+	for (size_t slot = 0; slot < 2 && slot < npages; slot++) {
+		const uint8_t *m = p + slot * KV_PAGE_SIZE;
+		uint64_t first = get64(m + MF_LOG_PGNO);
+		uint64_t n = get64(m + MF_LOG_NPAGES);
+
+		if (get64(m + MF_MAGIC) == KV_MAGIC && first >= 2 &&
+		    i >= first && i - first < n)
+			return true;
+	}
+	return false;
+}
+
+/* Recompute the checksums of the records of the log run that meta slot
+ * names, so that mutations reach the operations they carry. */
+static void reseal_log(uint8_t *p, size_t npages, size_t slot)
+{
+	const uint8_t *m = p + slot * KV_PAGE_SIZE;
+	uint64_t first = get64(m + MF_LOG_PGNO);
+	uint64_t n = get64(m + MF_LOG_NPAGES);
+	uint64_t off = 0, cap;
+	uint8_t *log;
+
+	if (get64(m + MF_MAGIC) != KV_MAGIC || first < 2 || first >= npages ||
+	    n > npages - first)
+		return;
+	log = p + first * KV_PAGE_SIZE;
+	cap = n * KV_PAGE_SIZE;
+	while (cap - off >= LR_HDR && get32(log + off + LR_MAGIC) == LOG_MAGIC) {
+		uint32_t len = get32(log + off + LR_LEN);
+		XXH3_state_t st;
+
+		if (len > cap - off - LR_HDR)
+			break;
+		XXH3_64bits_reset(&st);
+		XXH3_64bits_update(&st, log + off, LR_CHECK);
+		XXH3_64bits_update(&st, log + off + LR_HDR, len);
+		put64(log + off + LR_CHECK, XXH3_64bits_digest(&st));
+		off += ((uint64_t)LR_HDR + len + 7) & ~7ull;
+	}
+}
+
+/* Recompute the checksum of every page, and of whole overflow runs, and of
+ * every record in the commit log. */
 static void reseal(uint8_t *p, size_t size)
 {
 	size_t npages = size / KV_PAGE_SIZE;
@@ -80,6 +133,8 @@ static void reseal(uint8_t *p, size_t size)
 		uint8_t *pg = p + i * KV_PAGE_SIZE;
 		size_t len = KV_PAGE_SIZE;
 
+		if (i >= 2 && in_log_run(p, npages, i))
+			continue;
 		if (get16(pg + PH_TYPE) == PT_OVERFLOW) {
 			uint32_t run = get32(pg + PH_EXTRA);
 
@@ -88,6 +143,8 @@ static void reseal(uint8_t *p, size_t size)
 		}
 		put64(pg + PH_CHECKSUM, XXH3_64bits(pg + 8, len - 8));
 	}
+	for (size_t slot = 0; slot < 2 && slot < npages; slot++)
+		reseal_log(p, npages, slot);
 }
 
 /* Read every entry of table name; returns 0 or the first error. */

@@ -7,7 +7,11 @@
  * (the engine grows files in 1 MiB steps; the rest is unused), so that
  * seeds stay a few pages long: an empty store; one table of small values;
  * a table with an overflow value and a deleted key; two tables, a
- * snapshot and freed pages on the freelist.  Rerun it when the format
+ * snapshot and freed pages on the freelist; and the last of these with
+ * three more commits in its commit log (a table created, filled, keys
+ * deleted, the table dropped) and its newest meta slot zeroed, so that
+ * opening it repeats them from the log.  The first four in the corpus are
+ * still those of format version 1 (no commit log), which the engine reads.  Rerun it when the format
  * changes and commit the files in tests/fuzz/corpus/fuzz_db/.
  */
 #include <stdio.h>
@@ -96,18 +100,54 @@ static void fill(kv_env *env, int which)
 		put(txn, t, "big", 300, 'b'); /* frees the overflow run */
 		commit(txn);
 	}
+	if (which >= 4) {
+		txn = begin(env, "extra", &t);
+		for (int i = 0; i < 5; i++) {
+			snprintf(key, sizeof(key), "x%d", i);
+			put(txn, t, key, 20, 'x');
+		}
+		commit(txn);
+		txn = begin(env, "records", &t);
+		if ((rc = kv_del(txn, t, (kv_val){"key-05", 6})))
+			die("kv_del", rc);
+		put(txn, t, "key-20", 30, 'z');
+		commit(txn);
+		txn = begin(env, NULL, NULL);
+		if ((rc = kv_table_drop(txn, "extra")))
+			die("kv_table_drop", rc);
+		commit(txn);
+	}
+}
+
+/* Zero the meta slot of the newest commit: opening falls back to the
+ * other and repeats the rest from the commit log. */
+static void drop_newest_meta(const char *path)
+{
+	unsigned char m[2][4096], zero[4096] = {0};
+	FILE *f = fopen(path, "r+b");
+	unsigned long long t[2];
+	int newest;
+
+	if (!f || fread(m, 4096, 2, f) != 2)
+		die("reading the meta slots", -5);
+	memcpy(&t[0], m[0] + 48, 8); /* kv/format.h: MF_TXNID */
+	memcpy(&t[1], m[1] + 48, 8);
+	newest = t[1] > t[0];
+	if (fseek(f, (long)newest * 4096, SEEK_SET) ||
+	    fwrite(zero, 4096, 1, f) != 1 || fclose(f))
+		die("zeroing the newest meta slot", -5);
 }
 
 int main(int argc, char **argv)
 {
 	static const char *const names[] = {"empty", "small", "overflow",
-	                                    "snapshot"};
+	                                    "snapshot", "log"};
 
 	if (argc != 2) {
 		fprintf(stderr, "usage: %s DIR\n", argv[0]);
 		return 2;
 	}
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; i < 5; i++) {
 		char path[4096], lock[4200];
 		struct kv_stat st;
 		kv_env *env;
@@ -125,6 +165,8 @@ int main(int argc, char **argv)
 		kv_env_close(env);
 		if (truncate(path, (off_t)(st.pages_total * st.page_size)))
 			die("truncate", -1);
+		if (i == 4)
+			drop_newest_meta(path);
 		unlink(lock);
 		printf("%s: %llu pages\n", path,
 		       (unsigned long long)st.pages_total);
