@@ -385,6 +385,48 @@ static void test_damaged_record_ends_log(void **state)
 	kv_env_close(env);
 }
 
+/*
+ * Two environments on one store (as two processes would be: the daemon and
+ * a command-line import) take turns writing: each appends to the log after
+ * the other's records, and a durable commit of one makes the other's
+ * earlier non-durable commits durable too.
+ */
+static void test_two_writers_share_the_log(void **state)
+{
+	struct lx x;
+	static struct kt_fio g;
+	kv_env *other, *env;
+	uint64_t syncs;
+
+	(void)state;
+	lx_open(&x, "log-two");
+	put(x.env, "t", 0, 20, 1);
+	/* the second kt_fio appends to the same undo log */
+	assert_int_equal(kt_fio_init(&g, x.path, "/dev/null"), 0);
+	close(g.logfd);
+	g.logfd = open(x.undo, O_WRONLY | O_APPEND | O_CLOEXEC);
+	assert_true(g.logfd >= 0);
+	assert_int_equal(kv_env_open_io(&other, x.path, 0, 0600, &g.io), 0);
+	syncs = x.f.nkind[KT_OP_SYNC] + g.nkind[KT_OP_SYNC];
+	for (unsigned k = 1; k <= 30; k++)
+		put(k % 2 ? other : x.env, "t", k, 20, k % 3 == 0);
+	put(other, "t", 31, 20, 0);
+	put(x.env, "t", 32, 20, 1); /* makes 31 durable as well */
+	put(other, "t", 33, 20, 0); /* lost */
+	if (x.f.nkind[KT_OP_SYNC] + g.nkind[KT_OP_SYNC] != syncs)
+		fail_msg("two writers taking turns made full syncs");
+	kv_env_close(other);
+	kt_fio_release(&g);
+	lx_power_loss(&x);
+
+	env = reopen(x.path, "after the power loss");
+	for (unsigned k = 0; k <= 32; k++)
+		if (!holds(env, "t", k, 20))
+			fail_msg("commit %u lost", k);
+	assert_false(holds(env, "t", 33, 20));
+	kv_env_close(env);
+}
+
 /* A read-only open of a store whose last commits are only in its log
  * recovers them first, and sees them. */
 static void test_readonly_open_recovers(void **state)
@@ -415,6 +457,7 @@ int main(void)
 		T(test_checkpoints),
 		T(test_replays_every_operation),
 		T(test_damaged_record_ends_log),
+		T(test_two_writers_share_the_log),
 		T(test_readonly_open_recovers),
 #undef T
 	};
