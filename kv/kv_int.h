@@ -411,7 +411,6 @@ int log_append(kv_txn *txn, uint64_t off, bool durable);
 int log_sync(kv_env *env, struct state *st);
 uint64_t log_pending(kv_env *env, const struct state *st);
 int log_recover(kv_env *env, uint64_t *n);
-int log_checkpoint(kv_env *env, bool try);
 
 /* ---- snapshot.c ------------------------------------------------------- */
 

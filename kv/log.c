@@ -249,6 +249,18 @@ static uint64_t rec_check(const uint8_t *rec, uint32_t len)
 	return XXH3_64bits_digest(&st);
 }
 
+/* Write [off, off + len) of the file durably: pwrite_sync, or a write and
+ * a sync of the file where the kv_io has none. */
+static int write_durable(kv_env *env, const void *p, size_t len, uint64_t off)
+{
+	int rc;
+
+	if (env->io->pwrite_sync)
+		return env->io->pwrite_sync(env->io->ctx, env->fd, p, len, off);
+	rc = env->io->pwrite(env->io->ctx, env->fd, p, len, off);
+	return rc ? rc : env->io->sync(env->io->ctx, env->fd);
+}
+
 /*
  * Write this commit's record at byte off of the log.  A durable record is
  * written with pwrite_sync together with the unsynced records before it
@@ -290,13 +302,8 @@ int log_append(kv_txn *txn, uint64_t off, bool durable)
 		memcpy(w, txn->map + woff, (size_t)(off - s->log_synced));
 		memcpy(w + (off - s->log_synced), rec, size);
 	}
-	if (!durable)
-		rc = env->io->pwrite(env->io->ctx, env->fd, w, wlen, woff);
-	else if (env->io->pwrite_sync)
-		rc = env->io->pwrite_sync(env->io->ctx, env->fd, w, wlen, woff);
-	else if ((rc = env->io->pwrite(env->io->ctx, env->fd, w, wlen,
-	                               woff)) == 0)
-		rc = env->io->sync(env->io->ctx, env->fd);
+	rc = durable ? write_durable(env, w, wlen, woff)
+	             : env->io->pwrite(env->io->ctx, env->fd, w, wlen, woff);
 	if (w != rec)
 		free(w);
 	return rc;
@@ -306,20 +313,12 @@ int log_append(kv_txn *txn, uint64_t off, bool durable)
  * log holds every commit since the checkpoint); updates st. */
 int log_sync(kv_env *env, struct state *st)
 {
-	uint64_t base = st->log_pgno * KV_PAGE_SIZE;
-	size_t len = (size_t)(st->log_tail - st->log_synced);
+	uint64_t off = st->log_pgno * KV_PAGE_SIZE + st->log_synced;
 	int rc = 0;
 
-	if (st->log_tail > st->log_synced) {
-		const uint8_t *p = env->map + base + st->log_synced;
-		uint64_t off = base + st->log_synced;
-		if (env->io->pwrite_sync)
-			rc = env->io->pwrite_sync(env->io->ctx, env->fd, p,
-			                          len, off);
-		else if ((rc = env->io->pwrite(env->io->ctx, env->fd, p, len,
-		                               off)) == 0)
-			rc = env->io->sync(env->io->ctx, env->fd);
-	}
+	if (st->log_tail > st->log_synced)
+		rc = write_durable(env, env->map + off,
+		                   (size_t)(st->log_tail - st->log_synced), off);
 	if (rc == 0) {
 		st->log_synced = st->log_tail;
 		st->log_durable = st->txnid;
@@ -360,22 +359,28 @@ static bool rec_next(const uint8_t *map, const struct state *st,
 	return true;
 }
 
-/* Logged commits after st that recovery would replay. */
+/*
+ * The next record recovery repeats after st: at *off, of st's epoch, with
+ * txnid *next.  Scans start at st's tail: the records before it are of st
+ * and the commits before it.
+ */
+static bool pending_next(const uint8_t *map, const struct state *st,
+                         uint64_t *off, uint64_t *next, struct lrec *r)
+{
+	if (!rec_next(map, st, off, r) || r->txnid != *next)
+		return false;
+	(*next)++;
+	return true;
+}
+
+/* Logged commits after st that recovery would repeat. */
 uint64_t log_pending(kv_env *env, const struct state *st)
 {
-	uint64_t off = 0, next = st->txnid + 1, n = 0;
+	uint64_t off = st->log_tail, next = st->txnid + 1, n = 0;
 	struct lrec r;
 
-	if (!st->log_npages)
-		return 0;
-	while (rec_next(env->map, st, &off, &r)) {
-		if (r.txnid < next)
-			continue;
-		if (r.txnid != next)
-			break;
-		next++;
+	while (pending_next(env->map, st, &off, &next, &r))
 		n++;
-	}
 	return n;
 }
 
@@ -443,21 +448,6 @@ static int replay_ops(kv_txn *txn, const struct lrec *r)
 	return rc;
 }
 
-/* Commit with a checkpoint, even if nothing changed.  With try, give up
- * quietly (0) if another writer is active. */
-int log_checkpoint(kv_env *env, bool try)
-{
-	kv_txn *txn;
-	int rc = try ? kv_txn_try_begin(env, 0, &txn)
-	             : kv_txn_begin(env, 0, &txn);
-
-	if (rc)
-		return try && rc == KV_EBUSY ? 0 : rc;
-	txn->checkpoint = true;
-	txn->durability = KV_DURABLE_IMMEDIATE;
-	return kv_txn_commit(txn);
-}
-
 /*
  * Repeat the logged commits after the current state, all in one commit
  * that is a checkpoint: a crash while recovering leaves the store as it
@@ -467,30 +457,25 @@ int log_checkpoint(kv_env *env, bool try)
 int log_recover(kv_env *env, uint64_t *n)
 {
 	struct state st;
-	uint64_t off = 0, next;
+	uint64_t off, next;
 	struct lrec r;
 	kv_txn *txn;
 	int rc;
 
 	*n = 0;
 	shared_read_state(env, &st);
-	if (!st.log_npages)
-		return 0;
 	rc = kv_txn_begin(env, 0, &txn);
 	if (rc)
 		return rc;
 	txlog_off(txn);
-	for (next = st.txnid + 1; rec_next(env->map, &st, &off, &r);) {
-		if (r.txnid < next)
-			continue;
-		if (r.txnid != next)
-			break;
+	off = st.log_tail;
+	next = st.txnid + 1;
+	while (pending_next(env->map, &st, &off, &next, &r)) {
 		rc = replay_ops(txn, &r);
 		if (rc) {
 			kv_txn_abort(txn);
 			return rc;
 		}
-		next++;
 		(*n)++;
 	}
 	txn->checkpoint = true;

@@ -585,8 +585,9 @@ static int begin_write(kv_env *env, bool try, kv_txn **out)
 	txn->env = env;
 	shared_read_state(env, &txn->st);
 	txn->id = txn->st.txnid + 1;
-	if (txn->id < atomic_load(&env->sh->txn_floor))
-		txn->id = atomic_load(&env->sh->txn_floor);
+	uint64_t lowest = atomic_load(&env->sh->txn_floor);
+	if (txn->id < lowest)
+		txn->id = lowest; /* the first commit after an open: kv_int.h */
 	txn->durable_txnid = atomic_load(&env->sh->durable_txnid);
 	rc = os_file_size(env->fd, &size);
 	if (rc)
@@ -737,9 +738,8 @@ KV_API int kv_txn_commit(kv_txn *txn)
 		return rc;
 	}
 	/* how this commit reaches the disk: see log.c */
-	logged = !txn->checkpoint && !txn->snap_deleted &&
-	         !env->short_of_space && txn->id == txn->base_txnid + 1 &&
-	         log_fits(txn);
+	logged = !txn->checkpoint && !env->short_of_space &&
+	         txn->id == txn->base_txnid + 1 && log_fits(txn);
 	ckpt = !logged && txn->durability == KV_DURABLE_IMMEDIATE;
 	if (ckpt)
 		rc = log_prepare(txn, &fresh);

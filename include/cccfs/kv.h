@@ -124,8 +124,13 @@ KV_API const struct kv_io *kv_io_posix(void);
 /*
  * Open (or with KV_CREATE create, with the given mode, e.g. 0600) the
  * database at path.  A lock file "path-lock" beside it holds the reader table
- * and the writer lock; it is created with the same mode.
- * Errors: -errno from open, KV_ENOTDB, KV_EVERSION, KV_ECORRUPT, -ENOMEM.
+ * and the writer lock; it is created with the same mode.  The first opener
+ * after a crash repeats the commits the commit log holds beyond the last
+ * intact commit, in one checkpoint; a KV_RDONLY opener does so through a
+ * read-write open first, and fails with that open's error (the message says
+ * how many commits wait) when it cannot write.
+ * Errors: -errno from open, KV_ENOTDB, KV_EVERSION, KV_ECORRUPT, -ENOSPC
+ * (recovery), -ENOMEM.
  */
 KV_API int kv_env_open(kv_env **out, const char *path, unsigned flags,
                        int mode);
