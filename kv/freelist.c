@@ -28,7 +28,7 @@
 
 void fl_release(struct flstate *f)
 {
-	free(f->ready);
+	free(f->ready - f->rskip);
 	free(f->pend);
 	free(f->log);
 	memset(f, 0, sizeof(*f));
@@ -136,6 +136,76 @@ static int reserve(struct fl_entry **v, size_t *cap, size_t need)
 	return 0;
 }
 
+/* Room for need ready runs, using first the room that runs taken from
+ * the front left (fl_take). */
+static int ready_reserve(struct flstate *f, size_t need)
+{
+	if (need <= f->cready)
+		return 0;
+	if (f->rskip) {
+		struct fl_entry *base = f->ready - f->rskip;
+		memmove(base, f->ready, f->nready * sizeof(*base));
+		f->ready = base;
+		f->cready += f->rskip;
+		f->rskip = 0;
+	}
+	return reserve(&f->ready, &f->cready, need);
+}
+
+static int cmp_run(const void *a, const void *b)
+{
+	const struct fl_entry *x = a, *y = b;
+	return x->pgno < y->pgno ? -1 : x->pgno > y->pgno;
+}
+
+/*
+ * Add m runs (in any order; they are sorted here) to ready in one pass,
+ * merging neighbours.  A reclaim frees hundreds of scattered runs at once, and
+ * inserting them one by one would move the array once for each.  The
+ * merge goes from the top down, into the reserved room, so that no run is
+ * overwritten before it is read; only the runs above the lowest new one
+ * move.
+ */
+int fl_merge_ready(struct flstate *f, struct fl_entry *runs, size_t m)
+{
+	struct fl_entry *r;
+	size_t i = f->nready, j = m, end = f->nready + m, k = end;
+	int rc;
+
+	if (!m)
+		return 0;
+	rc = ready_reserve(f, end);
+	if (rc)
+		return rc;
+	r = f->ready;
+	qsort(runs, m, sizeof(*runs), cmp_run);
+	/* k >= i + j throughout: r[k - 1] is never a run still to read */
+	while (j > 0) {
+		struct fl_entry e;
+		if (i > 0 && r[i - 1].pgno > runs[j - 1].pgno) {
+			e = r[--i];
+		} else {
+			j--;
+			e = (struct fl_entry){ runs[j].pgno, runs[j].n, 0, 0 };
+		}
+		if (k < end && e.pgno + e.n == r[k].pgno) {
+			r[k].pgno = e.pgno;
+			r[k].n += e.n;
+		} else {
+			r[--k] = e;
+		}
+	}
+	/* r[0, i) stayed where they were; join them to r[k, end) */
+	if (i > 0 && k < end && r[i - 1].pgno + r[i - 1].n == r[k].pgno) {
+		r[i - 1].n += r[k].n;
+		k++;
+	}
+	if (k > i)
+		memmove(&r[i], &r[k], (end - k) * sizeof(*r));
+	f->nready = i + (end - k);
+	return 0;
+}
+
 /* Insert a ready run, merging with its neighbours. */
 int fl_add_ready(struct flstate *f, uint64_t pgno, uint64_t n)
 {
@@ -168,7 +238,7 @@ int fl_add_ready(struct flstate *f, uint64_t pgno, uint64_t n)
 		f->ready[lo].n += n;
 		return 0;
 	}
-	rc = reserve(&f->ready, &f->cready, f->nready + 1);
+	rc = ready_reserve(f, f->nready + 1);
 	if (rc)
 		return rc;
 	memmove(&f->ready[lo + 1], &f->ready[lo],
@@ -201,7 +271,15 @@ int fl_take(struct flstate *f, uint64_t n, uint64_t *pgno)
 		log_op(f, e->pgno, n, false);
 		e->pgno += n;
 		e->n -= n;
-		if (!e->n) {
+		if (e->n) {
+			/* still there */
+		} else if (i == 0) {
+			/* the usual case: the lowest run is used up */
+			f->ready++;
+			f->rskip++;
+			f->cready--;
+			f->nready--;
+		} else {
 			memmove(e, e + 1, (f->nready - i - 1) * sizeof(*e));
 			f->nready--;
 		}
@@ -295,9 +373,20 @@ int fl_reclaim(kv_txn *txn)
 	             txn->nsnaptx) &&
 	    env->rc_checked <= f->npend)
 		start = env->rc_checked;
+	/* room first, so that a failure leaves everything pending */
+	size_t m = 0;
+	struct fl_entry *runs = NULL;
+	if (f->npend > start) {
+		runs = malloc((f->npend - start) * sizeof(*runs));
+		rc = runs ? ready_reserve(f, f->nready + (f->npend - start))
+		          : -ENOMEM;
+		if (rc) {
+			free(runs);
+			env->rc_valid = false;
+			return rc;
+		}
+	}
 	keep = start;
-	bool was_logging = f->logging;
-	f->logging = false; /* pages found free stay free, commit or not */
 	for (i = start; i < f->npend; i++) {
 		struct fl_entry e = f->pend[i];
 		uint64_t freed = e.freed & ~FL_META;
@@ -308,23 +397,16 @@ int fl_reclaim(kv_txn *txn)
 		                                 e.born, freed)) ||
 		            (freed > txn->durable_txnid &&
 		             e.born <= txn->durable_txnid);
-		if (held) {
+		if (held)
 			f->pend[keep++] = e;
-			continue;
-		}
-		rc = fl_add_ready(f, e.pgno, e.n);
-		if (rc) {
-			/* keep the rest pending; nothing is lost */
-			memmove(&f->pend[keep], &f->pend[i],
-			        (f->npend - i) * sizeof(*f->pend));
-			f->npend = keep + (f->npend - i);
-			env->rc_valid = false;
-			f->logging = was_logging;
-			return rc;
-		}
+		else
+			runs[m++] = e;
 	}
 	f->npend = keep;
-	f->logging = was_logging;
+	/* pages found free stay free, commit or not: not logged; the room
+	 * is reserved, so this cannot fail */
+	(void)fl_merge_ready(f, runs, m);
+	free(runs);
 	/* runs freed by this very txn were held for that reason alone: they
 	 * must be looked at again next time */
 	for (i = start; i < keep; i++)

@@ -165,7 +165,9 @@ struct fl_undo {
 
 struct flstate {
 	struct fl_entry *ready; /* sorted by pgno, coalesced */
-	size_t nready, cready;
+	size_t nready, cready;  /* cready counts from ready */
+	size_t rskip;           /* entries taken from the front of the
+	                           allocation, which starts at ready - rskip */
 	struct fl_entry *pend;  /* in order of freeing */
 	size_t npend, cpend;
 	/* changes to ready made by the open write txn, undone on abort */
@@ -311,6 +313,8 @@ void fl_release(struct flstate *f);
 int fl_load(kv_env *env, uint8_t *map, const struct state *st,
             struct flstate *f);
 int fl_add_ready(struct flstate *f, uint64_t pgno, uint64_t n);
+/* Add m ready runs at once (reclaim), merging neighbours; sorts runs. */
+int fl_merge_ready(struct flstate *f, struct fl_entry *runs, size_t m);
 int fl_add_pending(struct flstate *f, uint64_t pgno, uint64_t n,
                    uint64_t born, uint64_t freed);
 /* Start logging ready-list changes (txn begin); forget them (commit);

@@ -144,13 +144,22 @@ int os_lock_held(int fd, off_t byte)
 	return fl.l_type != F_UNLCK;
 }
 
+/*
+ * The size by lseek, not fstat: every write transaction asks, and on a
+ * file system with fine-grained timestamps on demand (ext4 and others
+ * since Linux 6.13) a stat marks the inode's times as seen, so that the
+ * next write stamps a new fine-grained mtime.  That dirties the inode,
+ * and each synced commit record would then write the inode block as
+ * well: a second synchronous write per durable commit.  The engine reads
+ * and writes with pread and pwrite only, so the file offset is unused.
+ */
 int os_file_size(int fd, uint64_t *size)
 {
-	struct stat st;
+	off_t end = lseek(fd, 0, SEEK_END);
 
-	if (fstat(fd, &st) < 0)
+	if (end < 0)
 		return -errno;
-	*size = (uint64_t)st.st_size;
+	*size = (uint64_t)end;
 	return 0;
 }
 

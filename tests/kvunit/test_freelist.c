@@ -48,6 +48,105 @@ static void test_ready_merge_and_take(void **state)
 	fl_release(&f);
 }
 
+/* The ready list against a bitmap of free pages: sorted, neighbours
+ * merged, exactly the free pages, and fl_take gives the lowest first fit.
+ * Mixes single inserts, batches of scattered runs as a reclaim makes
+ * them, and takes from the front (which leave room fl_merge_ready and
+ * fl_add_ready must reuse). */
+#define MODEL_PAGES 3000u
+
+static void ready_matches(const struct flstate *f, const uint8_t *free_pg)
+{
+	uint64_t pg = 0;
+	size_t i;
+
+	for (i = 0; i < f->nready; i++) {
+		const struct fl_entry *e = &f->ready[i];
+		assert_true(e->n > 0);
+		if (i > 0) /* sorted, and touching runs are merged */
+			assert_true(f->ready[i - 1].pgno + f->ready[i - 1].n <
+			            e->pgno);
+		for (; pg < e->pgno; pg++)
+			assert_int_equal(free_pg[pg], 0);
+		for (; pg < e->pgno + e->n; pg++)
+			assert_int_equal(free_pg[pg], 1);
+	}
+	for (; pg < MODEL_PAGES; pg++)
+		assert_int_equal(free_pg[pg], 0);
+}
+
+static uint64_t lowest_fit(const uint8_t *free_pg, uint64_t n)
+{
+	uint64_t pg = 0, run = 0;
+
+	/* the lowest maximal run of at least n free pages */
+	for (pg = 0; pg < MODEL_PAGES; pg++) {
+		if (free_pg[pg]) {
+			run++;
+			continue;
+		}
+		if (run >= n)
+			return pg - run;
+		run = 0;
+	}
+	return run >= n ? pg - run : UINT64_MAX;
+}
+
+static void test_ready_model(void **state)
+{
+	static uint8_t free_pg[MODEL_PAGES];
+	struct fl_entry runs[64];
+	struct flstate f;
+	uint64_t seed = 42, pg;
+	int round;
+
+	(void)state;
+	memset(&f, 0, sizeof(f));
+	memset(free_pg, 0, sizeof(free_pg));
+	for (round = 0; round < 20000; round++) {
+		seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+		unsigned op = (unsigned)(seed >> 33) % 8;
+		uint64_t r = seed >> 40;
+		if (op < 3) { /* a batch of scattered runs */
+			size_t m = 0, want = 1 + r % 64;
+			while (m < want) {
+				seed = seed * 6364136223846793005ull + 1;
+				uint64_t p = (seed >> 33) % MODEL_PAGES;
+				uint64_t n = 1 + (seed >> 20) % 3, k;
+				for (k = 0; k < n && p + k < MODEL_PAGES &&
+				            !free_pg[p + k]; k++)
+					;
+				if (k == 0)
+					break; /* the page is free: stop here */
+				memset(&free_pg[p], 1, k);
+				runs[m++] = (struct fl_entry){ p, k, 7, 9 };
+			}
+			assert_int_equal(fl_merge_ready(&f, runs, m), 0);
+		} else if (op < 4) { /* one run */
+			uint64_t p = r % MODEL_PAGES;
+			if (!free_pg[p]) {
+				free_pg[p] = 1;
+				assert_int_equal(fl_add_ready(&f, p, 1), 0);
+			}
+		} else { /* take: mostly single pages, as trees do */
+			uint64_t n = op == 7 ? 1 + r % 4 : 1;
+			uint64_t expect = lowest_fit(free_pg, n);
+			int rc = fl_take(&f, n, &pg);
+			if (expect == UINT64_MAX) {
+				assert_int_equal(rc, KV_ENOTFOUND);
+			} else {
+				assert_int_equal(rc, 0);
+				assert_int_equal(pg, expect);
+				memset(&free_pg[pg], 0, n);
+			}
+		}
+		ready_matches(&f, free_pg);
+	}
+	/* it ended with room taken from the front: the next merge uses it */
+	assert_true(fl_ready_pages(&f) > 0);
+	fl_release(&f);
+}
+
 static void test_visibility(void **state)
 {
 	uint64_t tx[] = { 5, 9, 20 };
@@ -169,6 +268,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ready_merge_and_take),
+		cmocka_unit_test(test_ready_model),
 		cmocka_unit_test(test_visibility),
 		cmocka_unit_test_setup_teardown(test_reader_holds_pages, setup,
 		                                teardown),
