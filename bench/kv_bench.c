@@ -44,7 +44,8 @@
  * run with a message naming the engine, and a non-zero exit status.
  *
  * With --runs K the whole sequence runs K times and each cell is the median
- * (peak RSS: the largest).  The table gives, per phase, each engine's time
+ * (peak RSS: the largest); run r starts with the r-th engine, so with as
+ * many runs as engines each goes first once.  The table gives, per phase, each engine's time
  * and its ratio to the fastest engine on that row.
  */
 #include <errno.h>
@@ -856,10 +857,15 @@ int main(int argc, char **argv)
 	}
 	print_header(argc, argv, &o, base);
 
+	/* run r starts with engine r (mod the count): the first engine of a
+	 * run follows the benchmark's start or another run's deletions, and
+	 * no engine should always be the one that does */
 	for (r = 0; r < o.runs; r++)
-		for (e = 0; e < o.nengines; e++) {
+		for (unsigned k = 0; k < o.nengines; k++) {
+			e = (r + k) % o.nengines;
 			fprintf(stderr, "run %u/%u: %s\n", r + 1, o.runs,
 			        o.engines[e]->name);
+			sync(); /* the last engine's files are gone for good */
 			fork_engine(o.engines[e], base, r + 1, o.n,
 			            &res[r][e]);
 		}
