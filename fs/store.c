@@ -113,10 +113,14 @@ int stx_begin_snapshot(kv_env *env, const char *name, struct stx *s)
  */
 #define OWN_RING 4096u
 static _Atomic uint64_t own_ring[OWN_RING];
+static _Atomic uint64_t own_base[OWN_RING];
 
-bool store_own_commit(uint64_t txnid)
+bool store_own_commit(uint64_t txnid, uint64_t *base)
 {
-	return txnid != 0 && atomic_load(&own_ring[txnid % OWN_RING]) == txnid;
+	size_t i = txnid % OWN_RING;
+
+	*base = atomic_load(&own_base[i]);
+	return txnid != 0 && atomic_load(&own_ring[i]) == txnid;
 }
 
 int stx_commit(struct stx *s, enum kv_durability d)
@@ -127,6 +131,7 @@ int stx_commit(struct stx *s, enum kv_durability d)
 	if (s->write) {
 		kv_txn_set_durability(s->txn, d);
 		id = kv_txn_id(s->txn);
+		atomic_store(&own_base[id % OWN_RING], kv_txn_base_id(s->txn));
 		atomic_store(&own_ring[id % OWN_RING], id);
 	}
 	rc = kv_txn_commit(s->txn);

@@ -94,9 +94,10 @@ int stx_begin_snapshot(kv_env *env, const char *name, struct stx *s);
 int stx_commit(struct stx *s, enum kv_durability d);
 void stx_abort(struct stx *s);
 /* True when txnid was committed by this process (through stx_commit), as
- * far as the last 4096 commits go: the daemon tells its own commits from
- * those of other processes (restore, import) with it. */
-bool store_own_commit(uint64_t txnid);
+ * far as the last 4096 commits go, with *base the commit it built on: the
+ * daemon tells its own commits from those of other processes (restore,
+ * import) by following that chain back. */
+bool store_own_commit(uint64_t txnid, uint64_t *base);
 
 /* Create the tables and the three top folders when missing. */
 int store_init(kv_env *env, uint32_t uid, uint32_t gid);

@@ -55,9 +55,18 @@ static void check_foreign(void)
 
 	if (last_txnid(&id) != 0 || id <= w.seen)
 		return;
-	foreign = id - w.seen > 4096;
-	for (uint64_t i = w.seen + 1; i <= id && !foreign; i++)
-		foreign = !store_own_commit(i);
+	/* Ours if every commit back to the one seen is ours, each built on
+	 * the one before.  Ids are not consecutive (the first commit after
+	 * an open skips many: kv_txn_base_id), so the chain is followed
+	 * rather than the ids in between. */
+	uint64_t i = id, base, n = 0;
+	foreign = false;
+	while (i > w.seen && !foreign) {
+		foreign = ++n > 4096 || !store_own_commit(i, &base) ||
+		          base >= i;
+		i = base;
+	}
+	foreign = foreign || i != w.seen;
 	w.seen = id;
 	if (foreign) {
 		fs_log(LOG_INFO, "the store was changed by another process "

@@ -655,6 +655,11 @@ KV_API uint64_t kv_txn_id(const kv_txn *txn)
 	return txn->id;
 }
 
+KV_API uint64_t kv_txn_base_id(const kv_txn *txn)
+{
+	return txn->rdonly ? txn->id : txn->base_txnid;
+}
+
 KV_API int kv_txn_is_readonly(const kv_txn *txn)
 {
 	return txn->rdonly;

@@ -217,6 +217,11 @@ KV_API void kv_txn_abort(kv_txn *txn);
 
 /* Transaction id this txn reads (read txn) or will commit as (write txn). */
 KV_API uint64_t kv_txn_id(const kv_txn *txn);
+/* The id of the commit a write txn builds on (a read txn: its id).  A
+ * write txn's id is larger, and not always by one: the first commit after
+ * the store is opened skips ids (txnids are never reused), so a gap in
+ * the ids is no sign of a commit in between. */
+KV_API uint64_t kv_txn_base_id(const kv_txn *txn);
 KV_API int kv_txn_is_readonly(const kv_txn *txn);
 
 /* ---- tables ---------------------------------------------------------- */

@@ -145,6 +145,12 @@ rm "$M/prompts/back.yaml"
 stat "$M/prompts/stray.yaml" "$M/prompts/coding/review.yaml" >/dev/null
 stat "$M/prompts/back.yaml" 2>/dev/null && fail "back.yaml not removed"
 ls -l "$M/prompts" >/dev/null
+# every commit so far was the daemon's own, the first after the mount
+# (whose txnid skips ahead) included: nothing was taken for another
+# process's change (that drops every cached name and page)
+sleep 0.5 # a tick of the daemon's watcher
+grep -q 'changed by another process' "$T/daemon.log" &&
+	fail "the daemon took its own commits for another process's: $(grep 'another process' "$T/daemon.log" | head -3)"
 # a process working inside a folder the restore touches
 (cd "$M/prompts/coding" && while [ ! -e "$T/go" ]; do sleep 0.05; done &&
 	python3 -c "import os; print(os.getcwd())" >"$T/cwd.out" &&
@@ -183,6 +189,8 @@ for i in $(seq 1 30); do
 	sleep 0.1
 done
 [ -n "$ok" ] || fail "sizes, listing or names after the restore are stale"
+grep -q 'changed by another process' "$T/daemon.log" ||
+	fail "the daemon did not notice the restore as another process's commit"
 check_file "$S/$saved/prompts/coding/review.yaml" "$(printf 'name: review\ndescription: a bad edit')"
 check_file "$S/$saved/prompts/stray.yaml" "name: stray"
 
