@@ -147,6 +147,33 @@ if errs:
     sys.exit("; ".join(errs[:5]) + (" (+%d more)" % (len(errs) - 5) if len(errs) > 5 else ""))
 PY
 
+# Wait for a killed daemon to be gone.  A daemon thread inside a kernel
+# call that waits on a lock a client's request holds (a cache
+# invalidation of a name in a folder being renamed in) cannot die, and
+# the request waits for the daemon: the mount would hang for good.  After
+# 20 s the FUSE connection is aborted (fusectl), which fails the request
+# and frees both, and the round fails instead of hanging.
+reap_killed() {
+	local pid=$1 i conn
+	for i in $(seq 1 200); do
+		if [ ! -d "/proc/$pid" ] ||
+		   { [ "$(ls "/proc/$pid/task" 2>/dev/null | wc -l)" -le 1 ] &&
+		     grep -q '^State:.*Z' "/proc/$pid/status" 2>/dev/null; }; then
+			wait "$pid" 2>/dev/null
+			return 0
+		fi
+		sleep 0.1
+	done
+	STUCK_AT=$(cat /proc/"$pid"/task/*/wchan 2>/dev/null | tr '\0' ' ')
+	conn=$(awk -v m="$M" '$5 == m { split($3, d, ":"); print d[2] }' \
+		/proc/self/mountinfo)
+	[ -d /sys/fs/fuse/connections/"$conn" ] ||
+		mount -t fusectl fusectl /sys/fs/fuse/connections 2>/dev/null
+	echo 1 >/sys/fs/fuse/connections/"$conn"/abort 2>/dev/null
+	wait "$pid" 2>/dev/null
+	return 1
+}
+
 start=$(date +%s)
 saved_rounds=0
 for r in $(seq 1 "$rounds"); do
@@ -169,7 +196,9 @@ for r in $(seq 1 "$rounds"); do
 	ms=$((5 + RANDOM % (delay_ms - 4)))
 	sleep "$((ms / 1000)).$(printf '%03d' $((ms % 1000)))"
 	kill -9 "$DAEMON_PID"
-	wait "$DAEMON_PID" 2>/dev/null
+	reap_killed "$DAEMON_PID" || fail "round $r: the daemon did not exit" \
+		"within 20 s of kill -9 (a thread stuck in the kernel at" \
+		"$STUCK_AT); its connection was aborted so nothing hangs"
 	DAEMON_PID=""
 	for p in $WRITER_PIDS; do
 		wait "$p" || fail "round $r: writer exited with $?"
