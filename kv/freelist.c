@@ -28,7 +28,8 @@
 
 void fl_release(struct flstate *f)
 {
-	free(f->ready - f->rskip);
+	if (f->ready) /* no offset applied to a null pointer */
+		free(f->ready - f->rskip);
 	free(f->pend);
 	free(f->log);
 	memset(f, 0, sizeof(*f));
