@@ -98,7 +98,7 @@ static void test_ready_model(void **state)
 	struct fl_entry runs[64];
 	struct flstate f;
 	uint64_t seed = 42, pg;
-	int round;
+	int round, merged_into_room = 0;
 
 	(void)state;
 	memset(&f, 0, sizeof(f));
@@ -121,6 +121,7 @@ static void test_ready_model(void **state)
 				memset(&free_pg[p], 1, k);
 				runs[m++] = (struct fl_entry){ p, k, 7, 9 };
 			}
+			merged_into_room += f.rskip > 0 && m > 0;
 			assert_int_equal(fl_merge_ready(&f, runs, m), 0);
 		} else if (op < 4) { /* one run */
 			uint64_t p = r % MODEL_PAGES;
@@ -142,8 +143,8 @@ static void test_ready_model(void **state)
 		}
 		ready_matches(&f, free_pg);
 	}
-	/* it ended with room taken from the front: the next merge uses it */
-	assert_true(fl_ready_pages(&f) > 0);
+	/* takes from the front left room that later merges had to reuse */
+	assert_true(merged_into_room > 100);
 	fl_release(&f);
 }
 
