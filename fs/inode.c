@@ -201,7 +201,7 @@ static struct fs_inode *inode_new(uint64_t ino, const char *path,
 		free(in);
 		return NULL;
 	}
-	in->ino = ino;
+	in->ino = in->st_ino = ino;
 	in->type = type;
 	maybe_grow();
 	ino_link(in);
@@ -314,6 +314,18 @@ uint64_t itab_peek(const char *path)
 	ino = in ? in->ino : 0;
 	itab_unlock();
 	return ino;
+}
+
+uint64_t itab_st_ino(uint64_t ino)
+{
+	struct fs_inode *in;
+	uint64_t st_ino;
+
+	itab_lock();
+	in = itab_get(ino);
+	st_ino = in ? in->st_ino : ino;
+	itab_unlock();
+	return st_ino;
 }
 
 static void maybe_free(struct fs_inode *in)

@@ -25,6 +25,10 @@ struct fs_handle;
 
 struct fs_inode {
 	uint64_t ino;
+	uint64_t st_ino;      /* the number stat shows: ino, or that of the
+	                         inode a writer was moved away from
+	                         (move_from_readers in ops.c), since a file
+	                         rewritten in place keeps its number */
 	char *path;           /* NULL once detached */
 	uint32_t type;        /* S_IFDIR, S_IFREG, S_IFLNK */
 	uint64_t nlookup;
@@ -80,6 +84,9 @@ struct fs_inode *itab_ref_path_locked(const char *path, uint32_t type);
 int itab_pin(uint64_t ino, const char *path, uint32_t type);
 /* The ino of path if the kernel knows it, else 0 (lock taken inside). */
 uint64_t itab_peek(const char *path);
+/* The number stat shows for ino (its st_ino; ino itself if unknown).
+ * Takes the lock. */
+uint64_t itab_st_ino(uint64_t ino);
 
 /* Drop n lookups (forget); frees the inode when unused. */
 void itab_forget(uint64_t ino, uint64_t n);

@@ -278,7 +278,7 @@ static void fill_entry(uint64_t ino, const char *path, const struct node *n,
 	/* a folder's name is never invalidated (that would unhash it under
 	 * the processes working in it): it lasts a second */
 	e->entry_timeout = S_ISDIR(n->mode) ? SHORT_TIMEOUT : e->attr_timeout;
-	fill_stat(ino, n, &e->attr);
+	fill_stat(itab_st_ino(ino), n, &e->attr);
 }
 
 /* Give the entry just made at path its inode (one lookup) and fill e
@@ -324,7 +324,7 @@ static pthread_mutex_t tree_lock = PTHREAD_MUTEX_INITIALIZER;
 /* With the lock held: the attributes a detached inode keeps showing. */
 static void freeze(struct fs_inode *in, const struct node *n)
 {
-	fill_stat(in->ino, n, &in->frozen_st);
+	fill_stat(in->st_ino, n, &in->frozen_st);
 	in->frozen_st.st_nlink = 0;
 	in->frozen = true;
 }
@@ -607,7 +607,7 @@ static int do_getattr(struct fs *fs, fuse_req_t req, fuse_ino_t ino,
 	/* the kernel keeps one size for everyone: a pending one briefly */
 	if (S_ISREG(n.mode) && pending_size(req, ino, &n))
 		*secs = SHORT_TIMEOUT;
-	fill_stat(ino, &n, st);
+	fill_stat(itab_st_ino(ino), &n, st);
 	node_release(&n);
 	return 0;
 }
@@ -1066,7 +1066,7 @@ static int do_setattr(struct fs *fs, fuse_req_t req, fuse_ino_t ino,
 	}
 	if (S_ISREG(n.mode))
 		pending_size(req, ino, &n);
-	fill_stat(ino, &n, st);
+	fill_stat(itab_st_ino(ino), &n, st);
 	node_release(&n);
 out:
 	free(path);
@@ -1813,8 +1813,12 @@ static int move_from_readers(struct fs *fs, struct fs_inode *in)
 		itab_lock();
 		itab_detach_locked(path);
 		fresh = itab_ref_path_locked(path, moved->type);
-		if (fresh)
+		if (fresh) {
 			fresh->hold_until = itab_mono_ns() + HOLD_NS;
+			/* to its users, still the file they had open
+			 * (vim refuses to write when the number changes) */
+			fresh->st_ino = moved->st_ino;
+		}
 		itab_unlock();
 		preserve_done(moved);
 		fs_log(LOG_DEBUG, "/%s: writer moved to inode %llu, away from "
@@ -2476,7 +2480,8 @@ static void fs_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size,
 				fill_entry(cino, path, n, &e);
 			} else {
 				cino = itab_peek(path);
-				e.attr.st_ino = cino ? cino : 0xffffffffu;
+				e.attr.st_ino = cino ? itab_st_ino(cino)
+				                     : 0xffffffffu;
 				e.attr.st_mode = de->node.mode;
 			}
 		}

@@ -153,7 +153,34 @@ for i in range(50):
     assert os.pread(fd, 1 << 20, 0) == before, "round %d: reader moved" % i
     os.close(fd)
     assert open(path, "rb").read() == v, "round %d: new content" % i
+# a rewrite in place keeps the file's number, cached readers or not, as
+# on a local disk: vim compares it after its open and refuses to write
+# a file that was "replaced" under it
+fd = os.open(path, os.O_RDONLY)
+held = os.read(fd, 1 << 20)
+ino = os.stat(path).st_ino
+with open(path, "r+b") as w:
+    assert os.fstat(w.fileno()).st_ino == ino, "writer's number changed"
+    w.truncate(0)
+    w.write(b"name: renumbered\n")
+assert os.stat(path).st_ino == ino, "number changed by the rewrite"
+assert os.fstat(fd).st_ino == ino, "reader's number changed"
+assert os.pread(fd, 1 << 20, 0) == held, "reader lost its version"
+os.close(fd)
 PY
+
+note "vim saves a record another process has open for reading"
+f="$M/prompts/held.yaml"
+printf 'name: held\n' > "$f"
+cat "$f" >/dev/null # the kernel caches its pages
+exec 5<"$f"
+cat <&5 >/dev/null
+vim -es -i NONE -u NONE -c 'normal Godescription: saved' -c 'wq' "$f" \
+	</dev/null >/dev/null 2>&1 ||
+	fail "vim could not save a file another process had open ($?)"
+check_file "$f" "$(printf 'name: held\ndescription: saved')"
+check_eq "$(stat -L -c %s /proc/self/fd/5)" 11 "the reader's size"
+exec 5<&-
 
 cd /
 umount_fs
