@@ -560,7 +560,8 @@ int fl_save(kv_txn *txn)
 		uint32_t n = 0;
 		uint64_t dummy;
 
-		if (posix_memalign((void **)&buf, KV_PAGE_SIZE, KV_PAGE_SIZE)) {
+		buf = pgbuf_get(txn->env, 1);
+		if (!buf) {
 			rc = -ENOMEM;
 			goto fail;
 		}
@@ -586,7 +587,7 @@ int fl_save(kv_txn *txn)
 		}
 		rc = dirty_add_page(txn, pg[i], buf);
 		if (rc) {
-			free(buf);
+			pgbuf_put(txn->env, buf, 1);
 			goto fail;
 		}
 	}

@@ -177,6 +177,27 @@ struct flstate {
 	bool log_lost;          /* a change that cannot be undone happened */
 };
 
+/*
+ * Page buffers of the write transaction (pager.c).  Single pages and short
+ * runs are cut from slabs of BUF_SLAB_PAGES pages; at the end of each write
+ * transaction every buffer is free again, and up to BUF_KEEP_SLABS slabs
+ * stay for the next one, which then writes into memory that is already
+ * mapped and warm instead of faulting in fresh zeroed pages one at a time.
+ */
+#define BUF_SLAB_PAGES 512u /* 2 MiB */
+#define BUF_MAX_RUN 64u     /* longer runs get an allocation of their own */
+#define BUF_KEEP_SLABS 4u
+#define WRITE_MAX_PAGES 16u /* longest merged page write (pager.c) */
+
+struct pgbufs {
+	uint8_t **slab;
+	size_t nslab, cslab;
+	size_t cur;            /* slab being cut */
+	size_t used;           /* pages cut from it */
+	uint8_t **free;        /* single pages given back, reused first */
+	size_t nfree, cfree;
+};
+
 struct kv_env {
 	char *path;
 	char *lockpath;
@@ -205,6 +226,8 @@ struct kv_env {
 	struct rslot **pool;
 	size_t npool, cpool;
 
+	struct pgbufs bufs;       /* the writer's page buffers */
+	uint8_t *stage;           /* the writer's buffer for merged writes */
 	/* writer caches, valid while their stamps match the state */
 	struct flstate fl;        /* changed in place by the write txn */
 	uint64_t fl_txnid;        /* state txnid the free state belongs to */
@@ -301,7 +324,14 @@ bool page_is_dirty(const kv_txn *txn, uint64_t pgno);
 /* Add a caller-built page (freelist) to the dirty set. */
 int dirty_add_page(kv_txn *txn, uint64_t pgno, uint8_t *buf);
 int pager_map(kv_env *env, uint64_t need);
-void dirty_release(struct dirty *d);
+/* Free the dirty set of a txn that is ending; for a write txn every page
+ * buffer is then free. */
+void dirty_release(kv_txn *txn);
+/* A buffer for a run of n pages, or NULL; give it back with pgbuf_put. */
+uint8_t *pgbuf_get(kv_env *env, uint64_t n);
+void pgbuf_put(kv_env *env, uint8_t *buf, uint64_t n);
+/* Unmap the writer's buffers (close). */
+void pgbuf_release(kv_env *env);
 /* Checksum every dirty page and write them out. */
 int pager_write_dirty(kv_txn *txn);
 uint64_t page_checksum(const uint8_t *p, size_t len);

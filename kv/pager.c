@@ -10,7 +10,8 @@
  * A write transaction never writes through the map.  It copies each page it
  * changes into a private buffer under a page number that no reader and no
  * durable commit can see (copy-on-write), and commit writes the buffers with
- * pwrite.  The dirty table maps page numbers to buffers.
+ * pwrite.  The dirty table maps page numbers to buffers; the buffers are cut
+ * from slabs that the writer keeps from one transaction to the next.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -19,6 +20,22 @@
 #include <xxhash.h>
 
 #include "kv_int.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define KV_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define KV_ASAN 1
+#endif
+#endif
+#ifdef KV_ASAN
+#include <sanitizer/asan_interface.h>
+#define POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define POISON(p, n) ((void)(p), (void)(n))
+#define UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
 
 #define MAP_MIN (64ull << 30) /* address space reserved per environment */
 
@@ -59,6 +76,118 @@ int pager_map(kv_env *env, uint64_t need)
 	env->map = m;
 	env->map_size = size;
 	return 0;
+}
+
+/* ---- page buffers ----------------------------------------------------- */
+
+#define SLAB_BYTES ((size_t)BUF_SLAB_PAGES * KV_PAGE_SIZE)
+
+static void slab_unmap(uint8_t *slab)
+{
+	UNPOISON(slab, SLAB_BYTES); /* the range may be mapped again */
+	munmap(slab, SLAB_BYTES);
+}
+
+static int slab_add(struct pgbufs *b)
+{
+	void *m;
+
+	if (b->nslab == b->cslab) {
+		size_t nc = b->cslab ? b->cslab * 2 : 8;
+		uint8_t **ns = realloc(b->slab, nc * sizeof(*ns));
+		if (!ns)
+			return -ENOMEM;
+		b->slab = ns;
+		b->cslab = nc;
+	}
+	m = mmap(NULL, SLAB_BYTES, PROT_READ | PROT_WRITE,
+	         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED)
+		return -ENOMEM;
+	POISON(m, SLAB_BYTES);
+	b->slab[b->nslab++] = m;
+	return 0;
+}
+
+/* Buffers come as the last user left them: new_run() clears them. */
+uint8_t *pgbuf_get(kv_env *env, uint64_t n)
+{
+	struct pgbufs *b = &env->bufs;
+	uint8_t *p;
+
+	if (n > BUF_MAX_RUN) {
+		if (posix_memalign((void **)&p, KV_PAGE_SIZE, n * KV_PAGE_SIZE))
+			return NULL;
+		return p;
+	}
+	if (n == 1 && b->nfree) {
+		p = b->free[--b->nfree];
+		UNPOISON(p, KV_PAGE_SIZE);
+		return p;
+	}
+	if (b->cur < b->nslab && b->used + n > BUF_SLAB_PAGES) {
+		b->cur++;
+		b->used = 0;
+	}
+	if (b->cur == b->nslab && slab_add(b))
+		return NULL;
+	p = b->slab[b->cur] + b->used * KV_PAGE_SIZE;
+	b->used += n;
+	UNPOISON(p, n * KV_PAGE_SIZE);
+	return p;
+}
+
+/* A short run given back stays cut until the transaction ends. */
+void pgbuf_put(kv_env *env, uint8_t *buf, uint64_t n)
+{
+	struct pgbufs *b = &env->bufs;
+
+	if (!buf)
+		return;
+	if (n > BUF_MAX_RUN) {
+		free(buf);
+		return;
+	}
+	POISON(buf, n * KV_PAGE_SIZE);
+	if (n != 1)
+		return;
+	if (b->nfree == b->cfree) {
+		size_t nc = b->cfree ? b->cfree * 2 : 64;
+		uint8_t **nf = realloc(b->free, nc * sizeof(*nf));
+		if (!nf)
+			return; /* it comes back when the txn ends */
+		b->free = nf;
+		b->cfree = nc;
+	}
+	b->free[b->nfree++] = buf;
+}
+
+/* Every buffer is free: keep the first slabs for the next transaction. */
+static void pgbuf_reset(kv_env *env)
+{
+	struct pgbufs *b = &env->bufs;
+	size_t i;
+
+	while (b->nslab > BUF_KEEP_SLABS)
+		slab_unmap(b->slab[--b->nslab]);
+	for (i = 0; i < b->nslab; i++)
+		POISON(b->slab[i], SLAB_BYTES);
+	b->cur = 0;
+	b->used = 0;
+	b->nfree = 0;
+}
+
+void pgbuf_release(kv_env *env)
+{
+	struct pgbufs *b = &env->bufs;
+
+	while (b->nslab)
+		slab_unmap(b->slab[--b->nslab]);
+	free(b->slab);
+	free(b->free);
+	memset(b, 0, sizeof(*b));
+	free(env->stage);
+	env->stage = NULL;
 }
 
 /* ---- dirty table ------------------------------------------------------ */
@@ -121,13 +250,14 @@ static int dirty_add(struct dirty *d, uint64_t pgno, uint64_t n, uint8_t *buf)
 }
 
 /* Remove by backward-shift deletion, keeping probe chains intact. */
-static void dirty_remove(struct dirty *d, struct dpage *e)
+static void dirty_remove(kv_txn *txn, struct dpage *e)
 {
+	struct dirty *d = &txn->dirty;
 	size_t i = (size_t)(e - d->tab), j = i;
 
 	if (d->cpg[e->pgno & (DIRTY_CACHE - 1)] == e->pgno)
 		d->cpg[e->pgno & (DIRTY_CACHE - 1)] = 0;
-	free(e->buf);
+	pgbuf_put(txn->env, e->buf, e->n);
 	for (;;) {
 		j = (j + 1) & (d->cap - 1);
 		if (!d->tab[j].pgno)
@@ -166,14 +296,18 @@ static uint8_t *dirty_buf(struct dirty *d, uint64_t pgno)
 	return e->buf;
 }
 
-void dirty_release(struct dirty *d)
+void dirty_release(kv_txn *txn)
 {
+	struct dirty *d = &txn->dirty;
 	size_t i;
 
 	for (i = 0; i < d->cap; i++)
-		free(d->tab[i].buf);
+		if (d->tab[i].n > BUF_MAX_RUN)
+			free(d->tab[i].buf);
 	free(d->tab);
 	memset(d, 0, sizeof(*d));
+	if (!txn->rdonly)
+		pgbuf_reset(txn->env);
 }
 
 bool page_is_dirty(const kv_txn *txn, uint64_t pgno)
@@ -222,25 +356,35 @@ int page_alloc(kv_txn *txn, uint64_t n, uint64_t *pgno)
 	return rc;
 }
 
-int page_new(kv_txn *txn, uint64_t n, uint64_t *pgno, uint8_t **out)
+/* A run of n pages born in this txn; clear: zero all of it, else only the
+ * header (the caller fills the rest). */
+static int new_run(kv_txn *txn, uint64_t n, bool clear, uint64_t *pgno,
+                   uint8_t **out)
 {
 	uint8_t *buf;
 	int rc;
 
-	if (posix_memalign((void **)&buf, KV_PAGE_SIZE, n * KV_PAGE_SIZE))
+	buf = pgbuf_get(txn->env, n);
+	if (!buf)
 		return -ENOMEM;
 	rc = page_alloc(txn, n, pgno);
 	if (rc == 0)
 		rc = dirty_add(&txn->dirty, *pgno, n, buf);
 	if (rc) {
-		free(buf);
+		pgbuf_put(txn->env, buf, n);
 		return rc;
 	}
-	memset(buf, 0, PH_SIZE);
+	/* recycled buffers hold old pages: no stale byte may reach the file */
+	memset(buf, 0, clear ? n * KV_PAGE_SIZE : PH_SIZE);
 	put64(buf + PH_PGNO, *pgno);
 	put64(buf + PH_TXNID, txn->id);
 	*out = buf;
 	return 0;
+}
+
+int page_new(kv_txn *txn, uint64_t n, uint64_t *pgno, uint8_t **out)
+{
+	return new_run(txn, n, true, pgno, out);
 }
 
 int page_free(kv_txn *txn, uint64_t pgno, uint64_t n, uint64_t born)
@@ -249,7 +393,7 @@ int page_free(kv_txn *txn, uint64_t pgno, uint64_t n, uint64_t born)
 
 	if (e) {
 		/* born in this txn: nobody else has seen it, reuse it now */
-		dirty_remove(&txn->dirty, e);
+		dirty_remove(txn, e);
 		if (n == 1) {
 			if (txn->nloose == txn->cloose) {
 				size_t nc = txn->cloose ? txn->cloose * 2 : 64;
@@ -283,7 +427,7 @@ int page_touch(kv_txn *txn, uint64_t pgno, uint64_t *newpg, uint8_t **out)
 	src = page_get(txn, pgno);
 	if (!src)
 		return KV_ECORRUPT;
-	rc = page_new(txn, 1, newpg, &buf);
+	rc = new_run(txn, 1, false, newpg, &buf);
 	if (rc)
 		return rc;
 	memcpy(buf + PH_TYPE, src + PH_TYPE, KV_PAGE_SIZE - PH_TYPE);
@@ -296,6 +440,8 @@ int page_touch(kv_txn *txn, uint64_t pgno, uint64_t *newpg, uint8_t **out)
 
 /* ---- writing ---------------------------------------------------------- */
 
+#define STAGE_BYTES ((size_t)WRITE_MAX_PAGES * KV_PAGE_SIZE)
+
 static int cmp_dpage(const void *a, const void *b)
 {
 	const struct dpage *x = *(struct dpage *const *)a;
@@ -304,21 +450,24 @@ static int cmp_dpage(const void *a, const void *b)
 }
 
 /*
- * Seal and write every dirty page, in page order, each page (or overflow
- * run) with a pwrite of its own.  Merging neighbours into larger writes
- * would save system calls, but a write of many pages makes the kernel
- * cache them as one large folio (Linux 6.16 and later on ext4), and every
- * later 4 KiB write into such a folio walks all of its blocks: random page
- * writes measured 12 us each in a file written 1 MiB at a time against
- * 1.6 us in one written a page at a time.  Commits rewrite scattered pages
- * for the life of the store, so its pages are written one by one.
+ * Seal and write every dirty page, in page order, merging neighbours into
+ * writes of up to WRITE_MAX_PAGES (64 KiB) through env->stage.  The size is
+ * a compromise.  A write of many pages makes the kernel cache them as one
+ * large folio (Linux 6.16 and later on ext4), and every later 4 KiB write
+ * into such a folio walks all of its blocks: 20,000 random page writes took
+ * 2.0 us each in a file written a page at a time, 3 to 4 us in one written
+ * 256 KiB at a time, 12 us in one written 1 MiB at a time.  But with one
+ * write per page the commit of a bulk load (65,000 new pages) took 0.47 to
+ * 0.51 s, against 0.29 to 0.34 s in 64 KiB writes, and the durable batches
+ * of random writes that followed were no faster (medians of 3, 1.37 s
+ * against 1.31 s; 1.44 s after 256 KiB writes).
  */
 int pager_write_dirty(kv_txn *txn)
 {
 	kv_env *env = txn->env;
 	struct dpage **v;
-	size_t i, n = 0;
-	uint64_t need;
+	size_t i, n = 0, slen = 0;
+	uint64_t need, soff = 0;
 	int rc = 0;
 
 	if (!txn->dirty.used)
@@ -330,6 +479,8 @@ int pager_write_dirty(kv_txn *txn)
 		if (txn->dirty.tab[i].pgno)
 			v[n++] = &txn->dirty.tab[i];
 	qsort(v, n, sizeof(*v), cmp_dpage);
+	if (!env->stage)
+		env->stage = malloc(STAGE_BYTES); /* NULL: write page by page */
 
 	/* grow the file first, in steps, so that the map covers it */
 	need = txn->st.next_pgno * KV_PAGE_SIZE;
@@ -351,11 +502,31 @@ int pager_write_dirty(kv_txn *txn)
 	for (i = 0; i < n && rc == 0; i++) {
 		struct dpage *e = v[i];
 		size_t len = e->n * KV_PAGE_SIZE;
+		uint64_t off = e->pgno * KV_PAGE_SIZE;
 
 		page_seal(e->buf, len);
-		rc = env->io->pwrite(env->io->ctx, env->fd, e->buf, len,
-		                     e->pgno * KV_PAGE_SIZE);
+		if (slen && (off != soff + slen || slen + len > STAGE_BYTES)) {
+			rc = env->io->pwrite(env->io->ctx, env->fd, env->stage,
+			                     slen, soff);
+			slen = 0;
+			if (rc)
+				break;
+		}
+		/* a page with no neighbour goes straight from its buffer */
+		if (len >= STAGE_BYTES || !env->stage ||
+		    (!slen && (i + 1 == n || v[i + 1]->pgno != e->pgno + e->n))) {
+			rc = env->io->pwrite(env->io->ctx, env->fd, e->buf, len,
+			                     off);
+			continue;
+		}
+		if (!slen)
+			soff = off;
+		memcpy(env->stage + slen, e->buf, len);
+		slen += len;
 	}
+	if (rc == 0 && slen)
+		rc = env->io->pwrite(env->io->ctx, env->fd, env->stage, slen,
+		                     soff);
 	if (rc)
 		kv_set_err(rc, "writing pages of %s: %s", env->path,
 		           kv_strerror(rc));

@@ -296,6 +296,7 @@ static void env_free(kv_env *env)
 	if (env->fd >= 0)
 		close(env->fd);
 	fl_release(&env->fl);
+	pgbuf_release(env);
 	free(env->snaptx);
 	free(env->rc_readers);
 	free(env->rc_snaps);
@@ -483,7 +484,7 @@ static void txn_free(kv_txn *txn)
 		txn->env->fl_txnid = 0;
 		txn->env->rc_valid = false;
 	}
-	dirty_release(&txn->dirty);
+	dirty_release(txn);
 	txlog_free(txn);
 	free(txn->loose);
 	free(txn->readers);

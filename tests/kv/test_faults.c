@@ -594,9 +594,9 @@ static uint64_t count_ops(const struct files *fs, const struct workload *w)
 	return ops;
 }
 
-/* commits write each page with a write of its own (pager.c): 90 commits
- * make about 3,000 crash points, one workload's worth */
-#define SWEEP_COMMITS 90u
+/* commits merge neighbouring pages into one write (pager.c): 120 commits
+ * make about 2,700 crash points, one workload's worth */
+#define SWEEP_COMMITS 120u
 
 static void test_crash_points(void **state)
 {
@@ -781,7 +781,7 @@ static void run_with_fault(const struct files *fs, const struct workload *w,
 	fst->runs++;
 }
 
-#define FAULT_COMMITS 45u
+#define FAULT_COMMITS 60u
 
 /* The operations of each kind the whole workload makes, and its file size. */
 static void count_kinds(const struct files *fs, const struct workload *w,
