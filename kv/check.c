@@ -379,22 +379,26 @@ static void check_free(struct checker *ck, struct kv_check_report *rep)
 {
 	struct flstate f;
 	size_t i;
-	uint64_t j;
+	uint64_t j, pg, n;
 
 	if (fl_load(ck->txn->env, ck->txn->map, &ck->txn->st, &f)) {
 		problem(ck, ck->txn->st.fl_pgno, "freelist unreadable: %s",
 		        kv_errmsg());
 		return;
 	}
-	for (i = 0; i < f.nready; i++) {
-		for (j = f.ready[i].pgno; j < f.ready[i].pgno + f.ready[i].n;
-		     j++) {
+	for (pg = 0; fl_ready_next(&f, &pg, &n); pg += n) {
+		for (j = pg; j < pg + n; j++) {
+			if (j >= ck->npages) {
+				problem(ck, j, "listed as free but past the "
+				        "end of the file");
+				break;
+			}
 			if (ck->mark[j] != M_NONE)
 				problem(ck, j, "listed as free but in use "
 				        "(mark %u)", ck->mark[j]);
 			ck->mark[j] = M_READY;
 		}
-		rep->pages_free += f.ready[i].n;
+		rep->pages_free += n;
 	}
 	for (i = 0; i < f.npend; i++) {
 		for (j = f.pend[i].pgno; j < f.pend[i].pgno + f.pend[i].n;

@@ -1,12 +1,13 @@
 /*
  * freelist.c: which pages can be reused.
  *
- * Two lists, saved with every commit as a chain of freelist pages:
- *   ready    runs nobody can see: sorted by page number, neighbours merged;
- *            allocation takes the lowest fitting run (first fit), which
- *            keeps the file dense
+ * Two sets:
+ *   ready    pages nobody can see, a bitmap (below); allocation takes the
+ *            lowest fitting run (first fit), which keeps the file dense
  *   pending  runs freed by a commit but perhaps still visible: each keeps
  *            the txn that wrote it ("born") and the txn that freed it
+ * Checkpoints save the pending runs as a chain of freelist pages; ready is
+ * what no tree, snapshot, pending run or chain holds, so it is derived.
  *
  * A pending run born in b and freed in f is visible to a state with txnid t
  * when b <= t < f.  It becomes ready when
@@ -28,8 +29,7 @@
 
 void fl_release(struct flstate *f)
 {
-	if (f->ready) /* no offset applied to a null pointer */
-		free(f->ready - f->rskip);
+	free(f->rbits);
 	free(f->pend);
 	free(f->log);
 	memset(f, 0, sizeof(*f));
@@ -65,37 +65,168 @@ void fl_log_end(struct flstate *f)
 	f->logging = false;
 }
 
-/* Remove pages [pgno, pgno + n) from the ready runs holding them. */
+/* ---- the ready set ---------------------------------------------------- */
+
+/*
+ * Ready pages are a bitmap over the file: adding a page is O(1) wherever
+ * it lies, neighbours need no merging, and taking the lowest page scans
+ * up from rlow, which only takes and adds below it move.  (A sorted array
+ * of runs moved half its entries for every run a reclaim added in its
+ * middle: 20% of a non-durable commit's time with 20,000 runs.)
+ */
+#define NO_PAGE UINT64_MAX
+
+/* Bits [lo, hi) of a word; lo < hi <= 64. */
+static uint64_t bit_range(unsigned lo, unsigned hi)
+{
+	uint64_t m = hi == 64 ? ~0ull : (1ull << hi) - 1;
+	return m & ~((1ull << lo) - 1);
+}
+
+int fl_ready_reserve(struct flstate *f, uint64_t end)
+{
+	uint64_t need = end / 64 + 1;
+	size_t nc;
+	uint64_t *nb;
+
+	if (need <= f->rwords)
+		return 0;
+	if (need > SIZE_MAX / 2 / sizeof(*nb))
+		return -ENOMEM;
+	nc = f->rwords ? f->rwords : 64;
+	while (nc < need)
+		nc *= 2;
+	nb = realloc(f->rbits, nc * sizeof(*nb));
+	if (!nb)
+		return -ENOMEM;
+	memset(nb + f->rwords, 0, (nc - f->rwords) * sizeof(*nb));
+	f->rbits = nb;
+	f->rwords = nc;
+	return 0;
+}
+
+/* Set or clear [pgno, pgno + n), whose words exist; the bits changed. */
+static uint64_t bits_apply(struct flstate *f, uint64_t pgno, uint64_t n,
+                           bool on)
+{
+	uint64_t end = pgno + n, changed = 0;
+
+	while (pgno < end) {
+		size_t w = pgno / 64;
+		uint64_t base = (uint64_t)w * 64;
+		unsigned hi = end - base >= 64 ? 64 : (unsigned)(end - base);
+		uint64_t m = bit_range((unsigned)(pgno - base), hi);
+		uint64_t old = f->rbits[w];
+		uint64_t now = on ? old | m : old & ~m;
+		changed += (uint64_t)__builtin_popcountll(old ^ now);
+		f->rbits[w] = now;
+		pgno = base + hi;
+	}
+	return changed;
+}
+
+static bool bits_all_set(const struct flstate *f, uint64_t pgno, uint64_t n)
+{
+	uint64_t end = pgno + n;
+
+	if (n == 0 || end < pgno || (end - 1) / 64 >= f->rwords)
+		return false;
+	while (pgno < end) {
+		size_t w = pgno / 64;
+		uint64_t base = (uint64_t)w * 64;
+		unsigned hi = end - base >= 64 ? 64 : (unsigned)(end - base);
+		uint64_t m = bit_range((unsigned)(pgno - base), hi);
+		if ((f->rbits[w] & m) != m)
+			return false;
+		pgno = base + hi;
+	}
+	return true;
+}
+
+static bool bit_is_set(const struct flstate *f, uint64_t pgno)
+{
+	return pgno / 64 < f->rwords && (f->rbits[pgno / 64] >> (pgno % 64) & 1);
+}
+
+/* The lowest ready page at or after pgno, or NO_PAGE. */
+static uint64_t next_set(const struct flstate *f, uint64_t pgno)
+{
+	size_t w = pgno / 64;
+	uint64_t x;
+
+	if (w >= f->rwords)
+		return NO_PAGE;
+	x = f->rbits[w] & (~0ull << (pgno % 64));
+	while (!x) {
+		if (++w == f->rwords)
+			return NO_PAGE;
+		x = f->rbits[w];
+	}
+	return (uint64_t)w * 64 + (unsigned)__builtin_ctzll(x);
+}
+
+/* The lowest page at or after pgno that is not ready. */
+static uint64_t next_clear(const struct flstate *f, uint64_t pgno)
+{
+	size_t w = pgno / 64;
+	uint64_t x;
+
+	if (w >= f->rwords)
+		return pgno;
+	x = ~f->rbits[w] & (~0ull << (pgno % 64));
+	while (!x) {
+		if (++w == f->rwords)
+			return (uint64_t)w * 64;
+		x = ~f->rbits[w];
+	}
+	return (uint64_t)w * 64 + (unsigned)__builtin_ctzll(x);
+}
+
+/* The first page of the ready run that ends with page last (ready). */
+static uint64_t run_start(const struct flstate *f, uint64_t last)
+{
+	size_t w = last / 64;
+	unsigned b = (unsigned)(last % 64);
+	uint64_t x = ~f->rbits[w] & (b == 63 ? ~0ull : (1ull << (b + 1)) - 1);
+
+	while (!x) {
+		if (w == 0)
+			return 0;
+		x = ~f->rbits[--w];
+	}
+	return (uint64_t)w * 64 + (63 - (unsigned)__builtin_clzll(x)) + 1;
+}
+
+static void ready_set(struct flstate *f, uint64_t pgno, uint64_t n)
+{
+	f->rcount += bits_apply(f, pgno, n, true);
+	if (pgno / 64 < f->rlow)
+		f->rlow = pgno / 64;
+}
+
+static void ready_clear(struct flstate *f, uint64_t pgno, uint64_t n)
+{
+	f->rcount -= bits_apply(f, pgno, n, false);
+}
+
+/* Remove pages [pgno, pgno + n), all ready, from the ready set. */
 static int ready_remove(struct flstate *f, uint64_t pgno, uint64_t n)
 {
-	size_t lo = 0, hi = f->nready;
-
-	while (lo < hi) { /* last run starting at or below pgno */
-		size_t mid = (lo + hi) / 2;
-		if (f->ready[mid].pgno <= pgno)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	if (lo == 0)
+	if (!bits_all_set(f, pgno, n))
 		return -1;
-	struct fl_entry *e = &f->ready[lo - 1];
-	if (pgno + n > e->pgno + e->n)
-		return -1;
-	uint64_t tail_pg = pgno + n, tail_n = e->pgno + e->n - tail_pg;
-	e->n = pgno - e->pgno;
-	if (e->n == 0) {
-		memmove(e, e + 1, (f->nready - lo) * sizeof(*e));
-		f->nready--;
-	}
-	if (tail_n) {
-		bool was = f->logging;
-		f->logging = false;
-		int rc = fl_add_ready(f, tail_pg, tail_n);
-		f->logging = was;
-		return rc;
-	}
+	ready_clear(f, pgno, n);
 	return 0;
+}
+
+bool fl_ready_next(const struct flstate *f, uint64_t *pgno, uint64_t *n)
+{
+	uint64_t p = next_set(f, *pgno);
+
+	if (p == NO_PAGE)
+		return false;
+	*pgno = p;
+	*n = next_clear(f, p) - p;
+	return true;
 }
 
 bool fl_undo(struct flstate *f, uint64_t txnid)
@@ -137,115 +268,33 @@ static int reserve(struct fl_entry **v, size_t *cap, size_t need)
 	return 0;
 }
 
-/* Room for need ready runs, using first the room that runs taken from
- * the front left (fl_take). */
-static int ready_reserve(struct flstate *f, size_t need)
+/* Add runs found free by a reclaim: not logged, as they stay free whether
+ * the txn commits or not. */
+int fl_merge_ready(struct flstate *f, const struct fl_entry *runs, size_t m)
 {
-	if (need <= f->cready)
-		return 0;
-	if (f->rskip) {
-		struct fl_entry *base = f->ready - f->rskip;
-		memmove(base, f->ready, f->nready * sizeof(*base));
-		f->ready = base;
-		f->cready += f->rskip;
-		f->rskip = 0;
-	}
-	return reserve(&f->ready, &f->cready, need);
-}
-
-static int cmp_run(const void *a, const void *b)
-{
-	const struct fl_entry *x = a, *y = b;
-	return x->pgno < y->pgno ? -1 : x->pgno > y->pgno;
-}
-
-/*
- * Add m runs (in any order; they are sorted here) to ready in one pass,
- * merging neighbours.  A reclaim frees hundreds of scattered runs at once, and
- * inserting them one by one would move the array once for each.  The
- * merge goes from the top down, into the reserved room, so that no run is
- * overwritten before it is read; only the runs above the lowest new one
- * move.
- */
-int fl_merge_ready(struct flstate *f, struct fl_entry *runs, size_t m)
-{
-	struct fl_entry *r;
-	size_t i = f->nready, j = m, end = f->nready + m, k = end;
+	uint64_t end = 0;
+	size_t i;
 	int rc;
 
-	if (!m)
-		return 0;
-	rc = ready_reserve(f, end);
+	for (i = 0; i < m; i++)
+		if (runs[i].pgno + runs[i].n > end)
+			end = runs[i].pgno + runs[i].n;
+	rc = fl_ready_reserve(f, end);
 	if (rc)
 		return rc;
-	r = f->ready;
-	qsort(runs, m, sizeof(*runs), cmp_run);
-	/* k >= i + j throughout: r[k - 1] is never a run still to read */
-	while (j > 0) {
-		struct fl_entry e;
-		if (i > 0 && r[i - 1].pgno > runs[j - 1].pgno) {
-			e = r[--i];
-		} else {
-			j--;
-			e = (struct fl_entry){ runs[j].pgno, runs[j].n, 0, 0 };
-		}
-		if (k < end && e.pgno + e.n == r[k].pgno) {
-			r[k].pgno = e.pgno;
-			r[k].n += e.n;
-		} else {
-			r[--k] = e;
-		}
-	}
-	/* r[0, i) stayed where they were; join them to r[k, end) */
-	if (i > 0 && k < end && r[i - 1].pgno + r[i - 1].n == r[k].pgno) {
-		r[i - 1].n += r[k].n;
-		k++;
-	}
-	if (k > i)
-		memmove(&r[i], &r[k], (end - k) * sizeof(*r));
-	f->nready = i + (end - k);
+	for (i = 0; i < m; i++)
+		ready_set(f, runs[i].pgno, runs[i].n);
 	return 0;
 }
 
-/* Insert a ready run, merging with its neighbours. */
 int fl_add_ready(struct flstate *f, uint64_t pgno, uint64_t n)
 {
-	size_t lo = 0, hi = f->nready;
-	int rc;
+	int rc = fl_ready_reserve(f, pgno + n);
 
-	log_op(f, pgno, n, true);
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		if (f->ready[mid].pgno < pgno)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	/* merge with the run before */
-	if (lo > 0 && f->ready[lo - 1].pgno + f->ready[lo - 1].n == pgno) {
-		f->ready[lo - 1].n += n;
-		if (lo < f->nready &&
-		    f->ready[lo - 1].pgno + f->ready[lo - 1].n ==
-		            f->ready[lo].pgno) {
-			f->ready[lo - 1].n += f->ready[lo].n;
-			memmove(&f->ready[lo], &f->ready[lo + 1],
-			        (f->nready - lo - 1) * sizeof(*f->ready));
-			f->nready--;
-		}
-		return 0;
-	}
-	if (lo < f->nready && pgno + n == f->ready[lo].pgno) {
-		f->ready[lo].pgno = pgno;
-		f->ready[lo].n += n;
-		return 0;
-	}
-	rc = ready_reserve(f, f->nready + 1);
 	if (rc)
 		return rc;
-	memmove(&f->ready[lo + 1], &f->ready[lo],
-	        (f->nready - lo) * sizeof(*f->ready));
-	f->ready[lo] = (struct fl_entry){ pgno, n, 0, 0 };
-	f->nready++;
+	log_op(f, pgno, n, true);
+	ready_set(f, pgno, n);
 	return 0;
 }
 
@@ -260,43 +309,32 @@ int fl_add_pending(struct flstate *f, uint64_t pgno, uint64_t n,
 	return 0;
 }
 
+/* The lowest run of n ready pages (first fit); single pages, the usual
+ * case, come from the first non-zero word. */
 int fl_take(struct flstate *f, uint64_t n, uint64_t *pgno)
 {
-	size_t i;
+	uint64_t p;
 
-	for (i = 0; i < f->nready; i++) {
-		struct fl_entry *e = &f->ready[i];
-		if (e->n < n)
-			continue;
-		*pgno = e->pgno;
-		log_op(f, e->pgno, n, false);
-		e->pgno += n;
-		e->n -= n;
-		if (e->n) {
-			/* still there */
-		} else if (i == 0) {
-			/* the usual case: the lowest run is used up */
-			f->ready++;
-			f->rskip++;
-			f->cready--;
-			f->nready--;
-		} else {
-			memmove(e, e + 1, (f->nready - i - 1) * sizeof(*e));
-			f->nready--;
-		}
-		return 0;
+	while (f->rlow < f->rwords && f->rbits[f->rlow] == 0)
+		f->rlow++;
+	p = next_set(f, (uint64_t)f->rlow * 64);
+	while (n > 1 && p != NO_PAGE) {
+		uint64_t q = next_clear(f, p);
+		if (q - p >= n)
+			break;
+		p = next_set(f, q);
 	}
-	return KV_ENOTFOUND;
+	if (p == NO_PAGE)
+		return KV_ENOTFOUND;
+	log_op(f, p, n, false);
+	ready_clear(f, p, n);
+	*pgno = p;
+	return 0;
 }
 
 uint64_t fl_ready_pages(const struct flstate *f)
 {
-	uint64_t n = 0;
-	size_t i;
-
-	for (i = 0; i < f->nready; i++)
-		n += f->ready[i].n;
-	return n;
+	return f->rcount;
 }
 
 uint64_t fl_pending_pages(const struct flstate *f)
@@ -378,9 +416,12 @@ int fl_reclaim(kv_txn *txn)
 	size_t m = 0;
 	struct fl_entry *runs = NULL;
 	if (f->npend > start) {
+		uint64_t end = 0;
+		for (i = start; i < f->npend; i++)
+			if (f->pend[i].pgno + f->pend[i].n > end)
+				end = f->pend[i].pgno + f->pend[i].n;
 		runs = malloc((f->npend - start) * sizeof(*runs));
-		rc = runs ? ready_reserve(f, f->nready + (f->npend - start))
-		          : -ENOMEM;
+		rc = runs ? fl_ready_reserve(f, end) : -ENOMEM;
 		if (rc) {
 			free(runs);
 			env->rc_valid = false;
@@ -613,13 +654,12 @@ int fl_settle(kv_txn *txn)
 			return rc;
 	}
 	txn->nloose = 0;
-	while (f->nready) {
-		struct fl_entry *last = &f->ready[f->nready - 1];
-		if (last->pgno + last->n != txn->st.next_pgno)
-			break;
-		log_op(f, last->pgno, last->n, false);
-		txn->st.next_pgno = last->pgno;
-		f->nready--;
+	/* ready pages at the end of the file: the file gives them back */
+	if (txn->st.next_pgno && bit_is_set(f, txn->st.next_pgno - 1)) {
+		uint64_t first = run_start(f, txn->st.next_pgno - 1);
+		log_op(f, first, txn->st.next_pgno - first, false);
+		ready_clear(f, first, txn->st.next_pgno - first);
+		txn->st.next_pgno = first;
 	}
 	return 0;
 }

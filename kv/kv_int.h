@@ -164,10 +164,11 @@ struct fl_undo {
 };
 
 struct flstate {
-	struct fl_entry *ready; /* sorted by pgno, coalesced */
-	size_t nready, cready;  /* cready counts from ready */
-	size_t rskip;           /* entries taken from the front of the
-	                           allocation, which starts at ready - rskip */
+	/* ready pages: bit p % 64 of rbits[p / 64] is set when page p is */
+	uint64_t *rbits;
+	size_t rwords;          /* words allocated */
+	size_t rlow;            /* every word below rlow is zero */
+	uint64_t rcount;        /* ready pages */
 	struct fl_entry *pend;  /* in order of freeing */
 	size_t npend, cpend;
 	/* changes to ready made by the open write txn, undone on abort */
@@ -343,8 +344,13 @@ void fl_release(struct flstate *f);
 int fl_load(kv_env *env, uint8_t *map, const struct state *st,
             struct flstate *f);
 int fl_add_ready(struct flstate *f, uint64_t pgno, uint64_t n);
-/* Add m ready runs at once (reclaim), merging neighbours; sorts runs. */
-int fl_merge_ready(struct flstate *f, struct fl_entry *runs, size_t m);
+/* Room for ready pages below end, so that adding them cannot fail. */
+int fl_ready_reserve(struct flstate *f, uint64_t end);
+/* Add m ready runs at once (reclaim). */
+int fl_merge_ready(struct flstate *f, const struct fl_entry *runs, size_t m);
+/* The first maximal run of ready pages at or after *pgno: true with the
+ * run in *pgno and *n, false when there is none. */
+bool fl_ready_next(const struct flstate *f, uint64_t *pgno, uint64_t *n);
 int fl_add_pending(struct flstate *f, uint64_t pgno, uint64_t n,
                    uint64_t born, uint64_t freed);
 /* Start logging ready-list changes (txn begin); forget them (commit);
