@@ -85,7 +85,7 @@ static uint64_t bit_range(unsigned lo, unsigned hi)
 
 int fl_ready_reserve(struct flstate *f, uint64_t end)
 {
-	uint64_t need = end / 64 + 1;
+	uint64_t need = (end + 63) / 64;
 	size_t nc;
 	uint64_t *nb;
 
@@ -413,20 +413,14 @@ int fl_reclaim(kv_txn *txn)
 	    env->rc_checked <= f->npend)
 		start = env->rc_checked;
 	/* room first, so that a failure leaves everything pending */
-	size_t m = 0;
-	struct fl_entry *runs = NULL;
-	if (f->npend > start) {
-		uint64_t end = 0;
-		for (i = start; i < f->npend; i++)
-			if (f->pend[i].pgno + f->pend[i].n > end)
-				end = f->pend[i].pgno + f->pend[i].n;
-		runs = malloc((f->npend - start) * sizeof(*runs));
-		rc = runs ? fl_ready_reserve(f, end) : -ENOMEM;
-		if (rc) {
-			free(runs);
-			env->rc_valid = false;
-			return rc;
-		}
+	uint64_t end = 0;
+	for (i = start; i < f->npend; i++)
+		if (f->pend[i].pgno + f->pend[i].n > end)
+			end = f->pend[i].pgno + f->pend[i].n;
+	rc = fl_ready_reserve(f, end);
+	if (rc) {
+		env->rc_valid = false;
+		return rc;
 	}
 	keep = start;
 	for (i = start; i < f->npend; i++) {
@@ -441,14 +435,10 @@ int fl_reclaim(kv_txn *txn)
 		             e.born <= txn->durable_txnid);
 		if (held)
 			f->pend[keep++] = e;
-		else
-			runs[m++] = e;
+		else /* reserved above, so this cannot fail */
+			(void)fl_merge_ready(f, &e, 1);
 	}
 	f->npend = keep;
-	/* pages found free stay free, commit or not: not logged; the room
-	 * is reserved, so this cannot fail */
-	(void)fl_merge_ready(f, runs, m);
-	free(runs);
 	/* runs freed by this very txn were held for that reason alone: they
 	 * must be looked at again next time */
 	for (i = start; i < keep; i++)
