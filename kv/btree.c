@@ -274,6 +274,43 @@ static int descend(struct cur *c, kv_val key, bool *exact)
 	}
 }
 
+/*
+ * The descent of an append (KV_APPEND): down the right edge, with one key
+ * comparison instead of a binary search per level.  Only when key is above
+ * the last key of the last leaf, which is at or above every separator on
+ * the edge, so the result is the one descend() gives; 1 when it is not (an
+ * empty last leaf, or a key out of order), for descend() to settle.
+ */
+static int descend_append(struct cur *c, kv_val key)
+{
+	uint64_t pg = c->tree->root;
+	int l, rc, n;
+
+	for (l = 0;; l++) {
+		const uint8_t *p = NULL;
+		if (l >= KV_MAX_DEPTH)
+			return KV_CORRUPT(pg, "tree too deep");
+		rc = load_page(c->txn, pg, &p);
+		if (rc)
+			return rc;
+		n = page_nkeys(p);
+		c->pg[l] = pg;
+		c->pp[l] = p;
+		c->idx[l] = n > 0 ? n - 1 : 0;
+		if (is_leaf(p))
+			break;
+		if (n == 0)
+			return KV_CORRUPT(pg, "empty branch page");
+		pg = branch_child(p, n - 1, NULL);
+	}
+	c->depth = l + 1;
+	if (n == 0 || key_cmp(node_key(c->pp[l], node_at(c->pp[l], n - 1)),
+	                      key) >= 0)
+		return 1;
+	c->idx[l] = n;
+	return 0;
+}
+
 int bt_get(kv_txn *txn, struct tree *t, kv_val key, kv_val *val)
 {
 	struct cur c = { .txn = txn, .tree = t };
@@ -425,6 +462,83 @@ static kv_val separator(kv_val l, kv_val r)
 	return s;
 }
 
+/*
+ * After a split of the page at level l: enter the new right page rpg, with
+ * separator sep, in the parent, or grow a new root above the two.
+ */
+static int add_right(struct cur *c, int l, uint64_t rpg, kv_val sep,
+                     bool append)
+{
+	kv_txn *txn = c->txn;
+	uint8_t bn[BN_HDR + KV_MAX_KEY];
+	size_t bl = make_branch_node(bn, rpg, txn->id, sep);
+	uint64_t root;
+	uint8_t *rt;
+	uint8_t b0[BN_HDR];
+	kv_val none = { NULL, 0 };
+	struct nodev rv[2];
+	int rc;
+
+	if (l > 0)
+		return insert_at(c, l - 1, c->idx[l - 1] + 1, bn, bl, append);
+	rc = page_new(txn, 1, &root, &rt);
+	if (rc)
+		return rc;
+	rv[0].len = make_branch_node(b0, c->pg[0], txn->id, none);
+	rv[0].p = b0;
+	rv[1].p = bn;
+	rv[1].len = bl;
+	page_build(rt, PT_BRANCH, rv, 2);
+	c->tree->root = root;
+	c->tree->root_txn = txn->id;
+	c->tree->depth++;
+	c->tree->branch_pages++;
+	return 0;
+}
+
+/*
+ * The split of an append at the right edge: the full page stays as it is
+ * and the new node starts the right page.  A leaf's separator is the
+ * shortest prefix of the new key above the page's last key; a branch
+ * node's key moves up and its child becomes the right page's node 0.
+ */
+static int split_append(struct cur *c, int l, const uint8_t *node, size_t len)
+{
+	kv_txn *txn = c->txn;
+	const uint8_t *p = c->pp[l];
+	bool leaf = is_leaf(p);
+	uint8_t sepbuf[KV_MAX_KEY], r0[BN_HDR], *rp;
+	struct nodev v;
+	uint64_t rpg;
+	kv_val sep, none = { NULL, 0 };
+	int rc;
+
+	if (leaf)
+		sep = separator(node_key(p, node_at(p, page_nkeys(p) - 1)),
+		                node_key_raw(true, node));
+	else
+		sep = node_key_raw(false, node);
+	memcpy(sepbuf, sep.data, sep.len);
+	sep.data = sepbuf;
+	rc = page_new(txn, 1, &rpg, &rp);
+	if (rc)
+		return rc;
+	if (leaf) {
+		v.p = node;
+		v.len = len;
+		page_build(rp, PT_LEAF, &v, 1);
+		c->tree->leaf_pages++;
+	} else {
+		v.len = make_branch_node(r0, get64(node + BN_PGNO),
+		                         get64(node + BN_TXNID), none);
+		v.p = r0;
+		page_build(rp, PT_BRANCH, &v, 1);
+		c->tree->branch_pages++;
+	}
+	rc = add_right(c, l, rpg, sep, true);
+	return rc ? rc : pager_spill(txn, c->pg[l]);
+}
+
 static int split(struct cur *c, int l, int i, const uint8_t *node, size_t len,
                  bool append)
 {
@@ -439,6 +553,8 @@ static int split(struct cur *c, int l, int i, const uint8_t *node, size_t len,
 	kv_val sep;
 	int rc;
 
+	if (append && i == n && n > 0)
+		return split_append(c, l, node, len);
 	tmp = malloc(KV_PAGE_SIZE + len);
 	if (!tmp)
 		return -ENOMEM;
@@ -509,34 +625,7 @@ static int split(struct cur *c, int l, int i, const uint8_t *node, size_t len,
 		rc = KV_CORRUPT(c->pg[l], "split overflow (internal error)");
 		goto out;
 	}
-
-	{
-		uint8_t bn[BN_HDR + KV_MAX_KEY];
-		size_t bl = make_branch_node(bn, rpg, txn->id, sep);
-		if (l == 0) {
-			/* grow a new root */
-			uint64_t root;
-			uint8_t *rt;
-			uint8_t b0[BN_HDR];
-			kv_val none = { NULL, 0 };
-			struct nodev rv[2];
-			rc = page_new(txn, 1, &root, &rt);
-			if (rc)
-				goto out;
-			rv[0].len = make_branch_node(b0, c->pg[0], txn->id, none);
-			rv[0].p = b0;
-			rv[1].p = bn;
-			rv[1].len = bl;
-			page_build(rt, PT_BRANCH, rv, 2);
-			c->tree->root = root;
-			c->tree->root_txn = txn->id;
-			c->tree->depth++;
-			c->tree->branch_pages++;
-			rc = 0;
-		} else {
-			rc = insert_at(c, l - 1, c->idx[l - 1] + 1, bn, bl, append);
-		}
-	}
+	rc = add_right(c, l, rpg, sep, append);
 out:
 	free(tmp);
 	return rc;
@@ -624,7 +713,9 @@ int bt_put(kv_txn *txn, struct tree *t, kv_val key, kv_val val,
 	int rc, leaf;
 
 	if (t->root) {
-		rc = descend(&c, key, &exact);
+		rc = (flags & KV_APPEND) ? descend_append(&c, key) : 1;
+		if (rc == 1)
+			rc = descend(&c, key, &exact);
 		if (rc)
 			return rc;
 	}

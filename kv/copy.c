@@ -113,6 +113,8 @@ KV_API int kv_env_copy_progress(kv_env *env, const char *dest,
 		goto fail;
 	}
 	rc = kv_txn_commit(cc.dst);
+	if (rc == 0)
+		rc = pager_trim(out);
 	if (rc)
 		goto fail;
 	kv_txn_abort(cc.src);

@@ -189,6 +189,7 @@ struct flstate {
 #define BUF_MAX_RUN 64u     /* longer runs get an allocation of their own */
 #define BUF_KEEP_SLABS 4u
 #define WRITE_MAX_PAGES 16u /* longest merged page write (pager.c) */
+#define SPILL_MIN 4096u     /* dirty pages before pages are written early */
 
 struct pgbufs {
 	uint8_t **slab;
@@ -304,6 +305,8 @@ struct kv_txn {
 		size_t len, cap;
 		bool off;     /* not loggable: the commit is a checkpoint */
 	} lg;
+	uint64_t spill[WRITE_MAX_PAGES]; /* final pages to write early */
+	unsigned nspill;
 	bool checkpoint;      /* commit even when nothing changed */
 	bool no_log_run;      /* a checkpoint that adds no log run (copies) */
 	struct kv_snapshot_info self; /* snapshot txns: the snapshot read */
@@ -335,6 +338,12 @@ void pgbuf_put(kv_env *env, uint8_t *buf, uint64_t n);
 void pgbuf_release(kv_env *env);
 /* Checksum every dirty page and write them out. */
 int pager_write_dirty(kv_txn *txn);
+/* Page pgno, dirty, will not change again in this txn (the full page an
+ * append split leaves behind): in a txn past SPILL_MIN dirty pages it is
+ * written out early and its buffer reused; it reads from the map after. */
+int pager_spill(kv_txn *txn, uint64_t pgno);
+/* Cut the file of an environment only this one uses to its last page. */
+int pager_trim(kv_env *env);
 uint64_t page_checksum(const uint8_t *p, size_t len);
 void page_seal(uint8_t *p, size_t len);
 

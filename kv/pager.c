@@ -392,7 +392,9 @@ int page_free(kv_txn *txn, uint64_t pgno, uint64_t n, uint64_t born)
 	struct dpage *e = dirty_find(&txn->dirty, pgno);
 
 	if (e) {
-		/* born in this txn: nobody else has seen it, reuse it now */
+		/* born in this txn: nobody else has seen it, reuse it now;
+		 * pages waiting to be written early stay dirty instead */
+		txn->nspill = 0;
 		dirty_remove(txn, e);
 		if (n == 1) {
 			if (txn->nloose == txn->cloose) {
@@ -449,6 +451,53 @@ static int cmp_dpage(const void *a, const void *b)
 	return x->pgno < y->pgno ? -1 : x->pgno > y->pgno;
 }
 
+/* Grow the file, in steps, to hold every page of txn, so that the map
+ * covers what is written. */
+static int grow_file(kv_txn *txn)
+{
+	kv_env *env = txn->env;
+	uint64_t need = txn->st.next_pgno * KV_PAGE_SIZE, step, size;
+	int rc;
+
+	if (need <= env->file_size)
+		return 0;
+	step = env->file_size / 8;
+	if (step < (1u << 20))
+		step = 1u << 20;
+	size = (need + step - 1) / step * step;
+	rc = env->io->truncate(env->io->ctx, env->fd, size);
+	if (rc)
+		return kv_set_err(rc, "growing %s to %llu bytes: %s", env->path,
+		                  (unsigned long long)size, kv_strerror(rc));
+	env->file_size = size;
+	return 0;
+}
+
+/*
+ * Cut the file to the pages the committed state uses, and sync its size: a
+ * compacted copy (copy.c) ends where its last page does, not a growth step
+ * beyond it.  Only for a file no other process has open.
+ */
+int pager_trim(kv_env *env)
+{
+	struct state st;
+	uint64_t end;
+	int rc;
+
+	shared_read_state(env, &st);
+	end = st.next_pgno * KV_PAGE_SIZE;
+	if (env->file_size <= end)
+		return 0;
+	rc = env->io->truncate(env->io->ctx, env->fd, end);
+	if (rc == 0)
+		rc = env->io->sync(env->io->ctx, env->fd);
+	if (rc)
+		return kv_set_err(rc, "cutting %s to %llu bytes: %s", env->path,
+		                  (unsigned long long)end, kv_strerror(rc));
+	env->file_size = end;
+	return 0;
+}
+
 /*
  * Seal and write every dirty page, in page order, merging neighbours into
  * writes of up to WRITE_MAX_PAGES (64 KiB) through env->stage.  The size is
@@ -467,9 +516,10 @@ int pager_write_dirty(kv_txn *txn)
 	kv_env *env = txn->env;
 	struct dpage **v;
 	size_t i, n = 0, slen = 0;
-	uint64_t need, soff = 0;
+	uint64_t soff = 0;
 	int rc = 0;
 
+	txn->nspill = 0; /* still dirty: written below */
 	if (!txn->dirty.used)
 		return 0;
 	v = malloc(txn->dirty.used * sizeof(*v));
@@ -481,23 +531,9 @@ int pager_write_dirty(kv_txn *txn)
 	qsort(v, n, sizeof(*v), cmp_dpage);
 	if (!env->stage)
 		env->stage = malloc(STAGE_BYTES); /* NULL: write page by page */
-
-	/* grow the file first, in steps, so that the map covers it */
-	need = txn->st.next_pgno * KV_PAGE_SIZE;
-	if (need > env->file_size) {
-		uint64_t step = env->file_size / 8;
-		uint64_t size;
-		if (step < (1u << 20))
-			step = 1u << 20;
-		size = (need + step - 1) / step * step;
-		rc = env->io->truncate(env->io->ctx, env->fd, size);
-		if (rc) {
-			kv_set_err(rc, "growing %s to %llu bytes: %s", env->path,
-			           (unsigned long long)size, kv_strerror(rc));
-			goto out;
-		}
-		env->file_size = size;
-	}
+	rc = grow_file(txn);
+	if (rc)
+		goto out;
 
 	for (i = 0; i < n && rc == 0; i++) {
 		struct dpage *e = v[i];
@@ -533,4 +569,72 @@ int pager_write_dirty(kv_txn *txn)
 out:
 	free(v);
 	return rc;
+}
+
+/*
+ * Writing early.  A transaction that builds more than SPILL_MIN pages (a
+ * bulk load in key order, a compacting copy) would otherwise hold them all
+ * in memory until its commit.  The pages an append split leaves behind
+ * are final, so once the dirty set is that large they are written as they
+ * are left, in runs of neighbours, and their buffers serve the pages that
+ * come next.  Writing a page of the txn early is safe whatever happens
+ * later: its number was free, so no reader and no recovery looks at it
+ * before the commit names it; if the txn changes it again after all, it
+ * is copied like a committed page.
+ */
+static int spill_flush(kv_txn *txn)
+{
+	kv_env *env = txn->env;
+	size_t len = 0;
+	unsigned i;
+	int rc;
+
+	if (!txn->nspill)
+		return 0;
+	rc = grow_file(txn);
+	for (i = 0; rc == 0 && i < txn->nspill; i++) {
+		struct dpage *e = dirty_find(&txn->dirty, txn->spill[i]);
+		/* queued pages are neighbours, still dirty and single */
+		if (!e || e->n != 1)
+			return KV_CORRUPT(txn->spill[i], "page to write early "
+			                  "is not a dirty page (internal error)");
+		page_seal(e->buf, KV_PAGE_SIZE);
+		if (!env->stage || txn->nspill == 1) {
+			rc = env->io->pwrite(env->io->ctx, env->fd, e->buf,
+			                     KV_PAGE_SIZE,
+			                     e->pgno * KV_PAGE_SIZE);
+			continue;
+		}
+		memcpy(env->stage + len, e->buf, KV_PAGE_SIZE);
+		len += KV_PAGE_SIZE;
+	}
+	if (rc == 0 && len)
+		rc = env->io->pwrite(env->io->ctx, env->fd, env->stage, len,
+		                     txn->spill[0] * KV_PAGE_SIZE);
+	if (rc)
+		return kv_set_err(rc, "writing pages of %s: %s", env->path,
+		                  kv_strerror(rc));
+	for (i = 0; i < txn->nspill; i++)
+		dirty_remove(txn, dirty_find(&txn->dirty, txn->spill[i]));
+	txn->nspill = 0;
+	return 0;
+}
+
+int pager_spill(kv_txn *txn, uint64_t pgno)
+{
+	int rc;
+
+	if (txn->dirty.used < SPILL_MIN)
+		return 0;
+	if (!txn->env->stage)
+		txn->env->stage = malloc(STAGE_BYTES);
+	if (txn->nspill &&
+	    (txn->nspill == WRITE_MAX_PAGES ||
+	     txn->spill[txn->nspill - 1] + 1 != pgno)) {
+		rc = spill_flush(txn);
+		if (rc)
+			return rc;
+	}
+	txn->spill[txn->nspill++] = pgno;
+	return 0;
 }

@@ -1,6 +1,7 @@
 /*
  * Unit tests of pager.c: the writer's page buffers (slabs, reuse, what a
- * transaction's end keeps) and the commit's merged page writes.
+ * transaction's end keeps), the commit's merged page writes, and the pages
+ * a large append load writes before its commit.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -290,6 +291,302 @@ static void test_neighbours_merged(void **state)
 	assert_int_equal(rep.problems, 0);
 }
 
+/* ---- writing early ---------------------------------------------------- */
+
+#define BIGV 1500 /* two entries a leaf */
+
+static void big_value(char *v, int i, int rev)
+{
+	memset(v, 'a' + (i + rev) % 26, BIGV);
+	snprintf(v, BIGV, "%d/%d", i, rev);
+}
+
+static kv_val big_key(char *k, int i)
+{
+	kv_val key = { k, (size_t)snprintf(k, 32, "k%08d", i) };
+	return key;
+}
+
+/* Append n entries in t (revision 0), returning the most dirty pages seen. */
+static size_t append_big(kv_txn *t, kv_table *tb, int from, int n)
+{
+	char k[32], v[BIGV];
+	size_t most = 0;
+
+	for (int i = from; i < from + n; i++) {
+		big_value(v, i, 0);
+		kv_val key = big_key(k, i), val = { v, BIGV };
+		assert_int_equal(kv_put(t, tb, key, val, KV_APPEND), 0);
+		if (t->dirty.used > most)
+			most = t->dirty.used;
+	}
+	return most;
+}
+
+static void check_clean(kv_env *env)
+{
+	struct kv_check_report rep;
+
+	assert_int_equal(kv_check(env, NULL, NULL, &rep), 0);
+	assert_int_equal(rep.problems, 0);
+}
+
+/*
+ * An append load far past SPILL_MIN pages holds no more than about
+ * SPILL_MIN of them in memory: the full pages its splits leave behind are
+ * written before the commit, in runs of neighbours, as stamped pages, from
+ * a few slabs; after the commit and a reopen everything reads back.
+ */
+static void test_append_writes_early(void **state)
+{
+	struct tmpenv *f = *state;
+	struct wlog *w = calloc(1, sizeof(*w));
+	struct kv_io io = { w, wl_pwrite, wl_sync, wl_truncate, NULL };
+	const int n = 24000; /* ~12,000 leaves, 3x SPILL_MIN */
+	char k[32], v[BIGV];
+	kv_txn *t;
+	kv_table *tb;
+	size_t most, multi = 0, early;
+
+	assert_non_null(w);
+	kv_env_close(f->env);
+	f->env = NULL;
+	assert_int_equal(kv_env_open_io(&f->env, f->path, 0, 0600, &io), 0);
+	assert_int_equal(kv_txn_begin(f->env, 0, &t), 0);
+	assert_int_equal(kv_table_open(t, "a", KV_TABLE_CREATE, &tb), 0);
+	w->n = 0;
+	most = append_big(t, tb, 0, n);
+	early = w->n;
+	assert_true(most < SPILL_MIN + 64);
+	assert_true(f->env->bufs.nslab <= (SPILL_MIN + 64) / BUF_SLAB_PAGES + 2);
+	/* ~8,000 pages went out early, each write a run of stamped pages */
+	assert_true(early > 8000 / WRITE_MAX_PAGES && early < 8192);
+	for (size_t i = 0; i < early; i++) {
+		assert_true(w->pages[i]);
+		assert_true(w->len[i] <= WRITE_MAX_PAGES * KV_PAGE_SIZE);
+		if (w->len[i] > KV_PAGE_SIZE)
+			multi++;
+	}
+	assert_true(multi > early / 2);
+	assert_int_equal(kv_txn_commit(t), 0);
+
+	kv_env_close(f->env);
+	f->env = NULL;
+	free(w);
+	assert_int_equal(kv_env_open(&f->env, f->path, 0, 0600), 0);
+	assert_int_equal(kv_txn_begin(f->env, KV_TXN_RDONLY, &t), 0);
+	assert_int_equal(kv_table_open(t, "a", 0, &tb), 0);
+	assert_int_equal(kv_table_count(tb), n);
+	for (int i = 0; i < n; i += 7) {
+		kv_val out;
+		big_value(v, i, 0);
+		assert_int_equal(kv_get(t, tb, big_key(k, i), &out), 0);
+		assert_int_equal(out.len, BIGV);
+		assert_memory_equal(out.data, v, BIGV);
+	}
+	kv_txn_abort(t);
+	check_clean(f->env);
+}
+
+/*
+ * Pages written early can still change in the same txn: overwrites and
+ * deletes among the first entries copy them like committed pages, deletes
+ * among the last ones drop pages still waiting to be written; the result
+ * is exactly the expected table and the page accounting is clean.  (The
+ * emptied last leaves are freed while waiting: without forgetting them,
+ * the next early write fails as an internal error.)
+ */
+static void test_written_early_then_changed(void **state)
+{
+	struct tmpenv *f = *state;
+	const int n = 16000;
+	char k[32], v[BIGV];
+	kv_txn *t;
+	kv_table *tb;
+	kv_cursor *cu;
+	kv_val key, val;
+	int i, seen = 0, rc;
+
+	assert_int_equal(kv_txn_begin(f->env, 0, &t), 0);
+	assert_int_equal(kv_table_open(t, "a", KV_TABLE_CREATE, &tb), 0);
+	append_big(t, tb, 0, n);
+	for (i = 0; i < 3000; i += 7) { /* overwrite: revision 1 */
+		big_value(v, i, 1);
+		val.data = v;
+		val.len = BIGV;
+		assert_int_equal(kv_put(t, tb, big_key(k, i), val, 0), 0);
+	}
+	for (i = 0; i < 2000; i += 10)
+		assert_int_equal(kv_del(t, tb, big_key(k, i)), 0);
+	for (i = n - 40; i < n; i++) /* two of three: leaves empty out */
+		if ((i - (n - 40)) % 3 != 0)
+			assert_int_equal(kv_del(t, tb, big_key(k, i)), 0);
+	append_big(t, tb, n, 2000); /* and appending goes on */
+	assert_int_equal(kv_txn_commit(t), 0);
+
+	assert_int_equal(kv_txn_begin(f->env, KV_TXN_RDONLY, &t), 0);
+	assert_int_equal(kv_table_open(t, "a", 0, &tb), 0);
+	assert_int_equal(kv_cursor_open(t, tb, &cu), 0);
+	i = 0;
+	for (rc = kv_cursor_first(cu, &key, &val); rc == 0;
+	     rc = kv_cursor_next(cu, &key, &val)) {
+		while ((i < 2000 && i % 10 == 0) ||
+		       (i >= n - 40 && i < n && (i - (n - 40)) % 3 != 0))
+			i++;
+		big_key(k, i);
+		assert_int_equal(key.len, strlen(k));
+		assert_memory_equal(key.data, k, key.len);
+		big_value(v, i, i < 3000 && i % 7 == 0 ? 1 : 0);
+		assert_int_equal(val.len, BIGV);
+		assert_memory_equal(val.data, v, BIGV);
+		seen++;
+		i++;
+	}
+	assert_int_equal(rc, KV_ENOTFOUND);
+	assert_int_equal(i, n + 2000);
+	assert_int_equal((uint64_t)seen, kv_table_count(tb));
+	kv_cursor_close(cu);
+	kv_txn_abort(t);
+	check_clean(f->env);
+}
+
+/* An aborted load that wrote pages early leaves the store as it was, its
+ * pages free again, and the next load commits. */
+static void test_written_early_then_aborted(void **state)
+{
+	struct tmpenv *f = *state;
+	kv_txn *t;
+	kv_table *tb;
+	struct kv_stat st;
+
+	assert_int_equal(kv_txn_begin(f->env, 0, &t), 0);
+	assert_int_equal(kv_table_open(t, "a", KV_TABLE_CREATE, &tb), 0);
+	append_big(t, tb, 0, 100);
+	assert_int_equal(kv_txn_commit(t), 0);
+
+	assert_int_equal(kv_txn_begin(f->env, 0, &t), 0);
+	assert_int_equal(kv_table_open(t, "a", 0, &tb), 0);
+	append_big(t, tb, 100, 12000);
+	kv_txn_abort(t);
+	assert_int_equal(kv_txn_begin(f->env, KV_TXN_RDONLY, &t), 0);
+	assert_int_equal(kv_table_open(t, "a", 0, &tb), 0);
+	assert_int_equal(kv_table_count(tb), 100);
+	kv_txn_abort(t);
+	check_clean(f->env);
+	assert_int_equal(kv_env_stat(f->env, &st), 0);
+	assert_true(st.pages_total < 200); /* nothing of it is committed */
+
+	assert_int_equal(kv_txn_begin(f->env, 0, &t), 0);
+	assert_int_equal(kv_table_open(t, "a", 0, &tb), 0);
+	append_big(t, tb, 100, 12000);
+	assert_int_equal(kv_txn_commit(t), 0);
+	assert_int_equal(kv_txn_begin(f->env, KV_TXN_RDONLY, &t), 0);
+	assert_int_equal(kv_table_open(t, "a", 0, &tb), 0);
+	assert_int_equal(kv_table_count(tb), 12100);
+	kv_txn_abort(t);
+	check_clean(f->env);
+}
+
+/* ---- a disk that fills up during the load ----------------------------- */
+
+struct failio {
+	long left; /* writes before they fail; < 0: never */
+	long writes;
+};
+
+static int fi_pwrite(void *ctx, int fd, const void *buf, size_t len,
+                     uint64_t off)
+{
+	struct failio *x = ctx;
+	x->writes++;
+	if (x->left == 0)
+		return -ENOSPC;
+	if (x->left > 0)
+		x->left--;
+	return kv_io_posix()->pwrite(NULL, fd, buf, len, off);
+}
+
+/* An early write that fails fails the put that caused it, with the
+ * reason; the txn cannot commit, and the store is as it was. */
+static void test_write_early_fails(void **state)
+{
+	struct tmpenv *f = *state;
+	struct failio x = { -1, 0 };
+	struct kv_io io = { &x, fi_pwrite, wl_sync, wl_truncate, NULL };
+	char k[32], v[BIGV];
+	kv_txn *t;
+	kv_table *tb;
+	int i, rc = 0;
+
+	kv_env_close(f->env);
+	f->env = NULL;
+	assert_int_equal(kv_env_open_io(&f->env, f->path, 0, 0600, &io), 0);
+	assert_int_equal(kv_txn_begin(f->env, 0, &t), 0);
+	assert_int_equal(kv_table_open(t, "a", KV_TABLE_CREATE, &tb), 0);
+	append_big(t, tb, 0, 100);
+	assert_int_equal(kv_txn_commit(t), 0);
+
+	assert_int_equal(kv_txn_begin(f->env, 0, &t), 0);
+	assert_int_equal(kv_table_open(t, "a", 0, &tb), 0);
+	x.writes = 0;
+	x.left = 3;
+	for (i = 100; i < 20000 && rc == 0; i++) {
+		big_value(v, i, 0);
+		kv_val val = { v, BIGV };
+		rc = kv_put(t, tb, big_key(k, i), val, KV_APPEND);
+	}
+	assert_int_equal(rc, -ENOSPC);
+	assert_non_null(strstr(kv_errmsg(), "writing pages"));
+	assert_int_equal(x.writes, 4);
+	assert_true(i > 2 * (int)SPILL_MIN && i < 20000);
+	assert_int_not_equal(kv_txn_commit(t), 0);
+	x.left = -1;
+
+	assert_int_equal(kv_txn_begin(f->env, KV_TXN_RDONLY, &t), 0);
+	assert_int_equal(kv_table_open(t, "a", 0, &tb), 0);
+	assert_int_equal(kv_table_count(tb), 100);
+	kv_txn_abort(t);
+	check_clean(f->env);
+	assert_int_equal(kv_txn_begin(f->env, 0, &t), 0);
+	assert_int_equal(kv_table_open(t, "a", 0, &tb), 0);
+	append_big(t, tb, 100, 9000);
+	assert_int_equal(kv_txn_commit(t), 0);
+	check_clean(f->env);
+}
+
+/* A compacted copy of a large table is built with early writes and ends
+ * at its last page: the file is exactly its pages, and it checks clean. */
+static void test_copy_ends_at_last_page(void **state)
+{
+	struct tmpenv *f = *state;
+	char dest[4200];
+	kv_txn *t;
+	kv_table *tb;
+	kv_env *c;
+	struct kv_stat st;
+
+	assert_int_equal(kv_txn_begin(f->env, 0, &t), 0);
+	assert_int_equal(kv_table_open(t, "a", KV_TABLE_CREATE, &tb), 0);
+	append_big(t, tb, 0, 20000);
+	assert_int_equal(kv_txn_commit(t), 0);
+	snprintf(dest, sizeof(dest), "%s.copy", f->path);
+	assert_int_equal(kv_env_copy(f->env, dest, NULL, 0600), 0);
+
+	assert_int_equal(kv_env_open(&c, dest, KV_RDONLY, 0600), 0);
+	assert_int_equal(kv_env_stat(c, &st), 0);
+	assert_int_equal(st.file_size, st.pages_total * KV_PAGE_SIZE);
+	assert_true(st.pages_total > 10000 && st.pages_total < 10200);
+	check_clean(c);
+	assert_int_equal(kv_txn_begin(c, KV_TXN_RDONLY, &t), 0);
+	assert_int_equal(kv_table_open(t, "a", 0, &tb), 0);
+	assert_int_equal(kv_table_count(tb), 20000);
+	kv_txn_abort(t);
+	kv_env_close(c);
+	unlink(dest);
+	snprintf(dest + strlen(dest), 6, "-lock");
+	unlink(dest);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -299,6 +596,16 @@ int main(void)
 		                                setup, teardown),
 		cmocka_unit_test_setup_teardown(test_neighbours_merged, setup,
 		                                teardown),
+		cmocka_unit_test_setup_teardown(test_append_writes_early, setup,
+		                                teardown),
+		cmocka_unit_test_setup_teardown(test_written_early_then_changed,
+		                                setup, teardown),
+		cmocka_unit_test_setup_teardown(test_written_early_then_aborted,
+		                                setup, teardown),
+		cmocka_unit_test_setup_teardown(test_write_early_fails, setup,
+		                                teardown),
+		cmocka_unit_test_setup_teardown(test_copy_ends_at_last_page,
+		                                setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
