@@ -17,6 +17,9 @@
  * a later one, with its snapshots.  2,000+ crash points by default,
  * 100,000 with CCC_LONG=1, CCC_FAULT_POINTS=n to choose.
  *
+ * A load in key order that writes its pages before its commit meets a
+ * power loss at points spread over it (test_crash_during_early_writes).
+ *
  * I/O errors: EIO on the N-th write, sync or truncate, and a disk that is
  * full from a byte offset on.  The engine promises (kv.h, txn.c): a failure
  * before the meta page is written leaves the store usable at its previous
@@ -961,6 +964,157 @@ static void test_enospc_then_reuse(void **state)
 	kt_fio_release(&fio);
 }
 
+/* ---- a power loss while a load writes pages early --------------------- */
+
+/*
+ * A load in key order of more than SPILL_MIN pages writes the full pages
+ * its splits leave behind before its commit (kv/pager.c, "Writing
+ * early").  A power loss at points spread over the load and its commit, in
+ * each of the four ways: the store comes back holding the base state or,
+ * once the commit has reached its sync, the whole load (always when the
+ * commit returned), never part of it; kv_check() is clean, so the pages
+ * written early are free again.
+ */
+#define LOAD_ENTRIES 12000u /* two 1,500-byte entries a leaf: ~6,000 pages */
+#define LOAD_POINTS 10u
+
+static int load_run(kv_env *env, bool *committed)
+{
+	char key[32];
+	static char val[1500];
+	kv_txn *txn;
+	kv_table *t;
+	int rc;
+
+	*committed = false;
+	rc = kv_txn_begin(env, 0, &txn);
+	if (rc)
+		return rc;
+	rc = kv_table_open(txn, "t", KV_TABLE_CREATE, &t);
+	for (unsigned i = 0; rc == 0 && i < LOAD_ENTRIES; i++) {
+		snprintf(key, sizeof(key), "L%06u", i);
+		kt_fill(val, sizeof(val), i);
+		kv_val k = { key, strlen(key) }, v = { val, sizeof(val) };
+		rc = kv_put(txn, t, k, v, KV_APPEND);
+	}
+	if (rc) {
+		kv_txn_abort(txn);
+		return rc;
+	}
+	kv_txn_set_durability(txn, KV_DURABLE_IMMEDIATE);
+	rc = kv_txn_commit(txn);
+	*committed = rc == 0;
+	return rc;
+}
+
+static int load_base(kv_env *env)
+{
+	kv_txn *txn;
+	kv_table *t;
+	kv_val k = { "A", 1 }, v = { "base", 4 };
+
+	assert_int_equal(kv_txn_begin(env, 0, &txn), 0);
+	kv_txn_set_durability(txn, KV_DURABLE_IMMEDIATE);
+	assert_int_equal(kv_table_open(txn, "t", KV_TABLE_CREATE, &t), 0);
+	assert_int_equal(kv_put(txn, t, k, v, 0), 0);
+	return kv_txn_commit(txn);
+}
+
+/* After the power loss: 0 for the base state, 1 for the whole load. */
+static int load_check(const char *path, bool committed)
+{
+	char key[32];
+	kv_env *env;
+	kv_txn *txn;
+	kv_table *t;
+	kv_val v;
+	uint64_t n;
+	int rc = kv_env_open(&env, path, 0, 0600);
+
+	if (rc)
+		fail_msg("%s: reopen: %s", where, kt_err(rc));
+	kt_check_clean(env, where);
+	assert_int_equal(kv_txn_begin(env, KV_TXN_RDONLY, &txn), 0);
+	assert_int_equal(kv_table_open(txn, "t", 0, &t), 0);
+	n = kv_table_count(t);
+	if (n != 1 && n != 1 + LOAD_ENTRIES)
+		fail_msg("%s: %" PRIu64 " entries: part of the load", where, n);
+	if (committed && n == 1)
+		fail_msg("%s: the load's commit returned, but it is lost",
+		         where);
+	for (unsigned i = 0; n > 1 && i < LOAD_ENTRIES; i += 101) {
+		snprintf(key, sizeof(key), "L%06u", i);
+		kv_val k = { key, strlen(key) };
+		assert_int_equal(kv_get(txn, t, k, &v), 0);
+		assert_int_equal(v.len, 1500);
+		assert_int_equal(kt_vcheck(v.data, v.len, i), -1);
+	}
+	kv_txn_abort(txn);
+	kv_env_close(env);
+	return n > 1;
+}
+
+static void test_crash_during_early_writes(void **state)
+{
+	static const enum kt_loss loss[V_COUNT] = {
+		KT_LOSE_ALL, KT_LOSE_NONE, KT_LOSE_HALF, KT_LOSE_AFTER};
+	struct files fs;
+	struct kt_fio f;
+	struct kt_rng r;
+	kv_env *env;
+	uint64_t base_ops, load_ops;
+	unsigned outcomes[2] = { 0, 0 }; /* base state, whole load */
+	bool committed;
+
+	(void)state;
+	files_init(&fs, kt_tmpdir("faults-early"));
+	/* a run without faults: how many operations the load takes */
+	files_fresh(&fs);
+	assert_int_equal(kt_fio_init(&f, fs.path, fs.log), 0);
+	assert_int_equal(kv_env_open_io(&env, fs.path, 0, 0600, &f.io), 0);
+	assert_int_equal(load_base(env), 0);
+	base_ops = f.ops;
+	assert_int_equal(load_run(env, &committed), 0);
+	load_ops = f.ops - base_ops;
+	kv_env_close(env);
+	kt_fio_release(&f);
+	/* most of the load's writes come before its commit */
+	assert_true(f.nkind[KT_OP_WRITE] > 200);
+
+	/* points spread over the load, then its commit's last two
+	 * operations: the meta page and the sync */
+	for (unsigned j = 1; j <= LOAD_POINTS + 2; j++) {
+		for (int v = 0; v < V_COUNT; v++) {
+			uint64_t at = j <= LOAD_POINTS
+			        ? base_ops + load_ops * j / (LOAD_POINTS + 1)
+			        : base_ops + load_ops - (LOAD_POINTS + 2 - j);
+			snprintf(where, sizeof(where), "early writes, crash at "
+			         "op %" PRIu64 " of %" PRIu64 " (%s)", at,
+			         base_ops + load_ops, variant_name[v]);
+			files_fresh(&fs);
+			assert_int_equal(kt_fio_init(&f, fs.path, fs.log), 0);
+			f.crash_at = at;
+			f.tear = v == V_TEAR;
+			f.tear_seed = kt_mix(at);
+			assert_int_equal(kv_env_open_io(&env, fs.path, 0, 0600,
+			                                &f.io), 0);
+			assert_int_equal(load_base(env), 0);
+			assert_int_not_equal(load_run(env, &committed), 0);
+			assert_true(f.dead);
+			kv_env_close(env);
+			kt_fio_release(&f);
+			kt_rng_init(&r, kt_mix(at * 4 + (uint64_t)v));
+			kt_power_loss(fs.path, fs.log, &r, loss[v], 0, NULL);
+			outcomes[load_check(fs.path, committed)]++;
+		}
+	}
+	/* inside the load: the base state; at the sync, when the disk
+	 * kept the writes, the whole load */
+	assert_true(outcomes[0] >= V_COUNT * LOAD_POINTS);
+	assert_true(outcomes[1] > 0);
+	free(fs.tmpl);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -969,6 +1123,7 @@ int main(void)
 		T(test_eio),
 		T(test_enospc),
 		T(test_enospc_then_reuse),
+		T(test_crash_during_early_writes),
 #undef T
 	};
 
