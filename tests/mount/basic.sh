@@ -136,6 +136,29 @@ try:
 except OSError as e:
     assert e.errno == errno.EOPNOTSUPP, e
 PY
+# only user.* exists: other namespaces are not supported (ls -l then stops
+# asking for security.selinux after the first file); a missing user.* name
+# is ENODATA
+python3 - "$M/workflows/k.yaml" <<'PY' || fail "xattr namespaces"
+import os, sys, errno
+for name in ("security.selinux", "trusted.x", "system.posix_acl_access"):
+    try:
+        os.getxattr(sys.argv[1], name)
+        sys.exit(name + " readable")
+    except OSError as e:
+        assert e.errno == errno.EOPNOTSUPP, (name, e)
+try:
+    os.getxattr(sys.argv[1], "user.missing")
+    sys.exit("user.missing readable")
+except OSError as e:
+    assert e.errno == errno.ENODATA, e
+PY
+for i in 1 2 3; do echo "name: x$i" >"workflows/ls$i.yaml"; done
+strace -f -e trace=lgetxattr -o "$T/ls.trace" ls -l workflows >/dev/null ||
+	fail "strace ls -l"
+check_eq "$(grep -c 'security.selinux' "$T/ls.trace")" 1 \
+	"ls -l asks for security.selinux once"
+rm workflows/ls1.yaml workflows/ls2.yaml workflows/ls3.yaml
 
 note "setattr: chmod, chown to own ids, utimens with UTIME_OMIT/NOW"
 chmod 600 workflows/k.yaml && check_eq "$(stat -c %a workflows/k.yaml)" 600 chmod
