@@ -162,6 +162,19 @@ static void test_big_txn_keeps_few_slabs(void **state)
 	assert_int_equal(rep.problems, 0);
 }
 
+/* Reopen the store with the POSIX kv_io; a read txn on table "a". */
+static kv_txn *reopen_read(struct tmpenv *f, kv_table **tb)
+{
+	kv_txn *t;
+
+	kv_env_close(f->env);
+	f->env = NULL;
+	assert_int_equal(kv_env_open(&f->env, f->path, 0, 0600), 0);
+	assert_int_equal(kv_txn_begin(f->env, KV_TXN_RDONLY, &t), 0);
+	assert_int_equal(kv_table_open(t, "a", 0, tb), 0);
+	return t;
+}
+
 /* ---- merged writes ---------------------------------------------------- */
 
 
@@ -271,12 +284,8 @@ static void test_neighbours_merged(void **state)
 	assert_true(multi > 0);
 	assert_true(writes < dirty / 8); /* ~1,270 pages in ~80 writes */
 
-	kv_env_close(f->env);
-	f->env = NULL;
 	free(w);
-	assert_int_equal(kv_env_open(&f->env, f->path, 0, 0600), 0);
-	assert_int_equal(kv_txn_begin(f->env, KV_TXN_RDONLY, &t), 0);
-	assert_int_equal(kv_table_open(t, "a", 0, &tb), 0);
+	t = reopen_read(f, &tb);
 	assert_int_equal(kv_table_count(tb), n);
 	for (int i = 0; i < n; i += 97) {
 		int l = snprintf(k, sizeof(k), "k%08d", i);
@@ -321,6 +330,18 @@ static size_t append_big(kv_txn *t, kv_table *tb, int from, int n)
 			most = t->dirty.used;
 	}
 	return most;
+}
+
+/* Append entries from..from+n of table "a" in one committed txn. */
+static void load_commit(kv_env *env, int from, int n)
+{
+	kv_txn *t;
+	kv_table *tb;
+
+	assert_int_equal(kv_txn_begin(env, 0, &t), 0);
+	assert_int_equal(kv_table_open(t, "a", KV_TABLE_CREATE, &tb), 0);
+	append_big(t, tb, from, n);
+	assert_int_equal(kv_txn_commit(t), 0);
 }
 
 static void check_clean(kv_env *env)
@@ -370,12 +391,8 @@ static void test_append_writes_early(void **state)
 	assert_true(multi > early / 2);
 	assert_int_equal(kv_txn_commit(t), 0);
 
-	kv_env_close(f->env);
-	f->env = NULL;
 	free(w);
-	assert_int_equal(kv_env_open(&f->env, f->path, 0, 0600), 0);
-	assert_int_equal(kv_txn_begin(f->env, KV_TXN_RDONLY, &t), 0);
-	assert_int_equal(kv_table_open(t, "a", 0, &tb), 0);
+	t = reopen_read(f, &tb);
 	assert_int_equal(kv_table_count(tb), n);
 	for (int i = 0; i < n; i += 7) {
 		kv_val out;
@@ -459,10 +476,7 @@ static void test_written_early_then_aborted(void **state)
 	kv_table *tb;
 	struct kv_stat st;
 
-	assert_int_equal(kv_txn_begin(f->env, 0, &t), 0);
-	assert_int_equal(kv_table_open(t, "a", KV_TABLE_CREATE, &tb), 0);
-	append_big(t, tb, 0, 100);
-	assert_int_equal(kv_txn_commit(t), 0);
+	load_commit(f->env, 0, 100);
 
 	assert_int_equal(kv_txn_begin(f->env, 0, &t), 0);
 	assert_int_equal(kv_table_open(t, "a", 0, &tb), 0);
@@ -476,10 +490,7 @@ static void test_written_early_then_aborted(void **state)
 	assert_int_equal(kv_env_stat(f->env, &st), 0);
 	assert_true(st.pages_total < 200); /* nothing of it is committed */
 
-	assert_int_equal(kv_txn_begin(f->env, 0, &t), 0);
-	assert_int_equal(kv_table_open(t, "a", 0, &tb), 0);
-	append_big(t, tb, 100, 12000);
-	assert_int_equal(kv_txn_commit(t), 0);
+	load_commit(f->env, 100, 12000);
 	assert_int_equal(kv_txn_begin(f->env, KV_TXN_RDONLY, &t), 0);
 	assert_int_equal(kv_table_open(t, "a", 0, &tb), 0);
 	assert_int_equal(kv_table_count(tb), 12100);
@@ -521,10 +532,7 @@ static void test_write_early_fails(void **state)
 	kv_env_close(f->env);
 	f->env = NULL;
 	assert_int_equal(kv_env_open_io(&f->env, f->path, 0, 0600, &io), 0);
-	assert_int_equal(kv_txn_begin(f->env, 0, &t), 0);
-	assert_int_equal(kv_table_open(t, "a", KV_TABLE_CREATE, &tb), 0);
-	append_big(t, tb, 0, 100);
-	assert_int_equal(kv_txn_commit(t), 0);
+	load_commit(f->env, 0, 100);
 
 	assert_int_equal(kv_txn_begin(f->env, 0, &t), 0);
 	assert_int_equal(kv_table_open(t, "a", 0, &tb), 0);
@@ -547,10 +555,7 @@ static void test_write_early_fails(void **state)
 	assert_int_equal(kv_table_count(tb), 100);
 	kv_txn_abort(t);
 	check_clean(f->env);
-	assert_int_equal(kv_txn_begin(f->env, 0, &t), 0);
-	assert_int_equal(kv_table_open(t, "a", 0, &tb), 0);
-	append_big(t, tb, 100, 9000);
-	assert_int_equal(kv_txn_commit(t), 0);
+	load_commit(f->env, 100, 9000);
 	check_clean(f->env);
 }
 
@@ -565,10 +570,7 @@ static void test_copy_ends_at_last_page(void **state)
 	kv_env *c;
 	struct kv_stat st;
 
-	assert_int_equal(kv_txn_begin(f->env, 0, &t), 0);
-	assert_int_equal(kv_table_open(t, "a", KV_TABLE_CREATE, &tb), 0);
-	append_big(t, tb, 0, 20000);
-	assert_int_equal(kv_txn_commit(t), 0);
+	load_commit(f->env, 0, 20000);
 	snprintf(dest, sizeof(dest), "%s.copy", f->path);
 	assert_int_equal(kv_env_copy(f->env, dest, NULL, 0600), 0);
 
