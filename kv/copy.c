@@ -103,6 +103,8 @@ KV_API int kv_env_copy_progress(kv_env *env, const char *dest,
 		goto fail;
 	/* as small as it can be: the first writer of the copy adds a log */
 	cc.dst->no_log_run = true;
+	/* nobody points into the copy's pages: write them as they fill */
+	cc.dst->write_early = true;
 	if (progress)
 		(void)kv_table_list(cc.src, add_count, &cc.total);
 	rc = kv_table_list(cc.src, copy_table, &cc);

@@ -305,6 +305,7 @@ struct kv_txn {
 		size_t len, cap;
 		bool off;     /* not loggable: the commit is a checkpoint */
 	} lg;
+	bool write_early;     /* a private build (copy.c): see pager_spill */
 	uint64_t spill[WRITE_MAX_PAGES]; /* final pages to write early */
 	unsigned nspill;
 	bool checkpoint;      /* commit even when nothing changed */
@@ -339,8 +340,9 @@ void pgbuf_release(kv_env *env);
 /* Checksum every dirty page and write them out. */
 int pager_write_dirty(kv_txn *txn);
 /* Page pgno, dirty, will not change again in this txn (the full page an
- * append split leaves behind): in a txn past SPILL_MIN dirty pages it is
- * written out early and its buffer reused; it reads from the map after. */
+ * append split leaves behind): in a write_early txn past SPILL_MIN dirty
+ * pages it is written out early and its buffer reused; it reads from the
+ * map after. */
 int pager_spill(kv_txn *txn, uint64_t pgno);
 /* Cut the file of an environment only this one uses to its last page. */
 int pager_trim(kv_env *env);

@@ -575,15 +575,23 @@ out:
 }
 
 /*
- * Writing early.  A transaction that builds more than SPILL_MIN pages (a
- * bulk load in key order, a compacting copy) would otherwise hold them all
- * in memory until its commit.  The pages an append split leaves behind
- * are final, so once the dirty set is that large they are written as they
- * are left, in runs of neighbours, and their buffers serve the pages that
- * come next.  Writing a page of the txn early is safe whatever happens
- * later: its number was free, so no reader and no recovery looks at it
- * before the commit names it; if the txn changes it again after all, it
- * is copied like a committed page.
+ * Writing early.  A compacting copy (copy.c) builds its whole file in one
+ * transaction and would otherwise hold every page in memory until its
+ * commit.  The pages an append split leaves behind are final, so once the
+ * dirty set passes SPILL_MIN they are written as they are left, in runs of
+ * neighbours, and their buffers serve the pages that come next.  Writing a
+ * page of the txn early is safe for the file: its number was free, so no
+ * reader and no recovery looks at it before the commit names it, and a
+ * later change copies it like a committed page.
+ *
+ * Only for a txn marked write_early, one whose pages nobody else points
+ * into: the copy's, which reads from another txn.  Elsewhere the reuse of
+ * the buffers would break promises of kv.h (a value read in a write txn
+ * stays valid until the next change to the same table; kv_table_list walks
+ * the catalog while its callback writes), and a load that aborts would
+ * leave checksummed pages stamped with a txnid the next txn takes again.
+ * The copy's file is removed when the copy fails.  Early writes also stop
+ * once the file would outgrow the map the txn reads through.
  */
 static int spill_flush(kv_txn *txn)
 {
@@ -627,7 +635,8 @@ int pager_spill(kv_txn *txn, uint64_t pgno)
 {
 	int rc;
 
-	if (txn->dirty.used < SPILL_MIN)
+	if (!txn->write_early || txn->dirty.used < SPILL_MIN ||
+	    txn->st.next_pgno > txn->map_size / KV_PAGE_SIZE)
 		return 0;
 	if (!txn->env->stage)
 		txn->env->stage = malloc(STAGE_BYTES);

@@ -88,10 +88,7 @@ enum {
 /* kv_put() flags */
 #define KV_NOOVERWRITE 0x1u /* fail with KV_EEXIST if the key exists */
 #define KV_APPEND 0x2u /* key is above every key in the table (bulk load);
-                          KV_EORDER otherwise.  Leaves fill completely,
-                          and a load of more than 16 MiB of pages writes
-                          the full ones before its commit, so its memory
-                          stays about that. */
+                          KV_EORDER otherwise.  Leaves fill completely. */
 
 /* kv_table_open() flags */
 #define KV_TABLE_CREATE 0x1u
@@ -351,8 +348,9 @@ KV_API int kv_check(kv_env *env, void (*fn)(void *ctx, const char *msg),
  * commit, while the writer and readers go on.  The copy holds no snapshots
  * when a snapshot is copied; a copy of the live state keeps the snapshots'
  * metadata out too: it is the live tables only.  The copy is durable when
- * this returns, its file ends at its last page, and the copy holds about
- * 16 MiB of its pages in memory at a time, whatever its size.
+ * this returns and its file ends at its last page.  It holds about 16 MiB
+ * of its tree pages in memory at a time, whatever its size (values longer
+ * than a page stay in memory until its commit).
  */
 KV_API int kv_env_copy(kv_env *env, const char *dest, const char *snapshot,
                        int mode);

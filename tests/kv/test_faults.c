@@ -18,7 +18,7 @@
  * 100,000 with CCC_LONG=1, CCC_FAULT_POINTS=n to choose.
  *
  * A load in key order that writes its pages before its commit meets a
- * power loss at points spread over it (test_crash_during_early_writes).
+ * power loss at points spread over it (test_crash_during_large_load).
  *
  * I/O errors: EIO on the N-th write, sync or truncate, and a disk that is
  * full from a byte offset on.  The engine promises (kv.h, txn.c): a failure
@@ -964,16 +964,16 @@ static void test_enospc_then_reuse(void **state)
 	kt_fio_release(&fio);
 }
 
-/* ---- a power loss while a load writes pages early --------------------- */
+/* ---- a power loss during a large load --------------------------------- */
 
 /*
- * A load in key order of more than SPILL_MIN pages writes the full pages
- * its splits leave behind before its commit (kv/pager.c, "Writing
- * early").  A power loss at points spread over the load and its commit, in
- * each of the four ways: the store comes back holding the base state or,
- * once the commit has reached its sync, the whole load (always when the
- * commit returned), never part of it; kv_check() is clean, so the pages
- * written early are free again.
+ * A load in key order of ~6,000 pages in one durable txn, its commit
+ * writing them in merged runs.  A power loss at points spread over the
+ * load and its commit, in each of the four ways: the store comes back
+ * holding the base state or, once the commit has reached its sync, the
+ * whole load (always when the commit returned), never part of it, and
+ * kv_check() is clean.  (Copies write such pages before their commit,
+ * kv/pager.c; kvunit-pager tests that path.)
  */
 #define LOAD_ENTRIES 12000u /* two 1,500-byte entries a leaf: ~6,000 pages */
 #define LOAD_POINTS 10u
@@ -1054,7 +1054,7 @@ static int load_check(const char *path, bool committed)
 	return n > 1;
 }
 
-static void test_crash_during_early_writes(void **state)
+static void test_crash_during_large_load(void **state)
 {
 	static const enum kt_loss loss[V_COUNT] = {
 		KT_LOSE_ALL, KT_LOSE_NONE, KT_LOSE_HALF, KT_LOSE_AFTER};
@@ -1067,7 +1067,7 @@ static void test_crash_during_early_writes(void **state)
 	bool committed;
 
 	(void)state;
-	files_init(&fs, kt_tmpdir("faults-early"));
+	files_init(&fs, kt_tmpdir("faults-load"));
 	/* a run without faults: how many operations the load takes */
 	files_fresh(&fs);
 	assert_int_equal(kt_fio_init(&f, fs.path, fs.log), 0);
@@ -1078,7 +1078,7 @@ static void test_crash_during_early_writes(void **state)
 	load_ops = f.ops - base_ops;
 	kv_env_close(env);
 	kt_fio_release(&f);
-	/* most of the load's writes come before its commit */
+	/* the load's pages go out in hundreds of merged writes */
 	assert_true(f.nkind[KT_OP_WRITE] > 200);
 
 	/* points spread over the load, then its commit's last two
@@ -1088,7 +1088,7 @@ static void test_crash_during_early_writes(void **state)
 			uint64_t at = j <= LOAD_POINTS
 			        ? base_ops + load_ops * j / (LOAD_POINTS + 1)
 			        : base_ops + load_ops - (LOAD_POINTS + 2 - j);
-			snprintf(where, sizeof(where), "early writes, crash at "
+			snprintf(where, sizeof(where), "large load, crash at "
 			         "op %" PRIu64 " of %" PRIu64 " (%s)", at,
 			         base_ops + load_ops, variant_name[v]);
 			files_fresh(&fs);
@@ -1123,7 +1123,7 @@ int main(void)
 		T(test_eio),
 		T(test_enospc),
 		T(test_enospc_then_reuse),
-		T(test_crash_during_early_writes),
+		T(test_crash_during_large_load),
 #undef T
 	};
 

@@ -353,8 +353,8 @@ static void check_clean(kv_env *env)
 }
 
 /*
- * An append load far past SPILL_MIN pages holds no more than about
- * SPILL_MIN of them in memory: the full pages its splits leave behind are
+ * An append load far past SPILL_MIN pages, in a txn that writes early (a
+ * copy's), holds no more than about SPILL_MIN of them in memory: the full pages its splits leave behind are
  * written before the commit, in runs of neighbours, as stamped pages, from
  * a few slabs; after the commit and a reopen everything reads back.
  */
@@ -374,6 +374,7 @@ static void test_append_writes_early(void **state)
 	f->env = NULL;
 	assert_int_equal(kv_env_open_io(&f->env, f->path, 0, 0600, &io), 0);
 	assert_int_equal(kv_txn_begin(f->env, 0, &t), 0);
+	t->write_early = true; /* as kv_env_copy does */
 	assert_int_equal(kv_table_open(t, "a", KV_TABLE_CREATE, &tb), 0);
 	w->n = 0;
 	most = append_big(t, tb, 0, n);
@@ -425,6 +426,7 @@ static void test_written_early_then_changed(void **state)
 	int i, seen = 0, rc;
 
 	assert_int_equal(kv_txn_begin(f->env, 0, &t), 0);
+	t->write_early = true; /* as kv_env_copy does */
 	assert_int_equal(kv_table_open(t, "a", KV_TABLE_CREATE, &tb), 0);
 	append_big(t, tb, 0, n);
 	for (i = 0; i < 3000; i += 7) { /* overwrite: revision 1 */
@@ -468,7 +470,8 @@ static void test_written_early_then_changed(void **state)
 }
 
 /* An aborted load that wrote pages early leaves the store as it was, its
- * pages free again, and the next load commits. */
+ * pages free again, and the next load commits.  (Only copies write early,
+ * and a failed copy's file is removed; the mechanism is tested alone.) */
 static void test_written_early_then_aborted(void **state)
 {
 	struct tmpenv *f = *state;
@@ -479,6 +482,7 @@ static void test_written_early_then_aborted(void **state)
 	load_commit(f->env, 0, 100);
 
 	assert_int_equal(kv_txn_begin(f->env, 0, &t), 0);
+	t->write_early = true; /* as kv_env_copy does */
 	assert_int_equal(kv_table_open(t, "a", 0, &tb), 0);
 	append_big(t, tb, 100, 12000);
 	kv_txn_abort(t);
@@ -495,6 +499,49 @@ static void test_written_early_then_aborted(void **state)
 	assert_int_equal(kv_table_open(t, "a", 0, &tb), 0);
 	assert_int_equal(kv_table_count(tb), 12100);
 	kv_txn_abort(t);
+	check_clean(f->env);
+}
+
+/*
+ * An ordinary txn never writes early, whatever its size: a value read from
+ * one table stays valid while appends go on in another (kv.h: until the
+ * next change to the same table), and nothing is written before the
+ * commit.
+ */
+static void test_ordinary_txn_holds_its_pages(void **state)
+{
+	struct tmpenv *f = *state;
+	struct wlog *w = calloc(1, sizeof(*w));
+	struct kv_io io = { w, wl_pwrite, wl_sync, wl_truncate, NULL };
+	char k[32], v[BIGV], keep[BIGV];
+	kv_txn *t;
+	kv_table *a, *b;
+	kv_val out;
+	size_t most;
+
+	assert_non_null(w);
+	kv_env_close(f->env);
+	f->env = NULL;
+	assert_int_equal(kv_env_open_io(&f->env, f->path, 0, 0600, &io), 0);
+	assert_int_equal(kv_txn_begin(f->env, 0, &t), 0);
+	assert_int_equal(kv_table_open(t, "a", KV_TABLE_CREATE, &a), 0);
+	assert_int_equal(kv_table_open(t, "b", KV_TABLE_CREATE, &b), 0);
+	w->n = 0;
+	most = append_big(t, a, 0, 12000);
+	assert_true(most > SPILL_MIN);
+	assert_int_equal(kv_get(t, a, big_key(k, 11997), &out), 0);
+	memcpy(keep, out.data, BIGV);
+	for (int i = 0; i < 200; i++) {
+		memset(v, 'Z', BIGV);
+		kv_val val = { v, BIGV };
+		assert_int_equal(kv_put(t, b, big_key(k, i), val, KV_APPEND), 0);
+	}
+	assert_memory_equal(out.data, keep, BIGV);
+	assert_int_equal(w->n, 0);
+	assert_int_equal(t->dirty.used >= most, true);
+	assert_int_equal(kv_txn_commit(t), 0);
+	assert_true(w->n > 0);
+	free(w);
 	check_clean(f->env);
 }
 
@@ -535,6 +582,7 @@ static void test_write_early_fails(void **state)
 	load_commit(f->env, 0, 100);
 
 	assert_int_equal(kv_txn_begin(f->env, 0, &t), 0);
+	t->write_early = true; /* as kv_env_copy does */
 	assert_int_equal(kv_table_open(t, "a", 0, &tb), 0);
 	x.writes = 0;
 	x.left = 3;
@@ -606,6 +654,8 @@ int main(void)
 		                                setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_early_fails, setup,
 		                                teardown),
+		cmocka_unit_test_setup_teardown(test_ordinary_txn_holds_its_pages,
+		                                setup, teardown),
 		cmocka_unit_test_setup_teardown(test_copy_ends_at_last_page,
 		                                setup, teardown),
 	};
