@@ -967,7 +967,7 @@ static void test_enospc_then_reuse(void **state)
 /* ---- a power loss during a large load --------------------------------- */
 
 /*
- * A load in key order of ~6,000 pages in one durable txn, its commit
+ * A load in key order of ~4,000 pages in one durable txn, its commit
  * writing them in merged runs.  A power loss at points spread over the
  * load and its commit, in each of the four ways: the store comes back
  * holding the base state or, once the commit has reached its sync, the
@@ -975,8 +975,8 @@ static void test_enospc_then_reuse(void **state)
  * kv_check() is clean.  (Copies write such pages before their commit,
  * kv/pager.c; kvunit-pager tests that path.)
  */
-#define LOAD_ENTRIES 12000u /* two 1,500-byte entries a leaf: ~6,000 pages */
-#define LOAD_POINTS 10u
+#define LOAD_ENTRIES 8000u /* two 1,500-byte entries a leaf: ~4,000 pages */
+#define LOAD_POINTS 6u
 
 static int load_run(kv_env *env, bool *committed)
 {
