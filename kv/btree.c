@@ -242,6 +242,21 @@ static int load_page(kv_txn *txn, uint64_t pgno, const uint8_t **out)
 	return 0;
 }
 
+/* Put page pg at level l of the cursor path, *out its contents. */
+static int path_load(struct cur *c, int l, uint64_t pg, const uint8_t **out)
+{
+	int rc;
+
+	if (l >= KV_MAX_DEPTH)
+		return KV_CORRUPT(pg, "tree too deep");
+	rc = load_page(c->txn, pg, out);
+	if (rc)
+		return rc;
+	c->pg[l] = pg;
+	c->pp[l] = *out;
+	return 0;
+}
+
 /* Descend to the leaf for key, filling the cursor path. */
 static int descend(struct cur *c, kv_val key, bool *exact)
 {
@@ -254,13 +269,9 @@ static int descend(struct cur *c, kv_val key, bool *exact)
 		return KV_ENOTFOUND;
 	for (;;) {
 		const uint8_t *p = NULL;
-		if (l >= KV_MAX_DEPTH)
-			return KV_CORRUPT(pg, "tree too deep");
-		rc = load_page(c->txn, pg, &p);
+		rc = path_load(c, l, pg, &p);
 		if (rc)
 			return rc;
-		c->pg[l] = pg;
-		c->pp[l] = p;
 		if (is_leaf(p)) {
 			c->idx[l] = leaf_search(p, key, exact);
 			c->depth = l + 1;
@@ -288,14 +299,10 @@ static int descend_append(struct cur *c, kv_val key)
 
 	for (l = 0;; l++) {
 		const uint8_t *p = NULL;
-		if (l >= KV_MAX_DEPTH)
-			return KV_CORRUPT(pg, "tree too deep");
-		rc = load_page(c->txn, pg, &p);
+		rc = path_load(c, l, pg, &p);
 		if (rc)
 			return rc;
 		n = page_nkeys(p);
-		c->pg[l] = pg;
-		c->pp[l] = p;
 		c->idx[l] = n > 0 ? n - 1 : 0;
 		if (is_leaf(p))
 			break;

@@ -162,6 +162,14 @@ static void test_big_txn_keeps_few_slabs(void **state)
 	assert_int_equal(rep.problems, 0);
 }
 
+/* Reopen the store through io, which must outlive the environment. */
+static void reopen_io(struct tmpenv *f, const struct kv_io *io)
+{
+	kv_env_close(f->env);
+	f->env = NULL;
+	assert_int_equal(kv_env_open_io(&f->env, f->path, 0, 0600, io), 0);
+}
+
 /* Reopen the store with the POSIX kv_io; a read txn on table "a". */
 static kv_txn *reopen_read(struct tmpenv *f, kv_table **tb)
 {
@@ -234,9 +242,7 @@ static void test_neighbours_merged(void **state)
 	size_t pages = 0, multi = 0, writes = 0;
 
 	assert_non_null(w);
-	kv_env_close(f->env);
-	f->env = NULL;
-	assert_int_equal(kv_env_open_io(&f->env, f->path, 0, 0600, &io), 0);
+	reopen_io(f, &io);
 	assert_int_equal(kv_txn_begin(f->env, 0, &t), 0);
 	assert_int_equal(kv_table_open(t, "a", KV_TABLE_CREATE, &tb), 0);
 	for (int i = 0; i < n; i++) {
@@ -370,9 +376,7 @@ static void test_append_writes_early(void **state)
 	size_t most, multi = 0, early;
 
 	assert_non_null(w);
-	kv_env_close(f->env);
-	f->env = NULL;
-	assert_int_equal(kv_env_open_io(&f->env, f->path, 0, 0600, &io), 0);
+	reopen_io(f, &io);
 	assert_int_equal(kv_txn_begin(f->env, 0, &t), 0);
 	t->write_early = true; /* as kv_env_copy does */
 	assert_int_equal(kv_table_open(t, "a", KV_TABLE_CREATE, &tb), 0);
@@ -520,9 +524,7 @@ static void test_ordinary_txn_holds_its_pages(void **state)
 	size_t most;
 
 	assert_non_null(w);
-	kv_env_close(f->env);
-	f->env = NULL;
-	assert_int_equal(kv_env_open_io(&f->env, f->path, 0, 0600, &io), 0);
+	reopen_io(f, &io);
 	assert_int_equal(kv_txn_begin(f->env, 0, &t), 0);
 	assert_int_equal(kv_table_open(t, "a", KV_TABLE_CREATE, &a), 0);
 	assert_int_equal(kv_table_open(t, "b", KV_TABLE_CREATE, &b), 0);
@@ -576,9 +578,7 @@ static void test_write_early_fails(void **state)
 	kv_table *tb;
 	int i, rc = 0;
 
-	kv_env_close(f->env);
-	f->env = NULL;
-	assert_int_equal(kv_env_open_io(&f->env, f->path, 0, 0600, &io), 0);
+	reopen_io(f, &io);
 	load_commit(f->env, 0, 100);
 
 	assert_int_equal(kv_txn_begin(f->env, 0, &t), 0);
