@@ -338,14 +338,14 @@ struct lrec {
 static bool rec_next(const uint8_t *map, const struct state *st,
                      uint64_t *off, struct lrec *r)
 {
-	const uint8_t *log = map + st->log_pgno * KV_PAGE_SIZE;
 	uint64_t cap = log_cap(st);
 	const uint8_t *p;
 	uint32_t len;
 
+	/* without a log run, log_pgno is unchecked (txn.c): no pointer to it */
 	if (*off > cap || cap - *off < LR_HDR)
 		return false;
-	p = log + *off;
+	p = map + st->log_pgno * KV_PAGE_SIZE + *off;
 	len = get32(p + LR_LEN);
 	if (get32(p + LR_MAGIC) != LOG_MAGIC ||
 	    get64(p + LR_EPOCH) != st->log_epoch ||

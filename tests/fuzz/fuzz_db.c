@@ -12,8 +12,8 @@
  * the store clean, reading every table succeeds and yields the counts the
  * catalog claims.
  *
- * Regression inputs in corpus/fuzz_db/ (both ran into a SIGBUS while
- * opening, reading through the map past the end of the file):
+ * Regression inputs in corpus/fuzz_db/ (the first three ran into a SIGBUS
+ * while opening, reading through the map past the end of the file):
  *   regress-node-offset.db     a leaf whose node offset points 64 KiB on:
  *                              the checker compared keys before the node
  *                              bounds were checked (fixed in kv/check.c);
@@ -23,7 +23,13 @@
  *   regress-log-run-wrap.db    a meta slot whose commit log run is longer
  *                              than the file: log_pgno > next_pgno -
  *                              log_npages wrapped around (fixed in
- *                              kv/txn.c).
+ *                              kv/txn.c);
+ *   regress-log-pgno-unused.db a meta slot with no log run and a log_pgno
+ *                              of 2^52 - 1, whose byte offset wraps to
+ *                              minus one page: recovery's scan for logged
+ *                              commits formed that pointer before it saw
+ *                              the run was empty (clang's UBSan; fixed in
+ *                              kv/log.c).
  * The seed log.db has commits to repeat from its log (its newest meta slot
  * is zeroed), and reseal() seals log records too, so that mutations reach
  * the replay of their operations.
