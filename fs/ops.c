@@ -481,14 +481,14 @@ static struct fs_inode *preserve_path(struct stx *s, const char *path,
 
 /* ---- lookup and attributes --------------------------------------------- */
 
-/* The path of name inside folder parent, into path (PM_PATH_MAX + 1). */
+/* The path of name inside folder parent, into path (SV_PATH_MAX + 1). */
 static int child_path(fuse_ino_t parent, const char *name, char *path)
 {
 	char *ppath = NULL;
 	int rc = itab_path(parent, &ppath, NULL);
 
 	if (rc == 0)
-		rc = pm_join(path, PM_PATH_MAX + 1, ppath, name);
+		rc = sv_join(path, SV_PATH_MAX + 1, ppath, name);
 	free(ppath);
 	return rc;
 }
@@ -514,7 +514,7 @@ static int begin_at(struct fs *fs, fuse_ino_t parent, const char *name,
 static int do_lookup(struct fs *fs, fuse_req_t req, fuse_ino_t parent,
                      const char *name, struct fuse_entry_param *e)
 {
-	char path[PM_PATH_MAX + 1];
+	char path[SV_PATH_MAX + 1];
 	struct node n;
 	uint64_t ino;
 	int rc = pm_check_name(name);
@@ -1237,7 +1237,7 @@ static int make_entry(struct fs *fs, fuse_req_t req, fuse_ino_t parent,
                       struct fuse_entry_param *e)
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
-	char path[PM_PATH_MAX + 1];
+	char path[SV_PATH_MAX + 1];
 	struct stx s;
 	struct node n;
 	int rc;
@@ -1390,7 +1390,7 @@ static int do_remove(struct fs *fs, fuse_ino_t parent, const char *name,
                      bool dir)
 {
 	struct fs_inode *preserved = NULL;
-	char path[PM_PATH_MAX + 1];
+	char path[SV_PATH_MAX + 1];
 	struct stx s;
 	struct node n;
 	int rc;
@@ -1494,14 +1494,14 @@ static int rename_paths(fuse_ino_t parent, const char *name,
 
 	if (rc != 0)
 		return rc;
-	rc = pm_join(from, PM_PATH_MAX + 1, p, name);
+	rc = sv_join(from, SV_PATH_MAX + 1, p, name);
 	free(p);
 	if (rc != 0)
 		return rc;
 	rc = itab_path(newparent, &p, NULL);
 	if (rc != 0)
 		return rc;
-	rc = pm_join(to, PM_PATH_MAX + 1, p, newname);
+	rc = sv_join(to, SV_PATH_MAX + 1, p, newname);
 	free(p);
 	if (rc != 0)
 		return rc;
@@ -1629,7 +1629,7 @@ static int do_rename(struct fs *fs, fuse_ino_t parent, const char *name,
                      fuse_ino_t newparent, const char *newname,
                      unsigned flags)
 {
-	char from[PM_PATH_MAX + 1], to[PM_PATH_MAX + 1];
+	char from[SV_PATH_MAX + 1], to[SV_PATH_MAX + 1];
 	bool replaced = false, clear_err = false;
 	struct fs_inode *preserved = NULL;
 	struct stx s;
@@ -2443,7 +2443,7 @@ static void fs_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size,
 	for (i = (uint64_t)off & 0xffffffffu; i < d->n + 2; i++) {
 		struct fuse_entry_param e;
 		const char *name;
-		char path[PM_PATH_MAX + 1];
+		char path[SV_PATH_MAX + 1];
 		uint64_t cino = 0;
 		size_t need;
 
@@ -2456,7 +2456,7 @@ static void fs_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size,
 			const struct dir_entry *de = &d->e[i - 2];
 
 			name = de->name;
-			if (pm_join(path, sizeof path, ppath, name) != 0)
+			if (sv_join(path, sizeof path, ppath, name) != 0)
 				continue;
 			if (plus) {
 				struct node now;

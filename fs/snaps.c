@@ -39,6 +39,35 @@ enum sv_level sv_level(const char *path, char *name, const char **rest)
 	return slash ? SV_INSIDE : SV_SNAP;
 }
 
+int sv_join(char *buf, size_t n, const char *parent, const char *name)
+{
+	const char *rest = parent;
+	size_t pre = 0;
+	int rc;
+
+	switch (sv_level(parent, NULL, &rest)) {
+	case SV_SNAP: /* ".snapshots/NAME" + "/" */
+		pre = strlen(parent) + 1;
+		rest = "";
+		break;
+	case SV_INSIDE: /* ".snapshots/NAME/", which rest follows */
+		pre = (size_t)(rest - parent);
+		break;
+	default:
+		break;
+	}
+	if (pre >= n)
+		return -ENAMETOOLONG;
+	rc = pm_join(buf + pre, n - pre, rest, name);
+	if (rc != 0)
+		return rc;
+	if (pre) {
+		memcpy(buf, parent, pre - 1);
+		buf[pre - 1] = '/';
+	}
+	return 0;
+}
+
 /* Read-only: no write bits, for anyone. */
 static void seal(struct node *n)
 {

@@ -23,12 +23,24 @@
 
 #include <cccfs/kv.h>
 
+#include "pathmap.h"
 #include "retain.h"
 #include "store.h"
 
 #define SNAPDIR ".snapshots"
 
 enum sv_level { SV_NONE, SV_TOP, SV_SNAP, SV_INSIDE };
+
+/* The longest path the mount shows: a live path (PM_PATH_MAX) inside
+ * ".snapshots/NAME/". */
+#define SV_PATH_MAX (PM_PATH_MAX + sizeof(SNAPDIR) + KV_MAX_NAME + 1)
+
+/*
+ * Join parent and name into buf (size n), as pm_join() does, except that
+ * the PM_PATH_MAX limit applies to the part below a snapshot's folder: a
+ * snapshot shows every record of the live tree whatever its name.
+ */
+int sv_join(char *buf, size_t n, const char *parent, const char *name);
 
 /* Where path is in the snapshot area.  For SV_SNAP and SV_INSIDE, name
  * (KV_MAX_NAME + 1 bytes) gets the snapshot and *rest the path inside it

@@ -65,6 +65,26 @@ expect_erofs symlink ln -s x "$S/first/prompts/link"
 check_file "$F" "$(printf 'name: review\ndescription: old')"
 [ -f "$M/prompts/coding/review.yaml" ] || fail "failed rename into a snapshot lost the source"
 
+note "a snapshot with the longest name shows the record at the longest path"
+# 8 + 3 * 251 + 239 = 1000 bytes (PM_PATH_MAX), below .snapshots/<255 bytes>/
+x250=$(printf 'x%.0s' $(seq 250))
+LD=prompts/$x250/${x250//x/y}/${x250//x/w}
+LF=$LD/$(printf 'z%.0s' $(seq 234)).yaml
+check_eq "${#LF}" 1000 "length of the longest path"
+mkdir -p "$M/$LD" || fail "mkdir of the longest folders"
+printf 'name: long\n' > "$M/$LF" || fail "write at the longest path"
+LS=$(printf 'S%.0s' $(seq 255))
+mkdir "$S/$LS" || fail "mkdir of a snapshot with a 255-byte name"
+check_file "$S/$LS/$LF" "name: long"
+check_eq "$(find "$S/$LS" -type f | wc -l)" \
+	"$(find "$M/agents" "$M/prompts" "$M/workflows" -type f -name '*.yaml' | wc -l)" \
+	"records found in the snapshot"
+cp -a "$S/$LS" "$T/longcopy" || fail "cp -a of the snapshot"
+check_file "$T/longcopy/$LF" "name: long"
+expect_erofs "create at the longest depth" sh -c "echo 'a: 1' > '$S/$LS/$LD/new.yaml'"
+rmdir "$S/$LS" || fail "rmdir of the long snapshot"
+rm -r "$M/prompts/$x250" || fail "rm of the longest folders"
+
 note "mv renames a snapshot, rmdir deletes it"
 mkdir "$S/second" || fail "mkdir second"
 mkdir "$S/second" 2>/dev/null && fail "mkdir of an existing snapshot succeeded"
