@@ -159,6 +159,9 @@ static int check_node(struct check_state *cs, kv_val k, kv_val v,
 			           path, n.size, content.len);
 			cs->problems++;
 		}
+	} else if (*path == '\0' && !S_ISDIR(n.mode)) {
+		report(cs, "/: the root's node is not a folder\n");
+		cs->problems++;
 	} else if (!S_ISDIR(n.mode) && !S_ISREG(n.mode) && !S_ISLNK(n.mode)) {
 		report(cs, "/%s: unknown node type %o\n", path,
 		           (unsigned)n.mode);

@@ -935,8 +935,6 @@ static int set_meta(struct fs *fs, fuse_req_t req, fuse_ino_t ino,
 	if (rc != 0)
 		return rc;
 	rc = itab_path(ino, &path, NULL);
-	if (rc == 0 && pm_depth(path) == 0)
-		rc = -EPERM;
 	if (rc == 0)
 		rc = store_node_get(&s, path, out);
 	if (rc != 0) {

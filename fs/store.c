@@ -363,6 +363,25 @@ static int node_key(const char *path, char *buf, size_t n, kv_val *key)
 	return 0;
 }
 
+/* The root's node until one of its attributes is set: the owner and the
+ * creation time of the store's first kind folder (made at init). */
+static int root_default(struct stx *s, struct node *n)
+{
+	struct node k;
+
+	for (int i = 0; i < PM_NKINDS; i++) {
+		if (store_node_get(s, pm_kind_name(i), &k) != 0)
+			continue;
+		node_fresh(n, S_IFDIR | 0755, k.uid, k.gid);
+		n->atime = n->mtime = n->ctime = n->crtime = k.crtime;
+		node_release(&k);
+		return 0;
+	}
+	node_fresh(n, S_IFDIR | 0755, 0, 0);
+	n->atime = n->mtime = n->ctime = n->crtime = 0;
+	return 0;
+}
+
 int store_node_get(struct stx *s, const char *path, struct node *n)
 {
 	char kb[PM_PATH_MAX + 2];
@@ -370,19 +389,19 @@ int store_node_get(struct stx *s, const char *path, struct node *n)
 	kv_table *t = NULL;
 	int rc;
 
-	if (*path == '\0') {
-		node_fresh(n, S_IFDIR | 0755, 0, 0);
-		n->atime = n->mtime = n->ctime = n->crtime = 0;
-		return 0;
-	}
 	rc = node_key(path, kb, sizeof kb, &key);
 	if (rc == 0)
 		rc = stx_table(s, PM_TABLE_NODES, &t);
 	if (rc == 0)
 		rc = kv_to_errno(kv_get(s->txn, t, key, &val));
+	if (rc == -ENOENT && *path == '\0')
+		return root_default(s, n);
 	if (rc != 0)
 		return rc;
-	return node_decode(val.data, val.len, n);
+	rc = node_decode(val.data, val.len, n);
+	if (rc == 0 && *path == '\0') /* the root is a folder, whatever */
+		n->mode = S_IFDIR | (n->mode & 07777);
+	return rc;
 }
 
 int store_node_put(struct stx *s, const char *path, const struct node *n)

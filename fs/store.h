@@ -15,7 +15,9 @@
  *   nodes       "parent\0name"               node header + xattrs (below)
  *
  * Every entry below the root has a node, including the three top folders
- * (created at init).  A node key puts the folder first and the name after
+ * (created at init).  The root's node, key "\0" (an empty parent and an
+ * empty name, which no entry has), is stored once one of its attributes
+ * is set; until then it is that of the first top folder.  A node key puts the folder first and the name after
  * a NUL byte, so the children of one folder are one contiguous key range
  * starting at "folder\0": listing a folder is one kv_cursor_seek() and a
  * scan of exactly its children.  Directories have a node and no content.

@@ -1,8 +1,8 @@
 /*
  * Tests for fs/store.c and fs/check.c against the real engine: the node
  * layout (children of a folder are one key range, and only they), node
- * encoding with xattrs, subtree moves as used by rename, and the exit
- * codes of `cccfs check` on a clean and on a damaged store.
+ * encoding with xattrs, subtree moves as used by rename, the root's node,
+ * and the exit codes of `cccfs check` on a clean and on a damaged store.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -183,6 +183,67 @@ static void test_check_exit_codes(void **state)
 	assert_int_equal(check_main("/nonexistent/dir/x.db", 0), 1);
 }
 
+/* The root's node: that of the first kind folder until one is stored,
+ * then stored like any folder's, never listed, and always a folder. */
+static void test_root_node(void **state)
+{
+	struct tmpenv *f = *state;
+	struct names nm;
+	struct node n, k;
+	struct stx s;
+	int saved;
+
+	assert_int_equal(stx_begin(f->env, false, &s), 0);
+	assert_int_equal(store_node_get(&s, "", &n), 0);
+	assert_int_equal(store_node_get(&s, pm_kind_name(0), &k), 0);
+	stx_abort(&s);
+	assert_int_equal(n.mode, S_IFDIR | 0755);
+	assert_true(k.crtime > 0);
+	assert_true(n.mtime == k.crtime && n.crtime == k.crtime);
+	node_release(&n);
+	node_release(&k);
+
+	assert_int_equal(stx_begin(f->env, true, &s), 0);
+	node_fresh(&n, S_IFDIR | 0700, 7, 8);
+	n.mtime = 1234567890123456789;
+	assert_int_equal(store_node_put(&s, "", &n), 0);
+	assert_int_equal(stx_commit(&s, KV_DURABLE_IMMEDIATE), 0);
+	assert_int_equal(stx_begin(f->env, false, &s), 0);
+	assert_int_equal(store_node_get(&s, "", &n), 0);
+	stx_abort(&s);
+	assert_int_equal(n.mode, S_IFDIR | 0700);
+	assert_int_equal(n.uid, 7);
+	assert_int_equal(n.gid, 8);
+	assert_true(n.mtime == 1234567890123456789);
+	node_release(&n);
+	assert_string_equal(list(f->env, "", &nm), "agents prompts workflows ");
+
+	kv_env_close(f->env);
+	f->env = NULL;
+	saved = dup(STDOUT_FILENO);
+	assert_true(freopen("/dev/null", "w", stdout) != NULL);
+	assert_int_equal(check_main(f->path, 0), 0);
+
+	/* a root node that says it is a file: shown as a folder, and the
+	 * checker reports it */
+	assert_int_equal(kv_env_open(&f->env, f->path, 0, 0600), 0);
+	assert_int_equal(stx_begin(f->env, true, &s), 0);
+	node_fresh(&n, S_IFREG | 0644, 0, 0);
+	assert_int_equal(store_node_put(&s, "", &n), 0);
+	assert_int_equal(stx_commit(&s, KV_DURABLE_IMMEDIATE), 0);
+	assert_int_equal(stx_begin(f->env, false, &s), 0);
+	assert_int_equal(store_node_get(&s, "", &n), 0);
+	stx_abort(&s);
+	assert_int_equal(n.mode, S_IFDIR | 0644);
+	node_release(&n);
+	kv_env_close(f->env);
+	f->env = NULL;
+	assert_int_equal(check_main(f->path, 0), 3);
+	fflush(stdout);
+	dup2(saved, STDOUT_FILENO);
+	close(saved);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -193,6 +254,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_subtree_move, setup,
 		                                teardown),
 		cmocka_unit_test_setup_teardown(test_check_exit_codes, setup,
+		                                teardown),
+		cmocka_unit_test_setup_teardown(test_root_node, setup,
 		                                teardown),
 	};
 

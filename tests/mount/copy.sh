@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Bulk tools into the mount and back out, compared with diff -r:
 # cp, cp -a, rsync -a, tar -x (in), tar -c (out).  Also checks that cp -a,
-# rsync -a and tar keep modes and mtimes.
+# rsync -a and tar keep modes and mtimes, and the three onto the root (its
+# times, mode and xattrs are kept like any folder's).
 . "$(dirname "$0")/lib.sh"
 need rsync
 need tar
+need setfattr
 mount_setup
 mount_fs
 
@@ -77,6 +79,30 @@ diff -r "$M/agents/cpa" "$T/cpa-out" || fail "diff cp -a out"
 check_eq "$(mtime "$T/cpa-out/team/a1.yaml")" "$(mtime "$SRC/team/a1.yaml")" "cp -a out mtime"
 rsync -a "$M/workflows/rs/" "$T/rs-out/" || fail "rsync out"
 diff -r "$SRC" "$T/rs-out" || fail "diff rsync out"
+
+note "rsync -a, cp -a and tar -x of a whole tree onto the root"
+# the shape of an export: the three kinds at the top; the tools also set
+# the root's times and owner, which must work as on any folder
+TREE=$T/tree
+mkdir -p "$TREE/agents/r" "$TREE/prompts" "$TREE/workflows" || fail "mkdir tree"
+printf 'name: root-copy\n' > "$TREE/agents/r/a.yaml"
+touch -d '2021-02-03 04:05:06' "$TREE"
+rsync -a "$TREE/" "$M/" 2>"$T/root.err" || fail "rsync -a onto the root: $(cat "$T/root.err")"
+check_eq "$(mtime "$M")" "$(mtime "$TREE")" "root mtime after rsync -a"
+touch -d '2022-02-03 04:05:06' "$TREE"
+cp -a "$TREE/." "$M/" 2>"$T/root.err" || fail "cp -a onto the root: $(cat "$T/root.err")"
+check_eq "$(mtime "$M")" "$(mtime "$TREE")" "root mtime after cp -a"
+(cd "$TREE" && tar -cf "$T/tree.tar" .) || fail "tar -c tree"
+tar -C "$M" -xf "$T/tree.tar" 2>"$T/root.err" || fail "tar -x onto the root: $(cat "$T/root.err")"
+check_file "$M/agents/r/a.yaml" "name: root-copy"
+chmod 750 "$M" || fail "chmod of the root"
+setfattr -n user.where -v root "$M" || fail "setfattr on the root"
+umount_fs
+mount_fs
+check_eq "$(mtime "$M")" "$(mtime "$TREE")" "root mtime after a remount"
+check_eq "$(stat -c %a "$M")" 750 "root mode after a remount"
+check_eq "$(getfattr -n user.where --only-values "$M")" root "root xattr after a remount"
+chmod 755 "$M" || fail "chmod of the root back"
 
 cd /
 umount_fs
