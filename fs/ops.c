@@ -247,11 +247,6 @@ static struct timespec ts_of(int64_t ns)
 	return ts;
 }
 
-static int64_t ns_of(struct timespec ts)
-{
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 static void fill_stat(uint64_t ino, const struct node *n, struct stat *st)
 {
 	memset(st, 0, sizeof *st);
@@ -964,12 +959,12 @@ static int set_meta(struct fs *fs, fuse_req_t req, fuse_ino_t ino,
 	if (to_set & FUSE_SET_ATTR_ATIME_NOW)
 		out->atime = now;
 	else if (to_set & FUSE_SET_ATTR_ATIME)
-		out->atime = ns_of(attr->st_atim);
+		out->atime = node_time_of(attr->st_atim);
 	if (to_set & FUSE_SET_ATTR_MTIME_NOW)
 		out->mtime = now;
 	else if (to_set & FUSE_SET_ATTR_MTIME)
-		out->mtime = ns_of(attr->st_mtim);
-	out->ctime = (to_set & FUSE_SET_ATTR_CTIME) ? ns_of(attr->st_ctim) : now;
+		out->mtime = node_time_of(attr->st_mtim);
+	out->ctime = (to_set & FUSE_SET_ATTR_CTIME) ? node_time_of(attr->st_ctim) : now;
 	rc = store_node_put(&s, path, out);
 	free(path);
 	if (rc != 0) {

@@ -176,6 +176,19 @@ void node_release(struct node *n)
 	n->nxattr = 0;
 }
 
+int64_t node_time_of(struct timespec ts)
+{
+	const int64_t max_sec = INT64_MAX / 1000000000 - 1;
+	int64_t sec = (int64_t)ts.tv_sec;
+
+	/* tv_nsec is 0..999999999 (the kernel checks utimensat's) */
+	if (sec > max_sec)
+		return INT64_MAX;
+	if (sec < -max_sec)
+		return INT64_MIN;
+	return sec * 1000000000 + ts.tv_nsec;
+}
+
 void node_fresh(struct node *n, uint32_t mode, uint32_t uid, uint32_t gid)
 {
 	int64_t t = now_ns();

@@ -54,6 +54,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include <cccfs/kv.h>
 
@@ -111,6 +112,10 @@ size_t node_encoded_len(const struct node *n);
 void node_encode(const struct node *n, unsigned char *buf);
 /* A fresh node with the given mode, owner and times set to now. */
 void node_fresh(struct node *n, uint32_t mode, uint32_t uid, uint32_t gid);
+/* A node time (ns since the epoch in 64 bits: 1677-09-21 to 2262-04-11)
+ * of ts, clamped to that range as the kernel clamps times a file system
+ * cannot hold. */
+int64_t node_time_of(struct timespec ts);
 
 /* xattrs kept in the node.  get: -ENODATA if absent; *val points into the
  * node.  set: flags XATTR_CREATE/XATTR_REPLACE.  remove: -ENODATA. */

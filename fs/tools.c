@@ -907,11 +907,6 @@ static int import_load(const struct item *e, struct progress *p, char **data,
 	return rc;
 }
 
-static int64_t ns_of_ts(struct timespec ts)
-{
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* Put one folder or record into the store. */
 static int import_put(struct stx *s, const struct item *e, const char *data,
                       size_t len)
@@ -935,8 +930,8 @@ static int import_put(struct stx *s, const struct item *e, const char *data,
 	if (rc != 0)
 		return rc;
 	n.mode = (n.mode & S_IFMT) | mode;
-	n.atime = ns_of_ts(e->st.st_atim);
-	n.mtime = ns_of_ts(e->st.st_mtim);
+	n.atime = node_time_of(e->st.st_atim);
+	n.mtime = node_time_of(e->st.st_mtim);
 	n.ctime = now_ns();
 	if (!e->dir) {
 		n.size = len;

@@ -168,6 +168,13 @@ touch -a -d '2011-01-01 00:00:00 UTC' workflows/k.yaml   # mtime omitted
 check_eq "$(stat -c %Y workflows/k.yaml)" 1262304000 "mtime kept by UTIME_OMIT"
 touch workflows/k.yaml
 [ "$(stat -c %Y workflows/k.yaml)" -gt 1262304000 ] || fail "UTIME_NOW"
+# times beyond 64-bit nanoseconds are clamped to 2262 and 1677, not wrapped
+touch -m -d '2300-01-01 00:00:00 UTC' workflows/k.yaml || fail "touch 2300"
+check_eq "$(stat -c %Y workflows/k.yaml)" 9223372036 "mtime of 2300 clamped"
+touch -m -d '1600-01-01 00:00:00 UTC' workflows/k.yaml || fail "touch 1600"
+check_eq "$(stat -c %Y workflows/k.yaml)" -9223372037 "mtime of 1600 clamped"
+touch -m -d '1900-01-01 00:00:00.5 UTC' workflows/k.yaml || fail "touch 1900"
+check_eq "$(stat -c %.9Y workflows/k.yaml)" -2208988799.500000000 "mtime of 1900"
 
 note "names: 255-byte UTF-8 name, 256 bytes refused"
 name=$(python3 -c 'print("é" * 125 + "x.yaml")')   # 250 + 6 = 256 bytes
