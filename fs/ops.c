@@ -23,6 +23,11 @@
  *   a rejected commit (invalid YAML, too big) drops pending and written,
  *   so the same content is not rejected and logged twice.
  *
+ * A handle opened with O_APPEND and changed by appends alone remembers the
+ * version it loaded (append_only, base_txnid): when another commit came in
+ * between, its commit puts its appends after that commit's content
+ * (rebase_appends), so concurrent `>>` from several processes all land.
+ *
  * Only the process that opened a handle with pending writes sees their
  * size in stat (pending_size); everyone else sees the committed version.
  *
@@ -132,6 +137,12 @@ struct fs_handle {
 	bool written; /* written since the last commit: commit at flush */
 	bool mtime_set; /* an explicit mtime came after the last write */
 	bool too_big; /* a write passed the size limit: refuse the save */
+	/* O_APPEND with nothing but appends since buf was loaded from (or
+	 * committed as) the content of txnid base_txnid, base_len bytes: a
+	 * commit adds buf's tail to whatever content it finds then */
+	bool append_only;
+	uint64_t base_txnid;
+	size_t base_len;
 	int64_t mtime;
 	struct wbuf buf;
 	/* buf.len while pending, else -1; read without h->lock by stat */
@@ -657,6 +668,29 @@ static void reject(const char *path, const char *why, const char *msg)
 	errtab_set(path, msg);
 }
 
+/* Make buf the content cur followed by what the handle appended to the
+ * base_len bytes it loaded. */
+static int rebase_appends(struct fs_handle *h, kv_val cur)
+{
+	size_t tail = h->buf.len - h->base_len;
+	struct wbuf b;
+	int rc;
+
+	wbuf_init(&b);
+	rc = wbuf_set(&b, cur.data, cur.len);
+	if (rc == 0)
+		rc = wbuf_write(&b, cur.len, h->buf.data + h->base_len, tail);
+	if (rc != 0) {
+		wbuf_release(&b);
+		return rc;
+	}
+	wbuf_release(&h->buf);
+	h->buf = b;
+	h->base_len = cur.len;
+	handle_show(h);
+	return 0;
+}
+
 /*
  * Commit the handle's buffer as the new content of its file, in one write
  * transaction.  Called with h->lock held.  why names the trigger for the
@@ -672,7 +706,7 @@ static int handle_commit(struct fs *fs, struct fs_handle *h, bool durable,
 	struct stx s;
 	struct node n;
 	kv_val old;
-	bool same;
+	bool same, rebased = false;
 	int rc, prerc = 0;
 
 	/* A write refused as too large refuses the whole save, so that the
@@ -725,7 +759,20 @@ static int handle_commit(struct fs *fs, struct fs_handle *h, bool durable,
 		free(pre);
 		goto fail;
 	}
-	if (pre && strcmp(pre, path) == 0 && (n.mode & S_IFMT) == type)
+	if (h->append_only && n.txnid != h->base_txnid) {
+		/* another commit came since this handle loaded: its appends
+		 * go after that one's content, as O_APPEND writes would */
+		rc = store_content_get(&s, path, n.mode, &old);
+		if (rc == 0)
+			rc = rebase_appends(h, old);
+		if (rc != 0) {
+			free(pre);
+			goto fail_node;
+		}
+		rebased = true;
+	}
+	if (pre && strcmp(pre, path) == 0 && (n.mode & S_IFMT) == type &&
+	    !rebased)
 		rc = prerc;
 	else
 		rc = validate(fs, path, n.mode, h->buf.data, h->buf.len, msg,
@@ -776,6 +823,8 @@ static int handle_commit(struct fs *fs, struct fs_handle *h, bool durable,
 	if (!same)
 		errtab_clear(path);
 	h->pending = h->written = false;
+	h->base_txnid = n.txnid;
+	h->base_len = h->buf.len;
 	content_changed(in);
 	fs_log(LOG_DEBUG, "/%s: committed %zu bytes (%s)", path, h->buf.len,
 	       why);
@@ -819,6 +868,11 @@ static int handle_load(struct fs *fs, struct fs_handle *h)
 		rc = store_content_get(&s, path, n.mode, &v);
 		if (rc == 0)
 			rc = wbuf_set(&h->buf, v.data, v.len);
+		if (rc == 0 && (h->flags & O_APPEND)) {
+			h->append_only = true;
+			h->base_txnid = n.txnid;
+			h->base_len = v.len;
+		}
 		node_release(&n);
 	}
 	stx_abort(&s);
@@ -1036,6 +1090,7 @@ static int do_setattr(struct fs *fs, fuse_req_t req, fuse_ino_t ino,
 			if (rc == 0) {
 				h->pending = h->written = true;
 				h->mtime_set = false;
+				h->append_only = false;
 			}
 			handle_show(h);
 			pthread_mutex_unlock(&h->lock);

@@ -3,7 +3,8 @@
 # reads, renames away and back, unlinks, listings and folder churn.  No
 # operation may fail with anything but the expected races (ENOENT, EEXIST,
 # ENOTEMPTY), no read may see a torn record, the daemon must survive, and
-# the store must check clean afterwards.
+# the store must check clean afterwards.  Then concurrent appends, which
+# must all land.
 . "$(dirname "$0")/lib.sh"
 mount_setup
 mount_fs
@@ -145,6 +146,62 @@ for rnd in range(5):
         sys.exit("round %d: recreated file" % rnd)
     if len(os.listdir(d)) != 900 + rnd + 1:
         sys.exit("round %d: %d names" % (rnd, len(os.listdir(d))))
+PY
+
+note "appends (O_APPEND) from concurrent processes and handles all land"
+# each >> is open, write, close: a commit that adds its bytes to whatever
+# content the file has by then, not to what it had at the open
+: > "$M/prompts/log.txt" || fail "create log.txt"
+: > "$M/prompts/log.yaml" || fail "create log.yaml"
+for p in 1 2 3 4; do
+	(for i in $(seq 150); do
+		echo "p$p $i" >> "$M/prompts/log.txt" || exit 1
+		echo "p${p}_$i: $i" >> "$M/prompts/log.yaml" || exit 1
+	done) &
+done
+for p in 1 2 3 4; do wait -n || fail "an append failed"; done
+check_eq "$(wc -l < "$M/prompts/log.txt")" 600 "lines appended to a side file"
+check_eq "$(sort -u "$M/prompts/log.txt" | wc -l)" 600 "distinct lines"
+check_eq "$(wc -l < "$M/prompts/log.yaml")" 600 "lines appended to a record"
+for p in 1 2 3 4; do
+	check_eq "$(grep "^p$p " "$M/prompts/log.txt" | cut -d' ' -f2 | tr '\n' ' ')" \
+		"$(seq -s ' ' 150) " "order of p$p's appends"
+done
+python3 - "$M/prompts/two.txt" <<'PY' || fail "two appending handles"
+import os, sys
+p = sys.argv[1]
+# a handle's appends commit at its close, after what is there by then
+a = open(p, "a"); b = open(p, "a")
+a.write("A1\n"); a.flush()
+b.write("B1\n"); b.flush()
+a.write("A2\n"); a.flush()
+b.write("B2\n"); b.close(); a.close()
+got = open(p).read()
+if got != "B1\nB2\nA1\nA2\n":
+    sys.exit("two handles appending: %r" % got)
+c = open(p, "a"); c.write("C\n"); c.flush(); os.fsync(c.fileno())
+d = open(p, "a"); d.write("D\n"); d.close()
+c.write("C2\n"); c.close()
+got = open(p).read()
+if got != "B1\nB2\nA1\nA2\nC\nD\nC2\n":
+    sys.exit("appends after an fsync: %r" % got)
+PY
+# an append that makes the record invalid is refused, the others kept
+printf 'a: 1\n' > "$M/prompts/app.yaml"
+python3 - "$M/prompts/app.yaml" <<'PY' || fail "refused append"
+import errno, sys
+p = sys.argv[1]
+a = open(p, "a"); b = open(p, "a")
+a.write("b: 3\n"); a.flush()   # valid on what a loaded
+b.write("b: 2\n"); b.close()   # commits first
+try:
+    a.close()
+    sys.exit("a duplicate key appended by a second handle was accepted")
+except OSError as e:
+    if e.errno != errno.EINVAL:
+        raise
+if open(p).read() != "a: 1\nb: 2\n":
+    sys.exit("after a refused append: %r" % open(p).read())
 PY
 
 kill -0 "$DAEMON_PID" 2>/dev/null || fail "daemon died"
