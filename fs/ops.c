@@ -1322,6 +1322,8 @@ static int make_entry(struct fs *fs, fuse_req_t req, fuse_ino_t parent,
 	}
 	if (rc == 0)
 		rc = store_node_put(&s, path, &n);
+	if (rc == 0)
+		rc = store_touch_parent(&s, path, n.ctime);
 	if (rc != 0) {
 		node_release(&n);
 		goto fail;
@@ -1469,6 +1471,8 @@ static int do_remove(struct fs *fs, fuse_ino_t parent, const char *name,
 	if (!dir)
 		preserved = preserve_path(&s, path, true);
 	rc = store_remove(&s, path, n.mode);
+	if (rc == 0)
+		rc = store_touch_parent(&s, path, now_ns());
 	if (rc != 0)
 		goto fail;
 	rc = commit_close(fs, &s, false);
@@ -1706,6 +1710,15 @@ static int do_rename(struct fs *fs, fuse_ino_t parent, const char *name,
 	else
 		rc = do_move(fs, &s, from, to, flags, &replaced, &clear_err,
 		             &preserved);
+	if (rc == 0) { /* both folders changed */
+		int64_t now = now_ns();
+		size_t fl = pm_parent_len(from);
+
+		rc = store_touch_parent(&s, from, now);
+		if (rc == 0 && (fl != pm_parent_len(to) ||
+		                memcmp(from, to, fl) != 0))
+			rc = store_touch_parent(&s, to, now);
+	}
 	if (rc != 0) {
 		stx_abort(&s);
 		preserve_done(preserved);

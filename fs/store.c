@@ -417,6 +417,28 @@ int store_node_get(struct stx *s, const char *path, struct node *n)
 	return rc;
 }
 
+int store_touch_parent(struct stx *s, const char *path, int64_t now)
+{
+	char parent[PM_PATH_MAX + 1];
+	size_t pl = pm_parent_len(path);
+	struct node n;
+	int rc;
+
+	if (pl == 0)
+		return 0;
+	if (pl > PM_PATH_MAX)
+		return -ENAMETOOLONG;
+	memcpy(parent, path, pl);
+	parent[pl] = '\0';
+	rc = store_node_get(s, parent, &n);
+	if (rc != 0)
+		return rc;
+	n.mtime = n.ctime = now;
+	rc = store_node_put(s, parent, &n);
+	node_release(&n);
+	return rc;
+}
+
 int store_node_put(struct stx *s, const char *path, const struct node *n)
 {
 	char kb[PM_PATH_MAX + 2];

@@ -102,6 +102,11 @@ void stx_abort(struct stx *s);
  * import) by following that chain back. */
 bool store_own_commit(uint64_t txnid, uint64_t *base);
 
+/* Set the mtime and ctime of path's folder to now: an entry was added to
+ * it, removed or renamed.  Nothing for the top folders' parent, the root,
+ * whose entries never change. */
+int store_touch_parent(struct stx *s, const char *path, int64_t now);
+
 /* Create the tables and the three top folders when missing. */
 int store_init(kv_env *env, uint32_t uid, uint32_t gid);
 

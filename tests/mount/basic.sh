@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Basic file operations on a fresh mount: create/read/overwrite/append/
 # truncate, stat sizes, ls -l, find, grep -r, folders (mkdir, rmdir with
-# ENOTEMPTY, mv), the fixed top level, symlinks, xattrs, name limits and a
-# 1 MiB record.
+# ENOTEMPTY, mv, times that move with the entries), the fixed top level,
+# symlinks, xattrs, name limits and a 1 MiB record.
 . "$(dirname "$0")/lib.sh"
 mount_setup
 mount_fs
@@ -77,6 +77,31 @@ check_eq "$(ls agents)" "" "agents after move"
 rm -r prompts/crew || fail "rm -r"
 [ -e prompts/crew ] && fail "rm -r left the folder"
 mkdir workflows/empty && rmdir workflows/empty || fail "mkdir+rmdir"
+
+note "a folder's mtime and ctime move when its entries change"
+mt() { stat -c '%.9Y %.9Z' "$1"; }
+newer() { # what before after: both fields later
+	[[ "${3% *}" > "${2% *}" && "${3#* }" > "${2#* }" ]] ||
+		fail "$1: times $3 not after $2"
+}
+mkdir -p workflows/ta workflows/tb || fail "mkdir ta tb"
+t0=$(mt workflows/ta); sleep 0.02
+printf 'a: 1\n' > workflows/ta/x.yaml || fail "create in ta"
+t1=$(mt workflows/ta); newer "create" "$t0" "$t1"; sleep 0.02
+mkdir workflows/ta/sub || fail "mkdir in ta"
+t2=$(mt workflows/ta); newer "mkdir" "$t1" "$t2"
+u0=$(mt workflows/tb); sleep 0.02
+mv workflows/ta/x.yaml workflows/tb/x.yaml || fail "mv ta -> tb"
+t3=$(mt workflows/ta); u1=$(mt workflows/tb)
+newer "rename out" "$t2" "$t3"; newer "rename in" "$u0" "$u1"; sleep 0.02
+mv workflows/tb/x.yaml workflows/tb/y.yaml || fail "mv within tb"
+u2=$(mt workflows/tb); newer "rename within" "$u1" "$u2"; sleep 0.02
+rm workflows/tb/y.yaml || fail "rm in tb"
+u3=$(mt workflows/tb); newer "unlink" "$u2" "$u3"; sleep 0.02
+rmdir workflows/ta/sub || fail "rmdir in ta"
+t4=$(mt workflows/ta); newer "rmdir" "$t3" "$t4"
+ln -s nowhere workflows/tb/l && u4=$(mt workflows/tb) && newer "symlink" "$u3" "$u4"
+rm workflows/tb/l && rmdir workflows/ta workflows/tb || fail "clean ta tb"
 
 note "rename: replace, T -> T~ and back keeps content and metadata"
 printf 'name: keep\n' > workflows/k.yaml
