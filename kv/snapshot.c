@@ -112,15 +112,30 @@ int snap_each(kv_txn *txn, const struct tree *snaps,
 struct txids {
 	uint64_t *v;
 	size_t n, cap;
+	uint64_t count; /* the tree's count, which may be damaged */
 };
 
+/* The array grows with the records found, not to the count: a damaged
+ * count must not make the open allocate what it says. */
 static int add_txid(void *ctx, uint64_t txnid, const struct tree *cat)
 {
 	struct txids *x = ctx;
 
 	(void)cat;
-	if (x->n == x->cap)
+	if (x->n == x->count)
 		return KV_CORRUPT(0, "more snapshot records than counted");
+	if (x->n == x->cap) {
+		size_t cap = x->cap ? x->cap * 2 : 64;
+		uint64_t *v;
+
+		if (cap > x->count)
+			cap = (size_t)x->count;
+		v = realloc(x->v, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		x->v = v;
+		x->cap = cap;
+	}
 	x->v[x->n++] = txnid;
 	return 0;
 }
@@ -128,22 +143,20 @@ static int add_txid(void *ctx, uint64_t txnid, const struct tree *cat)
 int snap_load_txids(kv_txn *txn, const struct tree *snaps, uint64_t **out,
                     size_t *n)
 {
-	struct txids x = { NULL, 0, snaps->count };
+	struct txids x = { NULL, 0, 0, snaps->count };
 	int rc;
 
 	*out = NULL;
 	*n = 0;
 	if (!snaps->count)
 		return 0;
-	x.v = malloc(snaps->count * sizeof(*x.v));
-	if (!x.v)
-		return -ENOMEM;
 	rc = snap_each(txn, snaps, add_txid, &x);
 	if (rc) {
 		free(x.v);
 		return rc;
 	}
-	qsort(x.v, x.n, sizeof(*x.v), cmp_u64);
+	if (x.n)
+		qsort(x.v, x.n, sizeof(*x.v), cmp_u64);
 	*out = x.v;
 	*n = x.n;
 	return 0;

@@ -29,7 +29,12 @@
  *                              minus one page: recovery's scan for logged
  *                              commits formed that pointer before it saw
  *                              the run was empty (clang's UBSan; fixed in
- *                              kv/log.c).
+ *                              kv/log.c);
+ *   regress-snapshot-count-huge.db  a snapshot tree whose count says 2^32 - 1:
+ *                              the first write txn (here recovery's)
+ *                              allocated an array that large up front
+ *                              (fixed in kv/snapshot.c: it grows with the
+ *                              records found).
  * The seed log.db has commits to repeat from its log (its newest meta slot
  * is zeroed), and reseal() seals log records too, so that mutations reach
  * the replay of their operations.
