@@ -57,8 +57,17 @@ int itab_init(void)
 	return 0;
 }
 
+static void (*gone_put)(struct snap *);
+
+void itab_set_gone_put(void (*put)(struct snap *))
+{
+	gone_put = put;
+}
+
 static void inode_free(struct fs_inode *in)
 {
+	if (in->gone && gone_put)
+		gone_put(in->gone);
 	free(in->path);
 	free(in->error);
 	free(in);

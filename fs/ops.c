@@ -428,6 +428,8 @@ static int commit_close(struct fs *fs, struct stx *s, bool durable)
 static void preserve_readers(struct fs_inode *in, uint64_t old_version,
                              const void *data, size_t len, bool detach)
 {
+	struct snap *sn = NULL;
+
 	if (in == NULL)
 		return;
 	itab_lock();
@@ -438,8 +440,12 @@ static void preserve_readers(struct fs_inode *in, uint64_t old_version,
 			continue;
 		if (h->writable && !detach)
 			continue;
-		/* on ENOMEM the reader will see the new version */
-		h->snap = snap_new(data, len);
+		/* one copy for all; on ENOMEM the reader sees the new one */
+		if (sn)
+			atomic_fetch_add(&sn->ref, 1);
+		else
+			sn = snap_new(data, len);
+		h->snap = sn;
 	}
 	itab_unlock();
 }
@@ -478,6 +484,8 @@ static struct fs_inode *preserve_path(struct stx *s, const char *path,
 		itab_lock();
 		if (detach)
 			freeze(in, &n);
+		if (detach && S_ISREG(n.mode) && in->gone == NULL)
+			in->gone = snap_new(v.data, v.len); /* NULL: ESTALE */
 		in->committing--;
 		itab_unlock();
 	}
@@ -1241,6 +1249,9 @@ static int snap_rename(struct fs *fs, const char *from, const char *to,
 
 static int handle_new(fuse_req_t req, fuse_ino_t ino, int flags,
                       struct fuse_file_info *fi, struct fs_handle **out);
+static int handle_new_at(fuse_req_t req, fuse_ino_t ino, int flags,
+                         struct fuse_file_info *fi, bool gone,
+                         struct fs_handle **out);
 
 /* Open a file in a snapshot: read-only, its content copied into the
  * handle at once (snapshots never change, and records are small). */
@@ -1768,6 +1779,15 @@ static void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 static int handle_new(fuse_req_t req, fuse_ino_t ino, int flags,
                       struct fuse_file_info *fi, struct fs_handle **out)
 {
+	return handle_new_at(req, ino, flags, fi, false, out);
+}
+
+/* With gone, only a detached inode with a copy of its content: the
+ * handle reads that copy. */
+static int handle_new_at(fuse_req_t req, fuse_ino_t ino, int flags,
+                         struct fuse_file_info *fi, bool gone,
+                         struct fs_handle **out)
+{
 	struct fs_handle *h = calloc(1, sizeof *h);
 	struct fs_inode *in;
 
@@ -1790,11 +1810,16 @@ static int handle_new(fuse_req_t req, fuse_ino_t ino, int flags,
 	handle_show(h);
 	itab_lock();
 	in = itab_get(ino);
-	if (in == NULL || in->path == NULL) {
+	if (in == NULL || (in->path == NULL) != gone ||
+	    (gone && in->gone == NULL)) {
 		/* detached: the kernel looks the path up again */
 		itab_unlock();
 		handle_free(h);
 		return -ESTALE;
+	}
+	if (gone) {
+		atomic_fetch_add(&in->gone->ref, 1);
+		h->snap = in->gone;
 	}
 	h->inode = in;
 	h->next = in->handles;
@@ -2048,6 +2073,29 @@ static void prefill(struct fs *fs, struct fs_handle *h)
 	fill_done(h->inode);
 }
 
+/*
+ * Open an inode detached since the kernel looked it up: a read-only open
+ * reads the content it had, as a file unlinked or renamed over opens on
+ * ext4 through a lookup made before.  Anything else is ESTALE: the kernel
+ * looks the path up again, once.
+ */
+static int open_gone(fuse_req_t req, fuse_ino_t ino,
+                     struct fuse_file_info *fi)
+{
+	struct fs_handle *h;
+	int rc;
+
+	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC))
+		return -ESTALE;
+	rc = handle_new_at(req, ino, fi->flags, fi, true, &h);
+	if (rc != 0)
+		return rc;
+	fi->direct_io = 1;
+	fi->keep_cache = 0;
+	fi->noflush = 1;
+	return 0;
+}
+
 static int do_open(struct fs *fs, fuse_req_t req, fuse_ino_t ino,
                    struct fuse_file_info *fi)
 {
@@ -2058,7 +2106,7 @@ static int do_open(struct fs *fs, fuse_req_t req, fuse_ino_t ino,
 	int rc = itab_path(ino, &path, NULL);
 
 	if (rc == -ENOENT)
-		return -ESTALE; /* detached: the kernel looks the path up again */
+		return open_gone(req, ino, fi);
 	if (rc != 0)
 		return rc;
 	snapshot = in_snapshots(path);
@@ -2079,6 +2127,8 @@ static int do_open(struct fs *fs, fuse_req_t req, fuse_ino_t ino,
 		if (fill)
 			fill_done(h->inode);
 		handle_unlink(h);
+		if (rc == -ESTALE) /* detached meanwhile */
+			rc = open_gone(req, ino, fi);
 	} else if (fill) {
 		prefill(fs, h);
 	}
@@ -2897,6 +2947,7 @@ int fs_ops_init(struct fs *fs)
 	int rc = itab_init();
 
 	(void)fs;
+	itab_set_gone_put(snap_put);
 	if (rc == 0)
 		rc = itab_pin(FS_INO_ROOT, "", S_IFDIR);
 	for (int k = 0; k < PM_NKINDS && rc == 0; k++)

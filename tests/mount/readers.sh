@@ -3,7 +3,8 @@
 # (several write() calls per version, sizes changing every time) while
 # readers re-read it, each read checked to be one whole version.  A file
 # kept open for reading keeps the version it opened, even across rewrites
-# and an unlink.
+# and an unlink; an open that races with a save by rename reads a whole
+# version and never fails.
 . "$(dirname "$0")/lib.sh"
 mount_setup
 mount_fs
@@ -181,6 +182,59 @@ vim -es -i NONE -u NONE -c 'normal Godescription: saved' -c 'wq' "$f" \
 check_file "$f" "$(printf 'name: held\ndescription: saved')"
 check_eq "$(stat -L -c %s /proc/self/fd/5)" 11 "the reader's size"
 exec 5<&-
+
+note "opens racing with saves by rename never fail"
+# A reader's lookup may find the version a rename is replacing: its open
+# must read that version (or the new one), never fail with ESTALE.
+python3 - "$M/agents" <<'PY' || fail "an open raced with a rename and failed"
+import os, sys, threading, time
+d = sys.argv[1]
+f = os.path.join(d, "e.yaml")
+open(f, "w").write("name: v0\n")
+stop = False
+errors, reads, saves = [], [0], [0]
+
+def writer():
+    i = 1
+    while not stop:
+        t = os.path.join(d, ".e.tmp")
+        with open(t, "w") as fh:
+            fh.write("name: v%d\n" % i)
+        os.rename(t, f)
+        i += 1
+        saves[0] += 1
+
+def reader():
+    while not stop:
+        try:
+            fd = os.open(f, os.O_RDONLY)
+        except OSError as e:
+            errors.append("open: " + e.strerror)
+            continue
+        try:
+            b = os.read(fd, 100)
+            if not (b.startswith(b"name: v") and b.endswith(b"\n")):
+                errors.append("read %r" % b)
+            os.fstat(fd)
+        except OSError as e:
+            errors.append("read: " + e.strerror)
+        os.close(fd)
+        reads[0] += 1
+
+ts = [threading.Thread(target=writer)] + \
+     [threading.Thread(target=reader) for _ in range(3)]
+for t in ts:
+    t.start()
+time.sleep(4)
+stop = True
+for t in ts:
+    t.join()
+print("%d saves, %d reads" % (saves[0], reads[0]))
+if errors:
+    sys.exit("%d failures, first: %s" % (len(errors), errors[0]))
+if saves[0] < 100 or reads[0] < 1000:
+    sys.exit("too little happened to tell")
+PY
 
 cd /
 umount_fs
