@@ -103,6 +103,187 @@ static void test_duplicates(void **state)
 	assert_valid("a:\n  b: 1\nc:\n  b: 2\n");
 }
 
+/*
+ * Regression: duplicate keys were found by comparing each key with every
+ * earlier one, so 120,000 keys took 30 s to save and 300,000 took 3 min.
+ * Now a hash set: these sizes must only be accepted (or refused) correctly;
+ * the time is measured by hand, not asserted.
+ */
+static char *many_keys(size_t n, const char *extra)
+{
+	size_t cap = n * 24 + strlen(extra) + 1, used = 0;
+	char *text = malloc(cap);
+
+	assert_non_null(text);
+	for (size_t i = 0; i < n; i++)
+		used += (size_t)snprintf(text + used, cap - used, "k%zu: %zu\n",
+		                         i, i);
+	snprintf(text + used, cap - used, "%s", extra);
+	return text;
+}
+
+static void test_many_keys(void **state)
+{
+	char *text;
+
+	(void)state;
+	text = many_keys(200000, "");
+	assert_valid(text);
+	free(text);
+	text = many_keys(200000, "k123456: again\n");
+	assert_invalid(text, "line 200001, column 1", "duplicate key 'k123456'");
+	free(text);
+}
+
+/* Every key is found again across the table's growth, and only it. */
+static void test_duplicate_each(void **state)
+{
+	char extra[32], what[48];
+
+	(void)state;
+	for (size_t i = 0; i < 700; i += 7) {
+		char *text;
+
+		snprintf(extra, sizeof extra, "k%zu: again\n", i);
+		snprintf(what, sizeof what, "duplicate key 'k%zu'", i);
+		text = many_keys(700, extra);
+		assert_invalid(text, "line 701, column 1", what);
+		free(text);
+	}
+	/* Near misses are distinct keys. */
+	assert_valid("k1: 1\nk10: 2\n\"k1 \": 3\nK1: 4\n'': 5\n"
+	             "\"\\0\": 6\n\"\\0\\0\": 7\n");
+	assert_invalid("'': 1\n\"\": 2\n", "line 2, column 1", "duplicate key ''");
+}
+
+/*
+ * Regression: keys were compared with strlen, so a key holding "\0" was
+ * cut there: "a\0" and a were called the same key 'a', a real duplicate
+ * "a\0b" was let through, and "name\0" was held to name's schema.  Keys
+ * are now (length, bytes), and a key is shown escaped in the message.
+ */
+static void test_nul_in_keys(void **state)
+{
+	(void)state;
+	assert_valid("\"a\\0\": 1\na: 2\n");
+	assert_valid("a: 1\n\"a\\x00\": 2\n");
+	assert_invalid("\"a\\0b\": 1\n\"a\\0b\": 2\n", "line 2, column 1",
+	               "duplicate key 'a\\0b'");
+	assert_invalid("\"a\\0b\": 1\n\"a\\u0000b\": 2\n", "line 2, column 1",
+	               "duplicate key 'a\\0b'");
+	assert_valid("\"name\\0\": [a]\n\"tags\\0\": x\n");
+}
+
+/* No raw control byte from a key reaches the message. */
+static void assert_printable(const char *m)
+{
+	const unsigned char *s = (const unsigned char *)m;
+
+	for (size_t i = 0; s[i]; i++) {
+		if (s[i] < 0x20 || s[i] == 0x7f)
+			fail_msg("control byte 0x%02x in '%s'", s[i], m);
+		if (s[i] == 0xc2 && s[i + 1] >= 0x80 && s[i + 1] < 0xa0)
+			fail_msg("C1 control in '%s'", m);
+	}
+}
+
+static void test_key_shown_safely(void **state)
+{
+	char *text;
+	size_t line;
+
+	(void)state;
+	assert_invalid("\"\\e[2J\\t\\r\\n\\x7f\": 1\n\"\\e[2J\\t\\r\\n\\x7f\": 2\n",
+	               "line 2, column 1",
+	               "duplicate key '\\x1b[2J\\t\\r\\n\\x7f'");
+	assert_printable(msg);
+	/* C1 controls (U+009B is CSI), backslash; other UTF-8 kept */
+	assert_invalid("\"\\x9b\\x85\\\\ é\": 1\n\"\\x9b\\x85\\\\ é\": 2\n",
+	               "line 2", "duplicate key '\\x9b\\x85\\\\ é'");
+	assert_printable(msg);
+	/* a long key is cut, not in the middle of an escape or a character */
+	text = malloc(1024);
+	assert_non_null(text);
+	strcpy(text, "\"");
+	for (int i = 0; i < 40; i++)
+		strcat(text, "é\\0");
+	strcat(text, "\": 1\n");
+	line = strlen(text);
+	memcpy(text + line, text, line); /* the same key twice */
+	text[2 * line] = '\0';
+	assert_invalid(text, "line 2", "duplicate key 'é\\0é\\0");
+	assert_printable(msg);
+	assert_non_null(strstr(msg, "\\0...'"));
+	assert_true(strlen(strstr(msg, "'")) <= 64 + 5);
+	free(text);
+}
+
+/*
+ * Regression: an alias with no anchor before it (`x: *nope`) was accepted,
+ * though every loader refuses the record.  Anchors defined so far are now
+ * a set, looked up and never expanded.
+ */
+static void test_undefined_alias(void **state)
+{
+	(void)state;
+	assert_invalid("x: *nope\n", "line 1, column 4", "undefined alias '*nope'");
+	assert_invalid("a:\n  b: [1, *q]\n", "line 2, column 10",
+	               "undefined alias '*q'");
+	assert_invalid("x: *a\ny: &a 1\n", "line 1, column 4",
+	               "undefined alias '*a'");
+	assert_invalid("x: &a 1\n*b : 2\n", "line 2, column 1",
+	               "undefined alias '*b'");
+	assert_invalid("x: &ab 1\ny: *a\n", "line 2", "undefined alias '*a'");
+	/* anchors on keys, on nested nodes, redefined, referred to inside */
+	assert_valid("&k a: 1\nb: *k\n");
+	assert_valid("x:\n  - &s [1]\n  - {k: &m {}}\ny: [*s, *m]\n");
+	assert_valid("x: &a 1\ny: &a [2]\nz: *a\n");
+	assert_valid("x: &r [*r]\n");
+}
+
+/* Aliases are not expanded: a billion laughs is its text's size. */
+static void test_alias_bomb(void **state)
+{
+	char text[2048];
+	size_t n = 0;
+
+	(void)state;
+	n += (size_t)snprintf(text + n, sizeof text - n,
+	                      "a0: &a0 [lol, lol, lol, lol, lol]\n");
+	for (int i = 1; i < 30; i++) {
+		n += (size_t)snprintf(text + n, sizeof text - n, "a%d: &a%d [", i, i);
+		for (int j = 0; j < 9; j++)
+			n += (size_t)snprintf(text + n, sizeof text - n, "*a%d, ",
+			                      i - 1);
+		n += (size_t)snprintf(text + n, sizeof text - n, "*a%d]\n", i - 1);
+	}
+	assert_true(n < sizeof text);
+	assert_valid(text);
+}
+
+/*
+ * An alias at a known key is judged by the node its anchor was defined on
+ * (the latest definition); it used to be refused as "an alias" always.
+ */
+static void test_alias_shapes(void **state)
+{
+	(void)state;
+	assert_valid("l: &l [a]\ntags: *l\n");
+	assert_valid("s: &s text\nname: *s\n");
+	assert_valid("x:\n  - &t [a, b]\nsteps: *t\nagents: *t\n");
+	assert_valid("x: &a 1\ny: &a [2]\ntags: *a\n");
+	assert_invalid("m: &m {a: 1}\ntags: *m\n", "line 2, column 7",
+	               "'tags' must be a sequence, not a mapping (alias '*m')");
+	assert_invalid("n: &n ~\nname: *n\n", "line 2, column 7",
+	               "'name' must be a string, not null (alias '*n')");
+	assert_invalid("l: &l [a]\nstatus: *l\n", "line 2",
+	               "'status' must be a string, not a sequence (alias '*l')");
+	assert_invalid("x: &a [1]\ny: &a 2\ntags: *a\n", "line 3, column 7",
+	               "'tags' must be a sequence, not a scalar (alias '*a')");
+	assert_invalid("tags: &t x\n", "line 1, column 7",
+	               "'tags' must be a sequence, not a scalar");
+}
+
 static void test_nesting(void **state)
 {
 	char *deep;
@@ -130,6 +311,13 @@ int main(void)
 		cmocka_unit_test(test_syntax),
 		cmocka_unit_test(test_known_keys),
 		cmocka_unit_test(test_duplicates),
+		cmocka_unit_test(test_many_keys),
+		cmocka_unit_test(test_duplicate_each),
+		cmocka_unit_test(test_nul_in_keys),
+		cmocka_unit_test(test_key_shown_safely),
+		cmocka_unit_test(test_undefined_alias),
+		cmocka_unit_test(test_alias_bomb),
+		cmocka_unit_test(test_alias_shapes),
 		cmocka_unit_test(test_nesting),
 	};
 
