@@ -1933,6 +1933,30 @@ static bool may_cache(struct fs_inode *in, uint64_t version)
 }
 
 /*
+ * A read-only open that comes just after a writer closed finds the
+ * kernel's view of the inode still being invalidated (notify.c), after
+ * which it may read through the page cache, where it can be mapped
+ * MAP_SHARED (a direct I/O open cannot: ENODEV).  Wait for that, up to
+ * KCLEAN_WAIT_NS, rather than open on direct I/O.
+ */
+#define KCLEAN_WAIT_NS 100000000ll
+static void wait_kclean(struct fs_inode *in)
+{
+	int64_t until = itab_mono_ns() + KCLEAN_WAIT_NS;
+	struct timespec nap = { 0, 200000 };
+	bool wait;
+
+	for (;;) {
+		itab_lock();
+		wait = in->kstale && in->writers == 0 && in->path != NULL;
+		itab_unlock();
+		if (!wait || itab_mono_ns() > until)
+			return;
+		nanosleep(&nap, NULL);
+	}
+}
+
+/*
  * Settle which content version a new handle reads, and how the kernel
  * may cache it.  The version must be read while no commit replacing this
  * file's content is in flight, and must still be current once the handle
@@ -1952,6 +1976,8 @@ static int handle_pick_version(struct fs *fs, struct fs_handle *h,
 	int rc;
 
 	*fill = false;
+	if (!h->writable)
+		wait_kclean(in);
 	for (;;) {
 		itab_lock();
 		while (in->committing) {

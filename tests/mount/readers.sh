@@ -183,6 +183,23 @@ check_file "$f" "$(printf 'name: held\ndescription: saved')"
 check_eq "$(stat -L -c %s /proc/self/fd/5)" 11 "the reader's size"
 exec 5<&-
 
+note "a file written and closed can be mapped at once"
+python3 - "$M/prompts/mapped.yaml" <<'PY' || fail "MAP_SHARED right after a save"
+import mmap, os, sys
+path = sys.argv[1]
+for i in range(200):
+    body = "".join("k%d: %d\n" % (j, i) for j in range(1 + i % 7)).encode()
+    with open(path, "wb") as f:
+        f.write(body)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        with mmap.mmap(fd, 0, prot=mmap.PROT_READ) as m:
+            assert m[:] == body, "round %d: mapped content" % i
+    except OSError as e:
+        sys.exit("round %d: mmap: %s" % (i, e.strerror))
+    os.close(fd)
+PY
+
 note "opens racing with saves by rename never fail"
 # A reader's lookup may find the version a rename is replacing: its open
 # must read that version (or the new one), never fail with ESTALE.
