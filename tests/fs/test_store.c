@@ -152,34 +152,42 @@ static void test_subtree_move(void **state)
 	stx_abort(&s);
 }
 
+/* Close the store, run `cccfs check` on it with its report sent to
+ * /dev/null, reopen it; the check's exit code. */
+static int check_closed(struct tmpenv *f)
+{
+	int saved, rc;
+
+	kv_env_close(f->env);
+	f->env = NULL;
+	fflush(stdout);
+	saved = dup(STDOUT_FILENO);
+	assert_true(freopen("/dev/null", "w", stdout) != NULL);
+	rc = check_main(f->path, 0);
+	fflush(stdout);
+	dup2(saved, STDOUT_FILENO);
+	close(saved);
+	assert_int_equal(kv_env_open(&f->env, f->path, 0, 0600), 0);
+	return rc;
+}
+
 static void test_check_exit_codes(void **state)
 {
 	struct tmpenv *f = *state;
 	kv_txn *txn;
 	kv_table *tb;
 	kv_val key = { "bad.yaml", 8 }, val = { "name: [\n", 8 };
-	int saved;
 
 	put_file(f->env, "agents/good.yaml", "name: good\n");
-	kv_env_close(f->env);
-	f->env = NULL;
-	saved = dup(STDOUT_FILENO);
-	assert_true(freopen("/dev/null", "w", stdout) != NULL);
-	assert_int_equal(check_main(f->path, 0), 0);
+	assert_int_equal(check_closed(f), 0);
 
 	/* a record stored behind the file system's back: invalid YAML and
 	 * no node */
-	assert_int_equal(kv_env_open(&f->env, f->path, 0, 0600), 0);
 	assert_int_equal(kv_txn_begin(f->env, 0, &txn), 0);
 	assert_int_equal(kv_table_open(txn, "agents", 0, &tb), 0);
 	assert_int_equal(kv_put(txn, tb, key, val, 0), 0);
 	assert_int_equal(kv_txn_commit(txn), 0);
-	kv_env_close(f->env);
-	f->env = NULL;
-	assert_int_equal(check_main(f->path, 0), 3);
-	fflush(stdout);
-	dup2(saved, STDOUT_FILENO);
-	close(saved);
+	assert_int_equal(check_closed(f), 3);
 	assert_int_equal(check_main("/nonexistent/dir/x.db", 0), 1);
 }
 
@@ -191,7 +199,6 @@ static void test_root_node(void **state)
 	struct names nm;
 	struct node n, k;
 	struct stx s;
-	int saved;
 
 	assert_int_equal(stx_begin(f->env, false, &s), 0);
 	assert_int_equal(store_node_get(&s, "", &n), 0);
@@ -217,16 +224,10 @@ static void test_root_node(void **state)
 	assert_true(n.mtime == 1234567890123456789);
 	node_release(&n);
 	assert_string_equal(list(f->env, "", &nm), "agents prompts workflows ");
-
-	kv_env_close(f->env);
-	f->env = NULL;
-	saved = dup(STDOUT_FILENO);
-	assert_true(freopen("/dev/null", "w", stdout) != NULL);
-	assert_int_equal(check_main(f->path, 0), 0);
+	assert_int_equal(check_closed(f), 0);
 
 	/* a root node that says it is a file: shown as a folder, and the
 	 * checker reports it */
-	assert_int_equal(kv_env_open(&f->env, f->path, 0, 0600), 0);
 	assert_int_equal(stx_begin(f->env, true, &s), 0);
 	node_fresh(&n, S_IFREG | 0644, 0, 0);
 	assert_int_equal(store_node_put(&s, "", &n), 0);
@@ -236,12 +237,7 @@ static void test_root_node(void **state)
 	stx_abort(&s);
 	assert_int_equal(n.mode, S_IFDIR | 0644);
 	node_release(&n);
-	kv_env_close(f->env);
-	f->env = NULL;
-	assert_int_equal(check_main(f->path, 0), 3);
-	fflush(stdout);
-	dup2(saved, STDOUT_FILENO);
-	close(saved);
+	assert_int_equal(check_closed(f), 3);
 }
 
 int main(void)
