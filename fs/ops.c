@@ -327,6 +327,15 @@ static void content_changed(struct fs_inode *in)
  */
 static pthread_mutex_t tree_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/*
+ * Odd from just before the commit of a rename or removal until the inode
+ * table's paths follow it: a path read from the table and a store read
+ * in that window may disagree.  Changed by tree_lock holders only, and
+ * never while they wait for a handle's lock, so a reader that holds one
+ * may wait for it to be even (handle_load).
+ */
+static atomic_uint path_seq;
+
 /* With the lock held: the attributes a detached inode keeps showing. */
 static void freeze(struct fs_inode *in, const struct node *n)
 {
@@ -417,16 +426,19 @@ static int commit_close(struct fs *fs, struct stx *s, bool durable)
 /* ---- preserving readers ------------------------------------------------ */
 
 /*
- * Give every handle of inode in that still reads version old_version its
- * own copy of the old content, before a commit replaces or removes it.
- * detach: the path goes away, so writing handles get the copy too (they
- * load from it instead of the store).  Marks the inode as committing until
- * preserve_done(), which the caller calls after its commit or abort; opens
+ * Give every handle of inode in that still reads version old_version a
+ * copy of the old content (one, shared), before a commit replaces or
+ * removes it.  detach: the path goes away, so writing handles get the copy
+ * too (they load from it instead of the store).  keep: the inode keeps it
+ * as well (fs_inode.gone), for opens of it once it is detached.  Marks the
+ * inode as committing until preserve_done() (preserve_end() after a
+ * commit), which the caller calls after its commit or abort; opens
  * wait for that mark to clear before they pick their version (see
  * handle_pick_version), so no reader can miss its copy.
  */
 static void preserve_readers(struct fs_inode *in, uint64_t old_version,
-                             const void *data, size_t len, bool detach)
+                             const void *data, size_t len, bool detach,
+                             bool keep)
 {
 	struct snap *sn = NULL;
 
@@ -447,6 +459,14 @@ static void preserve_readers(struct fs_inode *in, uint64_t old_version,
 			sn = snap_new(data, len);
 		h->snap = sn;
 	}
+	if (keep) { /* the same copy, for opens of the detached inode */
+		if (sn)
+			atomic_fetch_add(&sn->ref, 1);
+		else
+			sn = snap_new(data, len); /* NULL: they get ESTALE */
+		snap_put(in->gone);
+		in->gone = sn;
+	}
 	itab_unlock();
 }
 
@@ -461,8 +481,17 @@ static void preserve_done(struct fs_inode *in)
 	itab_unlock();
 }
 
+/* After a commit that preserve_readers() prepared: if it failed, the
+ * kernel's view must still be settled (it was marked stale). */
+static void preserve_end(struct fs_inode *in, int rc)
+{
+	if (in != NULL && rc != 0)
+		notify_inode(in->ino);
+	preserve_done(in);
+}
+
 /* With a write txn open: preserve the readers of whatever is at path.
- * Returns the inode to pass to preserve_done() (or NULL). */
+ * Returns the inode to pass to preserve_end() (or NULL). */
 static struct fs_inode *preserve_path(struct stx *s, const char *path,
                                       bool detach)
 {
@@ -480,12 +509,11 @@ static struct fs_inode *preserve_path(struct stx *s, const char *path,
 	if (in) {
 		if (S_ISREG(n.mode) || S_ISLNK(n.mode))
 			(void)store_content_get(s, path, n.mode, &v);
-		preserve_readers(in, n.txnid, v.data, v.len, detach);
+		preserve_readers(in, n.txnid, v.data, v.len, detach,
+		                 detach && S_ISREG(n.mode));
 		itab_lock();
 		if (detach)
 			freeze(in, &n);
-		if (detach && S_ISREG(n.mode) && in->gone == NULL)
-			in->gone = snap_new(v.data, v.len); /* NULL: ESTALE */
 		in->committing--;
 		itab_unlock();
 	}
@@ -789,6 +817,13 @@ static int handle_commit(struct fs *fs, struct fs_handle *h, bool durable,
 	if (rc == -EINVAL || rc == -EFBIG) {
 		reject(path, why, msg);
 		h->pending = h->written = false;
+		if (h->append_only) {
+			/* the refused appends go; later ones go on from
+			 * the content there is (rebased: that of n.txnid) */
+			h->buf.len = h->base_len;
+			h->base_txnid = n.txnid;
+			handle_show(h);
+		}
 		content_changed(in);
 		node_release(&n);
 		goto fail;
@@ -801,11 +836,11 @@ static int handle_commit(struct fs *fs, struct fs_handle *h, bool durable,
 	same = old.len == h->buf.len &&
 	       (old.len == 0 || memcmp(old.data, h->buf.data, old.len) == 0);
 	if (!same) {
-		preserve_readers(in, n.txnid, old.data, old.len, false);
+		preserve_readers(in, n.txnid, old.data, old.len, false, false);
 		rc = store_content_put(&s, path, n.mode, h->buf.data,
 		                       h->buf.len);
 		if (rc != 0) {
-			preserve_done(in);
+			preserve_end(in, rc);
 			goto fail_node;
 		}
 		n.size = h->buf.len;
@@ -817,12 +852,12 @@ static int handle_commit(struct fs *fs, struct fs_handle *h, bool durable,
 	node_release(&n);
 	if (rc != 0) {
 		if (!same)
-			preserve_done(in);
+			preserve_end(in, rc);
 		goto fail;
 	}
 	rc = commit_close(fs, &s, durable);
 	if (!same)
-		preserve_done(in);
+		preserve_end(in, rc);
 	if (rc != 0) {
 		fs_log(LOG_ERR, "/%s: commit failed: %s", path, strerror(-rc));
 		free(path);
@@ -831,6 +866,8 @@ static int handle_commit(struct fs *fs, struct fs_handle *h, bool durable,
 	if (!same)
 		errtab_clear(path);
 	h->pending = h->written = false;
+	/* buf is now the content of n.txnid: appends go on from there */
+	h->append_only = (h->flags & O_APPEND) != 0;
 	h->base_txnid = n.txnid;
 	h->base_len = h->buf.len;
 	content_changed(in);
@@ -866,25 +903,36 @@ static int handle_load(struct fs *fs, struct fs_handle *h)
 		return rc;
 	}
 	itab_unlock();
-	rc = stx_begin(fs->env, false, &s);
-	if (rc != 0)
-		return rc;
-	rc = itab_path(h->inode->ino, &path, NULL);
-	if (rc == 0)
-		rc = store_node_get(&s, path, &n);
-	if (rc == 0) {
-		rc = store_content_get(&s, path, n.mode, &v);
+	/* A rename commits before it moves the inode's path, so the path
+	 * read here could belong to the other side of one (path_seq). */
+	for (;;) {
+		unsigned seq;
+
+		while ((seq = atomic_load(&path_seq)) & 1u)
+			sched_yield();
+		rc = stx_begin(fs->env, false, &s);
+		if (rc != 0)
+			return rc;
+		rc = itab_path(h->inode->ino, &path, NULL);
 		if (rc == 0)
-			rc = wbuf_set(&h->buf, v.data, v.len);
-		if (rc == 0 && (h->flags & O_APPEND)) {
-			h->append_only = true;
-			h->base_txnid = n.txnid;
-			h->base_len = v.len;
+			rc = store_node_get(&s, path, &n);
+		if (rc == 0) {
+			rc = store_content_get(&s, path, n.mode, &v);
+			if (rc == 0)
+				rc = wbuf_set(&h->buf, v.data, v.len);
+			if (rc == 0 && (h->flags & O_APPEND)) {
+				h->append_only = true;
+				h->base_txnid = n.txnid;
+				h->base_len = v.len;
+			}
+			node_release(&n);
 		}
-		node_release(&n);
+		stx_abort(&s);
+		free(path);
+		path = NULL;
+		if (rc != -ENOENT || atomic_load(&path_seq) == seq)
+			break;
 	}
-	stx_abort(&s);
-	free(path);
 	if (rc == -ENOENT) { /* removed: write into an empty file */
 		h->buf.len = 0;
 		rc = 0;
@@ -947,7 +995,7 @@ static int truncate_path(struct fs *fs, struct fs_inode *in, fuse_ino_t ino,
 		goto fail_node;
 	}
 	if (rc == 0 && b.len != old.len) {
-		preserve_readers(in, n.txnid, old.data, old.len, false);
+		preserve_readers(in, n.txnid, old.data, old.len, false, false);
 		preserved = in;
 		rc = store_content_put(&s, path, n.mode, b.data, b.len);
 		n.txnid = kv_txn_id(s.txn);
@@ -961,7 +1009,7 @@ static int truncate_path(struct fs *fs, struct fs_inode *in, fuse_ino_t ino,
 	node_release(&n);
 	wbuf_release(&b);
 	rc = commit_close(fs, &s, false);
-	preserve_done(preserved);
+	preserve_end(preserved, rc);
 	if (rc == 0)
 		content_changed(in);
 	preserve_done(in);
@@ -971,7 +1019,7 @@ fail_node:
 	node_release(&n);
 fail:
 	stx_abort(&s);
-	preserve_done(preserved);
+	preserve_end(preserved, rc);
 	preserve_done(in);
 	wbuf_release(&b);
 	free(path);
@@ -1486,17 +1534,19 @@ static int do_remove(struct fs *fs, fuse_ino_t parent, const char *name,
 		rc = store_touch_parent(&s, path, now_ns());
 	if (rc != 0)
 		goto fail;
+	atomic_fetch_add(&path_seq, 1);
 	rc = commit_close(fs, &s, false);
 	if (rc == 0) {
 		itab_lock();
 		itab_detach_locked(path);
 		itab_unlock();
 	}
-	preserve_done(preserved);
+	atomic_fetch_add(&path_seq, 1);
+	preserve_end(preserved, rc);
 	return rc;
 fail:
 	stx_abort(&s);
-	preserve_done(preserved);
+	preserve_end(preserved, rc);
 	return rc;
 }
 
@@ -1732,12 +1782,14 @@ static int do_rename(struct fs *fs, fuse_ino_t parent, const char *name,
 	}
 	if (rc != 0) {
 		stx_abort(&s);
-		preserve_done(preserved);
+		preserve_end(preserved, rc);
 		return rc;
 	}
+	atomic_fetch_add(&path_seq, 1);
 	rc = commit_close(fs, &s, false);
 	if (rc != 0) {
-		preserve_done(preserved);
+		atomic_fetch_add(&path_seq, 1);
+		preserve_end(preserved, rc);
 		return rc;
 	}
 	itab_lock();
@@ -1751,6 +1803,7 @@ static int do_rename(struct fs *fs, fuse_ino_t parent, const char *name,
 			notify_inode(old->ino);
 	}
 	itab_unlock();
+	atomic_fetch_add(&path_seq, 1);
 	preserve_done(preserved);
 	if (clear_err)
 		errtab_clear(to);
@@ -2718,8 +2771,13 @@ static void fs_statfs(fuse_req_t req, fuse_ino_t ino)
 	if (stx_begin(fs->env, false, &s) == 0) {
 		kv_table *t;
 
-		if (kv_table_open(s.txn, PM_TABLE_NODES, 0, &t) == 0)
+		if (kv_table_open(s.txn, PM_TABLE_NODES, 0, &t) == 0) {
+			kv_val rk = { "", 1 }, v; /* the root's node, if stored */
+
 			nodes = kv_table_count(t);
+			if (kv_get(s.txn, t, rk, &v) != 0)
+				nodes++;
+		}
 		stx_abort(&s);
 	}
 	/* The store may grow into the host's free space: blocks are the
@@ -2736,7 +2794,7 @@ static void fs_statfs(fuse_req_t req, fuse_ino_t ino)
 		st.f_bfree = (fsblkcnt_t)(ks.pages_free + host_free);
 		st.f_bavail = st.f_bfree;
 	}
-	st.f_files = (fsfilcnt_t)(nodes + 1 + (uint64_t)host.f_favail);
+	st.f_files = (fsfilcnt_t)(nodes + (uint64_t)host.f_favail);
 	st.f_ffree = (fsfilcnt_t)host.f_favail;
 	st.f_favail = st.f_ffree;
 	st.f_namemax = PM_NAME_MAX;

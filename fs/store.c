@@ -376,23 +376,23 @@ static int node_key(const char *path, char *buf, size_t n, kv_val *key)
 	return 0;
 }
 
-/* The root's node until one of its attributes is set: the owner and the
+/* The root's owner and times until they are set: the owner and the
  * creation time of the store's first kind folder (made at init). */
-static int root_default(struct stx *s, struct node *n)
+static void root_owner_times(struct stx *s, struct node *n)
 {
 	struct node k;
 
+	n->uid = n->gid = 0;
+	n->atime = n->mtime = n->ctime = n->crtime = 0;
 	for (int i = 0; i < PM_NKINDS; i++) {
 		if (store_node_get(s, pm_kind_name(i), &k) != 0)
 			continue;
-		node_fresh(n, S_IFDIR | 0755, k.uid, k.gid);
+		n->uid = k.uid;
+		n->gid = k.gid;
 		n->atime = n->mtime = n->ctime = n->crtime = k.crtime;
 		node_release(&k);
-		return 0;
+		return;
 	}
-	node_fresh(n, S_IFDIR | 0755, 0, 0);
-	n->atime = n->mtime = n->ctime = n->crtime = 0;
-	return 0;
 }
 
 int store_node_get(struct stx *s, const char *path, struct node *n)
@@ -407,13 +407,22 @@ int store_node_get(struct stx *s, const char *path, struct node *n)
 		rc = stx_table(s, PM_TABLE_NODES, &t);
 	if (rc == 0)
 		rc = kv_to_errno(kv_get(s->txn, t, key, &val));
-	if (rc == -ENOENT && *path == '\0')
-		return root_default(s, n);
+	if (rc == -ENOENT && *path == '\0') {
+		node_fresh(n, S_IFDIR | 0755, 0, 0);
+		root_owner_times(s, n);
+		return 0;
+	}
 	if (rc != 0)
 		return rc;
 	rc = node_decode(val.data, val.len, n);
-	if (rc == 0 && *path == '\0') /* the root is a folder, whatever */
+	if (rc == 0 && *path == '\0') {
+		/* the root is a folder, whatever; one stored by an older
+		 * version (an xattr set on the root) has root's ids and
+		 * times of 0 */
 		n->mode = S_IFDIR | (n->mode & 07777);
+		if (n->mtime == 0 && n->ctime == 0 && n->crtime == 0)
+			root_owner_times(s, n);
+	}
 	return rc;
 }
 

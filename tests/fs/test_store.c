@@ -199,6 +199,8 @@ static void test_root_node(void **state)
 	struct names nm;
 	struct node n, k;
 	struct stx s;
+	const void *xv;
+	size_t xl;
 
 	assert_int_equal(stx_begin(f->env, false, &s), 0);
 	assert_int_equal(store_node_get(&s, "", &n), 0);
@@ -238,6 +240,26 @@ static void test_root_node(void **state)
 	assert_int_equal(n.mode, S_IFDIR | 0644);
 	node_release(&n);
 	assert_int_equal(check_closed(f), 3);
+
+	/* one stored by an older version for an xattr on the root: ids and
+	 * times 0, which the first kind folder's replace */
+	assert_int_equal(stx_begin(f->env, true, &s), 0);
+	node_fresh(&n, S_IFDIR | 0755, 0, 0);
+	n.atime = n.mtime = n.ctime = n.crtime = 0;
+	assert_int_equal(node_xattr_set(&n, "user.k", "v", 1, 0), 0);
+	assert_int_equal(store_node_put(&s, "", &n), 0);
+	node_release(&n);
+	assert_int_equal(stx_commit(&s, KV_DURABLE_IMMEDIATE), 0);
+	assert_int_equal(stx_begin(f->env, false, &s), 0);
+	assert_int_equal(store_node_get(&s, "", &n), 0);
+	assert_int_equal(store_node_get(&s, pm_kind_name(0), &k), 0);
+	stx_abort(&s);
+	assert_true(n.mtime == k.crtime && n.crtime == k.crtime);
+	assert_int_equal(n.mode, S_IFDIR | 0755);
+	assert_int_equal(node_xattr_get(&n, "user.k", &xv, &xl), 0);
+	assert_true(xl == 1 && memcmp(xv, "v", 1) == 0);
+	node_release(&n);
+	node_release(&k);
 }
 
 int main(void)

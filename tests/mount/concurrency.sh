@@ -186,10 +186,24 @@ got = open(p).read()
 if got != "B1\nB2\nA1\nA2\nC\nD\nC2\n":
     sys.exit("appends after an fsync: %r" % got)
 PY
+# a handle that truncated, then committed, appends after others again
+python3 - "$M/prompts/trunc.txt" <<'PY' || fail "appends after an ftruncate"
+import os, sys
+p = sys.argv[1]
+open(p, "w").write("base\n")
+a = os.open(p, os.O_RDWR | os.O_APPEND)
+b = os.open(p, os.O_WRONLY | os.O_APPEND)
+os.write(a, b"a1\n"); os.ftruncate(a, 2); os.fsync(a)   # "ba"
+os.write(b, b"b1\n"); os.fsync(b)                       # "bab1\n"
+os.write(a, b"a2\n"); os.close(a); os.close(b)
+got = open(p).read()
+if got != "bab1\na2\n":
+    sys.exit("after ftruncate and fsync: %r" % got)
+PY
 # an append that makes the record invalid is refused, the others kept
 printf 'a: 1\n' > "$M/prompts/app.yaml"
 python3 - "$M/prompts/app.yaml" <<'PY' || fail "refused append"
-import errno, sys
+import errno, os, sys
 p = sys.argv[1]
 a = open(p, "a"); b = open(p, "a")
 a.write("b: 3\n"); a.flush()   # valid on what a loaded
@@ -202,6 +216,20 @@ except OSError as e:
         raise
 if open(p).read() != "a: 1\nb: 2\n":
     sys.exit("after a refused append: %r" % open(p).read())
+# the refused bytes go: the same handle's next append is judged alone
+c = os.open(p, os.O_WRONLY | os.O_APPEND)
+d = open(p, "a"); d.write("d: 4\n"); d.close()
+os.write(c, b"d: 5\n")
+try:
+    os.fsync(c)
+    sys.exit("a duplicate key appended after a commit was accepted")
+except OSError as e:
+    if e.errno != errno.EINVAL:
+        raise
+os.write(c, b"e: 6\n")
+os.close(c)
+if open(p).read() != "a: 1\nb: 2\nd: 4\ne: 6\n":
+    sys.exit("after a refused append and a good one: %r" % open(p).read())
 PY
 
 kill -0 "$DAEMON_PID" 2>/dev/null || fail "daemon died"
