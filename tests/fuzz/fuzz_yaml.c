@@ -4,7 +4,7 @@
  * Invariants: the answer is 0, -EINVAL or -ENOMEM; it does not depend on
  * whether or where a message is wanted; a rejection always explains itself
  * as "line L, column C: ..." in a NUL-terminated message that fits the
- * buffer, however small the buffer.
+ * buffer, however small the buffer, with no control bytes in it.
  */
 #include <errno.h>
 #include <string.h>
@@ -24,6 +24,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_ASSERT(memchr(msg, '\0', sizeof(msg)) != NULL);
 		FUZZ_ASSERT(strncmp(msg, "line ", 5) == 0);
 		FUZZ_ASSERT(strstr(msg, ", column ") != NULL);
+		/* safe to log: names in it are escaped */
+		for (const char *p = msg; *p; p++)
+			FUZZ_ASSERT((unsigned char)*p >= 0x20 && *p != 0x7f);
 	}
 	if (rc == -ENOMEM)
 		return 0;
