@@ -18,11 +18,15 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 #include <xxhash.h>
 #include <yaml.h>
 
@@ -66,6 +70,8 @@ struct slot {
 };
 
 struct nameset {
+	uint64_t seed;          /* hash_seed(): keys chosen to collide would
+	                           make every probe long */
 	struct slot *slots;
 	size_t cap;             /* slots: 0 or a power of two */
 	size_t count;           /* names held */
@@ -329,7 +335,7 @@ static int nameset_append(struct nameset *s, const void *name, size_t len,
 static int nameset_put(struct nameset *s, const void *name, size_t len,
                        unsigned char value)
 {
-	uint64_t hash = XXH3_64bits(name, len);
+	uint64_t hash = XXH3_64bits_withSeed(name, len, s->seed);
 	struct slot *sl;
 	size_t off;
 	int rc;
@@ -360,7 +366,8 @@ static int nameset_get(const struct nameset *s, const void *name, size_t len)
 
 	if (s->cap == 0)
 		return -1;
-	sl = nameset_slot(s, XXH3_64bits(name, len), name, len);
+	sl = nameset_slot(s, XXH3_64bits_withSeed(name, len, s->seed), name,
+	                  len);
 	return sl->at ? s->bytes[sl->at - 1 + sizeof(size_t)] : -1;
 }
 
@@ -590,6 +597,28 @@ static void parser_message(struct checker *c, const yaml_parser_t *p)
 		fail_at(c, p->problem_mark, "%s", problem);
 }
 
+/* One random seed a process, drawn on first use (or yaml_check_seed's). */
+static _Atomic uint64_t seed;
+
+void yaml_check_seed(uint64_t v)
+{
+	atomic_store_explicit(&seed, v | 1, memory_order_relaxed);
+}
+
+static uint64_t hash_seed(void)
+{
+	uint64_t v = atomic_load_explicit(&seed, memory_order_relaxed);
+
+	if (v == 0) {
+		if (getrandom(&v, sizeof v, GRND_NONBLOCK) != (ssize_t)sizeof v)
+			v = (uint64_t)time(NULL) * 0x9e3779b97f4a7c15ull ^
+			    (uint64_t)getpid();
+		v |= 1;
+		atomic_store_explicit(&seed, v, memory_order_relaxed);
+	}
+	return v;
+}
+
 int yaml_check(const void *data, size_t len, char *msg, size_t msglen)
 {
 	struct checker c = { .msg = msg, .msglen = msglen };
@@ -600,6 +629,7 @@ int yaml_check(const void *data, size_t len, char *msg, size_t msglen)
 
 	if (msg && msglen)
 		msg[0] = '\0';
+	c.keys.seed = c.anchors.seed = hash_seed();
 	if (!yaml_parser_initialize(&parser))
 		return -ENOMEM;
 	yaml_parser_set_input_string(&parser,

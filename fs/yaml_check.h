@@ -22,6 +22,7 @@
 #define CCCFS_FS_YAML_CHECK_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define YC_MAX_DEPTH 64
 #define YC_MSG_MAX 256
@@ -36,5 +37,9 @@
  * Time and memory are linear in len (expected).
  */
 int yaml_check(const void *data, size_t len, char *msg, size_t msglen);
+
+/* The key sets hash with a seed drawn at random once a process, so that
+ * no file can be made to collide; fuzzing fixes it to be repeatable. */
+void yaml_check_seed(uint64_t seed);
 
 #endif

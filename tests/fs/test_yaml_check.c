@@ -135,6 +135,24 @@ static void test_many_keys(void **state)
 	free(text);
 }
 
+/* The answer does not depend on the hash seed. */
+static void test_any_seed(void **state)
+{
+	static const uint64_t seeds[] = { 0, 2, 0x9e3779b97f4a7c15ull, ~0ull };
+	char *ok = many_keys(5000, ""), *dup = many_keys(5000, "k4321: x\n");
+
+	(void)state;
+	for (size_t i = 0; i < sizeof seeds / sizeof seeds[0]; i++) {
+		yaml_check_seed(seeds[i]);
+		assert_valid(ok);
+		assert_invalid(dup, "line 5001, column 1", "duplicate key 'k4321'");
+		assert_invalid("a: &x 1\nb: *y\n", "line 2, column 4",
+		               "undefined alias '*y'");
+	}
+	free(ok);
+	free(dup);
+}
+
 /* Every key is found again across the table's growth, and only it. */
 static void test_duplicate_each(void **state)
 {
@@ -312,6 +330,7 @@ int main(void)
 		cmocka_unit_test(test_known_keys),
 		cmocka_unit_test(test_duplicates),
 		cmocka_unit_test(test_many_keys),
+		cmocka_unit_test(test_any_seed),
 		cmocka_unit_test(test_duplicate_each),
 		cmocka_unit_test(test_nul_in_keys),
 		cmocka_unit_test(test_key_shown_safely),
