@@ -56,6 +56,9 @@ int pager_map(kv_env *env, uint64_t need)
 
 	if (env->map && need <= env->map_size)
 		return 0;
+	if (need > ((uint64_t)1 << 46)) /* 64 TiB: no doubling overflows */
+		return kv_set_err(KV_ENOTDB, "%s: %llu bytes is too large to "
+		                  "map", env->path, (unsigned long long)need);
 	size = MAP_MIN;
 	while (size < need * 2)
 		size *= 2;

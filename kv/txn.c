@@ -42,6 +42,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -338,10 +339,31 @@ static int env_open(kv_env **out, const char *path, unsigned flags, int mode,
 	oflags = (flags & KV_RDONLY) ? O_RDONLY : O_RDWR;
 	if ((flags & KV_CREATE) && !(flags & KV_RDONLY))
 		oflags |= O_CREAT;
-	env->fd = open(path, oflags | O_CLOEXEC, mode ? mode : 0600);
+	/* O_NONBLOCK: a FIFO given as the store must not hang the open */
+	env->fd = open(path, oflags | O_CLOEXEC | O_NONBLOCK,
+	               mode ? mode : 0600);
 	if (env->fd < 0) {
 		rc = kv_set_err(-errno, "%s: %s", path, strerror(errno));
 		goto fail;
+	}
+	{
+		struct stat sb;
+
+		if (fstat(env->fd, &sb) != 0) {
+			rc = kv_set_err(-errno, "%s: %s", path,
+			                strerror(errno));
+			goto fail;
+		}
+		if (!S_ISREG(sb.st_mode)) {
+			rc = S_ISDIR(sb.st_mode)
+			     ? kv_set_err(-EISDIR, "%s: is a directory, not a "
+			                  "database file", path)
+			     : kv_set_err(KV_ENOTDB, "%s: not a regular file",
+			                  path);
+			goto fail;
+		}
+		(void)fcntl(env->fd, F_SETFL,
+		            fcntl(env->fd, F_GETFL) & ~O_NONBLOCK);
 	}
 	rc = readers_open(env);
 	if (rc < 0)

@@ -242,6 +242,31 @@ static int case_version(const char *path)
 
 /* ---- not a database ------------------------------------------------ */
 
+static int not_regular(const char *path, unsigned flags)
+{
+	char lock[4096];
+	kv_env *env = NULL;
+	int rc;
+
+	alarm(10); /* a hang is a failure, not a stuck test */
+	rc = kv_env_open(&env, path, flags, 0600);
+	CHILD_CHECK(rc < 0 && env == NULL, "%s: opened (rc %d)", path, rc);
+	CHILD_CHECK(kv_errmsg()[0] != '\0', "%s: no message", path);
+	snprintf(lock, sizeof lock, "%s-lock", path);
+	CHILD_CHECK(access(lock, F_OK) != 0, "%s: lock file left", lock);
+	return 0;
+}
+
+static int case_not_regular(const char *path)
+{
+	return not_regular(path, KV_RDONLY);
+}
+
+static int case_not_regular_rw(const char *path)
+{
+	return not_regular(path, 0);
+}
+
 static void test_not_a_database(void **state)
 {
 	const char *dir = kt_tmpdir("badfile");
@@ -302,6 +327,16 @@ static void test_not_a_database(void **state)
 		assert_null(env);
 		assert_true(kv_strerror(rc)[0] != '\0');
 	}
+
+	/* read-only, a directory opens; it must still be refused, not
+	 * mapped (its size reads as 2^63 - 1 and the map size overflowed,
+	 * hanging the open), and a FIFO must not block the open; no lock
+	 * file is left beside either */
+	isolated("directory, read-only", case_not_regular, path);
+	tmpdir_path(path, sizeof(path), dir, "fifo");
+	assert_int_equal(mkfifo(path, 0600), 0);
+	isolated("FIFO, read-only", case_not_regular, path);
+	isolated("FIFO, read-write", case_not_regular_rw, path);
 
 	/* a missing file without KV_CREATE */
 	tmpdir_path(path, sizeof(path), dir, "missing");
