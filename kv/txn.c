@@ -177,12 +177,15 @@ static int read_slot(kv_env *env, uint64_t i, uint8_t *buf, struct state *s)
 		return SLOT_ABSENT;
 	if (get64(buf + MF_MAGIC) != KV_MAGIC)
 		return SLOT_ABSENT;
+	/* the checksum first: a damaged version field is damage, not a
+	 * newer format, and the other slot may serve */
+	if (get64(buf + PH_CHECKSUM) != page_checksum(buf, KV_PAGE_SIZE))
+		return SLOT_BADSUM;
 	if (get32(buf + MF_VERSION) > KV_FORMAT_VERSION)
 		return SLOT_NEWER;
 	if (get32(buf + MF_VERSION) < KV_FORMAT_VERSION_MIN ||
 	    get32(buf + MF_PAGESIZE) != KV_PAGE_SIZE ||
-	    get16(buf + PH_TYPE) != PT_META || get64(buf + PH_PGNO) != i ||
-	    get64(buf + PH_CHECKSUM) != page_checksum(buf, KV_PAGE_SIZE))
+	    get16(buf + PH_TYPE) != PT_META || get64(buf + PH_PGNO) != i)
 		return SLOT_BADSUM;
 	state_load(s, buf);
 	if (s->next_pgno < 2)
