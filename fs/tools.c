@@ -405,8 +405,7 @@ int tools_backup(int argc, char **argv)
 		snprintf(what, sizeof what, "cannot back up%s%s to %s",
 		         snap ? " snapshot " : "", snap ? snap : "", pos[1]);
 		fail_msg(pos[0], what, rc);
-		unlink(pos[1]);
-		return 1;
+		return 1; /* the copy removed what it made; never someone's */
 	}
 	/* prove the copy opens before saying it is good */
 	rc = kv_env_open(&env, pos[1], KV_RDONLY, 0600);

@@ -100,6 +100,15 @@ expect 0 backup "$CCCFS" backup "$DB" "$T/b.db"
 grep -q "b.db" "$T/out" || fail "backup output: $(cat "$T/out")"
 expect 1 "backup onto an existing file" "$CCCFS" backup "$DB" "$T/b.db"
 grep -q "already exists" "$T/err" || fail "backup onto existing: $(cat "$T/err")"
+# two backups racing to one new name: one wins, and its file stays
+for i in 1 2 3; do
+	"$CCCFS" backup "$DB" "$T/race.db" >/dev/null 2>&1 & r1=$!
+	"$CCCFS" backup "$DB" "$T/race.db" >/dev/null 2>&1 & r2=$!
+	wait $r1; s1=$?; wait $r2; s2=$?
+	check_eq "$((s1 + s2))" 1 "exit codes of two racing backups ($s1 $s2)"
+	"$CCCFS" check "$T/race.db" >/dev/null || fail "the racing backup's file"
+	rm -f "$T/race.db" "$T/race.db-lock"
+done
 expect 1 "backup of a missing snapshot" "$CCCFS" backup "$DB" "$T/c.db" --snapshot nope
 [ -e "$T/c.db" ] && fail "a failed backup left a file"
 expect 0 "check of the backup" "$CCCFS" check "$T/b.db"
