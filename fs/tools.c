@@ -312,7 +312,9 @@ static const char backup_usage[] =
 	"Write a compacted single-file copy of the live state (or of one\n"
 	"snapshot) to DEST, which must not exist.  Consistent as of one\n"
 	"commit even while the store is mounted and written.  DEST is a\n"
-	"store of its own: mount it, check it, restore from it.\n"
+	"store of its own: mount it, check it, restore from it.  A store\n"
+	"that `cccfs check` finds damaged is not copied (export what still\n"
+	"reads instead).\n"
 	"\n"
 	"examples:\n"
 	"  cccfs backup ~/.local/share/cccfs/ccc.db /backup/ccc-$(date +%F).db\n"
@@ -374,6 +376,41 @@ static void backup_progress(void *ctx, uint64_t done, uint64_t total)
 	progress_add(p, done - p->done);
 }
 
+/*
+ * Problems in the open store: kv_check()'s (checksums, structure; reads
+ * do not verify checksums, so a copy would carry damage unseen) and
+ * missing kind folders (an open that fell back from a damaged newest
+ * commit may find an older, emptier state, which is said as well).
+ */
+static uint64_t damage(kv_env *env, const char *db)
+{
+	struct kv_check_report rep;
+	struct kv_stat st;
+	struct stx s;
+	uint64_t bad;
+	int rc;
+
+	if (kv_env_stat(env, &st) == 0 && st.rolled_back_txnid)
+		fprintf(stderr, "cccfs: %s: note: the newest commit (txn %"
+		        PRIu64 ") was incomplete or damaged; the store opened "
+		        "at the commit before it\n", db, st.rolled_back_txnid);
+	memset(&rep, 0, sizeof rep);
+	rc = kv_check(env, NULL, NULL, &rep);
+	bad = rep.problems ? rep.problems : rc != 0;
+	if (stx_begin(env, false, &s) == 0) {
+		for (int k = 0; k < PM_NKINDS; k++) {
+			struct node n;
+
+			if (store_node_get(&s, pm_kind_name(k), &n) != 0)
+				bad++;
+			else
+				node_release(&n);
+		}
+		stx_abort(&s);
+	}
+	return bad;
+}
+
 int tools_backup(int argc, char **argv)
 {
 	const char *pos[2], *snap = NULL;
@@ -382,6 +419,7 @@ int tools_backup(int argc, char **argv)
 	char size[32];
 	kv_env *env;
 	struct stat sb;
+	uint64_t bad;
 	int rc = parse_args(argc, argv, backup_usage, true, false, &snap,
 	                    NULL, pos, 2);
 
@@ -394,6 +432,15 @@ int tools_backup(int argc, char **argv)
 	}
 	if (open_store(pos[0], false, true, &env) != 0)
 		return 1;
+	if ((bad = damage(env, pos[0])) != 0) {
+		fprintf(stderr, "cccfs: %s: the store is damaged (%" PRIu64
+		        " problems; `cccfs check %s` lists them): a backup "
+		        "would carry the damage unseen, so none was made; "
+		        "`cccfs export` saves what still reads\n", pos[0], bad,
+		        pos[0]);
+		kv_env_close(env);
+		return 1;
+	}
 	progress_start(&p, "copying", 0);
 	rc = kv_env_copy_progress(env, pos[1], snap, 0600, backup_progress,
 	                          &p);
@@ -432,7 +479,9 @@ static const char export_usage[] =
 	"tree of YAML files: DIR/workflows, DIR/agents, DIR/prompts, with\n"
 	"their folders, modes and times.  Side files (editor swap files,\n"
 	"notes that are not .yaml/.yml) are left out.  DIR must not exist\n"
-	"or be empty.  `cccfs import` loads such a tree back.\n"
+	"or be empty.  `cccfs import` loads such a tree back.  From a store\n"
+	"`cccfs check` finds damaged, it exports what still reads, warns,\n"
+	"and exits 3.\n"
 	"\n"
 	"examples:\n"
 	"  cccfs export ~/.local/share/cccfs/ccc.db ~/ccc-export\n"
@@ -611,7 +660,7 @@ int tools_export(int argc, char **argv)
 {
 	const char *pos[2], *snap = NULL;
 	struct xport x;
-	uint64_t total = 0;
+	uint64_t total = 0, bad;
 	kv_env *env;
 	int rc = parse_args(argc, argv, export_usage, true, false, &snap,
 	                    NULL, pos, 2);
@@ -620,6 +669,11 @@ int tools_export(int argc, char **argv)
 		return rc;
 	if (open_store(pos[0], false, true, &env) != 0)
 		return 1;
+	if ((bad = damage(env, pos[0])) != 0)
+		fprintf(stderr, "cccfs: %s: warning: the store is damaged (%"
+		        PRIu64 " problems; `cccfs check %s` lists them); "
+		        "exporting what still reads, which may hold damaged "
+		        "bytes\n", pos[0], bad, pos[0]);
 	memset(&x, 0, sizeof x);
 	rc = snap ? stx_begin_snapshot(env, snap, &x.s)
 	          : stx_begin(env, false, &x.s);
@@ -685,8 +739,8 @@ int tools_export(int argc, char **argv)
 	       x.records, x.folders, pos[1]);
 	if (x.skipped)
 		printf(" (%" PRIu64 " side files left out)", x.skipped);
-	printf("\n");
-	return 0;
+	printf("%s\n", bad ? ", from a damaged store" : "");
+	return bad ? 3 : 0;
 }
 
 /* ---- import ------------------------------------------------------------ */

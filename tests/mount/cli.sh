@@ -127,6 +127,22 @@ grep -q "dup.yaml: line 2, column 1" "$T/err" || fail "import error: $(cat "$T/e
 expect 0 "import --skip-invalid" "$CCCFS" import "$T/i.db" "$T/x" --skip-invalid
 grep -q "1 invalid file skipped" "$T/out" || fail "skip output: $(cat "$T/out")"
 
+note "backup refuses a damaged store; export warns and exits 3"
+# a record's page damaged below a later commit (no fall back at open)
+cp "$T/i.db" "$T/dmg.db" || fail "copy of the imported store"
+expect 0 "a commit after the import" "$CCCFS" snapshot "$T/dmg.db" create later
+for off in $(grep -boa 'name: review' "$T/dmg.db" | cut -d: -f1); do
+	printf 'X' | dd of="$T/dmg.db" bs=1 seek="$((off + 6))" conv=notrunc 2>/dev/null
+done
+[ -n "$off" ] || fail "no record bytes found in the store"
+expect 3 "check of the damaged copy" "$CCCFS" check "$T/dmg.db"
+expect 1 "backup of a damaged store" "$CCCFS" backup "$T/dmg.db" "$T/dmg2.db"
+grep -q "the store is damaged" "$T/err" || fail "backup of damage: $(cat "$T/err")"
+[ -e "$T/dmg2.db" ] && fail "a backup of a damaged store was made"
+expect 3 "export of a damaged store" "$CCCFS" export "$T/dmg.db" "$T/dx"
+grep -q "warning: the store is damaged" "$T/err" || fail "export of damage: $(cat "$T/err")"
+[ -d "$T/dx/prompts" ] || fail "export of damage saved nothing"
+
 note "umount; check finds damage (exit 3)"
 expect 2 "umount without a mountpoint" "$CCCFS" umount
 expect 0 umount "$CCCFS" umount "$M"
