@@ -30,6 +30,8 @@
 #include "fs.h"
 #include "store.h"
 
+#define COMMIT_INTERVAL_MAX 86400000ul
+
 static const struct fuse_opt cccfs_opts[] = {
 	{ "max_record=%lu", offsetof(struct fs_config, max_record), 0 },
 	{ "commit_interval=%lu", offsetof(struct fs_config, commit_interval),
@@ -460,6 +462,13 @@ int mount_main(const char *db, const char *mountpoint, const char *opts,
 	}
 	if (fs.cfg.max_record == 0 || fs.cfg.max_record > KV_MAX_VALUE) {
 		fs_log(LOG_ERR, "max_record must be 1..%u bytes", KV_MAX_VALUE);
+		ret = 2;
+		goto out;
+	}
+	/* %lu takes "-1" as ULONG_MAX: never durable until the unmount */
+	if (fs.cfg.commit_interval > COMMIT_INTERVAL_MAX) {
+		fs_log(LOG_ERR, "commit_interval must be 0..%lu ms (a day)",
+		       COMMIT_INTERVAL_MAX);
 		ret = 2;
 		goto out;
 	}
