@@ -257,11 +257,13 @@ int tools_snapshot(int argc, char **argv)
 	kv_env *env;
 	int ret, rc;
 
-	if (argc == 2 && (strcmp(argv[1], "-h") == 0 ||
-	                  strcmp(argv[1], "--help") == 0)) {
-		fputs(snapshot_usage, stdout);
-		return 0;
-	}
+	/* --help anywhere asks for help, never names a snapshot */
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "-h") == 0 ||
+		    strcmp(argv[i], "--help") == 0) {
+			fputs(snapshot_usage, stdout);
+			return 0;
+		}
 	if (argc < 3) {
 		fputs(snapshot_usage, stderr);
 		return 2;

@@ -40,6 +40,10 @@ for args in "mount" "mount $DB" "umount" "init" "check" "check -v" "stat" \
 	grep -q "usage: cccfs" "$T/err" || fail "cccfs $args: no usage on stderr"
 done
 expect 2 "snapshot name with a slash" "$CCCFS" snapshot "$DB" create a/b
+for h in --help -h; do
+	expect 0 "snapshot create $h" "$CCCFS" snapshot "$DB" create "$h"
+	grep -q "^usage: cccfs snapshot" "$T/out" || fail "snapshot create $h: $(cat "$T/out")"
+done
 expect 2 "snapshot name '..'" "$CCCFS" snapshot "$DB" create ..
 
 note "a missing store: exit 1, says how to make one"
