@@ -167,7 +167,9 @@ static int create_file(kv_env *env)
 	return 0;
 }
 
-enum { SLOT_ABSENT, SLOT_BADSUM, SLOT_NEWER, SLOT_OK };
+/* SLOT_NEWER_BADSUM: a newer version whose checksum fails ours, which a
+ * newer format may compute otherwise, or a damaged version field. */
+enum { SLOT_ABSENT, SLOT_BADSUM, SLOT_NEWER_BADSUM, SLOT_NEWER, SLOT_OK };
 
 static int read_slot(kv_env *env, uint64_t i, uint8_t *buf, struct state *s)
 {
@@ -177,10 +179,9 @@ static int read_slot(kv_env *env, uint64_t i, uint8_t *buf, struct state *s)
 		return SLOT_ABSENT;
 	if (get64(buf + MF_MAGIC) != KV_MAGIC)
 		return SLOT_ABSENT;
-	/* the checksum first: a damaged version field is damage, not a
-	 * newer format, and the other slot may serve */
 	if (get64(buf + PH_CHECKSUM) != page_checksum(buf, KV_PAGE_SIZE))
-		return SLOT_BADSUM;
+		return get32(buf + MF_VERSION) > KV_FORMAT_VERSION
+		       ? SLOT_NEWER_BADSUM : SLOT_BADSUM;
 	if (get32(buf + MF_VERSION) > KV_FORMAT_VERSION)
 		return SLOT_NEWER;
 	if (get32(buf + MF_VERSION) < KV_FORMAT_VERSION_MIN ||
@@ -224,7 +225,12 @@ static int pick_meta(kv_env *env, struct state *out, uint64_t *slot_out)
 	k[0] = read_slot(env, 0, buf, &s[0]);
 	k[1] = read_slot(env, 1, buf, &s[1]);
 	free(buf);
-	if (k[0] == SLOT_NEWER || k[1] == SLOT_NEWER)
+	/* A newer version with our checksum is newer.  One whose checksum
+	 * fails may be a newer format or a damaged field: newer only when
+	 * the other slot does not open either. */
+	if (k[0] == SLOT_NEWER || k[1] == SLOT_NEWER ||
+	    (k[0] == SLOT_NEWER_BADSUM && k[1] != SLOT_OK) ||
+	    (k[1] == SLOT_NEWER_BADSUM && k[0] != SLOT_OK))
 		return kv_set_err(KV_EVERSION, "%s: written by a newer format "
 		                  "version; upgrade cccfs to open it", env->path);
 	if (k[0] == SLOT_ABSENT && k[1] == SLOT_ABSENT)
