@@ -181,6 +181,18 @@ static struct snap *snap_new(const void *data, size_t len)
 	return sn;
 }
 
+/* *sn with a reference taken for the caller, made first if NULL (and
+ * NULL again on ENOMEM): one copy for every holder. */
+static struct snap *snap_share(struct snap **sn, const void *data,
+                               size_t len)
+{
+	if (*sn)
+		atomic_fetch_add(&(*sn)->ref, 1);
+	else
+		*sn = snap_new(data, len);
+	return *sn;
+}
+
 static void snap_put(struct snap *sn)
 {
 	if (sn && atomic_fetch_sub(&sn->ref, 1) == 1)
@@ -452,20 +464,12 @@ static void preserve_readers(struct fs_inode *in, uint64_t old_version,
 			continue;
 		if (h->writable && !detach)
 			continue;
-		/* one copy for all; on ENOMEM the reader sees the new one */
-		if (sn)
-			atomic_fetch_add(&sn->ref, 1);
-		else
-			sn = snap_new(data, len);
-		h->snap = sn;
+		/* on ENOMEM the reader sees the new version */
+		h->snap = snap_share(&sn, data, len);
 	}
-	if (keep) { /* the same copy, for opens of the detached inode */
-		if (sn)
-			atomic_fetch_add(&sn->ref, 1);
-		else
-			sn = snap_new(data, len); /* NULL: they get ESTALE */
+	if (keep) { /* for opens of the detached inode; NULL: ESTALE */
 		snap_put(in->gone);
-		in->gone = sn;
+		in->gone = snap_share(&sn, data, len);
 	}
 	itab_unlock();
 }
@@ -1074,7 +1078,8 @@ static int set_meta(struct fs *fs, fuse_req_t req, fuse_ino_t ino,
 		out->mtime = now;
 	else if (to_set & FUSE_SET_ATTR_MTIME)
 		out->mtime = node_time_of(attr->st_mtim);
-	out->ctime = (to_set & FUSE_SET_ATTR_CTIME) ? node_time_of(attr->st_ctim) : now;
+	out->ctime = (to_set & FUSE_SET_ATTR_CTIME)
+	             ? node_time_of(attr->st_ctim) : now;
 	rc = store_node_put(&s, path, out);
 	free(path);
 	if (rc != 0) {
@@ -1771,15 +1776,8 @@ static int do_rename(struct fs *fs, fuse_ino_t parent, const char *name,
 	else
 		rc = do_move(fs, &s, from, to, flags, &replaced, &clear_err,
 		             &preserved);
-	if (rc == 0) { /* both folders changed */
-		int64_t now = now_ns();
-		size_t fl = pm_parent_len(from);
-
-		rc = store_touch_parent(&s, from, now);
-		if (rc == 0 && (fl != pm_parent_len(to) ||
-		                memcmp(from, to, fl) != 0))
-			rc = store_touch_parent(&s, to, now);
-	}
+	if (rc == 0)
+		rc = store_touch_parents(&s, from, to, now_ns());
 	if (rc != 0) {
 		stx_abort(&s);
 		preserve_end(preserved, rc);
@@ -2170,7 +2168,6 @@ static int open_gone(fuse_req_t req, fuse_ino_t ino,
 	if (rc != 0)
 		return rc;
 	fi->direct_io = 1;
-	fi->keep_cache = 0;
 	fi->noflush = 1;
 	return 0;
 }
@@ -2769,15 +2766,7 @@ static void fs_statfs(fuse_req_t req, fuse_ino_t ino)
 		memset(&host, 0, sizeof host);
 	free(dir);
 	if (stx_begin(fs->env, false, &s) == 0) {
-		kv_table *t;
-
-		if (kv_table_open(s.txn, PM_TABLE_NODES, 0, &t) == 0) {
-			kv_val rk = { "", 1 }, v; /* the root's node, if stored */
-
-			nodes = kv_table_count(t);
-			if (kv_get(s.txn, t, rk, &v) != 0)
-				nodes++;
-		}
+		nodes = store_node_count(&s);
 		stx_abort(&s);
 	}
 	/* The store may grow into the host's free space: blocks are the

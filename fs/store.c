@@ -448,6 +448,33 @@ int store_touch_parent(struct stx *s, const char *path, int64_t now)
 	return rc;
 }
 
+int store_touch_parents(struct stx *s, const char *from, const char *to,
+                        int64_t now)
+{
+	size_t fl = pm_parent_len(from);
+	int rc = store_touch_parent(s, from, now);
+
+	if (rc == 0 && (fl != pm_parent_len(to) || memcmp(from, to, fl) != 0))
+		rc = store_touch_parent(s, to, now);
+	return rc;
+}
+
+uint64_t store_node_count(struct stx *s)
+{
+	char kb[2];
+	kv_val key, val;
+	kv_table *t = NULL;
+	uint64_t n;
+
+	if (stx_table(s, PM_TABLE_NODES, &t) != 0)
+		return 1;
+	n = kv_table_count(t);
+	if (node_key("", kb, sizeof kb, &key) != 0 ||
+	    kv_get(s->txn, t, key, &val) != 0)
+		n++; /* the root, not stored */
+	return n;
+}
+
 int store_node_put(struct stx *s, const char *path, const struct node *n)
 {
 	char kb[PM_PATH_MAX + 2];

@@ -106,6 +106,11 @@ bool store_own_commit(uint64_t txnid, uint64_t *base);
  * it, removed or renamed.  Nothing for the top folders' parent, the root,
  * whose entries never change. */
 int store_touch_parent(struct stx *s, const char *path, int64_t now);
+/* Both folders of a rename from -> to (one when they are the same). */
+int store_touch_parents(struct stx *s, const char *from, const char *to,
+                        int64_t now);
+/* Nodes in the tree, the root's counted whether stored or not. */
+uint64_t store_node_count(struct stx *s);
 
 /* Create the tables and the three top folders when missing. */
 int store_init(kv_env *env, uint32_t uid, uint32_t gid);

@@ -167,6 +167,23 @@ static int create_file(kv_env *env)
 	return 0;
 }
 
+/* The store must be a regular file: a directory opens read-only and its
+ * size reads as 2^63 - 1.  Clears the O_NONBLOCK of the open. */
+static int regular_file(int fd, const char *path)
+{
+	struct stat sb;
+
+	if (fstat(fd, &sb) != 0)
+		return kv_set_err(-errno, "%s: %s", path, strerror(errno));
+	if (S_ISDIR(sb.st_mode))
+		return kv_set_err(-EISDIR, "%s: is a directory, not a "
+		                  "database file", path);
+	if (!S_ISREG(sb.st_mode))
+		return kv_set_err(KV_ENOTDB, "%s: not a regular file", path);
+	(void)fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	return 0;
+}
+
 /* SLOT_NEWER_BADSUM: a newer version whose checksum fails ours, which a
  * newer format may compute otherwise, or a damaged version field. */
 enum { SLOT_ABSENT, SLOT_BADSUM, SLOT_NEWER_BADSUM, SLOT_NEWER, SLOT_OK };
@@ -355,25 +372,9 @@ static int env_open(kv_env **out, const char *path, unsigned flags, int mode,
 		rc = kv_set_err(-errno, "%s: %s", path, strerror(errno));
 		goto fail;
 	}
-	{
-		struct stat sb;
-
-		if (fstat(env->fd, &sb) != 0) {
-			rc = kv_set_err(-errno, "%s: %s", path,
-			                strerror(errno));
-			goto fail;
-		}
-		if (!S_ISREG(sb.st_mode)) {
-			rc = S_ISDIR(sb.st_mode)
-			     ? kv_set_err(-EISDIR, "%s: is a directory, not a "
-			                  "database file", path)
-			     : kv_set_err(KV_ENOTDB, "%s: not a regular file",
-			                  path);
-			goto fail;
-		}
-		(void)fcntl(env->fd, F_SETFL,
-		            fcntl(env->fd, F_GETFL) & ~O_NONBLOCK);
-	}
+	rc = regular_file(env->fd, path);
+	if (rc)
+		goto fail;
 	rc = readers_open(env);
 	if (rc < 0)
 		goto fail;
