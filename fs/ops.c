@@ -137,6 +137,8 @@ struct fs_handle {
 	bool written; /* written since the last commit: commit at flush */
 	bool mtime_set; /* an explicit mtime came after the last write */
 	bool too_big; /* a write passed the size limit: refuse the save */
+	atomic_bool closed; /* flushed with nothing pending: its RELEASE,
+	                       which the kernel sends later, is coming */
 	/* O_APPEND with nothing but appends since buf was loaded from (or
 	 * committed as) the content of txnid base_txnid, base_len bytes: a
 	 * commit adds buf's tail to whatever content it finds then */
@@ -1153,6 +1155,7 @@ static int do_setattr(struct fs *fs, fuse_req_t req, fuse_ino_t ino,
 				h->mtime_set = false;
 				h->append_only = false;
 			}
+			atomic_store(&h->closed, false);
 			handle_show(h);
 			pthread_mutex_unlock(&h->lock);
 		} else {
@@ -1985,12 +1988,24 @@ static bool may_cache(struct fs_inode *in, uint64_t version)
 
 /*
  * A read-only open that comes just after a writer closed finds the
- * kernel's view of the inode still being invalidated (notify.c), after
- * which it may read through the page cache, where it can be mapped
- * MAP_SHARED (a direct I/O open cannot: ENODEV).  Wait for that, up to
- * KCLEAN_WAIT_NS, rather than open on direct I/O.
+ * writer's RELEASE not yet here (the kernel sends it after close
+ * returns), or the kernel's view of the inode still being invalidated
+ * (notify.c); after both it may read through the page cache, where it can
+ * be mapped MAP_SHARED (a direct I/O open cannot: ENODEV).  Wait for that,
+ * up to KCLEAN_WAIT_NS, rather than open on direct I/O; never for a
+ * writer still at work.  With the itab lock held.
  */
 #define KCLEAN_WAIT_NS 100000000ll
+static bool settling(struct fs_inode *in)
+{
+	if (in->path == NULL)
+		return false;
+	for (struct fs_handle *h = in->handles; h; h = h->next)
+		if (h->writable && !atomic_load(&h->closed))
+			return false;
+	return in->kstale || in->writers > 0;
+}
+
 static void wait_kclean(struct fs_inode *in)
 {
 	int64_t until = itab_mono_ns() + KCLEAN_WAIT_NS;
@@ -1999,7 +2014,7 @@ static void wait_kclean(struct fs_inode *in)
 
 	for (;;) {
 		itab_lock();
-		wait = in->kstale && in->writers == 0 && in->path != NULL;
+		wait = settling(in);
 		itab_unlock();
 		if (!wait || itab_mono_ns() > until)
 			return;
@@ -2374,6 +2389,7 @@ static int do_write(struct fs *fs, struct fs_handle *h, const char *buf,
 		h->pending = h->written = true;
 		h->mtime_set = false;
 	}
+	atomic_store(&h->closed, false); /* a dup'ed fd still writes */
 	handle_show(h);
 	pthread_mutex_unlock(&h->lock);
 	return rc;
@@ -2402,6 +2418,7 @@ static void fs_flush(fuse_req_t req, fuse_ino_t ino,
 	pthread_mutex_lock(&h->lock);
 	if (h->written)
 		rc = handle_commit(fs_of(req), h, false, "close");
+	atomic_store(&h->closed, !h->pending);
 	handle_show(h);
 	pthread_mutex_unlock(&h->lock);
 	reply_err(req, rc);
