@@ -1,5 +1,5 @@
 /*
- * Unit tests for fs/inode.c: lookup counts and freeing, detaching, and the
+ * Unit tests for fs/daemon/inode.c: lookup counts and freeing, detaching, and the
  * bookkeeping behind cached reads (kseq/kstale/kclean, holds for a writer
  * moved away from cached readers).
  */

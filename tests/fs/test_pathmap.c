@@ -1,5 +1,5 @@
 /*
- * Unit tests for fs/pathmap.c: name rules, record detection, joins,
+ * Unit tests for fs/store/pathmap.c: name rules, record detection, joins,
  * node keys (the "parent\0name" range-scan layout) and content locations.
  */
 #include <errno.h>

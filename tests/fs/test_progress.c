@@ -1,5 +1,5 @@
 /*
- * Unit tests for fs/progress.c: the line progress_format() builds (bar,
+ * Unit tests for fs/cli/progress.c: the line progress_format() builds (bar,
  * counts, percentage, rate units, truncation), silence when stderr is not
  * a terminal, and a real draw on a pseudo-terminal.
  */

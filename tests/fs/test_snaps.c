@@ -1,5 +1,5 @@
 /*
- * Tests for fs/retain.c and fs/snaps.c: parsing of durations and
+ * Tests for fs/store/retain.c and fs/store/snaps.c: parsing of durations and
  * retention specs, automatic snapshot names, which snapshots retention
  * keeps, the automatic schedule driven by an injected clock (weeks of
  * simulated time in a second), the read-only snapshot views behind

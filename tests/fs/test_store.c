@@ -1,5 +1,5 @@
 /*
- * Tests for fs/store.c and fs/check.c against the real engine: the node
+ * Tests for fs/store/store.c and fs/cli/check.c against the real engine: the node
  * layout (children of a folder are one key range, and only they), node
  * encoding with xattrs, subtree moves as used by rename, the root's node,
  * and the exit codes of `cccfs check` on a clean and on a damaged store.

@@ -1,5 +1,5 @@
 /*
- * Unit tests for fs/yaml_check.c: what a record may contain, and that
+ * Unit tests for fs/store/yaml_check.c: what a record may contain, and that
  * every refusal names the right line and column (1-based).
  */
 #include <errno.h>

@@ -1,5 +1,5 @@
 /*
- * fuzz_pathmap.c: path <-> key mapping (fs/pathmap.h) of arbitrary names.
+ * fuzz_pathmap.c: path <-> key mapping (fs/store/pathmap.h) of arbitrary names.
  *
  * Input: one flag byte (bit 0: the entry is a regular file), then names
  * separated by NUL bytes.  The names are checked one by one and the good

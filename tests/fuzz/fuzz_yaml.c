@@ -1,5 +1,5 @@
 /*
- * fuzz_yaml.c: record validation (fs/yaml_check.h) of arbitrary bytes.
+ * fuzz_yaml.c: record validation (fs/store/yaml_check.h) of arbitrary bytes.
  *
  * Invariants: the answer is 0, -EINVAL or -ENOMEM; it does not depend on
  * whether or where a message is wanted; a rejection always explains itself

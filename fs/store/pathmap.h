@@ -1,11 +1,11 @@
 /*
  * pathmap: where a path of the mount lives in the store, and which names are
  * allowed.  Pure string code: no FUSE, no kv calls, so it is unit-tested and
- * fuzzable on its own.  Used by fs/ops.c, fs/store.c and fs/check.c.
+ * fuzzable on its own.  Used by fs/daemon/ops.c, fs/store/store.c and fs/cli/check.c.
  *
  * Paths inside cccfs are written without the leading slash: "" is the root,
  * "workflows" a top folder, "workflows/a/b.yaml" an entry.  The storage
- * layout these paths map to is described in fs/store.h.
+ * layout these paths map to is described in fs/store/store.h.
  *
  * The root holds only the three kind folders; every other name there is
  * refused (EPERM) or absent (ENOENT).  A read-only snapshot folder can be

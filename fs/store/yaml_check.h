@@ -1,6 +1,6 @@
 /*
  * yaml_check: decide whether bytes may be stored as a record.  Uses libyaml
- * events only; no FUSE or kv calls.  Used by fs/store.c (before every record
+ * events only; no FUSE or kv calls.  Used by fs/store/store.c (before every record
  * commit) and by `cccfs check`.
  *
  * A record is valid when:
