@@ -66,7 +66,7 @@ KV_API const char *kv_strerror(int rc)
 	case KV_EBADNAME:
 		return "name is empty or too long";
 	default:
-		if (rc < 0 && rc > -4096)
+		if (rc < 0 && !kv_is_kv_error(rc))
 			return strerror(-rc);
 		return "unknown error";
 	}

@@ -39,11 +39,11 @@
 
 static void fail_msg(const char *file, const char *what, int rc)
 {
-	const char *detail = rc <= -4096 || rc == KV_ENOTFOUND ? kv_errmsg()
+	const char *detail = kv_is_kv_error(rc) ? kv_errmsg()
 	                                                      : "";
 
 	fprintf(stderr, "cccfs: %s: %s: %s%s%s\n", file, what,
-	        rc <= -4096 ? kv_strerror(rc) : strerror(-rc),
+	        kv_is_kv_error(rc) ? kv_strerror(rc) : strerror(-rc),
 	        *detail ? ": " : "", detail);
 }
 

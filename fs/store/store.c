@@ -26,7 +26,7 @@ int kv_to_errno(int rc)
 {
 	if (rc >= 0)
 		return rc;
-	if (rc > -4096)
+	if (!kv_is_kv_error(rc))
 		return rc;
 	switch (rc) {
 	case KV_ENOTFOUND:

@@ -54,25 +54,42 @@ typedef struct kv_val {
 	size_t len;
 } kv_val;
 
-/* Library error codes (a reserved negative band, below every -errno). */
+/*
+ * Library error codes: a reserved negative band, below every -errno and
+ * clear of its neighbours.  Berkeley DB uses -30800 to -30999 and LMDB the
+ * hundred codes above it (-30799 to -30700, MDB_KEYEXIST upwards); ours
+ * count up from -30599 and end at KV_ERRCODE_LAST, so a program that links
+ * both engines (the benchmark does) can tell their codes apart.
+ */
 enum {
-	KV_ENOTFOUND = -30800, /* key, table or snapshot does not exist */
-	KV_EEXIST = -30799,    /* key or name exists (KV_NOOVERWRITE) */
-	KV_EBUSY = -30798,     /* another writer holds the write lock */
-	KV_ECORRUPT = -30797,  /* the file failed a checksum or structure check */
-	KV_EVERSION = -30796,  /* the file has a format version we cannot read */
-	KV_ENOTDB = -30795,    /* the file is not a cccfs kv database */
-	KV_EFATAL = -30794,    /* an I/O failure left the durable state unknown;
+	KV_ENOTFOUND = -30599, /* key, table or snapshot does not exist */
+	KV_EEXIST = -30598,    /* key or name exists (KV_NOOVERWRITE) */
+	KV_EBUSY = -30597,     /* another writer holds the write lock */
+	KV_ECORRUPT = -30596,  /* the file failed a checksum or structure check */
+	KV_EVERSION = -30595,  /* the file has a format version we cannot read */
+	KV_ENOTDB = -30594,    /* the file is not a cccfs kv database */
+	KV_EFATAL = -30593,    /* an I/O failure left the durable state unknown;
 	                          close and reopen the environment */
-	KV_EREADONLY = -30793, /* write attempted in a read-only txn or env */
-	KV_EKEYSIZE = -30792,  /* key empty or longer than KV_MAX_KEY */
-	KV_EVALSIZE = -30791,  /* value longer than KV_MAX_VALUE */
-	KV_EREADERS = -30790,  /* the reader table is full */
-	KV_ELOCKED = -30789,   /* the database is locked by another user
+	KV_EREADONLY = -30592, /* write attempted in a read-only txn or env */
+	KV_EKEYSIZE = -30591,  /* key empty or longer than KV_MAX_KEY */
+	KV_EVALSIZE = -30590,  /* value longer than KV_MAX_VALUE */
+	KV_EREADERS = -30589,  /* the reader table is full */
+	KV_ELOCKED = -30588,   /* the database is locked by another user
 	                          (kv_env_lock_exclusive) */
-	KV_EORDER = -30788,    /* KV_APPEND with a key not above the last */
-	KV_EBADNAME = -30787,  /* table or snapshot name empty or too long */
+	KV_EORDER = -30587,    /* KV_APPEND with a key not above the last */
+	KV_EBADNAME = -30586,  /* table or snapshot name empty or too long */
+	KV_ERRCODE_LAST = KV_EBADNAME,
 };
+
+/* The band reserved for KV_E* codes, now and in later versions. */
+#define KV_ERRCODE_MIN (-30599)
+#define KV_ERRCODE_MAX (-30500)
+
+/* Nonzero when rc is one of the KV_E* codes rather than a -errno value. */
+static inline int kv_is_kv_error(int rc)
+{
+	return rc >= KV_ERRCODE_MIN && rc <= KV_ERRCODE_MAX;
+}
 
 #define KV_MAX_KEY 1024u                    /* bytes */
 #define KV_MAX_VALUE (1024u * 1024u * 1024u) /* 1 GiB */
