@@ -487,6 +487,6 @@ int check_recent(kv_env *env, uint8_t *map, const struct state *st,
 /* ---- txn.c ------------------------------------------------------------ */
 
 int txn_begin_read_state(kv_env *env, kv_txn **out);
-int64_t now_ns(void);
+int64_t kv_now_ns(void);
 
 #endif

@@ -217,7 +217,7 @@ KV_API int kv_snapshot_create(kv_txn *txn, const char *name)
 		return rc;
 	memset(&r, 0, sizeof(r));
 	r.txnid = txn->base_txnid;
-	r.created = now_ns();
+	r.created = kv_now_ns();
 	r.catalog = txn->base_catalog;
 	rc = count_records(txn, &r.catalog, &r.records);
 	if (rc)

@@ -48,7 +48,7 @@
 
 #include "kv_int.h"
 
-int64_t now_ns(void)
+int64_t kv_now_ns(void)
 {
 	struct timespec ts;
 
@@ -149,7 +149,7 @@ static int create_file(kv_env *env)
 
 	memset(&s, 0, sizeof(s));
 	s.next_pgno = 2;
-	s.time_ns = now_ns();
+	s.time_ns = kv_now_ns();
 	/* slot 1 holds txn 0, slot 0 txn 1: both valid, both empty, and
 	 * each with its (empty) free state current */
 	rc = write_meta(env, &s, 1);
@@ -788,7 +788,7 @@ KV_API int kv_txn_commit(kv_txn *txn)
 	if (rc)
 		goto fail;
 	txn->st.txnid = txn->id;
-	txn->st.time_ns = now_ns();
+	txn->st.time_ns = kv_now_ns();
 	if (ckpt) {
 		txn->st.log_epoch = txn->id;
 		txn->st.log_tail = txn->st.log_synced = 0;

@@ -14,16 +14,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
+
 #define PROGRESS_PERIOD_NS 100000000ull /* 100 ms: ten draws a second */
 #define BAR_WIDTH 20
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 /* "", "  950/s", "  1.2k/s" or "  3.4M/s": done per second of elapsed. */
 static void format_rate(char *buf, size_t n, uint64_t done,
@@ -120,7 +114,7 @@ void progress_start(struct progress *p, const char *label, uint64_t total)
 	p->total = total;
 	p->fd = STDERR_FILENO;
 	p->active = isatty(p->fd);
-	p->start_ns = now_ns();
+	p->start_ns = (uint64_t)clock_mono_ns();
 }
 
 void progress_add(struct progress *p, uint64_t n)
@@ -130,7 +124,7 @@ void progress_add(struct progress *p, uint64_t n)
 	p->done += n;
 	if (!p->active)
 		return;
-	now = now_ns();
+	now = (uint64_t)clock_mono_ns();
 	since = p->drawn_ns ? p->drawn_ns : p->start_ns;
 	if (now - since >= PROGRESS_PERIOD_NS)
 		draw(p, now, "");
@@ -147,7 +141,7 @@ void progress_clear(struct progress *p)
 void progress_end(struct progress *p)
 {
 	if (p->active && p->drawn_ns)
-		draw(p, now_ns(), "\n");
+		draw(p, (uint64_t)clock_mono_ns(), "\n");
 	p->active = 0;
 	p->shown = 0;
 }

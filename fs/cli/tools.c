@@ -28,6 +28,7 @@
 
 #include <cccfs/kv.h>
 
+#include "clock.h"
 #include "fs.h"
 #include "pathmap.h"
 #include "progress.h"
@@ -987,7 +988,7 @@ static int import_put(struct stx *s, const struct item *e, const char *data,
 	n.mode = (n.mode & S_IFMT) | mode;
 	n.atime = node_time_of(e->st.st_atim);
 	n.mtime = node_time_of(e->st.st_mtim);
-	n.ctime = now_ns();
+	n.ctime = clock_real_ns();
 	if (!e->dir) {
 		n.size = len;
 		n.txnid = kv_txn_id(s->txn);

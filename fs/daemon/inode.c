@@ -4,6 +4,7 @@
  * grow by doubling.  Renames of folders visit every inode (O(inodes in
  * memory)), which stays small next to the store work such a rename does.
  */
+#include "clock.h"
 #include "inode.h"
 
 #include <errno.h>
@@ -348,14 +349,6 @@ static void maybe_free(struct fs_inode *in)
 	inode_free(in);
 }
 
-int64_t itab_mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
-}
-
 void itab_hold_drop_locked(struct fs_inode *in)
 {
 	if (in->hold_until != 0) {
@@ -375,7 +368,7 @@ void itab_forget(uint64_t ino, uint64_t n)
 		in->nlookup = in->nlookup > n ? in->nlookup - n : 0;
 		/* only the hold left, and its writer is not coming */
 		if (in->hold_until != 0 && in->nlookup <= 1 &&
-		    itab_mono_ns() >= in->hold_until)
+		    clock_mono_ns() >= in->hold_until)
 			itab_hold_drop_locked(in);
 		maybe_free(in);
 	}

@@ -54,7 +54,7 @@ struct fs_inode {
 	uint64_t kseq;          /* bumped by every itab_kdirty_locked() */
 	uint64_t kclean_seq;    /* kseq an invalidation completed after */
 	int64_t hold_until;     /* a writer moved here from cached readers is
-	                           on its way (ns, CLOCK_MONOTONIC; 0: none);
+	                           on its way (clock_mono_ns(); 0: none);
 	                           holds one lookup of its own until then */
 	bool rdc_reset;         /* a listing was left half read: the kernel's
 	                           cache of it may be stuck half filled */
@@ -116,8 +116,6 @@ void itab_kdirty_locked(struct fs_inode *in);
 uint64_t itab_kseq(uint64_t ino);
 void itab_kclean(uint64_t ino, uint64_t seq);
 
-/* CLOCK_MONOTONIC in nanoseconds (hold_until). */
-int64_t itab_mono_ns(void);
 /* With the lock held: drop the hold of in and the lookup it kept (the
  * writer came, or will not).  The caller keeps in alive. */
 void itab_hold_drop_locked(struct fs_inode *in);

@@ -94,6 +94,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "fs.h"
 #include "inode.h"
 #include "pathmap.h"
@@ -852,8 +853,8 @@ static int handle_commit(struct fs *fs, struct fs_handle *h, bool durable,
 		n.size = h->buf.len;
 		n.txnid = kv_txn_id(s.txn);
 	}
-	n.mtime = h->mtime_set ? h->mtime : now_ns();
-	n.ctime = now_ns();
+	n.mtime = h->mtime_set ? h->mtime : clock_real_ns();
+	n.ctime = clock_real_ns();
 	rc = store_node_put(&s, path, &n);
 	node_release(&n);
 	if (rc != 0) {
@@ -1007,7 +1008,7 @@ static int truncate_path(struct fs *fs, struct fs_inode *in, fuse_ino_t ino,
 		n.txnid = kv_txn_id(s.txn);
 		n.size = b.len;
 	}
-	n.mtime = n.ctime = now_ns();
+	n.mtime = n.ctime = clock_real_ns();
 	if (rc == 0)
 		rc = store_node_put(&s, path, &n);
 	if (rc != 0)
@@ -1037,7 +1038,7 @@ static int set_meta(struct fs *fs, fuse_req_t req, fuse_ino_t ino,
                     const struct stat *attr, int to_set, struct node *out)
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
-	int64_t now = now_ns();
+	int64_t now = clock_real_ns();
 	char *path = NULL;
 	struct stx s;
 	int rc;
@@ -1539,7 +1540,7 @@ static int do_remove(struct fs *fs, fuse_ino_t parent, const char *name,
 		preserved = preserve_path(&s, path, true);
 	rc = store_remove(&s, path, n.mode);
 	if (rc == 0)
-		rc = store_touch_parent(&s, path, now_ns());
+		rc = store_touch_parent(&s, path, clock_real_ns());
 	if (rc != 0)
 		goto fail;
 	atomic_fetch_add(&path_seq, 1);
@@ -1780,7 +1781,7 @@ static int do_rename(struct fs *fs, fuse_ino_t parent, const char *name,
 		rc = do_move(fs, &s, from, to, flags, &replaced, &clear_err,
 		             &preserved);
 	if (rc == 0)
-		rc = store_touch_parents(&s, from, to, now_ns());
+		rc = store_touch_parents(&s, from, to, clock_real_ns());
 	if (rc != 0) {
 		stx_abort(&s);
 		preserve_end(preserved, rc);
@@ -1954,7 +1955,7 @@ static int move_from_readers(struct fs *fs, struct fs_inode *in)
 		itab_detach_locked(path);
 		fresh = itab_ref_path_locked(path, moved->type);
 		if (fresh) {
-			fresh->hold_until = itab_mono_ns() + HOLD_NS;
+			fresh->hold_until = clock_mono_ns() + HOLD_NS;
 			/* to its users, still the file they had open
 			 * (vim refuses to write when the number changes) */
 			fresh->st_ino = moved->st_ino;
@@ -1979,7 +1980,7 @@ static bool may_cache(struct fs_inode *in, uint64_t version)
 	    in->filling || in->direct > 0)
 		return false;
 	if (in->hold_until != 0) {
-		if (itab_mono_ns() < in->hold_until)
+		if (clock_mono_ns() < in->hold_until)
 			return false;
 		itab_hold_drop_locked(in); /* the writer never came */
 	}
@@ -2008,7 +2009,7 @@ static bool settling(struct fs_inode *in)
 
 static void wait_kclean(struct fs_inode *in)
 {
-	int64_t until = itab_mono_ns() + KCLEAN_WAIT_NS;
+	int64_t until = clock_mono_ns() + KCLEAN_WAIT_NS;
 	struct timespec nap = { 0, 200000 };
 	bool wait;
 
@@ -2016,7 +2017,7 @@ static void wait_kclean(struct fs_inode *in)
 		itab_lock();
 		wait = settling(in);
 		itab_unlock();
-		if (!wait || itab_mono_ns() > until)
+		if (!wait || clock_mono_ns() > until)
 			return;
 		nanosleep(&nap, NULL);
 	}
@@ -2986,7 +2987,7 @@ static int change_xattr(struct fs *fs, fuse_ino_t ino, const char *name,
 	if (rc == 0) {
 		rc = remove ? node_xattr_remove(&n, name)
 		            : node_xattr_set(&n, name, value, size, flags);
-		n.ctime = now_ns();
+		n.ctime = clock_real_ns();
 		if (rc == 0)
 			rc = store_node_put(&s, path, &n);
 		node_release(&n);

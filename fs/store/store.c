@@ -14,6 +14,7 @@
 #include <sys/xattr.h>
 #include <time.h>
 
+#include "clock.h"
 #include "pathmap.h"
 
 static const char *const table_names[STORE_NTABLES] = {
@@ -47,14 +48,6 @@ int kv_to_errno(int rc)
 	default:
 		return -EIO;
 	}
-}
-
-int64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 /* ---- little-endian helpers ------------------------------------------ */
@@ -191,7 +184,7 @@ int64_t node_time_of(struct timespec ts)
 
 void node_fresh(struct node *n, uint32_t mode, uint32_t uid, uint32_t gid)
 {
-	int64_t t = now_ns();
+	int64_t t = clock_real_ns();
 
 	memset(n, 0, sizeof *n);
 	n->mode = mode;

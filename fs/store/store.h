@@ -87,9 +87,6 @@ struct stx {
 /* Convert a kv or negative errno code into a negative errno. */
 int kv_to_errno(int rc);
 
-/* Nanoseconds since the epoch, CLOCK_REALTIME. */
-int64_t now_ns(void);
-
 int stx_begin(kv_env *env, bool write, struct stx *s);
 /* A read transaction on the named snapshot (-ENOENT if none). */
 int stx_begin_snapshot(kv_env *env, const char *name, struct stx *s);

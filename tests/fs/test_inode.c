@@ -13,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include "clock.h"
 #include "inode.h"
 
 static int setup(void **state)
@@ -114,7 +115,7 @@ static void test_detach_and_hold(void **state)
 	fresh = itab_ref_path_locked("prompts/p.yaml", S_IFREG);
 	assert_non_null(fresh);
 	assert_true(fresh->ino != ino);
-	fresh->hold_until = itab_mono_ns() + 60ll * 1000000000;
+	fresh->hold_until = clock_mono_ns() + 60ll * 1000000000;
 	fino = fresh->ino;
 	itab_unlock();
 	assert_int_equal(itab_path(ino, &(char *){ NULL }, NULL), -ENOENT);
@@ -129,7 +130,7 @@ static void test_detach_and_hold(void **state)
 	/* once expired, forgetting down to the hold frees it */
 	assert_int_equal(itab_ref_path("prompts/p.yaml", S_IFREG), fino);
 	itab_lock();
-	itab_get(fino)->hold_until = itab_mono_ns() - 1;
+	itab_get(fino)->hold_until = clock_mono_ns() - 1;
 	itab_unlock();
 	itab_forget(fino, 1);
 	assert_null(get(fino));
@@ -137,7 +138,7 @@ static void test_detach_and_hold(void **state)
 	/* a held inode detached before its writer came is freed at once */
 	itab_lock();
 	fresh = itab_ref_path_locked("prompts/q.yaml", S_IFREG);
-	fresh->hold_until = itab_mono_ns() + 60ll * 1000000000;
+	fresh->hold_until = clock_mono_ns() + 60ll * 1000000000;
 	fino = fresh->ino;
 	assert_null(itab_detach_locked("prompts/q.yaml"));
 	assert_null(itab_get(fino));
@@ -160,7 +161,7 @@ static void test_hold_drop(void **state)
 	itab_lock();
 	in = itab_get(ino);
 	in->nlookup++; /* the hold's own lookup */
-	in->hold_until = itab_mono_ns() + 60ll * 1000000000;
+	in->hold_until = clock_mono_ns() + 60ll * 1000000000;
 	itab_hold_drop_locked(in);
 	assert_int_equal(in->hold_until, 0);
 	assert_int_equal(in->nlookup, 1);
