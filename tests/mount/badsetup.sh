@@ -9,14 +9,22 @@
 #   - a mount point that is already mounted (live, and with its daemon
 #     killed), not empty (unless -o nonempty), missing, or a file.
 # Each time: exit code 1, a message naming the file, the database's bytes
-# unchanged, no mount added and no daemon left behind.
+# unchanged, no mount added and no daemon left behind (counting only
+# this test's: others may mount and unmount on the machine meanwhile).
 . "$(dirname "$0")/lib.sh"
 mount_setup
 
-# live cccfs processes (a failed daemon-mode child may exit just after its
-# parent; exited ones left unreaped do not count)
+# live cccfs processes of this test, the ones with a path under $T in
+# their arguments (a failed daemon-mode child may exit just after its
+# parent; an exited one left unreaped shows no arguments).  Other tests
+# may run their own daemons on the machine meanwhile.
 live_daemons() {
-	ps -C cccfs -o stat= | grep -vc '^Z'
+	ps -C cccfs -o stat=,args= | grep -v '^Z' | grep -cF -- " $T/"
+}
+
+# FUSE mounts under $T
+our_mounts() {
+	grep -F -- " $T/" /proc/mounts | grep -c ' fuse'
 }
 
 # try WHAT WANT-IN-MESSAGE cccfs-args...: the mount must fail with exit 1
@@ -26,7 +34,7 @@ try() {
 	local what=$1 want=$2 rc
 	shift 2
 	local mounts_before procs_before
-	mounts_before=$(grep -c ' fuse' /proc/mounts)
+	mounts_before=$(our_mounts)
 	procs_before=$(live_daemons)
 	"$@" >"$T/out" 2>&1
 	rc=$?
@@ -38,7 +46,7 @@ try() {
 		sleep 0.05
 	done
 	check_eq "$(live_daemons)" "$procs_before" "$what: cccfs processes"
-	check_eq "$(grep -c ' fuse' /proc/mounts)" "$mounts_before" "$what: mounts"
+	check_eq "$(our_mounts)" "$mounts_before" "$what: mounts"
 	note "$what: $(head -n1 "$T/out")"
 }
 
