@@ -1,0 +1,248 @@
+# bash completion for cccfs.  Plain bash: needs neither the bash-completion
+# package nor its helpers, though that package loads it by itself from
+#   ${XDG_DATA_HOME:-~/.local/share}/bash-completion/completions/cccfs
+# or the system's completions folder.  Without it: `. THIS-FILE` in
+# ~/.bashrc.
+#
+# Completes the commands, each command's options, the -o mount options,
+# store files (DB, DEST), folders (DIR, MOUNTPOINT), the snapshot sub-words
+# and snapshot names, read with `cccfs snapshot DB list`.
+
+# The helpers set variables rather than print: no subshell per TAB.
+
+# _cccfs_path VAR WORD: WORD as a path into VAR: a leading ~ expanded,
+# quotes and backslashes taken off (no eval: the word is the user's text).
+_cccfs_path() {
+	local _p=$2
+	case $_p in
+	\'*\') _p=${_p:1:${#_p}-2} ;;
+	\"*\") _p=${_p:1:${#_p}-2} ;;
+	*) _p=${_p//\\/} ;;
+	esac
+	case $_p in
+	"~") _p=$HOME ;;
+	"~/"*) _p=$HOME/${_p:2} ;;
+	esac
+	printf -v "$1" '%s' "$_p"
+}
+
+# _cccfs_keep VAR CUR: into VAR, the part of CUR that readline leaves in
+# place, up to and including its last word-break character (= and :
+# break words by default).
+_cccfs_keep() {
+	local _brk=${COMP_WORDBREAKS-} _set="" _k=""
+	[[ $_brk == *=* ]] && _set+="="
+	[[ $_brk == *:* ]] && _set+=":"
+	if [ -n "$_set" ] && [[ $2 == *["$_set"]* ]]; then
+		_k=${2%"${2##*["$_set"]}"}
+	fi
+	printf -v "$1" '%s' "$_k"
+}
+
+# _cccfs_add CUR QUOTE WORD...: the WORDs that start with CUR into
+# COMPREPLY, less what readline keeps of CUR; QUOTE 1 escapes them for the
+# command line (names that are not file names).
+_cccfs_add() {
+	local cur=$1 quote=$2 keep w r
+	shift 2
+	_cccfs_keep keep "$cur"
+	for w; do
+		[[ $w == "$cur"* ]] || continue
+		r=${w#"$keep"}
+		if [ "$quote" = 1 ]; then
+			printf -v r '%q' "$r"
+		fi
+		COMPREPLY+=("$r")
+	done
+}
+
+# _cccfs_files CUR [-d]: file names (folders only with -d) starting with
+# CUR.
+_cccfs_files() {
+	local cur w keep
+	_cccfs_path cur "$1"
+	compopt -o filenames 2>/dev/null
+	_cccfs_keep keep "$cur"
+	while IFS= read -r w; do
+		COMPREPLY+=("${w#"$keep"}")
+	done < <(compgen "${2:--f}" -- "$cur")
+}
+
+# _cccfs_names PROGRAM DB CUR: the snapshot names in DB that start with
+# CUR, from `PROGRAM snapshot DB list`; none, quietly, when DB is no store
+# or cannot be read.  Its rows are NAME CREATED(date time) TXN RECORDS
+# SPACE(number unit), the name padded with blanks and possibly holding
+# some; the header and the "no snapshots" line are no such rows.
+_cccfs_names() {
+	local prog db cur line names=() to=()
+	local re='^(.*[^ ]) +[0-9]+-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}Z'
+	re+=' +[0-9]+ +[0-9]+ +[0-9.]+ [A-Za-z]+$'
+	_cccfs_path prog "$1"
+	_cccfs_path db "$2"
+	_cccfs_path cur "$3"
+	[ -f "$db" ] || return 0
+	command -v timeout >/dev/null 2>&1 && to=(timeout 5)
+	while IFS= read -r line; do
+		[[ $line =~ $re ]] && names+=("${BASH_REMATCH[1]}")
+	done < <(${to[@]+"${to[@]}"} "$prog" snapshot "$db" list 2>/dev/null)
+	_cccfs_add "$cur" 1 ${names[@]+"${names[@]}"}
+}
+
+# _cccfs_mount_opts CUR: the -o list: option names after its last comma,
+# snapdir's values after snapdir=.
+_cccfs_mount_opts() {
+	local cur=$1 head tail c cand=()
+	head=${cur%"${cur##*,}"}
+	tail=${cur##*,}
+	case $tail in
+	snapdir=*)
+		for c in hidden visible; do
+			cand+=("${head}snapdir=$c")
+		done
+		;;
+	*=*) ;;
+	*)
+		for c in max_record= commit_interval= snapdir= snapshot_every= \
+		         keep= nonempty allow_other; do
+			cand+=("$head$c")
+		done
+		;;
+	esac
+	_cccfs_add "$cur" 0 "${cand[@]}"
+	if [[ ${#COMPREPLY[@]} -eq 1 && ${COMPREPLY[0]} == *= ]]; then
+		compopt -o nospace 2>/dev/null
+	fi
+}
+
+_cccfs() {
+	local words=() w i join=0 cur prev cmd prog n db skip
+	local pos=() arg=0 optend=0
+
+	COMPREPLY=()
+	# The words cccfs will see: bash splits at = and : (COMP_WORDBREAKS)
+	# and keeps those as words of their own; join them back.  n: the
+	# words up to the one being completed, the rest follow.
+	for ((i = 0; i < ${#COMP_WORDS[@]}; i++)); do
+		w=${COMP_WORDS[i]}
+		if ((i > 1 && i != COMP_CWORD + 1)) && [[ $w =~ ^[=:]+$ ]]
+		then
+			words[${#words[@]}-1]+=$w
+			join=1
+		elif ((join && i != COMP_CWORD + 1)); then
+			words[${#words[@]}-1]+=$w
+			join=0
+		else
+			words+=("$w")
+			join=0
+		fi
+		((i == COMP_CWORD)) && n=${#words[@]}
+	done
+	if [ -z "${n:-}" ]; then
+		words+=("")
+		n=${#words[@]}
+	fi
+	cur=${words[n-1]}
+	prev=""
+	((n > 2)) && prev=${words[n-2]}
+	prog=${words[0]}
+	cmd=${words[1]-}
+
+	if ((n == 2)); then
+		if [[ $cur == -* ]]; then
+			_cccfs_add "$cur" 0 --help --version
+		else
+			_cccfs_add "$cur" 0 mount umount init check stat \
+				snapshot backup export import
+			# no command: `cccfs DB MOUNTPOINT`, mount(8)'s form
+			((${#COMPREPLY[@]})) || _cccfs_files "$cur"
+		fi
+		return 0
+	fi
+
+	# the words between the command and the one being completed:
+	# positional arguments into pos; arg=1 when the last one wants a
+	# value (-o, --snapshot)
+	for w in "${words[@]:2:n-3}"; do
+		if ((arg)); then
+			arg=0
+		elif ((optend)) || [[ $w != -?* ]]; then
+			pos+=("$w")
+			# mount stops at its first operand, like its getopt
+			[ "$cmd" = mount ] && optend=1
+		elif [ "$w" = -- ]; then
+			optend=1
+		elif [ "$cmd" = mount ] && [[ $w =~ ^-[fd]*o$ ]]; then
+			arg=1
+		elif [ "$w" = --snapshot ]; then
+			arg=1
+		fi
+	done
+	# the store: the first operand, which backup and export also take
+	# after their options
+	db=${pos[0]-}
+	if [ -z "$db" ]; then
+		skip=0
+		for w in "${words[@]:n}"; do
+			if ((skip)); then
+				skip=0
+			elif [ "$w" = --snapshot ]; then
+				skip=1
+			elif [[ $w != -?* ]]; then
+				db=$w
+				break
+			fi
+		done
+	fi
+	if ((arg)); then
+		case $prev in
+		--snapshot) _cccfs_names "$prog" "$db" "$cur" ;;
+		*) _cccfs_mount_opts "$cur" ;;
+		esac
+		return 0
+	fi
+	case $cmd in
+	backup | export)
+		if [[ $cur == --snapshot=* ]] && ((!optend)); then
+			COMPREPLY=()
+			_cccfs_names "$prog" "$db" "${cur#--snapshot=}"
+			# readline keeps "--snapshot=" (= breaks words)
+			if [[ ${COMP_WORDBREAKS-} != *=* ]]; then
+				COMPREPLY=("${COMPREPLY[@]/#/--snapshot=}")
+			fi
+			return 0
+		fi
+		;;
+	esac
+	if [[ $cur == -* ]] && ((!optend)); then
+		case $cmd in
+		mount) ((${#pos[@]} == 0)) &&
+			_cccfs_add "$cur" 0 -f -d -o --help ;;
+		check) ((${#pos[@]} == 0)) && _cccfs_add "$cur" 0 -v --help ;;
+		backup | export) _cccfs_add "$cur" 0 --snapshot --help ;;
+		import) _cccfs_add "$cur" 0 --skip-invalid --help ;;
+		*) _cccfs_add "$cur" 0 --help ;;
+		esac
+		return 0
+	fi
+	case $cmd:${#pos[@]} in
+	mount:0 | init:0 | check:0 | stat:0 | snapshot:0 | backup:[01] | \
+	export:0 | import:0)
+		_cccfs_files "$cur" ;;
+	mount:1 | umount:0 | export:1 | import:1)
+		_cccfs_files "$cur" -d ;;
+	snapshot:1)
+		_cccfs_add "$cur" 0 create list delete restore ;;
+	snapshot:2)
+		case ${pos[1]} in
+		delete | restore) _cccfs_names "$prog" "${pos[0]}" "$cur" ;;
+		esac
+		;;
+	mount:* | umount:* | init:* | check:* | stat:* | snapshot:* | \
+	backup:* | export:* | import:*) ;;
+	*:0)
+		_cccfs_files "$cur" -d ;;
+	esac
+	return 0
+}
+
+complete -F _cccfs cccfs

@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# The bash completion (scripts/cccfs-completion.bash), called as readline
+# calls it: COMP_WORDS split the way bash splits them (= is a word of its
+# own), COMP_CWORD, then _cccfs, then COMPREPLY compared, in any order.
+# Commands, options, -o mount options, file and folder names, and the
+# snapshot names of a real store made with the built cccfs; a missing or
+# broken store completes no names and prints nothing.
+#
+#   completion.sh COMPLETION-FILE PATH-TO-CCCFS
+set -u
+comp=${1:?usage: completion.sh COMPLETION-FILE PATH-TO-CCCFS}
+CCCFS=${2:?usage: completion.sh COMPLETION-FILE PATH-TO-CCCFS}
+case $comp in /*) ;; *) comp=$(pwd)/$comp ;; esac
+case $CCCFS in /*) ;; *) CCCFS=$(pwd)/$CCCFS ;; esac
+
+T=""
+fail() {
+	echo "FAIL [completion]: $*" >&2
+	exit 1
+}
+cleanup() {
+	local rc=$?
+	cd /
+	[ -n "$T" ] && rm -rf "$T"
+	[ $rc -eq 0 ] && echo "[completion] PASS"
+	exit $rc
+}
+trap cleanup EXIT
+T=$(mktemp -d /tmp/cccfs-completion.XXXXXX) || fail "mktemp"
+
+# no helpers of the bash-completion package may be needed
+unset -f _init_completion _get_comp_words_by_ref 2>/dev/null
+. "$comp" || fail "cannot source $comp"
+[ "$(complete -p cccfs 2>/dev/null)" = "complete -F _cccfs cccfs" ] ||
+	fail "cccfs is not bound to _cccfs: $(complete -p cccfs 2>&1)"
+COMP_WORDBREAKS=$' \t\n"\'@><=;|&(:'
+
+# want WORD... -- the command line's words, the last being completed (or
+# the one CWORD indexes): COMPREPLY must hold exactly the WORDs before --,
+# and nothing may be printed.
+want() {
+	local exp=() w
+	while [ $# -gt 0 ] && [ "$1" != -- ]; do
+		exp+=("$1")
+		shift
+	done
+	shift
+	COMP_WORDS=("$@")
+	COMP_CWORD=${CWORD:-$(($# - 1))}
+	COMPREPLY=()
+	_cccfs >"$T/out" 2>&1
+	[ -s "$T/out" ] && fail "'$*' printed: $(cat "$T/out")"
+	# the same words, in any order (no subshells: this runs often)
+	local -A got=()
+	local same=1
+	for w in ${COMPREPLY[@]+"${COMPREPLY[@]}"}; do
+		got[$w]=1
+	done
+	[ ${#COMPREPLY[@]} -eq ${#exp[@]} ] || same=0
+	for w in ${exp[@]+"${exp[@]}"}; do
+		[ -n "${got[$w]-}" ] || same=0
+	done
+	[ $same = 1 ] || fail "'$*': got [${COMPREPLY[*]}], want [${exp[*]}]"
+}
+
+cd "$T" || fail "cd $T"
+
+# commands and their options
+want mount umount init check stat snapshot backup export import -- cccfs ""
+want stat snapshot -- cccfs s
+want export -- cccfs ex
+want --help --version -- cccfs -
+want -f -d -o --help -- cccfs mount -
+want -v --help -- cccfs check -
+want --snapshot --help -- cccfs backup --
+want --snapshot -- cccfs export db dir --s
+want --skip-invalid --help -- cccfs import --
+want --help -- cccfs stat -
+want create list delete restore -- cccfs snapshot db ""
+want delete -- cccfs snapshot db d
+# mount takes its options before its operands only
+want -- cccfs mount db -
+
+# -o: option names after the last comma, values of snapdir
+want max_record= commit_interval= snapdir= snapshot_every= keep= \
+	nonempty allow_other -- cccfs mount -o ""
+want max_record= -- cccfs mount -f -o ma
+want 10,snapdir= 10,snapshot_every= -- \
+	cccfs mount -o commit_interval = 10,sn
+want hidden visible -- cccfs mount -o snapdir = ""
+want visible -- cccfs mount -d -o keep = 1,snapdir=v
+want -- cccfs mount -o keep = 1
+
+# file names for DB, DEST; folders for MOUNTPOINT, DIR
+mkdir mnt mnt2 || fail mkdir
+: >notes.txt
+"$CCCFS" init store.db >/dev/null 2>&1 || fail "cccfs init"
+want store.db store.db-lock -- cccfs stat s
+want mnt mnt2 -- cccfs mount store.db m
+# after the -o value come the operands
+want store.db store.db-lock -- cccfs mount -o keep = 1 sto
+want mnt mnt2 -- cccfs mount -o keep = 1 store.db m
+want mnt mnt2 -- cccfs umount ""
+want mnt mnt2 -- cccfs export store.db m
+want mnt mnt2 -- cccfs import store.db ""
+want notes.txt -- cccfs backup store.db no
+want notes.txt -- cccfs init n
+want mnt mnt2 -- cccfs store.db m
+
+# snapshot names, from `cccfs snapshot DB list` run by the completion
+want -- "$CCCFS" snapshot store.db delete ""
+long=a-name-longer-than-the-thirty-two-column-name-field
+for s in monday tuesday "with space" NAME "$long"; do
+	"$CCCFS" snapshot store.db create "$s" >/dev/null 2>&1 ||
+		fail "cccfs snapshot create $s"
+done
+"$CCCFS" snapshot store.db list >"$T/list" 2>&1 || fail "snapshot list"
+grep -q "^$long [0-9]" "$T/list" ||
+	fail "the long name does not run into the next column: $(cat "$T/list")"
+all=(monday tuesday 'with\ space' NAME "$long")
+want "${all[@]}" -- "$CCCFS" snapshot store.db delete ""
+want "${all[@]}" -- "$CCCFS" snapshot store.db restore ""
+want monday -- "$CCCFS" snapshot store.db restore mo
+want 'with\ space' -- "$CCCFS" snapshot store.db delete 'with\ s'
+want -- "$CCCFS" snapshot store.db create ""
+want "${all[@]}" -- "$CCCFS" backup store.db out.db --snapshot ""
+want tuesday -- "$CCCFS" export store.db dir --snapshot t
+# the store may come after the cursor
+CWORD=3 want tuesday -- "$CCCFS" export --snapshot t store.db dir
+CWORD=4 want tuesday -- "$CCCFS" backup --snapshot = t store.db out.db
+want NAME -- "$CCCFS" backup store.db out.db --snapshot = N
+want "$long" -- "$CCCFS" export store.db dir --snapshot = a
+# a path given with ~ is the user's home
+HOME=$T want monday -- "$CCCFS" snapshot '~/store.db' delete m
+
+# no names, and quietly, from what is not a store
+want -- "$CCCFS" snapshot gone.db delete ""
+want -- "$CCCFS" snapshot notes.txt delete ""
+want -- "$CCCFS" backup notes.txt out.db --snapshot ""
+want -- "$T/no-such-cccfs" snapshot store.db delete ""
+exit 0
