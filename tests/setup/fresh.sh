@@ -2,10 +2,14 @@
 # The README's first run, as a new user would do it: clone the repository
 # (its committed HEAD: work not yet committed is not in a clone), point
 # HOME and XDG_DATA_HOME at empty folders, and run `scripts/run MOUNTPOINT`.
-# It must build, create and seed the store, and mount it; the mount must
-# hold exactly the sample tree, every record must pass `cccfs check`, and a
-# second `scripts/run` must say the store is already mounted and change
-# nothing.  The exit trap always unmounts and stops the daemon.
+# It must build, create and seed the store, and mount it; link the cccfs
+# command into ~/.local/bin and its bash completion where bash-completion
+# looks, say how to put ~/.local/bin on PATH, and print next steps that
+# run plain `cccfs`.  The mount must hold exactly the sample tree, every
+# record must pass `cccfs check`, and a second `scripts/run` must say the
+# store is already mounted and change nothing; a third, for a user whose
+# ~/.local/bin/cccfs is a file of their own, must leave that file alone.
+# The exit trap always unmounts and stops the daemon.
 #
 #   fresh.sh SOURCEDIR
 set -u
@@ -78,6 +82,34 @@ grep -q "Created $DB" "$T/run1.out" ||
 	[ -n "$(find "$clone/build/release/tests" -name 'test-*' -type f)" ] &&
 	fail "scripts/run built test programs"
 
+note "cccfs on PATH through ~/.local/bin, its completion, the steps"
+cccfs=$clone/build/release/fs/cccfs
+link=$HOME/.local/bin/cccfs
+[ -L "$link" ] || fail "no symlink $link: $(ls -la "$HOME/.local/bin" 2>&1)"
+[ "$(readlink "$link")" = "$cccfs" ] ||
+	fail "$link points to $(readlink "$link"), want $cccfs"
+version=$("$link" --version 2>&1) || fail "$link --version: $version"
+case $version in
+"cccfs "[0-9]*) ;;
+*) fail "$link --version said: $version" ;;
+esac
+comp=$XDG_DATA_HOME/bash-completion/completions/cccfs
+[ -L "$comp" ] || fail "no completion link at $comp"
+[ "$(readlink "$comp")" = "$clone/scripts/cccfs-completion.bash" ] ||
+	fail "$comp points to $(readlink "$comp")"
+bash -c ". '$comp' && complete -p cccfs" >/dev/null 2>&1 ||
+	fail "$comp does not define a completion for cccfs"
+grep -qF "$HOME/.local/bin is not on your PATH" "$T/run1.out" ||
+	fail "no PATH hint (~/.local/bin is not on PATH): $(cat "$T/run1.out")"
+grep -qxF '  export PATH="$HOME/.local/bin:$PATH"' "$T/run1.out" ||
+	fail "no line for ~/.bashrc in: $(cat "$T/run1.out")"
+grep -qx "  cccfs snapshot $DB list" "$T/run1.out" ||
+	fail "the steps do not run plain cccfs: $(cat "$T/run1.out")"
+grep -q "^  cccfs umount $M " "$T/run1.out" ||
+	fail "no plain cccfs umount step: $(cat "$T/run1.out")"
+grep -F "build/release/fs/cccfs" "$T/run1.out" | grep -v '^Linked' &&
+	fail "a step names the build's binary"
+
 note "the sample tree is in the mount"
 sample=$clone/scripts/sample
 want=$(cd "$sample" && find workflows agents prompts -type f | wc -l)
@@ -90,7 +122,6 @@ for k in workflows agents prompts; do
 done
 
 note "every record passes cccfs check"
-cccfs=$clone/build/release/fs/cccfs
 "$cccfs" check "$DB" >"$T/check.out" 2>&1 ||
 	fail "cccfs check exited $?: $(cat "$T/check.out")"
 grep -q " $want records, 0 problems" "$T/check.out" ||
@@ -107,13 +138,32 @@ for i in $(seq 1 40); do
 	sum=$now
 done
 tree=$(cd "$M" && find . -type f -exec md5sum {} + | sort)
-"$clone/scripts/run" "$M" >"$T/run2.out" 2>&1 ||
+# this time with ~/.local/bin on PATH: no hint, and nothing to link
+PATH=$HOME/.local/bin:$PATH "$clone/scripts/run" "$M" >"$T/run2.out" 2>&1 ||
 	fail "second scripts/run exited $?: $(cat "$T/run2.out")"
 grep -q "already mounted" "$T/run2.out" ||
 	fail "second run did not say it is already mounted: $(cat "$T/run2.out")"
 [ "$(md5sum <"$DB")" = "$sum" ] || fail "the second run changed the store"
 [ "$(cd "$M" && find . -type f -exec md5sum {} + | sort)" = "$tree" ] ||
 	fail "the second run changed the tree"
+grep -E "not on your PATH|^Linked|^Not linking" "$T/run2.out" &&
+	fail "second run, ~/.local/bin on PATH and linked: $(cat "$T/run2.out")"
+
+note "a ~/.local/bin/cccfs of the user's own is left alone"
+home2=$T/home2
+mkdir -p "$home2/.local/bin" || fail "mkdir $home2"
+printf '#!/bin/sh\necho mine\n' >"$home2/.local/bin/cccfs"
+chmod +x "$home2/.local/bin/cccfs"
+HOME=$home2 "$clone/scripts/run" "$M" >"$T/run3.out" 2>&1 ||
+	fail "third scripts/run exited $?: $(cat "$T/run3.out")"
+grep -qF "Not linking the cccfs command: $home2/.local/bin/cccfs exists" \
+	"$T/run3.out" || fail "third run did not say so: $(cat "$T/run3.out")"
+[ ! -L "$home2/.local/bin/cccfs" ] &&
+	[ "$("$home2/.local/bin/cccfs")" = mine ] ||
+	fail "the user's own ~/.local/bin/cccfs was replaced"
+grep -q "not on your PATH" "$T/run3.out" &&
+	fail "PATH hint for a cccfs that is not ours: $(cat "$T/run3.out")"
+[ "$(md5sum <"$DB")" = "$sum" ] || fail "the third run changed the store"
 
 note "unmount"
 fusermount3 -u "$M" || fail "fusermount3 -u $M"
