@@ -2,7 +2,8 @@
 # Install the build into a temporary DESTDIR and use the engine the way
 # another program would: its header and library found through
 # `pkg-config --cflags --libs cccfs-kv`, a database created, a key put and
-# read back.  Also: the installed cccfs runs, the manual page is in man1.
+# read back.  Also: the installed cccfs runs, the manual page is in man1,
+# the bash completion in bash-completion's completions folder.
 #
 #   install.sh BUILDDIR VERSION SANITIZE CC...
 # SANITIZE is meson's b_sanitize ("none" or e.g. "address,undefined"): an
@@ -133,6 +134,11 @@ got=$(LD_LIBRARY_PATH=$libdir "$bin" --version) ||
 [ "$got" = "cccfs $version" ] || fail "installed cccfs --version: '$got'"
 man=$(find "$dest" -path '*/man/man1/cccfs.1' -type f | head -n 1)
 [ -n "$man" ] || fail "the manual page was not installed into man1"
+comp=$(find "$dest" -path '*/bash-completion/completions/cccfs' -type f |
+	head -n 1)
+[ -n "$comp" ] || fail "the bash completion was not installed"
+bash -c ". '$comp' && complete -p cccfs" >/dev/null 2>&1 ||
+	fail "the installed bash completion defines no completion for cccfs"
 if command -v groff >/dev/null; then
 	warn=$(groff -man -ww -z "$man" 2>&1)
 	[ -z "$warn" ] || fail "groff warns about the manual page: $warn"
