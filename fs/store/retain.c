@@ -85,32 +85,6 @@ int retain_parse_keep(const char *s, struct keep_spec *k)
 	return 0;
 }
 
-void retain_format_keep(const struct keep_spec *k, char *buf, size_t n)
-{
-	size_t used = 0;
-
-	if (n == 0)
-		return;
-	buf[0] = '\0';
-	if (k->all) {
-		snprintf(buf, n, "all");
-		return;
-	}
-	for (int u = RU_NUNITS - 1; u >= 0; u--) {
-		int w;
-
-		if (k->n[u] == 0)
-			continue;
-		w = snprintf(buf + used, n - used, "%s%u%c", used ? "," : "",
-		             k->n[u], unit_chars[u]);
-		if (w < 0 || (size_t)w >= n - used)
-			return;
-		used += (size_t)w;
-	}
-	if (used == 0)
-		snprintf(buf, n, "newest");
-}
-
 void retain_auto_name(char *buf, size_t n, int64_t t)
 {
 	time_t tt = (time_t)t;

@@ -40,8 +40,6 @@ int retain_parse_duration(const char *s, uint64_t *seconds);
 /* "24h,7d,4w" (or with ':' or '+' between the parts), "all".  Returns 0
  * or -EINVAL (unknown unit, no count). */
 int retain_parse_keep(const char *s, struct keep_spec *k);
-/* The spec back as text ("24h,7d,4w"), for messages. */
-void retain_format_keep(const struct keep_spec *k, char *buf, size_t n);
 
 /* The automatic snapshot name for time t (seconds since the epoch). */
 void retain_auto_name(char *buf, size_t n, int64_t t);
