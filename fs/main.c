@@ -25,7 +25,7 @@
 #include <cccfs/kv.h>
 
 #include "check.h"
-#include "fs.h"
+#include "defaults.h"
 #include "mount.h"
 #include "tools.h"
 

@@ -29,7 +29,7 @@
 #include <cccfs/kv.h>
 
 #include "clock.h"
-#include "fs.h"
+#include "defaults.h"
 #include "pathmap.h"
 #include "progress.h"
 #include "snaps.h"
