@@ -15,6 +15,7 @@
  *   0 success, 1 error, 2 usage, 3 check found problems.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,7 @@
 #include "check.h"
 #include "defaults.h"
 #include "mount.h"
+#include "store.h"
 #include "tools.h"
 
 #ifndef CCCFS_VERSION
@@ -208,12 +210,34 @@ static int cmd_umount(int argc, char **argv)
 
 static int cmd_init(int argc, char **argv)
 {
+	enum store_step failed;
+	struct kv_stat st;
 	kv_env *env;
+	int rc;
 
 	if (argc != 2)
 		return usage_error("init");
-	if (mount_open_db(argv[1], &env) != 0)
+	rc = store_open(argv[1], KV_CREATE, &env, &failed);
+	if (rc != 0 && failed == STORE_STEP_OPEN) {
+		fprintf(stderr, "cccfs: %s: cannot open: %s%s%s\n", argv[1],
+		        kv_strerror(rc), *kv_errmsg() ? ": " : "", kv_errmsg());
 		return 1;
+	}
+	if (rc != 0) {
+		fprintf(stderr, "cccfs: %s: cannot initialize: %s\n", argv[1],
+		        strerror(-rc));
+		return 1;
+	}
+	if (kv_env_stat(env, &st) != 0)
+		memset(&st, 0, sizeof st);
+	if (st.rolled_back_txnid)
+		fprintf(stderr, "cccfs: %s: the newest commit (txn %" PRIu64
+		        ") was incomplete or damaged; opened at the commit "
+		        "before it\n", argv[1], st.rolled_back_txnid);
+	if (st.recovered)
+		fprintf(stderr, "cccfs: %s: %" PRIu64 " commits repeated from "
+		        "the commit log after a crash\n", argv[1],
+		        st.recovered);
 	kv_env_close(env);
 	return 0;
 }

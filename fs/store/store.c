@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "pathmap.h"
@@ -879,4 +880,24 @@ int store_init(kv_env *env, uint32_t uid, uint32_t gid)
 		return rc;
 	}
 	return stx_commit(&s, KV_DURABLE_IMMEDIATE);
+}
+
+int store_open(const char *db, int flags, kv_env **env,
+               enum store_step *failed)
+{
+	enum store_step step = STORE_STEP_OPEN;
+	int rc = kv_env_open(env, db, flags, 0600);
+
+	if (rc == 0 && (flags & KV_CREATE)) {
+		step = STORE_STEP_INIT;
+		rc = store_init(*env, getuid(), getgid());
+		if (rc != 0)
+			kv_env_close(*env);
+	}
+	if (rc != 0) {
+		*env = NULL;
+		if (failed)
+			*failed = step;
+	}
+	return rc;
 }

@@ -112,6 +112,20 @@ uint64_t store_node_count(struct stx *s);
 /* Create the tables and the three top folders when missing. */
 int store_init(kv_env *env, uint32_t uid, uint32_t gid);
 
+/* The call of store_open() that failed. */
+enum store_step { STORE_STEP_OPEN, STORE_STEP_INIT };
+
+/*
+ * Open the store file db; close it with kv_env_close().  flags are
+ * kv_env_open()'s (KV_RDONLY, KV_CREATE; a file created has mode 0600).
+ * With KV_CREATE the store is initialized as well (store_init(), owned by
+ * the calling user), so that a new file is a store at once.  Returns 0, or
+ * the failing call's code with *env NULL and *failed (unless NULL) saying
+ * which call it was.
+ */
+int store_open(const char *db, int flags, kv_env **env,
+               enum store_step *failed);
+
 void node_release(struct node *n);
 int node_decode(const void *data, size_t len, struct node *n);
 /* Encoded length, and encode into buf of at least that size. */
