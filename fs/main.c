@@ -253,7 +253,7 @@ static int cmd_check(int argc, char **argv)
 	}
 	if (argc != 2 || argv[1][0] == '-')
 		return usage_error("check");
-	return check_main(argv[1], verbose);
+	return check_store(argv[1], verbose);
 }
 
 static int cmd_mount_fstab(int argc, char **argv);
@@ -288,15 +288,15 @@ int main(int argc, char **argv)
 	if (strcmp(cmd, "check") == 0)
 		return cmd_check(argc - 1, argv + 1);
 	if (strcmp(cmd, "stat") == 0)
-		return argc == 3 ? stat_main(argv[2]) : usage_error("stat");
+		return argc == 3 ? stat_store(argv[2]) : usage_error("stat");
 	if (strcmp(cmd, "snapshot") == 0)
-		return tools_snapshot(argc - 1, argv + 1);
+		return cmd_snapshot(argc - 1, argv + 1);
 	if (strcmp(cmd, "backup") == 0)
-		return tools_backup(argc - 1, argv + 1);
+		return cmd_backup(argc - 1, argv + 1);
 	if (strcmp(cmd, "export") == 0)
-		return tools_export(argc - 1, argv + 1);
+		return cmd_export(argc - 1, argv + 1);
 	if (strcmp(cmd, "import") == 0)
-		return tools_import(argc - 1, argv + 1);
+		return cmd_import(argc - 1, argv + 1);
 	rc = cmd_mount_fstab(argc, argv);
 	if (rc >= 0)
 		return rc;

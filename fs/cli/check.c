@@ -187,7 +187,7 @@ static uint64_t count_entries(struct stx *s)
 	return n;
 }
 
-int check_main(const char *db, int verbose)
+int check_store(const char *db, int verbose)
 {
 	struct check_state cs = { .verbose = verbose };
 	struct kv_check_report rep;
@@ -255,7 +255,7 @@ static int print_table(void *ctx, const char *name, uint64_t count)
 	return 0;
 }
 
-int stat_main(const char *db)
+int stat_store(const char *db)
 {
 	struct kv_stat st;
 	kv_env *env;

@@ -6,7 +6,7 @@
 #define CCCFS_FS_CHECK_H
 
 /* Exit codes: 0 clean, 1 could not run, 3 problems found. */
-int check_main(const char *db, int verbose);
-int stat_main(const char *db);
+int check_store(const char *db, int verbose);
+int stat_store(const char *db);
 
 #endif

@@ -38,7 +38,7 @@
 
 /* ---- shared ------------------------------------------------------------ */
 
-static void fail_msg(const char *file, const char *what, int rc)
+static void cli_fail(const char *file, const char *what, int rc)
 {
 	const char *detail = kv_is_kv_error(rc) ? kv_errmsg()
 	                                                      : "";
@@ -49,7 +49,7 @@ static void fail_msg(const char *file, const char *what, int rc)
 }
 
 /* Open an existing store (or create one with create). */
-static int open_store(const char *db, bool create, bool rdonly, kv_env **env)
+static int cli_open(const char *db, bool create, bool rdonly, kv_env **env)
 {
 	struct stat st;
 	int rc;
@@ -63,13 +63,13 @@ static int open_store(const char *db, bool create, bool rdonly, kv_env **env)
 	rc = kv_env_open(env, db, (create ? KV_CREATE : 0) |
 	                          (rdonly ? KV_RDONLY : 0), 0600);
 	if (rc != 0) {
-		fail_msg(db, "cannot open the store", rc);
+		cli_fail(db, "cannot open the store", rc);
 		return rc;
 	}
 	if (create) {
 		rc = store_init(*env, getuid(), getgid());
 		if (rc != 0) {
-			fail_msg(db, "cannot initialize the store", rc);
+			cli_fail(db, "cannot initialize the store", rc);
 			kv_env_close(*env);
 			*env = NULL;
 		}
@@ -77,7 +77,7 @@ static int open_store(const char *db, bool create, bool rdonly, kv_env **env)
 	return rc;
 }
 
-static void format_utc(char *buf, size_t n, int64_t ns)
+static void cli_format_utc(char *buf, size_t n, int64_t ns)
 {
 	time_t t = (time_t)(ns / 1000000000);
 	struct tm tm;
@@ -86,7 +86,7 @@ static void format_utc(char *buf, size_t n, int64_t ns)
 	strftime(buf, n, "%Y-%m-%d %H:%M:%SZ", &tm);
 }
 
-static void format_size(char *buf, size_t n, uint64_t bytes)
+static void cli_format_size(char *buf, size_t n, uint64_t bytes)
 {
 	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
 	double v = (double)bytes;
@@ -103,7 +103,7 @@ static void format_size(char *buf, size_t n, uint64_t bytes)
 }
 
 /* A snapshot name is a folder name under .snapshots. */
-static int check_snapshot_name(const char *name)
+static int cli_check_snapshot_name(const char *name)
 {
 	if (pm_check_name(name) != 0 || strlen(name) > KV_MAX_NAME) {
 		fprintf(stderr, "cccfs: '%s' cannot name a snapshot: use 1 to "
@@ -189,7 +189,7 @@ static int snapshot_list(kv_env *env, const char *db)
 	if (rc != 0) {
 		if (txn)
 			kv_txn_abort(txn);
-		fail_msg(db, "cannot list snapshots", rc);
+		cli_fail(db, "cannot list snapshots", rc);
 		free(lc.row);
 		return 1;
 	}
@@ -209,15 +209,15 @@ static int snapshot_list(kv_env *env, const char *db)
 			rc = snapshot_records(env, si->name, &records);
 		if (rc != 0)
 			break;
-		format_utc(when, sizeof when, si->created_ns);
-		format_size(space, sizeof space, pages * 4096);
+		cli_format_utc(when, sizeof when, si->created_ns);
+		cli_format_size(space, sizeof space, pages * 4096);
 		printf("%-32s %-21s %10" PRIu64 " %8" PRIu64 " %10s\n",
 		       si->name, when, si->txnid, records, space);
 	}
 	kv_txn_abort(txn);
 	free(lc.row);
 	if (rc != 0) {
-		fail_msg(db, "cannot read snapshots", rc);
+		cli_fail(db, "cannot read snapshots", rc);
 		return 1;
 	}
 	return 0;
@@ -242,7 +242,7 @@ static int snapshot_change(kv_env *env, const char *db, const char *op,
 
 		snprintf(what, sizeof what, "cannot %s snapshot '%s'", op,
 		         name);
-		fail_msg(db, what, rc);
+		cli_fail(db, what, rc);
 		return 1;
 	}
 	printf("%s snapshot %s\n", strcmp(op, "create") == 0 ? "took"
@@ -251,7 +251,7 @@ static int snapshot_change(kv_env *env, const char *db, const char *op,
 	return 0;
 }
 
-int tools_snapshot(int argc, char **argv)
+int cmd_snapshot(int argc, char **argv)
 {
 	const char *db, *op, *name = NULL;
 	char saved[SNAPS_SAVED_MAX];
@@ -279,10 +279,10 @@ int tools_snapshot(int argc, char **argv)
 	}
 	if (argc == 4) {
 		name = argv[3];
-		if (check_snapshot_name(name) != 0)
+		if (cli_check_snapshot_name(name) != 0)
 			return 2;
 	}
-	if (open_store(db, false, strcmp(op, "list") == 0, &env) != 0)
+	if (cli_open(db, false, strcmp(op, "list") == 0, &env) != 0)
 		return 1;
 	if (strcmp(op, "list") == 0) {
 		ret = snapshot_list(env, db);
@@ -293,7 +293,7 @@ int tools_snapshot(int argc, char **argv)
 
 			snprintf(what, sizeof what, "cannot restore snapshot "
 			         "'%s'", name);
-			fail_msg(db, what, rc);
+			cli_fail(db, what, rc);
 			ret = 1;
 		} else {
 			printf("restored snapshot %s; the state it replaced is "
@@ -332,10 +332,10 @@ static const struct option snapshot_opt[] = {
 
 /* Options shared by backup, export and import; positional arguments
  * land in pos[0..npos-1].  Returns -1 to continue, or an exit code. */
-static int parse_args(int argc, char **argv, const char *usage,
-                      bool allow_snapshot, bool allow_skip,
-                      const char **snap, bool *skip, const char **pos,
-                      int npos)
+static int cli_parse_args(int argc, char **argv, const char *usage,
+                          bool allow_snapshot, bool allow_skip,
+                          const char **snap, bool *skip, const char **pos,
+                          int npos)
 {
 	int c;
 
@@ -365,7 +365,7 @@ static int parse_args(int argc, char **argv, const char *usage,
 	}
 	for (int i = 0; i < npos; i++)
 		pos[i] = argv[optind + i];
-	if (*snap && check_snapshot_name(*snap) != 0)
+	if (*snap && cli_check_snapshot_name(*snap) != 0)
 		return 2;
 	return -1;
 }
@@ -385,7 +385,7 @@ static void backup_progress(void *ctx, uint64_t done, uint64_t total)
  * missing kind folders (an open that fell back from a damaged newest
  * commit may find an older, emptier state, which is said as well).
  */
-static uint64_t damage(kv_env *env, const char *db)
+static uint64_t cli_damage(kv_env *env, const char *db)
 {
 	struct kv_check_report rep;
 	struct kv_stat st;
@@ -414,7 +414,7 @@ static uint64_t damage(kv_env *env, const char *db)
 	return bad;
 }
 
-int tools_backup(int argc, char **argv)
+int cmd_backup(int argc, char **argv)
 {
 	const char *pos[2], *snap = NULL;
 	struct progress p;
@@ -423,8 +423,8 @@ int tools_backup(int argc, char **argv)
 	kv_env *env;
 	struct stat sb;
 	uint64_t bad;
-	int rc = parse_args(argc, argv, backup_usage, true, false, &snap,
-	                    NULL, pos, 2);
+	int rc = cli_parse_args(argc, argv, backup_usage, true, false, &snap,
+	                        NULL, pos, 2);
 
 	if (rc >= 0)
 		return rc;
@@ -433,9 +433,9 @@ int tools_backup(int argc, char **argv)
 		        "file (choose another name or remove it)\n", pos[1]);
 		return 1;
 	}
-	if (open_store(pos[0], false, true, &env) != 0)
+	if (cli_open(pos[0], false, true, &env) != 0)
 		return 1;
-	if ((bad = damage(env, pos[0])) != 0) {
+	if ((bad = cli_damage(env, pos[0])) != 0) {
 		fprintf(stderr, "cccfs: %s: the store is damaged (%" PRIu64
 		        " problems; `cccfs check %s` lists them): a backup "
 		        "would carry the damage unseen, so none was made; "
@@ -454,7 +454,7 @@ int tools_backup(int argc, char **argv)
 
 		snprintf(what, sizeof what, "cannot back up%s%s to %s",
 		         snap ? " snapshot " : "", snap ? snap : "", pos[1]);
-		fail_msg(pos[0], what, rc);
+		cli_fail(pos[0], what, rc);
 		return 1; /* the copy removed what it made; never someone's */
 	}
 	/* prove the copy opens before saying it is good */
@@ -464,10 +464,10 @@ int tools_backup(int argc, char **argv)
 		kv_env_close(env);
 	}
 	if (rc != 0) {
-		fail_msg(pos[1], "the backup does not open", rc);
+		cli_fail(pos[1], "the backup does not open", rc);
 		return 1;
 	}
-	format_size(size, sizeof size, st.file_size);
+	cli_format_size(size, sizeof size, st.file_size);
 	printf("wrote %s (%s, %" PRIu64 " tables)%s%s\n", pos[1], size,
 	       st.tables, snap ? " from snapshot " : "", snap ? snap : "");
 	return 0;
@@ -659,20 +659,20 @@ static int prepare_out_dir(const char *dir)
 	return 0;
 }
 
-int tools_export(int argc, char **argv)
+int cmd_export(int argc, char **argv)
 {
 	const char *pos[2], *snap = NULL;
 	struct xport x;
 	uint64_t total = 0, bad;
 	kv_env *env;
-	int rc = parse_args(argc, argv, export_usage, true, false, &snap,
-	                    NULL, pos, 2);
+	int rc = cli_parse_args(argc, argv, export_usage, true, false, &snap,
+	                        NULL, pos, 2);
 
 	if (rc >= 0)
 		return rc;
-	if (open_store(pos[0], false, true, &env) != 0)
+	if (cli_open(pos[0], false, true, &env) != 0)
 		return 1;
-	if ((bad = damage(env, pos[0])) != 0)
+	if ((bad = cli_damage(env, pos[0])) != 0)
 		fprintf(stderr, "cccfs: %s: warning: the store is damaged (%"
 		        PRIu64 " problems; `cccfs check %s` lists them); "
 		        "exporting what still reads, which may hold damaged "
@@ -681,7 +681,7 @@ int tools_export(int argc, char **argv)
 	rc = snap ? stx_begin_snapshot(env, snap, &x.s)
 	          : stx_begin(env, false, &x.s);
 	if (rc != 0) {
-		fail_msg(pos[0], snap ? "cannot read the snapshot"
+		cli_fail(pos[0], snap ? "cannot read the snapshot"
 		                      : "cannot read the store", rc);
 		kv_env_close(env);
 		return 1;
@@ -1009,7 +1009,7 @@ static void import_release(struct import *im)
 	free(im->it);
 }
 
-int tools_import(int argc, char **argv)
+int cmd_import(int argc, char **argv)
 {
 	const char *pos[2], *snap = NULL;
 	struct import im = { 0 };
@@ -1019,8 +1019,8 @@ int tools_import(int argc, char **argv)
 	struct stx s;
 	kv_env *env;
 	struct stat st;
-	int rc = parse_args(argc, argv, import_usage, false, true, &snap,
-	                    &skip, pos, 2);
+	int rc = cli_parse_args(argc, argv, import_usage, false, true, &snap,
+	                        &skip, pos, 2);
 
 	if (rc >= 0)
 		return rc;
@@ -1101,7 +1101,7 @@ int tools_import(int argc, char **argv)
 	/* 3. one transaction.  Each file is read (and validated) again
 	 * rather than kept from step 2: memory stays one record deep however
 	 * large the tree, and a file changed in between is caught. */
-	if (open_store(pos[0], true, false, &env) != 0) {
+	if (cli_open(pos[0], true, false, &env) != 0) {
 		import_release(&im);
 		return 1;
 	}
@@ -1140,7 +1140,7 @@ int tools_import(int argc, char **argv)
 	kv_env_close(env);
 	import_release(&im);
 	if (rc != 0) {
-		fail_msg(pos[0], "import failed; the store is unchanged", rc);
+		cli_fail(pos[0], "import failed; the store is unchanged", rc);
 		return 1;
 	}
 	printf("imported %" PRIu64 " records and %" PRIu64 " folders into %s",

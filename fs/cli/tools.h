@@ -9,9 +9,9 @@
 #ifndef CCCFS_FS_TOOLS_H
 #define CCCFS_FS_TOOLS_H
 
-int tools_snapshot(int argc, char **argv);
-int tools_backup(int argc, char **argv);
-int tools_export(int argc, char **argv);
-int tools_import(int argc, char **argv);
+int cmd_snapshot(int argc, char **argv);
+int cmd_backup(int argc, char **argv);
+int cmd_export(int argc, char **argv);
+int cmd_import(int argc, char **argv);
 
 #endif

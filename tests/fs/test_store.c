@@ -163,7 +163,7 @@ static int check_closed(struct tmpenv *f)
 	fflush(stdout);
 	saved = dup(STDOUT_FILENO);
 	assert_true(freopen("/dev/null", "w", stdout) != NULL);
-	rc = check_main(f->path, 0);
+	rc = check_store(f->path, 0);
 	fflush(stdout);
 	dup2(saved, STDOUT_FILENO);
 	close(saved);
@@ -188,7 +188,7 @@ static void test_check_exit_codes(void **state)
 	assert_int_equal(kv_put(txn, tb, key, val, 0), 0);
 	assert_int_equal(kv_txn_commit(txn), 0);
 	assert_int_equal(check_closed(f), 3);
-	assert_int_equal(check_main("/nonexistent/dir/x.db", 0), 1);
+	assert_int_equal(check_store("/nonexistent/dir/x.db", 0), 1);
 }
 
 static void root_put(kv_env *env, const struct node *n)
