@@ -1,5 +1,6 @@
 /*
- * check: offline (or live) verification of a database.
+ * check: `cccfs check [-v] DB`, offline (or live) verification of a
+ * database.
  *
  * 1. kv_check(): pages, checksums, key order, accounting.
  * 2. Every record in the three record tables must validate with
@@ -10,7 +11,7 @@
  * committing meanwhile.  On a terminal, steps 2 and 3 show a progress bar
  * on stderr (progress.h); -v lists every node instead.
  */
-#include "check.h"
+#include "cli.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -18,7 +19,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #include <cccfs/kv.h>
 
@@ -26,6 +26,18 @@
 #include "progress.h"
 #include "store.h"
 #include "yaml_check.h"
+
+const char cmd_check_usage[] =
+	"usage: cccfs check [-v] DB\n"
+	"\n"
+	"Verify the store: page checksums, key order, counts and page\n"
+	"accounting, then every record re-validated as YAML and every file\n"
+	"matched with its content.  Works while mounted.  -v lists each\n"
+	"entry.  Exit 0 when clean, 3 when problems were found, 1 when the\n"
+	"check could not run.\n"
+	"\n"
+	"example:\n"
+	"  cccfs check ~/.local/share/cccfs/ccc.db\n";
 
 struct check_state {
 	struct stx *s;
@@ -187,7 +199,7 @@ static uint64_t count_entries(struct stx *s)
 	return n;
 }
 
-int check_store(const char *db, int verbose)
+static int check_store(const char *db, int verbose)
 {
 	struct check_state cs = { .verbose = verbose };
 	struct kv_check_report rep;
@@ -248,62 +260,16 @@ int check_store(const char *db, int verbose)
 	return cs.problems ? 3 : 0;
 }
 
-static int print_table(void *ctx, const char *name, uint64_t count)
+int cmd_check(int argc, char **argv)
 {
-	(void)ctx;
-	printf("table %-12s %" PRIu64 " entries\n", name, count);
-	return 0;
-}
+	int verbose = 0;
 
-int stat_store(const char *db)
-{
-	struct kv_stat st;
-	kv_env *env;
-	kv_txn *txn;
-	int rc = kv_env_open(&env, db, KV_RDONLY, 0600);
-
-	if (rc != 0) {
-		fprintf(stderr, "cccfs: %s: %s\n", db, kv_strerror(rc));
-		return 1;
+	if (argc == 3 && strcmp(argv[1], "-v") == 0) {
+		verbose = 1;
+		argv++;
+		argc--;
 	}
-	rc = kv_env_stat(env, &st);
-	if (rc == 0) {
-		char when[40] = "never";
-		time_t t = (time_t)(st.commit_time_ns / 1000000000);
-		struct tm tm;
-
-		if (st.commit_time_ns > 0 && gmtime_r(&t, &tm))
-			strftime(when, sizeof when, "%Y-%m-%d %H:%M:%SZ", &tm);
-		printf("file            %s\n", kv_env_path(env));
-		printf("page size       %" PRIu32 "\n", st.page_size);
-		printf("file size       %" PRIu64 " bytes\n", st.file_size);
-		printf("pages           %" PRIu64 " total: %" PRIu64
-		       " in use, %" PRIu64 " free, %" PRIu64
-		       " pending (freed, still held by a reader, a snapshot "
-		       "or the last durable commit)\n",
-		       st.pages_total,
-		       st.pages_total - st.pages_free - st.pages_pending,
-		       st.pages_free, st.pages_pending);
-		printf("last txn        %" PRIu64 " (durable %" PRIu64 ")\n",
-		       st.txnid, st.durable_txnid);
-		printf("commit log      %" PRIu64 " KiB, %" PRIu64 " KiB of "
-		       "records since the last checkpoint\n",
-		       st.log_size / 1024, (st.log_used + 1023) / 1024);
-		printf("last commit     %s\n", when);
-		printf("tables          %" PRIu64 "\n", st.tables);
-		printf("snapshots       %" PRIu64 "%s\n", st.snapshots,
-		       st.snapshots ? " (cccfs snapshot DB list)" : "");
-		printf("readers         %" PRIu64 "\n", st.readers);
-		rc = kv_txn_begin(env, KV_TXN_RDONLY, &txn);
-	}
-	if (rc == 0) {
-		rc = kv_table_list(txn, print_table, NULL);
-		kv_txn_abort(txn);
-	}
-	kv_env_close(env);
-	if (rc != 0) {
-		fprintf(stderr, "cccfs: %s: %s\n", db, kv_strerror(rc));
-		return 1;
-	}
-	return 0;
+	if (argc != 2 || argv[1][0] == '-')
+		return cli_usage_error("check", cmd_check_usage);
+	return check_store(argv[1], verbose);
 }

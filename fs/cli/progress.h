@@ -2,7 +2,8 @@
  * progress: a one-line progress bar on stderr for long CLI operations
  * (check, and whatever else walks a whole store).  It draws only when
  * stderr is a terminal, at most ten times a second, so piped or logged
- * output never sees it.  Used by check.c; uses libc only.
+ * output never sees it.  Used by check, backup, export and import; uses
+ * libc only.
  *
  *	struct progress p;
  *

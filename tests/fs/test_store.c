@@ -18,7 +18,7 @@
 
 #include <cmocka.h>
 
-#include "check.h"
+#include "cli.h"
 #include "fstest.h"
 #include "pathmap.h"
 #include "store.h"
@@ -156,6 +156,7 @@ static void test_subtree_move(void **state)
  * /dev/null, reopen it; the check's exit code. */
 static int check_closed(struct tmpenv *f)
 {
+	char *argv[] = { "check", f->path, NULL };
 	int saved, rc;
 
 	kv_env_close(f->env);
@@ -163,7 +164,7 @@ static int check_closed(struct tmpenv *f)
 	fflush(stdout);
 	saved = dup(STDOUT_FILENO);
 	assert_true(freopen("/dev/null", "w", stdout) != NULL);
-	rc = check_store(f->path, 0);
+	rc = cmd_check(2, argv);
 	fflush(stdout);
 	dup2(saved, STDOUT_FILENO);
 	close(saved);
@@ -188,7 +189,11 @@ static void test_check_exit_codes(void **state)
 	assert_int_equal(kv_put(txn, tb, key, val, 0), 0);
 	assert_int_equal(kv_txn_commit(txn), 0);
 	assert_int_equal(check_closed(f), 3);
-	assert_int_equal(check_store("/nonexistent/dir/x.db", 0), 1);
+	{
+		char *missing[] = { "check", "/nonexistent/dir/x.db", NULL };
+
+		assert_int_equal(cmd_check(2, missing), 1);
+	}
 }
 
 static void root_put(kv_env *env, const struct node *n)

@@ -1,0 +1,74 @@
+/*
+ * cli: the `cccfs` commands, one file per command as git keeps
+ * builtin/<name>.c.  cmd_NAME() takes the command's arguments (argv[0] is
+ * the command's name) and returns the process exit code: 0 ok, 1 error,
+ * 2 usage, 3 problems found (check, export of a damaged store).
+ * cmd_NAME_usage, where a command has one here, is the help that main.c
+ * prints for -h or --help anywhere among its arguments.
+ *
+ * Used by main.c.  Uses kv.h and fs/store only, except mount.c, the one
+ * file that calls into the daemon (mount_main()).
+ */
+#ifndef CCCFS_FS_CLI_H
+#define CCCFS_FS_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cccfs/kv.h>
+
+/* ---- the commands ------------------------------------------------------ */
+
+int cmd_mount(int argc, char **argv);
+extern const char cmd_mount_usage[];
+/* `cccfs DB MOUNTPOINT [-o OPTIONS]`, as mount(8) runs it: main()'s own
+ * argc and argv.  -1 when they are not that form. */
+int cmd_mount_fstab(int argc, char **argv);
+
+int cmd_umount(int argc, char **argv);
+extern const char cmd_umount_usage[];
+
+int cmd_init(int argc, char **argv);
+extern const char cmd_init_usage[];
+
+int cmd_check(int argc, char **argv);
+extern const char cmd_check_usage[];
+
+int cmd_stat(int argc, char **argv);
+extern const char cmd_stat_usage[];
+
+/* These four print their own help. */
+int cmd_snapshot(int argc, char **argv);
+int cmd_backup(int argc, char **argv);
+int cmd_export(int argc, char **argv);
+int cmd_import(int argc, char **argv);
+
+/* ---- shared by the commands (common.c) --------------------------------- */
+
+/* "cccfs: FILE: WHAT: the error", with kv's detail for a kv error. */
+void cli_fail(const char *file, const char *what, int rc);
+/* Open an existing store (or create and initialize one with create),
+ * saying why not on stderr; a missing store is said with a hint to
+ * `cccfs init`.  0 or the error. */
+int cli_open(const char *db, bool create, bool rdonly, kv_env **env);
+/* Print the first line of usage and "Try 'cccfs CMD --help'." on stderr;
+ * returns 2. */
+int cli_usage_error(const char *cmd, const char *usage);
+
+/* "2026-11-02 12:34:05Z" of a time in ns since the epoch, UTC. */
+void cli_format_utc(char *buf, size_t n, int64_t ns);
+/* "512 B", "16.0 KiB", "1.5 GiB". */
+void cli_format_size(char *buf, size_t n, uint64_t bytes);
+/* 0 if name can name a snapshot, else says why and returns -EINVAL. */
+int cli_check_snapshot_name(const char *name);
+
+/* Options shared by backup, export and import; positional arguments
+ * land in pos[0..npos-1].  Returns -1 to continue, or an exit code. */
+int cli_parse_args(int argc, char **argv, const char *usage,
+                   bool allow_snapshot, bool allow_skip, const char **snap,
+                   bool *skip, const char **pos, int npos);
+/* How many problems the open store db shows (0: none); see common.c. */
+uint64_t cli_damage(kv_env *env, const char *db);
+
+#endif

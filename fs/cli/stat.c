@@ -1,0 +1,87 @@
+/*
+ * stat: `cccfs stat DB` prints what kv_env_stat() and kv_table_list() say
+ * about a store: file, pages, commits, tables, snapshots, readers.
+ */
+#include "cli.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <time.h>
+
+#include <cccfs/kv.h>
+
+const char cmd_stat_usage[] =
+	"usage: cccfs stat DB\n"
+	"\n"
+	"Show the file size, pages in use and free, tables with their\n"
+	"entry counts, snapshots, and the last commit (time, transaction\n"
+	"id, whether it is durable).  Works while mounted.\n"
+	"\n"
+	"example:\n"
+	"  cccfs stat ~/.local/share/cccfs/ccc.db\n";
+
+static int print_table(void *ctx, const char *name, uint64_t count)
+{
+	(void)ctx;
+	printf("table %-12s %" PRIu64 " entries\n", name, count);
+	return 0;
+}
+
+static int stat_store(const char *db)
+{
+	struct kv_stat st;
+	kv_env *env;
+	kv_txn *txn;
+	int rc = kv_env_open(&env, db, KV_RDONLY, 0600);
+
+	if (rc != 0) {
+		fprintf(stderr, "cccfs: %s: %s\n", db, kv_strerror(rc));
+		return 1;
+	}
+	rc = kv_env_stat(env, &st);
+	if (rc == 0) {
+		char when[40] = "never";
+		time_t t = (time_t)(st.commit_time_ns / 1000000000);
+		struct tm tm;
+
+		if (st.commit_time_ns > 0 && gmtime_r(&t, &tm))
+			strftime(when, sizeof when, "%Y-%m-%d %H:%M:%SZ", &tm);
+		printf("file            %s\n", kv_env_path(env));
+		printf("page size       %" PRIu32 "\n", st.page_size);
+		printf("file size       %" PRIu64 " bytes\n", st.file_size);
+		printf("pages           %" PRIu64 " total: %" PRIu64
+		       " in use, %" PRIu64 " free, %" PRIu64
+		       " pending (freed, still held by a reader, a snapshot "
+		       "or the last durable commit)\n",
+		       st.pages_total,
+		       st.pages_total - st.pages_free - st.pages_pending,
+		       st.pages_free, st.pages_pending);
+		printf("last txn        %" PRIu64 " (durable %" PRIu64 ")\n",
+		       st.txnid, st.durable_txnid);
+		printf("commit log      %" PRIu64 " KiB, %" PRIu64 " KiB of "
+		       "records since the last checkpoint\n",
+		       st.log_size / 1024, (st.log_used + 1023) / 1024);
+		printf("last commit     %s\n", when);
+		printf("tables          %" PRIu64 "\n", st.tables);
+		printf("snapshots       %" PRIu64 "%s\n", st.snapshots,
+		       st.snapshots ? " (cccfs snapshot DB list)" : "");
+		printf("readers         %" PRIu64 "\n", st.readers);
+		rc = kv_txn_begin(env, KV_TXN_RDONLY, &txn);
+	}
+	if (rc == 0) {
+		rc = kv_table_list(txn, print_table, NULL);
+		kv_txn_abort(txn);
+	}
+	kv_env_close(env);
+	if (rc != 0) {
+		fprintf(stderr, "cccfs: %s: %s\n", db, kv_strerror(rc));
+		return 1;
+	}
+	return 0;
+}
+
+int cmd_stat(int argc, char **argv)
+{
+	return argc == 2 ? stat_store(argv[1])
+	                 : cli_usage_error("stat", cmd_stat_usage);
+}
