@@ -14,6 +14,7 @@
 #include <cccfs/kv.h>
 
 #include "progress.h"
+#include "store.h"
 
 static const char backup_usage[] =
 	"usage: cccfs backup DB DEST [--snapshot NAME]\n"
@@ -57,7 +58,7 @@ int cmd_backup(int argc, char **argv)
 		        "file (choose another name or remove it)\n", pos[1]);
 		return 1;
 	}
-	if (cli_open(pos[0], false, true, &env) != 0)
+	if (cli_open(pos[0], CLI_OPEN_READ, &env) != 0)
 		return 1;
 	if ((bad = cli_damage(env, pos[0])) != 0) {
 		fprintf(stderr, "cccfs: %s: the store is damaged (%" PRIu64
@@ -82,7 +83,7 @@ int cmd_backup(int argc, char **argv)
 		return 1; /* the copy removed what it made; never someone's */
 	}
 	/* prove the copy opens before saying it is good */
-	rc = kv_env_open(&env, pos[1], KV_RDONLY, 0600);
+	rc = store_open(pos[1], KV_RDONLY, &env, NULL);
 	if (rc == 0) {
 		rc = kv_env_stat(env, &st);
 		kv_env_close(env);

@@ -205,26 +205,10 @@ static int check_store(const char *db, int verbose)
 	struct kv_check_report rep;
 	kv_env *env;
 	struct stx s;
-	int rc = kv_env_open(&env, db, KV_RDONLY, 0600);
+	int rc;
 
-	if (rc != 0) {
-		fprintf(stderr, "cccfs: %s: %s%s%s\n", db, kv_strerror(rc),
-		        *kv_errmsg() ? ": " : "", kv_errmsg());
+	if (cli_open(db, CLI_OPEN_CHECK, &env) != 0)
 		return 1;
-	}
-	{
-		struct kv_stat st;
-
-		if (kv_env_stat(env, &st) != 0)
-			memset(&st, 0, sizeof st);
-		if (st.rolled_back_txnid)
-			printf("note: the newest commit (txn %" PRIu64 ") was "
-			       "incomplete or damaged; the store opened at the "
-			       "commit before it\n", st.rolled_back_txnid);
-		if (st.recovered)
-			printf("note: %" PRIu64 " commits were repeated from "
-			       "the commit log after a crash\n", st.recovered);
-	}
 	memset(&rep, 0, sizeof rep);
 	rc = kv_check(env, kv_problem, &cs, &rep);
 	if (rc != 0 && rc != KV_ECORRUPT) {

@@ -48,10 +48,19 @@ int cmd_import(int argc, char **argv);
 
 /* "cccfs: FILE: WHAT: the error", with kv's detail for a kv error. */
 void cli_fail(const char *file, const char *what, int rc);
-/* Open an existing store (or create and initialize one with create),
- * saying why not on stderr; a missing store is said with a hint to
- * `cccfs init`.  0 or the error. */
-int cli_open(const char *db, bool create, bool rdonly, kv_env **env);
+/* How a command opens its store: read only or not, created if missing
+ * or not, and in which words it says why an open failed (common.c). */
+enum cli_open_how {
+	CLI_OPEN_READ,   /* an existing store, read only */
+	CLI_OPEN_WRITE,  /* an existing store */
+	CLI_OPEN_CREATE, /* created and initialized if missing (import) */
+	CLI_OPEN_INIT,   /* the same, for init: notes a recovery on stderr */
+	CLI_OPEN_CHECK,  /* read only, for check: notes a recovery on stdout */
+	CLI_OPEN_STAT,   /* read only, for stat */
+};
+/* Open the store db (store_open()) and say on stderr why not, or what its
+ * recovery did where how asks for it.  0 or the error. */
+int cli_open(const char *db, enum cli_open_how how, kv_env **env);
 /* Print the first line of usage and "Try 'cccfs CMD --help'." on stderr;
  * returns 2. */
 int cli_usage_error(const char *cmd, const char *usage);

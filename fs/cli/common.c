@@ -36,32 +36,118 @@ void cli_fail(const char *file, const char *what, int rc)
 	        *detail ? ": " : "", detail);
 }
 
-/* Open an existing store (or create one with create). */
-int cli_open(const char *db, bool create, bool rdonly, kv_env **env)
+/* Which of kv_errmsg()'s detail follows the error a failed open prints. */
+enum detail {
+	DETAIL_KV,   /* for kv's own errors (KV_E*), not for -errno ones */
+	DETAIL_ANY,  /* whenever there is one */
+	DETAIL_NONE,
+};
+
+/* Which notes an open that recovered prints (say_recovery()). */
+enum notes {
+	NOTES_NONE,
+	NOTES_INIT,   /* on stderr, as "cccfs: DB: ..." */
+	NOTES_CHECK,  /* on stdout, as "note: ...", part of the report */
+	NOTES_COPY,   /* on stderr, the fall back only (cli_damage()) */
+};
+
+/*
+ * How each command opens its store, and its words when that fails.  The
+ * words differ between commands by history only; they are kept here side
+ * by side, so that making them one is a change to this table alone.
+ */
+static const struct open_mode {
+	int flags;               /* store_open()'s: KV_RDONLY, KV_CREATE */
+	bool must_exist;         /* a missing file is said with a hint at
+	                            `cccfs init` before any open */
+	const char *cannot_open; /* "cccfs: DB: WHAT: error"; NULL for
+	                            "cccfs: DB: error" */
+	enum detail detail;
+	const char *cannot_init; /* with KV_CREATE: "cccfs: DB: WHAT: error" */
+	enum notes notes;
+} open_modes[] = {
+	[CLI_OPEN_READ] = { KV_RDONLY, true, "cannot open the store",
+	                    DETAIL_KV, NULL, NOTES_NONE },
+	[CLI_OPEN_WRITE] = { 0, true, "cannot open the store", DETAIL_KV,
+	                     NULL, NOTES_NONE },
+	[CLI_OPEN_CREATE] = { KV_CREATE, false, "cannot open the store",
+	                      DETAIL_KV, "cannot initialize the store",
+	                      NOTES_NONE },
+	[CLI_OPEN_INIT] = { KV_CREATE, false, "cannot open", DETAIL_ANY,
+	                    "cannot initialize", NOTES_INIT },
+	[CLI_OPEN_CHECK] = { KV_RDONLY, false, NULL, DETAIL_ANY, NULL,
+	                     NOTES_CHECK },
+	[CLI_OPEN_STAT] = { KV_RDONLY, false, NULL, DETAIL_NONE, NULL,
+	                    NOTES_NONE },
+};
+
+/* What the open of db said about its own recovery: a newest commit it
+ * fell back from, commits it repeated from the commit log. */
+static void say_recovery(kv_env *env, const char *db, enum notes notes)
 {
+	struct kv_stat st;
+
+	if (notes == NOTES_NONE)
+		return;
+	if (kv_env_stat(env, &st) != 0)
+		memset(&st, 0, sizeof st);
+	if (notes == NOTES_CHECK) {
+		if (st.rolled_back_txnid)
+			printf("note: the newest commit (txn %" PRIu64 ") was "
+			       "incomplete or damaged; the store opened at the "
+			       "commit before it\n", st.rolled_back_txnid);
+		if (st.recovered)
+			printf("note: %" PRIu64 " commits were repeated from "
+			       "the commit log after a crash\n", st.recovered);
+	} else if (notes == NOTES_INIT) {
+		if (st.rolled_back_txnid)
+			fprintf(stderr, "cccfs: %s: the newest commit (txn %"
+			        PRIu64 ") was incomplete or damaged; opened at "
+			        "the commit before it\n", db,
+			        st.rolled_back_txnid);
+		if (st.recovered)
+			fprintf(stderr, "cccfs: %s: %" PRIu64 " commits "
+			        "repeated from the commit log after a crash\n",
+			        db, st.recovered);
+	} else if (st.rolled_back_txnid) {
+		fprintf(stderr, "cccfs: %s: note: the newest commit (txn %"
+		        PRIu64 ") was incomplete or damaged; the store opened "
+		        "at the commit before it\n", db, st.rolled_back_txnid);
+	}
+}
+
+static void say_cannot_open(const char *db, const struct open_mode *m,
+                            int rc)
+{
+	const char *what = m->cannot_open ? m->cannot_open : "";
+	const char *detail = m->detail == DETAIL_ANY ||
+	                     (m->detail == DETAIL_KV && kv_is_kv_error(rc))
+	                     ? kv_errmsg() : "";
+
+	fprintf(stderr, "cccfs: %s: %s%s%s%s%s\n", db, what, *what ? ": " : "",
+	        kv_strerror(rc), *detail ? ": " : "", detail);
+}
+
+int cli_open(const char *db, enum cli_open_how how, kv_env **env)
+{
+	const struct open_mode *m = &open_modes[how];
+	enum store_step failed;
 	struct stat st;
 	int rc;
 
-	if (!create && stat(db, &st) != 0) {
+	if (m->must_exist && stat(db, &st) != 0) {
 		fprintf(stderr, "cccfs: %s: %s%s\n", db, strerror(errno),
 		        errno == ENOENT ? " (create a store with `cccfs init "
 		                          "DB`)" : "");
 		return -errno;
 	}
-	rc = kv_env_open(env, db, (create ? KV_CREATE : 0) |
-	                          (rdonly ? KV_RDONLY : 0), 0600);
-	if (rc != 0) {
-		cli_fail(db, "cannot open the store", rc);
-		return rc;
-	}
-	if (create) {
-		rc = store_init(*env, getuid(), getgid());
-		if (rc != 0) {
-			cli_fail(db, "cannot initialize the store", rc);
-			kv_env_close(*env);
-			*env = NULL;
-		}
-	}
+	rc = store_open(db, m->flags, env, &failed);
+	if (rc != 0 && failed == STORE_STEP_OPEN)
+		say_cannot_open(db, m, rc);
+	else if (rc != 0)
+		cli_fail(db, m->cannot_init, rc);
+	else
+		say_recovery(*env, db, m->notes);
 	return rc;
 }
 
@@ -166,15 +252,11 @@ int cli_parse_args(int argc, char **argv, const char *usage,
 uint64_t cli_damage(kv_env *env, const char *db)
 {
 	struct kv_check_report rep;
-	struct kv_stat st;
 	struct stx s;
 	uint64_t bad;
 	int rc;
 
-	if (kv_env_stat(env, &st) == 0 && st.rolled_back_txnid)
-		fprintf(stderr, "cccfs: %s: note: the newest commit (txn %"
-		        PRIu64 ") was incomplete or damaged; the store opened "
-		        "at the commit before it\n", db, st.rolled_back_txnid);
+	say_recovery(env, db, NOTES_COPY);
 	memset(&rep, 0, sizeof rep);
 	rc = kv_check(env, NULL, NULL, &rep);
 	bad = rep.problems ? rep.problems : rc != 0;

@@ -219,7 +219,7 @@ int cmd_export(int argc, char **argv)
 
 	if (rc >= 0)
 		return rc;
-	if (cli_open(pos[0], false, true, &env) != 0)
+	if (cli_open(pos[0], CLI_OPEN_READ, &env) != 0)
 		return 1;
 	if ((bad = cli_damage(env, pos[0])) != 0)
 		fprintf(stderr, "cccfs: %s: warning: the store is damaged (%"

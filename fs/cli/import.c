@@ -379,7 +379,7 @@ int cmd_import(int argc, char **argv)
 	/* 3. one transaction.  Each file is read (and validated) again
 	 * rather than kept from step 2: memory stays one record deep however
 	 * large the tree, and a file changed in between is caught. */
-	if (cli_open(pos[0], true, false, &env) != 0) {
+	if (cli_open(pos[0], CLI_OPEN_CREATE, &env) != 0) {
 		import_release(&im);
 		return 1;
 	}

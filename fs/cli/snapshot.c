@@ -184,7 +184,8 @@ int cmd_snapshot(int argc, char **argv)
 		if (cli_check_snapshot_name(name) != 0)
 			return 2;
 	}
-	if (cli_open(db, false, strcmp(op, "list") == 0, &env) != 0)
+	if (cli_open(db, strcmp(op, "list") == 0 ? CLI_OPEN_READ
+	                                          : CLI_OPEN_WRITE, &env) != 0)
 		return 1;
 	if (strcmp(op, "list") == 0) {
 		ret = snapshot_list(env, db);

@@ -32,12 +32,10 @@ static int stat_store(const char *db)
 	struct kv_stat st;
 	kv_env *env;
 	kv_txn *txn;
-	int rc = kv_env_open(&env, db, KV_RDONLY, 0600);
+	int rc;
 
-	if (rc != 0) {
-		fprintf(stderr, "cccfs: %s: %s\n", db, kv_strerror(rc));
+	if (cli_open(db, CLI_OPEN_STAT, &env) != 0)
 		return 1;
-	}
 	rc = kv_env_stat(env, &st);
 	if (rc == 0) {
 		char when[40] = "never";
