@@ -16,7 +16,7 @@
 #include "progress.h"
 #include "store.h"
 
-static const char backup_usage[] =
+static const char cmd_backup_usage[] =
 	"usage: cccfs backup DB DEST [--snapshot NAME]\n"
 	"\n"
 	"Write a compacted single-file copy of the live state (or of one\n"
@@ -48,8 +48,8 @@ int cmd_backup(int argc, char **argv)
 	kv_env *env;
 	struct stat sb;
 	uint64_t bad;
-	int rc = cli_parse_args(argc, argv, backup_usage, true, false, &snap,
-	                        NULL, pos, 2);
+	int rc = cli_parse_args(argc, argv, cmd_backup_usage, true, false,
+	                        &snap, NULL, pos, 2);
 
 	if (rc >= 0)
 		return rc;

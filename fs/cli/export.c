@@ -24,7 +24,7 @@
 #include "progress.h"
 #include "store.h"
 
-static const char export_usage[] =
+static const char cmd_export_usage[] =
 	"usage: cccfs export DB DIR [--snapshot NAME]\n"
 	"\n"
 	"Write every record (of the live state, or of one snapshot) as a plain\n"
@@ -214,8 +214,8 @@ int cmd_export(int argc, char **argv)
 	struct xport x;
 	uint64_t total = 0, bad;
 	kv_env *env;
-	int rc = cli_parse_args(argc, argv, export_usage, true, false, &snap,
-	                        NULL, pos, 2);
+	int rc = cli_parse_args(argc, argv, cmd_export_usage, true, false,
+	                        &snap, NULL, pos, 2);
 
 	if (rc >= 0)
 		return rc;

@@ -26,7 +26,7 @@
 #include "store.h"
 #include "yaml_check.h"
 
-static const char import_usage[] =
+static const char cmd_import_usage[] =
 	"usage: cccfs import DB DIR [--skip-invalid]\n"
 	"\n"
 	"Load a tree of YAML files -- DIR/workflows, DIR/agents, DIR/prompts,\n"
@@ -297,8 +297,8 @@ int cmd_import(int argc, char **argv)
 	struct stx s;
 	kv_env *env;
 	struct stat st;
-	int rc = cli_parse_args(argc, argv, import_usage, false, true, &snap,
-	                        &skip, pos, 2);
+	int rc = cli_parse_args(argc, argv, cmd_import_usage, false, true,
+	                        &snap, &skip, pos, 2);
 
 	if (rc >= 0)
 		return rc;

@@ -18,7 +18,7 @@
 #include "pathmap.h"
 #include "snaps.h"
 
-static const char snapshot_usage[] =
+static const char cmd_snapshot_usage[] =
 	"usage: cccfs snapshot DB create NAME\n"
 	"       cccfs snapshot DB list\n"
 	"       cccfs snapshot DB delete NAME\n"
@@ -164,11 +164,11 @@ int cmd_snapshot(int argc, char **argv)
 	for (int i = 1; i < argc; i++)
 		if (strcmp(argv[i], "-h") == 0 ||
 		    strcmp(argv[i], "--help") == 0) {
-			fputs(snapshot_usage, stdout);
+			fputs(cmd_snapshot_usage, stdout);
 			return 0;
 		}
 	if (argc < 3) {
-		fputs(snapshot_usage, stderr);
+		fputs(cmd_snapshot_usage, stderr);
 		return 2;
 	}
 	db = argv[1];
@@ -176,7 +176,7 @@ int cmd_snapshot(int argc, char **argv)
 	if (strcmp(op, "list") == 0 ? argc != 3
 	    : (strcmp(op, "create") == 0 || strcmp(op, "delete") == 0 ||
 	       strcmp(op, "restore") == 0) ? argc != 4 : 1) {
-		fputs(snapshot_usage, stderr);
+		fputs(cmd_snapshot_usage, stderr);
 		return 2;
 	}
 	if (argc == 4) {
