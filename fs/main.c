@@ -61,10 +61,11 @@ static void usage(FILE *f)
 
 /*
  * The commands.  usage: what -h or --help anywhere among the command's
- * arguments prints, before the command runs; NULL for the commands that
- * print their own help (backup, export and import read --help with their
- * other options, snapshot scans for it itself) and for the alias unmount,
- * whose arguments all go to fusermount3.
+ * arguments prints instead of running it (so that `cccfs snapshot DB
+ * create --help` never names a snapshot); NULL for backup, export and
+ * import, which read --help with their other options and print their
+ * help themselves, and for the alias unmount, whose arguments all go to
+ * fusermount3.
  */
 static const struct cmd_struct {
 	const char *name;
@@ -77,7 +78,7 @@ static const struct cmd_struct {
 	{ "init", cmd_init, cmd_init_usage },
 	{ "check", cmd_check, cmd_check_usage },
 	{ "stat", cmd_stat, cmd_stat_usage },
-	{ "snapshot", cmd_snapshot, NULL },
+	{ "snapshot", cmd_snapshot, cmd_snapshot_usage },
 	{ "backup", cmd_backup, NULL },
 	{ "export", cmd_export, NULL },
 	{ "import", cmd_import, NULL },

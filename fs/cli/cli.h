@@ -38,8 +38,11 @@ extern const char cmd_check_usage[];
 int cmd_stat(int argc, char **argv);
 extern const char cmd_stat_usage[];
 
-/* These four print their own help. */
 int cmd_snapshot(int argc, char **argv);
+extern const char cmd_snapshot_usage[];
+
+/* These three read -h and --help with their other options, and print
+ * their help themselves. */
 int cmd_backup(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_import(int argc, char **argv);

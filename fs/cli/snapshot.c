@@ -18,7 +18,7 @@
 #include "pathmap.h"
 #include "snaps.h"
 
-static const char cmd_snapshot_usage[] =
+const char cmd_snapshot_usage[] =
 	"usage: cccfs snapshot DB create NAME\n"
 	"       cccfs snapshot DB list\n"
 	"       cccfs snapshot DB delete NAME\n"
@@ -160,13 +160,6 @@ int cmd_snapshot(int argc, char **argv)
 	kv_env *env;
 	int ret, rc;
 
-	/* --help anywhere asks for help, never names a snapshot */
-	for (int i = 1; i < argc; i++)
-		if (strcmp(argv[i], "-h") == 0 ||
-		    strcmp(argv[i], "--help") == 0) {
-			fputs(cmd_snapshot_usage, stdout);
-			return 0;
-		}
 	if (argc < 3) {
 		fputs(cmd_snapshot_usage, stderr);
 		return 2;
