@@ -6,7 +6,6 @@
 
 #include <inttypes.h>
 #include <stdio.h>
-#include <time.h>
 
 #include <cccfs/kv.h>
 
@@ -39,11 +38,9 @@ static int stat_store(const char *db)
 	rc = kv_env_stat(env, &st);
 	if (rc == 0) {
 		char when[40] = "never";
-		time_t t = (time_t)(st.commit_time_ns / 1000000000);
-		struct tm tm;
 
-		if (st.commit_time_ns > 0 && gmtime_r(&t, &tm))
-			strftime(when, sizeof when, "%Y-%m-%d %H:%M:%SZ", &tm);
+		if (st.commit_time_ns > 0)
+			cli_format_utc(when, sizeof when, st.commit_time_ns);
 		printf("file            %s\n", kv_env_path(env));
 		printf("page size       %" PRIu32 "\n", st.page_size);
 		printf("file size       %" PRIu64 " bytes\n", st.file_size);
