@@ -44,7 +44,7 @@ int os_lock_held(int fd, off_t byte);
 int os_file_size(int fd, uint64_t *size);
 int os_fsync_dir(const char *path);
 
-/* ---- tree descriptors and committed state ----------------------------- */
+/* ---- state.c: tree descriptors and committed state -------------------- */
 
 struct tree {
 	uint64_t root;
