@@ -461,6 +461,16 @@ int log_zero(kv_txn *txn);
 int log_append(kv_txn *txn, uint64_t off, bool durable);
 int log_sync(kv_env *env, struct state *st);
 uint64_t log_pending(kv_env *env, const struct state *st);
+/* One record of the log: the commit it repeats and its operations. */
+struct log_rec {
+	uint64_t txnid;
+	const uint8_t *ops;
+	uint32_t len;
+};
+/* The next record recovery repeats after st: at *off, of st's epoch, with
+ * txnid *next; advances both.  False at the end of the log. */
+bool log_next_pending(const uint8_t *map, const struct state *st,
+                      uint64_t *off, uint64_t *next, struct log_rec *r);
 int log_recover(kv_env *env, uint64_t *n);
 
 /* ---- snapshot.c ------------------------------------------------------- */
@@ -488,5 +498,10 @@ int check_recent(kv_env *env, uint8_t *map, const struct state *st,
 
 int txn_begin_read_state(kv_env *env, kv_txn **out);
 int64_t kv_now_ns(void);
+/* Seal state s into a meta page and write it to meta slot slot. */
+int txn_write_meta(kv_env *env, const struct state *s, uint64_t slot);
+/* Make the current state durable; the writer lock is held.  full syncs the
+ * file even while the log would do. */
+int txn_sync_locked(kv_env *env, bool full);
 
 #endif

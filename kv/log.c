@@ -328,15 +328,9 @@ int log_sync(kv_env *env, struct state *st)
 
 /* ---- recovery --------------------------------------------------------- */
 
-struct lrec {
-	uint64_t txnid;
-	const uint8_t *ops;
-	uint32_t len;
-};
-
 /* The record at *off of st's epoch, advancing *off; false at the end. */
 static bool rec_next(const uint8_t *map, const struct state *st,
-                     uint64_t *off, struct lrec *r)
+                     uint64_t *off, struct log_rec *r)
 {
 	uint64_t cap = log_cap(st);
 	const uint8_t *p;
@@ -364,8 +358,8 @@ static bool rec_next(const uint8_t *map, const struct state *st,
  * txnid *next.  Scans start at st's tail: the records before it are of st
  * and the commits before it.
  */
-static bool pending_next(const uint8_t *map, const struct state *st,
-                         uint64_t *off, uint64_t *next, struct lrec *r)
+bool log_next_pending(const uint8_t *map, const struct state *st,
+                      uint64_t *off, uint64_t *next, struct log_rec *r)
 {
 	if (!rec_next(map, st, off, r) || r->txnid != *next)
 		return false;
@@ -377,9 +371,9 @@ static bool pending_next(const uint8_t *map, const struct state *st,
 uint64_t log_pending(kv_env *env, const struct state *st)
 {
 	uint64_t off = st->log_tail, next = st->txnid + 1, n = 0;
-	struct lrec r;
+	struct log_rec r;
 
-	while (pending_next(env->map, st, &off, &next, &r))
+	while (log_next_pending(env->map, st, &off, &next, &r))
 		n++;
 	return n;
 }
@@ -391,7 +385,7 @@ static int bad_record(uint64_t txnid, const char *what)
 }
 
 /* Apply one record's operations in txn. */
-static int replay_ops(kv_txn *txn, const struct lrec *r)
+static int replay_ops(kv_txn *txn, const struct log_rec *r)
 {
 	const uint8_t *p = r->ops, *end = r->ops + r->len;
 	char name[KV_MAX_NAME + 1];
@@ -458,7 +452,7 @@ int log_recover(kv_env *env, uint64_t *n)
 {
 	struct state st;
 	uint64_t off, next;
-	struct lrec r;
+	struct log_rec r;
 	kv_txn *txn;
 	int rc;
 
@@ -470,7 +464,7 @@ int log_recover(kv_env *env, uint64_t *n)
 	txlog_off(txn);
 	off = st.log_tail;
 	next = st.txnid + 1;
-	while (pending_next(env->map, &st, &off, &next, &r)) {
+	while (log_next_pending(env->map, &st, &off, &next, &r)) {
 		rc = replay_ops(txn, &r);
 		if (rc) {
 			kv_txn_abort(txn);

@@ -56,7 +56,7 @@ int64_t kv_now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static int write_meta(kv_env *env, const struct state *s, uint64_t slot)
+int txn_write_meta(kv_env *env, const struct state *s, uint64_t slot)
 {
 	uint8_t *m;
 	int rc;
@@ -84,11 +84,11 @@ static int create_file(kv_env *env)
 	s.time_ns = kv_now_ns();
 	/* slot 1 holds txn 0, slot 0 txn 1: both valid, both empty, and
 	 * each with its (empty) free state current */
-	rc = write_meta(env, &s, 1);
+	rc = txn_write_meta(env, &s, 1);
 	s.txnid = 1;
 	s.fl_txnid = 1;
 	if (rc == 0)
-		rc = write_meta(env, &s, 0);
+		rc = txn_write_meta(env, &s, 0);
 	if (rc == 0)
 		rc = env->io->sync(env->io->ctx, env->fd);
 	if (rc == 0)
@@ -646,8 +646,6 @@ KV_API void kv_txn_abort(kv_txn *txn)
 	}
 }
 
-static int sync_locked(kv_env *env, bool full);
-
 static bool txn_changed(const kv_txn *txn)
 {
 	return txn->dirty.used || txn->changes || txn->snaps_changed ||
@@ -703,7 +701,7 @@ KV_API int kv_txn_commit(kv_txn *txn)
 		if (txn->durability == KV_DURABLE_IMMEDIATE &&
 		    atomic_load(&env->sh->durable_txnid) < txn->st.txnid &&
 		    txn->st.log_durable < txn->st.txnid)
-			rc = sync_locked(env, false);
+			rc = txn_sync_locked(env, false);
 		kv_txn_abort(txn);
 		return rc;
 	}
@@ -743,13 +741,13 @@ KV_API int kv_txn_commit(kv_txn *txn)
 		 * commits before this one freed can be reused at once */
 		env->short_of_space = txn->st.next_pgno;
 		if (atomic_load(&env->sh->durable_txnid) < txn->base_txnid)
-			(void)sync_locked(env, true);
+			(void)txn_sync_locked(env, true);
 	}
 	if (rc)
 		goto fail;
 
 	slot = atomic_load(&env->sh->durable_slot) ? 0 : 1;
-	rc = write_meta(env, &txn->st, slot);
+	rc = txn_write_meta(env, &txn->st, slot);
 	if (rc) {
 		env->fatal = true;
 		kv_set_err(rc, "%s: writing the commit record: %s", env->path,
@@ -801,7 +799,7 @@ fail:
  * records is enough; full (or a closed log) syncs the file, which also
  * lets the pages of the last checkpoint be reused.
  */
-static int sync_locked(kv_env *env, bool full)
+int txn_sync_locked(kv_env *env, bool full)
 {
 	struct state cur;
 	int rc;
@@ -845,7 +843,7 @@ static int env_sync(kv_env *env, bool full)
 			return rc;
 		}
 	}
-	rc = sync_locked(env, full);
+	rc = txn_sync_locked(env, full);
 	if (!env->private_lock)
 		os_unlock(env->lfd, LOCK_WRITER);
 	pthread_mutex_unlock(&env->wmu);
