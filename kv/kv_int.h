@@ -471,7 +471,6 @@ struct log_rec {
  * txnid *next; advances both.  False at the end of the log. */
 bool log_next_pending(const uint8_t *map, const struct state *st,
                       uint64_t *off, uint64_t *next, struct log_rec *r);
-int log_recover(kv_env *env, uint64_t *n);
 
 /* ---- snapshot.c ------------------------------------------------------- */
 

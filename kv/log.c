@@ -32,8 +32,8 @@
  * checkpoint or closes the log, so the records of an epoch are one run of
  * txnids, all from before any power loss that could have cut them.
  *
- * Recovery (kv_env_open, by the first opener): pick_meta() chooses an
- * intact commit R; the records of R's epoch with txnids R+1, R+2, ... are
+ * Recovery (env.c, by the first opener): pick_meta() chooses an intact
+ * commit R; the records of R's epoch with txnids R+1, R+2, ... are
  * repeated in one commit that is a checkpoint.  A record that fails its
  * checksum, belongs to another epoch or skips a txnid ends the log.
  */
@@ -376,103 +376,4 @@ uint64_t log_pending(kv_env *env, const struct state *st)
 	while (log_next_pending(env->map, st, &off, &next, &r))
 		n++;
 	return n;
-}
-
-static int bad_record(uint64_t txnid, const char *what)
-{
-	return kv_set_err(KV_ECORRUPT, "commit log: record of txn %llu: %s",
-	                  (unsigned long long)txnid, what);
-}
-
-/* Apply one record's operations in txn. */
-static int replay_ops(kv_txn *txn, const struct log_rec *r)
-{
-	const uint8_t *p = r->ops, *end = r->ops + r->len;
-	char name[KV_MAX_NAME + 1];
-	kv_table *t;
-	int rc = 0;
-
-	while (rc == 0 && p < end) {
-		uint8_t op = *p++;
-		size_t nl;
-		kv_val k = { NULL, 0 }, v = { NULL, 0 };
-
-		if (end - p < 1 || (nl = *p++) == 0 || (size_t)(end - p) < nl)
-			return bad_record(r->txnid, "table name cut short");
-		memcpy(name, p, nl);
-		name[nl] = 0;
-		p += nl;
-		if (op == LOP_PUT || op == LOP_DEL) {
-			if (end - p < 2 || (size_t)(end - p - 2) < get16(p))
-				return bad_record(r->txnid, "key cut short");
-			k.len = get16(p);
-			k.data = p + 2;
-			p += 2 + k.len;
-		}
-		if (op == LOP_PUT) {
-			if (end - p < 4 || (size_t)(end - p - 4) < get32(p))
-				return bad_record(r->txnid, "value cut short");
-			v.len = get32(p);
-			v.data = p + 4;
-			p += 4 + v.len;
-		}
-		switch (op) {
-		case LOP_PUT:
-			rc = kv_table_open(txn, name, KV_TABLE_CREATE, &t);
-			if (rc == 0)
-				rc = kv_put(txn, t, k, v, 0);
-			break;
-		case LOP_DEL:
-			rc = kv_table_open(txn, name, 0, &t);
-			if (rc == 0)
-				rc = kv_del(txn, t, k);
-			break;
-		case LOP_CREATE:
-			rc = kv_table_open(txn, name, KV_TABLE_CREATE, &t);
-			break;
-		case LOP_DROP:
-			rc = kv_table_drop(txn, name);
-			break;
-		default:
-			return bad_record(r->txnid, "unknown operation");
-		}
-		if (rc == KV_ENOTFOUND)
-			return bad_record(r->txnid, "deletes what is not there");
-	}
-	return rc;
-}
-
-/*
- * Repeat the logged commits after the current state, all in one commit
- * that is a checkpoint: a crash while recovering leaves the store as it
- * was, log included, and the next opener starts again.  Called by the
- * first opener before others are let in; *n is the commits repeated.
- */
-int log_recover(kv_env *env, uint64_t *n)
-{
-	struct state st;
-	uint64_t off, next;
-	struct log_rec r;
-	kv_txn *txn;
-	int rc;
-
-	*n = 0;
-	shared_read_state(env, &st);
-	rc = kv_txn_begin(env, 0, &txn);
-	if (rc)
-		return rc;
-	txlog_off(txn);
-	off = st.log_tail;
-	next = st.txnid + 1;
-	while (log_next_pending(env->map, &st, &off, &next, &r)) {
-		rc = replay_ops(txn, &r);
-		if (rc) {
-			kv_txn_abort(txn);
-			return rc;
-		}
-		(*n)++;
-	}
-	txn->checkpoint = true;
-	txn->durability = KV_DURABLE_IMMEDIATE;
-	return kv_txn_commit(txn);
 }
