@@ -14,7 +14,7 @@
  *      moved past any that a power loss may have left on the disk
  *      (kv_int.h: txn_floor);
  *   4. the commits the log holds after that state are repeated, all in
- *      one checkpoint (log_recover below; the log's format is log.c's).
+ *      one checkpoint (replay_log below; the log's format is log.c's).
  * Later openers take the state the lock file publishes.  A read-only open
  * of a store with logged commits to repeat first opens it read-write to
  * repeat them.
@@ -272,7 +272,7 @@ static int replay_ops(kv_txn *txn, const struct log_rec *r)
  * was, log included, and the next opener starts again.  Called by the
  * first opener before others are let in; *n is the commits repeated.
  */
-static int log_recover(kv_env *env, uint64_t *n)
+static int replay_log(kv_env *env, uint64_t *n)
 {
 	struct state st;
 	uint64_t off, next;
@@ -419,7 +419,7 @@ static int env_open(kv_env **out, const char *path, unsigned flags, int mode,
 			goto fail_init;
 		}
 		if (*pending) {
-			rc = log_recover(env, &env->recovered);
+			rc = replay_log(env, &env->recovered);
 			if (rc)
 				goto fail_init;
 		}
