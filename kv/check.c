@@ -188,7 +188,7 @@ static void tally_reset(struct checker *ck)
 	ck->leaf_depth = -1;
 }
 
-static int walk_tree(struct checker *ck, const struct tree *t)
+static int check_tree(struct checker *ck, const struct tree *t)
 {
 	int rc = bt_walk(ck->txn, t, visit, ck);
 
@@ -237,15 +237,15 @@ static int check_order(struct checker *ck, const struct tree *t,
 }
 
 /* Walk a catalog and its tables, checking each table's descriptor. */
-static int walk_catalog_checked(struct checker *ck, const struct tree *cat,
-                                bool verify_counts)
+static int check_catalog(struct checker *ck, const struct tree *cat,
+                         bool verify_counts)
 {
 	struct tree t = *cat;
 	struct cur c = { .txn = ck->txn, .tree = &t };
 	int rc;
 
 	tally_reset(ck);
-	rc = walk_tree(ck, &t);
+	rc = check_tree(ck, &t);
 	if (rc)
 		return rc;
 	if (ck->problems)
@@ -269,7 +269,7 @@ static int walk_catalog_checked(struct checker *ck, const struct tree *cat,
 		tree_load(&tt, v.data);
 		tally_reset(ck);
 		uint64_t before = ck->problems;
-		rc = walk_tree(ck, &tt);
+		rc = check_tree(ck, &tt);
 		if (rc)
 			return rc;
 		if (ck->problems != before)
@@ -298,16 +298,16 @@ static int walk_catalog_checked(struct checker *ck, const struct tree *cat,
 	return rc == KV_ENOTFOUND ? 0 : rc;
 }
 
-static int walk_one_snapshot(void *ctx, uint64_t txnid,
-                             const struct tree *cat)
+static int check_one_snapshot(void *ctx, uint64_t txnid,
+                              const struct tree *cat)
 {
 	(void)txnid;
-	return walk_catalog_checked(ctx, cat, false);
+	return check_catalog(ctx, cat, false);
 }
 
-static int walk_snapshots(struct checker *ck)
+static int check_snapshots(struct checker *ck)
 {
-	int rc = snap_each(ck->txn, &ck->txn->st.snaps, walk_one_snapshot, ck);
+	int rc = snap_each(ck->txn, &ck->txn->st.snaps, check_one_snapshot, ck);
 
 	if (rc == KV_ECORRUPT) {
 		problem(ck, 0, "snapshots: %s", kv_errmsg());
@@ -452,7 +452,7 @@ KV_API int kv_check(kv_env *env, void (*fn)(void *ctx, const char *msg),
 			memset(ck.mark + s->log_pgno, M_LOG, s->log_npages);
 	}
 	ck.phase = M_LIVE;
-	rc = walk_catalog_checked(&ck, &txn->st.catalog, true);
+	rc = check_catalog(&ck, &txn->st.catalog, true);
 	/* entries of the live tables, counted from their descriptors */
 	if (rc == 0) {
 		struct tree t = txn->st.catalog;
@@ -467,11 +467,11 @@ KV_API int kv_check(kv_env *env, void (*fn)(void *ctx, const char *msg),
 	}
 	if (rc == 0) {
 		tally_reset(&ck);
-		rc = walk_tree(&ck, &txn->st.snaps);
+		rc = check_tree(&ck, &txn->st.snaps);
 	}
 	if (rc == 0 && ck.problems == 0) {
 		ck.phase = M_SNAP;
-		rc = walk_snapshots(&ck);
+		rc = check_snapshots(&ck);
 	}
 	if (rc == 0) {
 		check_chain(&ck);
@@ -517,7 +517,7 @@ int check_recent(kv_env *env, uint8_t *map, const struct state *st,
 	ck.min_txn = min_txn;
 	ck.recovery = true;
 	tally_reset(&ck);
-	rc = walk_tree(&ck, &st->catalog);
+	rc = check_tree(&ck, &st->catalog);
 	if (rc == 0 && ck.problems == 0) {
 		struct tree t = st->catalog;
 		struct cur c = { .txn = &txn, .tree = &t };
@@ -533,7 +533,7 @@ int check_recent(kv_env *env, uint8_t *map, const struct state *st,
 				break;
 			}
 			tree_load(&tt, v.data);
-			rc = walk_tree(&ck, &tt);
+			rc = check_tree(&ck, &tt);
 			if (rc)
 				break;
 		}
@@ -541,7 +541,7 @@ int check_recent(kv_env *env, uint8_t *map, const struct state *st,
 			rc = 0;
 	}
 	if (rc == 0 && ck.problems == 0)
-		rc = walk_tree(&ck, &st->snaps);
+		rc = check_tree(&ck, &st->snaps);
 	if (rc == 0 && ck.problems == 0) {
 		/* snapshots of recent commits reach recent pages too */
 		rc = snap_each(&txn, &st->snaps, recent_snapshot, &ck);
