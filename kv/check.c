@@ -39,11 +39,7 @@ enum mark {
 };
 
 struct checker {
-	kv_txn *txn;
-	uint8_t *mark;        /* NULL in recovery mode */
-	uint64_t npages;
-	uint64_t min_txn;
-	enum mark phase;
+	struct walk w;        /* marks: enum mark; none in recovery mode */
 	void (*fn)(void *ctx, const char *msg);
 	void *ctx;
 	uint64_t problems;
@@ -108,31 +104,31 @@ static int keys_ordered(const uint8_t *p)
 	return KEYS_OK;
 }
 
+/* A page run the walk reached again (walk.c): snapshots share pages with
+ * the live state and with each other, and nothing else does. */
+static int again(void *ctx, uint64_t pg, uint64_t n, uint8_t m)
+{
+	struct checker *ck = ctx;
+
+	(void)n;
+	if (m == M_LIVE && ck->w.phase == M_SNAP)
+		return 1; /* shared with the live state */
+	if (m == M_SNAP && ck->w.phase == M_SNAP)
+		return 1; /* shared between snapshots */
+	problem(ck, pg, "reachable twice");
+	return 1;
+}
+
+/* A page run the walk reached for the first time, or could not read. */
 static int visit(void *ctx, uint64_t pg, uint64_t n, uint64_t tx,
                  const uint8_t *p, int depth)
 {
 	struct checker *ck = ctx;
 	uint16_t type;
-	uint64_t i;
 
-	if (ck->min_txn && tx <= ck->min_txn)
-		return 1;
-	if (!p || pg < 2 || pg + n > ck->npages) {
+	if (!p || pg < 2 || pg + n > ck->w.npages) {
 		problem(ck, pg, "referenced page is out of range or unreadable");
 		return 1;
-	}
-	if (ck->mark) {
-		enum mark m = ck->mark[pg];
-		if (m == M_LIVE && ck->phase == M_SNAP)
-			return 1; /* shared with the live state */
-		if (m == M_SNAP && ck->phase == M_SNAP)
-			return 1; /* shared between snapshots */
-		if (m != M_NONE) {
-			problem(ck, pg, "reachable twice");
-			return 1;
-		}
-		for (i = 0; i < n; i++)
-			ck->mark[pg + i] = (uint8_t)ck->phase;
 	}
 	if (get64(p + PH_CHECKSUM) != page_checksum(p, n * KV_PAGE_SIZE)) {
 		problem(ck, pg, "checksum mismatch");
@@ -190,7 +186,7 @@ static void tally_reset(struct checker *ck)
 
 static int check_tree(struct checker *ck, const struct tree *t)
 {
-	int rc = bt_walk(ck->txn, t, visit, ck);
+	int rc = walk_tree(&ck->w, t);
 
 	if (rc == KV_ECORRUPT) {
 		problem(ck, 0, "tree walk stopped: %s", kv_errmsg());
@@ -205,7 +201,7 @@ static int check_order(struct checker *ck, const struct tree *t,
                        const char *name, uint64_t *n)
 {
 	struct tree tt = *t;
-	struct cur c = { .txn = ck->txn, .tree = &tt };
+	struct cur c = { .txn = ck->w.txn, .tree = &tt };
 	uint8_t prev[KV_MAX_KEY];
 	size_t plen = 0;
 	bool first = true;
@@ -241,7 +237,7 @@ static int check_catalog(struct checker *ck, const struct tree *cat,
                          bool verify_counts)
 {
 	struct tree t = *cat;
-	struct cur c = { .txn = ck->txn, .tree = &t };
+	struct cur c = { .txn = ck->w.txn, .tree = &t };
 	int rc;
 
 	tally_reset(ck);
@@ -307,7 +303,8 @@ static int check_one_snapshot(void *ctx, uint64_t txnid,
 
 static int check_snapshots(struct checker *ck)
 {
-	int rc = snap_each(ck->txn, &ck->txn->st.snaps, check_one_snapshot, ck);
+	int rc = snap_each(ck->w.txn, &ck->w.txn->st.snaps, check_one_snapshot,
+	                   ck);
 
 	if (rc == KV_ECORRUPT) {
 		problem(ck, 0, "snapshots: %s", kv_errmsg());
@@ -322,9 +319,9 @@ static int recent_snapshot(void *ctx, uint64_t txnid, const struct tree *cat)
 	struct checker *ck = ctx;
 	int rc;
 
-	if (txnid <= ck->min_txn)
+	if (txnid <= ck->w.min_txn)
 		return 0;
-	rc = catalog_walk(ck->txn, cat, visit, ck);
+	rc = walk_catalog(&ck->w, cat);
 	if (rc == KV_ECORRUPT) {
 		problem(ck, 0, "snapshot walk: %s", kv_errmsg());
 		rc = 0;
@@ -334,28 +331,28 @@ static int recent_snapshot(void *ctx, uint64_t txnid, const struct tree *cat)
 
 static void check_chain(struct checker *ck)
 {
-	const struct state *st = &ck->txn->st;
+	const struct state *st = &ck->w.txn->st;
 	uint64_t pg = st->fl_pgno, tx = st->fl_txnid, seen = 0;
 
 	while (pg) {
 		const uint8_t *p;
-		if (ck->min_txn && tx <= ck->min_txn)
+		if (ck->w.min_txn && tx <= ck->w.min_txn)
 			return;
-		if (pg < 2 || pg >= ck->npages || ++seen > st->fl_npages) {
+		if (pg < 2 || pg >= ck->w.npages || ++seen > st->fl_npages) {
 			problem(ck, pg, "freelist chain out of range");
 			return;
 		}
-		p = ck->txn->map + pg * KV_PAGE_SIZE;
+		p = ck->w.txn->map + pg * KV_PAGE_SIZE;
 		if (get64(p + PH_CHECKSUM) != page_checksum(p, KV_PAGE_SIZE) ||
 		    get16(p + PH_TYPE) != PT_FREELIST ||
 		    get64(p + PH_TXNID) != tx || get64(p + PH_PGNO) != pg) {
 			problem(ck, pg, "freelist page damaged");
 			return;
 		}
-		if (ck->mark) {
-			if (ck->mark[pg] != M_NONE)
+		if (ck->w.mark) {
+			if (ck->w.mark[pg] != M_NONE)
 				problem(ck, pg, "freelist page is also in use");
-			ck->mark[pg] = M_FLPAGE;
+			ck->w.mark[pg] = M_FLPAGE;
 			/* a run saved as pending must not be in use by its own
 			 * commit's trees (later commits may have reused it) */
 			for (uint32_t i = 0; st->fl_txnid == st->txnid &&
@@ -364,8 +361,8 @@ static void check_chain(struct checker *ck)
 				const uint8_t *q = p + FP_ENTRIES +
 				                   (size_t)i * FP_ENTRY;
 				uint64_t e = get64(q), n = get64(q + 8), j;
-				for (j = e; j < e + n && j < ck->npages; j++)
-					if (ck->mark[j] == M_LIVE)
+				for (j = e; j < e + n && j < ck->w.npages; j++)
+					if (ck->w.mark[j] == M_LIVE)
 						problem(ck, j, "saved as pending "
 						        "reuse but in use");
 			}
@@ -381,36 +378,36 @@ static void check_free(struct checker *ck, struct kv_check_report *rep)
 	size_t i;
 	uint64_t j, pg, n;
 
-	if (fl_load(ck->txn->env, ck->txn->map, &ck->txn->st, &f)) {
-		problem(ck, ck->txn->st.fl_pgno, "freelist unreadable: %s",
+	if (fl_load(ck->w.txn->env, ck->w.txn->map, &ck->w.txn->st, &f)) {
+		problem(ck, ck->w.txn->st.fl_pgno, "freelist unreadable: %s",
 		        kv_errmsg());
 		return;
 	}
 	for (pg = 0; fl_ready_next(&f, &pg, &n); pg += n) {
 		for (j = pg; j < pg + n; j++) {
-			if (j >= ck->npages) {
+			if (j >= ck->w.npages) {
 				problem(ck, j, "listed as free but past the "
 				        "end of the file");
 				break;
 			}
-			if (ck->mark[j] != M_NONE)
+			if (ck->w.mark[j] != M_NONE)
 				problem(ck, j, "listed as free but in use "
-				        "(mark %u)", ck->mark[j]);
-			ck->mark[j] = M_READY;
+				        "(mark %u)", ck->w.mark[j]);
+			ck->w.mark[j] = M_READY;
 		}
 		rep->pages_free += n;
 	}
 	for (i = 0; i < f.npend; i++) {
 		for (j = f.pend[i].pgno; j < f.pend[i].pgno + f.pend[i].n;
 		     j++) {
-			if (ck->mark[j] == M_SNAP) {
-				ck->mark[j] = M_SNAPPEND;
+			if (ck->w.mark[j] == M_SNAP) {
+				ck->w.mark[j] = M_SNAPPEND;
 				continue;
 			}
-			if (ck->mark[j] != M_NONE)
+			if (ck->w.mark[j] != M_NONE)
 				problem(ck, j, "pending reuse but in use "
-				        "(mark %u)", ck->mark[j]);
-			ck->mark[j] = M_PEND;
+				        "(mark %u)", ck->w.mark[j]);
+			ck->w.mark[j] = M_PEND;
 		}
 		rep->pages_pending += f.pend[i].n;
 	}
@@ -433,25 +430,23 @@ KV_API int kv_check(kv_env *env, void (*fn)(void *ctx, const char *msg),
 	if (rc)
 		return rc;
 	memset(&ck, 0, sizeof(ck));
-	ck.txn = txn;
 	ck.fn = fn;
 	ck.ctx = ctx;
-	ck.npages = txn->st.next_pgno;
-	ck.mark = calloc(ck.npages ? ck.npages : 1, 1);
-	if (!ck.mark) {
+	rc = walk_init(&ck.w, txn, true, visit, again, &ck);
+	if (rc) {
 		kv_txn_abort(txn);
-		return -ENOMEM;
+		return rc;
 	}
-	ck.mark[0] = ck.mark[1] = M_META;
+	ck.w.mark[0] = ck.w.mark[1] = M_META;
 	if (txn->st.log_npages) {
 		const struct state *s = &txn->st;
-		if (s->log_pgno < 2 || s->log_pgno > ck.npages ||
-		    s->log_npages > ck.npages - s->log_pgno)
+		if (s->log_pgno < 2 || s->log_pgno > ck.w.npages ||
+		    s->log_npages > ck.w.npages - s->log_pgno)
 			problem(&ck, s->log_pgno, "commit log out of range");
 		else
-			memset(ck.mark + s->log_pgno, M_LOG, s->log_npages);
+			memset(ck.w.mark + s->log_pgno, M_LOG, s->log_npages);
 	}
-	ck.phase = M_LIVE;
+	ck.w.phase = M_LIVE;
 	rc = check_catalog(&ck, &txn->st.catalog, true);
 	/* entries of the live tables, counted from their descriptors */
 	if (rc == 0) {
@@ -470,7 +465,7 @@ KV_API int kv_check(kv_env *env, void (*fn)(void *ctx, const char *msg),
 		rc = check_tree(&ck, &txn->st.snaps);
 	}
 	if (rc == 0 && ck.problems == 0) {
-		ck.phase = M_SNAP;
+		ck.w.phase = M_SNAP;
 		rc = check_snapshots(&ck);
 	}
 	if (rc == 0) {
@@ -479,24 +474,24 @@ KV_API int kv_check(kv_env *env, void (*fn)(void *ctx, const char *msg),
 			check_free(&ck, rep);
 	}
 	if (rc == 0 && ck.problems == 0) {
-		for (i = 2; i < ck.npages; i++) {
-			if (ck.mark[i] == M_NONE)
+		for (i = 2; i < ck.w.npages; i++) {
+			if (ck.w.mark[i] == M_NONE)
 				problem(&ck, i, "lost: neither reachable nor "
 				        "free");
-			else if (ck.mark[i] == M_SNAP)
+			else if (ck.w.mark[i] == M_SNAP)
 				problem(&ck, i, "held only by snapshots but "
 				        "not waiting in the freelist");
 		}
 	}
-	for (i = 0; i < ck.npages; i++)
-		if (ck.mark[i] == M_LIVE || ck.mark[i] == M_SNAP ||
-		    ck.mark[i] == M_SNAPPEND || ck.mark[i] == M_FLPAGE ||
-		    ck.mark[i] == M_LOG)
+	for (i = 0; i < ck.w.npages; i++)
+		if (ck.w.mark[i] == M_LIVE || ck.w.mark[i] == M_SNAP ||
+		    ck.w.mark[i] == M_SNAPPEND || ck.w.mark[i] == M_FLPAGE ||
+		    ck.w.mark[i] == M_LOG)
 			rep->pages_reachable++;
-	rep->pages_total = ck.npages;
+	rep->pages_total = ck.w.npages;
 	rep->entries = entries;
 	rep->problems = ck.problems;
-	free(ck.mark);
+	walk_release(&ck.w);
 	kv_txn_abort(txn);
 	if (rc)
 		return rc;
@@ -512,9 +507,8 @@ int check_recent(kv_env *env, uint8_t *map, const struct state *st,
 
 	txn_over_state(&txn, env, map, st);
 	memset(&ck, 0, sizeof(ck));
-	ck.txn = &txn;
-	ck.npages = st->next_pgno;
-	ck.min_txn = min_txn;
+	(void)walk_init(&ck.w, &txn, false, visit, NULL, &ck);
+	ck.w.min_txn = min_txn;
 	ck.recovery = true;
 	tally_reset(&ck);
 	rc = check_tree(&ck, &st->catalog);

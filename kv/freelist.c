@@ -659,36 +659,22 @@ int fl_settle(kv_txn *txn)
 enum { R_NONE, R_LIVE, R_SNAP, R_HINT };
 
 struct rebuild {
-	kv_txn *txn;
-	uint8_t *mark;
-	uint64_t npages;
-	uint8_t phase;
+	struct walk w;        /* marks: R_* */
 	struct flstate *f;
 	uint64_t txnid;
-	int err;
 };
 
+/* A page run the walk (walk.c) reached for the first time. */
 static int rb_visit(void *ctx, uint64_t pg, uint64_t n, uint64_t tx,
                     const uint8_t *p, int depth)
 {
 	struct rebuild *rb = ctx;
-	uint64_t i;
 
 	(void)depth;
-	if (!p || pg + n > rb->npages)
+	if (!p || pg + n > rb->w.npages)
 		return KV_CORRUPT(pg, "page out of range while rebuilding "
 		                  "the freelist");
-	if (rb->mark[pg] == R_HINT && rb->phase == R_SNAP) {
-		/* pending already, with its exact txnids; look below it */
-		for (i = 0; i < n; i++)
-			rb->mark[pg + i] = R_SNAP;
-		return 0;
-	}
-	if (rb->mark[pg] != R_NONE)
-		return 1; /* shared subtree, already counted */
-	for (i = 0; i < n; i++)
-		rb->mark[pg + i] = rb->phase;
-	if (rb->phase == R_SNAP) {
+	if (rb->w.phase == R_SNAP) {
 		/* only snapshots reach it and no saved run says since when:
 		 * it waits for every snapshot since it was written */
 		int rc = fl_add_pending(rb->f, pg, n, tx, rb->txnid);
@@ -698,12 +684,25 @@ static int rb_visit(void *ctx, uint64_t pg, uint64_t n, uint64_t tx,
 	return 0;
 }
 
+/* A page run the walk reached again. */
+static int rb_again(void *ctx, uint64_t pg, uint64_t n, uint8_t m)
+{
+	struct rebuild *rb = ctx;
+
+	(void)pg;
+	(void)n;
+	/* pending already, with its exact txnids; look below it */
+	if (m == R_HINT && rb->w.phase == R_SNAP)
+		return 0;
+	return 1; /* shared subtree, already counted */
+}
+
 static int rb_snapshot(void *ctx, uint64_t txnid, const struct tree *cat)
 {
 	struct rebuild *rb = ctx;
 
 	(void)txnid;
-	return catalog_walk(rb->txn, cat, rb_visit, rb);
+	return walk_catalog(&rb->w, cat);
 }
 
 /*
@@ -728,28 +727,27 @@ static int fl_build(kv_env *env, uint8_t *map, const struct state *st,
 	memset(f, 0, sizeof(*f));
 	txn_over_state(&txn, env, map, st);
 	memset(&rb, 0, sizeof(rb));
-	rb.npages = st->next_pgno;
-	rb.mark = calloc(rb.npages ? rb.npages : 1, 1);
-	if (!rb.mark)
-		return -ENOMEM;
+	rc = walk_init(&rb.w, &txn, true, rb_visit, rb_again, &rb);
+	if (rc)
+		return rc;
 	rb.f = f;
 	rb.txnid = st->txnid;
-	rb.mark[0] = rb.mark[1] = R_LIVE;
+	rb.w.mark[0] = rb.w.mark[1] = R_LIVE;
 	if (st->log_npages && st->log_pgno >= 2 &&
-	    st->log_pgno + st->log_npages <= rb.npages)
-		memset(rb.mark + st->log_pgno, R_LIVE, st->log_npages);
-	rb.phase = R_LIVE;
-	rc = catalog_walk(&txn, &st->catalog, rb_visit, &rb);
+	    st->log_pgno + st->log_npages <= rb.w.npages)
+		memset(rb.w.mark + st->log_pgno, R_LIVE, st->log_npages);
+	rb.w.phase = R_LIVE;
+	rc = walk_catalog(&rb.w, &st->catalog);
 	if (rc == 0)
-		rc = bt_walk(&txn, &st->snaps, rb_visit, &rb);
+		rc = walk_tree(&rb.w, &st->snaps);
 	for (pg = st->fl_pgno, tx = st->fl_txnid; rc == 0 && pg;) {
 		const uint8_t *p;
-		if (pg < 2 || pg >= rb.npages || ++seen > st->fl_npages) {
+		if (pg < 2 || pg >= rb.w.npages || ++seen > st->fl_npages) {
 			rc = KV_CORRUPT(pg, "freelist chain out of range");
 			break;
 		}
 		p = map + pg * KV_PAGE_SIZE;
-		rb.mark[pg] = R_LIVE;
+		rb.w.mark[pg] = R_LIVE;
 		pg = get64(p + FP_NEXT);
 		tx = get64(p + FP_NEXT_TXN);
 	}
@@ -758,7 +756,7 @@ static int fl_build(kv_env *env, uint8_t *map, const struct state *st,
 		const struct fl_entry *e = &hints->pend[h];
 		bool free_run = true;
 		for (uint64_t i = 0; i < e->n; i++)
-			if (rb.mark[e->pgno + i] != R_NONE)
+			if (rb.w.mark[e->pgno + i] != R_NONE)
 				free_run = false;
 		/* A stale chain's runs may have been reused since, or made
 		 * live again by a restore and freed anew later: only the
@@ -766,20 +764,19 @@ static int fl_build(kv_env *env, uint8_t *map, const struct state *st,
 		if (!free_run || !exact)
 			continue;
 		for (uint64_t i = 0; i < e->n; i++)
-			rb.mark[e->pgno + i] = R_HINT;
+			rb.w.mark[e->pgno + i] = R_HINT;
 		rc = fl_add_pending(f, e->pgno, e->n, e->born, e->freed);
 	}
 	if (rc == 0 && st->snaps.count) {
-		rb.phase = R_SNAP;
-		rb.txn = &txn;
+		rb.w.phase = R_SNAP;
 		rc = snap_each(&txn, &st->snaps, rb_snapshot, &rb);
 	}
-	for (pg = 2; rc == 0 && pg < rb.npages;) {
+	for (pg = 2; rc == 0 && pg < rb.w.npages;) {
 		const uint8_t *p = map + pg * KV_PAGE_SIZE;
 		uint64_t n = 1, born;
 		uint16_t type;
 
-		if (rb.mark[pg] != R_NONE) {
+		if (rb.w.mark[pg] != R_NONE) {
 			pg++;
 			continue;
 		}
@@ -791,10 +788,10 @@ static int fl_build(kv_env *env, uint8_t *map, const struct state *st,
 		type = get16(p + PH_TYPE);
 		if (type == PT_OVERFLOW) {
 			n = get32(p + PH_EXTRA);
-			if (n == 0 || n > rb.npages - pg)
+			if (n == 0 || n > rb.w.npages - pg)
 				n = 1;
 			for (uint64_t i = 1; i < n; i++)
-				if (rb.mark[pg + i] != R_NONE)
+				if (rb.w.mark[pg + i] != R_NONE)
 					n = 1;
 		}
 		if (get64(p + PH_PGNO) == pg &&
@@ -811,7 +808,7 @@ static int fl_build(kv_env *env, uint8_t *map, const struct state *st,
 		}
 		pg += n;
 	}
-	free(rb.mark);
+	walk_release(&rb.w);
 	if (rc)
 		fl_release(f);
 	return rc;

@@ -483,6 +483,34 @@ int snap_each(kv_txn *txn, const struct tree *snaps,
               int (*fn)(void *ctx, uint64_t txnid, const struct tree *cat),
               void *ctx);
 
+/* ---- walk.c: the pages a state reaches -------------------------------- */
+
+/* A page run reached again, with the mark it has: 1 to leave it, 0 to walk
+ * below it once more, or an error to stop. */
+typedef int (*walk_again_fn)(void *ctx, uint64_t pgno, uint64_t npages,
+                             uint8_t mark);
+
+struct walk {
+	kv_txn *txn;
+	uint8_t *mark;        /* a byte per page below npages: 0 not reached,
+	                         else the phase that reached it; NULL: none */
+	uint64_t npages;
+	uint8_t phase;        /* the mark runs reached now take; not 0 */
+	uint64_t min_txn;     /* only pages written after it; 0: all */
+	bt_walk_fn visit;     /* runs reached first, and unreadable ones */
+	walk_again_fn again;  /* runs reached again; NULL: leave them */
+	void *ctx;            /* of visit and again */
+};
+
+/* Start a walk of txn's state, with a page map when marks (its only
+ * error: -ENOMEM). */
+int walk_init(struct walk *w, kv_txn *txn, bool marks, bt_walk_fn visit,
+              walk_again_fn again, void *ctx);
+void walk_release(struct walk *w);
+/* Walk one tree; a catalog and every table tree it names. */
+int walk_tree(struct walk *w, const struct tree *t);
+int walk_catalog(struct walk *w, const struct tree *catalog);
+
 /* ---- check.c ---------------------------------------------------------- */
 
 /* Verify every page written after min_txn reachable from st (recovery). */

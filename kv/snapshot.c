@@ -510,112 +510,53 @@ out:
 	return rc;
 }
 
-/* A set of page numbers: open addressing. */
-struct pgset {
-	uint64_t *v;
-	size_t cap, n;
-};
+enum { RS_KEEP = 1, RS_LIVE };
 
-static int pgset_add(struct pgset *s, uint64_t pg)
-{
-	size_t i;
-
-	if ((s->n + 1) * 2 > s->cap) {
-		size_t nc = s->cap ? s->cap * 2 : 1024, j;
-		uint64_t *nv = calloc(nc, sizeof(*nv));
-		if (!nv)
-			return -ENOMEM;
-		for (j = 0; j < s->cap; j++) {
-			uint64_t x = s->v[j];
-			size_t k;
-			if (!x)
-				continue;
-			for (k = (x * 0x9E3779B97F4A7C15ull) & (nc - 1); nv[k];
-			     k = (k + 1) & (nc - 1))
-				;
-			nv[k] = x;
-		}
-		free(s->v);
-		s->v = nv;
-		s->cap = nc;
-	}
-	for (i = (pg * 0x9E3779B97F4A7C15ull) & (s->cap - 1); s->v[i];
-	     i = (i + 1) & (s->cap - 1))
-		if (s->v[i] == pg)
-			return 0;
-	s->v[i] = pg;
-	s->n++;
-	return 0;
-}
-
-static bool pgset_has(const struct pgset *s, uint64_t pg)
-{
-	size_t i;
-
-	if (!s->cap)
-		return false;
-	for (i = (pg * 0x9E3779B97F4A7C15ull) & (s->cap - 1); s->v[i];
-	     i = (i + 1) & (s->cap - 1))
-		if (s->v[i] == pg)
-			return true;
-	return false;
-}
-
-struct collect {
-	kv_txn *txn;
-	struct pgset *set;
-	bool tables;      /* the tree walked is a catalog */
-	int err;
-};
-
-static int collect_page(void *ctx, uint64_t pg, uint64_t n, uint64_t tx,
-                        const uint8_t *p, int depth)
-{
-	struct collect *c = ctx;
-	(void)n;
-	(void)tx;
-	(void)depth;
-	if (!p)
-		return KV_CORRUPT(pg, "unreadable page");
-	return pgset_add(c->set, pg);
-}
-
-struct freelist_pages {
+/* A restore's walk (walk.c): first the snapshot's pages (RS_KEEP), then
+ * those of the live tables (RS_LIVE), gathering the runs that the snapshot
+ * does not share. */
+struct restore {
+	struct walk w;
 	uint64_t *pg, *n, *tx;
 	size_t cnt, cap;
-	const struct pgset *keep;
 };
 
-static int gather_unkept(void *ctx, uint64_t pg, uint64_t n, uint64_t tx,
+static int restore_visit(void *ctx, uint64_t pg, uint64_t n, uint64_t tx,
                          const uint8_t *p, int depth)
 {
-	struct freelist_pages *f = ctx;
+	struct restore *rs = ctx;
 	(void)depth;
 	if (!p)
 		return KV_CORRUPT(pg, "unreadable page");
-	if (pgset_has(f->keep, pg))
-		return 1;
-	if (f->cnt == f->cap) {
-		size_t nc = f->cap ? f->cap * 2 : 256;
-		uint64_t *a = realloc(f->pg, nc * 8), *b, *c;
+	if (rs->w.phase == RS_KEEP)
+		return 0;
+	if (rs->cnt == rs->cap) {
+		size_t nc = rs->cap ? rs->cap * 2 : 256;
+		uint64_t *a = realloc(rs->pg, nc * 8), *b, *c;
 		if (!a)
 			return -ENOMEM;
-		f->pg = a;
-		b = realloc(f->n, nc * 8);
+		rs->pg = a;
+		b = realloc(rs->n, nc * 8);
 		if (!b)
 			return -ENOMEM;
-		f->n = b;
-		c = realloc(f->tx, nc * 8);
+		rs->n = b;
+		c = realloc(rs->tx, nc * 8);
 		if (!c)
 			return -ENOMEM;
-		f->tx = c;
-		f->cap = nc;
+		rs->tx = c;
+		rs->cap = nc;
 	}
-	f->pg[f->cnt] = pg;
-	f->n[f->cnt] = n;
-	f->tx[f->cnt] = tx;
-	f->cnt++;
+	rs->pg[rs->cnt] = pg;
+	rs->n[rs->cnt] = n;
+	rs->tx[rs->cnt] = tx;
+	rs->cnt++;
 	return 0;
+}
+
+/* Is page pg one of the snapshot's? */
+static bool restore_keeps(const struct restore *rs, uint64_t pg)
+{
+	return pg < rs->w.npages && rs->w.mark[pg] == RS_KEEP;
 }
 
 /*
@@ -627,9 +568,7 @@ static int gather_unkept(void *ctx, uint64_t pg, uint64_t n, uint64_t tx,
 KV_API int kv_snapshot_restore(kv_txn *txn, const char *name)
 {
 	struct snaprec r;
-	struct pgset keep = { 0 };
-	struct freelist_pages fp = { 0 };
-	struct collect cc;
+	struct restore rs;
 	size_t i, k;
 	int rc = write_ok(txn);
 
@@ -639,24 +578,25 @@ KV_API int kv_snapshot_restore(kv_txn *txn, const char *name)
 	rc = rec_get(txn, &txn->st.snaps, name, &r);
 	if (rc)
 		return rc;
+	memset(&rs, 0, sizeof(rs));
 	rc = catalog_flush(txn);
 	if (rc)
 		goto out;
 	catalog_invalidate(txn);
 
-	cc.txn = txn;
-	cc.set = &keep;
-	cc.tables = true;
-	cc.err = 0;
-	rc = catalog_walk(txn, &r.catalog, collect_page, &cc);
+	rc = walk_init(&rs.w, txn, true, restore_visit, NULL, &rs);
 	if (rc)
 		goto out;
-	fp.keep = &keep;
-	rc = catalog_walk(txn, &txn->st.catalog, gather_unkept, &fp);
+	rs.w.phase = RS_KEEP;
+	rc = walk_catalog(&rs.w, &r.catalog);
 	if (rc)
 		goto out;
-	for (i = 0; i < fp.cnt; i++) {
-		rc = page_free(txn, fp.pg[i], fp.n[i], fp.tx[i]);
+	rs.w.phase = RS_LIVE;
+	rc = walk_catalog(&rs.w, &txn->st.catalog);
+	if (rc)
+		goto out;
+	for (i = 0; i < rs.cnt; i++) {
+		rc = page_free(txn, rs.pg[i], rs.n[i], rs.tx[i]);
 		if (rc)
 			goto out;
 	}
@@ -664,7 +604,7 @@ KV_API int kv_snapshot_restore(kv_txn *txn, const char *name)
 	txn->fl->log_lost = true; /* an abort reloads the free state */
 	txn->env->rc_valid = false; /* not an append: look at all again */
 	for (i = 0, k = 0; i < txn->fl->npend; i++) {
-		if (pgset_has(&keep, txn->fl->pend[i].pgno) &&
+		if (restore_keeps(&rs, txn->fl->pend[i].pgno) &&
 		    !(txn->fl->pend[i].freed & FL_META))
 			continue;
 		txn->fl->pend[k++] = txn->fl->pend[i];
@@ -673,9 +613,9 @@ KV_API int kv_snapshot_restore(kv_txn *txn, const char *name)
 	txn->st.catalog = r.catalog;
 	txn->changes++;
 out:
-	free(keep.v);
-	free(fp.pg);
-	free(fp.n);
-	free(fp.tx);
+	walk_release(&rs.w);
+	free(rs.pg);
+	free(rs.n);
+	free(rs.tx);
 	return mark_failed(txn, rc);
 }
