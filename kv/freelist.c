@@ -522,16 +522,6 @@ int fl_load(kv_env *env, uint8_t *map, const struct state *st,
 	return rc;
 }
 
-int fl_rebuild(kv_env *env, uint8_t *map, const struct state *st,
-               struct flstate *f)
-{
-	struct flstate none;
-
-	memset(&none, 0, sizeof(none));
-	memset(f, 0, sizeof(*f));
-	return fl_build(env, map, st, f, &none, false);
-}
-
 static uint64_t pages_for(size_t entries)
 {
 	return (entries + FP_PER_PAGE - 1) / FP_PER_PAGE;

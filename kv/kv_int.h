@@ -379,10 +379,6 @@ int fl_save(kv_txn *txn);
 /* Return pages born and freed in this txn and trim free pages at the end
  * of the file; every commit does this. */
 int fl_settle(kv_txn *txn);
-/* The free state of a commit whose chain is stale (non-durable commits
- * write none): derived from what its trees and snapshots reach. */
-int fl_rebuild(kv_env *env, uint8_t *map, const struct state *st,
-               struct flstate *f);
 uint64_t fl_ready_pages(const struct flstate *f);
 uint64_t fl_pending_pages(const struct flstate *f);
 bool fl_visible(const uint64_t *tx, size_t n, uint64_t born, uint64_t freed);
