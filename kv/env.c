@@ -322,7 +322,6 @@ static void env_free(kv_env *env)
 		close(env->fd);
 	fl_release(&env->fl);
 	pgbuf_release(env);
-	free(env->snaptx);
 	free(env->rc_readers);
 	free(env->rc_snaps);
 	pthread_mutex_destroy(&env->mu);

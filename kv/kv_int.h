@@ -239,10 +239,6 @@ struct kv_env {
 	uint64_t rc_durable;
 	uint64_t *rc_readers, *rc_snaps;
 	size_t rc_nreaders, rc_nsnaps, rc_checked;
-	uint64_t *snaptx;         /* sorted snapshot txnids */
-	size_t nsnaptx;
-	uint64_t snap_root, snap_root_txn;
-	bool snap_cache_ok;
 
 	bool fatal;
 	bool server_locked;
