@@ -19,11 +19,12 @@
  *                              bounds were checked (fixed in kv/check.c);
  *   regress-next-pgno-wrap.db  a meta slot whose next_pgno times the page
  *                              size wraps around to the file size, so the
- *                              truncation check passed (fixed in kv/txn.c);
+ *                              truncation check passed (fixed in
+ *                              pick_meta(), now in kv/env.c);
  *   regress-log-run-wrap.db    a meta slot whose commit log run is longer
  *                              than the file: log_pgno > next_pgno -
  *                              log_npages wrapped around (fixed in
- *                              kv/txn.c);
+ *                              read_slot(), now in kv/env.c);
  *   regress-log-pgno-unused.db a meta slot with no log run and a log_pgno
  *                              of 2^52 - 1, whose byte offset wraps to
  *                              minus one page: recovery's scan for logged
