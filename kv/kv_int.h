@@ -1,13 +1,52 @@
 /*
  * kv_int.h: the engine's internal structures, shared by the kv/ modules.
  *
- * Layers, each using only the ones below it:
+ * Layers, from the top.  A file calls into the layers below its own; the
+ * few calls that go sideways or up are named after the table.
  *
- *   txn.c  catalog.c  snapshot.c  check.c  copy.c     (public API)
- *   cursor.c  btree.c                                (trees)
- *   pager.c  freelist.c                              (pages, space)
- *   readers.c                                        (lock file)
- *   os_posix.c  err.c                                (system, errors)
+ *   copy.c                         compacted copies
+ *   env.c                          open, recovery, close, sync, stat
+ *   check.c                        the integrity check
+ *   txn.c  snapshot.c              transactions, snapshots
+ *   walk.c                         the pages a state reaches
+ *   catalog.c  cursor.c            tables and records, cursors
+ *   btree.c  log.c                 trees, the commit log
+ *   pager.c  freelist.c            pages, space
+ *   readers.c                      the lock file
+ *   os_posix.c  state.c  err.c     system, descriptors, errors
+ *
+ * Which file calls which (functions of this header and of kv.h):
+ *
+ *   copy.c      env txn snapshot catalog cursor pager err
+ *   env.c       check txn catalog log pager freelist readers os_posix
+ *               state err
+ *   check.c     txn snapshot walk btree pager freelist state err
+ *   txn.c       snapshot catalog log pager freelist readers os_posix state
+ *               err
+ *   snapshot.c  txn walk catalog btree log pager freelist readers state
+ *               err
+ *   walk.c      catalog btree
+ *   catalog.c   btree log state err
+ *   cursor.c    btree err
+ *   btree.c     pager err
+ *   log.c       pager freelist
+ *   pager.c     freelist readers err
+ *   freelist.c  walk snapshot txn pager readers err
+ *   readers.c   os_posix err
+ *   os_posix.c, state.c, err.c: none
+ *
+ * Sideways and up, on purpose:
+ *   - pager.c <-> freelist.c: allocation takes pages from the free state
+ *     (fl_take, fl_reclaim, fl_add_*), and the free state writes its
+ *     chain through the pager (pgbuf_get, dirty_add_page, page_get);
+ *   - txn.c <-> snapshot.c: a write txn begins by loading the snapshots'
+ *     txnids (snap_load_txids); snapshot.c reads through read txns
+ *     (txn_begin_read_state, kv_txn_abort) and dates its records with
+ *     kv_now_ns();
+ *   - freelist.c -> walk.c, snapshot.c, txn.c: fl_load() derives the free
+ *     state of a commit from what its trees and snapshots reach (walk_*,
+ *     snap_each, over a txn_over_state()): the copy-on-write allocator
+ *     needs the trees, as LMDB's, SQLite's and redb's do.
  *
  * The on-disk layout lives in format.h alone.
  */
@@ -506,15 +545,15 @@ int walk_catalog(struct walk *w, const struct tree *catalog);
 /* ---- check.c ---------------------------------------------------------- */
 
 /* Verify every page written after min_txn reachable from st (recovery). */
-/* A read transaction on the stack over state st in map, registered as no
- * reader: for recovery and rebuilds at open, before readers exist. */
-void txn_over_state(kv_txn *txn, kv_env *env, uint8_t *map,
-                    const struct state *st);
 int check_recent(kv_env *env, uint8_t *map, const struct state *st,
                  uint64_t min_txn);
 
 /* ---- txn.c ------------------------------------------------------------ */
 
+/* A read transaction on the stack over state st in map, registered as no
+ * reader: for recovery and rebuilds at open, before readers exist. */
+void txn_over_state(kv_txn *txn, kv_env *env, uint8_t *map,
+                    const struct state *st);
 int txn_begin_read_state(kv_env *env, kv_txn **out);
 int64_t kv_now_ns(void);
 /* Seal state s into a meta page and write it to meta slot slot. */
