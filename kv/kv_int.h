@@ -454,28 +454,6 @@ typedef int (*bt_walk_fn)(void *ctx, uint64_t pgno, uint64_t npages,
                           int depth);
 int bt_walk(kv_txn *txn, const struct tree *t, bt_walk_fn fn, void *ctx);
 
-/* ---- catalog.c -------------------------------------------------------- */
-
-struct tblh {
-	struct tblh *next;
-	char *name;
-	struct tree tree;
-	bool dirty;
-	bool dropped;
-};
-
-struct kv_table {
-	struct tblh h;
-};
-
-int catalog_flush(kv_txn *txn);
-void catalog_release(kv_txn *txn);
-void catalog_invalidate(kv_txn *txn);
-/* Walk a catalog tree and every table tree it names. */
-int catalog_walk(kv_txn *txn, const struct tree *catalog, bt_walk_fn fn,
-                 void *ctx);
-int name_check(const char *name);
-
 /* ---- log.c: the commit log ------------------------------------------- */
 
 #define LOG_MAX_PAGES 1024u
@@ -503,16 +481,27 @@ struct log_rec {
 bool log_next_pending(const uint8_t *map, const struct state *st,
                       uint64_t *off, uint64_t *next, struct log_rec *r);
 
-/* ---- snapshot.c ------------------------------------------------------- */
+/* ---- catalog.c -------------------------------------------------------- */
 
-int snap_load_txids(kv_txn *txn, const struct tree *snaps, uint64_t **out,
-                    size_t *n);
-/* Call fn with the txnid and catalog of each record of the snapshots tree
- * snaps, in name order; a non-zero return stops the walk and is returned.
- * A malformed record is KV_ECORRUPT. */
-int snap_each(kv_txn *txn, const struct tree *snaps,
-              int (*fn)(void *ctx, uint64_t txnid, const struct tree *cat),
-              void *ctx);
+struct tblh {
+	struct tblh *next;
+	char *name;
+	struct tree tree;
+	bool dirty;
+	bool dropped;
+};
+
+struct kv_table {
+	struct tblh h;
+};
+
+int catalog_flush(kv_txn *txn);
+void catalog_release(kv_txn *txn);
+void catalog_invalidate(kv_txn *txn);
+/* Walk a catalog tree and every table tree it names. */
+int catalog_walk(kv_txn *txn, const struct tree *catalog, bt_walk_fn fn,
+                 void *ctx);
+int name_check(const char *name);
 
 /* ---- walk.c: the pages a state reaches -------------------------------- */
 
@@ -542,12 +531,6 @@ void walk_release(struct walk *w);
 int walk_tree(struct walk *w, const struct tree *t);
 int walk_catalog(struct walk *w, const struct tree *catalog);
 
-/* ---- check.c ---------------------------------------------------------- */
-
-/* Verify every page written after min_txn reachable from st (recovery). */
-int check_recent(kv_env *env, uint8_t *map, const struct state *st,
-                 uint64_t min_txn);
-
 /* ---- txn.c ------------------------------------------------------------ */
 
 /* A read transaction on the stack over state st in map, registered as no
@@ -561,5 +544,22 @@ int txn_write_meta(kv_env *env, const struct state *s, uint64_t slot);
 /* Make the current state durable; the writer lock is held.  full syncs the
  * file even while the log would do. */
 int txn_sync_locked(kv_env *env, bool full);
+
+/* ---- snapshot.c ------------------------------------------------------- */
+
+int snap_load_txids(kv_txn *txn, const struct tree *snaps, uint64_t **out,
+                    size_t *n);
+/* Call fn with the txnid and catalog of each record of the snapshots tree
+ * snaps, in name order; a non-zero return stops the walk and is returned.
+ * A malformed record is KV_ECORRUPT. */
+int snap_each(kv_txn *txn, const struct tree *snaps,
+              int (*fn)(void *ctx, uint64_t txnid, const struct tree *cat),
+              void *ctx);
+
+/* ---- check.c ---------------------------------------------------------- */
+
+/* Verify every page written after min_txn reachable from st (recovery). */
+int check_recent(kv_env *env, uint8_t *map, const struct state *st,
+                 uint64_t min_txn);
 
 #endif
