@@ -17,8 +17,9 @@
  *     1 to leave it (shared subtrees are walked once), 0 to walk below it
  *     once more (it takes this phase's mark, and visit() is not called),
  *     or an error.  Without again(), such runs are left;
- *   - a run that cannot be read (its page is NULL, or it lies outside the
- *     map) goes to visit() unmarked, which decides what that means.
+ *   - a run that cannot be read (its page is NULL, or it lies on a meta
+ *     page or past npages) goes to visit() unmarked, which decides what
+ *     that means.
  * A walk without a map (recovery) sends every run to visit().  With
  * min_txn set, only pages written after that txn are walked: a page is
  * never newer than its parent, so older subtrees are skipped whole.
