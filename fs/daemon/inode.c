@@ -58,9 +58,9 @@ int itab_init(void)
 	return 0;
 }
 
-static void (*gone_put)(struct snap *);
+static void (*gone_put)(struct content_copy *);
 
-void itab_set_gone_put(void (*put)(struct snap *))
+void itab_set_gone_put(void (*put)(struct content_copy *))
 {
 	gone_put = put;
 }

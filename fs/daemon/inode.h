@@ -20,7 +20,7 @@
 #include <sys/types.h>
 
 struct fs_handle;
-struct snap; /* ops.c: a reference-counted copy of a content */
+struct content_copy; /* ops.c: a reference-counted copy of a content */
 
 #define KVERSION_UNKNOWN UINT64_MAX
 
@@ -61,16 +61,16 @@ struct fs_inode {
 	bool frozen;            /* detached: attributes of the version its
 	                           readers keep, for fstat and the kernel */
 	struct stat frozen_st;
-	struct snap *gone;      /* detached by an unlink or a rename over it:
-	                           its content, for an open whose lookup came
-	                           before (as an unlinked file opens on ext4);
-	                           dropped with the inode */
+	struct content_copy *gone; /* detached by an unlink or a rename
+	                           over it: its content, for an open whose
+	                           lookup came before (as an unlinked file
+	                           opens on ext4); dropped with the inode */
 	struct fs_inode *next_ino, *next_path;
 };
 
 int itab_init(void);
 /* How to drop fs_inode.gone when an inode is freed. */
-void itab_set_gone_put(void (*put)(struct snap *));
+void itab_set_gone_put(void (*put)(struct content_copy *));
 void itab_release(void);
 void itab_lock(void);
 void itab_unlock(void);

@@ -156,7 +156,7 @@ struct fs_handle {
 	bool direct;      /* read-only on direct I/O (fs_inode.direct) */
 	/* Guarded by the itab lock: the content this handle opened, copied
 	 * here before it was replaced or removed. */
-	struct snap *snap;
+	struct content_copy *copy;
 	struct fs_handle *next; /* in inode->handles */
 };
 
@@ -165,51 +165,51 @@ struct fs_handle {
  * replying from it: a read may still be handing the bytes to the kernel
  * when the release of its handle runs.
  */
-struct snap {
+struct content_copy {
 	atomic_int ref;
 	size_t len;
 	char data[];
 };
 
-static struct snap *snap_new(const void *data, size_t len)
+static struct content_copy *copy_new(const void *data, size_t len)
 {
-	struct snap *sn = malloc(sizeof *sn + (len ? len : 1));
+	struct content_copy *cc = malloc(sizeof *cc + (len ? len : 1));
 
-	if (sn == NULL)
+	if (cc == NULL)
 		return NULL;
-	atomic_init(&sn->ref, 1);
-	sn->len = len;
+	atomic_init(&cc->ref, 1);
+	cc->len = len;
 	if (len)
-		memcpy(sn->data, data, len);
-	return sn;
+		memcpy(cc->data, data, len);
+	return cc;
 }
 
-/* *sn with a reference taken for the caller, made first if NULL (and
+/* *cc with a reference taken for the caller, made first if NULL (and
  * NULL again on ENOMEM): one copy for every holder. */
-static struct snap *snap_share(struct snap **sn, const void *data,
-                               size_t len)
+static struct content_copy *copy_share(struct content_copy **cc,
+                                       const void *data, size_t len)
 {
-	if (*sn)
-		atomic_fetch_add(&(*sn)->ref, 1);
+	if (*cc)
+		atomic_fetch_add(&(*cc)->ref, 1);
 	else
-		*sn = snap_new(data, len);
-	return *sn;
+		*cc = copy_new(data, len);
+	return *cc;
 }
 
-static void snap_put(struct snap *sn)
+static void copy_put(struct content_copy *cc)
 {
-	if (sn && atomic_fetch_sub(&sn->ref, 1) == 1)
-		free(sn);
+	if (cc && atomic_fetch_sub(&cc->ref, 1) == 1)
+		free(cc);
 }
 
 /* The handle's copy with a reference taken, or NULL.  Takes itab lock. */
-static struct snap *snap_get(struct fs_handle *h);
+static struct content_copy *copy_get(struct fs_handle *h);
 static int move_from_readers(struct fs *fs, struct fs_inode *in);
 
 static void handle_free(struct fs_handle *h)
 {
 	wbuf_release(&h->buf);
-	snap_put(h->snap);
+	copy_put(h->copy);
 	pthread_mutex_destroy(&h->lock);
 	free(h);
 }
@@ -455,7 +455,7 @@ static void preserve_readers(struct fs_inode *in, uint64_t old_version,
                              const void *data, size_t len, bool detach,
                              bool keep)
 {
-	struct snap *sn = NULL;
+	struct content_copy *cc = NULL;
 
 	if (in == NULL)
 		return;
@@ -463,16 +463,16 @@ static void preserve_readers(struct fs_inode *in, uint64_t old_version,
 	in->committing++;
 	itab_kdirty_locked(in);
 	for (struct fs_handle *h = in->handles; h; h = h->next) {
-		if (h->snap || h->version != old_version)
+		if (h->copy || h->version != old_version)
 			continue;
 		if (h->writable && !detach)
 			continue;
 		/* on ENOMEM the reader sees the new version */
-		h->snap = snap_share(&sn, data, len);
+		h->copy = copy_share(&cc, data, len);
 	}
 	if (keep) { /* for opens of the detached inode; NULL: ESTALE */
-		snap_put(in->gone);
-		in->gone = snap_share(&sn, data, len);
+		copy_put(in->gone);
+		in->gone = copy_share(&cc, data, len);
 	}
 	itab_unlock();
 }
@@ -902,8 +902,8 @@ static int handle_load(struct fs *fs, struct fs_handle *h)
 	if (h->loaded)
 		return 0;
 	itab_lock();
-	if (h->snap) {
-		rc = wbuf_set(&h->buf, h->snap->data, h->snap->len);
+	if (h->copy) {
+		rc = wbuf_set(&h->buf, h->copy->data, h->copy->len);
 		itab_unlock();
 		if (rc == 0)
 			h->loaded = true;
@@ -1318,7 +1318,7 @@ static int snap_open(struct fs *fs, fuse_req_t req, fuse_ino_t ino,
 	struct fs_handle *h;
 	void *data = NULL;
 	size_t len = 0;
-	struct snap *sn;
+	struct content_copy *cc;
 	int rc;
 
 	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC))
@@ -1326,17 +1326,17 @@ static int snap_open(struct fs *fs, fuse_req_t req, fuse_ino_t ino,
 	rc = sv_content(fs->env, path, &data, &len);
 	if (rc != 0)
 		return rc;
-	sn = snap_new(data, len);
+	cc = copy_new(data, len);
 	free(data);
-	if (sn == NULL)
+	if (cc == NULL)
 		return -ENOMEM;
 	rc = handle_new(req, ino, fi->flags, fi, &h);
 	if (rc != 0) {
-		snap_put(sn);
+		copy_put(cc);
 		return rc;
 	}
 	itab_lock();
-	h->snap = sn;
+	h->copy = cc;
 	itab_unlock();
 	fi->noflush = 1;
 	return 0;
@@ -1874,7 +1874,7 @@ static int handle_new_at(fuse_req_t req, fuse_ino_t ino, int flags,
 	}
 	if (gone) {
 		atomic_fetch_add(&in->gone->ref, 1);
-		h->snap = in->gone;
+		h->copy = in->gone;
 	}
 	h->inode = in;
 	h->next = in->handles;
@@ -2302,22 +2302,22 @@ static int read_store(struct fs *fs, fuse_req_t req, struct fs_handle *h,
 	return rc;
 }
 
-static struct snap *snap_get(struct fs_handle *h)
+static struct content_copy *copy_get(struct fs_handle *h)
 {
-	struct snap *sn;
+	struct content_copy *cc;
 
 	itab_lock();
-	sn = h->snap;
-	if (sn)
-		atomic_fetch_add(&sn->ref, 1);
+	cc = h->copy;
+	if (cc)
+		atomic_fetch_add(&cc->ref, 1);
 	itab_unlock();
-	return sn;
+	return cc;
 }
 
 static int do_read(struct fs *fs, fuse_req_t req, struct fs_handle *h,
                    size_t size, off_t off)
 {
-	struct snap *sn;
+	struct content_copy *cc;
 	int rc;
 
 	if (h->writable) {
@@ -2330,20 +2330,20 @@ static int do_read(struct fs *fs, fuse_req_t req, struct fs_handle *h,
 		pthread_mutex_unlock(&h->lock);
 	}
 	/* A private copy, once set, is the handle's version for good. */
-	sn = snap_get(h);
-	if (sn) {
-		reply_slice(req, sn->data, sn->len, size, off);
-		snap_put(sn);
+	cc = copy_get(h);
+	if (cc) {
+		reply_slice(req, cc->data, cc->len, size, off);
+		copy_put(cc);
 		return 0;
 	}
 	rc = read_store(fs, req, h, size, off, h->writable);
 	if (rc == -EAGAIN || rc == -ENOENT) {
 		/* changed or removed after we looked: the writer has given
 		 * us our copy before committing */
-		sn = snap_get(h);
-		if (sn) {
-			reply_slice(req, sn->data, sn->len, size, off);
-			snap_put(sn);
+		cc = copy_get(h);
+		if (cc) {
+			reply_slice(req, cc->data, cc->len, size, off);
+			copy_put(cc);
 			return 0;
 		}
 		rc = read_store(fs, req, h, size, off, true);
@@ -3038,7 +3038,7 @@ int fs_ops_init(struct fs *fs)
 	int rc = itab_init();
 
 	(void)fs;
-	itab_set_gone_put(snap_put);
+	itab_set_gone_put(copy_put);
 	if (rc == 0)
 		rc = itab_pin(FS_INO_ROOT, "", S_IFDIR);
 	for (int k = 0; k < PM_NKINDS && rc == 0; k++)
