@@ -95,6 +95,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "daemon.h"
 #include "fs.h"
 #include "inode.h"
 #include "pathmap.h"
@@ -106,18 +107,6 @@
 _Static_assert(sizeof(fuse_ino_t) >= sizeof(uint64_t),
                "inode numbers are 64-bit");
 
-/*
- * How long the kernel may trust names and attributes.  Every change to
- * the live tree is made through this daemon, and the kernel learns it from
- * the operation itself or from an invalidation (content commits, refused
- * saves, commits by other processes: see notify.c), so those are trusted
- * for a minute.  Negative entries (a name that a restore by another
- * process may bring back) and everything under .snapshots (automatic
- * snapshots come and go on their own) for a second.
- */
-#define LIVE_TIMEOUT 60.0
-#define SHORT_TIMEOUT 1.0
-
 static bool in_snapshots(const char *path);
 
 static double cache_secs(const char *path)
@@ -125,51 +114,6 @@ static double cache_secs(const char *path)
 	return path == NULL || in_snapshots(path) ? SHORT_TIMEOUT
 	                                          : LIVE_TIMEOUT;
 }
-
-struct fs_handle {
-	pthread_mutex_t lock; /* serializes write/flush/fsync/release */
-	atomic_int refs;      /* the open file, plus renames borrowing it */
-	bool released;        /* fs_release ran (under lock) */
-	struct fs_inode *inode;
-	int flags;
-	bool writable;
-	bool loaded;  /* buf holds the file content */
-	bool pending; /* buf differs from the store: commit at release */
-	bool written; /* written since the last commit: commit at flush */
-	bool mtime_set; /* an explicit mtime came after the last write */
-	bool too_big; /* a write passed the size limit: refuse the save */
-	atomic_bool closed; /* flushed with nothing pending: its RELEASE,
-	                       which the kernel sends later, is coming */
-	/* O_APPEND with nothing but appends since buf was loaded from (or
-	 * committed as) the content of txnid base_txnid, base_len bytes: a
-	 * commit adds buf's tail to whatever content it finds then */
-	bool append_only;
-	uint64_t base_txnid;
-	size_t base_len;
-	int64_t mtime;
-	struct wbuf buf;
-	/* buf.len while pending, else -1; read without h->lock by stat */
-	atomic_llong shown_size;
-	pid_t pid; /* opener: the one process that sees the pending size */
-	uint64_t version; /* content txnid when opened */
-	bool cached;      /* reads through the page cache (fs_inode.cached) */
-	bool direct;      /* read-only on direct I/O (fs_inode.direct) */
-	/* Guarded by the itab lock: the content this handle opened, copied
-	 * here before it was replaced or removed. */
-	struct content_copy *copy;
-	struct fs_handle *next; /* in inode->handles */
-};
-
-/*
- * A private copy of a version, shared between its handle and the reads
- * replying from it: a read may still be handing the bytes to the kernel
- * when the release of its handle runs.
- */
-struct content_copy {
-	atomic_int ref;
-	size_t len;
-	char data[];
-};
 
 static struct content_copy *copy_new(const void *data, size_t len)
 {
@@ -246,16 +190,6 @@ static atomic_uint dir_loads;
 static off_t dir_off(const struct dir_handle *d, size_t pos)
 {
 	return (off_t)(((uint64_t)d->gen << 32) | pos);
-}
-
-static struct fs *fs_of(fuse_req_t req)
-{
-	return fuse_req_userdata(req);
-}
-
-static struct fs_handle *handle_of(const struct fuse_file_info *fi)
-{
-	return (struct fs_handle *)(uintptr_t)fi->fh;
 }
 
 /* ---- attributes -------------------------------------------------------- */
@@ -395,13 +329,6 @@ static bool is_record(const char *path, uint32_t mode)
 {
 	return S_ISREG(mode) && pm_depth(path) >= 2 &&
 	       pm_is_record_name(pm_basename(path));
-}
-
-/* ---- replies ----------------------------------------------------------- */
-
-static void reply_err(fuse_req_t req, int rc)
-{
-	fuse_reply_err(req, rc < 0 ? -rc : rc);
 }
 
 static bool in_snapshots(const char *path)

@@ -1,0 +1,104 @@
+/*
+ * daemon: what the FUSE handler files of fs/daemon/ share, internal to
+ * this folder (fs.h is what mount.c and the background services see).
+ *
+ * The handlers are split by area, each file in one shape: fs_<op>
+ * unpacks its arguments, calls a do_<op> that returns 0 or a negative
+ * errno, and replies exactly once.
+ *
+ *   ops.c      the ops table, the session's init and release, and the
+ *              helpers every area uses
+ */
+#ifndef CCCFS_FS_DAEMON_H
+#define CCCFS_FS_DAEMON_H
+
+#ifndef FUSE_USE_VERSION
+#define FUSE_USE_VERSION 312
+#endif
+#include <fuse_lowlevel.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "fs.h"
+#include "inode.h"
+#include "wbuf.h"
+
+/*
+ * How long the kernel may trust names and attributes.  Every change to
+ * the live tree is made through this daemon, and the kernel learns it from
+ * the operation itself or from an invalidation (content commits, refused
+ * saves, commits by other processes: see notify.c), so those are trusted
+ * for a minute.  Negative entries (a name that a restore by another
+ * process may bring back) and everything under .snapshots (automatic
+ * snapshots come and go on their own) for a second.
+ */
+#define LIVE_TIMEOUT 60.0
+#define SHORT_TIMEOUT 1.0
+
+struct fs_handle {
+	pthread_mutex_t lock; /* serializes write/flush/fsync/release */
+	atomic_int refs;      /* the open file, plus renames borrowing it */
+	bool released;        /* fs_release ran (under lock) */
+	struct fs_inode *inode;
+	int flags;
+	bool writable;
+	bool loaded;  /* buf holds the file content */
+	bool pending; /* buf differs from the store: commit at release */
+	bool written; /* written since the last commit: commit at flush */
+	bool mtime_set; /* an explicit mtime came after the last write */
+	bool too_big; /* a write passed the size limit: refuse the save */
+	atomic_bool closed; /* flushed with nothing pending: its RELEASE,
+	                       which the kernel sends later, is coming */
+	/* O_APPEND with nothing but appends since buf was loaded from (or
+	 * committed as) the content of txnid base_txnid, base_len bytes: a
+	 * commit adds buf's tail to whatever content it finds then */
+	bool append_only;
+	uint64_t base_txnid;
+	size_t base_len;
+	int64_t mtime;
+	struct wbuf buf;
+	/* buf.len while pending, else -1; read without h->lock by stat */
+	atomic_llong shown_size;
+	pid_t pid; /* opener: the one process that sees the pending size */
+	uint64_t version; /* content txnid when opened */
+	bool cached;      /* reads through the page cache (fs_inode.cached) */
+	bool direct;      /* read-only on direct I/O (fs_inode.direct) */
+	/* Guarded by the itab lock: the content this handle opened, copied
+	 * here before it was replaced or removed. */
+	struct content_copy *copy;
+	struct fs_handle *next; /* in inode->handles */
+};
+
+/*
+ * A private copy of a version, shared between its handle and the reads
+ * replying from it: a read may still be handing the bytes to the kernel
+ * when the release of its handle runs.
+ */
+struct content_copy {
+	atomic_int ref;
+	size_t len;
+	char data[];
+};
+
+static inline struct fs *fs_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+static inline struct fs_handle *handle_of(const struct fuse_file_info *fi)
+{
+	return (struct fs_handle *)(uintptr_t)fi->fh;
+}
+
+/* ---- replies --------------------------------------------------------- */
+
+static inline void reply_err(fuse_req_t req, int rc)
+{
+	fuse_reply_err(req, rc < 0 ? -rc : rc);
+}
+
+#endif
