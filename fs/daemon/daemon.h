@@ -8,6 +8,7 @@
  *
  *   ops.c      the ops table, the session's init and release, and the
  *              helpers every area uses
+ *   xattr.c    extended attributes
  */
 #ifndef CCCFS_FS_DAEMON_H
 #define CCCFS_FS_DAEMON_H
@@ -22,9 +23,11 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "fs.h"
 #include "inode.h"
+#include "store.h"
 #include "wbuf.h"
 
 /*
@@ -94,11 +97,30 @@ static inline struct fs_handle *handle_of(const struct fuse_file_info *fi)
 	return (struct fs_handle *)(uintptr_t)fi->fh;
 }
 
-/* ---- replies --------------------------------------------------------- */
+/* ---- replies ------------------------------------------------------- */
 
 static inline void reply_err(fuse_req_t req, int rc)
 {
 	fuse_reply_err(req, rc < 0 ? -rc : rc);
 }
+
+/* ---- ops.c: helpers every area uses -------------------------------- */
+
+/* Is path .snapshots or below it? */
+bool in_snapshots(const char *path);
+/* Read the node of path in a fresh read transaction. */
+int read_node(struct fs *fs, const char *path, struct node *n);
+/* Commit a write transaction with the daemon's close durability. */
+int commit_close(struct fs *fs, struct stx *s, bool durable);
+/* A node time (ns since the epoch) as a timespec. */
+struct timespec ts_of(int64_t ns);
+
+/* ---- xattr.c ------------------------------------------------------- */
+void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+                 size_t size);
+void fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
+void fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+                 const char *value, size_t size, int flags);
+void fs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
 
 #endif

@@ -107,8 +107,6 @@
 _Static_assert(sizeof(fuse_ino_t) >= sizeof(uint64_t),
                "inode numbers are 64-bit");
 
-static bool in_snapshots(const char *path);
-
 static double cache_secs(const char *path)
 {
 	return path == NULL || in_snapshots(path) ? SHORT_TIMEOUT
@@ -194,7 +192,7 @@ static off_t dir_off(const struct dir_handle *d, size_t pos)
 
 /* ---- attributes -------------------------------------------------------- */
 
-static struct timespec ts_of(int64_t ns)
+struct timespec ts_of(int64_t ns)
 {
 	struct timespec ts;
 
@@ -331,13 +329,13 @@ static bool is_record(const char *path, uint32_t mode)
 	       pm_is_record_name(pm_basename(path));
 }
 
-static bool in_snapshots(const char *path)
+bool in_snapshots(const char *path)
 {
 	return sv_level(path, NULL, NULL) != SV_NONE;
 }
 
 /* Read the node of path in a fresh read transaction. */
-static int read_node(struct fs *fs, const char *path, struct node *n)
+int read_node(struct fs *fs, const char *path, struct node *n)
 {
 	struct stx s;
 	int rc;
@@ -353,7 +351,7 @@ static int read_node(struct fs *fs, const char *path, struct node *n)
 }
 
 /* Commit a write transaction with the daemon's close durability. */
-static int commit_close(struct fs *fs, struct stx *s, bool durable)
+int commit_close(struct fs *fs, struct stx *s, bool durable)
 {
 	enum kv_durability d = durable || fs->cfg.commit_interval == 0
 	                               ? KV_DURABLE_IMMEDIATE
@@ -2733,210 +2731,6 @@ static void fs_statfs(fuse_req_t req, fuse_ino_t ino)
 	st.f_favail = st.f_ffree;
 	st.f_namemax = PM_NAME_MAX;
 	fuse_reply_statfs(req, &st);
-}
-
-/* ---- extended attributes ----------------------------------------------- */
-
-#define XA_PREFIX "user.cccfs."
-
-static bool is_acl(const char *name)
-{
-	return strncmp(name, "system.posix_acl_", 17) == 0;
-}
-
-static void format_time(char *buf, size_t n, int64_t ns)
-{
-	struct timespec ts = ts_of(ns);
-	struct tm tm;
-
-	gmtime_r(&ts.tv_sec, &tm);
-	snprintf(buf, n, "%04d-%02d-%02dT%02d:%02d:%02d.%09ldZ",
-	         tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-	         tm.tm_min, tm.tm_sec, ts.tv_nsec);
-}
-
-/* The value of a read-only user.cccfs.* attribute, malloc'd. */
-static int cccfs_xattr(const char *path, const struct node *n,
-                       const char *name, char **out)
-{
-	char buf[64];
-	const char *key = name + strlen(XA_PREFIX);
-
-	if (strcmp(key, "error") == 0) {
-		*out = errtab_get(path);
-		return *out ? 0 : -ENODATA;
-	}
-	if (strcmp(key, "txn") == 0)
-		snprintf(buf, sizeof buf, "%" PRIu64, n->txnid);
-	else if (strcmp(key, "created") == 0)
-		format_time(buf, sizeof buf, n->crtime);
-	else if (strcmp(key, "updated") == 0)
-		format_time(buf, sizeof buf, n->mtime);
-	else
-		return -ENODATA;
-	*out = strdup(buf);
-	return *out ? 0 : -ENOMEM;
-}
-
-static void reply_xattr_value(fuse_req_t req, const void *val, size_t len,
-                              size_t size)
-{
-	if (size == 0)
-		fuse_reply_xattr(req, len);
-	else if (size < len)
-		reply_err(req, -ERANGE);
-	else
-		fuse_reply_buf(req, val, len);
-}
-
-static void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
-                        size_t size)
-{
-	struct fs *fs = fs_of(req);
-	char *path = NULL, *val = NULL;
-	const void *v;
-	size_t len;
-	struct node n;
-	int rc;
-
-	/*
-	 * Only user.* attributes exist here, as setxattr says.  Not ENODATA
-	 * for the other namespaces: ls -l asks for security.selinux on every
-	 * file and stops asking on a file system that answers EOPNOTSUPP,
-	 * where ENODATA cost one round trip a file (10,000 in ls -lR of the
-	 * benchmark's tree, half of its time).
-	 */
-	if (is_acl(name) || strncmp(name, "user.", 5) != 0) {
-		reply_err(req, -EOPNOTSUPP);
-		return;
-	}
-	rc = itab_path(ino, &path, NULL);
-	if (rc == 0)
-		rc = read_node(fs, path, &n);
-	if (rc != 0) {
-		free(path);
-		reply_err(req, rc);
-		return;
-	}
-	if (strncmp(name, XA_PREFIX, strlen(XA_PREFIX)) == 0) {
-		rc = cccfs_xattr(path, &n, name, &val);
-		if (rc == 0)
-			reply_xattr_value(req, val, strlen(val), size);
-	} else {
-		rc = node_xattr_get(&n, name, &v, &len);
-		if (rc == 0)
-			reply_xattr_value(req, v, len, size);
-	}
-	if (rc != 0)
-		reply_err(req, rc);
-	node_release(&n);
-	free(val);
-	free(path);
-}
-
-struct xlist {
-	char *buf;
-	size_t len, cap;
-};
-
-static int xlist_add(void *ctx, const char *name, size_t len)
-{
-	struct xlist *l = ctx;
-
-	if (l->len + len + 1 > l->cap) {
-		size_t cap = (l->cap + len + 1) * 2;
-		char *nb = realloc(l->buf, cap);
-
-		if (nb == NULL)
-			return -ENOMEM;
-		l->buf = nb;
-		l->cap = cap;
-	}
-	memcpy(l->buf + l->len, name, len + 1);
-	l->len += len + 1;
-	return 0;
-}
-
-static void fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
-{
-	struct fs *fs = fs_of(req);
-	struct xlist l = { 0 };
-	char *path = NULL;
-	struct node n;
-	int rc = itab_path(ino, &path, NULL);
-
-	if (rc == 0)
-		rc = read_node(fs, path, &n);
-	if (rc != 0) {
-		free(path);
-		reply_err(req, rc);
-		return;
-	}
-	/* Only the stored attributes: the user.cccfs.* ones are computed,
-	 * read by name, and not listed, so cp -a, rsync -X and tar
-	 * --xattrs neither fetch them for every file nor copy them. */
-	rc = node_xattr_each(&n, xlist_add, &l);
-	if (rc != 0)
-		reply_err(req, rc);
-	else
-		reply_xattr_value(req, l.buf ? l.buf : "", l.len, size);
-	node_release(&n);
-	free(l.buf);
-	free(path);
-}
-
-static int change_xattr(struct fs *fs, fuse_ino_t ino, const char *name,
-                        const char *value, size_t size, int flags,
-                        bool remove)
-{
-	char *path = NULL;
-	struct stx s;
-	struct node n;
-	int rc;
-
-	rc = itab_path(ino, &path, NULL);
-	if (rc == 0 && in_snapshots(path))
-		rc = -EROFS;
-	free(path);
-	path = NULL;
-	if (rc != 0)
-		return rc;
-	if (is_acl(name) || strncmp(name, "user.", 5) != 0)
-		return -EOPNOTSUPP;
-	if (strncmp(name, XA_PREFIX, strlen(XA_PREFIX)) == 0)
-		return -EPERM;
-	rc = stx_begin(fs->env, true, &s);
-	if (rc != 0)
-		return rc;
-	rc = itab_path(ino, &path, NULL);
-	if (rc == 0)
-		rc = store_node_get(&s, path, &n);
-	if (rc == 0) {
-		rc = remove ? node_xattr_remove(&n, name)
-		            : node_xattr_set(&n, name, value, size, flags);
-		n.ctime = clock_real_ns();
-		if (rc == 0)
-			rc = store_node_put(&s, path, &n);
-		node_release(&n);
-	}
-	free(path);
-	if (rc != 0) {
-		stx_abort(&s);
-		return rc;
-	}
-	return commit_close(fs, &s, false);
-}
-
-static void fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
-                        const char *value, size_t size, int flags)
-{
-	reply_err(req, change_xattr(fs_of(req), ino, name, value, size, flags,
-	                            false));
-}
-
-static void fs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
-{
-	reply_err(req, change_xattr(fs_of(req), ino, name, NULL, 0, 0, true));
 }
 
 /* ---- session ------------------------------------------------------------ */
