@@ -8,6 +8,7 @@
  *
  *   ops.c      the ops table, the session's init and release, and the
  *              helpers every area uses
+ *   dir.c      open folders and their listings
  *   xattr.c    extended attributes
  */
 #ifndef CCCFS_FS_DAEMON_H
@@ -114,6 +115,20 @@ int read_node(struct fs *fs, const char *path, struct node *n);
 int commit_close(struct fs *fs, struct stx *s, bool durable);
 /* A node time (ns since the epoch) as a timespec. */
 struct timespec ts_of(int64_t ns);
+/* The entry of ino at path, with node n's attributes. */
+void fill_entry(uint64_t ino, const char *path, const struct node *n,
+                struct fuse_entry_param *e);
+
+/* ---- dir.c --------------------------------------------------------- */
+void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                struct fuse_file_info *fi);
+void fs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                    struct fuse_file_info *fi);
+void fs_releasedir(fuse_req_t req, fuse_ino_t ino,
+                   struct fuse_file_info *fi);
+void fs_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
+                 struct fuse_file_info *fi);
 
 /* ---- xattr.c ------------------------------------------------------- */
 void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
