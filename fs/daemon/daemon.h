@@ -8,6 +8,7 @@
  *
  *   ops.c      the ops table, the session's init and release, and the
  *              helpers every area uses
+ *   lookup.c   lookup, forget, getattr, statfs; attributes of replies
  *   dir.c      open folders and their listings
  *   xattr.c    extended attributes
  */
@@ -23,6 +24,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -113,11 +115,33 @@ bool in_snapshots(const char *path);
 int read_node(struct fs *fs, const char *path, struct node *n);
 /* Commit a write transaction with the daemon's close durability. */
 int commit_close(struct fs *fs, struct stx *s, bool durable);
+/* The path of name inside folder parent, into path (SV_PATH_MAX + 1). */
+int child_path(fuse_ino_t parent, const char *name, char *path);
+
+/* ---- lookup.c ------------------------------------------------------ */
+
 /* A node time (ns since the epoch) as a timespec. */
 struct timespec ts_of(int64_t ns);
+/* The attributes of node n, shown as inode number ino. */
+void fill_stat(uint64_t ino, const struct node *n, struct stat *st);
 /* The entry of ino at path, with node n's attributes. */
 void fill_entry(uint64_t ino, const char *path, const struct node *n,
                 struct fuse_entry_param *e);
+/* Give the entry just made at path its inode (one lookup) and fill e
+ * from n, which is released. */
+int new_entry(const char *path, uint32_t type, struct node *n,
+              struct fuse_entry_param *e);
+/* The size of the pending content into n->size, if the process of req
+ * writes ino: true then. */
+bool pending_size(fuse_req_t req, uint64_t ino, struct node *n);
+int do_lookup(struct fs *fs, fuse_req_t req, fuse_ino_t parent,
+              const char *name, struct fuse_entry_param *e);
+void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name);
+void fs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup);
+void fs_forget_multi(fuse_req_t req, size_t count,
+                     struct fuse_forget_data *forgets);
+void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void fs_statfs(fuse_req_t req, fuse_ino_t ino);
 
 /* ---- dir.c --------------------------------------------------------- */
 void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);

@@ -107,12 +107,6 @@
 _Static_assert(sizeof(fuse_ino_t) >= sizeof(uint64_t),
                "inode numbers are 64-bit");
 
-static double cache_secs(const char *path)
-{
-	return path == NULL || in_snapshots(path) ? SHORT_TIMEOUT
-	                                          : LIVE_TIMEOUT;
-}
-
 static struct content_copy *copy_new(const void *data, size_t len)
 {
 	struct content_copy *cc = malloc(sizeof *cc + (len ? len : 1));
@@ -160,63 +154,6 @@ static void handle_put(struct fs_handle *h)
 {
 	if (atomic_fetch_sub(&h->refs, 1) == 1)
 		handle_free(h);
-}
-
-/* ---- attributes -------------------------------------------------------- */
-
-struct timespec ts_of(int64_t ns)
-{
-	struct timespec ts;
-
-	ts.tv_sec = (time_t)(ns / 1000000000);
-	ts.tv_nsec = (long)(ns % 1000000000);
-	if (ts.tv_nsec < 0) {
-		ts.tv_sec--;
-		ts.tv_nsec += 1000000000;
-	}
-	return ts;
-}
-
-static void fill_stat(uint64_t ino, const struct node *n, struct stat *st)
-{
-	memset(st, 0, sizeof *st);
-	st->st_ino = (ino_t)ino;
-	st->st_mode = (mode_t)n->mode;
-	st->st_nlink = S_ISDIR(n->mode) ? 2 : 1;
-	st->st_uid = (uid_t)n->uid;
-	st->st_gid = (gid_t)n->gid;
-	st->st_size = (off_t)n->size;
-	st->st_blksize = 4096;
-	st->st_blocks = (blkcnt_t)((n->size + 511) / 512);
-	st->st_atim = ts_of(n->atime);
-	st->st_mtim = ts_of(n->mtime);
-	st->st_ctim = ts_of(n->ctime);
-}
-
-void fill_entry(uint64_t ino, const char *path, const struct node *n,
-                struct fuse_entry_param *e)
-{
-	memset(e, 0, sizeof *e);
-	e->ino = ino;
-	e->generation = 1;
-	e->attr_timeout = cache_secs(path);
-	/* a folder's name is never invalidated (that would unhash it under
-	 * the processes working in it): it lasts a second */
-	e->entry_timeout = S_ISDIR(n->mode) ? SHORT_TIMEOUT : e->attr_timeout;
-	fill_stat(itab_st_ino(ino), n, &e->attr);
-}
-
-/* Give the entry just made at path its inode (one lookup) and fill e
- * from n, which is released. */
-static int new_entry(const char *path, uint32_t type, struct node *n,
-                     struct fuse_entry_param *e)
-{
-	uint64_t ino = itab_ref_path(path, type);
-
-	if (ino != 0)
-		fill_entry(ino, path, n, e);
-	node_release(n);
-	return ino != 0 ? 0 : -ENOMEM;
 }
 
 /* The content of in changed (or a save was refused): the kernel's cached
@@ -268,31 +205,6 @@ static void handle_show(struct fs_handle *h)
 {
 	atomic_store(&h->shown_size,
 	             h->pending ? (long long)h->buf.len : -1LL);
-}
-
-/*
- * The process writing a file sees the size of its pending content, as on
- * a local disk where writes show up in stat at once; everyone else sees
- * the committed version, whose content is all they can read.
- */
-static bool pending_size(fuse_req_t req, uint64_t ino, struct node *n)
-{
-	pid_t pid = fuse_req_ctx(req)->pid;
-	struct fs_inode *in;
-	bool shown = false;
-
-	itab_lock();
-	in = itab_get(ino);
-	for (struct fs_handle *h = in ? in->handles : NULL; h; h = h->next) {
-		long long sz = atomic_load(&h->shown_size);
-
-		if (sz >= 0 && h->pid == pid) {
-			n->size = (uint64_t)sz;
-			shown = true;
-		}
-	}
-	itab_unlock();
-	return shown;
 }
 
 static bool is_record(const char *path, uint32_t mode)
@@ -425,10 +337,8 @@ static struct fs_inode *preserve_path(struct stx *s, const char *path,
 	return in;
 }
 
-/* ---- lookup and attributes --------------------------------------------- */
-
 /* The path of name inside folder parent, into path (SV_PATH_MAX + 1). */
-static int child_path(fuse_ino_t parent, const char *name, char *path)
+int child_path(fuse_ino_t parent, const char *name, char *path)
 {
 	char *ppath = NULL;
 	int rc = itab_path(parent, &ppath, NULL);
@@ -455,120 +365,6 @@ static int begin_at(struct fs *fs, fuse_ino_t parent, const char *name,
 			stx_abort(s);
 	}
 	return rc;
-}
-
-static int do_lookup(struct fs *fs, fuse_req_t req, fuse_ino_t parent,
-                     const char *name, struct fuse_entry_param *e)
-{
-	char path[SV_PATH_MAX + 1];
-	struct node n;
-	uint64_t ino;
-	int rc = pm_check_name(name);
-
-	if (rc != 0)
-		return rc == -EINVAL ? -ENOENT : rc;
-	rc = child_path(parent, name, path);
-	if (rc != 0)
-		return rc;
-	if (pm_depth(path) == 1 && pm_kind_of(path) < 0 &&
-	    strcmp(path, SNAPDIR) != 0)
-		return -ENOENT;
-	rc = read_node(fs, path, &n);
-	if (rc != 0)
-		return rc;
-	ino = itab_ref_path(path, n.mode & S_IFMT);
-	if (ino == 0) {
-		node_release(&n);
-		return -ENOMEM;
-	}
-	if (S_ISREG(n.mode))
-		pending_size(req, ino, &n);
-	fill_entry(ino, path, &n, e);
-	node_release(&n);
-	return 0;
-}
-
-static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
-{
-	struct fuse_entry_param e;
-	int rc = do_lookup(fs_of(req), req, parent, name, &e);
-
-	if (rc == -ENOENT) {
-		/* negative entry: only this daemon changes the tree, and the
-		 * kernel drops it when it creates the name through us */
-		memset(&e, 0, sizeof e);
-		e.entry_timeout = SHORT_TIMEOUT;
-		fuse_reply_entry(req, &e);
-		return;
-	}
-	if (rc != 0)
-		reply_err(req, rc);
-	else
-		fuse_reply_entry(req, &e);
-}
-
-static void fs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
-{
-	itab_forget(ino, nlookup);
-	fuse_reply_none(req);
-}
-
-static void fs_forget_multi(fuse_req_t req, size_t count,
-                            struct fuse_forget_data *forgets)
-{
-	for (size_t i = 0; i < count; i++)
-		itab_forget(forgets[i].ino, forgets[i].nlookup);
-	fuse_reply_none(req);
-}
-
-static int do_getattr(struct fs *fs, fuse_req_t req, fuse_ino_t ino,
-                      struct fuse_file_info *fi, struct stat *st,
-                      double *secs)
-{
-	char *path = NULL;
-	struct fs_inode *in;
-	struct node n;
-	int rc = itab_path(ino, &path, NULL);
-
-	(void)fi;
-	*secs = SHORT_TIMEOUT;
-	if (rc == -ENOENT) {
-		/* detached: its readers' version */
-		itab_lock();
-		in = itab_get(ino);
-		if (in && in->path == NULL && in->frozen) {
-			*st = in->frozen_st;
-			rc = 0;
-		}
-		itab_unlock();
-		return rc;
-	}
-	if (rc != 0)
-		return rc;
-	*secs = cache_secs(path);
-	rc = read_node(fs, path, &n);
-	free(path);
-	if (rc != 0)
-		return rc;
-	/* the kernel keeps one size for everyone: a pending one briefly */
-	if (S_ISREG(n.mode) && pending_size(req, ino, &n))
-		*secs = SHORT_TIMEOUT;
-	fill_stat(itab_st_ino(ino), &n, st);
-	node_release(&n);
-	return 0;
-}
-
-static void fs_getattr(fuse_req_t req, fuse_ino_t ino,
-                       struct fuse_file_info *fi)
-{
-	struct stat st;
-	double secs;
-	int rc = do_getattr(fs_of(req), req, ino, fi, &st, &secs);
-
-	if (rc != 0)
-		reply_err(req, rc);
-	else
-		fuse_reply_attr(req, &st, secs);
 }
 
 /* ---- commits of file content ------------------------------------------ */
@@ -2355,59 +2151,6 @@ static void fs_release(fuse_req_t req, fuse_ino_t ino,
 	pthread_mutex_unlock(&h->lock);
 	handle_unlink(h);
 	reply_err(req, 0);
-}
-
-/* ---- statfs -------------------------------------------------------------- */
-
-static void fs_statfs(fuse_req_t req, fuse_ino_t ino)
-{
-	struct fs *fs = fs_of(req);
-	struct kv_stat ks;
-	struct statvfs host, st;
-	char *dir = strdup(fs->db_path);
-	char *slash;
-	uint64_t nodes = 0;
-	struct stx s;
-	int rc;
-
-	(void)ino;
-	memset(&st, 0, sizeof st);
-	memset(&host, 0, sizeof host);
-	rc = kv_to_errno(kv_env_stat(fs->env, &ks));
-	if (rc != 0 || dir == NULL) {
-		free(dir);
-		reply_err(req, rc ? rc : -ENOMEM);
-		return;
-	}
-	slash = strrchr(dir, '/');
-	if (slash)
-		*(slash == dir ? slash + 1 : slash) = '\0';
-	if (statvfs(slash ? dir : ".", &host) != 0)
-		memset(&host, 0, sizeof host);
-	free(dir);
-	if (stx_begin(fs->env, false, &s) == 0) {
-		nodes = store_node_count(&s);
-		stx_abort(&s);
-	}
-	/* The store may grow into the host's free space: blocks are the
-	 * file's pages plus what the host has free; free blocks are the
-	 * reusable pages plus the host's free space. */
-	st.f_bsize = ks.page_size;
-	st.f_frsize = ks.page_size;
-	{
-		uint64_t host_free = host.f_frsize
-		        ? (uint64_t)host.f_bavail * host.f_frsize / ks.page_size
-		        : 0;
-
-		st.f_blocks = (fsblkcnt_t)(ks.pages_total + host_free);
-		st.f_bfree = (fsblkcnt_t)(ks.pages_free + host_free);
-		st.f_bavail = st.f_bfree;
-	}
-	st.f_files = (fsfilcnt_t)(nodes + (uint64_t)host.f_favail);
-	st.f_ffree = (fsfilcnt_t)host.f_favail;
-	st.f_favail = st.f_ffree;
-	st.f_namemax = PM_NAME_MAX;
-	fuse_reply_statfs(req, &st);
 }
 
 /* ---- session ------------------------------------------------------------ */
