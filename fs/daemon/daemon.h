@@ -8,6 +8,7 @@
  *
  *   ops.c      the ops table, the session's init and release, and the
  *              helpers every area uses
+ *   handle.c   open-file handles and the content copies they read from
  *   lookup.c   lookup, forget, getattr, statfs; attributes of replies
  *   dir.c      open folders and their listings
  *   xattr.c    extended attributes
@@ -117,6 +118,41 @@ int read_node(struct fs *fs, const char *path, struct node *n);
 int commit_close(struct fs *fs, struct stx *s, bool durable);
 /* The path of name inside folder parent, into path (SV_PATH_MAX + 1). */
 int child_path(fuse_ino_t parent, const char *name, char *path);
+
+/* ---- handle.c ------------------------------------------------------ */
+
+/* A copy of len bytes at data (one reference), or NULL on ENOMEM. */
+struct content_copy *copy_new(const void *data, size_t len);
+/* *cc with a reference taken for the caller, made first if NULL (and
+ * NULL again on ENOMEM): one copy for every holder. */
+struct content_copy *copy_share(struct content_copy **cc,
+                                const void *data, size_t len);
+/* Drop a reference (cc may be NULL). */
+void copy_put(struct content_copy *cc);
+/* The handle's copy with a reference taken, or NULL.  Takes itab lock. */
+struct content_copy *copy_get(struct fs_handle *h);
+
+/* Drop a reference to h; the last one frees it. */
+void handle_put(struct fs_handle *h);
+/* Keep shown_size in step with the handle state (h->lock held). */
+void handle_show(struct fs_handle *h);
+/* Create a handle for ino and link it to the inode; its version is picked
+ * by handle_pick_version(). */
+int handle_new(fuse_req_t req, fuse_ino_t ino, int flags,
+               struct fuse_file_info *fi, struct fs_handle **out);
+/* With gone, only a detached inode with a copy of its content: the
+ * handle reads that copy. */
+int handle_new_at(fuse_req_t req, fuse_ino_t ino, int flags,
+                  struct fuse_file_info *fi, bool gone,
+                  struct fs_handle **out);
+/* Detach a handle from its inode and drop it: after a failure before the
+ * reply to open, and at release. */
+void handle_unlink(struct fs_handle *h);
+/* In read transaction s: the content of h's file, if it is still the
+ * version h opened (any_version: whatever is there now); -EAGAIN if a
+ * newer one replaced it. */
+int handle_content(struct stx *s, struct fs_handle *h, bool any_version,
+                   kv_val *v);
 
 /* ---- lookup.c ------------------------------------------------------ */
 

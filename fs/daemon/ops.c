@@ -106,55 +106,7 @@
 
 _Static_assert(sizeof(fuse_ino_t) >= sizeof(uint64_t),
                "inode numbers are 64-bit");
-
-static struct content_copy *copy_new(const void *data, size_t len)
-{
-	struct content_copy *cc = malloc(sizeof *cc + (len ? len : 1));
-
-	if (cc == NULL)
-		return NULL;
-	atomic_init(&cc->ref, 1);
-	cc->len = len;
-	if (len)
-		memcpy(cc->data, data, len);
-	return cc;
-}
-
-/* *cc with a reference taken for the caller, made first if NULL (and
- * NULL again on ENOMEM): one copy for every holder. */
-static struct content_copy *copy_share(struct content_copy **cc,
-                                       const void *data, size_t len)
-{
-	if (*cc)
-		atomic_fetch_add(&(*cc)->ref, 1);
-	else
-		*cc = copy_new(data, len);
-	return *cc;
-}
-
-static void copy_put(struct content_copy *cc)
-{
-	if (cc && atomic_fetch_sub(&cc->ref, 1) == 1)
-		free(cc);
-}
-
-/* The handle's copy with a reference taken, or NULL.  Takes itab lock. */
-static struct content_copy *copy_get(struct fs_handle *h);
 static int move_from_readers(struct fs *fs, struct fs_inode *in);
-
-static void handle_free(struct fs_handle *h)
-{
-	wbuf_release(&h->buf);
-	copy_put(h->copy);
-	pthread_mutex_destroy(&h->lock);
-	free(h);
-}
-
-static void handle_put(struct fs_handle *h)
-{
-	if (atomic_fetch_sub(&h->refs, 1) == 1)
-		handle_free(h);
-}
 
 /* The content of in changed (or a save was refused): the kernel's cached
  * attributes (size, times) are invalidated. */
@@ -198,13 +150,6 @@ static void freeze(struct fs_inode *in, const struct node *n)
 	fill_stat(in->st_ino, n, &in->frozen_st);
 	in->frozen_st.st_nlink = 0;
 	in->frozen = true;
-}
-
-/* Keep shown_size in step with the handle state (h->lock held). */
-static void handle_show(struct fs_handle *h)
-{
-	atomic_store(&h->shown_size,
-	             h->pending ? (long long)h->buf.len : -1LL);
 }
 
 static bool is_record(const char *path, uint32_t mode)
@@ -997,12 +942,6 @@ static int snap_rename(struct fs *fs, const char *from, const char *to,
 	return rc;
 }
 
-static int handle_new(fuse_req_t req, fuse_ino_t ino, int flags,
-                      struct fuse_file_info *fi, struct fs_handle **out);
-static int handle_new_at(fuse_req_t req, fuse_ino_t ino, int flags,
-                         struct fuse_file_info *fi, bool gone,
-                         struct fs_handle **out);
-
 /* Open a file in a snapshot: read-only, its content copied into the
  * handle at once (snapshots never change, and records are small). */
 static int snap_open(struct fs *fs, fuse_req_t req, fuse_ino_t ino,
@@ -1520,102 +1459,6 @@ static void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 
 /* ---- open, read, write, flush, release ---------------------------------- */
 
-#define VERSION_UNKNOWN UINT64_MAX
-
-/* Create a handle for ino and link it to the inode; its version is picked
- * by handle_pick_version(). */
-static int handle_new(fuse_req_t req, fuse_ino_t ino, int flags,
-                      struct fuse_file_info *fi, struct fs_handle **out)
-{
-	return handle_new_at(req, ino, flags, fi, false, out);
-}
-
-/* With gone, only a detached inode with a copy of its content: the
- * handle reads that copy. */
-static int handle_new_at(fuse_req_t req, fuse_ino_t ino, int flags,
-                         struct fuse_file_info *fi, bool gone,
-                         struct fs_handle **out)
-{
-	struct fs_handle *h = calloc(1, sizeof *h);
-	struct fs_inode *in;
-
-	if (h == NULL)
-		return -ENOMEM;
-	pthread_mutex_init(&h->lock, NULL);
-	atomic_init(&h->refs, 1);
-	wbuf_init(&h->buf);
-	h->flags = flags;
-	h->pid = fuse_req_ctx(req)->pid;
-	h->writable = (flags & O_ACCMODE) != O_RDONLY;
-	h->version = VERSION_UNKNOWN;
-	if (h->writable && (flags & O_TRUNC)) {
-		/* The truncation is pending like any write: it commits at
-		 * release (or with the writes that follow), never alone at a
-		 * flush. */
-		h->loaded = true;
-		h->pending = true;
-	}
-	handle_show(h);
-	itab_lock();
-	in = itab_get(ino);
-	if (in == NULL || (in->path == NULL) != gone ||
-	    (gone && in->gone == NULL)) {
-		/* detached: the kernel looks the path up again */
-		itab_unlock();
-		handle_free(h);
-		return -ESTALE;
-	}
-	if (gone) {
-		atomic_fetch_add(&in->gone->ref, 1);
-		h->copy = in->gone;
-	}
-	h->inode = in;
-	h->next = in->handles;
-	in->handles = h;
-	itab_open(in);
-	if (h->writable) {
-		in->writers++;
-		itab_kdirty_locked(in);
-	}
-	itab_unlock();
-	fi->fh = (uint64_t)(uintptr_t)h;
-	*out = h;
-	return 0;
-}
-
-/* Detach a handle from its inode and drop it: after a failure before the
- * reply to open, and at release. */
-static void handle_unlink(struct fs_handle *h)
-{
-	struct fs_inode *in = h->inode;
-	uint64_t quiet = 0;
-
-	itab_lock();
-	for (struct fs_handle **pp = &in->handles; *pp; pp = &(*pp)->next)
-		if (*pp == h) {
-			*pp = h->next;
-			break;
-		}
-	if (h->writable && in->writers > 0 && --in->writers == 0) {
-		/* the page cache may serve it again: at once if the kernel's
-		 * view was invalidated after the last change, else once it
-		 * is */
-		if (in->kclean_seq == in->kseq)
-			in->kstale = false;
-		else
-			quiet = in->ino;
-	}
-	if (h->cached && in->cached > 0)
-		in->cached--;
-	if (h->direct && in->direct > 0)
-		in->direct--;
-	itab_close(in);
-	itab_unlock();
-	if (quiet)
-		notify_inode(quiet);
-	handle_put(h);
-}
-
 /*
  * A writer is about to open inode in, which has handles reading through
  * the page cache: give them their version for good (a private copy, and
@@ -1816,29 +1659,6 @@ static void fill_done(struct fs_inode *in)
 	itab_unlock();
 }
 
-/* In read transaction s: the content of h's file, if it is still the
- * version h opened (any_version: whatever is there now); -EAGAIN if a
- * newer one replaced it. */
-static int handle_content(struct stx *s, struct fs_handle *h,
-                          bool any_version, kv_val *v)
-{
-	char *path = NULL;
-	struct node n;
-	int rc = itab_path(h->inode->ino, &path, NULL);
-
-	if (rc == 0)
-		rc = store_node_get(s, path, &n);
-	if (rc == 0) {
-		if (any_version || n.txnid == h->version)
-			rc = store_content_get(s, path, n.mode, v);
-		else
-			rc = -EAGAIN;
-		node_release(&n);
-	}
-	free(path);
-	return rc;
-}
-
 static void prefill(struct fs *fs, struct fs_handle *h)
 {
 	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(0);
@@ -1993,18 +1813,6 @@ static int read_store(struct fs *fs, fuse_req_t req, struct fs_handle *h,
 		reply_slice(req, v.data, v.len, size, off);
 	stx_abort(&s);
 	return rc;
-}
-
-static struct content_copy *copy_get(struct fs_handle *h)
-{
-	struct content_copy *cc;
-
-	itab_lock();
-	cc = h->copy;
-	if (cc)
-		atomic_fetch_add(&cc->ref, 1);
-	itab_unlock();
-	return cc;
 }
 
 static int do_read(struct fs *fs, fuse_req_t req, struct fs_handle *h,
