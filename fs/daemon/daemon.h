@@ -10,6 +10,7 @@
  *              helpers every area uses
  *   handle.c   open-file handles and the content copies they read from
  *   lookup.c   lookup, forget, getattr, statfs; attributes of replies
+ *   snapdir.c  the .snapshots folder
  *   dir.c      open folders and their listings
  *   xattr.c    extended attributes
  */
@@ -110,8 +111,6 @@ static inline void reply_err(fuse_req_t req, int rc)
 
 /* ---- ops.c: helpers every area uses -------------------------------- */
 
-/* Is path .snapshots or below it? */
-bool in_snapshots(const char *path);
 /* Read the node of path in a fresh read transaction. */
 int read_node(struct fs *fs, const char *path, struct node *n);
 /* Commit a write transaction with the daemon's close durability. */
@@ -178,6 +177,24 @@ void fs_forget_multi(fuse_req_t req, size_t count,
                      struct fuse_forget_data *forgets);
 void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void fs_statfs(fuse_req_t req, fuse_ino_t ino);
+
+/* ---- snapdir.c ----------------------------------------------------- */
+
+/* Is path .snapshots or below it? */
+bool in_snapshots(const char *path);
+/* Create at path below .snapshots (parent/name of create, mkdir, mknod,
+ * symlink with target): mkdir of a snapshot takes it; fill e. */
+int snap_make(struct fs *fs, const char *path, uint32_t mode,
+              const char *target, struct fuse_entry_param *e);
+/* Remove path below .snapshots (rmdir if dir): rmdir of a snapshot
+ * deletes it. */
+int snap_remove(struct fs *fs, const char *path, bool dir);
+/* Rename from to to, either below .snapshots: only a snapshot's name. */
+int snap_rename(struct fs *fs, const char *from, const char *to,
+                unsigned flags);
+/* Open ino at path below .snapshots: read-only, from a private copy. */
+int snap_open(struct fs *fs, fuse_req_t req, fuse_ino_t ino,
+              const char *path, struct fuse_file_info *fi);
 
 /* ---- dir.c --------------------------------------------------------- */
 void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
