@@ -9,6 +9,8 @@
  *   ops.c      the ops table, the session's init and release, and the
  *              helpers every area uses
  *   handle.c   open-file handles and the content copies they read from
+ *   cache.c    which version each handle reads, and the kernel's page
+ *              cache: preserving readers, moving writers off cached ones
  *   lookup.c   lookup, forget, getattr, statfs; attributes of replies
  *   snapdir.c  the .snapshots folder
  *   dir.c      open folders and their listings
@@ -118,6 +120,15 @@ int commit_close(struct fs *fs, struct stx *s, bool durable);
 /* The path of name inside folder parent, into path (SV_PATH_MAX + 1). */
 int child_path(fuse_ino_t parent, const char *name, char *path);
 
+/* Renames and removes, and what must not fall between their commit and
+ * their change of the inode table (moving a writer off cached readers,
+ * storing a file's pages by its path).  Taken before the write
+ * transaction. */
+extern pthread_mutex_t tree_lock;
+/* Odd while a rename or removal has committed but the inode table does
+ * not follow it yet (see handle_load). */
+extern atomic_uint path_seq;
+
 /* ---- handle.c ------------------------------------------------------ */
 
 /* A copy of len bytes at data (one reference), or NULL on ENOMEM. */
@@ -152,6 +163,36 @@ void handle_unlink(struct fs_handle *h);
  * newer one replaced it. */
 int handle_content(struct stx *s, struct fs_handle *h, bool any_version,
                    kv_val *v);
+
+/* ---- cache.c ------------------------------------------------------- */
+
+/* The content of in changed (or a save was refused): the kernel's cached
+ * attributes (size, times) are invalidated. */
+void content_changed(struct fs_inode *in);
+/* Before a commit replaces or removes the content of in (version
+ * old_version, len bytes at data): give its readers a copy.  Marks in as
+ * committing until preserve_done() or preserve_end(). */
+void preserve_readers(struct fs_inode *in, uint64_t old_version,
+                      const void *data, size_t len, bool detach, bool keep);
+void preserve_done(struct fs_inode *in);
+/* After the commit preserve_readers() prepared, whose result is rc. */
+void preserve_end(struct fs_inode *in, int rc);
+/* With a write txn open: preserve the readers of whatever is at path.
+ * Returns the inode to pass to preserve_end() (or NULL). */
+struct fs_inode *preserve_path(struct stx *s, const char *path,
+                               bool detach);
+/* Detach in, which has cached readers, from its path for a writer:
+ * -ESTALE (the kernel looks the path up again), or another error. */
+int move_from_readers(struct fs *fs, struct fs_inode *in);
+/* Settle the version a new handle reads and how the kernel may cache it;
+ * -EXDEV: a writer must first be moved off cached readers; *fill: call
+ * prefill() (or fill_done() if the open fails). */
+int handle_pick_version(struct fs *fs, struct fs_handle *h,
+                        struct fuse_file_info *fi, uint32_t *mode,
+                        bool *fill);
+void fill_done(struct fs_inode *in);
+/* Store the pages of the first cached open of an inode with its open. */
+void prefill(struct fs *fs, struct fs_handle *h);
 
 /* ---- lookup.c ------------------------------------------------------ */
 

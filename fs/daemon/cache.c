@@ -1,0 +1,389 @@
+/*
+ * cache: which version of a file each handle reads, and when the kernel's
+ * page cache may serve it.
+ *
+ * Reads and the page cache.  The kernel's page cache and i_size are
+ * shared by every open of an inode, while each of our handles reads its
+ * own version; a writer's open(O_TRUNC) and writes move that i_size while
+ * its content is still pending, and a reader in the page cache whose read
+ * raced with them would be cut at the writer's partial size.  So a
+ * read-only handle reads through the page cache (cached mode: a warm
+ * `cat` costs one OPEN, no READ) only while the kernel's view of the
+ * inode is exactly one committed version, and otherwise uses direct I/O,
+ * each read answered by us from the handle's version (handle_pick_version):
+ *
+ *   - no handle has the inode open for writing, and no change since the
+ *     kernel's cache of it was last invalidated (fs_inode.kstale: set when
+ *     a writer opens or content is committed, cleared by the notify thread
+ *     once its invalidation is done with no writer left);
+ *   - every cached handle open on the inode reads the same version
+ *     (fs_inode.kversion), kept without re-reading when it is the last
+ *     one cached (FOPEN_KEEP_CACHE).
+ *
+ * A writer never shares an inode with cached readers: an open for writing
+ * (or a truncate by path) of an inode with cached handles detaches that
+ * inode with its readers, who keep a copy of their version and frozen
+ * attributes, gives the path a fresh inode, and fails with ESTALE; the
+ * kernel answers ESTALE by looking the path up again and retries on the
+ * fresh inode (move_from_readers).  Files in snapshots never change and
+ * always use the page cache.
+ *
+ * Readers keep their version.  A read-only handle records the content
+ * version (the node's txnid) at open, and reads straight from the map in a
+ * short read transaction while that version is still current.  Before a
+ * commit replaces or removes content, the writer copies the old bytes into
+ * every read handle still on that version (preserve_readers); those
+ * handles then read their private copy.  No read transaction is held
+ * between requests.  An open picks its version only while no such commit
+ * is in flight on the inode (handle_pick_version), so none can miss it.
+ */
+#define FUSE_USE_VERSION 312
+#include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+
+#include "clock.h"
+#include "daemon.h"
+#include "store.h"
+
+/* The content of in changed (or a save was refused): the kernel's cached
+ * attributes (size, times) are invalidated. */
+void content_changed(struct fs_inode *in)
+{
+	if (in != NULL) {
+		itab_lock();
+		itab_kdirty_locked(in);
+		itab_unlock();
+		notify_inode(in->ino);
+	}
+}
+
+/* How long a fresh inode waits for the writer moved to it, keeping
+ * cached readers off it (see move_from_readers). */
+#define HOLD_NS (30 * 1000000000ll)
+
+/* The largest file whose first cached open stores its pages (prefill). */
+#define FILL_MAX (128u * 1024)
+
+/* With the lock held: the attributes a detached inode keeps showing. */
+static void freeze(struct fs_inode *in, const struct node *n)
+{
+	fill_stat(in->st_ino, n, &in->frozen_st);
+	in->frozen_st.st_nlink = 0;
+	in->frozen = true;
+}
+
+/* ---- preserving readers ------------------------------------------------ */
+
+/*
+ * Give every handle of inode in that still reads version old_version a
+ * copy of the old content (one, shared), before a commit replaces or
+ * removes it.  detach: the path goes away, so writing handles get the copy
+ * too (they load from it instead of the store).  keep: the inode keeps it
+ * as well (fs_inode.gone), for opens of it once it is detached.  Marks the
+ * inode as committing until preserve_done() (preserve_end() after a
+ * commit), which the caller calls after its commit or abort; opens
+ * wait for that mark to clear before they pick their version (see
+ * handle_pick_version), so no reader can miss its copy.
+ */
+void preserve_readers(struct fs_inode *in, uint64_t old_version,
+                      const void *data, size_t len, bool detach,
+                      bool keep)
+{
+	struct content_copy *cc = NULL;
+
+	if (in == NULL)
+		return;
+	itab_lock();
+	in->committing++;
+	itab_kdirty_locked(in);
+	for (struct fs_handle *h = in->handles; h; h = h->next) {
+		if (h->copy || h->version != old_version)
+			continue;
+		if (h->writable && !detach)
+			continue;
+		/* on ENOMEM the reader sees the new version */
+		h->copy = copy_share(&cc, data, len);
+	}
+	if (keep) { /* for opens of the detached inode; NULL: ESTALE */
+		copy_put(in->gone);
+		in->gone = copy_share(&cc, data, len);
+	}
+	itab_unlock();
+}
+
+void preserve_done(struct fs_inode *in)
+{
+	if (in == NULL)
+		return;
+	itab_lock();
+	in->committing--;
+	in->gen++;
+	itab_maybe_free_locked(in);
+	itab_unlock();
+}
+
+/* After a commit that preserve_readers() prepared: if it failed, the
+ * kernel's view must still be settled (it was marked stale). */
+void preserve_end(struct fs_inode *in, int rc)
+{
+	if (in != NULL && rc != 0)
+		notify_inode(in->ino);
+	preserve_done(in);
+}
+
+/* With a write txn open: preserve the readers of whatever is at path.
+ * Returns the inode to pass to preserve_end() (or NULL). */
+struct fs_inode *preserve_path(struct stx *s, const char *path,
+                               bool detach)
+{
+	struct fs_inode *in;
+	struct node n;
+	kv_val v = { "", 0 };
+
+	if (store_node_get(s, path, &n) != 0)
+		return NULL;
+	itab_lock();
+	in = itab_find_path(path);
+	if (in)
+		in->committing++; /* keeps it alive until preserve_readers */
+	itab_unlock();
+	if (in) {
+		if (S_ISREG(n.mode) || S_ISLNK(n.mode))
+			(void)store_content_get(s, path, n.mode, &v);
+		preserve_readers(in, n.txnid, v.data, v.len, detach,
+		                 detach && S_ISREG(n.mode));
+		itab_lock();
+		if (detach)
+			freeze(in, &n);
+		in->committing--;
+		itab_unlock();
+	}
+	node_release(&n);
+	return in;
+}
+
+/* ---- versions and the page cache --------------------------------------- */
+
+/*
+ * A writer is about to open inode in, which has handles reading through
+ * the page cache: give them their version for good (a private copy, and
+ * attributes that stay), detach in from its path, and make a fresh inode
+ * for the path, held for the writer for HOLD_NS.  Returns -ESTALE, on
+ * which the kernel looks the path up again and retries on the fresh inode.
+ * Runs in a write transaction, so no commit can come between.
+ */
+int move_from_readers(struct fs *fs, struct fs_inode *in)
+{
+	struct fs_inode *moved, *fresh = NULL;
+	char *path = NULL;
+	struct stx s;
+	int rc;
+
+	pthread_mutex_lock(&tree_lock);
+	rc = stx_begin(fs->env, true, &s);
+	if (rc != 0) {
+		pthread_mutex_unlock(&tree_lock);
+		return rc;
+	}
+	itab_lock();
+	if (in->path && (path = strdup(in->path)) == NULL)
+		rc = -ENOMEM;
+	itab_unlock();
+	/* the same copies and frozen attributes a removal gives */
+	moved = rc == 0 && path ? preserve_path(&s, path, true) : NULL;
+	if (moved) {
+		itab_lock();
+		itab_detach_locked(path);
+		fresh = itab_ref_path_locked(path, moved->type);
+		if (fresh) {
+			fresh->hold_until = clock_mono_ns() + HOLD_NS;
+			/* to its users, still the file they had open
+			 * (vim refuses to write when the number changes) */
+			fresh->st_ino = moved->st_ino;
+		}
+		itab_unlock();
+		preserve_done(moved);
+		fs_log(LOG_DEBUG, "/%s: writer moved to inode %llu, away from "
+		       "cached readers", path,
+		       fresh ? (unsigned long long)fresh->ino : 0ull);
+	}
+	stx_abort(&s);
+	pthread_mutex_unlock(&tree_lock);
+	free(path);
+	return rc == 0 ? -ESTALE : rc;
+}
+
+/* With the lock held: may a new read-only handle of version use the page
+ * cache? */
+static bool may_cache(struct fs_inode *in, uint64_t version)
+{
+	if (in->writers > 0 || in->kstale || in->path == NULL ||
+	    in->filling || in->direct > 0)
+		return false;
+	if (in->hold_until != 0) {
+		if (clock_mono_ns() < in->hold_until)
+			return false;
+		itab_hold_drop_locked(in); /* the writer never came */
+	}
+	return in->cached == 0 || in->kversion == version;
+}
+
+/*
+ * A read-only open that comes just after a writer closed finds the
+ * writer's RELEASE not yet here (the kernel sends it after close
+ * returns), or the kernel's view of the inode still being invalidated
+ * (notify.c); after both it may read through the page cache, where it can
+ * be mapped MAP_SHARED (a direct I/O open cannot: ENODEV).  Wait for that,
+ * up to KCLEAN_WAIT_NS, rather than open on direct I/O; never for a
+ * writer still at work.  With the itab lock held.
+ */
+#define KCLEAN_WAIT_NS 100000000ll
+static bool settling(struct fs_inode *in)
+{
+	if (in->path == NULL)
+		return false;
+	for (struct fs_handle *h = in->handles; h; h = h->next)
+		if (h->writable && !atomic_load(&h->closed))
+			return false;
+	return in->kstale || in->writers > 0;
+}
+
+static void wait_kclean(struct fs_inode *in)
+{
+	int64_t until = clock_mono_ns() + KCLEAN_WAIT_NS;
+	struct timespec nap = { 0, 200000 };
+	bool wait;
+
+	for (;;) {
+		itab_lock();
+		wait = settling(in);
+		itab_unlock();
+		if (!wait || clock_mono_ns() > until)
+			return;
+		nanosleep(&nap, NULL);
+	}
+}
+
+/*
+ * Settle which content version a new handle reads, and how the kernel
+ * may cache it.  The version must be read while no commit replacing this
+ * file's content is in flight, and must still be current once the handle
+ * can be seen by such commits: then any later commit finds the handle on
+ * the old version and gives it a copy (preserve_readers).  Retries when a
+ * commit got in between.  Returns 0 or -ENOENT if the file went away.
+ */
+int handle_pick_version(struct fs *fs, struct fs_handle *h,
+                        struct fuse_file_info *fi, uint32_t *mode,
+                        bool *fill)
+{
+	struct fs_inode *in = h->inode;
+	char *path = NULL;
+	bool detached;
+	struct node n;
+	uint64_t gen;
+	int rc;
+
+	*fill = false;
+	if (!h->writable)
+		wait_kclean(in);
+	for (;;) {
+		itab_lock();
+		while (in->committing) {
+			itab_unlock();
+			sched_yield();
+			itab_lock();
+		}
+		gen = in->gen;
+		detached = in->path == NULL;
+		path = detached ? NULL : strdup(in->path);
+		itab_unlock();
+		if (detached)
+			return -ESTALE; /* the kernel looks the path up again */
+		if (path == NULL)
+			return -ENOMEM;
+		rc = read_node(fs, path, &n);
+		free(path);
+		if (rc != 0)
+			return rc;
+		node_release(&n);
+		*mode = n.mode;
+		itab_lock();
+		if (in->committing == 0 && in->gen == gen)
+			break;
+		itab_unlock();
+	}
+	h->version = n.txnid;
+	if (h->writable) {
+		itab_hold_drop_locked(in);
+		if (in->cached > 0) {
+			itab_unlock();
+			return -EXDEV; /* the caller moves it: move_from_readers */
+		}
+	}
+	if (!h->writable && S_ISREG(n.mode) && may_cache(in, n.txnid)) {
+		/* the first cached open of an inode hands the kernel its
+		 * pages with the open (prefill): no READ */
+		*fill = in->kversion == 0 && n.size > 0 &&
+		        n.size <= FILL_MAX;
+		in->filling = *fill;
+		fi->keep_cache = in->kversion == n.txnid || *fill;
+		in->kversion = n.txnid;
+		in->cached++;
+		h->cached = true;
+	} else {
+		fi->direct_io = 1;
+		if (!h->writable && S_ISREG(n.mode)) {
+			/* its private mappings may fill the page cache */
+			in->direct++;
+			h->direct = true;
+			in->kversion = KVERSION_UNKNOWN;
+		}
+	}
+	/* A read-only handle has nothing to commit at close: no FLUSH
+	 * round trip on every close (kernels before 5.17 send it anyway) */
+	fi->noflush = !h->writable;
+	itab_unlock();
+	return 0;
+}
+
+/*
+ * Store the content of a cached handle's version in the kernel's page
+ * cache before the reply to its open: the reads that follow need no READ
+ * (and no GETATTR after it: a READ makes the kernel drop its atime).
+ * Only for the first cached open of an inode, whose page cache is empty:
+ * the stored range ends at the end of the file, so the kernel zeroes the
+ * rest of the last page.  A failure only means the reads come as READs.
+ * Until it is done no other open reads through the cache (in->filling):
+ * the kernel holds a page locked during a READ, and a store waiting on it
+ * in every handler thread would leave none to answer the READ.
+ */
+void fill_done(struct fs_inode *in)
+{
+	itab_lock();
+	in->filling = false;
+	itab_unlock();
+}
+
+void prefill(struct fs *fs, struct fs_handle *h)
+{
+	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(0);
+	struct stx s;
+	kv_val v;
+
+	pthread_mutex_lock(&tree_lock); /* the path must hold its content */
+	if (stx_begin(fs->env, false, &s) == 0) {
+		if (handle_content(&s, h, false, &v) == 0) {
+			bv.buf[0].mem = (void *)v.data;
+			bv.buf[0].size = v.len;
+			(void)fuse_lowlevel_notify_store(fs->se, h->inode->ino,
+			                                 0, &bv, 0);
+		}
+		stx_abort(&s);
+	}
+	pthread_mutex_unlock(&tree_lock);
+	fill_done(h->inode);
+}
