@@ -12,6 +12,8 @@
  *   cache.c    which version each handle reads, and the kernel's page
  *              cache: preserving readers, moving writers off cached ones
  *   lookup.c   lookup, forget, getattr, statfs; attributes of replies
+ *   entry.c    setattr, and the changes to names: create, mkdir, mknod,
+ *              symlink, link, readlink, unlink, rmdir, rename
  *   snapdir.c  the .snapshots folder
  *   dir.c      open folders and their listings
  *   xattr.c    extended attributes
@@ -119,6 +121,27 @@ int read_node(struct fs *fs, const char *path, struct node *n);
 int commit_close(struct fs *fs, struct stx *s, bool durable);
 /* The path of name inside folder parent, into path (SV_PATH_MAX + 1). */
 int child_path(fuse_ino_t parent, const char *name, char *path);
+/* Begin a write transaction and resolve parent/name into path inside it;
+ * on error no transaction is open. */
+int begin_at(struct fs *fs, fuse_ino_t parent, const char *name,
+             struct stx *s, char *path);
+/* Is a file of mode at path a record (validated as YAML)? */
+bool is_record(const char *path, uint32_t mode);
+/* The largest content a file at path may have. */
+unsigned long size_limit(const struct fs *fs, const char *path,
+                         uint32_t mode);
+/* Record limits and validation.  0, -EFBIG or -EINVAL (msg filled). */
+int validate(struct fs *fs, const char *path, uint32_t mode,
+             const void *data, size_t len, char *msg, size_t msglen);
+/* Log a refused save and keep its reason for user.cccfs.error. */
+void reject(const char *path, const char *why, const char *msg);
+/* Commit the handle's buffer as the new content of its file (h->lock
+ * held); why names the trigger for the log. */
+int handle_commit(struct fs *fs, struct fs_handle *h, bool durable,
+                  const char *why);
+/* Load the current content into a writing handle's buffer (h->lock
+ * held). */
+int handle_load(struct fs *fs, struct fs_handle *h);
 
 /* Renames and removes, and what must not fall between their commit and
  * their change of the inode table (moving a writer off cached readers,
@@ -218,6 +241,30 @@ void fs_forget_multi(fuse_req_t req, size_t count,
                      struct fuse_forget_data *forgets);
 void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void fs_statfs(fuse_req_t req, fuse_ino_t ino);
+
+/* ---- entry.c ------------------------------------------------------- */
+
+/* Create a node (and empty content or a symlink target) at parent/name in
+ * one commit; fill e.  -EEXIST if the name is taken. */
+int make_entry(struct fs *fs, fuse_req_t req, fuse_ino_t parent,
+               const char *name, uint32_t mode, const char *target,
+               struct fuse_entry_param *e);
+void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+                int to_set, struct fuse_file_info *fi);
+void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
+              mode_t mode);
+void fs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
+              mode_t mode, dev_t rdev);
+void fs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+                const char *name);
+void fs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+             const char *newname);
+void fs_readlink(fuse_req_t req, fuse_ino_t ino);
+void fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name);
+void fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name);
+void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+               fuse_ino_t newparent, const char *newname,
+               unsigned int flags);
 
 /* ---- snapdir.c ----------------------------------------------------- */
 

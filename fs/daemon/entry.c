@@ -1,0 +1,757 @@
+/*
+ * entry: the changes to names and metadata: setattr (mode, owner, times,
+ * truncate by path), create, mkdir, mknod, symlink, link, readlink,
+ * unlink, rmdir and rename.
+ *
+ * Metadata (chmod, chown, utimens, xattrs), create, mkdir, symlink,
+ * unlink, rmdir and rename are each one commit.  Paths are resolved inside
+ * the write transaction that uses them: paths change only in write
+ * transactions, so they are stable there.
+ */
+#define FUSE_USE_VERSION 312
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+#include "clock.h"
+#include "daemon.h"
+#include "pathmap.h"
+#include "snaps.h"
+#include "store.h"
+#include "yaml_check.h"
+
+/* ---- setattr ----------------------------------------------------------- */
+
+/* Truncate by path (no handle): a commit of its own. */
+static int truncate_path(struct fs *fs, struct fs_inode *in, fuse_ino_t ino,
+                         off_t size)
+{
+	char msg[YC_MSG_MAX];
+	struct fs_inode *preserved = NULL;
+	char *path = NULL;
+	struct wbuf b;
+	struct stx s;
+	struct node n;
+	kv_val old;
+	int rc;
+
+	wbuf_init(&b);
+	rc = stx_begin(fs->env, true, &s);
+	if (rc != 0)
+		return rc;
+	if (in) {
+		itab_lock();
+		if (in->cached > 0) {
+			itab_unlock();
+			stx_abort(&s);
+			return move_from_readers(fs, in);
+		}
+		/* no cached open until this truncate is settled */
+		itab_hold_drop_locked(in);
+		in->committing++;
+		itab_unlock();
+	}
+	rc = itab_path(ino, &path, NULL);
+	if (rc == 0)
+		rc = store_node_get(&s, path, &n);
+	if (rc != 0)
+		goto fail;
+	if (!S_ISREG(n.mode)) {
+		rc = S_ISDIR(n.mode) ? -EISDIR : -EINVAL;
+		goto fail_node;
+	}
+	rc = store_content_get(&s, path, n.mode, &old);
+	if (rc == 0)
+		rc = wbuf_set(&b, old.data, old.len);
+	if (rc == 0)
+		rc = wbuf_resize(&b, (size_t)size);
+	if (rc != 0)
+		goto fail_node;
+	rc = validate(fs, path, n.mode, b.data, b.len, msg, sizeof msg);
+	if (rc == -EINVAL || rc == -EFBIG) {
+		reject(path, "truncate", msg);
+		goto fail_node;
+	}
+	if (rc == 0 && b.len != old.len) {
+		preserve_readers(in, n.txnid, old.data, old.len, false, false);
+		preserved = in;
+		rc = store_content_put(&s, path, n.mode, b.data, b.len);
+		n.txnid = kv_txn_id(s.txn);
+		n.size = b.len;
+	}
+	n.mtime = n.ctime = clock_real_ns();
+	if (rc == 0)
+		rc = store_node_put(&s, path, &n);
+	if (rc != 0)
+		goto fail_node;
+	node_release(&n);
+	wbuf_release(&b);
+	rc = commit_close(fs, &s, false);
+	preserve_end(preserved, rc);
+	if (rc == 0)
+		content_changed(in);
+	preserve_done(in);
+	free(path);
+	return rc;
+fail_node:
+	node_release(&n);
+fail:
+	stx_abort(&s);
+	preserve_end(preserved, rc);
+	preserve_done(in);
+	wbuf_release(&b);
+	free(path);
+	return rc;
+}
+
+/* Mode, owner and times: one metadata commit. */
+static int set_meta(struct fs *fs, fuse_req_t req, fuse_ino_t ino,
+                    const struct stat *attr, int to_set, struct node *out)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	int64_t now = clock_real_ns();
+	char *path = NULL;
+	struct stx s;
+	int rc;
+
+	rc = stx_begin(fs->env, true, &s);
+	if (rc != 0)
+		return rc;
+	rc = itab_path(ino, &path, NULL);
+	if (rc == 0)
+		rc = store_node_get(&s, path, out);
+	if (rc != 0) {
+		stx_abort(&s);
+		free(path);
+		return rc;
+	}
+	if (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
+		/* Only to the caller's own ids, unless root. */
+		if (ctx->uid != 0 &&
+		    (((to_set & FUSE_SET_ATTR_UID) && attr->st_uid != ctx->uid) ||
+		     out->uid != ctx->uid)) {
+			stx_abort(&s);
+			node_release(out);
+			free(path);
+			return -EPERM;
+		}
+		if (to_set & FUSE_SET_ATTR_UID)
+			out->uid = (uint32_t)attr->st_uid;
+		if (to_set & FUSE_SET_ATTR_GID)
+			out->gid = (uint32_t)attr->st_gid;
+		if (ctx->uid != 0)
+			out->mode &= ~(uint32_t)(S_ISUID | S_ISGID);
+	}
+	if (to_set & FUSE_SET_ATTR_MODE)
+		out->mode = (out->mode & S_IFMT) | (attr->st_mode & 07777);
+	if (to_set & FUSE_SET_ATTR_ATIME_NOW)
+		out->atime = now;
+	else if (to_set & FUSE_SET_ATTR_ATIME)
+		out->atime = node_time_of(attr->st_atim);
+	if (to_set & FUSE_SET_ATTR_MTIME_NOW)
+		out->mtime = now;
+	else if (to_set & FUSE_SET_ATTR_MTIME)
+		out->mtime = node_time_of(attr->st_mtim);
+	out->ctime = (to_set & FUSE_SET_ATTR_CTIME)
+	             ? node_time_of(attr->st_ctim) : now;
+	rc = store_node_put(&s, path, out);
+	free(path);
+	if (rc != 0) {
+		stx_abort(&s);
+		node_release(out);
+		return rc;
+	}
+	rc = commit_close(fs, &s, false);
+	if (rc != 0)
+		node_release(out);
+	return rc;
+}
+
+static void note_mtime(struct fs_inode *in, int64_t mtime)
+{
+	/* handles still writing keep this mtime when they commit */
+	itab_lock();
+	for (struct fs_handle *h = in->handles; h; h = h->next)
+		if (h->writable) {
+			h->mtime_set = true;
+			h->mtime = mtime;
+		}
+	itab_unlock();
+}
+
+static int do_setattr(struct fs *fs, fuse_req_t req, fuse_ino_t ino,
+                      struct stat *attr, int to_set,
+                      struct fuse_file_info *fi, struct stat *st)
+{
+	const int meta = FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID |
+	                 FUSE_SET_ATTR_GID | FUSE_SET_ATTR_ATIME |
+	                 FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_ATIME_NOW |
+	                 FUSE_SET_ATTR_MTIME_NOW | FUSE_SET_ATTR_CTIME;
+	struct fs_handle *h = NULL;
+	struct fs_inode *in;
+	char *path = NULL;
+	uint32_t type = 0;
+	struct node n;
+	int rc;
+
+	rc = itab_path(ino, &path, &type);
+	if (rc != 0)
+		return rc;
+	if (in_snapshots(path)) {
+		free(path);
+		return -EROFS;
+	}
+	if (fi && type == S_IFREG)
+		h = handle_of(fi); /* for folders fi is a dir_handle */
+	itab_lock();
+	in = itab_get(ino);
+	itab_unlock();
+	if (to_set & FUSE_SET_ATTR_SIZE) {
+		if (attr->st_size < 0) {
+			rc = -EINVAL;
+			goto out;
+		}
+		if ((uint64_t)attr->st_size > size_limit(fs, path, type)) {
+			rc = -EFBIG;
+			goto out;
+		}
+		if (h && h->writable) {
+			pthread_mutex_lock(&h->lock);
+			rc = attr->st_size == 0 ? 0 : handle_load(fs, h);
+			if (rc == 0 && attr->st_size == 0)
+				h->loaded = true;
+			if (rc == 0)
+				rc = wbuf_resize(&h->buf, (size_t)attr->st_size);
+			if (rc == 0) {
+				h->pending = h->written = true;
+				h->mtime_set = false;
+				h->append_only = false;
+			}
+			atomic_store(&h->closed, false);
+			handle_show(h);
+			pthread_mutex_unlock(&h->lock);
+		} else {
+			rc = truncate_path(fs, in, ino, attr->st_size);
+		}
+		if (rc != 0)
+			goto out;
+	}
+	if (to_set & meta) {
+		rc = set_meta(fs, req, ino, attr, to_set, &n);
+		if (rc != 0)
+			goto out;
+		if ((to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW)) &&
+		    in)
+			note_mtime(in, n.mtime);
+	} else {
+		rc = read_node(fs, path, &n);
+		if (rc != 0)
+			goto out;
+	}
+	if (S_ISREG(n.mode))
+		pending_size(req, ino, &n);
+	fill_stat(itab_st_ino(ino), &n, st);
+	node_release(&n);
+out:
+	free(path);
+	return rc;
+}
+
+void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+                int to_set, struct fuse_file_info *fi)
+{
+	struct stat st;
+	int rc = do_setattr(fs_of(req), req, ino, attr, to_set, fi, &st);
+
+	/* setattr is refused below .snapshots: always the live tree */
+	if (rc != 0)
+		reply_err(req, rc);
+	else
+		fuse_reply_attr(req, &st, LIVE_TIMEOUT);
+}
+
+/* ---- creating entries --------------------------------------------------- */
+
+/*
+ * Create a node (and empty content or a symlink target) at parent/name in
+ * one commit; fill e.  -EEXIST if the name is taken.
+ */
+int make_entry(struct fs *fs, fuse_req_t req, fuse_ino_t parent,
+               const char *name, uint32_t mode, const char *target,
+               struct fuse_entry_param *e)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	char path[SV_PATH_MAX + 1];
+	struct stx s;
+	struct node n;
+	int rc;
+
+	rc = begin_at(fs, parent, name, &s, path);
+	if (rc != 0)
+		return rc;
+	if (in_snapshots(path)) {
+		stx_abort(&s);
+		return snap_make(fs, path, mode, target, e);
+	}
+	if (pm_depth(path) < 2) {
+		fs_log(LOG_INFO, "/%s: only workflows, agents and prompts may "
+		       "exist at the top level", path);
+		rc = -EPERM;
+		goto fail;
+	}
+	rc = store_node_get(&s, path, &n);
+	if (rc == 0) {
+		node_release(&n);
+		rc = -EEXIST;
+		goto fail;
+	}
+	if (rc != -ENOENT)
+		goto fail;
+	rc = 0;
+	node_fresh(&n, mode, ctx->uid, ctx->gid);
+	n.txnid = kv_txn_id(s.txn);
+	if (target) {
+		n.size = strlen(target);
+		rc = store_content_put(&s, path, mode, target, n.size);
+	} else if (S_ISREG(mode)) {
+		rc = store_content_put(&s, path, mode, "", 0);
+	}
+	if (rc == 0)
+		rc = store_node_put(&s, path, &n);
+	if (rc == 0)
+		rc = store_touch_parent(&s, path, n.ctime);
+	if (rc != 0) {
+		node_release(&n);
+		goto fail;
+	}
+	rc = commit_close(fs, &s, false);
+	if (rc != 0) {
+		node_release(&n);
+		return rc;
+	}
+	return new_entry(path, mode & S_IFMT, &n, e);
+fail:
+	stx_abort(&s);
+	return rc;
+}
+
+void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
+              mode_t mode)
+{
+	struct fuse_entry_param e;
+	int rc = make_entry(fs_of(req), req, parent, name,
+	                    S_IFDIR | (mode & 07777), NULL, &e);
+
+	if (rc != 0)
+		reply_err(req, rc);
+	else
+		fuse_reply_entry(req, &e);
+}
+
+void fs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
+              mode_t mode, dev_t rdev)
+{
+	struct fuse_entry_param e;
+	int rc;
+
+	(void)rdev;
+	if (!S_ISREG(mode)) {
+		reply_err(req, -EPERM);
+		return;
+	}
+	rc = make_entry(fs_of(req), req, parent, name, S_IFREG | (mode & 07777),
+	                NULL, &e);
+	if (rc != 0)
+		reply_err(req, rc);
+	else
+		fuse_reply_entry(req, &e);
+}
+
+void fs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+                const char *name)
+{
+	struct fuse_entry_param e;
+	int rc = make_entry(fs_of(req), req, parent, name, S_IFLNK | 0777, link,
+	                    &e);
+
+	if (rc != 0)
+		reply_err(req, rc);
+	else
+		fuse_reply_entry(req, &e);
+}
+
+void fs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+             const char *newname)
+{
+	(void)ino;
+	(void)newparent;
+	fs_log(LOG_DEBUG, "link %s: hard links are not supported", newname);
+	reply_err(req, -EPERM);
+}
+
+static int do_readlink(struct fs *fs, fuse_ino_t ino, char **out)
+{
+	char *path = NULL;
+	struct stx s;
+	struct node n = { 0 };
+	kv_val v;
+	int rc = itab_path(ino, &path, NULL);
+
+	if (rc != 0)
+		return rc;
+	rc = stx_begin(fs->env, false, &s);
+	if (rc == 0) {
+		rc = store_node_get(&s, path, &n);
+		if (rc == 0 && !S_ISLNK(n.mode))
+			rc = -EINVAL;
+		if (rc == 0)
+			rc = store_content_get(&s, path, n.mode, &v);
+		if (rc == 0) {
+			*out = strndup(v.data, v.len);
+			if (*out == NULL)
+				rc = -ENOMEM;
+		}
+		node_release(&n);
+		stx_abort(&s);
+	}
+	free(path);
+	return rc;
+}
+
+void fs_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	char *target = NULL;
+	int rc = do_readlink(fs_of(req), ino, &target);
+
+	if (rc != 0)
+		reply_err(req, rc);
+	else
+		fuse_reply_readlink(req, target);
+	free(target);
+}
+
+/* ---- removing entries --------------------------------------------------- */
+
+static int do_remove(struct fs *fs, fuse_ino_t parent, const char *name,
+                     bool dir)
+{
+	struct fs_inode *preserved = NULL;
+	char path[SV_PATH_MAX + 1];
+	struct stx s;
+	struct node n;
+	int rc;
+
+	rc = begin_at(fs, parent, name, &s, path);
+	if (rc != 0)
+		return rc;
+	if (in_snapshots(path)) {
+		stx_abort(&s);
+		return snap_remove(fs, path, dir);
+	}
+	if (pm_depth(path) < 2) {
+		rc = -EPERM;
+		goto fail;
+	}
+	rc = store_node_get(&s, path, &n);
+	if (rc != 0)
+		goto fail;
+	node_release(&n);
+	if (dir && !S_ISDIR(n.mode))
+		rc = -ENOTDIR;
+	else if (!dir && S_ISDIR(n.mode))
+		rc = -EISDIR;
+	else if (dir)
+		rc = store_has_children(&s, path) > 0 ? -ENOTEMPTY : 0;
+	if (rc != 0)
+		goto fail;
+	if (!dir)
+		preserved = preserve_path(&s, path, true);
+	rc = store_remove(&s, path, n.mode);
+	if (rc == 0)
+		rc = store_touch_parent(&s, path, clock_real_ns());
+	if (rc != 0)
+		goto fail;
+	atomic_fetch_add(&path_seq, 1);
+	rc = commit_close(fs, &s, false);
+	if (rc == 0) {
+		itab_lock();
+		itab_detach_locked(path);
+		itab_unlock();
+	}
+	atomic_fetch_add(&path_seq, 1);
+	preserve_end(preserved, rc);
+	return rc;
+fail:
+	stx_abort(&s);
+	preserve_end(preserved, rc);
+	return rc;
+}
+
+void fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	int rc;
+
+	pthread_mutex_lock(&tree_lock);
+	rc = do_remove(fs_of(req), parent, name, false);
+	pthread_mutex_unlock(&tree_lock);
+	reply_err(req, rc);
+}
+
+void fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	int rc;
+
+	pthread_mutex_lock(&tree_lock);
+	rc = do_remove(fs_of(req), parent, name, true);
+	pthread_mutex_unlock(&tree_lock);
+	reply_err(req, rc);
+}
+
+/* ---- rename ------------------------------------------------------------- */
+
+/*
+ * A regular file arriving at a record name must be a valid record.  This
+ * is where the editors' and rsync's save-by-rename is refused.
+ */
+static int check_arrival(struct fs *fs, const char *to,
+                         const struct subtree *t)
+{
+	const struct subtree_entry *e = &t->e[0];
+	char msg[YC_MSG_MAX];
+	int rc;
+
+	if (!is_record(to, e->node.mode))
+		return 0;
+	rc = validate(fs, to, e->node.mode, e->data, e->len, msg, sizeof msg);
+	if (rc == -EINVAL || rc == -EFBIG)
+		reject(to, "rename", msg);
+	return rc;
+}
+
+static bool same_content(const struct subtree *a, const void *data,
+                         size_t len)
+{
+	return a->n == 1 && a->e[0].len == len &&
+	       (len == 0 || memcmp(a->e[0].data, data, len) == 0);
+}
+
+static int rename_paths(fuse_ino_t parent, const char *name,
+                        fuse_ino_t newparent, const char *newname,
+                        char *from, char *to)
+{
+	char *p = NULL;
+	int rc = itab_path(parent, &p, NULL);
+
+	if (rc != 0)
+		return rc;
+	rc = sv_join(from, SV_PATH_MAX + 1, p, name);
+	free(p);
+	if (rc != 0)
+		return rc;
+	rc = itab_path(newparent, &p, NULL);
+	if (rc != 0)
+		return rc;
+	rc = sv_join(to, SV_PATH_MAX + 1, p, newname);
+	free(p);
+	if (rc != 0)
+		return rc;
+	if (pm_depth(from) < 2 || pm_depth(to) < 2)
+		return -EPERM;
+	return 0;
+}
+
+/*
+ * Writes still pending in files open at path are part of the file on a
+ * local disk, so they move with a rename: commit them first (as the file
+ * is now, e.g. a side file), and the rename then moves and, at a record
+ * name, validates them in its own single commit.
+ */
+static void commit_open_writes(struct fs *fs, const char *path)
+{
+	struct fs_handle *hs[8];
+	struct fs_inode *in;
+	int n = 0;
+
+	itab_lock();
+	in = itab_find_path(path);
+	for (struct fs_handle *h = in ? in->handles : NULL; h && n < 8;
+	     h = h->next)
+		if (h->writable && atomic_load(&h->shown_size) >= 0) {
+			atomic_fetch_add(&h->refs, 1);
+			hs[n++] = h;
+		}
+	itab_unlock();
+	for (int i = 0; i < n; i++) {
+		struct fs_handle *h = hs[i];
+
+		pthread_mutex_lock(&h->lock);
+		if (!h->released && h->pending)
+			(void)handle_commit(fs, h, false, "rename");
+		if (!h->released)
+			handle_show(h);
+		pthread_mutex_unlock(&h->lock);
+		handle_put(h);
+	}
+}
+
+static int do_exchange(struct fs *fs, struct stx *s, const char *from,
+                       const char *to)
+{
+	struct subtree a = { 0 }, b = { 0 };
+	int rc = store_subtree_load(s, from, &a);
+
+	if (rc == 0)
+		rc = store_subtree_load(s, to, &b);
+	if (rc == 0)
+		rc = check_arrival(fs, to, &a);
+	if (rc == 0)
+		rc = check_arrival(fs, from, &b);
+	if (rc == 0)
+		rc = store_subtree_delete(s, from, &a);
+	if (rc == 0)
+		rc = store_subtree_delete(s, to, &b);
+	if (rc == 0)
+		rc = store_subtree_write(s, to, &a);
+	if (rc == 0)
+		rc = store_subtree_write(s, from, &b);
+	subtree_release(&a);
+	subtree_release(&b);
+	return rc;
+}
+
+/* Plain rename (replace or RENAME_NOREPLACE).  *replaced: the target
+ * existed and its inode must be detached. */
+static int do_move(struct fs *fs, struct stx *s, const char *from,
+                   const char *to, unsigned flags, bool *replaced,
+                   bool *clear_err, struct fs_inode **preserved)
+{
+	struct subtree t = { 0 };
+	struct node src, dst;
+	kv_val dv = { "", 0 };
+	bool dst_exists, changed = true;
+	int rc;
+
+	rc = store_node_get(s, from, &src);
+	if (rc != 0)
+		return rc;
+	node_release(&src);
+	rc = store_node_get(s, to, &dst);
+	if (rc != 0 && rc != -ENOENT)
+		return rc;
+	dst_exists = rc == 0;
+	if (dst_exists) {
+		node_release(&dst);
+		if (flags & RENAME_NOREPLACE)
+			return -EEXIST;
+		if (S_ISDIR(src.mode) && !S_ISDIR(dst.mode))
+			return -ENOTDIR;
+		if (!S_ISDIR(src.mode) && S_ISDIR(dst.mode))
+			return -EISDIR;
+		if (S_ISDIR(dst.mode)) {
+			rc = store_has_children(s, to);
+			if (rc != 0)
+				return rc > 0 ? -ENOTEMPTY : rc;
+		}
+	}
+	if (S_ISDIR(src.mode) && pm_is_within(to, from))
+		return -EINVAL;
+	rc = store_subtree_load(s, from, &t);
+	if (rc == 0)
+		rc = check_arrival(fs, to, &t);
+	if (rc == 0 && dst_exists) {
+		if (S_ISREG(dst.mode) &&
+		    store_content_get(s, to, dst.mode, &dv) == 0)
+			changed = !same_content(&t, dv.data, dv.len);
+		*preserved = preserve_path(s, to, true);
+		rc = store_remove(s, to, dst.mode);
+	}
+	if (rc == 0)
+		rc = store_subtree_delete(s, from, &t);
+	if (rc == 0)
+		rc = store_subtree_write(s, to, &t);
+	*replaced = dst_exists;
+	*clear_err = changed && is_record(to, src.mode);
+	subtree_release(&t);
+	return rc;
+}
+
+static int do_rename(struct fs *fs, fuse_ino_t parent, const char *name,
+                     fuse_ino_t newparent, const char *newname,
+                     unsigned flags)
+{
+	char from[SV_PATH_MAX + 1], to[SV_PATH_MAX + 1];
+	bool replaced = false, clear_err = false;
+	struct fs_inode *preserved = NULL;
+	struct stx s;
+	int rc;
+
+	if (flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE))
+		return -EINVAL;
+	rc = rename_paths(parent, name, newparent, newname, from, to);
+	if (rc == 0 && (in_snapshots(from) || in_snapshots(to)))
+		return snap_rename(fs, from, to, flags);
+	if (rc == 0) {
+		commit_open_writes(fs, from);
+		if (flags & RENAME_EXCHANGE)
+			commit_open_writes(fs, to);
+	}
+	rc = stx_begin(fs->env, true, &s);
+	if (rc != 0)
+		return rc;
+	rc = rename_paths(parent, name, newparent, newname, from, to);
+	if (rc != 0 || strcmp(from, to) == 0) {
+		stx_abort(&s);
+		return rc;
+	}
+	if (flags & RENAME_EXCHANGE)
+		rc = do_exchange(fs, &s, from, to);
+	else
+		rc = do_move(fs, &s, from, to, flags, &replaced, &clear_err,
+		             &preserved);
+	if (rc == 0)
+		rc = store_touch_parents(&s, from, to, clock_real_ns());
+	if (rc != 0) {
+		stx_abort(&s);
+		preserve_end(preserved, rc);
+		return rc;
+	}
+	atomic_fetch_add(&path_seq, 1);
+	rc = commit_close(fs, &s, false);
+	if (rc != 0) {
+		atomic_fetch_add(&path_seq, 1);
+		preserve_end(preserved, rc);
+		return rc;
+	}
+	itab_lock();
+	if (flags & RENAME_EXCHANGE) {
+		itab_exchange_locked(from, to);
+	} else {
+		struct fs_inode *old = replaced ? itab_detach_locked(to) : NULL;
+
+		itab_move_locked(from, to);
+		if (old)
+			notify_inode(old->ino);
+	}
+	itab_unlock();
+	atomic_fetch_add(&path_seq, 1);
+	preserve_done(preserved);
+	if (clear_err)
+		errtab_clear(to);
+	fs_log(LOG_DEBUG, "rename /%s -> /%s", from, to);
+	return 0;
+}
+
+void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+               fuse_ino_t newparent, const char *newname,
+               unsigned int flags)
+{
+	int rc;
+
+	pthread_mutex_lock(&tree_lock);
+	rc = do_rename(fs_of(req), parent, name, newparent, newname, flags);
+	pthread_mutex_unlock(&tree_lock);
+	reply_err(req, rc);
+}
