@@ -12,6 +12,8 @@
  *   cache.c    which version each handle reads, and the kernel's page
  *              cache: preserving readers, moving writers off cached ones
  *   lookup.c   lookup, forget, getattr, statfs; attributes of replies
+ *   file.c     file I/O: open, create, read, write, flush, fsync, release,
+ *              and the commit of a writing handle
  *   entry.c    setattr, and the changes to names: create, mkdir, mknod,
  *              symlink, link, readlink, unlink, rmdir, rename
  *   snapdir.c  the .snapshots folder
@@ -135,13 +137,6 @@ int validate(struct fs *fs, const char *path, uint32_t mode,
              const void *data, size_t len, char *msg, size_t msglen);
 /* Log a refused save and keep its reason for user.cccfs.error. */
 void reject(const char *path, const char *why, const char *msg);
-/* Commit the handle's buffer as the new content of its file (h->lock
- * held); why names the trigger for the log. */
-int handle_commit(struct fs *fs, struct fs_handle *h, bool durable,
-                  const char *why);
-/* Load the current content into a writing handle's buffer (h->lock
- * held). */
-int handle_load(struct fs *fs, struct fs_handle *h);
 
 /* Renames and removes, and what must not fall between their commit and
  * their change of the inode table (moving a writer off cached readers,
@@ -241,6 +236,27 @@ void fs_forget_multi(fuse_req_t req, size_t count,
                      struct fuse_forget_data *forgets);
 void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void fs_statfs(fuse_req_t req, fuse_ino_t ino);
+
+/* ---- file.c -------------------------------------------------------- */
+
+/* Commit the handle's buffer as the new content of its file (h->lock
+ * held); why names the trigger for the log. */
+int handle_commit(struct fs *fs, struct fs_handle *h, bool durable,
+                  const char *why);
+/* Load the current content into a writing handle's buffer (h->lock
+ * held). */
+int handle_load(struct fs *fs, struct fs_handle *h);
+void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+               mode_t mode, struct fuse_file_info *fi);
+void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+             struct fuse_file_info *fi);
+void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
+              off_t off, struct fuse_file_info *fi);
+void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+              struct fuse_file_info *fi);
+void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 
 /* ---- entry.c ------------------------------------------------------- */
 

@@ -1,0 +1,568 @@
+/*
+ * file: file I/O.  open, create, read, write, flush, fsync and release,
+ * and the commit of a writing handle's content.
+ *
+ * Open files.  Every open gets a struct fs_handle.  A handle opened for
+ * writing keeps a private buffer (wbuf) holding the whole new content; it
+ * is loaded from the store on the first write or truncate (or starts empty
+ * with O_TRUNC), and committed in one kv write transaction on flush, fsync
+ * or release.  The state of a writing handle:
+ *
+ *      open ----(O_TRUNC)----> pending ---(write/ftruncate)---> written
+ *        |                        ^                                 |
+ *        +---(write/ftruncate)----|--------------> written          |
+ *                                 |                                 |
+ *   flush:   commits only when written (a flush before any write, as in
+ *            `echo x > T`, commits nothing)
+ *   fsync:   commits when pending, durably; else syncs earlier commits
+ *   release: commits when pending
+ *   rename:  a file renamed while it has pending writes commits them
+ *            first, so they move with it (commit_open_writes)
+ *   a rejected commit (invalid YAML, too big) drops pending and written,
+ *   so the same content is not rejected and logged twice.
+ *
+ * A handle opened with O_APPEND and changed by appends alone remembers the
+ * version it loaded (append_only, base_txnid): when another commit came in
+ * between, its commit puts its appends after that commit's content
+ * (rebase_appends), so concurrent `>>` from several processes all land.
+ *
+ * Only the process that opened a handle with pending writes sees their
+ * size in stat (pending_size); everyone else sees the committed version.
+ */
+#define FUSE_USE_VERSION 312
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+#include "clock.h"
+#include "daemon.h"
+#include "store.h"
+#include "yaml_check.h"
+
+/* ---- commits of file content ------------------------------------------ */
+
+/* Make buf the content cur followed by what the handle appended to the
+ * base_len bytes it loaded. */
+static int rebase_appends(struct fs_handle *h, kv_val cur)
+{
+	size_t tail = h->buf.len - h->base_len;
+	struct wbuf b;
+	int rc;
+
+	wbuf_init(&b);
+	rc = wbuf_set(&b, cur.data, cur.len);
+	if (rc == 0)
+		rc = wbuf_write(&b, cur.len, h->buf.data + h->base_len, tail);
+	if (rc != 0) {
+		wbuf_release(&b);
+		return rc;
+	}
+	wbuf_release(&h->buf);
+	h->buf = b;
+	h->base_len = cur.len;
+	handle_show(h);
+	return 0;
+}
+
+/*
+ * Commit the handle's buffer as the new content of its file, in one write
+ * transaction.  Called with h->lock held.  why names the trigger for the
+ * log ("close", "fsync", "release").
+ */
+int handle_commit(struct fs *fs, struct fs_handle *h, bool durable,
+                  const char *why)
+{
+	struct fs_inode *in = h->inode;
+	char msg[YC_MSG_MAX];
+	char *path = NULL, *pre = NULL;
+	uint32_t type = 0;
+	struct stx s;
+	struct node n;
+	kv_val old;
+	bool same, rebased = false;
+	int rc, prerc = 0;
+
+	/* A write refused as too large refuses the whole save, so that the
+	 * O_TRUNC before it does not commit an empty file over the old one. */
+	if (h->too_big) {
+		if (itab_path(in->ino, &pre, &type) == 0) {
+			snprintf(msg, sizeof msg, "a write went past the "
+			         "limit of %lu bytes%s", size_limit(fs, pre, type),
+			         is_record(pre, type) ? " (-o max_record)" : "");
+			reject(pre, why, msg);
+			free(pre);
+		}
+		h->pending = h->written = h->too_big = false;
+		content_changed(in);
+		return -EFBIG;
+	}
+	/* Validate before taking the write lock (parsing 16 MiB takes a
+	 * while); again inside only if a rename moved the file meanwhile. */
+	if (itab_path(in->ino, &pre, &type) == 0) {
+		prerc = validate(fs, pre, type, h->buf.data, h->buf.len, msg,
+		                 sizeof msg);
+		if (prerc != 0 && prerc != -EINVAL && prerc != -EFBIG) {
+			free(pre);
+			return prerc;
+		}
+	}
+	rc = stx_begin(fs->env, true, &s);
+	if (rc != 0) {
+		free(pre);
+		return rc;
+	}
+	/* Paths change only inside write transactions: stable from here. */
+	rc = itab_path(in->ino, &path, NULL);
+	if (rc != 0) {
+		/* removed while open: the content goes with it */
+		stx_abort(&s);
+		free(pre);
+		h->pending = h->written = false;
+		return 0;
+	}
+	rc = store_node_get(&s, path, &n);
+	if (rc == -ENOENT) {
+		stx_abort(&s);
+		free(path);
+		free(pre);
+		h->pending = h->written = false;
+		return 0;
+	}
+	if (rc != 0) {
+		free(pre);
+		goto fail;
+	}
+	if (h->append_only && n.txnid != h->base_txnid) {
+		/* another commit came since this handle loaded: its appends
+		 * go after that one's content, as O_APPEND writes would */
+		rc = store_content_get(&s, path, n.mode, &old);
+		if (rc == 0)
+			rc = rebase_appends(h, old);
+		if (rc != 0) {
+			free(pre);
+			goto fail_node;
+		}
+		rebased = true;
+	}
+	if (pre && strcmp(pre, path) == 0 && (n.mode & S_IFMT) == type &&
+	    !rebased)
+		rc = prerc;
+	else
+		rc = validate(fs, path, n.mode, h->buf.data, h->buf.len, msg,
+		              sizeof msg);
+	free(pre);
+	if (rc == -EINVAL || rc == -EFBIG) {
+		reject(path, why, msg);
+		h->pending = h->written = false;
+		if (h->append_only) {
+			/* the refused appends go; later ones go on from
+			 * the content there is (rebased: that of n.txnid) */
+			h->buf.len = h->base_len;
+			h->base_txnid = n.txnid;
+			handle_show(h);
+		}
+		content_changed(in);
+		node_release(&n);
+		goto fail;
+	}
+	if (rc != 0)
+		goto fail_node;
+	rc = store_content_get(&s, path, n.mode, &old);
+	if (rc != 0)
+		goto fail_node;
+	same = old.len == h->buf.len &&
+	       (old.len == 0 || memcmp(old.data, h->buf.data, old.len) == 0);
+	if (!same) {
+		preserve_readers(in, n.txnid, old.data, old.len, false, false);
+		rc = store_content_put(&s, path, n.mode, h->buf.data,
+		                       h->buf.len);
+		if (rc != 0) {
+			preserve_end(in, rc);
+			goto fail_node;
+		}
+		n.size = h->buf.len;
+		n.txnid = kv_txn_id(s.txn);
+	}
+	n.mtime = h->mtime_set ? h->mtime : clock_real_ns();
+	n.ctime = clock_real_ns();
+	rc = store_node_put(&s, path, &n);
+	node_release(&n);
+	if (rc != 0) {
+		if (!same)
+			preserve_end(in, rc);
+		goto fail;
+	}
+	rc = commit_close(fs, &s, durable);
+	if (!same)
+		preserve_end(in, rc);
+	if (rc != 0) {
+		fs_log(LOG_ERR, "/%s: commit failed: %s", path, strerror(-rc));
+		free(path);
+		return rc;
+	}
+	if (!same)
+		errtab_clear(path);
+	h->pending = h->written = false;
+	/* buf is now the content of n.txnid: appends go on from there */
+	h->append_only = (h->flags & O_APPEND) != 0;
+	h->base_txnid = n.txnid;
+	h->base_len = h->buf.len;
+	content_changed(in);
+	fs_log(LOG_DEBUG, "/%s: committed %zu bytes (%s)", path, h->buf.len,
+	       why);
+	free(path);
+	return 0;
+fail_node:
+	node_release(&n);
+fail:
+	stx_abort(&s);
+	free(path);
+	return rc;
+}
+
+/* Load the current content into a writing handle's buffer.  h->lock held. */
+int handle_load(struct fs *fs, struct fs_handle *h)
+{
+	char *path = NULL;
+	struct stx s;
+	struct node n;
+	kv_val v;
+	int rc;
+
+	if (h->loaded)
+		return 0;
+	itab_lock();
+	if (h->copy) {
+		rc = wbuf_set(&h->buf, h->copy->data, h->copy->len);
+		itab_unlock();
+		if (rc == 0)
+			h->loaded = true;
+		return rc;
+	}
+	itab_unlock();
+	/* A rename commits before it moves the inode's path, so the path
+	 * read here could belong to the other side of one (path_seq). */
+	for (;;) {
+		unsigned seq;
+
+		while ((seq = atomic_load(&path_seq)) & 1u)
+			sched_yield();
+		rc = stx_begin(fs->env, false, &s);
+		if (rc != 0)
+			return rc;
+		rc = itab_path(h->inode->ino, &path, NULL);
+		if (rc == 0)
+			rc = store_node_get(&s, path, &n);
+		if (rc == 0) {
+			rc = store_content_get(&s, path, n.mode, &v);
+			if (rc == 0)
+				rc = wbuf_set(&h->buf, v.data, v.len);
+			if (rc == 0 && (h->flags & O_APPEND)) {
+				h->append_only = true;
+				h->base_txnid = n.txnid;
+				h->base_len = v.len;
+			}
+			node_release(&n);
+		}
+		stx_abort(&s);
+		free(path);
+		path = NULL;
+		if (rc != -ENOENT || atomic_load(&path_seq) == seq)
+			break;
+	}
+	if (rc == -ENOENT) { /* removed: write into an empty file */
+		h->buf.len = 0;
+		rc = 0;
+	}
+	if (rc == 0)
+		h->loaded = true;
+	return rc;
+}
+
+/* ---- open, read, write, flush, release ---------------------------------- */
+
+/*
+ * Open an inode detached since the kernel looked it up: a read-only open
+ * reads the content it had, as a file unlinked or renamed over opens on
+ * ext4 through a lookup made before.  Anything else is ESTALE: the kernel
+ * looks the path up again, once.
+ */
+static int open_gone(fuse_req_t req, fuse_ino_t ino,
+                     struct fuse_file_info *fi)
+{
+	struct fs_handle *h;
+	int rc;
+
+	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC))
+		return -ESTALE;
+	rc = handle_new_at(req, ino, fi->flags, fi, true, &h);
+	if (rc != 0)
+		return rc;
+	fi->direct_io = 1;
+	fi->noflush = 1;
+	return 0;
+}
+
+static int do_open(struct fs *fs, fuse_req_t req, fuse_ino_t ino,
+                   struct fuse_file_info *fi)
+{
+	struct fs_handle *h;
+	uint32_t mode = 0;
+	char *path = NULL;
+	bool snapshot, fill;
+	int rc = itab_path(ino, &path, NULL);
+
+	if (rc == -ENOENT)
+		return open_gone(req, ino, fi);
+	if (rc != 0)
+		return rc;
+	snapshot = in_snapshots(path);
+	if (snapshot)
+		rc = snap_open(fs, req, ino, path, fi);
+	free(path);
+	if (snapshot)
+		return rc;
+	rc = handle_new(req, ino, fi->flags, fi, &h);
+	if (rc != 0)
+		return rc;
+	rc = handle_pick_version(fs, h, fi, &mode, &fill);
+	if (rc == -EXDEV)
+		rc = move_from_readers(fs, h->inode);
+	if (rc == 0 && S_ISDIR(mode))
+		rc = -EISDIR;
+	if (rc != 0) {
+		if (fill)
+			fill_done(h->inode);
+		handle_unlink(h);
+		if (rc == -ESTALE) /* detached meanwhile */
+			rc = open_gone(req, ino, fi);
+	} else if (fill) {
+		prefill(fs, h);
+	}
+	return rc;
+}
+
+void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	int rc = do_open(fs_of(req), req, ino, fi);
+
+	if (rc != 0)
+		reply_err(req, rc);
+	else if (fuse_reply_open(req, fi) == -ENOENT)
+		handle_unlink(handle_of(fi)); /* the open was interrupted */
+}
+
+void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+               mode_t mode, struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	struct fuse_entry_param e;
+	int rc = make_entry(fs, req, parent, name, S_IFREG | (mode & 07777),
+	                    NULL, &e);
+
+	if (rc == -EEXIST && !(fi->flags & O_EXCL))
+		rc = do_lookup(fs, req, parent, name, &e);
+	if (rc == 0) {
+		struct fs_handle *h;
+		uint32_t m;
+
+		rc = handle_new(req, e.ino, fi->flags, fi, &h);
+		if (rc == 0) {
+			bool fill;
+
+			rc = handle_pick_version(fs, h, fi, &m, &fill);
+			/* an O_RDONLY|O_CREAT open of an existing file: its
+			 * reads come as READs */
+			if (fill)
+				fill_done(h->inode);
+			if (rc == -EXDEV)
+				rc = move_from_readers(fs, h->inode);
+			if (rc != 0)
+				handle_unlink(h);
+		}
+		if (rc != 0)
+			itab_forget(e.ino, 1);
+	}
+	if (rc != 0)
+		reply_err(req, rc);
+	else
+		fuse_reply_create(req, &e, fi);
+}
+
+/* Reply to a read from bytes [data, data+len) of the content. */
+static void reply_slice(fuse_req_t req, const char *data, size_t len,
+                        size_t size, off_t off)
+{
+	if ((size_t)off >= len)
+		fuse_reply_buf(req, NULL, 0);
+	else
+		fuse_reply_buf(req, data + off,
+		               len - (size_t)off < size ? len - (size_t)off : size);
+}
+
+/* Read the latest committed content, straight from the map. */
+static int read_store(struct fs *fs, fuse_req_t req, struct fs_handle *h,
+                      size_t size, off_t off, bool any_version)
+{
+	struct stx s;
+	kv_val v;
+	int rc = stx_begin(fs->env, false, &s);
+
+	if (rc != 0)
+		return rc;
+	rc = handle_content(&s, h, any_version, &v);
+	if (rc == 0)
+		reply_slice(req, v.data, v.len, size, off);
+	stx_abort(&s);
+	return rc;
+}
+
+static int do_read(struct fs *fs, fuse_req_t req, struct fs_handle *h,
+                   size_t size, off_t off)
+{
+	struct content_copy *cc;
+	int rc;
+
+	if (h->writable) {
+		pthread_mutex_lock(&h->lock);
+		if (h->loaded) {
+			reply_slice(req, h->buf.data, h->buf.len, size, off);
+			pthread_mutex_unlock(&h->lock);
+			return 0;
+		}
+		pthread_mutex_unlock(&h->lock);
+	}
+	/* A private copy, once set, is the handle's version for good. */
+	cc = copy_get(h);
+	if (cc) {
+		reply_slice(req, cc->data, cc->len, size, off);
+		copy_put(cc);
+		return 0;
+	}
+	rc = read_store(fs, req, h, size, off, h->writable);
+	if (rc == -EAGAIN || rc == -ENOENT) {
+		/* changed or removed after we looked: the writer has given
+		 * us our copy before committing */
+		cc = copy_get(h);
+		if (cc) {
+			reply_slice(req, cc->data, cc->len, size, off);
+			copy_put(cc);
+			return 0;
+		}
+		rc = read_store(fs, req, h, size, off, true);
+	}
+	return rc;
+}
+
+void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+             struct fuse_file_info *fi)
+{
+	int rc;
+
+	(void)ino;
+	rc = do_read(fs_of(req), req, handle_of(fi), size, off);
+	if (rc != 0)
+		reply_err(req, rc);
+}
+
+static int do_write(struct fs *fs, struct fs_handle *h, const char *buf,
+                    size_t size, off_t off)
+{
+	unsigned long limit = FS_SIDE_MAX;
+	char *path = NULL;
+	uint32_t type = 0;
+	int rc;
+
+	if (!h->writable)
+		return -EBADF;
+	if (itab_path(h->inode->ino, &path, &type) == 0) {
+		limit = size_limit(fs, path, type);
+		free(path);
+	}
+	pthread_mutex_lock(&h->lock);
+	rc = handle_load(fs, h);
+	if (rc == 0 && (h->flags & O_APPEND))
+		off = (off_t)h->buf.len;
+	if (rc == 0 && (off < 0 || (uint64_t)off + size > limit)) {
+		rc = -EFBIG;
+		h->too_big = true;
+	}
+	if (rc == 0)
+		rc = wbuf_write(&h->buf, (size_t)off, buf, size);
+	if (rc == 0) {
+		h->pending = h->written = true;
+		h->mtime_set = false;
+	}
+	atomic_store(&h->closed, false); /* a dup'ed fd still writes */
+	handle_show(h);
+	pthread_mutex_unlock(&h->lock);
+	return rc;
+}
+
+void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
+              size_t size, off_t off, struct fuse_file_info *fi)
+{
+	int rc;
+
+	(void)ino;
+	rc = do_write(fs_of(req), handle_of(fi), buf, size, off);
+	if (rc != 0)
+		reply_err(req, rc);
+	else
+		fuse_reply_write(req, size);
+}
+
+void fs_flush(fuse_req_t req, fuse_ino_t ino,
+              struct fuse_file_info *fi)
+{
+	struct fs_handle *h = handle_of(fi);
+	int rc = 0;
+
+	(void)ino;
+	pthread_mutex_lock(&h->lock);
+	if (h->written)
+		rc = handle_commit(fs_of(req), h, false, "close");
+	atomic_store(&h->closed, !h->pending);
+	handle_show(h);
+	pthread_mutex_unlock(&h->lock);
+	reply_err(req, rc);
+}
+
+void fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+              struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	struct fs_handle *h = handle_of(fi);
+	int rc;
+
+	(void)ino;
+	(void)datasync;
+	pthread_mutex_lock(&h->lock);
+	if (h->pending)
+		rc = handle_commit(fs, h, true, "fsync");
+	else
+		rc = kv_to_errno(kv_env_sync(fs->env));
+	handle_show(h);
+	pthread_mutex_unlock(&h->lock);
+	reply_err(req, rc);
+}
+
+void fs_release(fuse_req_t req, fuse_ino_t ino,
+                struct fuse_file_info *fi)
+{
+	struct fs_handle *h = handle_of(fi);
+
+	(void)ino;
+	pthread_mutex_lock(&h->lock);
+	if (h->pending)
+		(void)handle_commit(fs_of(req), h, false, "release");
+	atomic_store(&h->shown_size, -1LL);
+	h->released = true;
+	pthread_mutex_unlock(&h->lock);
+	handle_unlink(h);
+	reply_err(req, 0);
+}
