@@ -115,8 +115,16 @@ static inline void reply_err(fuse_req_t req, int rc)
 	fuse_reply_err(req, rc < 0 ? -rc : rc);
 }
 
-/* ---- ops.c: helpers every area uses -------------------------------- */
+/* ---- ops.c: paths and transactions --------------------------------- */
 
+/* Renames and removes, and what must not fall between their commit and
+ * their change of the inode table (moving a writer off cached readers,
+ * storing a file's pages by its path).  Taken before the write
+ * transaction. */
+extern pthread_mutex_t tree_lock;
+/* Odd while a rename or removal has committed but the inode table does
+ * not follow it yet (see handle_load). */
+extern atomic_uint path_seq;
 /* Read the node of path in a fresh read transaction. */
 int read_node(struct fs *fs, const char *path, struct node *n);
 /* Commit a write transaction with the daemon's close durability. */
@@ -127,6 +135,9 @@ int child_path(fuse_ino_t parent, const char *name, char *path);
  * on error no transaction is open. */
 int begin_at(struct fs *fs, fuse_ino_t parent, const char *name,
              struct stx *s, char *path);
+
+/* ---- ops.c: what a save may hold ----------------------------------- */
+
 /* Is a file of mode at path a record (validated as YAML)? */
 bool is_record(const char *path, uint32_t mode);
 /* The largest content a file at path may have. */
@@ -137,15 +148,6 @@ int validate(struct fs *fs, const char *path, uint32_t mode,
              const void *data, size_t len, char *msg, size_t msglen);
 /* Log a refused save and keep its reason for user.cccfs.error. */
 void reject(const char *path, const char *why, const char *msg);
-
-/* Renames and removes, and what must not fall between their commit and
- * their change of the inode table (moving a writer off cached readers,
- * storing a file's pages by its path).  Taken before the write
- * transaction. */
-extern pthread_mutex_t tree_lock;
-/* Odd while a rename or removal has committed but the inode table does
- * not follow it yet (see handle_load). */
-extern atomic_uint path_seq;
 
 /* ---- handle.c ------------------------------------------------------ */
 

@@ -1,39 +1,30 @@
 /*
- * ops: the FUSE low-level handlers.  Each fs_<op> unpacks its arguments,
- * calls a do_<op> that returns 0 or a negative errno, and replies exactly
- * once.  The file tree lives in the store (store.h); inode numbers in the
- * inode table (inode.h).
+ * ops: the FUSE low-level ops table, the session's init and release, and
+ * the helpers the handler files share (daemon.h lists the files).  The
+ * file tree lives in the store (store.h); inode numbers in the inode
+ * table (inode.h).
  */
 #define FUSE_USE_VERSION 312
 #include <errno.h>
-#include <fcntl.h>
-#include <fuse_lowlevel.h>
-#include <inttypes.h>
-#include <limits.h>
-#include <sched.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
-#include <sys/xattr.h>
 #include <syslog.h>
-#include <time.h>
-#include <unistd.h>
 
-#include "clock.h"
 #include "daemon.h"
 #include "fs.h"
 #include "inode.h"
 #include "pathmap.h"
 #include "snaps.h"
 #include "store.h"
-#include "wbuf.h"
 #include "yaml_check.h"
 
 _Static_assert(sizeof(fuse_ino_t) >= sizeof(uint64_t),
                "inode numbers are 64-bit");
+
+/* ---- paths and transactions -------------------------------------------- */
 
 /*
  * Renames and removes change the inode table after their commit, outside
@@ -51,12 +42,6 @@ pthread_mutex_t tree_lock = PTHREAD_MUTEX_INITIALIZER;
  * may wait for it to be even (handle_load).
  */
 atomic_uint path_seq;
-
-bool is_record(const char *path, uint32_t mode)
-{
-	return S_ISREG(mode) && pm_depth(path) >= 2 &&
-	       pm_is_record_name(pm_basename(path));
-}
 
 /* Read the node of path in a fresh read transaction. */
 int read_node(struct fs *fs, const char *path, struct node *n)
@@ -115,6 +100,14 @@ int begin_at(struct fs *fs, fuse_ino_t parent, const char *name,
 			stx_abort(s);
 	}
 	return rc;
+}
+
+/* ---- what a save may hold ---------------------------------------------- */
+
+bool is_record(const char *path, uint32_t mode)
+{
+	return S_ISREG(mode) && pm_depth(path) >= 2 &&
+	       pm_is_record_name(pm_basename(path));
 }
 
 /* The largest content a file at path may have. */
@@ -211,6 +204,8 @@ void fs_ops_release(void)
 		       "their unsaved writes were dropped", dropped);
 	itab_release();
 }
+
+/* ---- the ops table ----------------------------------------------------- */
 
 const struct fuse_lowlevel_ops fs_ops = {
 	.init = fs_init,
