@@ -68,85 +68,213 @@ static int rebase_appends(struct fs_handle *h, kv_val cur)
 	return 0;
 }
 
+/* A write refused as too large refuses the whole save, so that the
+ * O_TRUNC before it does not commit an empty file over the old one. */
+static int save_too_big(struct fs *fs, struct fs_handle *h, const char *why)
+{
+	char msg[YC_MSG_MAX];
+	char *path = NULL;
+	uint32_t type = 0;
+
+	if (itab_path(h->inode->ino, &path, &type) == 0) {
+		snprintf(msg, sizeof msg, "a write went past the "
+		         "limit of %lu bytes%s", size_limit(fs, path, type),
+		         is_record(path, type) ? " (-o max_record)" : "");
+		reject(path, why, msg);
+		free(path);
+	}
+	h->pending = h->written = h->too_big = false;
+	content_changed(h->inode);
+	return -EFBIG;
+}
+
+/*
+ * Validate before taking the write lock (parsing 16 MiB takes a while):
+ * *pre is the path validated (malloc'd; stays NULL if the file has none),
+ * *type its type and *prerc the result, which handle_commit() takes over
+ * unless a rename moved the file meanwhile.  Returns an error other than
+ * a refusal, which ends the commit.
+ */
+static int save_precheck(struct fs *fs, struct fs_handle *h, char **pre,
+                         uint32_t *type, int *prerc, char *msg,
+                         size_t msglen)
+{
+	if (itab_path(h->inode->ino, pre, type) != 0)
+		return 0;
+	*prerc = validate(fs, *pre, *type, h->buf.data, h->buf.len, msg,
+	                  msglen);
+	if (*prerc != 0 && *prerc != -EINVAL && *prerc != -EFBIG) {
+		free(*pre);
+		*pre = NULL;
+		return *prerc;
+	}
+	return 0;
+}
+
+/*
+ * Begin the write transaction and find the file in it: paths change only
+ * inside write transactions, so its path is stable from here.  Returns 0
+ * with s open, *path (malloc'd) and *n; 1 if the file was removed while
+ * open (its content goes with it: nothing is pending any more); or an
+ * error, with no transaction open.
+ */
+static int save_begin(struct fs *fs, struct fs_handle *h, struct stx *s,
+                      char **path, struct node *n)
+{
+	int rc = stx_begin(fs->env, true, s);
+
+	if (rc != 0)
+		return rc;
+	if (itab_path(h->inode->ino, path, NULL) != 0)
+		rc = -ENOENT;
+	else
+		rc = store_node_get(s, *path, n);
+	if (rc == 0)
+		return 0;
+	stx_abort(s);
+	free(*path);
+	*path = NULL;
+	if (rc != -ENOENT)
+		return rc;
+	h->pending = h->written = false;
+	return 1;
+}
+
+/* An O_APPEND handle changed by appends alone: if another commit came
+ * since it loaded, its appends go after that one's content, as O_APPEND
+ * writes would (*rebased). */
+static int save_rebase(struct fs_handle *h, struct stx *s, const char *path,
+                       const struct node *n, bool *rebased)
+{
+	kv_val cur;
+	int rc;
+
+	if (!h->append_only || n->txnid == h->base_txnid)
+		return 0;
+	rc = store_content_get(s, path, n->mode, &cur);
+	if (rc == 0)
+		rc = rebase_appends(h, cur);
+	if (rc == 0)
+		*rebased = true;
+	return rc;
+}
+
+/* The content was refused (msg): log it and drop what was pending, so the
+ * same content is not refused and logged twice.  An O_APPEND handle drops
+ * the refused appends; later ones go on from the content there is (that
+ * of txnid, which it was rebased on, if it was). */
+static void save_refused(struct fs_handle *h, const char *path,
+                         const char *why, const char *msg, uint64_t txnid)
+{
+	reject(path, why, msg);
+	h->pending = h->written = false;
+	if (h->append_only) {
+		h->buf.len = h->base_len;
+		h->base_txnid = txnid;
+		handle_show(h);
+	}
+	content_changed(h->inode);
+}
+
+/*
+ * In write transaction s: the buffer as the content at path if it differs
+ * (*same false: the readers of the old content were given a copy, to end
+ * with preserve_end()), and the node's new times.  Releases n, whose
+ * txnid and size stay.
+ */
+static int save_put(struct fs_handle *h, struct stx *s, const char *path,
+                    struct node *n, bool *same)
+{
+	struct fs_inode *in = h->inode;
+	kv_val old;
+	int rc = store_content_get(s, path, n->mode, &old);
+
+	if (rc != 0) {
+		node_release(n);
+		return rc;
+	}
+	*same = old.len == h->buf.len &&
+	        (old.len == 0 || memcmp(old.data, h->buf.data, old.len) == 0);
+	if (!*same) {
+		preserve_readers(in, n->txnid, old.data, old.len, false, false);
+		rc = store_content_put(s, path, n->mode, h->buf.data,
+		                       h->buf.len);
+		if (rc != 0) {
+			preserve_end(in, rc);
+			node_release(n);
+			return rc;
+		}
+		n->size = h->buf.len;
+		n->txnid = kv_txn_id(s->txn);
+	}
+	n->mtime = h->mtime_set ? h->mtime : clock_real_ns();
+	n->ctime = clock_real_ns();
+	rc = store_node_put(s, path, n);
+	node_release(n);
+	if (rc != 0 && !*same)
+		preserve_end(in, rc);
+	return rc;
+}
+
+/* Commit s, end what save_put() began, and settle the handle: its buffer
+ * is now the content of txnid, and appends go on from there. */
+static int save_end(struct fs *fs, struct fs_handle *h, struct stx *s,
+                    const char *path, bool durable, bool same,
+                    uint64_t txnid, const char *why)
+{
+	int rc = commit_close(fs, s, durable);
+
+	if (!same)
+		preserve_end(h->inode, rc);
+	if (rc != 0) {
+		fs_log(LOG_ERR, "/%s: commit failed: %s", path, strerror(-rc));
+		return rc;
+	}
+	if (!same)
+		errtab_clear(path);
+	h->pending = h->written = false;
+	h->append_only = (h->flags & O_APPEND) != 0;
+	h->base_txnid = txnid;
+	h->base_len = h->buf.len;
+	content_changed(h->inode);
+	fs_log(LOG_DEBUG, "/%s: committed %zu bytes (%s)", path, h->buf.len,
+	       why);
+	return 0;
+}
+
 /*
  * Commit the handle's buffer as the new content of its file, in one write
  * transaction.  Called with h->lock held.  why names the trigger for the
- * log ("close", "fsync", "release").
+ * log ("close", "fsync", "release").  The steps: validate before the
+ * transaction (save_precheck), find the file in it (save_begin), put
+ * appends after a newer commit (save_rebase), validate again only if the
+ * file moved or was rebased, put the content and node (save_put), commit
+ * (save_end).
  */
 int handle_commit(struct fs *fs, struct fs_handle *h, bool durable,
                   const char *why)
 {
-	struct fs_inode *in = h->inode;
 	char msg[YC_MSG_MAX];
 	char *path = NULL, *pre = NULL;
 	uint32_t type = 0;
 	struct stx s;
 	struct node n;
-	kv_val old;
 	bool same, rebased = false;
 	int rc, prerc = 0;
 
-	/* A write refused as too large refuses the whole save, so that the
-	 * O_TRUNC before it does not commit an empty file over the old one. */
-	if (h->too_big) {
-		if (itab_path(in->ino, &pre, &type) == 0) {
-			snprintf(msg, sizeof msg, "a write went past the "
-			         "limit of %lu bytes%s", size_limit(fs, pre, type),
-			         is_record(pre, type) ? " (-o max_record)" : "");
-			reject(pre, why, msg);
-			free(pre);
-		}
-		h->pending = h->written = h->too_big = false;
-		content_changed(in);
-		return -EFBIG;
-	}
-	/* Validate before taking the write lock (parsing 16 MiB takes a
-	 * while); again inside only if a rename moved the file meanwhile. */
-	if (itab_path(in->ino, &pre, &type) == 0) {
-		prerc = validate(fs, pre, type, h->buf.data, h->buf.len, msg,
-		                 sizeof msg);
-		if (prerc != 0 && prerc != -EINVAL && prerc != -EFBIG) {
-			free(pre);
-			return prerc;
-		}
-	}
-	rc = stx_begin(fs->env, true, &s);
+	if (h->too_big)
+		return save_too_big(fs, h, why);
+	rc = save_precheck(fs, h, &pre, &type, &prerc, msg, sizeof msg);
+	if (rc == 0)
+		rc = save_begin(fs, h, &s, &path, &n);
 	if (rc != 0) {
 		free(pre);
-		return rc;
+		return rc > 0 ? 0 : rc;
 	}
-	/* Paths change only inside write transactions: stable from here. */
-	rc = itab_path(in->ino, &path, NULL);
-	if (rc != 0) {
-		/* removed while open: the content goes with it */
-		stx_abort(&s);
-		free(pre);
-		h->pending = h->written = false;
-		return 0;
-	}
-	rc = store_node_get(&s, path, &n);
-	if (rc == -ENOENT) {
-		stx_abort(&s);
-		free(path);
-		free(pre);
-		h->pending = h->written = false;
-		return 0;
-	}
+	rc = save_rebase(h, &s, path, &n, &rebased);
 	if (rc != 0) {
 		free(pre);
-		goto fail;
-	}
-	if (h->append_only && n.txnid != h->base_txnid) {
-		/* another commit came since this handle loaded: its appends
-		 * go after that one's content, as O_APPEND writes would */
-		rc = store_content_get(&s, path, n.mode, &old);
-		if (rc == 0)
-			rc = rebase_appends(h, old);
-		if (rc != 0) {
-			free(pre);
-			goto fail_node;
-		}
-		rebased = true;
+		goto fail_node;
 	}
 	if (pre && strcmp(pre, path) == 0 && (n.mode & S_IFMT) == type &&
 	    !rebased)
@@ -156,66 +284,18 @@ int handle_commit(struct fs *fs, struct fs_handle *h, bool durable,
 		              sizeof msg);
 	free(pre);
 	if (rc == -EINVAL || rc == -EFBIG) {
-		reject(path, why, msg);
-		h->pending = h->written = false;
-		if (h->append_only) {
-			/* the refused appends go; later ones go on from
-			 * the content there is (rebased: that of n.txnid) */
-			h->buf.len = h->base_len;
-			h->base_txnid = n.txnid;
-			handle_show(h);
-		}
-		content_changed(in);
+		save_refused(h, path, why, msg, n.txnid);
 		node_release(&n);
 		goto fail;
 	}
 	if (rc != 0)
 		goto fail_node;
-	rc = store_content_get(&s, path, n.mode, &old);
+	rc = save_put(h, &s, path, &n, &same);
 	if (rc != 0)
-		goto fail_node;
-	same = old.len == h->buf.len &&
-	       (old.len == 0 || memcmp(old.data, h->buf.data, old.len) == 0);
-	if (!same) {
-		preserve_readers(in, n.txnid, old.data, old.len, false, false);
-		rc = store_content_put(&s, path, n.mode, h->buf.data,
-		                       h->buf.len);
-		if (rc != 0) {
-			preserve_end(in, rc);
-			goto fail_node;
-		}
-		n.size = h->buf.len;
-		n.txnid = kv_txn_id(s.txn);
-	}
-	n.mtime = h->mtime_set ? h->mtime : clock_real_ns();
-	n.ctime = clock_real_ns();
-	rc = store_node_put(&s, path, &n);
-	node_release(&n);
-	if (rc != 0) {
-		if (!same)
-			preserve_end(in, rc);
 		goto fail;
-	}
-	rc = commit_close(fs, &s, durable);
-	if (!same)
-		preserve_end(in, rc);
-	if (rc != 0) {
-		fs_log(LOG_ERR, "/%s: commit failed: %s", path, strerror(-rc));
-		free(path);
-		return rc;
-	}
-	if (!same)
-		errtab_clear(path);
-	h->pending = h->written = false;
-	/* buf is now the content of n.txnid: appends go on from there */
-	h->append_only = (h->flags & O_APPEND) != 0;
-	h->base_txnid = n.txnid;
-	h->base_len = h->buf.len;
-	content_changed(in);
-	fs_log(LOG_DEBUG, "/%s: committed %zu bytes (%s)", path, h->buf.len,
-	       why);
+	rc = save_end(fs, h, &s, path, durable, same, n.txnid, why);
 	free(path);
-	return 0;
+	return rc;
 fail_node:
 	node_release(&n);
 fail:
