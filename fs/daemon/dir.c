@@ -179,21 +179,21 @@ void fs_opendir(fuse_req_t req, fuse_ino_t ino,
 		fuse_reply_open(req, fi);
 }
 
-static void fs_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size,
-                              off_t off, struct fuse_file_info *fi, bool plus)
+/*
+ * Fill buf (size bytes: *used of them filled) with the listing of d from
+ * offset off on; readdirplus (plus) with the attributes of each entry and
+ * a lookup of it.  The listing is read here when off is 0 or it was not
+ * read yet.
+ */
+static int do_readdir(fuse_req_t req, fuse_ino_t ino, struct dir_handle *d,
+                      off_t off, bool plus, char *buf, size_t size,
+                      size_t *used)
 {
-	struct dir_handle *d = (struct dir_handle *)(uintptr_t)fi->fh;
-	char *buf = malloc(size ? size : 1);
 	char *ppath = NULL;
-	size_t used = 0;
 	struct stx s;
 	bool fresh = false, loaded_now = false;
 	int rc;
 
-	if (buf == NULL) {
-		reply_err(req, -ENOMEM);
-		return;
-	}
 	rc = itab_path(ino, &ppath, NULL);
 	if (rc == 0 && (off == 0 || !d->loaded)) {
 		loaded_now = true;
@@ -203,10 +203,8 @@ static void fs_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size,
 		d->gen = (atomic_fetch_add(&dir_loads, 1) % 0x7fffffffu) + 1;
 	}
 	if (rc != 0) {
-		free(buf);
 		free(ppath);
-		reply_err(req, rc);
-		return;
+		return rc;
 	}
 	/* The kernel takes these attributes over what it has (sizes
 	 * included) unless it invalidated the inode after this request
@@ -217,10 +215,8 @@ static void fs_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size,
 	if (plus && !d->snapshot && !loaded_now) {
 		rc = stx_begin(fs_of(req)->env, false, &s);
 		if (rc != 0) {
-			free(buf);
 			free(ppath);
-			reply_err(req, rc);
-			return;
+			return rc;
 		}
 		fresh = true;
 	}
@@ -273,25 +269,40 @@ static void fs_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size,
 			}
 		}
 		if (plus)
-			need = fuse_add_direntry_plus(req, buf + used,
-			                              size - used, name, &e,
+			need = fuse_add_direntry_plus(req, buf + *used,
+			                              size - *used, name, &e,
 			                              dir_off(d, i + 1));
 		else
-			need = fuse_add_direntry(req, buf + used, size - used,
+			need = fuse_add_direntry(req, buf + *used, size - *used,
 			                         name, &e.attr, dir_off(d, i + 1));
-		if (need > size - used) {
+		if (need > size - *used) {
 			if (plus && cino)
 				itab_forget(cino, 1);
 			break;
 		}
-		used += need;
+		*used += need;
 	}
 	if (fresh)
 		stx_abort(&s);
 	if (i >= d->n + 2)
 		d->at_end = true;
 	free(ppath);
-	fuse_reply_buf(req, buf, used);
+	return 0;
+}
+
+static void fs_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size,
+                              off_t off, struct fuse_file_info *fi, bool plus)
+{
+	struct dir_handle *d = (struct dir_handle *)(uintptr_t)fi->fh;
+	char *buf = malloc(size ? size : 1);
+	size_t used = 0;
+	int rc = buf ? do_readdir(req, ino, d, off, plus, buf, size, &used)
+	             : -ENOMEM;
+
+	if (rc != 0)
+		reply_err(req, rc);
+	else
+		fuse_reply_buf(req, buf, used);
 	free(buf);
 }
 

@@ -351,6 +351,17 @@ void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fuse_reply_entry(req, &e);
 }
 
+/* Only regular files: the store holds no devices, fifos or sockets. */
+static int do_mknod(struct fs *fs, fuse_req_t req, fuse_ino_t parent,
+                    const char *name, mode_t mode,
+                    struct fuse_entry_param *e)
+{
+	if (!S_ISREG(mode))
+		return -EPERM;
+	return make_entry(fs, req, parent, name, S_IFREG | (mode & 07777),
+	                  NULL, e);
+}
+
 void fs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
               mode_t mode, dev_t rdev)
 {
@@ -358,12 +369,7 @@ void fs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 	int rc;
 
 	(void)rdev;
-	if (!S_ISREG(mode)) {
-		reply_err(req, -EPERM);
-		return;
-	}
-	rc = make_entry(fs_of(req), req, parent, name, S_IFREG | (mode & 07777),
-	                NULL, &e);
+	rc = do_mknod(fs_of(req), req, parent, name, mode, &e);
 	if (rc != 0)
 		reply_err(req, rc);
 	else

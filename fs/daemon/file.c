@@ -436,21 +436,20 @@ void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		handle_unlink(handle_of(fi)); /* the open was interrupted */
 }
 
-void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
-               mode_t mode, struct fuse_file_info *fi)
+static int do_create(struct fs *fs, fuse_req_t req, fuse_ino_t parent,
+                     const char *name, mode_t mode,
+                     struct fuse_file_info *fi, struct fuse_entry_param *e)
 {
-	struct fs *fs = fs_of(req);
-	struct fuse_entry_param e;
 	int rc = make_entry(fs, req, parent, name, S_IFREG | (mode & 07777),
-	                    NULL, &e);
+	                    NULL, e);
 
 	if (rc == -EEXIST && !(fi->flags & O_EXCL))
-		rc = do_lookup(fs, req, parent, name, &e);
+		rc = do_lookup(fs, req, parent, name, e);
 	if (rc == 0) {
 		struct fs_handle *h;
 		uint32_t m;
 
-		rc = handle_new(req, e.ino, fi->flags, fi, &h);
+		rc = handle_new(req, e->ino, fi->flags, fi, &h);
 		if (rc == 0) {
 			bool fill;
 
@@ -465,8 +464,17 @@ void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 				handle_unlink(h);
 		}
 		if (rc != 0)
-			itab_forget(e.ino, 1);
+			itab_forget(e->ino, 1);
 	}
+	return rc;
+}
+
+void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+               mode_t mode, struct fuse_file_info *fi)
+{
+	struct fuse_entry_param e;
+	int rc = do_create(fs_of(req), req, parent, name, mode, fi, &e);
+
 	if (rc != 0)
 		reply_err(req, rc);
 	else
@@ -501,6 +509,9 @@ static int read_store(struct fs *fs, fuse_req_t req, struct fs_handle *h,
 	return rc;
 }
 
+/* Unlike the other do_<op>s, replies itself when it succeeds: the bytes
+ * are valid only inside the read transaction, or while the copy is
+ * held.  An error is returned unreplied. */
 static int do_read(struct fs *fs, fuse_req_t req, struct fs_handle *h,
                    size_t size, off_t off)
 {
@@ -596,31 +607,32 @@ void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		fuse_reply_write(req, size);
 }
 
-void fs_flush(fuse_req_t req, fuse_ino_t ino,
-              struct fuse_file_info *fi)
+/* A close: commit what was written since the last commit. */
+static int do_flush(struct fs *fs, struct fs_handle *h)
 {
-	struct fs_handle *h = handle_of(fi);
 	int rc = 0;
 
-	(void)ino;
 	pthread_mutex_lock(&h->lock);
 	if (h->written)
-		rc = handle_commit(fs_of(req), h, false, "close");
+		rc = handle_commit(fs, h, false, "close");
 	atomic_store(&h->closed, !h->pending);
 	handle_show(h);
 	pthread_mutex_unlock(&h->lock);
-	reply_err(req, rc);
+	return rc;
 }
 
-void fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+void fs_flush(fuse_req_t req, fuse_ino_t ino,
               struct fuse_file_info *fi)
 {
-	struct fs *fs = fs_of(req);
-	struct fs_handle *h = handle_of(fi);
+	(void)ino;
+	reply_err(req, do_flush(fs_of(req), handle_of(fi)));
+}
+
+/* Commit what is pending, durably; or make earlier commits durable. */
+static int do_fsync(struct fs *fs, struct fs_handle *h)
+{
 	int rc;
 
-	(void)ino;
-	(void)datasync;
 	pthread_mutex_lock(&h->lock);
 	if (h->pending)
 		rc = handle_commit(fs, h, true, "fsync");
@@ -628,21 +640,35 @@ void fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 		rc = kv_to_errno(kv_env_sync(fs->env));
 	handle_show(h);
 	pthread_mutex_unlock(&h->lock);
-	reply_err(req, rc);
+	return rc;
+}
+
+void fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+              struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)datasync;
+	reply_err(req, do_fsync(fs_of(req), handle_of(fi)));
+}
+
+/* The last close of an open file: commit what is still pending (a
+ * failure was logged; nobody is left to hear of it) and drop the
+ * handle. */
+static void do_release(struct fs *fs, struct fs_handle *h)
+{
+	pthread_mutex_lock(&h->lock);
+	if (h->pending)
+		(void)handle_commit(fs, h, false, "release");
+	atomic_store(&h->shown_size, -1LL);
+	h->released = true;
+	pthread_mutex_unlock(&h->lock);
+	handle_unlink(h);
 }
 
 void fs_release(fuse_req_t req, fuse_ino_t ino,
                 struct fuse_file_info *fi)
 {
-	struct fs_handle *h = handle_of(fi);
-
 	(void)ino;
-	pthread_mutex_lock(&h->lock);
-	if (h->pending)
-		(void)handle_commit(fs_of(req), h, false, "release");
-	atomic_store(&h->shown_size, -1LL);
-	h->released = true;
-	pthread_mutex_unlock(&h->lock);
-	handle_unlink(h);
+	do_release(fs_of(req), handle_of(fi));
 	reply_err(req, 0);
 }

@@ -223,25 +223,22 @@ void fs_getattr(fuse_req_t req, fuse_ino_t ino,
 
 /* ---- statfs -------------------------------------------------------------- */
 
-void fs_statfs(fuse_req_t req, fuse_ino_t ino)
+static int do_statfs(struct fs *fs, struct statvfs *st)
 {
-	struct fs *fs = fs_of(req);
 	struct kv_stat ks;
-	struct statvfs host, st;
+	struct statvfs host;
 	char *dir = strdup(fs->db_path);
 	char *slash;
 	uint64_t nodes = 0;
 	struct stx s;
 	int rc;
 
-	(void)ino;
-	memset(&st, 0, sizeof st);
+	memset(st, 0, sizeof *st);
 	memset(&host, 0, sizeof host);
 	rc = kv_to_errno(kv_env_stat(fs->env, &ks));
 	if (rc != 0 || dir == NULL) {
 		free(dir);
-		reply_err(req, rc ? rc : -ENOMEM);
-		return;
+		return rc ? rc : -ENOMEM;
 	}
 	slash = strrchr(dir, '/');
 	if (slash)
@@ -256,20 +253,33 @@ void fs_statfs(fuse_req_t req, fuse_ino_t ino)
 	/* The store may grow into the host's free space: blocks are the
 	 * file's pages plus what the host has free; free blocks are the
 	 * reusable pages plus the host's free space. */
-	st.f_bsize = ks.page_size;
-	st.f_frsize = ks.page_size;
+	st->f_bsize = ks.page_size;
+	st->f_frsize = ks.page_size;
 	{
 		uint64_t host_free = host.f_frsize
 		        ? (uint64_t)host.f_bavail * host.f_frsize / ks.page_size
 		        : 0;
 
-		st.f_blocks = (fsblkcnt_t)(ks.pages_total + host_free);
-		st.f_bfree = (fsblkcnt_t)(ks.pages_free + host_free);
-		st.f_bavail = st.f_bfree;
+		st->f_blocks = (fsblkcnt_t)(ks.pages_total + host_free);
+		st->f_bfree = (fsblkcnt_t)(ks.pages_free + host_free);
+		st->f_bavail = st->f_bfree;
 	}
-	st.f_files = (fsfilcnt_t)(nodes + (uint64_t)host.f_favail);
-	st.f_ffree = (fsfilcnt_t)host.f_favail;
-	st.f_favail = st.f_ffree;
-	st.f_namemax = PM_NAME_MAX;
-	fuse_reply_statfs(req, &st);
+	st->f_files = (fsfilcnt_t)(nodes + (uint64_t)host.f_favail);
+	st->f_ffree = (fsfilcnt_t)host.f_favail;
+	st->f_favail = st->f_ffree;
+	st->f_namemax = PM_NAME_MAX;
+	return 0;
+}
+
+void fs_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct statvfs st;
+	int rc;
+
+	(void)ino;
+	rc = do_statfs(fs_of(req), &st);
+	if (rc != 0)
+		reply_err(req, rc);
+	else
+		fuse_reply_statfs(req, &st);
 }

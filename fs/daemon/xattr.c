@@ -68,16 +68,28 @@ static void reply_xattr_value(fuse_req_t req, const void *val, size_t len,
 		fuse_reply_buf(req, val, len);
 }
 
-void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
-                 size_t size)
-{
-	struct fs *fs = fs_of(req);
-	char *path = NULL, *val = NULL;
-	const void *v;
-	size_t len;
+/* A value getxattr replies with: in the node read for it, or computed
+ * (user.cccfs.*). */
+struct xattr_value {
 	struct node n;
+	char *computed;
+	const void *data;
+	size_t len;
+};
+
+static void xattr_value_release(struct xattr_value *xv)
+{
+	node_release(&xv->n);
+	free(xv->computed);
+}
+
+static int do_getxattr(struct fs *fs, fuse_ino_t ino, const char *name,
+                       struct xattr_value *xv)
+{
+	char *path = NULL;
 	int rc;
 
+	memset(xv, 0, sizeof *xv);
 	/*
 	 * Only user.* attributes exist here, as setxattr says.  Not ENODATA
 	 * for the other namespaces: ls -l asks for security.selinux on every
@@ -85,32 +97,40 @@ void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	 * where ENODATA cost one round trip a file (10,000 in ls -lR of the
 	 * benchmark's tree, half of its time).
 	 */
-	if (is_acl(name) || strncmp(name, "user.", 5) != 0) {
-		reply_err(req, -EOPNOTSUPP);
-		return;
-	}
+	if (is_acl(name) || strncmp(name, "user.", 5) != 0)
+		return -EOPNOTSUPP;
 	rc = itab_path(ino, &path, NULL);
 	if (rc == 0)
-		rc = read_node(fs, path, &n);
+		rc = read_node(fs, path, &xv->n);
 	if (rc != 0) {
+		memset(&xv->n, 0, sizeof xv->n); /* nothing read to release */
 		free(path);
-		reply_err(req, rc);
-		return;
+		return rc;
 	}
 	if (strncmp(name, XA_PREFIX, strlen(XA_PREFIX)) == 0) {
-		rc = cccfs_xattr(path, &n, name, &val);
-		if (rc == 0)
-			reply_xattr_value(req, val, strlen(val), size);
+		rc = cccfs_xattr(path, &xv->n, name, &xv->computed);
+		if (rc == 0) {
+			xv->data = xv->computed;
+			xv->len = strlen(xv->computed);
+		}
 	} else {
-		rc = node_xattr_get(&n, name, &v, &len);
-		if (rc == 0)
-			reply_xattr_value(req, v, len, size);
+		rc = node_xattr_get(&xv->n, name, &xv->data, &xv->len);
 	}
+	free(path);
+	return rc;
+}
+
+void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+                 size_t size)
+{
+	struct xattr_value xv;
+	int rc = do_getxattr(fs_of(req), ino, name, &xv);
+
 	if (rc != 0)
 		reply_err(req, rc);
-	node_release(&n);
-	free(val);
-	free(path);
+	else
+		reply_xattr_value(req, xv.data, xv.len, size);
+	xattr_value_release(&xv);
 }
 
 struct xlist {
@@ -136,32 +156,35 @@ static int xlist_add(void *ctx, const char *name, size_t len)
 	return 0;
 }
 
-void fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+static int do_listxattr(struct fs *fs, fuse_ino_t ino, struct xlist *l)
 {
-	struct fs *fs = fs_of(req);
-	struct xlist l = { 0 };
 	char *path = NULL;
 	struct node n;
 	int rc = itab_path(ino, &path, NULL);
 
 	if (rc == 0)
 		rc = read_node(fs, path, &n);
-	if (rc != 0) {
-		free(path);
-		reply_err(req, rc);
-		return;
-	}
+	free(path);
+	if (rc != 0)
+		return rc;
 	/* Only the stored attributes: the user.cccfs.* ones are computed,
 	 * read by name, and not listed, so cp -a, rsync -X and tar
 	 * --xattrs neither fetch them for every file nor copy them. */
-	rc = node_xattr_each(&n, xlist_add, &l);
+	rc = node_xattr_each(&n, xlist_add, l);
+	node_release(&n);
+	return rc;
+}
+
+void fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	struct xlist l = { 0 };
+	int rc = do_listxattr(fs_of(req), ino, &l);
+
 	if (rc != 0)
 		reply_err(req, rc);
 	else
 		reply_xattr_value(req, l.buf ? l.buf : "", l.len, size);
-	node_release(&n);
 	free(l.buf);
-	free(path);
 }
 
 static int change_xattr(struct fs *fs, fuse_ino_t ino, const char *name,
