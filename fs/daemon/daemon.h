@@ -288,6 +288,10 @@ void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 
 /* Is path .snapshots or below it? */
 bool in_snapshots(const char *path);
+/* 0, or -EROFS if path is below .snapshots: for the changes that mean
+ * nothing there (setattr, xattrs).  The other changes go to snap_make,
+ * snap_remove and snap_rename, which refuse all but their own. */
+int snap_check_write(const char *path);
 /* Create at path below .snapshots (parent/name of create, mkdir, mknod,
  * symlink with target): mkdir of a snapshot takes it; fill e. */
 int snap_make(struct fs *fs, const char *path, uint32_t mode,

@@ -200,9 +200,10 @@ static int do_setattr(struct fs *fs, fuse_req_t req, fuse_ino_t ino,
 	rc = itab_path(ino, &path, &type);
 	if (rc != 0)
 		return rc;
-	if (in_snapshots(path)) {
+	rc = snap_check_write(path);
+	if (rc != 0) {
 		free(path);
-		return -EROFS;
+		return rc;
 	}
 	if (fi && type == S_IFREG)
 		h = handle_of(fi); /* for folders fi is a dir_handle */

@@ -3,7 +3,7 @@
  * (snaps.h): nodes and listings through sv_node/sv_list, opens with a
  * private copy of the record (snap_open).  mkdir, rmdir and rename
  * directly inside it take, delete and rename snapshots; every other change
- * below it is EROFS.
+ * below it is EROFS, answered from one place (read_only).
  */
 #define FUSE_USE_VERSION 312
 #include <errno.h>
@@ -19,6 +19,21 @@
 bool in_snapshots(const char *path)
 {
 	return sv_level(path, NULL, NULL) != SV_NONE;
+}
+
+/*
+ * Snapshots never change: every change below .snapshots but a snapshot's
+ * own mkdir, rmdir and rename is refused here, the one place that answers
+ * so.
+ */
+static int read_only(void)
+{
+	return -EROFS;
+}
+
+int snap_check_write(const char *path)
+{
+	return in_snapshots(path) ? read_only() : 0;
 }
 
 /*
@@ -70,7 +85,7 @@ int snap_make(struct fs *fs, const char *path, uint32_t mode,
 			break;
 		/* fall through */
 	default:
-		return -EROFS;
+		return read_only();
 	}
 	rc = snap_commit(fs, name, NULL, op_create);
 	if (rc == 0)
@@ -94,7 +109,7 @@ int snap_remove(struct fs *fs, const char *path, bool dir)
 			break;
 		return -EISDIR;
 	default:
-		return -EROFS;
+		return read_only();
 	}
 	rc = snap_commit(fs, name, NULL, op_delete);
 	if (rc == 0) {
@@ -114,7 +129,7 @@ int snap_rename(struct fs *fs, const char *from, const char *to,
 
 	if (sv_level(from, a, NULL) != SV_SNAP ||
 	    sv_level(to, b, NULL) != SV_SNAP || (flags & RENAME_EXCHANGE))
-		return -EROFS;
+		return read_only();
 	rc = snap_commit(fs, a, b, kv_snapshot_rename);
 	if (rc == 0) {
 		itab_lock();
@@ -136,7 +151,7 @@ int snap_open(struct fs *fs, fuse_req_t req, fuse_ino_t ino,
 	int rc;
 
 	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC))
-		return -EROFS;
+		return read_only();
 	rc = sv_content(fs->env, path, &data, &len);
 	if (rc != 0)
 		return rc;

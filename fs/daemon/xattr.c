@@ -197,8 +197,8 @@ static int change_xattr(struct fs *fs, fuse_ino_t ino, const char *name,
 	int rc;
 
 	rc = itab_path(ino, &path, NULL);
-	if (rc == 0 && in_snapshots(path))
-		rc = -EROFS;
+	if (rc == 0)
+		rc = snap_check_write(path);
 	free(path);
 	path = NULL;
 	if (rc != 0)
