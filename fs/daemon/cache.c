@@ -13,11 +13,11 @@
  * each read answered by us from the handle's version (handle_pick_version):
  *
  *   - no handle has the inode open for writing, and no change since the
- *     kernel's cache of it was last invalidated (fs_inode.kstale: set when
- *     a writer opens or content is committed, cleared by the notify thread
- *     once its invalidation is done with no writer left);
+ *     kernel's cache of it was last invalidated (fs_inode.cache.kstale:
+ *     set when a writer opens or content is committed, cleared by the
+ *     notify thread once its invalidation is done with no writer left);
  *   - every cached handle open on the inode reads the same version
- *     (fs_inode.kversion), kept without re-reading when it is the last
+ *     (fs_inode.cache.kversion), kept without re-reading when it is the last
  *     one cached (FOPEN_KEEP_CACHE).
  *
  * A writer never shares an inode with cached readers: an open for writing
@@ -71,9 +71,9 @@ void content_changed(struct fs_inode *in)
 /* With the lock held: the attributes a detached inode keeps showing. */
 static void freeze(struct fs_inode *in, const struct node *n)
 {
-	fill_stat(in->st_ino, n, &in->frozen_st);
-	in->frozen_st.st_nlink = 0;
-	in->frozen = true;
+	fill_stat(in->st_ino, n, &in->cache.frozen_st);
+	in->cache.frozen_st.st_nlink = 0;
+	in->cache.frozen = true;
 }
 
 /* ---- preserving readers ------------------------------------------------ */
@@ -83,10 +83,10 @@ static void freeze(struct fs_inode *in, const struct node *n)
  * copy of the old content (one, shared), before a commit replaces or
  * removes it.  detach: the path goes away, so writing handles get the copy
  * too (they load from it instead of the store).  keep: the inode keeps it
- * as well (fs_inode.gone), for opens of it once it is detached.  Marks the
- * inode as committing until preserve_done() (preserve_end() after a
- * commit), which the caller calls after its commit or abort; opens
- * wait for that mark to clear before they pick their version (see
+ * as well (fs_inode.cache.gone), for opens of it once it is detached.
+ * Marks the inode as committing until preserve_done() (preserve_end()
+ * after a commit), which the caller calls after its commit or abort;
+ * opens wait for that mark to clear before they pick their version (see
  * handle_pick_version), so no reader can miss its copy.
  */
 void preserve_readers(struct fs_inode *in, uint64_t old_version,
@@ -98,7 +98,7 @@ void preserve_readers(struct fs_inode *in, uint64_t old_version,
 	if (in == NULL)
 		return;
 	itab_lock();
-	in->committing++;
+	in->cache.committing++;
 	itab_kdirty_locked(in);
 	for (struct fs_handle *h = in->handles; h; h = h->next) {
 		if (h->copy || h->version != old_version)
@@ -109,8 +109,8 @@ void preserve_readers(struct fs_inode *in, uint64_t old_version,
 		h->copy = copy_share(&cc, data, len);
 	}
 	if (keep) { /* for opens of the detached inode; NULL: ESTALE */
-		copy_put(in->gone);
-		in->gone = copy_share(&cc, data, len);
+		copy_put(in->cache.gone);
+		in->cache.gone = copy_share(&cc, data, len);
 	}
 	itab_unlock();
 }
@@ -120,8 +120,8 @@ void preserve_done(struct fs_inode *in)
 	if (in == NULL)
 		return;
 	itab_lock();
-	in->committing--;
-	in->gen++;
+	in->cache.committing--;
+	in->cache.gen++;
 	itab_maybe_free_locked(in);
 	itab_unlock();
 }
@@ -149,7 +149,8 @@ struct fs_inode *preserve_path(struct stx *s, const char *path,
 	itab_lock();
 	in = itab_find_path(path);
 	if (in)
-		in->committing++; /* keeps it alive until preserve_readers */
+		/* keeps it alive until preserve_readers */
+		in->cache.committing++;
 	itab_unlock();
 	if (in) {
 		if (S_ISREG(n.mode) || S_ISLNK(n.mode))
@@ -159,7 +160,7 @@ struct fs_inode *preserve_path(struct stx *s, const char *path,
 		itab_lock();
 		if (detach)
 			freeze(in, &n);
-		in->committing--;
+		in->cache.committing--;
 		itab_unlock();
 	}
 	node_release(&n);
@@ -200,7 +201,7 @@ int move_from_readers(struct fs *fs, struct fs_inode *in)
 		itab_detach_locked(path);
 		fresh = itab_ref_path_locked(path, moved->type);
 		if (fresh) {
-			fresh->hold_until = clock_mono_ns() + HOLD_NS;
+			fresh->cache.hold_until = clock_mono_ns() + HOLD_NS;
 			/* to its users, still the file they had open
 			 * (vim refuses to write when the number changes) */
 			fresh->st_ino = moved->st_ino;
@@ -221,15 +222,15 @@ int move_from_readers(struct fs *fs, struct fs_inode *in)
  * cache? */
 static bool may_cache(struct fs_inode *in, uint64_t version)
 {
-	if (in->writers > 0 || in->kstale || in->path == NULL ||
-	    in->filling || in->direct > 0)
+	if (in->cache.writers > 0 || in->cache.kstale || in->path == NULL ||
+	    in->cache.filling || in->cache.direct > 0)
 		return false;
-	if (in->hold_until != 0) {
-		if (clock_mono_ns() < in->hold_until)
+	if (in->cache.hold_until != 0) {
+		if (clock_mono_ns() < in->cache.hold_until)
 			return false;
 		itab_hold_drop_locked(in); /* the writer never came */
 	}
-	return in->cached == 0 || in->kversion == version;
+	return in->cache.cached == 0 || in->cache.kversion == version;
 }
 
 /*
@@ -249,7 +250,7 @@ static bool settling(struct fs_inode *in)
 	for (struct fs_handle *h = in->handles; h; h = h->next)
 		if (h->writable && !atomic_load(&h->closed))
 			return false;
-	return in->kstale || in->writers > 0;
+	return in->cache.kstale || in->cache.writers > 0;
 }
 
 static void wait_kclean(struct fs_inode *in)
@@ -292,12 +293,12 @@ int handle_pick_version(struct fs *fs, struct fs_handle *h,
 		wait_kclean(in);
 	for (;;) {
 		itab_lock();
-		while (in->committing) {
+		while (in->cache.committing) {
 			itab_unlock();
 			sched_yield();
 			itab_lock();
 		}
-		gen = in->gen;
+		gen = in->cache.gen;
 		detached = in->path == NULL;
 		path = detached ? NULL : strdup(in->path);
 		itab_unlock();
@@ -312,14 +313,14 @@ int handle_pick_version(struct fs *fs, struct fs_handle *h,
 		node_release(&n);
 		*mode = n.mode;
 		itab_lock();
-		if (in->committing == 0 && in->gen == gen)
+		if (in->cache.committing == 0 && in->cache.gen == gen)
 			break;
 		itab_unlock();
 	}
 	h->version = n.txnid;
 	if (h->writable) {
 		itab_hold_drop_locked(in);
-		if (in->cached > 0) {
+		if (in->cache.cached > 0) {
 			itab_unlock();
 			return -EXDEV; /* the caller moves it: move_from_readers */
 		}
@@ -327,20 +328,20 @@ int handle_pick_version(struct fs *fs, struct fs_handle *h,
 	if (!h->writable && S_ISREG(n.mode) && may_cache(in, n.txnid)) {
 		/* the first cached open of an inode hands the kernel its
 		 * pages with the open (prefill): no READ */
-		*fill = in->kversion == 0 && n.size > 0 &&
+		*fill = in->cache.kversion == 0 && n.size > 0 &&
 		        n.size <= FILL_MAX;
-		in->filling = *fill;
-		fi->keep_cache = in->kversion == n.txnid || *fill;
-		in->kversion = n.txnid;
-		in->cached++;
+		in->cache.filling = *fill;
+		fi->keep_cache = in->cache.kversion == n.txnid || *fill;
+		in->cache.kversion = n.txnid;
+		in->cache.cached++;
 		h->cached = true;
 	} else {
 		fi->direct_io = 1;
 		if (!h->writable && S_ISREG(n.mode)) {
 			/* its private mappings may fill the page cache */
-			in->direct++;
+			in->cache.direct++;
 			h->direct = true;
-			in->kversion = KVERSION_UNKNOWN;
+			in->cache.kversion = KVERSION_UNKNOWN;
 		}
 	}
 	/* A read-only handle has nothing to commit at close: no FLUSH
@@ -357,14 +358,14 @@ int handle_pick_version(struct fs *fs, struct fs_handle *h,
  * Only for the first cached open of an inode, whose page cache is empty:
  * the stored range ends at the end of the file, so the kernel zeroes the
  * rest of the last page.  A failure only means the reads come as READs.
- * Until it is done no other open reads through the cache (in->filling):
+ * Until it is done no other open reads through the cache (in->cache.filling):
  * the kernel holds a page locked during a READ, and a store waiting on it
  * in every handler thread would leave none to answer the READ.
  */
 void fill_done(struct fs_inode *in)
 {
 	itab_lock();
-	in->filling = false;
+	in->cache.filling = false;
 	itab_unlock();
 }
 

@@ -79,8 +79,8 @@ struct fs_handle {
 	atomic_llong shown_size;
 	pid_t pid; /* opener: the one process that sees the pending size */
 	uint64_t version; /* content txnid when opened */
-	bool cached;      /* reads through the page cache (fs_inode.cached) */
-	bool direct;      /* read-only on direct I/O (fs_inode.direct) */
+	bool cached;      /* reads through the page cache (cache.cached) */
+	bool direct;      /* read-only on direct I/O (cache.direct) */
 	/* Guarded by the itab lock: the content this handle opened, copied
 	 * here before it was replaced or removed. */
 	struct content_copy *copy;

@@ -158,9 +158,9 @@ static int do_opendir(struct fs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
 	fi->cache_readdir = sv_level(path, NULL, NULL) != SV_TOP;
 	itab_lock();
 	in = itab_get(ino);
-	fi->keep_cache = fi->cache_readdir && !(in && in->rdc_reset);
+	fi->keep_cache = fi->cache_readdir && !(in && in->cache.rdc_reset);
 	if (in)
-		in->rdc_reset = false;
+		in->cache.rdc_reset = false;
 	itab_unlock();
 	free(path);
 	return 0;
@@ -332,7 +332,7 @@ void fs_releasedir(fuse_req_t req, fuse_ino_t ino,
 		itab_lock();
 		in = itab_get(ino);
 		if (in)
-			in->rdc_reset = true;
+			in->cache.rdc_reset = true;
 		itab_unlock();
 	}
 	dir_free(d);

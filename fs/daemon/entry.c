@@ -44,14 +44,14 @@ static int truncate_path(struct fs *fs, struct fs_inode *in, fuse_ino_t ino,
 		return rc;
 	if (in) {
 		itab_lock();
-		if (in->cached > 0) {
+		if (in->cache.cached > 0) {
 			itab_unlock();
 			stx_abort(&s);
 			return move_from_readers(fs, in);
 		}
 		/* no cached open until this truncate is settled */
 		itab_hold_drop_locked(in);
-		in->committing++;
+		in->cache.committing++;
 		itab_unlock();
 	}
 	rc = itab_path(ino, &path, NULL);

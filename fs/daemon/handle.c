@@ -122,22 +122,22 @@ int handle_new_at(fuse_req_t req, fuse_ino_t ino, int flags,
 	itab_lock();
 	in = itab_get(ino);
 	if (in == NULL || (in->path == NULL) != gone ||
-	    (gone && in->gone == NULL)) {
+	    (gone && in->cache.gone == NULL)) {
 		/* detached: the kernel looks the path up again */
 		itab_unlock();
 		handle_free(h);
 		return -ESTALE;
 	}
 	if (gone) {
-		atomic_fetch_add(&in->gone->ref, 1);
-		h->copy = in->gone;
+		atomic_fetch_add(&in->cache.gone->ref, 1);
+		h->copy = in->cache.gone;
 	}
 	h->inode = in;
 	h->next = in->handles;
 	in->handles = h;
 	itab_open(in);
 	if (h->writable) {
-		in->writers++;
+		in->cache.writers++;
 		itab_kdirty_locked(in);
 	}
 	itab_unlock();
@@ -159,19 +159,19 @@ void handle_unlink(struct fs_handle *h)
 			*pp = h->next;
 			break;
 		}
-	if (h->writable && in->writers > 0 && --in->writers == 0) {
+	if (h->writable && in->cache.writers > 0 && --in->cache.writers == 0) {
 		/* the page cache may serve it again: at once if the kernel's
 		 * view was invalidated after the last change, else once it
 		 * is */
-		if (in->kclean_seq == in->kseq)
-			in->kstale = false;
+		if (in->cache.kclean_seq == in->cache.kseq)
+			in->cache.kstale = false;
 		else
 			quiet = in->ino;
 	}
-	if (h->cached && in->cached > 0)
-		in->cached--;
-	if (h->direct && in->direct > 0)
-		in->direct--;
+	if (h->cached && in->cache.cached > 0)
+		in->cache.cached--;
+	if (h->direct && in->cache.direct > 0)
+		in->cache.direct--;
 	itab_close(in);
 	itab_unlock();
 	if (quiet)

@@ -67,8 +67,8 @@ void itab_set_gone_put(void (*put)(struct content_copy *))
 
 static void inode_free(struct fs_inode *in)
 {
-	if (in->gone && gone_put)
-		gone_put(in->gone);
+	if (in->cache.gone && gone_put)
+		gone_put(in->cache.gone);
 	free(in->path);
 	free(in->error);
 	free(in);
@@ -284,8 +284,8 @@ uint64_t itab_ref_path(const char *path, uint32_t type)
 
 void itab_kdirty_locked(struct fs_inode *in)
 {
-	in->kseq++;
-	in->kstale = true;
+	in->cache.kseq++;
+	in->cache.kstale = true;
 }
 
 uint64_t itab_kseq(uint64_t ino)
@@ -295,7 +295,7 @@ uint64_t itab_kseq(uint64_t ino)
 
 	itab_lock();
 	in = itab_get(ino);
-	seq = in ? in->kseq : 0;
+	seq = in ? in->cache.kseq : 0;
 	itab_unlock();
 	return seq;
 }
@@ -306,10 +306,10 @@ void itab_kclean(uint64_t ino, uint64_t seq)
 
 	itab_lock();
 	in = itab_get(ino);
-	if (in && in->kseq == seq) {
-		in->kclean_seq = seq;
-		if (in->writers == 0)
-			in->kstale = false;
+	if (in && in->cache.kseq == seq) {
+		in->cache.kclean_seq = seq;
+		if (in->cache.writers == 0)
+			in->cache.kstale = false;
 	}
 	itab_unlock();
 }
@@ -340,7 +340,8 @@ uint64_t itab_st_ino(uint64_t ino)
 
 static void maybe_free(struct fs_inode *in)
 {
-	if (in->pinned || in->nlookup > 0 || in->opens > 0 || in->committing)
+	if (in->pinned || in->nlookup > 0 || in->opens > 0 ||
+	    in->cache.committing)
 		return;
 	ino_unlink(in);
 	if (in->path)
@@ -351,8 +352,8 @@ static void maybe_free(struct fs_inode *in)
 
 void itab_hold_drop_locked(struct fs_inode *in)
 {
-	if (in->hold_until != 0) {
-		in->hold_until = 0;
+	if (in->cache.hold_until != 0) {
+		in->cache.hold_until = 0;
 		if (in->nlookup > 0)
 			in->nlookup--;
 	}
@@ -367,8 +368,8 @@ void itab_forget(uint64_t ino, uint64_t n)
 	if (in) {
 		in->nlookup = in->nlookup > n ? in->nlookup - n : 0;
 		/* only the hold left, and its writer is not coming */
-		if (in->hold_until != 0 && in->nlookup <= 1 &&
-		    clock_mono_ns() >= in->hold_until)
+		if (in->cache.hold_until != 0 && in->nlookup <= 1 &&
+		    clock_mono_ns() >= in->cache.hold_until)
 			itab_hold_drop_locked(in);
 		maybe_free(in);
 	}
@@ -412,7 +413,7 @@ struct fs_inode *itab_detach_locked(const char *path)
 	in->path = NULL;
 	itab_hold_drop_locked(in); /* no writer can reach it any more */
 	if (!in->pinned && in->nlookup == 0 && in->opens == 0 &&
-	    !in->committing) {
+	    !in->cache.committing) {
 		maybe_free(in); /* only the hold kept it */
 		return NULL;
 	}

@@ -24,22 +24,17 @@ struct content_copy; /* ops.c: a reference-counted copy of a content */
 
 #define KVERSION_UNKNOWN UINT64_MAX
 
-struct fs_inode {
-	uint64_t ino;
-	uint64_t st_ino;      /* the number stat shows: ino, or that of the
-	                         inode a writer was moved away from
-	                         (move_from_readers in ops.c), since a file
-	                         rewritten in place keeps its number */
-	char *path;           /* NULL once detached */
-	uint32_t type;        /* S_IFDIR, S_IFREG, S_IFLNK */
-	uint64_t nlookup;
-	unsigned opens;
-	bool pinned;          /* root and top folders: never freed */
-	char *error;          /* last rejected save (user.cccfs.error) */
+/*
+ * What the version and page-cache policy (cache.c) keeps of an inode,
+ * under the itab lock like the rest of it: its writers and the commits
+ * replacing its content, what the kernel's caches hold of it, and what
+ * the readers of a detached inode keep.
+ */
+struct cache_state {
 	unsigned writers;       /* handles open for writing */
-	unsigned committing;    /* commits replacing the content in flight */
+	unsigned committing;    /* commits replacing the content in flight
+	                           (they keep the inode alive) */
 	uint64_t gen;           /* bumped when such a commit ends */
-	struct fs_handle *handles; /* open file handles */
 	/* The kernel's page cache (see "Reads and the page cache" in ops.c) */
 	unsigned cached;        /* open handles reading through it */
 	unsigned direct;        /* read-only handles on direct I/O: a private
@@ -65,11 +60,27 @@ struct fs_inode {
 	                           over it: its content, for an open whose
 	                           lookup came before (as an unlinked file
 	                           opens on ext4); dropped with the inode */
+};
+
+struct fs_inode {
+	uint64_t ino;
+	uint64_t st_ino;      /* the number stat shows: ino, or that of the
+	                         inode a writer was moved away from
+	                         (move_from_readers in ops.c), since a file
+	                         rewritten in place keeps its number */
+	char *path;           /* NULL once detached */
+	uint32_t type;        /* S_IFDIR, S_IFREG, S_IFLNK */
+	uint64_t nlookup;
+	unsigned opens;
+	bool pinned;          /* root and top folders: never freed */
+	char *error;          /* last rejected save (user.cccfs.error) */
+	struct fs_handle *handles; /* open file handles */
+	struct cache_state cache; /* cache.c's */
 	struct fs_inode *next_ino, *next_path;
 };
 
 int itab_init(void);
-/* How to drop fs_inode.gone when an inode is freed. */
+/* How to drop fs_inode.cache.gone when an inode is freed. */
 void itab_set_gone_put(void (*put)(struct content_copy *));
 void itab_release(void);
 void itab_lock(void);

@@ -186,8 +186,8 @@ static int do_getattr(struct fs *fs, fuse_req_t req, fuse_ino_t ino,
 		/* detached: its readers' version */
 		itab_lock();
 		in = itab_get(ino);
-		if (in && in->path == NULL && in->frozen) {
-			*st = in->frozen_st;
+		if (in && in->path == NULL && in->cache.frozen) {
+			*st = in->cache.frozen_st;
 			rc = 0;
 		}
 		itab_unlock();

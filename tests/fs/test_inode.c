@@ -65,7 +65,7 @@ static void test_kstale(void **state)
 	(void)state;
 	ino = itab_ref_path("agents/x.yaml", S_IFREG);
 	in = get(ino);
-	assert_false(in->kstale);
+	assert_false(in->cache.kstale);
 
 	/* an invalidation that started before a change does not clean it */
 	itab_lock();
@@ -76,22 +76,23 @@ static void test_kstale(void **state)
 	itab_kdirty_locked(in);
 	itab_unlock();
 	itab_kclean(ino, seq);
-	assert_true(in->kstale);
-	assert_true(in->kclean_seq != in->kseq);
+	assert_true(in->cache.kstale);
+	assert_true(in->cache.kclean_seq != in->cache.kseq);
 
 	/* one that started after it does, unless a writer is still there */
 	seq = itab_kseq(ino);
 	itab_lock();
-	in->writers = 1;
+	in->cache.writers = 1;
 	itab_unlock();
 	itab_kclean(ino, seq);
-	assert_true(in->kstale);
-	assert_int_equal(in->kclean_seq, in->kseq); /* but it is noted */
+	assert_true(in->cache.kstale);
+	/* but it is noted */
+	assert_int_equal(in->cache.kclean_seq, in->cache.kseq);
 	itab_lock();
-	in->writers = 0;
+	in->cache.writers = 0;
 	itab_unlock();
 	itab_kclean(ino, seq);
-	assert_false(in->kstale);
+	assert_false(in->cache.kstale);
 
 	/* unknown inodes are ignored */
 	itab_kclean(ino + 1000, 0);
@@ -115,7 +116,7 @@ static void test_detach_and_hold(void **state)
 	fresh = itab_ref_path_locked("prompts/p.yaml", S_IFREG);
 	assert_non_null(fresh);
 	assert_true(fresh->ino != ino);
-	fresh->hold_until = clock_mono_ns() + 60ll * 1000000000;
+	fresh->cache.hold_until = clock_mono_ns() + 60ll * 1000000000;
 	fino = fresh->ino;
 	itab_unlock();
 	assert_int_equal(itab_path(ino, &(char *){ NULL }, NULL), -ENOENT);
@@ -130,7 +131,7 @@ static void test_detach_and_hold(void **state)
 	/* once expired, forgetting down to the hold frees it */
 	assert_int_equal(itab_ref_path("prompts/p.yaml", S_IFREG), fino);
 	itab_lock();
-	itab_get(fino)->hold_until = clock_mono_ns() - 1;
+	itab_get(fino)->cache.hold_until = clock_mono_ns() - 1;
 	itab_unlock();
 	itab_forget(fino, 1);
 	assert_null(get(fino));
@@ -138,7 +139,7 @@ static void test_detach_and_hold(void **state)
 	/* a held inode detached before its writer came is freed at once */
 	itab_lock();
 	fresh = itab_ref_path_locked("prompts/q.yaml", S_IFREG);
-	fresh->hold_until = clock_mono_ns() + 60ll * 1000000000;
+	fresh->cache.hold_until = clock_mono_ns() + 60ll * 1000000000;
 	fino = fresh->ino;
 	assert_null(itab_detach_locked("prompts/q.yaml"));
 	assert_null(itab_get(fino));
@@ -161,9 +162,9 @@ static void test_hold_drop(void **state)
 	itab_lock();
 	in = itab_get(ino);
 	in->nlookup++; /* the hold's own lookup */
-	in->hold_until = clock_mono_ns() + 60ll * 1000000000;
+	in->cache.hold_until = clock_mono_ns() + 60ll * 1000000000;
 	itab_hold_drop_locked(in);
-	assert_int_equal(in->hold_until, 0);
+	assert_int_equal(in->cache.hold_until, 0);
 	assert_int_equal(in->nlookup, 1);
 	itab_hold_drop_locked(in); /* once only */
 	assert_int_equal(in->nlookup, 1);
