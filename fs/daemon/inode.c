@@ -70,7 +70,6 @@ static void inode_free(struct fs_inode *in)
 	if (in->cache.gone && gone_put)
 		gone_put(in->cache.gone);
 	free(in->path);
-	free(in->error);
 	free(in);
 }
 

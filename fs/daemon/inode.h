@@ -73,7 +73,6 @@ struct fs_inode {
 	uint64_t nlookup;
 	unsigned opens;
 	bool pinned;          /* root and top folders: never freed */
-	char *error;          /* last rejected save (user.cccfs.error) */
 	struct fs_handle *handles; /* open file handles */
 	struct cache_state cache; /* cache.c's */
 	struct fs_inode *next_ino, *next_path;
