@@ -322,8 +322,8 @@ static void env_free(kv_env *env)
 		close(env->fd);
 	fl_release(&env->fl);
 	pgbuf_release(env);
-	free(env->rc_readers);
-	free(env->rc_snaps);
+	free(env->reclaim_readers);
+	free(env->reclaim_snaps);
 	pthread_mutex_destroy(&env->mu);
 	pthread_mutex_destroy(&env->wmu);
 	free(env->path);

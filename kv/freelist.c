@@ -406,12 +406,12 @@ int fl_reclaim(kv_txn *txn)
 	txn->nreaders = nrd;
 	txn->durable_txnid = atomic_load(&env->sh->durable_txnid);
 
-	if (env->rc_valid && env->rc_durable == txn->durable_txnid &&
-	    same_u64(env->rc_readers, env->rc_nreaders, rd, nrd) &&
-	    same_u64(env->rc_snaps, env->rc_nsnaps, txn->snaptx,
+	if (env->reclaim_valid && env->reclaim_durable == txn->durable_txnid &&
+	    same_u64(env->reclaim_readers, env->reclaim_nreaders, rd, nrd) &&
+	    same_u64(env->reclaim_snaps, env->reclaim_nsnaps, txn->snaptx,
 	             txn->nsnaptx) &&
-	    env->rc_checked <= f->npend)
-		start = env->rc_checked;
+	    env->reclaim_checked <= f->npend)
+		start = env->reclaim_checked;
 	/* room first, so that a failure leaves everything pending */
 	uint64_t end = 0;
 	for (i = start; i < f->npend; i++)
@@ -419,7 +419,7 @@ int fl_reclaim(kv_txn *txn)
 			end = f->pend[i].pgno + f->pend[i].n;
 	rc = fl_ready_reserve(f, end);
 	if (rc) {
-		env->rc_valid = false;
+		env->reclaim_valid = false;
 		return rc;
 	}
 	keep = start;
@@ -445,13 +445,13 @@ int fl_reclaim(kv_txn *txn)
 		if ((f->pend[i].freed & ~FL_META) >= txn->id)
 			break;
 	keep = i;
-	env->rc_valid = false;
-	if (remember(&env->rc_readers, &env->rc_nreaders, rd, nrd) == 0 &&
-	    remember(&env->rc_snaps, &env->rc_nsnaps, txn->snaptx,
+	env->reclaim_valid = false;
+	if (remember(&env->reclaim_readers, &env->reclaim_nreaders, rd, nrd) == 0 &&
+	    remember(&env->reclaim_snaps, &env->reclaim_nsnaps, txn->snaptx,
 	             txn->nsnaptx) == 0) {
-		env->rc_durable = txn->durable_txnid;
-		env->rc_checked = keep;
-		env->rc_valid = true;
+		env->reclaim_durable = txn->durable_txnid;
+		env->reclaim_checked = keep;
+		env->reclaim_valid = true;
 	}
 	return 0;
 }

@@ -273,11 +273,11 @@ struct kv_env {
 	struct flstate fl;        /* changed in place by the write txn */
 	uint64_t fl_txnid;        /* state txnid the free state belongs to */
 	/* conditions of the last reclaim: when they hold again, only the
-	 * pending runs added since (rc_checked on) need a look */
-	bool rc_valid;
-	uint64_t rc_durable;
-	uint64_t *rc_readers, *rc_snaps;
-	size_t rc_nreaders, rc_nsnaps, rc_checked;
+	 * pending runs added since (reclaim_checked on) need a look */
+	bool reclaim_valid;
+	uint64_t reclaim_durable;
+	uint64_t *reclaim_readers, *reclaim_snaps;
+	size_t reclaim_nreaders, reclaim_nsnaps, reclaim_checked;
 
 	bool fatal;
 	bool server_locked;

@@ -602,7 +602,7 @@ KV_API int kv_snapshot_restore(kv_txn *txn, const char *name)
 	}
 	/* pages of the snapshot waiting for reuse are live again */
 	txn->fl->log_lost = true; /* an abort reloads the free state */
-	txn->env->rc_valid = false; /* not an append: look at all again */
+	txn->env->reclaim_valid = false; /* not an append: look at all again */
 	for (i = 0, k = 0; i < txn->fl->npend; i++) {
 		if (restore_keeps(&rs, txn->fl->pend[i].pgno) &&
 		    !(txn->fl->pend[i].freed & FL_META))

@@ -81,7 +81,7 @@ static void txn_free(kv_txn *txn)
 	    !fl_undo(txn->fl, txn->id)) {
 		/* the shared free state cannot be put back: reload it */
 		txn->env->fl_txnid = 0;
-		txn->env->rc_valid = false;
+		txn->env->reclaim_valid = false;
 	}
 	dirty_release(txn);
 	txlog_free(txn);
@@ -199,7 +199,7 @@ static int begin_write(kv_env *env, bool try, kv_txn **out)
 	if (env->fl_txnid != txn->st.txnid || !env->fl_txnid) {
 		fl_release(&env->fl);
 		env->fl_txnid = 0;
-		env->rc_valid = false;
+		env->reclaim_valid = false;
 		rc = fl_load(env, txn->map, &txn->st, &env->fl);
 		if (rc)
 			goto fail;
