@@ -19,14 +19,12 @@
 
 #include <cccfs/kv.h>
 
+#include "defaults.h"
 #include "snaps.h"
 
-#define FS_MAX_RECORD_DEFAULT (16ul * 1024 * 1024)
 #define FS_SIDE_MAX (256ul * 1024 * 1024) /* side files live in memory
                                              while written */
 #define FS_COMMIT_INTERVAL_DEFAULT 1000ul
-#define FS_SNAPSHOT_EVERY_DEFAULT "1h"
-#define FS_KEEP_DEFAULT "24h,7d,4w"
 
 /* Fixed inode numbers: FUSE's root is 1; the top folders follow. */
 #define FS_INO_ROOT 1u

@@ -44,18 +44,16 @@ static const struct fuse_opt cccfs_opts[] = {
 
 int mount_open_db(const char *db, kv_env **env)
 {
-	int rc = kv_env_open(env, db, KV_CREATE, 0600);
+	enum store_step step;
+	int rc = store_open(db, KV_CREATE, env, &step);
 
-	if (rc != 0) {
+	if (rc != 0 && step == STORE_STEP_OPEN) {
 		fs_log(LOG_ERR, "%s: cannot open: %s%s%s", db, kv_strerror(rc),
 		       *kv_errmsg() ? ": " : "", kv_errmsg());
 		return kv_to_errno(rc);
 	}
-	rc = store_init(*env, getuid(), getgid());
 	if (rc != 0) {
 		fs_log(LOG_ERR, "%s: cannot initialize: %s", db, strerror(-rc));
-		kv_env_close(*env);
-		*env = NULL;
 		return rc;
 	}
 	{
