@@ -227,8 +227,8 @@ void fill_entry(uint64_t ino, const char *path, const struct node *n,
  * from n, which is released. */
 int new_entry(const char *path, uint32_t type, struct node *n,
               struct fuse_entry_param *e);
-/* The size of the pending content into n->size, if the process of req
- * writes ino: true then. */
+/* If the process of req has ino open with writes pending: their size into
+ * n->size, and true. */
 bool pending_size(fuse_req_t req, uint64_t ino, struct node *n);
 int do_lookup(struct fs *fs, fuse_req_t req, fuse_ino_t parent,
               const char *name, struct fuse_entry_param *e);
@@ -289,8 +289,9 @@ void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 /* Is path .snapshots or below it? */
 bool in_snapshots(const char *path);
 /* 0, or -EROFS if path is below .snapshots: for the changes that mean
- * nothing there (setattr, xattrs).  The other changes go to snap_make,
- * snap_remove and snap_rename, which refuse all but their own. */
+ * nothing there (setattr, xattrs).  The others go to snap_make,
+ * snap_remove, snap_rename and snap_open, which refuse all but their
+ * own. */
 int snap_check_write(const char *path);
 /* Create at path below .snapshots (parent/name of create, mkdir, mknod,
  * symlink with target): mkdir of a snapshot takes it; fill e. */

@@ -5,7 +5,8 @@
  * table of rejected saves behind user.cccfs.error (errtab.c).
  *
  * Lock order, outermost first (never take one while holding a later one):
- *   handle lock (per open file)  ->  kv write transaction  ->  itab lock
+ *   tree_lock (renames and removals, daemon.h)  ->  handle lock (per open
+ *   file)  ->  kv write transaction  ->  itab lock
  *   errtab, notify queue and timer locks are leaves.
  */
 #ifndef CCCFS_FS_FS_H
@@ -92,7 +93,7 @@ void errtab_clear(const char *path);
 char *errtab_get(const char *path);
 void errtab_release(void);
 
-/* ---- ops.c --------------------------------------------------------- */
+/* ---- ops.c (the handlers: daemon.h) -------------------------------- */
 struct fuse_lowlevel_ops;
 extern const struct fuse_lowlevel_ops fs_ops;
 /* Pin the root and the top folders in the inode table. */

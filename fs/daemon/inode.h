@@ -1,7 +1,8 @@
 /*
  * inode: the in-memory table of inode numbers the kernel knows, mapping
- * ino <-> path, with lookup counts and open counts.  Used by ops.c; uses
- * nothing but libc.  One mutex guards the whole table (itab_lock()).
+ * ino <-> path, with lookup counts and open counts.  Used by the handlers
+ * (daemon.h) and notify.c; uses pathmap and clock.h.  One mutex guards
+ * the whole table (itab_lock()).
  *
  * Rules (fuse_lowlevel.h): every successful lookup, create, mkdir, symlink
  * or readdirplus entry adds one to nlookup; forget subtracts.  An inode is
@@ -20,7 +21,7 @@
 #include <sys/types.h>
 
 struct fs_handle;
-struct content_copy; /* ops.c: a reference-counted copy of a content */
+struct content_copy; /* handle.c: a reference-counted copy of a content */
 
 #define KVERSION_UNKNOWN UINT64_MAX
 
@@ -35,7 +36,7 @@ struct cache_state {
 	unsigned committing;    /* commits replacing the content in flight
 	                           (they keep the inode alive) */
 	uint64_t gen;           /* bumped when such a commit ends */
-	/* The kernel's page cache (see "Reads and the page cache" in ops.c) */
+	/* The kernel's page cache ("Reads and the page cache" in cache.c) */
 	unsigned cached;        /* open handles reading through it */
 	unsigned direct;        /* read-only handles on direct I/O: a private
 	                           mmap of one fills the page cache with its
@@ -66,7 +67,7 @@ struct fs_inode {
 	uint64_t ino;
 	uint64_t st_ino;      /* the number stat shows: ino, or that of the
 	                         inode a writer was moved away from
-	                         (move_from_readers in ops.c), since a file
+	                         (move_from_readers in cache.c), since a file
 	                         rewritten in place keeps its number */
 	char *path;           /* NULL once detached */
 	uint32_t type;        /* S_IFDIR, S_IFREG, S_IFLNK */

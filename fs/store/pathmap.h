@@ -1,7 +1,8 @@
 /*
  * pathmap: where a path of the mount lives in the store, and which names are
  * allowed.  Pure string code: no FUSE, no kv calls, so it is unit-tested and
- * fuzzable on its own.  Used by fs/daemon/ops.c, fs/store/store.c and fs/cli/check.c.
+ * fuzzable on its own.  Used by fs/daemon/, fs/store/store.c and
+ * fs/cli/check.c.
  *
  * Paths inside cccfs are written without the leading slash: "" is the root,
  * "workflows" a top folder, "workflows/a/b.yaml" an entry.  The storage

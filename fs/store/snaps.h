@@ -1,6 +1,6 @@
 /*
  * snaps: snapshots of the file tree, above the engine's named snapshots.
- * Used by ops.c (the .snapshots folder), autosnap.c (the schedule) and
+ * Used by snapdir.c (the .snapshots folder), autosnap.c (the schedule) and
  * tools.c (the command line); uses store.h, pathmap and retain.  No FUSE.
  *
  * The .snapshots folder.  Paths below it are read-only views:

@@ -1,5 +1,5 @@
 /*
- * store: the file tree kept in kv tables.  Used by ops.c, check.c, main.c;
+ * store: the file tree kept in kv tables.  Used by fs/daemon/, check.c, main.c;
  * uses kv.h and pathmap only.  No FUSE calls.
  *
  * Storage layout (one kv database, five tables):

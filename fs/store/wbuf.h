@@ -1,7 +1,8 @@
 /*
  * wbuf: a growable byte buffer, the private content of an open file while
  * it is being written.  Caller-owned; init/release like git's strbuf.
- * Used by ops.c; uses libc only.
+ * Used by the daemon's open files (fs/daemon/file.c, entry.c); uses libc
+ * only.
  */
 #ifndef CCCFS_FS_WBUF_H
 #define CCCFS_FS_WBUF_H
