@@ -1,7 +1,8 @@
 /*
  * snaps: snapshots of the file tree, above the engine's named snapshots.
- * Used by snapdir.c (the .snapshots folder), autosnap.c (the schedule) and
- * tools.c (the command line); uses store.h, pathmap and retain.  No FUSE.
+ * Used by the daemon's snapdir.c (the .snapshots folder) and watch.c (the
+ * schedule), and by the snapshot command (fs/cli/snapshot.c);
+ * uses store.h, pathmap and retain.  No FUSE.
  *
  * The .snapshots folder.  Paths below it are read-only views:
  *
