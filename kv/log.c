@@ -19,7 +19,7 @@
  * their epoch, contiguous from offset 0.  Pages a checkpoint can reach are
  * never reused before the next checkpoint (freelist.c: it is "the last
  * durable commit"), so recovery can always fall back to it.  Closing an
- * environment with a non-empty log checkpoints too.
+ * environment leaves the log as it is: the next first opener repeats it.
  *
  * Non-durable commits after a checkpoint are logged as well, unsynced, so
  * that the log has no gaps; the next durable record's synced write covers

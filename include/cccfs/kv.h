@@ -12,7 +12,8 @@
  *   - Values returned by kv_get() and cursors point straight into the map and
  *     stay valid until the transaction that returned them ends.
  *   - Commits are copy-on-write: a page reachable from the last durable
- *     commit is never overwritten.  A durable commit costs one fsync.
+ *     commit is never overwritten.  A durable commit costs one synced write
+ *     of its commit-log record; a checkpoint, now and then, one fdatasync.
  *   - Every page carries a checksum, checked at recovery and by kv_check().
  *   - Named persistent snapshots, readable and restorable.
  *
@@ -141,7 +142,7 @@ KV_API const struct kv_io *kv_io_posix(void);
 /*
  * Open (or with KV_CREATE create, with the given mode, e.g. 0600) the
  * database at path.  A lock file "path-lock" beside it holds the reader table
- * and the writer lock; it is created with the same mode.  The first opener
+ * and the writer lock; it is created with mode 0600.  The first opener
  * after a crash repeats the commits the commit log holds beyond the last
  * intact commit, in one checkpoint; a KV_RDONLY opener does so through a
  * read-write open first, and fails with that open's error (the message says
