@@ -41,7 +41,7 @@ if is_asan; then
 	rounds=30
 	delay_ms=1500
 fi
-[ -n "${CCC_LONG:-}" ] && rounds=$((rounds * 10))
+is_long && rounds=$((rounds * 10))
 rounds=${KILL_ROUNDS:-$rounds}
 is_asan && note "AddressSanitizer build: $rounds rounds, kills within $delay_ms ms"
 

@@ -165,3 +165,9 @@ is_asan() {
 	grep -q -a '__asan_init' "$CCCFS" 2>/dev/null ||
 		ldd "$CCCFS" 2>/dev/null | grep -q 'libasan'
 }
+
+# is_long: CCC_LONG asks for the long runs.  Unset, empty and 0 mean no,
+# as for the engine's suites (tests/kv/kvtest.c, kt_long()).
+is_long() {
+	[ -n "${CCC_LONG:-}" ] && [ "${CCC_LONG}" != 0 ]
+}

@@ -18,7 +18,7 @@
 mount_setup
 need python3
 
-secs=${LOAD_SECONDS:-$([ -n "${CCC_LONG:-}" ] && echo 120 || echo 20)}
+secs=${LOAD_SECONDS:-$(is_long && echo 120 || echo 20)}
 if is_asan; then
 	min_rate=5       # saves per second
 	max_hwm_mb=1024

@@ -18,7 +18,7 @@ need python3
 
 if [ -n "${SOAK_SAVES:-}" ]; then
 	saves=$SOAK_SAVES
-elif [ -n "${CCC_LONG:-}" ]; then
+elif is_long; then
 	saves=100000
 else
 	saves=40000
