@@ -58,7 +58,7 @@ static struct bench_db *rocks_open(const char *dir)
 	char *err = NULL;
 
 	db->dir = strdup(dir);
-	if (!db->dir)
+	if (db->dir == NULL)
 		bench_die("rocksdb", "out of memory");
 	db->opts = rocksdb_options_create();
 	rocksdb_options_set_create_if_missing(db->opts, 1);
@@ -177,7 +177,7 @@ static int rocks_get(struct bench_reader *r, const uint8_t *key, size_t klen,
 	r->last = rocksdb_get_pinned(r->db, r->ropts, (const char *)key, klen,
 	                             &err);
 	check(err, "rocksdb_get_pinned");
-	if (!r->last)
+	if (r->last == NULL)
 		return 1;
 	*val = rocksdb_pinnableslice_value(r->last, vlen);
 	return 0;

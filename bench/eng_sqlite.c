@@ -95,7 +95,7 @@ static struct bench_db *sqlite_open(const char *dir)
 	struct bench_db *db = bench_malloc(sizeof(*db));
 
 	db->dir = strdup(dir);
-	if (!db->dir)
+	if (db->dir == NULL)
 		bench_die("sqlite", "out of memory");
 	db->conn = sqlite_connect(dir);
 	exec(db->conn, "PRAGMA journal_mode=WAL");
@@ -258,7 +258,7 @@ static uint64_t sqlite_compact(struct bench_db *db, const char *dest)
 	char *sql = sqlite3_mprintf("VACUUM INTO %Q", path);
 	uint64_t size;
 
-	if (!sql)
+	if (sql == NULL)
 		bench_die("sqlite", "out of memory");
 	exec(db->conn, sql);
 	sqlite3_free(sql);

@@ -90,8 +90,8 @@ static int save(const char *path, const char *buf, size_t len)
 	char tmp[PATH_MAX];
 	int fd;
 
-	if ((size_t)snprintf(tmp, sizeof tmp, "%s.fs-saves.tmp", path) >=
-	    sizeof tmp) {
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.fs-saves.tmp", path) >=
+	    sizeof(tmp)) {
 		errno = ENAMETOOLONG;
 		return fail("name", path);
 	}
@@ -144,7 +144,7 @@ static char **read_list(const char *list, size_t *count)
 			char **grown;
 
 			cap = cap ? 2 * cap : 1024;
-			grown = realloc(lines, cap * sizeof *lines);
+			grown = realloc(lines, cap * sizeof(*lines));
 			if (grown == NULL) {
 				err = ENOMEM;
 				break;
@@ -201,8 +201,8 @@ int main(int argc, char **argv)
 		const char *rel = files[at];
 		size_t len = make_content(content, argv[1], (unsigned)i);
 
-		if ((size_t)snprintf(path, sizeof path, "%s/%s", argv[2], rel) >=
-		    sizeof path) {
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", argv[2], rel) >=
+		    sizeof(path)) {
 			errno = ENAMETOOLONG;
 			rc = fail("name", rel);
 		} else {

@@ -171,7 +171,7 @@ void *bench_malloc(size_t size)
 {
 	void *p = malloc(size);
 
-	if (!p)
+	if (p == NULL)
 		bench_die("kv-bench", "out of memory (%zu bytes)", size);
 	return p;
 }
@@ -762,7 +762,7 @@ static void parse_engines(struct options *o, char *list)
 		for (i = 0; i < sizeof(all_engines) / sizeof(*all_engines); i++)
 			if (strcmp(all_engines[i]->name, name) == 0)
 				found = all_engines[i];
-		if (!found)
+		if (found == NULL)
 			bench_die("kv-bench", "unknown engine \"%s\" (known: "
 			          "cccfs, lmdb, sqlite, rocksdb)", name);
 		if (o->nengines == MAX_ENGINES)
@@ -833,7 +833,7 @@ int main(int argc, char **argv)
 
 	for (r = 0; r < (unsigned)argc; r++) {
 		args[r] = strdup(argv[r]);
-		if (!args[r])
+		if (args[r] == NULL)
 			bench_die("kv-bench", "out of memory");
 	}
 	args[argc] = NULL;
@@ -851,7 +851,7 @@ int main(int argc, char **argv)
 			bench_die("kv-bench", "mkdtemp %s: %s", tmpl,
 			          strerror(errno));
 		temp_dir = strdup(tmpl);
-		if (!temp_dir)
+		if (temp_dir == NULL)
 			bench_die("kv-bench", "out of memory");
 		base = temp_dir;
 	}

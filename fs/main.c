@@ -86,7 +86,7 @@ static const struct cmd_struct {
 
 static const struct cmd_struct *find_command(const char *name)
 {
-	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (strcmp(commands[i].name, name) == 0)
 			return &commands[i];
 	return NULL;

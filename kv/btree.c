@@ -22,14 +22,15 @@
 #include "kv_int.h"
 
 #define PAGE_ROOM (KV_PAGE_SIZE - PH_SIZE) /* bytes for offsets and nodes */
-#define MAX_NODES (PAGE_ROOM / (LN_HDR + 1 + 2) + 2) /* nodes a page can hold, +1 */
+/* nodes a page can hold, +1 */
+#define MAX_NODES (PAGE_ROOM / (LN_HDR + 1 + 2) + 2)
 
 int key_cmp(kv_val a, kv_val b)
 {
 	size_t n = a.len < b.len ? a.len : b.len;
 	int c = n ? memcmp(a.data, b.data, n) : 0;
 
-	if (c)
+	if (c != 0)
 		return c;
 	return a.len < b.len ? -1 : a.len > b.len;
 }
@@ -156,7 +157,7 @@ int leaf_value(kv_txn *txn, const uint8_t *page, int i, kv_val *val)
 		uint64_t pg = get64(n + LN_HDR + k);
 		const uint8_t *o = page_get(txn, pg);
 		uint64_t np;
-		if (!o)
+		if (o == NULL)
 			return KV_ECORRUPT;
 		np = get32(o + PH_EXTRA);
 		if (get16(o + PH_TYPE) != PT_OVERFLOW || np == 0 ||
@@ -232,7 +233,7 @@ static int load_page(kv_txn *txn, uint64_t pgno, const uint8_t **out)
 	const uint8_t *p = page_get(txn, pgno);
 	uint16_t type;
 
-	if (!p)
+	if (p == NULL)
 		return KV_ECORRUPT;
 	type = get16(p + PH_TYPE);
 	if ((type != PT_LEAF && type != PT_BRANCH) ||
@@ -250,7 +251,7 @@ static int path_load(struct cur *c, int l, uint64_t pg, const uint8_t **out)
 	if (l >= KV_MAX_DEPTH)
 		return KV_CORRUPT(pg, "tree too deep");
 	rc = load_page(c->txn, pg, out);
-	if (rc)
+	if (rc != 0)
 		return rc;
 	c->pg[l] = pg;
 	c->pp[l] = *out;
@@ -270,7 +271,7 @@ static int descend(struct cur *c, kv_val key, bool *exact)
 	for (;;) {
 		const uint8_t *p = NULL;
 		rc = path_load(c, l, pg, &p);
-		if (rc)
+		if (rc != 0)
 			return rc;
 		if (is_leaf(p)) {
 			c->idx[l] = leaf_search(p, key, exact);
@@ -300,7 +301,7 @@ static int descend_append(struct cur *c, kv_val key)
 	for (l = 0;; l++) {
 		const uint8_t *p = NULL;
 		rc = path_load(c, l, pg, &p);
-		if (rc)
+		if (rc != 0)
 			return rc;
 		n = page_nkeys(p);
 		c->idx[l] = n > 0 ? n - 1 : 0;
@@ -324,7 +325,7 @@ int bt_get(kv_txn *txn, struct tree *t, kv_val key, kv_val *val)
 	bool exact;
 	int rc = descend(&c, key, &exact);
 
-	if (rc)
+	if (rc != 0)
 		return rc;
 	if (!exact)
 		return KV_ENOTFOUND;
@@ -429,7 +430,7 @@ static int touch_path(struct cur *c)
 		    (rc = page_check_nodes(c->pp[l], c->pg[l])) != 0)
 			return rc;
 		rc = page_touch(c->txn, c->pg[l], &np, &w);
-		if (rc)
+		if (rc != 0)
 			return rc;
 		if (np != c->pg[l]) {
 			if (l == 0) {
@@ -489,7 +490,7 @@ static int add_right(struct cur *c, int l, uint64_t rpg, kv_val sep,
 	if (l > 0)
 		return insert_at(c, l - 1, c->idx[l - 1] + 1, bn, bl, append);
 	rc = page_new(txn, 1, &root, &rt);
-	if (rc)
+	if (rc != 0)
 		return rc;
 	rv[0].len = make_branch_node(b0, c->pg[0], txn->id, none);
 	rv[0].p = b0;
@@ -528,7 +529,7 @@ static int split_append(struct cur *c, int l, const uint8_t *node, size_t len)
 	memcpy(sepbuf, sep.data, sep.len);
 	sep.data = sepbuf;
 	rc = page_new(txn, 1, &rpg, &rp);
-	if (rc)
+	if (rc != 0)
 		return rc;
 	if (leaf) {
 		v.p = node;
@@ -563,7 +564,7 @@ static int split(struct cur *c, int l, int i, const uint8_t *node, size_t len,
 	if (append && i == n && n > 0)
 		return split_append(c, l, node, len);
 	tmp = malloc(KV_PAGE_SIZE + len);
-	if (!tmp)
+	if (tmp == NULL)
 		return -ENOMEM;
 	/* gather the nodes, with the new one, into tmp */
 	{
@@ -604,7 +605,7 @@ static int split(struct cur *c, int l, int i, const uint8_t *node, size_t len,
 	}
 
 	rc = page_new(txn, 1, &rpg, &rp);
-	if (rc)
+	if (rc != 0)
 		goto out;
 	if (leaf) {
 		sep = separator(node_key_raw(true, v[s - 1].p),
@@ -656,7 +657,7 @@ static int free_value(kv_txn *txn, struct tree *t, const uint8_t *n)
 		uint64_t tx = get64(n + LN_HDR + k + 8);
 		const uint8_t *o = page_get(txn, pg);
 		uint64_t np;
-		if (!o)
+		if (o == NULL)
 			return KV_ECORRUPT;
 		np = get32(o + PH_EXTRA);
 		if (get16(o + PH_TYPE) != PT_OVERFLOW || np == 0)
@@ -686,7 +687,7 @@ static int make_leaf_node(kv_txn *txn, struct tree *t, kv_val key,
 	uint64_t pg;
 	uint8_t *o;
 	int rc = page_new(txn, np, &pg, &o);
-	if (rc)
+	if (rc != 0)
 		return rc;
 	put16(o + PH_TYPE, PT_OVERFLOW);
 	put32(o + PH_EXTRA, (uint32_t)np);
@@ -723,7 +724,7 @@ int bt_put(kv_txn *txn, struct tree *t, kv_val key, kv_val val,
 		rc = (flags & KV_APPEND) ? descend_append(&c, key) : 1;
 		if (rc == 1)
 			rc = descend(&c, key, &exact);
-		if (rc)
+		if (rc != 0)
 			return rc;
 	}
 	if (exact && (flags & KV_NOOVERWRITE))
@@ -738,7 +739,7 @@ int bt_put(kv_txn *txn, struct tree *t, kv_val key, kv_val val,
 		uint64_t pg;
 		uint8_t *p;
 		rc = page_new(txn, 1, &pg, &p);
-		if (rc)
+		if (rc != 0)
 			return rc;
 		page_build(p, PT_LEAF, NULL, 0);
 		t->root = pg;
@@ -752,22 +753,22 @@ int bt_put(kv_txn *txn, struct tree *t, kv_val key, kv_val val,
 		txn->changes++;
 	} else {
 		rc = touch_path(&c);
-		if (rc)
+		if (rc != 0)
 			return rc;
 	}
 	leaf = c.depth - 1;
 	if (exact) {
 		uint8_t *p = wpage(&c, leaf);
 		rc = free_value(txn, t, node_at(p, c.idx[leaf]));
-		if (rc)
+		if (rc != 0)
 			return rc;
 		node_remove(p, c.idx[leaf]);
 	}
 	rc = make_leaf_node(txn, t, key, val, node, &len);
-	if (rc)
+	if (rc != 0)
 		return rc;
 	rc = insert_at(&c, leaf, c.idx[leaf], node, len, append);
-	if (rc)
+	if (rc != 0)
 		return rc;
 	if (!exact)
 		t->count++;
@@ -831,7 +832,7 @@ static int rebalance(struct cur *c, int l)
 	if (n == 0) {
 		drop_child(c, l - 1, pi);
 		rc = page_free(txn, c->pg[l], 1, txn->id);
-		if (rc)
+		if (rc != 0)
 			return rc;
 		if (leaf)
 			t->leaf_pages--;
@@ -849,7 +850,7 @@ static int rebalance(struct cur *c, int l)
 	const uint8_t *chk;
 
 	chk = page_get(txn, spg);
-	if (!chk)
+	if (chk == NULL)
 		return KV_ECORRUPT;
 	if ((rc = page_check_nodes(chk, spg)) != 0)
 		return rc;
@@ -859,7 +860,7 @@ static int rebalance(struct cur *c, int l)
 	    PAGE_ROOM)
 		return 0;
 	rc = page_touch(txn, spg, &nspg, &sp);
-	if (rc)
+	if (rc != 0)
 		return rc;
 	if (nspg != spg)
 		branch_set_child(parent, si, nspg, txn->id);
@@ -872,7 +873,7 @@ static int rebalance(struct cur *c, int l)
 	uint8_t *tmp = malloc(2 * KV_PAGE_SIZE + BN_HDR + KV_MAX_KEY);
 	size_t off = 0;
 
-	if (!tmp)
+	if (tmp == NULL)
 		return -ENOMEM;
 	for (k = 0; k < ln + rn; k++) {
 		const uint8_t *src = k < ln ? node_at(lp, k) : node_at(rp, k - ln);
@@ -897,7 +898,7 @@ static int rebalance(struct cur *c, int l)
 	free(tmp);
 	drop_child(c, l - 1, ri);
 	rc = page_free(txn, rpg, 1, txn->id);
-	if (rc)
+	if (rc != 0)
 		return rc;
 	if (leaf)
 		t->leaf_pages--;
@@ -912,16 +913,16 @@ int bt_del(kv_txn *txn, struct tree *t, kv_val key)
 	bool exact;
 	int rc = descend(&c, key, &exact), leaf;
 
-	if (rc)
+	if (rc != 0)
 		return rc;
 	if (!exact)
 		return KV_ENOTFOUND;
 	rc = touch_path(&c);
-	if (rc)
+	if (rc != 0)
 		return rc;
 	leaf = c.depth - 1;
 	rc = free_value(txn, t, node_at(c.pp[leaf], c.idx[leaf]));
-	if (rc)
+	if (rc != 0)
 		return rc;
 	node_remove(wpage(&c, leaf), c.idx[leaf]);
 	t->count--;
@@ -941,7 +942,7 @@ static int drop_page(kv_txn *txn, struct tree *t, uint64_t pg, uint64_t tx,
 	rc = load_page(txn, pg, &p);
 	if (rc == 0)
 		rc = page_check_nodes(p, pg);
-	if (rc)
+	if (rc != 0)
 		return rc;
 	n = page_nkeys(p);
 	for (i = 0; i < n; i++) {
@@ -952,7 +953,7 @@ static int drop_page(kv_txn *txn, struct tree *t, uint64_t pg, uint64_t tx,
 			uint64_t ctx, child = branch_child(p, i, &ctx);
 			rc = drop_page(txn, t, child, ctx, depth + 1);
 		}
-		if (rc)
+		if (rc != 0)
 			return rc;
 	}
 	return page_free(txn, pg, 1, tx);
@@ -989,7 +990,7 @@ static int descend_edge(struct cur *c, int l, bool right)
 			return KV_CORRUPT(c->pg[l], "tree too deep");
 		uint64_t child = branch_child(p, c->idx[l], NULL);
 		rc = load_page(c->txn, child, &c->pp[l + 1]);
-		if (rc)
+		if (rc != 0)
 			return rc;
 		c->pg[l + 1] = child;
 		l++;
@@ -1007,12 +1008,12 @@ static int edge(struct cur *c, bool right)
 	if (!c->tree->root)
 		return KV_ENOTFOUND;
 	rc = load_page(c->txn, c->tree->root, &c->pp[0]);
-	if (rc)
+	if (rc != 0)
 		return rc;
 	c->pg[0] = c->tree->root;
 	c->idx[0] = right ? page_nkeys(c->pp[0]) - 1 : 0;
 	rc = descend_edge(c, 0, right);
-	if (rc)
+	if (rc != 0)
 		return rc;
 	if (page_nkeys(c->pp[c->depth - 1]) == 0) {
 		c->depth = 0;
@@ -1052,7 +1053,7 @@ int bt_next(struct cur *c)
 	}
 	c->idx[l]++;
 	rc = descend_edge(c, l, false);
-	if (rc)
+	if (rc != 0)
 		return rc;
 	c->idx[c->depth - 1] = 0;
 	if (page_nkeys(c->pp[c->depth - 1]) == 0)
@@ -1078,7 +1079,7 @@ int bt_prev(struct cur *c)
 		return KV_ENOTFOUND;
 	c->idx[l]--;
 	rc = descend_edge(c, l, true);
-	if (rc)
+	if (rc != 0)
 		return rc;
 	if (page_nkeys(c->pp[c->depth - 1]) == 0)
 		return KV_CORRUPT(c->pg[c->depth - 1], "empty leaf page");
@@ -1090,7 +1091,7 @@ int bt_seek(struct cur *c, kv_val key, bool *exact)
 {
 	int rc = descend(c, key, exact);
 
-	if (rc)
+	if (rc != 0)
 		return rc;
 	if (c->idx[c->depth - 1] >= page_nkeys(c->pp[c->depth - 1])) {
 		/* past this leaf: the answer is the next leaf's first key */
@@ -1140,12 +1141,12 @@ static int walk_page(kv_txn *txn, uint64_t pg, uint64_t tx, int depth,
 	if (depth > KV_MAX_DEPTH)
 		return KV_CORRUPT(pg, "tree too deep");
 	rc = fn(ctx, pg, 1, tx, p, depth);
-	if (rc)
+	if (rc != 0)
 		return rc < 0 ? rc : 0;
-	if (!p)
+	if (p == NULL)
 		return KV_ECORRUPT;
 	rc = page_check_nodes(p, pg);
-	if (rc)
+	if (rc != 0)
 		return rc;
 	n = page_nkeys(p);
 	for (i = 0; i < n; i++) {

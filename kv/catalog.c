@@ -16,7 +16,7 @@ int name_check(const char *name)
 {
 	size_t n;
 
-	if (!name)
+	if (name == NULL)
 		return kv_set_err(KV_EBADNAME, "name is missing");
 	n = strlen(name);
 	if (n == 0 || n > KV_MAX_NAME)
@@ -51,7 +51,7 @@ KV_API int kv_table_open(kv_txn *txn, const char *name, unsigned flags,
 
 	*out = NULL;
 	rc = name_check(name);
-	if (rc)
+	if (rc != 0)
 		return rc;
 	h = find_open(txn, name);
 	if (h) {
@@ -76,10 +76,10 @@ KV_API int kv_table_open(kv_txn *txn, const char *name, unsigned flags,
 		return rc;
 	}
 	h = calloc(1, sizeof(kv_table));
-	if (!h)
+	if (h == NULL)
 		return -ENOMEM;
 	h->name = strdup(name);
-	if (!h->name) {
+	if (h->name == NULL) {
 		free(h);
 		return -ENOMEM;
 	}
@@ -115,7 +115,7 @@ int catalog_flush(kv_txn *txn)
 		tree_store(&h->tree, d);
 		kv_val v = { d, TD_SIZE };
 		rc = bt_put(txn, &txn->st.catalog, name_val(h->name), v, 0);
-		if (rc)
+		if (rc != 0)
 			return rc;
 		h->dirty = false;
 	}
@@ -151,7 +151,7 @@ static int write_check(kv_txn *txn, kv_table *t)
 	if (txn->failed)
 		return kv_set_err(txn->failed_rc, "the transaction failed "
 		                  "earlier; abort it");
-	if (!t || t->h.dropped)
+	if (t == NULL || t->h.dropped)
 		return kv_set_err(-EINVAL, "table handle is not open");
 	return 0;
 }
@@ -171,10 +171,10 @@ KV_API int kv_table_drop(kv_txn *txn, const char *name)
 	kv_table *t;
 	int rc = kv_table_open(txn, name, 0, &t);
 
-	if (rc)
+	if (rc != 0)
 		return rc;
 	rc = write_check(txn, t);
-	if (rc)
+	if (rc != 0)
 		return rc;
 	txlog_table(txn, LOP_DROP, name);
 	rc = bt_drop(txn, &t->h.tree);
@@ -197,14 +197,14 @@ KV_API int kv_table_list(kv_txn *txn,
 
 	if (!txn->rdonly) {
 		rc = catalog_flush(txn);
-		if (rc)
+		if (rc != 0)
 			return fail_txn(txn, rc);
 	}
 	for (rc = bt_first(&c); rc == 0; rc = bt_next(&c)) {
 		kv_val k, v;
 		struct tree t;
 		rc = bt_cur_get(&c, &k, &v);
-		if (rc)
+		if (rc != 0)
 			return rc;
 		if (k.len > KV_MAX_NAME || v.len != TD_SIZE)
 			return KV_CORRUPT(c.pg[c.depth - 1], "catalog entry");
@@ -212,7 +212,7 @@ KV_API int kv_table_list(kv_txn *txn,
 		name[k.len] = 0;
 		tree_load(&t, v.data);
 		rc = fn(ctx, name, t.count);
-		if (rc)
+		if (rc != 0)
 			return rc;
 	}
 	return rc == KV_ENOTFOUND ? 0 : rc;
@@ -230,9 +230,9 @@ KV_API int kv_get(kv_txn *txn, kv_table *t, kv_val key, kv_val *val)
 {
 	int rc = key_check(key);
 
-	if (rc)
+	if (rc != 0)
 		return rc;
-	if (!t || t->h.dropped)
+	if (t == NULL || t->h.dropped)
 		return kv_set_err(-EINVAL, "table handle is not open");
 	return bt_get(txn, &t->h.tree, key, val);
 }
@@ -242,10 +242,10 @@ KV_API int kv_put(kv_txn *txn, kv_table *t, kv_val key, kv_val val,
 {
 	int rc = write_check(txn, t);
 
-	if (rc)
+	if (rc != 0)
 		return rc;
 	rc = key_check(key);
-	if (rc)
+	if (rc != 0)
 		return rc;
 	if (val.len > KV_MAX_VALUE)
 		return kv_set_err(KV_EVALSIZE, "value of %zu bytes is over "
@@ -261,10 +261,10 @@ KV_API int kv_del(kv_txn *txn, kv_table *t, kv_val key)
 {
 	int rc = write_check(txn, t);
 
-	if (rc)
+	if (rc != 0)
 		return rc;
 	rc = key_check(key);
-	if (rc)
+	if (rc != 0)
 		return rc;
 	t->h.dirty = true;
 	rc = bt_del(txn, &t->h.tree, key);
@@ -281,19 +281,19 @@ int catalog_walk(kv_txn *txn, const struct tree *catalog,
 	struct cur c = { .txn = txn, .tree = &t };
 	int rc = bt_walk(txn, &t, fn, ctx);
 
-	if (rc)
+	if (rc != 0)
 		return rc;
 	for (rc = bt_first(&c); rc == 0; rc = bt_next(&c)) {
 		kv_val v;
 		struct tree tt;
 		rc = bt_cur_get(&c, NULL, &v);
-		if (rc)
+		if (rc != 0)
 			return rc;
 		if (v.len != TD_SIZE)
 			return KV_CORRUPT(c.pg[c.depth - 1], "catalog entry");
 		tree_load(&tt, v.data);
 		rc = bt_walk(txn, &tt, fn, ctx);
-		if (rc)
+		if (rc != 0)
 			return rc;
 	}
 	return rc == KV_ENOTFOUND ? 0 : rc;

@@ -126,7 +126,7 @@ static int visit(void *ctx, uint64_t pg, uint64_t n, uint64_t tx,
 	struct checker *ck = ctx;
 	uint16_t type;
 
-	if (!p || pg < 2 || pg + n > ck->w.npages) {
+	if (p == NULL || pg < 2 || pg + n > ck->w.npages) {
 		problem(ck, pg, "referenced page is out of range or unreadable");
 		return 1;
 	}
@@ -210,7 +210,7 @@ static int check_order(struct checker *ck, const struct tree *t,
 	for (rc = bt_first(&c); rc == 0; rc = bt_next(&c)) {
 		kv_val k, v;
 		rc = bt_cur_get(&c, &k, &v);
-		if (rc)
+		if (rc != 0)
 			break;
 		kv_val p = { prev, plen };
 		if (!first && key_cmp(p, k) >= 0)
@@ -242,7 +242,7 @@ static int check_catalog(struct checker *ck, const struct tree *cat,
 
 	tally_reset(ck);
 	rc = check_tree(ck, &t);
-	if (rc)
+	if (rc != 0)
 		return rc;
 	if (ck->problems)
 		return 0; /* do not trust a damaged catalog any further */
@@ -251,7 +251,7 @@ static int check_catalog(struct checker *ck, const struct tree *cat,
 		struct tree tt;
 		char name[KV_MAX_NAME + 1];
 		rc = bt_cur_get(&c, &k, &v);
-		if (rc)
+		if (rc != 0)
 			return rc;
 		/* a name the API could not open: empty, too long, or with a
 		 * NUL inside */
@@ -266,7 +266,7 @@ static int check_catalog(struct checker *ck, const struct tree *cat,
 		tally_reset(ck);
 		uint64_t before = ck->problems;
 		rc = check_tree(ck, &tt);
-		if (rc)
+		if (rc != 0)
 			return rc;
 		if (ck->problems != before)
 			continue;
@@ -423,17 +423,17 @@ KV_API int kv_check(kv_env *env, void (*fn)(void *ctx, const char *msg),
 	uint64_t i, entries = 0;
 	int rc;
 
-	if (!rep)
+	if (rep == NULL)
 		rep = &dummy;
 	memset(rep, 0, sizeof(*rep));
 	rc = txn_begin_read_state(env, &txn);
-	if (rc)
+	if (rc != 0)
 		return rc;
 	memset(&ck, 0, sizeof(ck));
 	ck.fn = fn;
 	ck.ctx = ctx;
 	rc = walk_init(&ck.w, txn, true, visit, again, &ck);
-	if (rc) {
+	if (rc != 0) {
 		kv_txn_abort(txn);
 		return rc;
 	}
@@ -493,7 +493,7 @@ KV_API int kv_check(kv_env *env, void (*fn)(void *ctx, const char *msg),
 	rep->problems = ck.problems;
 	walk_release(&ck.w);
 	kv_txn_abort(txn);
-	if (rc)
+	if (rc != 0)
 		return rc;
 	return ck.problems ? KV_ECORRUPT : 0;
 }
@@ -520,7 +520,7 @@ int check_recent(kv_env *env, uint8_t *map, const struct state *st,
 			kv_val v;
 			struct tree tt;
 			rc = bt_cur_get(&c, NULL, &v);
-			if (rc)
+			if (rc != 0)
 				break;
 			if (v.len != TD_SIZE) {
 				problem(&ck, c.pg[c.depth - 1], "catalog entry");
@@ -528,7 +528,7 @@ int check_recent(kv_env *env, uint8_t *map, const struct state *st,
 			}
 			tree_load(&tt, v.data);
 			rc = check_tree(&ck, &tt);
-			if (rc)
+			if (rc != 0)
 				break;
 		}
 		if (rc == KV_ENOTFOUND)
@@ -548,7 +548,7 @@ int check_recent(kv_env *env, uint8_t *map, const struct state *st,
 	}
 	if (rc == 0 && ck.problems == 0)
 		check_chain(&ck);
-	if (rc)
+	if (rc != 0)
 		return rc;
 	return ck.problems ? KV_ECORRUPT : 0;
 }

@@ -42,18 +42,18 @@ static int copy_table(void *ctx, const char *name, uint64_t count)
 
 	(void)count;
 	rc = kv_table_open(cc->src, name, 0, &st);
-	if (rc)
+	if (rc != 0)
 		return rc;
 	rc = kv_table_open(cc->dst, name, KV_TABLE_CREATE, &dt);
-	if (rc)
+	if (rc != 0)
 		return rc;
 	rc = kv_cursor_open(cc->src, st, &cu);
-	if (rc)
+	if (rc != 0)
 		return rc;
 	for (rc = kv_cursor_first(cu, &k, &v); rc == 0;
 	     rc = kv_cursor_next(cu, &k, &v)) {
 		rc = kv_put(cc->dst, dt, k, v, KV_APPEND);
-		if (rc)
+		if (rc != 0)
 			break;
 		if (cc->progress && (++cc->done & 1023) == 0)
 			cc->progress(cc->pctx, cc->done, cc->total);
@@ -85,7 +85,7 @@ KV_API int kv_env_copy_progress(kv_env *env, const char *dest,
 		return kv_set_err(-errno, "%s: %s", dest, strerror(errno));
 	close(fd);
 	lock = malloc(strlen(dest) + 6);
-	if (!lock) {
+	if (lock == NULL) {
 		rc = -ENOMEM;
 		goto fail;
 	}
@@ -93,13 +93,13 @@ KV_API int kv_env_copy_progress(kv_env *env, const char *dest,
 
 	rc = snapshot ? kv_txn_begin_snapshot(env, snapshot, &cc.src)
 	              : kv_txn_begin(env, KV_TXN_RDONLY, &cc.src);
-	if (rc)
+	if (rc != 0)
 		goto fail;
 	rc = kv_env_open(&out, dest, KV_CREATE, mode);
-	if (rc)
+	if (rc != 0)
 		goto fail;
 	rc = kv_txn_begin(out, 0, &cc.dst);
-	if (rc)
+	if (rc != 0)
 		goto fail;
 	/* as small as it can be: the first writer of the copy adds a log */
 	cc.dst->no_log_run = true;
@@ -110,14 +110,14 @@ KV_API int kv_env_copy_progress(kv_env *env, const char *dest,
 	rc = kv_table_list(cc.src, copy_table, &cc);
 	if (rc == 0 && progress)
 		progress(ctx, cc.done, cc.total);
-	if (rc) {
+	if (rc != 0) {
 		kv_txn_abort(cc.dst);
 		goto fail;
 	}
 	rc = kv_txn_commit(cc.dst);
 	if (rc == 0)
 		rc = pager_trim(out);
-	if (rc)
+	if (rc != 0)
 		goto fail;
 	kv_txn_abort(cc.src);
 	kv_env_close(out);

@@ -25,10 +25,10 @@ KV_API int kv_cursor_open(kv_txn *txn, kv_table *t, kv_cursor **out)
 	kv_cursor *cu;
 
 	*out = NULL;
-	if (!t || t->h.dropped)
+	if (t == NULL || t->h.dropped)
 		return kv_set_err(-EINVAL, "table handle is not open");
 	cu = calloc(1, sizeof(*cu));
-	if (!cu)
+	if (cu == NULL)
 		return -ENOMEM;
 	cu->txn = txn;
 	cu->t = t;
@@ -40,7 +40,7 @@ KV_API int kv_cursor_open(kv_txn *txn, kv_table *t, kv_cursor **out)
 
 KV_API void kv_cursor_close(kv_cursor *c)
 {
-	if (!c)
+	if (c == NULL)
 		return;
 	free(c->key);
 	free(c);
@@ -52,17 +52,17 @@ static int emit(kv_cursor *cu, int rc, kv_val *key, kv_val *val)
 	kv_val k;
 
 	cu->valid = false;
-	if (rc)
+	if (rc != 0)
 		return rc;
 	rc = bt_cur_get(&cu->c, &k, val);
-	if (rc)
+	if (rc != 0)
 		return rc;
 	if (key)
 		*key = k;
 	if (!cu->txn->rdonly) {
 		if (k.len > cu->kcap) {
 			uint8_t *nk = realloc(cu->key, KV_MAX_KEY);
-			if (!nk)
+			if (nk == NULL)
 				return -ENOMEM;
 			cu->key = nk;
 			cu->kcap = KV_MAX_KEY;
@@ -121,7 +121,7 @@ KV_API int kv_cursor_next(kv_cursor *c, kv_val *key, kv_val *val)
 	rc = refind(c, &at);
 	if (rc == 1)
 		return emit(c, 0, key, val); /* already on the next key */
-	if (rc)
+	if (rc != 0)
 		return emit(c, rc, key, val);
 	return emit(c, bt_next(&c->c), key, val);
 }

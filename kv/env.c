@@ -56,7 +56,7 @@ static int create_file(kv_env *env)
 		rc = env->io->sync(env->io->ctx, env->fd);
 	if (rc == 0)
 		rc = os_fsync_dir(env->path);
-	if (rc)
+	if (rc != 0)
 		return kv_set_err(rc, "%s: creating the database: %s",
 		                  env->path, kv_strerror(rc));
 	return 0;
@@ -125,14 +125,14 @@ static int pick_meta(kv_env *env, struct state *out, uint64_t *slot_out)
 	uint64_t size;
 
 	rc = os_file_size(env->fd, &size);
-	if (rc)
+	if (rc != 0)
 		return rc;
 	if (size < 2 * KV_PAGE_SIZE)
 		return kv_set_err(KV_ENOTDB, "%s: file too small to be a "
 		                  "database (%llu bytes)", env->path,
 		                  (unsigned long long)size);
 	buf = malloc(KV_PAGE_SIZE);
-	if (!buf)
+	if (buf == NULL)
 		return -ENOMEM;
 	k[0] = read_slot(env, 0, buf, &s[0]);
 	k[1] = read_slot(env, 1, buf, &s[1]);
@@ -283,14 +283,14 @@ static int replay_log(kv_env *env, uint64_t *n)
 	*n = 0;
 	shared_read_state(env, &st);
 	rc = kv_txn_begin(env, 0, &txn);
-	if (rc)
+	if (rc != 0)
 		return rc;
 	txlog_off(txn);
 	off = st.log_tail;
 	next = st.txnid + 1;
 	while (log_next_pending(env->map, &st, &off, &next, &r)) {
 		rc = replay_ops(txn, &r);
-		if (rc) {
+		if (rc != 0) {
 			kv_txn_abort(txn);
 			return rc;
 		}
@@ -339,10 +339,10 @@ static int env_open(kv_env **out, const char *path, unsigned flags, int mode,
 	int rc, oflags;
 
 	*out = NULL;
-	if (!path || !*path)
+	if (path == NULL || !*path)
 		return kv_set_err(-EINVAL, "empty database path");
 	env = calloc(1, sizeof(*env));
-	if (!env)
+	if (env == NULL)
 		return -ENOMEM;
 	env->fd = env->lfd = -1;
 	env->flags = flags;
@@ -370,7 +370,7 @@ static int env_open(kv_env **out, const char *path, unsigned flags, int mode,
 		goto fail;
 	}
 	rc = regular_file(env->fd, path);
-	if (rc)
+	if (rc != 0)
 		goto fail;
 	rc = readers_open(env);
 	if (rc < 0)
@@ -378,29 +378,29 @@ static int env_open(kv_env **out, const char *path, unsigned flags, int mode,
 	bool alone = rc == 1;
 
 	rc = os_file_size(env->fd, &size);
-	if (rc)
+	if (rc != 0)
 		goto fail_init;
 	if (size == 0 && alone && !(flags & KV_RDONLY) && (flags & KV_CREATE)) {
 		rc = create_file(env);
-		if (rc)
+		if (rc != 0)
 			goto fail_init;
 		size = 2 * KV_PAGE_SIZE;
 	}
 	env->file_size = size;
 	rc = pager_map(env, size ? size : KV_PAGE_SIZE);
-	if (rc)
+	if (rc != 0)
 		goto fail_init;
 	if (alone) {
 		struct state st;
 		uint64_t slot;
 		rc = pick_meta(env, &st, &slot);
-		if (rc)
+		if (rc != 0)
 			goto fail_init;
 		/* Whatever reached the file is now made durable, so the slot
 		 * chosen can serve as the fallback of the next commit. */
 		if (!(flags & KV_RDONLY) && !env->private_lock) {
 			rc = env->io->sync(env->io->ctx, env->fd);
-			if (rc)
+			if (rc != 0)
 				goto fail_init;
 		}
 		shared_publish(env, &st, slot);
@@ -419,12 +419,12 @@ static int env_open(kv_env **out, const char *path, unsigned flags, int mode,
 		}
 		if (*pending) {
 			rc = replay_log(env, &env->recovered);
-			if (rc)
+			if (rc != 0)
 				goto fail_init;
 		}
 		*pending = 0;
 		rc = readers_init_done(env);
-		if (rc)
+		if (rc != 0)
 			goto fail;
 	}
 	*out = env;
@@ -453,7 +453,7 @@ KV_API int kv_env_open_io(kv_env **out, const char *path, unsigned flags,
 		snprintf(why, sizeof(why), "%s", kv_errmsg());
 		rc = env_open(&rw, path, flags & ~(KV_RDONLY | KV_CREATE), 0,
 		              io, &pending);
-		if (rc)
+		if (rc != 0)
 			return kv_set_err(rc, "%s (%s)", why, kv_errmsg());
 		uint64_t recovered = rw->recovered, rolled = rw->rolled_back;
 		kv_env_close(rw);
@@ -512,7 +512,7 @@ static int env_sync(kv_env *env, bool full)
 	pthread_mutex_lock(&env->wmu);
 	if (!env->private_lock) {
 		rc = os_lock(env->lfd, LOCK_WRITER, true, true);
-		if (rc) {
+		if (rc != 0) {
 			pthread_mutex_unlock(&env->wmu);
 			return rc;
 		}
@@ -580,7 +580,7 @@ KV_API int kv_env_stat(kv_env *env, struct kv_stat *st)
 		}
 		return 0;
 	}
-	if (rc)
+	if (rc != 0)
 		return rc;
 	stat_fill(env, st, &txn->st);
 	/* the writer's own free state, when it is this state's, is cheap */
@@ -598,7 +598,7 @@ KV_API int kv_env_stat(kv_env *env, struct kv_stat *st)
 		}
 	}
 	rc = fl_load(env, txn->map, &txn->st, &f);
-	if (rc) {
+	if (rc != 0) {
 		kv_txn_abort(txn);
 		return rc;
 	}

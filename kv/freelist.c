@@ -42,7 +42,7 @@ static void log_op(struct flstate *f, uint64_t pgno, uint64_t n, bool added)
 	if (f->nlog == f->clog) {
 		size_t nc = f->clog ? f->clog * 2 : 64;
 		struct fl_undo *nl = realloc(f->log, nc * sizeof(*nl));
-		if (!nl) {
+		if (nl == NULL) {
 			f->log_lost = true;
 			return;
 		}
@@ -97,7 +97,7 @@ int fl_ready_reserve(struct flstate *f, uint64_t end)
 	while (nc < need)
 		nc *= 2;
 	nb = realloc(f->rbits, nc * sizeof(*nb));
-	if (!nb)
+	if (nb == NULL)
 		return -ENOMEM;
 	memset(nb + f->rwords, 0, (nc - f->rwords) * sizeof(*nb));
 	f->rbits = nb;
@@ -261,7 +261,7 @@ static int reserve(struct fl_entry **v, size_t *cap, size_t need)
 	while (nc < need)
 		nc *= 2;
 	nv = realloc(*v, nc * sizeof(*nv));
-	if (!nv)
+	if (nv == NULL)
 		return -ENOMEM;
 	*v = nv;
 	*cap = nc;
@@ -280,7 +280,7 @@ int fl_merge_ready(struct flstate *f, const struct fl_entry *runs, size_t m)
 		if (runs[i].pgno + runs[i].n > end)
 			end = runs[i].pgno + runs[i].n;
 	rc = fl_ready_reserve(f, end);
-	if (rc)
+	if (rc != 0)
 		return rc;
 	for (i = 0; i < m; i++)
 		ready_set(f, runs[i].pgno, runs[i].n);
@@ -291,7 +291,7 @@ int fl_add_ready(struct flstate *f, uint64_t pgno, uint64_t n)
 {
 	int rc = fl_ready_reserve(f, pgno + n);
 
-	if (rc)
+	if (rc != 0)
 		return rc;
 	log_op(f, pgno, n, true);
 	ready_set(f, pgno, n);
@@ -303,7 +303,7 @@ int fl_add_pending(struct flstate *f, uint64_t pgno, uint64_t n,
 {
 	int rc = reserve(&f->pend, &f->cpend, f->npend + 1);
 
-	if (rc)
+	if (rc != 0)
 		return rc;
 	f->pend[f->npend++] = (struct fl_entry){ pgno, n, born, freed };
 	return 0;
@@ -374,7 +374,7 @@ static int remember(uint64_t **dst, size_t *nd, const uint64_t *src, size_t n)
 
 	if (n) {
 		c = malloc(n * sizeof(*c));
-		if (!c)
+		if (c == NULL)
 			return -ENOMEM;
 		memcpy(c, src, n * sizeof(*c));
 	}
@@ -399,7 +399,7 @@ int fl_reclaim(kv_txn *txn)
 	int rc;
 
 	rc = readers_collect(env, &rd, &nrd);
-	if (rc)
+	if (rc != 0)
 		return rc;
 	free(txn->readers);
 	txn->readers = rd;
@@ -418,7 +418,7 @@ int fl_reclaim(kv_txn *txn)
 		if (f->pend[i].pgno + f->pend[i].n > end)
 			end = f->pend[i].pgno + f->pend[i].n;
 	rc = fl_ready_reserve(f, end);
-	if (rc) {
+	if (rc != 0) {
 		env->reclaim_valid = false;
 		return rc;
 	}
@@ -495,7 +495,7 @@ static int chain_read(uint8_t *map, const struct state *st,
 				continue;
 			}
 			rc = fl_add_pending(hints, epg, en, born, freed);
-			if (rc)
+			if (rc != 0)
 				return rc;
 		}
 		pg = get64(p + FP_NEXT);
@@ -544,10 +544,10 @@ int fl_save(kv_txn *txn)
 		uint64_t p = txn->st.fl_pgno, t = txn->st.fl_txnid;
 		while (p) {
 			const uint8_t *q = page_get(txn, p);
-			if (!q)
+			if (q == NULL)
 				return KV_ECORRUPT;
 			rc = fl_add_pending(f, p, 1, t, txn->id | FL_META);
-			if (rc)
+			if (rc != 0)
 				return rc;
 			p = get64(q + FP_NEXT);
 			t = get64(q + FP_NEXT_TXN);
@@ -561,7 +561,7 @@ int fl_save(kv_txn *txn)
 		if (npg == cap) {
 			size_t nc = cap ? cap * 2 : 8;
 			uint64_t *np = realloc(pg, nc * sizeof(*np));
-			if (!np) {
+			if (np == NULL) {
 				free(pg);
 				return -ENOMEM;
 			}
@@ -582,7 +582,7 @@ int fl_save(kv_txn *txn)
 		uint64_t dummy;
 
 		buf = pgbuf_get(txn->env, 1);
-		if (!buf) {
+		if (buf == NULL) {
 			rc = -ENOMEM;
 			goto fail;
 		}
@@ -607,7 +607,7 @@ int fl_save(kv_txn *txn)
 			put64(buf + FP_NEXT_TXN, txn->id);
 		}
 		rc = dirty_add_page(txn, pg[i], buf);
-		if (rc) {
+		if (rc != 0) {
 			pgbuf_put(txn->env, buf, 1);
 			goto fail;
 		}
@@ -630,7 +630,7 @@ int fl_settle(kv_txn *txn)
 
 	for (i = 0; i < txn->nloose; i++) {
 		rc = fl_add_ready(f, txn->loose[i], 1);
-		if (rc)
+		if (rc != 0)
 			return rc;
 	}
 	txn->nloose = 0;
@@ -661,14 +661,14 @@ static int rb_visit(void *ctx, uint64_t pg, uint64_t n, uint64_t tx,
 	struct rebuild *rb = ctx;
 
 	(void)depth;
-	if (!p || pg + n > rb->w.npages)
+	if (p == NULL || pg + n > rb->w.npages)
 		return KV_CORRUPT(pg, "page out of range while rebuilding "
 		                  "the freelist");
 	if (rb->w.phase == R_SNAP) {
 		/* only snapshots reach it and no saved run says since when:
 		 * it waits for every snapshot since it was written */
 		int rc = fl_add_pending(rb->f, pg, n, tx, rb->txnid);
-		if (rc)
+		if (rc != 0)
 			return rc;
 	}
 	return 0;
@@ -718,7 +718,7 @@ static int fl_build(kv_env *env, uint8_t *map, const struct state *st,
 	txn_over_state(&txn, env, map, st);
 	memset(&rb, 0, sizeof(rb));
 	rc = walk_init(&rb.w, &txn, true, rb_visit, rb_again, &rb);
-	if (rc)
+	if (rc != 0)
 		return rc;
 	rb.f = f;
 	rb.txnid = st->txnid;
@@ -799,7 +799,7 @@ static int fl_build(kv_env *env, uint8_t *map, const struct state *st,
 		pg += n;
 	}
 	walk_release(&rb.w);
-	if (rc)
+	if (rc != 0)
 		fl_release(f);
 	return rc;
 }

@@ -93,7 +93,7 @@ static uint8_t *txlog_room(kv_txn *txn, size_t n)
 		while (nc < need)
 			nc *= 2;
 		nb = realloc(txn->lg.buf, nc);
-		if (!nb) {
+		if (nb == NULL) {
 			txlog_off(txn);
 			return NULL;
 		}
@@ -116,7 +116,7 @@ void txlog_put(kv_txn *txn, const char *name, kv_val key, kv_val val)
 	size_t nl = strlen(name);
 	uint8_t *p = txlog_room(txn, 2 + nl + 2 + key.len + 4 + val.len);
 
-	if (!p)
+	if (p == NULL)
 		return;
 	p = put_name(p, LOP_PUT, name, nl);
 	put16(p, (uint16_t)key.len);
@@ -133,7 +133,7 @@ void txlog_del(kv_txn *txn, const char *name, kv_val key)
 	size_t nl = strlen(name);
 	uint8_t *p = txlog_room(txn, 2 + nl + 2 + key.len);
 
-	if (!p)
+	if (p == NULL)
 		return;
 	p = put_name(p, LOP_DEL, name, nl);
 	put16(p, (uint16_t)key.len);
@@ -146,7 +146,7 @@ void txlog_table(kv_txn *txn, int op, const char *name)
 	size_t nl = strlen(name);
 	uint8_t *p = txlog_room(txn, 2 + nl);
 
-	if (!p)
+	if (p == NULL)
 		return;
 	put_name(p, (uint8_t)op, name, nl);
 	txn->lg.len += 2 + nl;
@@ -201,12 +201,12 @@ int log_prepare(kv_txn *txn, bool *fresh)
 	if (s->log_npages && s->log_npages * 2 > want)
 		return 0;
 	rc = page_alloc(txn, want, &pgno);
-	if (rc)
+	if (rc != 0)
 		return rc;
 	if (s->log_npages) {
 		rc = fl_add_pending(txn->fl, s->log_pgno, s->log_npages,
 		                    s->txnid, txn->id | FL_META);
-		if (rc)
+		if (rc != 0)
 			return rc;
 	}
 	s->log_pgno = pgno;
@@ -226,7 +226,7 @@ int log_zero(kv_txn *txn)
 	uint8_t *z = calloc(1, chunk);
 	int rc = 0;
 
-	if (!z)
+	if (z == NULL)
 		return -ENOMEM;
 	while (rc == 0 && off < end) {
 		size_t n = end - off < chunk ? (size_t)(end - off) : chunk;
@@ -281,7 +281,7 @@ int log_append(kv_txn *txn, uint64_t off, bool durable)
 
 	if (size > txn->lg.cap) {
 		uint8_t *nb = realloc(rec, size);
-		if (!nb)
+		if (nb == NULL)
 			return -ENOMEM;
 		txn->lg.buf = rec = w = nb;
 		txn->lg.cap = size;
@@ -297,7 +297,7 @@ int log_append(kv_txn *txn, uint64_t off, bool durable)
 		wlen = (size_t)(off - s->log_synced) + size;
 		woff = base + s->log_synced;
 		w = malloc(wlen);
-		if (!w)
+		if (w == NULL)
 			return -ENOMEM;
 		memcpy(w, txn->map + woff, (size_t)(off - s->log_synced));
 		memcpy(w + (off - s->log_synced), rec, size);

@@ -168,7 +168,7 @@ int os_fsync_dir(const char *path)
 	const char *slash = strrchr(path, '/');
 	int fd, rc = 0;
 
-	if (!slash) {
+	if (slash == NULL) {
 		strcpy(dir, ".");
 	} else if (slash == path) {
 		strcpy(dir, "/");

@@ -67,7 +67,7 @@ int pager_map(kv_env *env, uint64_t need)
 		return kv_set_err(-errno, "mmap of %zu bytes failed", size);
 	if (env->map) {
 		struct oldmap *o = malloc(sizeof(*o));
-		if (!o) {
+		if (o == NULL) {
 			munmap(m, size);
 			return -ENOMEM;
 		}
@@ -98,7 +98,7 @@ static int slab_add(struct pgbufs *b)
 	if (b->nslab == b->cslab) {
 		size_t nc = b->cslab ? b->cslab * 2 : 8;
 		uint8_t **ns = realloc(b->slab, nc * sizeof(*ns));
-		if (!ns)
+		if (ns == NULL)
 			return -ENOMEM;
 		b->slab = ns;
 		b->cslab = nc;
@@ -148,7 +148,7 @@ void pgbuf_put(kv_env *env, uint8_t *buf, uint64_t n)
 {
 	struct pgbufs *b = &env->bufs;
 
-	if (!buf)
+	if (buf == NULL)
 		return;
 	if (n > BUF_MAX_RUN) {
 		free(buf);
@@ -160,7 +160,7 @@ void pgbuf_put(kv_env *env, uint8_t *buf, uint64_t n)
 	if (b->nfree == b->cfree) {
 		size_t nc = b->cfree ? b->cfree * 2 : 64;
 		uint8_t **nf = realloc(b->free, nc * sizeof(*nf));
-		if (!nf)
+		if (nf == NULL)
 			return; /* it comes back when the txn ends */
 		b->free = nf;
 		b->cfree = nc;
@@ -222,7 +222,7 @@ static int dirty_grow(struct dirty *d)
 	size_t nc = d->cap ? d->cap * 2 : 256, i;
 	struct dpage *nt = calloc(nc, sizeof(*nt));
 
-	if (!nt)
+	if (nt == NULL)
 		return -ENOMEM;
 	for (i = 0; i < d->cap; i++) {
 		struct dpage *o = &d->tab[i];
@@ -295,7 +295,7 @@ static uint8_t *dirty_buf(struct dirty *d, uint64_t pgno)
 	if (d->cpg[c] == pgno && pgno)
 		return d->cbuf[c];
 	e = dirty_find(d, pgno);
-	if (!e)
+	if (e == NULL)
 		return NULL;
 	d->cpg[c] = pgno;
 	d->cbuf[c] = e->buf;
@@ -349,7 +349,7 @@ int page_alloc(kv_txn *txn, uint64_t n, uint64_t *pgno)
 	if (rc == KV_ENOTFOUND && !txn->reclaimed) {
 		/* Readers may have finished since the txn began. */
 		rc = fl_reclaim(txn);
-		if (rc)
+		if (rc != 0)
 			return rc;
 		txn->reclaimed = true;
 		rc = fl_take(txn->fl, n, pgno);
@@ -371,12 +371,12 @@ static int new_run(kv_txn *txn, uint64_t n, bool clear, uint64_t *pgno,
 	int rc;
 
 	buf = pgbuf_get(txn->env, n);
-	if (!buf)
+	if (buf == NULL)
 		return -ENOMEM;
 	rc = page_alloc(txn, n, pgno);
 	if (rc == 0)
 		rc = dirty_add(&txn->dirty, *pgno, n, buf);
-	if (rc) {
+	if (rc != 0) {
 		pgbuf_put(txn->env, buf, n);
 		return rc;
 	}
@@ -407,7 +407,7 @@ int page_free(kv_txn *txn, uint64_t pgno, uint64_t n, uint64_t born)
 				size_t nc = txn->cloose ? txn->cloose * 2 : 64;
 				uint64_t *nl = realloc(txn->loose,
 				                       nc * sizeof(*nl));
-				if (!nl)
+				if (nl == NULL)
 					return -ENOMEM;
 				txn->loose = nl;
 				txn->cloose = nc;
@@ -433,14 +433,14 @@ int page_touch(kv_txn *txn, uint64_t pgno, uint64_t *newpg, uint8_t **out)
 		return 0;
 	}
 	src = page_get(txn, pgno);
-	if (!src)
+	if (src == NULL)
 		return KV_ECORRUPT;
 	rc = new_run(txn, 1, false, newpg, &buf);
-	if (rc)
+	if (rc != 0)
 		return rc;
 	memcpy(buf + PH_TYPE, src + PH_TYPE, KV_PAGE_SIZE - PH_TYPE);
 	rc = page_free(txn, pgno, 1, get64(src + PH_TXNID));
-	if (rc)
+	if (rc != 0)
 		return rc;
 	*out = buf;
 	return 0;
@@ -472,7 +472,7 @@ static int grow_file(kv_txn *txn)
 		step = 1u << 20;
 	size = (need + step - 1) / step * step;
 	rc = env->io->truncate(env->io->ctx, env->fd, size);
-	if (rc)
+	if (rc != 0)
 		return kv_set_err(rc, "growing %s to %llu bytes: %s", env->path,
 		                  (unsigned long long)size, kv_strerror(rc));
 	env->file_size = size;
@@ -497,7 +497,7 @@ int pager_trim(kv_env *env)
 	rc = env->io->truncate(env->io->ctx, env->fd, end);
 	if (rc == 0)
 		rc = env->io->sync(env->io->ctx, env->fd);
-	if (rc)
+	if (rc != 0)
 		return kv_set_err(rc, "cutting %s to %llu bytes: %s", env->path,
 		                  (unsigned long long)end, kv_strerror(rc));
 	env->file_size = end;
@@ -529,7 +529,7 @@ int pager_write_dirty(kv_txn *txn)
 	if (!txn->dirty.used)
 		return 0;
 	v = malloc(txn->dirty.used * sizeof(*v));
-	if (!v)
+	if (v == NULL)
 		return -ENOMEM;
 	for (i = 0; i < txn->dirty.cap; i++)
 		if (txn->dirty.tab[i].pgno)
@@ -538,7 +538,7 @@ int pager_write_dirty(kv_txn *txn)
 	if (!env->stage)
 		env->stage = malloc(STAGE_BYTES); /* NULL: write page by page */
 	rc = grow_file(txn);
-	if (rc)
+	if (rc != 0)
 		goto out;
 
 	for (i = 0; i < n && rc == 0; i++) {
@@ -551,7 +551,7 @@ int pager_write_dirty(kv_txn *txn)
 			rc = env->io->pwrite(env->io->ctx, env->fd, env->stage,
 			                     slen, soff);
 			slen = 0;
-			if (rc)
+			if (rc != 0)
 				break;
 		}
 		/* a page with no neighbour goes straight from its buffer */
@@ -569,7 +569,7 @@ int pager_write_dirty(kv_txn *txn)
 	if (rc == 0 && slen)
 		rc = env->io->pwrite(env->io->ctx, env->fd, env->stage, slen,
 		                     soff);
-	if (rc)
+	if (rc != 0)
 		kv_set_err(rc, "writing pages of %s: %s", env->path,
 		           kv_strerror(rc));
 out:
@@ -609,7 +609,7 @@ static int spill_flush(kv_txn *txn)
 	for (i = 0; rc == 0 && i < txn->nspill; i++) {
 		struct dpage *e = dirty_find(&txn->dirty, txn->spill[i]);
 		/* queued pages are neighbours, still dirty and single */
-		if (!e || e->n != 1)
+		if (e == NULL || e->n != 1)
 			return KV_CORRUPT(txn->spill[i], "page to write early "
 			                  "is not a dirty page (internal error)");
 		page_seal(e->buf, KV_PAGE_SIZE);
@@ -625,7 +625,7 @@ static int spill_flush(kv_txn *txn)
 	if (rc == 0 && len)
 		rc = env->io->pwrite(env->io->ctx, env->fd, env->stage, len,
 		                     txn->spill[0] * KV_PAGE_SIZE);
-	if (rc)
+	if (rc != 0)
 		return kv_set_err(rc, "writing pages of %s: %s", env->path,
 		                  kv_strerror(rc));
 	for (i = 0; i < txn->nspill; i++)
@@ -647,7 +647,7 @@ int pager_spill(kv_txn *txn, uint64_t pgno)
 	    (txn->nspill == WRITE_MAX_PAGES ||
 	     txn->spill[txn->nspill - 1] + 1 != pgno)) {
 		rc = spill_flush(txn);
-		if (rc)
+		if (rc != 0)
 			return rc;
 	}
 	txn->spill[txn->nspill++] = pgno;

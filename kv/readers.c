@@ -111,7 +111,7 @@ int readers_open(kv_env *env)
 		return kv_set_err(-errno, "%s: %s", env->lockpath,
 		                  strerror(errno));
 	rc = os_lock(env->lfd, LOCK_INIT, true, true);
-	if (rc)
+	if (rc != 0)
 		return rc;
 	rc = os_lock(env->lfd, LOCK_ALIVE, true, false);
 	bool alone = rc == 0;
@@ -119,12 +119,12 @@ int readers_open(kv_env *env)
 		goto out;
 	if (alone) {
 		rc = os_file_size(env->lfd, &cur);
-		if (rc)
+		if (rc != 0)
 			goto out;
 		if (cur != size &&
 		    (rc = env->io->truncate(env->io->ctx, env->lfd, 0)) == 0)
 			rc = env->io->truncate(env->io->ctx, env->lfd, size);
-		if (rc)
+		if (rc != 0)
 			goto out;
 	}
 	env->sh = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED,
@@ -250,7 +250,7 @@ void reader_slot_put(kv_env *env, struct rslot *slot)
 	if (env->npool == env->cpool) {
 		size_t nc = env->cpool ? env->cpool * 2 : 16;
 		struct rslot **np = realloc(env->pool, nc * sizeof(*np));
-		if (!np) {
+		if (np == NULL) {
 			/* keep the slot claimed but idle; it is freed at close */
 			pthread_mutex_unlock(&env->mu);
 			return;
@@ -295,7 +295,7 @@ int readers_collect(kv_env *env, uint64_t **out, size_t *n)
 		if (cnt == cap) {
 			size_t nc = cap ? cap * 2 : 16;
 			uint64_t *nv = realloc(v, nc * sizeof(*nv));
-			if (!nv) {
+			if (nv == NULL) {
 				free(v);
 				return -ENOMEM;
 			}

@@ -65,12 +65,12 @@ static int rec_get(kv_txn *txn, const struct tree *snaps, const char *name,
 	kv_val v;
 	int rc = name_check(name);
 
-	if (rc)
+	if (rc != 0)
 		return rc;
 	rc = bt_get(txn, &t, name_val(name), &v);
 	if (rc == KV_ENOTFOUND)
 		return kv_set_err(rc, "no snapshot '%s'", name);
-	if (rc)
+	if (rc != 0)
 		return rc;
 	if (v.len != SR_SIZE)
 		return kv_set_err(KV_ECORRUPT, "snapshot record '%s' has the "
@@ -97,13 +97,13 @@ int snap_each(kv_txn *txn, const struct tree *snaps,
 		struct snaprec r;
 		kv_val k, v;
 		rc = bt_cur_get(&c, &k, &v);
-		if (rc)
+		if (rc != 0)
 			return rc;
 		if (v.len != SR_SIZE || !name_ok(k))
 			return KV_CORRUPT(c.pg[c.depth - 1], "snapshot record");
 		rec_load(&r, v.data);
 		rc = fn(ctx, r.txnid, &r.catalog);
-		if (rc)
+		if (rc != 0)
 			return rc;
 	}
 	return rc == KV_ENOTFOUND ? 0 : rc;
@@ -131,7 +131,7 @@ static int add_txid(void *ctx, uint64_t txnid, const struct tree *cat)
 		if (cap > x->count)
 			cap = (size_t)x->count;
 		v = realloc(x->v, cap * sizeof(*v));
-		if (!v)
+		if (v == NULL)
 			return -ENOMEM;
 		x->v = v;
 		x->cap = cap;
@@ -151,7 +151,7 @@ int snap_load_txids(kv_txn *txn, const struct tree *snaps, uint64_t **out,
 	if (!snaps->count)
 		return 0;
 	rc = snap_each(txn, snaps, add_txid, &x);
-	if (rc) {
+	if (rc != 0) {
 		free(x.v);
 		return rc;
 	}
@@ -194,7 +194,7 @@ static int count_records(kv_txn *txn, const struct tree *catalog,
 	for (rc = bt_first(&c); rc == 0; rc = bt_next(&c)) {
 		kv_val v;
 		rc = bt_cur_get(&c, NULL, &v);
-		if (rc)
+		if (rc != 0)
 			return rc;
 		if (v.len != TD_SIZE)
 			return KV_CORRUPT(c.pg[c.depth - 1], "catalog entry");
@@ -209,18 +209,18 @@ KV_API int kv_snapshot_create(kv_txn *txn, const char *name)
 	uint8_t buf[SR_SIZE];
 	int rc = write_ok(txn);
 
-	if (rc)
+	if (rc != 0)
 		return rc;
 	txlog_off(txn); /* snapshots change with checkpoints only */
 	rc = name_check(name);
-	if (rc)
+	if (rc != 0)
 		return rc;
 	memset(&r, 0, sizeof(r));
 	r.txnid = txn->base_txnid;
 	r.created = kv_now_ns();
 	r.catalog = txn->base_catalog;
 	rc = count_records(txn, &r.catalog, &r.records);
-	if (rc)
+	if (rc != 0)
 		return rc;
 	rec_store(&r, buf);
 	kv_val v = { buf, SR_SIZE };
@@ -236,11 +236,11 @@ KV_API int kv_snapshot_delete(kv_txn *txn, const char *name)
 {
 	int rc = write_ok(txn);
 
-	if (rc)
+	if (rc != 0)
 		return rc;
 	txlog_off(txn); /* snapshots change with checkpoints only */
 	rc = name_check(name);
-	if (rc)
+	if (rc != 0)
 		return rc;
 	rc = bt_del(txn, &txn->st.snaps, name_val(name));
 	if (rc == KV_ENOTFOUND)
@@ -258,14 +258,14 @@ KV_API int kv_snapshot_rename(kv_txn *txn, const char *from, const char *to)
 	uint8_t buf[SR_SIZE];
 	int rc = write_ok(txn);
 
-	if (rc)
+	if (rc != 0)
 		return rc;
 	txlog_off(txn); /* snapshots change with checkpoints only */
 	rc = rec_get(txn, &txn->st.snaps, from, &r);
-	if (rc)
+	if (rc != 0)
 		return rc;
 	rc = name_check(to);
-	if (rc)
+	if (rc != 0)
 		return rc;
 	if (strcmp(from, to) == 0)
 		return 0;
@@ -299,7 +299,7 @@ KV_API int kv_snapshot_get(kv_txn *txn, const char *name,
 	}
 	rc = rec_get(txn, &txn->st.snaps, name, &r);
 
-	if (rc)
+	if (rc != 0)
 		return rc;
 	memset(info, 0, sizeof(*info));
 	strcpy(info->name, name);
@@ -318,7 +318,7 @@ KV_API int kv_snapshot_same(kv_txn *txn, const char *name)
 		return kv_set_err(-EINVAL, "snapshots cannot be compared "
 		                  "inside a snapshot transaction");
 	rc = rec_get(txn, &txn->st.snaps, name, &r);
-	if (rc)
+	if (rc != 0)
 		return rc;
 	/* Pages are copied on write and a snapshot keeps its pages from
 	 * reuse, so an equal catalog root means every table is unchanged. */
@@ -354,18 +354,18 @@ KV_API int kv_snapshot_list(kv_txn *txn,
 	 * than trust it for an allocation */
 	cap = t.count < 64 ? (size_t)t.count : 64;
 	v = calloc(cap, sizeof(*v));
-	if (!v)
+	if (v == NULL)
 		return -ENOMEM;
 	for (rc = bt_first(&c); rc == 0 && n < t.count; rc = bt_next(&c)) {
 		kv_val k, val;
 		struct snaprec r;
 		rc = bt_cur_get(&c, &k, &val);
-		if (rc)
+		if (rc != 0)
 			break;
 		if (n == cap) {
 			struct kv_snapshot_info *nv =
 			        realloc(v, 2 * cap * sizeof(*v));
-			if (!nv) {
+			if (nv == NULL) {
 				rc = -ENOMEM;
 				break;
 			}
@@ -412,15 +412,15 @@ KV_API int kv_txn_begin_snapshot(kv_env *env, const char *name,
 		struct state now;
 		int rc = txn_begin_read_state(env, &txn);
 
-		if (rc)
+		if (rc != 0)
 			return rc;
 		rc = rec_get(txn, &txn->st.snaps, name, &r);
-		if (rc) {
+		if (rc != 0) {
 			kv_txn_abort(txn);
 			return rc;
 		}
 		rc = reader_slot_get(env, &txn->slot2);
-		if (rc) {
+		if (rc != 0) {
 			kv_txn_abort(txn);
 			return rc;
 		}
@@ -462,18 +462,18 @@ KV_API int kv_snapshot_space(kv_txn *txn, const char *name, uint64_t *pages)
 
 	*pages = 0;
 	rc = rec_get(txn, &txn->st.snaps, name, &r);
-	if (rc)
+	if (rc != 0)
 		return rc;
 	if (txn->rdonly) {
 		rc = fl_load(txn->env, txn->map, &txn->st, &own);
-		if (rc)
+		if (rc != 0)
 			return rc;
 		f = &own;
 	} else {
 		f = txn->fl;
 	}
 	rc = snap_load_txids(txn, &txn->st.snaps, &tx, &ntx);
-	if (rc)
+	if (rc != 0)
 		goto out;
 	/* with two snapshots of one commit, neither holds anything alone */
 	size_t same = 0;
@@ -526,22 +526,22 @@ static int restore_visit(void *ctx, uint64_t pg, uint64_t n, uint64_t tx,
 {
 	struct restore *rs = ctx;
 	(void)depth;
-	if (!p)
+	if (p == NULL)
 		return KV_CORRUPT(pg, "unreadable page");
 	if (rs->w.phase == RS_KEEP)
 		return 0;
 	if (rs->cnt == rs->cap) {
 		size_t nc = rs->cap ? rs->cap * 2 : 256;
 		uint64_t *a = realloc(rs->pg, nc * 8), *b, *c;
-		if (!a)
+		if (a == NULL)
 			return -ENOMEM;
 		rs->pg = a;
 		b = realloc(rs->n, nc * 8);
-		if (!b)
+		if (b == NULL)
 			return -ENOMEM;
 		rs->n = b;
 		c = realloc(rs->tx, nc * 8);
-		if (!c)
+		if (c == NULL)
 			return -ENOMEM;
 		rs->tx = c;
 		rs->cap = nc;
@@ -572,32 +572,32 @@ KV_API int kv_snapshot_restore(kv_txn *txn, const char *name)
 	size_t i, k;
 	int rc = write_ok(txn);
 
-	if (rc)
+	if (rc != 0)
 		return rc;
 	txlog_off(txn); /* snapshots change with checkpoints only */
 	rc = rec_get(txn, &txn->st.snaps, name, &r);
-	if (rc)
+	if (rc != 0)
 		return rc;
 	memset(&rs, 0, sizeof(rs));
 	rc = catalog_flush(txn);
-	if (rc)
+	if (rc != 0)
 		goto out;
 	catalog_invalidate(txn);
 
 	rc = walk_init(&rs.w, txn, true, restore_visit, NULL, &rs);
-	if (rc)
+	if (rc != 0)
 		goto out;
 	rs.w.phase = RS_KEEP;
 	rc = walk_catalog(&rs.w, &r.catalog);
-	if (rc)
+	if (rc != 0)
 		goto out;
 	rs.w.phase = RS_LIVE;
 	rc = walk_catalog(&rs.w, &txn->st.catalog);
-	if (rc)
+	if (rc != 0)
 		goto out;
 	for (i = 0; i < rs.cnt; i++) {
 		rc = page_free(txn, rs.pg[i], rs.n[i], rs.tx[i]);
-		if (rc)
+		if (rc != 0)
 			goto out;
 	}
 	/* pages of the snapshot waiting for reuse are live again */

@@ -121,12 +121,12 @@ int txn_begin_read_state(kv_env *env, kv_txn **out)
 	kv_txn *txn = calloc(1, sizeof(*txn));
 	int rc;
 
-	if (!txn)
+	if (txn == NULL)
 		return -ENOMEM;
 	txn->env = env;
 	txn->rdonly = true;
 	rc = reader_slot_get(env, &txn->slot);
-	if (rc) {
+	if (rc != 0) {
 		free(txn);
 		return rc;
 	}
@@ -141,7 +141,7 @@ int txn_begin_read_state(kv_env *env, kv_txn **out)
 	}
 	txn->id = txn->st.txnid;
 	rc = map_for(env, txn);
-	if (rc) {
+	if (rc != 0) {
 		txn_free(txn);
 		return rc;
 	}
@@ -169,7 +169,7 @@ static int begin_write(kv_env *env, bool try, kv_txn **out)
 	}
 	if (!env->private_lock) {
 		rc = os_lock(env->lfd, LOCK_WRITER, true, !try);
-		if (rc) {
+		if (rc != 0) {
 			pthread_mutex_unlock(&env->wmu);
 			return rc == KV_EBUSY
 			               ? kv_set_err(rc, "another process is "
@@ -178,7 +178,7 @@ static int begin_write(kv_env *env, bool try, kv_txn **out)
 		}
 	}
 	txn = calloc(1, sizeof(*txn));
-	if (!txn) {
+	if (txn == NULL) {
 		rc = -ENOMEM;
 		goto fail_unlock;
 	}
@@ -190,28 +190,28 @@ static int begin_write(kv_env *env, bool try, kv_txn **out)
 		txn->id = lowest; /* the first commit after an open: kv_int.h */
 	txn->durable_txnid = atomic_load(&env->sh->durable_txnid);
 	rc = os_file_size(env->fd, &size);
-	if (rc)
+	if (rc != 0)
 		goto fail;
 	env->file_size = size;
 	rc = map_for(env, txn);
-	if (rc)
+	if (rc != 0)
 		goto fail;
 	if (env->fl_txnid != txn->st.txnid || !env->fl_txnid) {
 		fl_release(&env->fl);
 		env->fl_txnid = 0;
 		env->reclaim_valid = false;
 		rc = fl_load(env, txn->map, &txn->st, &env->fl);
-		if (rc)
+		if (rc != 0)
 			goto fail;
 		env->fl_txnid = txn->st.txnid;
 	}
 	txn->fl = &env->fl;
 	rc = snap_load_txids(txn, &txn->st.snaps, &txn->snaptx,
 	                     &txn->nsnaptx);
-	if (rc)
+	if (rc != 0)
 		goto fail;
 	rc = fl_reclaim(txn);
-	if (rc)
+	if (rc != 0)
 		goto fail;
 	fl_log_begin(txn->fl);
 	txn->lg.off = !txn->st.log_open || !txn->st.log_npages;
@@ -269,7 +269,7 @@ KV_API void kv_txn_abort(kv_txn *txn)
 {
 	bool writer;
 
-	if (!txn)
+	if (txn == NULL)
 		return;
 	writer = !txn->rdonly;
 	kv_env *env = txn->env;
@@ -295,7 +295,7 @@ KV_API int kv_txn_commit(kv_txn *txn)
 	bool logged, ckpt, fresh = false;
 	int rc;
 
-	if (!txn)
+	if (txn == NULL)
 		return -EINVAL;
 	env = txn->env;
 	if (txn->rdonly) {
@@ -310,7 +310,7 @@ KV_API int kv_txn_commit(kv_txn *txn)
 		return rc;
 	}
 	rc = catalog_flush(txn);
-	if (rc)
+	if (rc != 0)
 		goto fail;
 	/*
 	 * Pages freed by a commit are reusable only once a later commit is
@@ -350,7 +350,7 @@ KV_API int kv_txn_commit(kv_txn *txn)
 		rc = fl_settle(txn);
 	if (rc == 0 && ckpt)
 		rc = fl_save(txn); /* others leave it stale */
-	if (rc)
+	if (rc != 0)
 		goto fail;
 	txn->st.txnid = txn->id;
 	txn->st.time_ns = kv_now_ns();
@@ -378,12 +378,12 @@ KV_API int kv_txn_commit(kv_txn *txn)
 		if (atomic_load(&env->sh->durable_txnid) < txn->base_txnid)
 			(void)txn_sync_locked(env, true);
 	}
-	if (rc)
+	if (rc != 0)
 		goto fail;
 
 	slot = atomic_load(&env->sh->durable_slot) ? 0 : 1;
 	rc = txn_write_meta(env, &txn->st, slot);
-	if (rc) {
+	if (rc != 0) {
 		env->fatal = true;
 		kv_set_err(rc, "%s: writing the commit record: %s", env->path,
 		           kv_strerror(rc));
@@ -391,7 +391,7 @@ KV_API int kv_txn_commit(kv_txn *txn)
 	}
 	if (ckpt) {
 		rc = env->io->sync(env->io->ctx, env->fd);
-		if (rc) {
+		if (rc != 0) {
 			env->fatal = true;
 			kv_set_err(rc, "%s: fsync failed: %s", env->path,
 			           kv_strerror(rc));
@@ -400,7 +400,7 @@ KV_API int kv_txn_commit(kv_txn *txn)
 	} else if (logged) {
 		bool durable = txn->durability == KV_DURABLE_IMMEDIATE;
 		rc = log_append(txn, rec_off, durable);
-		if (rc) {
+		if (rc != 0) {
 			env->fatal = true;
 			kv_set_err(rc, "%s: writing the commit log: %s",
 			           env->path, kv_strerror(rc));
@@ -442,7 +442,7 @@ int txn_sync_locked(kv_env *env, bool full)
 	shared_read_state(env, &cur);
 	if (!full && cur.log_open && cur.log_npages) {
 		rc = log_sync(env, &cur);
-		if (rc) {
+		if (rc != 0) {
 			env->fatal = true;
 			return kv_set_err(rc, "%s: writing the commit log: %s",
 			                  env->path, kv_strerror(rc));
@@ -451,7 +451,7 @@ int txn_sync_locked(kv_env *env, bool full)
 		return 0;
 	}
 	rc = env->io->sync(env->io->ctx, env->fd);
-	if (rc) {
+	if (rc != 0) {
 		env->fatal = true;
 		return kv_set_err(rc, "%s: fsync failed: %s", env->path,
 		                  kv_strerror(rc));

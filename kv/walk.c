@@ -41,7 +41,7 @@ int walk_init(struct walk *w, kv_txn *txn, bool marks, bt_walk_fn visit,
 	w->ctx = ctx;
 	if (marks) {
 		w->mark = calloc(w->npages ? w->npages : 1, 1);
-		if (!w->mark)
+		if (w->mark == NULL)
 			return -ENOMEM;
 	}
 	return 0;

@@ -77,7 +77,7 @@ int cmd_backup(int argc, char **argv)
 	if (rc != 0) {
 		char what[KV_MAX_NAME + 64];
 
-		snprintf(what, sizeof what, "cannot back up%s%s to %s",
+		snprintf(what, sizeof(what), "cannot back up%s%s to %s",
 		         snap ? " snapshot " : "", snap ? snap : "", pos[1]);
 		cli_fail(pos[0], what, rc);
 		return 1; /* the copy removed what it made; never someone's */
@@ -92,7 +92,7 @@ int cmd_backup(int argc, char **argv)
 		cli_fail(pos[1], "the backup does not open", rc);
 		return 1;
 	}
-	cli_format_size(size, sizeof size, st.file_size);
+	cli_format_size(size, sizeof(size), st.file_size);
 	printf("wrote %s (%s, %" PRIu64 " tables)%s%s\n", pos[1], size,
 	       st.tables, snap ? " from snapshot " : "", snap ? snap : "");
 	return 0;

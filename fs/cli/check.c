@@ -110,9 +110,9 @@ static int check_record(struct check_state *cs, kv_val k, kv_val v,
 	int rc;
 
 	cs->records++;
-	snprintf(path, sizeof path, "%s/%.*s", table, (int)k.len,
+	snprintf(path, sizeof(path), "%s/%.*s", table, (int)k.len,
 	         (const char *)k.data);
-	if (yaml_check(v.data, v.len, msg, sizeof msg) != 0) {
+	if (yaml_check(v.data, v.len, msg, sizeof(msg)) != 0) {
 		report(cs, "/%s: invalid record: %s\n", path, msg);
 		cs->problems++;
 	}
@@ -142,7 +142,7 @@ static int check_node(struct check_state *cs, kv_val k, kv_val v,
 
 	(void)table;
 	cs->nodes++;
-	rc = pm_node_key_to_path(path, sizeof path, k.data, k.len);
+	rc = pm_node_key_to_path(path, sizeof(path), k.data, k.len);
 	if (rc < 0) {
 		report(cs, "nodes: malformed key of %zu bytes\n", k.len);
 		cs->problems++;
@@ -209,7 +209,7 @@ static int check_store(const char *db, int verbose)
 
 	if (cli_open(db, CLI_OPEN_CHECK, &env) != 0)
 		return 1;
-	memset(&rep, 0, sizeof rep);
+	memset(&rep, 0, sizeof(rep));
 	rc = kv_check(env, kv_problem, &cs, &rep);
 	if (rc != 0 && rc != KV_ECORRUPT) {
 		fprintf(stderr, "cccfs: %s: check failed: %s %s\n", db,

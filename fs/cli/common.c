@@ -90,7 +90,7 @@ static void say_recovery(kv_env *env, const char *db, enum notes notes)
 	if (notes == NOTES_NONE)
 		return;
 	if (kv_env_stat(env, &st) != 0)
-		memset(&st, 0, sizeof st);
+		memset(&st, 0, sizeof(st));
 	if (notes == NOTES_CHECK) {
 		if (st.rolled_back_txnid)
 			printf("note: the newest commit (txn %" PRIu64 ") was "
@@ -257,7 +257,7 @@ uint64_t cli_damage(kv_env *env, const char *db)
 	int rc;
 
 	say_recovery(env, db, NOTES_COPY);
-	memset(&rep, 0, sizeof rep);
+	memset(&rep, 0, sizeof(rep));
 	rc = kv_check(env, NULL, NULL, &rep);
 	bad = rep.problems ? rep.problems : rc != 0;
 	if (stx_begin(env, false, &s) == 0) {

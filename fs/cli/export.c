@@ -55,7 +55,7 @@ static int children_add(void *ctx, const char *name, const struct node *n)
 
 	if (ch->n == ch->cap) {
 		size_t cap = ch->cap ? ch->cap * 2 : 16;
-		struct child *nc = realloc(ch->c, cap * sizeof *nc);
+		struct child *nc = realloc(ch->c, cap * sizeof(*nc));
 
 		if (nc == NULL)
 			return -ENOMEM;
@@ -155,7 +155,7 @@ static int export_dir(struct xport *x, const char *rel, const char *out)
 			break;
 		}
 		snprintf(opath, olen, "%s/%s", out, c->name);
-		rc = pm_join(srel, sizeof srel, rel, c->name);
+		rc = pm_join(srel, sizeof(srel), rel, c->name);
 		if (rc == 0 && S_ISDIR(c->node.mode)) {
 			if (mkdir(opath, 0700) != 0)
 				rc = -errno;
@@ -226,7 +226,7 @@ int cmd_export(int argc, char **argv)
 		        PRIu64 " problems; `cccfs check %s` lists them); "
 		        "exporting what still reads, which may hold damaged "
 		        "bytes\n", pos[0], bad, pos[0]);
-	memset(&x, 0, sizeof x);
+	memset(&x, 0, sizeof(x));
 	rc = snap ? stx_begin_snapshot(env, snap, &x.s)
 	          : stx_begin(env, false, &x.s);
 	if (rc != 0) {

@@ -65,7 +65,7 @@ static int item_add(struct import *im, const char *rel, const char *src,
 
 	if (im->n == im->cap) {
 		size_t cap = im->cap ? im->cap * 2 : 64;
-		struct item *ni = realloc(im->it, cap * sizeof *ni);
+		struct item *ni = realloc(im->it, cap * sizeof(*ni));
 
 		if (ni == NULL)
 			return -ENOMEM;
@@ -73,7 +73,7 @@ static int item_add(struct import *im, const char *rel, const char *src,
 		im->cap = cap;
 	}
 	e = &im->it[im->n];
-	memset(e, 0, sizeof *e);
+	memset(e, 0, sizeof(*e));
 	e->rel = strdup(rel);
 	e->src = strdup(src);
 	if (e->rel == NULL || e->src == NULL) {
@@ -115,7 +115,7 @@ static int import_walk(struct import *im, const char *rel, const char *src)
 			char **nn;
 
 			cap = cap ? cap * 2 : 32;
-			nn = realloc(names, cap * sizeof *nn);
+			nn = realloc(names, cap * sizeof(*nn));
 			if (nn == NULL) {
 				rc = -ENOMEM;
 				break;
@@ -131,7 +131,7 @@ static int import_walk(struct import *im, const char *rel, const char *src)
 	}
 	closedir(d);
 	if (n > 1)
-		qsort(names, n, sizeof *names, cmp_name);
+		qsort(names, n, sizeof(*names), cmp_name);
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		char srel[PM_PATH_MAX + 1];
 		size_t slen = strlen(src) + strlen(names[i]) + 2;
@@ -144,7 +144,7 @@ static int import_walk(struct import *im, const char *rel, const char *src)
 			break;
 		}
 		snprintf(spath, slen, "%s/%s", src, names[i]);
-		jr = pm_join(srel, sizeof srel, rel, names[i]);
+		jr = pm_join(srel, sizeof(srel), rel, names[i]);
 		if (lstat(spath, &st) != 0) {
 			fprintf(stderr, "cccfs: %s: %s\n", spath,
 			        strerror(errno));
@@ -230,7 +230,7 @@ static int import_load(const struct item *e, struct progress *p, char **data,
 		fprintf(stderr, "%s: %s\n", e->src, strerror(-rc));
 		return rc;
 	}
-	rc = yaml_check(*data, *len, msg, sizeof msg);
+	rc = yaml_check(*data, *len, msg, sizeof(msg));
 	if (rc != 0) {
 		progress_clear(p);
 		fprintf(stderr, "%s: %s\n", e->src,

@@ -66,7 +66,7 @@ static int fstab_only(const char *o, size_t len)
 		"user", "users", "nouser",
 	};
 
-	for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
 		if (strlen(words[i]) == len && memcmp(o, words[i], len) == 0)
 			return 1;
 	return (len >= 2 && memcmp(o, "x-", 2) == 0) ||

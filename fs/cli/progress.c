@@ -49,7 +49,7 @@ char *progress_format(char *buf, size_t n, const char *label, uint64_t done,
 		return buf;
 	if (n > PROGRESS_LINE_MAX + 1)
 		n = PROGRESS_LINE_MAX + 1;
-	format_rate(rate, sizeof rate, done, elapsed_ns);
+	format_rate(rate, sizeof(rate), done, elapsed_ns);
 	if (total == 0) {
 		snprintf(buf, n, "%.32s  %llu%s", label,
 		         (unsigned long long)done, rate);
@@ -101,7 +101,7 @@ static void draw(struct progress *p, uint64_t now, const char *end)
 	progress_format(line + 1, PROGRESS_LINE_MAX + 1, p->label, p->done,
 	                p->total, now - p->start_ns);
 	len = strlen(line);
-	snprintf(line + len, sizeof line - len, "\033[K%s", end);
+	snprintf(line + len, sizeof(line) - len, "\033[K%s", end);
 	put(p->fd, line, strlen(line));
 	p->drawn_ns = now;
 	p->shown = 1;
@@ -109,7 +109,7 @@ static void draw(struct progress *p, uint64_t now, const char *end)
 
 void progress_start(struct progress *p, const char *label, uint64_t total)
 {
-	memset(p, 0, sizeof *p);
+	memset(p, 0, sizeof(*p));
 	p->label = label;
 	p->total = total;
 	p->fd = STDERR_FILENO;

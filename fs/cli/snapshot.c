@@ -50,7 +50,7 @@ static int list_collect(void *ctx, const struct kv_snapshot_info *si)
 
 	if (lc->n == lc->cap) {
 		size_t cap = lc->cap ? lc->cap * 2 : 16;
-		struct list_row *nr = realloc(lc->row, cap * sizeof *nr);
+		struct list_row *nr = realloc(lc->row, cap * sizeof(*nr));
 
 		if (nr == NULL)
 			return -ENOMEM;
@@ -111,8 +111,8 @@ static int snapshot_list(kv_env *env, const char *db)
 			rc = snapshot_records(env, si->name, &records);
 		if (rc != 0)
 			break;
-		cli_format_utc(when, sizeof when, si->created_ns);
-		cli_format_size(space, sizeof space, pages * 4096);
+		cli_format_utc(when, sizeof(when), si->created_ns);
+		cli_format_size(space, sizeof(space), pages * 4096);
 		printf("%-32s %-21s %10" PRIu64 " %8" PRIu64 " %10s\n",
 		       si->name, when, si->txnid, records, space);
 	}
@@ -142,7 +142,7 @@ static int snapshot_change(kv_env *env, const char *db, const char *op,
 	if (rc != 0) {
 		char what[KV_MAX_NAME + 64];
 
-		snprintf(what, sizeof what, "cannot %s snapshot '%s'", op,
+		snprintf(what, sizeof(what), "cannot %s snapshot '%s'", op,
 		         name);
 		cli_fail(db, what, rc);
 		return 1;
@@ -187,7 +187,7 @@ int cmd_snapshot(int argc, char **argv)
 		if (rc != 0) {
 			char what[KV_MAX_NAME + 64];
 
-			snprintf(what, sizeof what, "cannot restore snapshot "
+			snprintf(what, sizeof(what), "cannot restore snapshot "
 			         "'%s'", name);
 			cli_fail(db, what, rc);
 			ret = 1;

@@ -40,7 +40,7 @@ static int stat_store(const char *db)
 		char when[40] = "never";
 
 		if (st.commit_time_ns > 0)
-			cli_format_utc(when, sizeof when, st.commit_time_ns);
+			cli_format_utc(when, sizeof(when), st.commit_time_ns);
 		printf("file            %s\n", kv_env_path(env));
 		printf("page size       %" PRIu32 "\n", st.page_size);
 		printf("file size       %" PRIu64 " bytes\n", st.file_size);

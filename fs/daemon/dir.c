@@ -65,7 +65,7 @@ static int dir_add(void *ctx, const char *name, const struct node *n)
 
 	if ((d->n & (d->n + 1)) == 0 || d->e == NULL) {
 		/* grow at 0, 1, 3, 7, ... entries */
-		struct dir_entry *ne = realloc(d->e, (d->n + 1) * 2 * sizeof *ne);
+		struct dir_entry *ne = realloc(d->e, (d->n + 1) * 2 * sizeof(*ne));
 
 		if (ne == NULL)
 			return -ENOMEM;
@@ -149,7 +149,7 @@ static int do_opendir(struct fs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
 		free(path);
 		return -ENOTDIR;
 	}
-	d = calloc(1, sizeof *d);
+	d = calloc(1, sizeof(*d));
 	if (d == NULL) {
 		free(path);
 		return -ENOMEM;
@@ -230,7 +230,7 @@ static int do_readdir(fuse_req_t req, fuse_ino_t ino, struct dir_handle *d,
 		uint64_t cino = 0;
 		size_t need;
 
-		memset(&e, 0, sizeof e);
+		memset(&e, 0, sizeof(e));
 		if (i < 2) {
 			name = i == 0 ? "." : "..";
 			e.attr.st_ino = i == 0 ? ino : FUSE_ROOT_ID;
@@ -239,7 +239,7 @@ static int do_readdir(fuse_req_t req, fuse_ino_t ino, struct dir_handle *d,
 			const struct dir_entry *de = &d->e[i - 2];
 
 			name = de->name;
-			if (sv_join(path, sizeof path, ppath, name) != 0)
+			if (sv_join(path, sizeof(path), ppath, name) != 0)
 				continue;
 			if (plus) {
 				struct node now;

@@ -70,7 +70,7 @@ static int truncate_path(struct fs *fs, struct fs_inode *in, fuse_ino_t ino,
 		rc = wbuf_resize(&b, (size_t)size);
 	if (rc != 0)
 		goto fail_node;
-	rc = validate(fs, path, n.mode, b.data, b.len, msg, sizeof msg);
+	rc = validate(fs, path, n.mode, b.data, b.len, msg, sizeof(msg));
 	if (rc == -EINVAL || rc == -EFBIG) {
 		reject(path, "truncate", msg);
 		goto fail_node;
@@ -532,7 +532,7 @@ static int check_arrival(struct fs *fs, const char *to,
 
 	if (!is_record(to, e->node.mode))
 		return 0;
-	rc = validate(fs, to, e->node.mode, e->data, e->len, msg, sizeof msg);
+	rc = validate(fs, to, e->node.mode, e->data, e->len, msg, sizeof(msg));
 	if (rc == -EINVAL || rc == -EFBIG)
 		reject(to, "rename", msg);
 	return rc;

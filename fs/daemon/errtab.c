@@ -41,7 +41,7 @@ void errtab_set(const char *path, const char *msg)
 	if (*pp) {
 		free((*pp)->msg);
 		(*pp)->msg = m;
-	} else if ((e = calloc(1, sizeof *e)) != NULL &&
+	} else if ((e = calloc(1, sizeof(*e))) != NULL &&
 	           (e->path = strdup(path)) != NULL) {
 		e->msg = m;
 		e->next = err_head;

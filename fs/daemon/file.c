@@ -77,7 +77,7 @@ static int save_too_big(struct fs *fs, struct fs_handle *h, const char *why)
 	uint32_t type = 0;
 
 	if (itab_path(h->inode->ino, &path, &type) == 0) {
-		snprintf(msg, sizeof msg, "a write went past the "
+		snprintf(msg, sizeof(msg), "a write went past the "
 		         "limit of %lu bytes%s", size_limit(fs, path, type),
 		         is_record(path, type) ? " (-o max_record)" : "");
 		reject(path, why, msg);
@@ -264,7 +264,7 @@ int handle_commit(struct fs *fs, struct fs_handle *h, bool durable,
 
 	if (h->too_big)
 		return save_too_big(fs, h, why);
-	rc = save_precheck(fs, h, &pre, &type, &prerc, msg, sizeof msg);
+	rc = save_precheck(fs, h, &pre, &type, &prerc, msg, sizeof(msg));
 	if (rc == 0)
 		rc = save_begin(fs, h, &s, &path, &n);
 	if (rc != 0) {
@@ -281,7 +281,7 @@ int handle_commit(struct fs *fs, struct fs_handle *h, bool durable,
 		rc = prerc;
 	else
 		rc = validate(fs, path, n.mode, h->buf.data, h->buf.len, msg,
-		              sizeof msg);
+		              sizeof(msg));
 	free(pre);
 	if (rc == -EINVAL || rc == -EFBIG) {
 		save_refused(h, path, why, msg, n.txnid);

@@ -23,8 +23,8 @@
 #include "defaults.h"
 #include "snaps.h"
 
-#define FS_SIDE_MAX (256ul * 1024 * 1024) /* side files live in memory
-                                             while written */
+/* side files live in memory while written */
+#define FS_SIDE_MAX (256ul * 1024 * 1024)
 #define FS_COMMIT_INTERVAL_DEFAULT 1000ul
 
 /* Fixed inode numbers: FUSE's root is 1; the top folders follow. */

@@ -19,7 +19,7 @@
 
 struct content_copy *copy_new(const void *data, size_t len)
 {
-	struct content_copy *cc = malloc(sizeof *cc + (len ? len : 1));
+	struct content_copy *cc = malloc(sizeof(*cc) + (len ? len : 1));
 
 	if (cc == NULL)
 		return NULL;
@@ -99,7 +99,7 @@ int handle_new_at(fuse_req_t req, fuse_ino_t ino, int flags,
                   struct fuse_file_info *fi, bool gone,
                   struct fs_handle **out)
 {
-	struct fs_handle *h = calloc(1, sizeof *h);
+	struct fs_handle *h = calloc(1, sizeof(*h));
 	struct fs_inode *in;
 
 	if (h == NULL)

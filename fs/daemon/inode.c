@@ -47,8 +47,8 @@ static size_t hash_path(const char *p)
 int itab_init(void)
 {
 	itab.nbuckets = 1024;
-	itab.by_ino = calloc(itab.nbuckets, sizeof *itab.by_ino);
-	itab.by_path = calloc(itab.nbuckets, sizeof *itab.by_path);
+	itab.by_ino = calloc(itab.nbuckets, sizeof(*itab.by_ino));
+	itab.by_path = calloc(itab.nbuckets, sizeof(*itab.by_path));
 	itab.next_ino = 16; /* below: root and reserved fixed numbers */
 	itab.count = 0;
 	if (itab.by_ino == NULL || itab.by_path == NULL) {
@@ -168,8 +168,8 @@ static void maybe_grow(void)
 
 	if (itab.count < itab.nbuckets)
 		return;
-	bi = calloc(nb, sizeof *bi);
-	bp = calloc(nb, sizeof *bp);
+	bi = calloc(nb, sizeof(*bi));
+	bp = calloc(nb, sizeof(*bp));
 	if (bi == NULL || bp == NULL) {
 		free(bi);
 		free(bp);
@@ -201,7 +201,7 @@ static void maybe_grow(void)
 static struct fs_inode *inode_new(uint64_t ino, const char *path,
                                   uint32_t type)
 {
-	struct fs_inode *in = calloc(1, sizeof *in);
+	struct fs_inode *in = calloc(1, sizeof(*in));
 
 	if (in == NULL)
 		return NULL;
@@ -466,7 +466,7 @@ static int collect_within(const char *prefix, struct fs_inode ***out,
 			if (*n == cap) {
 				size_t nc = cap ? cap * 2 : 16;
 				struct fs_inode **v =
-					realloc(*out, nc * sizeof *v);
+					realloc(*out, nc * sizeof(*v));
 
 				if (v == NULL) {
 					free(*out);

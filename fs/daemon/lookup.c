@@ -40,7 +40,7 @@ struct timespec ts_of(int64_t ns)
 
 void fill_stat(uint64_t ino, const struct node *n, struct stat *st)
 {
-	memset(st, 0, sizeof *st);
+	memset(st, 0, sizeof(*st));
 	st->st_ino = (ino_t)ino;
 	st->st_mode = (mode_t)n->mode;
 	st->st_nlink = S_ISDIR(n->mode) ? 2 : 1;
@@ -57,7 +57,7 @@ void fill_stat(uint64_t ino, const struct node *n, struct stat *st)
 void fill_entry(uint64_t ino, const char *path, const struct node *n,
                 struct fuse_entry_param *e)
 {
-	memset(e, 0, sizeof *e);
+	memset(e, 0, sizeof(*e));
 	e->ino = ino;
 	e->generation = 1;
 	e->attr_timeout = cache_secs(path);
@@ -146,7 +146,7 @@ void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (rc == -ENOENT) {
 		/* negative entry: only this daemon changes the tree, and the
 		 * kernel drops it when it creates the name through us */
-		memset(&e, 0, sizeof e);
+		memset(&e, 0, sizeof(e));
 		e.entry_timeout = SHORT_TIMEOUT;
 		fuse_reply_entry(req, &e);
 		return;
@@ -233,8 +233,8 @@ static int do_statfs(struct fs *fs, struct statvfs *st)
 	struct stx s;
 	int rc;
 
-	memset(st, 0, sizeof *st);
-	memset(&host, 0, sizeof host);
+	memset(st, 0, sizeof(*st));
+	memset(&host, 0, sizeof(host));
 	rc = kv_to_errno(kv_env_stat(fs->env, &ks));
 	if (rc != 0 || dir == NULL) {
 		free(dir);
@@ -244,7 +244,7 @@ static int do_statfs(struct fs *fs, struct statvfs *st)
 	if (slash)
 		*(slash == dir ? slash + 1 : slash) = '\0';
 	if (statvfs(slash ? dir : ".", &host) != 0)
-		memset(&host, 0, sizeof host);
+		memset(&host, 0, sizeof(host));
 	free(dir);
 	if (stx_begin(fs->env, false, &s) == 0) {
 		nodes = store_node_count(&s);

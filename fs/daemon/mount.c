@@ -60,7 +60,7 @@ int mount_open_db(const char *db, kv_env **env)
 		struct kv_stat st;
 
 		if (kv_env_stat(*env, &st) != 0)
-			memset(&st, 0, sizeof st);
+			memset(&st, 0, sizeof(st));
 		if (st.rolled_back_txnid)
 			fs_log(LOG_WARNING, "%s: the newest commit (txn %llu) "
 			       "was incomplete or damaged; opened at the "
@@ -80,7 +80,7 @@ static void fuse_log_bridge(enum fuse_log_level level, const char *fmt,
 	char buf[1024];
 	size_t n;
 
-	vsnprintf(buf, sizeof buf, fmt, ap);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
 	n = strlen(buf);
 	if (n && buf[n - 1] == '\n')
 		buf[n - 1] = '\0';
@@ -131,7 +131,7 @@ static int serve(struct fs *fs, const char *mountpoint, struct fuse_args *args,
 	}
 	if (fs_ops_init(fs) != 0)
 		goto out_env;
-	fs->se = fuse_session_new(args, &fs_ops, sizeof fs_ops, fs);
+	fs->se = fuse_session_new(args, &fs_ops, sizeof(fs_ops), fs);
 	if (fs->se == NULL)
 		goto out_itab;
 	if (fuse_set_signal_handlers(fs->se) != 0)
@@ -234,11 +234,11 @@ static int build_args(struct fuse_args *args, struct fs_config *cfg,
 	}
 	if (fuse_opt_parse(args, cfg, cccfs_opts, NULL) != 0)
 		return -EINVAL;
-	snprintf(fsname, sizeof fsname,
+	snprintf(fsname, sizeof(fsname),
 	         "-odefault_permissions,subtype=cccfs,fsname=%s", db);
 	/* commas in the path would split the option; keep it simple */
 	if (strchr(db, ',') != NULL)
-		snprintf(fsname, sizeof fsname,
+		snprintf(fsname, sizeof(fsname),
 		         "-odefault_permissions,subtype=cccfs,fsname=cccfs");
 	if (fuse_opt_add_arg(args, fsname) != 0)
 		return -ENOMEM;
@@ -319,7 +319,7 @@ static bool is_mount_point(const char *path)
 
 	if (f == NULL)
 		return false;
-	while (!found && fgets(line, sizeof line, f)) {
+	while (!found && fgets(line, sizeof(line), f)) {
 		char mp[4096];
 		size_t n = 0;
 		const char *p = line;
@@ -333,7 +333,7 @@ static bool is_mount_point(const char *path)
 		if (p == NULL)
 			continue;
 		/* the kernel escapes space, tab, newline and backslash as \ooo */
-		while (*p && *p != ' ' && n + 1 < sizeof mp) {
+		while (*p && *p != ' ' && n + 1 < sizeof(mp)) {
 			if (p[0] == '\\' && p[1] >= '0' && p[1] <= '3' &&
 			    p[2] >= '0' && p[2] <= '7' && p[3] >= '0' &&
 			    p[3] <= '7') {
@@ -400,7 +400,7 @@ int mount_main(const char *db, const char *mountpoint, const char *opts,
 	int ret = 1;
 	pid_t pid;
 
-	memset(&fs, 0, sizeof fs);
+	memset(&fs, 0, sizeof(fs));
 	fs.cfg.max_record = FS_MAX_RECORD_DEFAULT;
 	fs.cfg.commit_interval = FS_COMMIT_INTERVAL_DEFAULT;
 	fs.cfg.debug = debug;

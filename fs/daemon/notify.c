@@ -50,7 +50,7 @@ static void collect_ino(struct fs_inode *in, void *ctx)
 
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? l->cap * 2 : 256;
-		struct ino_item *ni = realloc(l->it, cap * sizeof *ni);
+		struct ino_item *ni = realloc(l->it, cap * sizeof(*ni));
 
 		if (ni == NULL) {
 			l->failed = true;

@@ -46,11 +46,11 @@ static int cccfs_xattr(const char *path, const struct node *n,
 		return *out ? 0 : -ENODATA;
 	}
 	if (strcmp(key, "txn") == 0)
-		snprintf(buf, sizeof buf, "%" PRIu64, n->txnid);
+		snprintf(buf, sizeof(buf), "%" PRIu64, n->txnid);
 	else if (strcmp(key, "created") == 0)
-		format_time(buf, sizeof buf, n->crtime);
+		format_time(buf, sizeof(buf), n->crtime);
 	else if (strcmp(key, "updated") == 0)
-		format_time(buf, sizeof buf, n->mtime);
+		format_time(buf, sizeof(buf), n->mtime);
 	else
 		return -ENODATA;
 	*out = strdup(buf);
@@ -89,7 +89,7 @@ static int do_getxattr(struct fs *fs, fuse_ino_t ino, const char *name,
 	char *path = NULL;
 	int rc;
 
-	memset(xv, 0, sizeof *xv);
+	memset(xv, 0, sizeof(*xv));
 	/*
 	 * Only user.* attributes exist here, as setxattr says.  Not ENODATA
 	 * for the other namespaces: ls -l asks for security.selinux on every
@@ -103,7 +103,7 @@ static int do_getxattr(struct fs *fs, fuse_ino_t ino, const char *name,
 	if (rc == 0)
 		rc = read_node(fs, path, &xv->n);
 	if (rc != 0) {
-		memset(&xv->n, 0, sizeof xv->n); /* nothing read to release */
+		memset(&xv->n, 0, sizeof(xv->n)); /* nothing read to release */
 		free(path);
 		return rc;
 	}

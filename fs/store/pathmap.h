@@ -20,8 +20,9 @@
 #include <stddef.h>
 
 #define PM_NAME_MAX 255u  /* bytes in one name, as NAME_MAX */
-#define PM_PATH_MAX 1000u /* bytes in a whole path (fits a kv key, with
-                             room for the node-key separator) */
+/* bytes in a whole path (fits a kv key, with room for the node-key
+   separator) */
+#define PM_PATH_MAX 1000u
 
 /* The three kinds of record, one top folder and one table each. */
 enum pm_kind {

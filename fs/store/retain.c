@@ -59,7 +59,7 @@ int retain_parse_duration(const char *s, uint64_t *seconds)
 
 int retain_parse_keep(const char *s, struct keep_spec *k)
 {
-	memset(k, 0, sizeof *k);
+	memset(k, 0, sizeof(*k));
 	if (*s == '\0')
 		return -EINVAL;
 	if (strcmp(s, "all") == 0) {
@@ -109,7 +109,7 @@ int retain_parse_auto_name(const char *name, int64_t *t)
 	if (sscanf(p, "%4d-%2d-%2dT%2d%2d%2dZ%n", &y, &mo, &d, &h, &mi, &s,
 	           &used) != 6 || used != 18)
 		return -EINVAL;
-	memset(&tm, 0, sizeof tm);
+	memset(&tm, 0, sizeof(tm));
 	tm.tm_year = y - 1900;
 	tm.tm_mon = mo - 1;
 	tm.tm_mday = d;
@@ -118,7 +118,7 @@ int retain_parse_auto_name(const char *name, int64_t *t)
 	tm.tm_sec = s;
 	*t = (int64_t)timegm(&tm);
 	/* only the canonical spelling: no "2026-13-40" normalized away */
-	retain_auto_name(check, sizeof check, *t);
+	retain_auto_name(check, sizeof(check), *t);
 	return strcmp(check, name) == 0 ? 0 : -EINVAL;
 }
 
@@ -145,7 +145,7 @@ void retain_select(const int64_t *t, size_t n, const struct keep_spec *k,
 		keep[i] = k->all;
 	if (n == 0 || k->all)
 		return;
-	order = malloc(n * sizeof *order);
+	order = malloc(n * sizeof(*order));
 	if (order == NULL) {
 		/* keeping everything is always safe */
 		for (size_t i = 0; i < n; i++)

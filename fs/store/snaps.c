@@ -12,7 +12,7 @@
 
 #include "pathmap.h"
 
-#define SNAPDIR_LEN (sizeof SNAPDIR - 1)
+#define SNAPDIR_LEN (sizeof(SNAPDIR) - 1)
 
 enum sv_level sv_level(const char *path, char *name, const char **rest)
 {
@@ -223,7 +223,7 @@ static int inside_entry(void *ctx, const char *name, const struct node *n)
 	char path[PM_PATH_MAX + 1];
 	struct node sealed = *n;
 
-	if (pm_join(path, sizeof path, ic->dir, name) != 0 ||
+	if (pm_join(path, sizeof(path), ic->dir, name) != 0 ||
 	    !shown(path, n->mode))
 		return 0;
 	seal(&sealed);
@@ -330,12 +330,12 @@ static int auto_push(struct auto_list *al, const char *name, int64_t t)
 {
 	if (al->n == al->cap) {
 		size_t cap = al->cap ? al->cap * 2 : 16;
-		void *nn = realloc(al->name, cap * sizeof *al->name);
+		void *nn = realloc(al->name, cap * sizeof(*al->name));
 
 		if (nn == NULL)
 			return -ENOMEM;
 		al->name = nn;
-		nn = realloc(al->t, cap * sizeof *al->t);
+		nn = realloc(al->t, cap * sizeof(*al->t));
 		if (nn == NULL)
 			return -ENOMEM;
 		al->t = nn;
@@ -368,7 +368,7 @@ int autosnap_tick(kv_env *env, int64_t now, const struct autosnap_cfg *cfg,
 	struct stx s;
 	int rc;
 
-	memset(res, 0, sizeof *res);
+	memset(res, 0, sizeof(*res));
 	res->next = cfg->every ? now + (int64_t)cfg->every : 0;
 	rc = stx_begin(env, true, &s);
 	if (rc != 0)
@@ -384,7 +384,7 @@ int autosnap_tick(kv_env *env, int64_t now, const struct autosnap_cfg *cfg,
 		if (same < 0)
 			rc = kv_to_errno(same);
 		else if (!same && (al.n == 0 || now > al.t[newest])) {
-			retain_auto_name(res->name, sizeof res->name, now);
+			retain_auto_name(res->name, sizeof(res->name), now);
 			rc = kv_to_errno(kv_snapshot_create(s.txn, res->name));
 			if (rc == -EEXIST)
 				rc = 0; /* the clock went back: skip a round */
@@ -397,7 +397,7 @@ int autosnap_tick(kv_env *env, int64_t now, const struct autosnap_cfg *cfg,
 		res->next = al.t[newest] + (int64_t)cfg->every;
 	}
 	if (rc == 0 && al.n > 0) {
-		keep = calloc(al.n, sizeof *keep);
+		keep = calloc(al.n, sizeof(*keep));
 		if (keep == NULL)
 			rc = -ENOMEM;
 	}
@@ -437,7 +437,7 @@ int snaps_restore(kv_env *env, const char *name, int64_t now, char *saved)
 	if (rc != 0)
 		return rc;
 	rc = kv_to_errno(kv_snapshot_get(s.txn, name, &si));
-	retain_auto_name(stamp, sizeof stamp, now);
+	retain_auto_name(stamp, sizeof(stamp), now);
 	for (int i = 1; rc == 0; i++) {
 		/* "before-restore-<time>", "-2", ... if taken this second */
 		if (i == 1)

@@ -87,7 +87,7 @@ static uint64_t get64(const unsigned char *p)
 
 int stx_begin(kv_env *env, bool write, struct stx *s)
 {
-	memset(s, 0, sizeof *s);
+	memset(s, 0, sizeof(*s));
 	s->write = write;
 	return kv_to_errno(kv_txn_begin(env, write ? 0 : KV_TXN_RDONLY,
 	                                &s->txn));
@@ -95,7 +95,7 @@ int stx_begin(kv_env *env, bool write, struct stx *s)
 
 int stx_begin_snapshot(kv_env *env, const char *name, struct stx *s)
 {
-	memset(s, 0, sizeof *s);
+	memset(s, 0, sizeof(*s));
 	return kv_to_errno(kv_txn_begin_snapshot(env, name, &s->txn));
 }
 
@@ -187,7 +187,7 @@ void node_fresh(struct node *n, uint32_t mode, uint32_t uid, uint32_t gid)
 {
 	int64_t t = clock_real_ns();
 
-	memset(n, 0, sizeof *n);
+	memset(n, 0, sizeof(*n));
 	n->mode = mode;
 	n->uid = uid;
 	n->gid = gid;
@@ -198,7 +198,7 @@ int node_decode(const void *data, size_t len, struct node *n)
 {
 	const unsigned char *p = data;
 
-	memset(n, 0, sizeof *n);
+	memset(n, 0, sizeof(*n));
 	if (len < NODE_HDR || get32(p) != NODE_MAGIC)
 		return -EIO;
 	n->mode = get32(p + 4);
@@ -396,7 +396,7 @@ int store_node_get(struct stx *s, const char *path, struct node *n)
 	kv_table *t = NULL;
 	int rc;
 
-	rc = node_key(path, kb, sizeof kb, &key);
+	rc = node_key(path, kb, sizeof(kb), &key);
 	if (rc == 0)
 		rc = stx_table(s, PM_TABLE_NODES, &t);
 	if (rc == 0)
@@ -463,7 +463,7 @@ uint64_t store_node_count(struct stx *s)
 	if (stx_table(s, PM_TABLE_NODES, &t) != 0)
 		return 1;
 	n = kv_table_count(t);
-	if (node_key("", kb, sizeof kb, &key) != 0 ||
+	if (node_key("", kb, sizeof(kb), &key) != 0 ||
 	    kv_get(s->txn, t, key, &val) != 0)
 		n++; /* the root, not stored */
 	return n;
@@ -479,12 +479,12 @@ int store_node_put(struct stx *s, const char *path, const struct node *n)
 	size_t len = node_encoded_len(n);
 	int rc;
 
-	rc = node_key(path, kb, sizeof kb, &key);
+	rc = node_key(path, kb, sizeof(kb), &key);
 	if (rc == 0)
 		rc = stx_table(s, PM_TABLE_NODES, &t);
 	if (rc != 0)
 		return rc;
-	if (len > sizeof small) {
+	if (len > sizeof(small)) {
 		buf = malloc(len);
 		if (buf == NULL)
 			return -ENOMEM;
@@ -578,7 +578,7 @@ int store_remove(struct stx *s, const char *path, uint32_t mode)
 	int rc = content_del(s, path, mode);
 
 	if (rc == 0)
-		rc = node_key(path, kb, sizeof kb, &key);
+		rc = node_key(path, kb, sizeof(kb), &key);
 	if (rc == 0)
 		rc = stx_table(s, PM_TABLE_NODES, &t);
 	if (rc == 0)
@@ -633,7 +633,7 @@ int store_has_children(struct stx *s, const char *dir)
 {
 	char pb[PM_PATH_MAX + 2];
 	int found = 0;
-	int plen = pm_child_prefix(pb, sizeof pb, dir);
+	int plen = pm_child_prefix(pb, sizeof(pb), dir);
 	int rc;
 
 	if (plen < 0)
@@ -675,7 +675,7 @@ int store_list(struct stx *s, const char *dir,
                void *ctx)
 {
 	char pb[PM_PATH_MAX + 2];
-	int plen = pm_child_prefix(pb, sizeof pb, dir);
+	int plen = pm_child_prefix(pb, sizeof(pb), dir);
 	struct list_ctx lc;
 
 	if (plen < 0)
@@ -696,7 +696,7 @@ void subtree_release(struct subtree *t)
 		free(t->e[i].data);
 	}
 	free(t->e);
-	memset(t, 0, sizeof *t);
+	memset(t, 0, sizeof(*t));
 }
 
 static int subtree_add(struct stx *s, struct subtree *t, const char *root,
@@ -709,7 +709,7 @@ static int subtree_add(struct stx *s, struct subtree *t, const char *root,
 
 	if (t->n == t->cap) {
 		size_t cap = t->cap ? t->cap * 2 : 8;
-		struct subtree_entry *ne = realloc(t->e, cap * sizeof *ne);
+		struct subtree_entry *ne = realloc(t->e, cap * sizeof(*ne));
 
 		if (ne == NULL)
 			return -ENOMEM;
@@ -717,7 +717,7 @@ static int subtree_add(struct stx *s, struct subtree *t, const char *root,
 		t->cap = cap;
 	}
 	e = &t->e[t->n];
-	memset(e, 0, sizeof *e);
+	memset(e, 0, sizeof(*e));
 	e->rel = strdup(path[rl] == '/' ? path + rl + 1 : path + rl);
 	if (e->rel == NULL)
 		return -ENOMEM;
@@ -748,14 +748,14 @@ static int collect_key(void *ctx, kv_val key, kv_val val)
 {
 	struct collect_ctx *cc = ctx;
 	char path[PM_PATH_MAX + 2];
-	int rc = pm_node_key_to_path(path, sizeof path, key.data, key.len);
+	int rc = pm_node_key_to_path(path, sizeof(path), key.data, key.len);
 
 	(void)val;
 	if (rc < 0)
 		return 0;
 	if (cc->n == cc->cap) {
 		size_t cap = cc->cap ? cc->cap * 2 : 16;
-		char **np = realloc(cc->paths, cap * sizeof *np);
+		char **np = realloc(cc->paths, cap * sizeof(*np));
 
 		if (np == NULL)
 			return -ENOMEM;
@@ -781,7 +781,7 @@ int store_subtree_load(struct stx *s, const char *path, struct subtree *t)
 		return rc;
 	/* Descendants: direct children ("path\0...") and deeper entries,
 	 * whose node keys start with "path/". */
-	if (pl + 1 >= sizeof pb)
+	if (pl + 1 >= sizeof(pb))
 		return -ENAMETOOLONG;
 	memcpy(pb, path, pl);
 	pb[pl] = '\0';
@@ -820,7 +820,7 @@ int store_subtree_delete(struct stx *s, const char *path,
 	char p[PM_PATH_MAX + 2];
 
 	for (size_t i = t->n; i-- > 0;) {
-		int rc = sub_path(p, sizeof p, path, t->e[i].rel);
+		int rc = sub_path(p, sizeof(p), path, t->e[i].rel);
 
 		if (rc == 0)
 			rc = store_remove(s, p, t->e[i].node.mode);
@@ -837,7 +837,7 @@ int store_subtree_write(struct stx *s, const char *path,
 
 	for (size_t i = 0; i < t->n; i++) {
 		const struct subtree_entry *e = &t->e[i];
-		int rc = sub_path(p, sizeof p, path, e->rel);
+		int rc = sub_path(p, sizeof(p), path, e->rel);
 
 		if (rc == 0)
 			rc = store_node_put(s, p, &e->node);

@@ -220,7 +220,7 @@ static bool bytes_are(const void *a, size_t len, const char *b)
 
 static enum shape shape_of_key(const void *key, size_t len, const char **canon)
 {
-	for (size_t i = 0; i < sizeof known_keys / sizeof known_keys[0]; i++)
+	for (size_t i = 0; i < sizeof(known_keys) / sizeof(known_keys[0]); i++)
 		if (bytes_are(key, len, known_keys[i].key)) {
 			*canon = known_keys[i].key;
 			return known_keys[i].shape;
@@ -244,7 +244,7 @@ static void nameset_release(struct nameset *s)
 {
 	free(s->slots);
 	free(s->bytes);
-	memset(s, 0, sizeof *s);
+	memset(s, 0, sizeof(*s));
 }
 
 static bool entry_is(const struct nameset *s, size_t off, const void *name,
@@ -252,7 +252,7 @@ static bool entry_is(const struct nameset *s, size_t off, const void *name,
 {
 	size_t elen;
 
-	memcpy(&elen, s->bytes + off, sizeof elen);
+	memcpy(&elen, s->bytes + off, sizeof(elen));
 	return elen == len && memcmp(s->bytes + off + ENTRY_HEAD, name, len) == 0;
 }
 
@@ -277,7 +277,7 @@ static int nameset_grow(struct nameset *s)
 {
 	/* No overflow: s->cap * sizeof(struct slot) bytes were allocated. */
 	size_t cap = s->cap ? s->cap * 2 : 64, mask = cap - 1;
-	struct slot *slots = calloc(cap, sizeof *slots);
+	struct slot *slots = calloc(cap, sizeof(*slots));
 
 	if (slots == NULL)
 		return -ENOMEM;
@@ -319,8 +319,8 @@ static int nameset_append(struct nameset *s, const void *name, size_t len,
 		s->size = size;
 	}
 	*off = s->used;
-	memcpy(s->bytes + *off, &len, sizeof len);
-	s->bytes[*off + sizeof len] = value;
+	memcpy(s->bytes + *off, &len, sizeof(len));
+	s->bytes[*off + sizeof(len)] = value;
 	if (len > 0)
 		memcpy(s->bytes + *off + ENTRY_HEAD, name, len);
 	s->used = need;
@@ -610,7 +610,7 @@ static uint64_t hash_seed(void)
 	uint64_t v = atomic_load_explicit(&seed, memory_order_relaxed);
 
 	if (v == 0) {
-		if (getrandom(&v, sizeof v, GRND_NONBLOCK) != (ssize_t)sizeof v)
+		if (getrandom(&v, sizeof(v), GRND_NONBLOCK) != (ssize_t)sizeof(v))
 			v = (uint64_t)time(NULL) * 0x9e3779b97f4a7c15ull ^
 			    (uint64_t)getpid();
 		v |= 1;

@@ -105,8 +105,9 @@ static inline int kv_is_kv_error(int rc)
 
 /* kv_put() flags */
 #define KV_NOOVERWRITE 0x1u /* fail with KV_EEXIST if the key exists */
-#define KV_APPEND 0x2u /* key is above every key in the table (bulk load);
-                          KV_EORDER otherwise.  Leaves fill completely. */
+/* key is above every key in the table (bulk load); KV_EORDER otherwise.
+   Leaves fill completely. */
+#define KV_APPEND 0x2u
 
 /* kv_table_open() flags */
 #define KV_TABLE_CREATE 0x1u

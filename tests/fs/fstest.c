@@ -55,7 +55,7 @@ int add_name(void *ctx, const char *name, const struct node *n)
 	struct names *nm = ctx;
 
 	(void)n;
-	if (strlen(nm->buf) + strlen(name) + 2 > sizeof nm->buf)
+	if (strlen(nm->buf) + strlen(name) + 2 > sizeof(nm->buf))
 		return -1;
 	strcat(nm->buf, name);
 	strcat(nm->buf, " ");

@@ -59,11 +59,11 @@ static void test_join_split(void **state)
 	char big[PM_PATH_MAX + 10];
 
 	(void)state;
-	assert_int_equal(pm_join(buf, sizeof buf, "", "workflows"), 0);
+	assert_int_equal(pm_join(buf, sizeof(buf), "", "workflows"), 0);
 	assert_string_equal(buf, "workflows");
-	assert_int_equal(pm_join(buf, sizeof buf, "workflows/a", "b.yaml"), 0);
+	assert_int_equal(pm_join(buf, sizeof(buf), "workflows/a", "b.yaml"), 0);
 	assert_string_equal(buf, "workflows/a/b.yaml");
-	assert_int_equal(pm_join(buf, sizeof buf, "x", "a/b"), -EINVAL);
+	assert_int_equal(pm_join(buf, sizeof(buf), "x", "a/b"), -EINVAL);
 	memset(big, 'd', 900);
 	big[900] = '\0';
 	memset(buf, 'n', 200);
@@ -72,7 +72,7 @@ static void test_join_split(void **state)
 		char name[201], out[PM_PATH_MAX + 1];
 
 		memcpy(name, buf, 201);
-		assert_int_equal(pm_join(out, sizeof out, big, name),
+		assert_int_equal(pm_join(out, sizeof(out), big, name),
 		                 -ENAMETOOLONG);
 		assert_int_equal(pm_join(out, 5, "ab", "cd"), -ENAMETOOLONG);
 	}
@@ -134,31 +134,31 @@ static void test_node_keys(void **state)
 	int len, plen;
 
 	(void)state;
-	len = pm_node_key(key, sizeof key, "workflows/a/b.yaml");
+	len = pm_node_key(key, sizeof(key), "workflows/a/b.yaml");
 	assert_int_equal(len, (int)strlen("workflows/a/b.yaml"));
 	assert_memory_equal(key, "workflows/a\0b.yaml", (size_t)len);
-	assert_int_equal(pm_node_key_to_path(back, sizeof back, key,
+	assert_int_equal(pm_node_key_to_path(back, sizeof(back), key,
 	                                     (size_t)len),
 	                 len);
 	assert_string_equal(back, "workflows/a/b.yaml");
 
-	len = pm_node_key(key, sizeof key, "agents");
+	len = pm_node_key(key, sizeof(key), "agents");
 	assert_int_equal(len, 7);
 	assert_memory_equal(key, "\0agents", 7);
-	assert_int_equal(pm_node_key_to_path(back, sizeof back, key, 7), 6);
+	assert_int_equal(pm_node_key_to_path(back, sizeof(back), key, 7), 6);
 	assert_string_equal(back, "agents");
 
 	/* children of a folder share the prefix "folder\0"; grandchildren
 	 * do not */
-	plen = pm_child_prefix(pre, sizeof pre, "workflows/a");
+	plen = pm_child_prefix(pre, sizeof(pre), "workflows/a");
 	assert_int_equal(plen, 12);
-	len = pm_node_key(key, sizeof key, "workflows/a/x");
+	len = pm_node_key(key, sizeof(key), "workflows/a/x");
 	assert_memory_equal(key, pre, (size_t)plen);
-	len = pm_node_key(key, sizeof key, "workflows/a/sub/x");
+	len = pm_node_key(key, sizeof(key), "workflows/a/sub/x");
 	assert_true(memcmp(key, pre, (size_t)plen) != 0);
 	(void)len;
 
-	assert_int_equal(pm_node_key_to_path(back, sizeof back, "abc", 3),
+	assert_int_equal(pm_node_key_to_path(back, sizeof(back), "abc", 3),
 	                 -EINVAL);
 }
 

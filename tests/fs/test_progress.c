@@ -28,18 +28,18 @@ static void test_format_known_total(void **state)
 
 	(void)state;
 	assert_string_equal(
-		progress_format(buf, sizeof buf, "checking", 450, 1000, SEC),
+		progress_format(buf, sizeof(buf), "checking", 450, 1000, SEC),
 		"checking [#########...........]  450/1000  45%  450/s");
 	assert_string_equal(
-		progress_format(buf, sizeof buf, "checking", 0, 1000, SEC),
+		progress_format(buf, sizeof(buf), "checking", 0, 1000, SEC),
 		"checking [....................]  0/1000  0%  0/s");
 	/* more done than announced: capped at a full bar and 100% */
 	assert_string_equal(
-		progress_format(buf, sizeof buf, "x", 12, 10, 2 * SEC),
+		progress_format(buf, sizeof(buf), "x", 12, 10, 2 * SEC),
 		"x [####################]  12/10  100%  6/s");
 	/* 999 of 1000 is not yet 100% */
 	assert_string_equal(
-		progress_format(buf, sizeof buf, "x", 999, 1000, 0),
+		progress_format(buf, sizeof(buf), "x", 999, 1000, 0),
 		"x [###################.]  999/1000  99%");
 }
 
@@ -49,10 +49,10 @@ static void test_format_unknown_total(void **state)
 
 	(void)state;
 	assert_string_equal(
-		progress_format(buf, sizeof buf, "copying", 1200, 0, SEC),
+		progress_format(buf, sizeof(buf), "copying", 1200, 0, SEC),
 		"copying  1200  1.2k/s");
 	assert_string_equal(
-		progress_format(buf, sizeof buf, "copying", 7, 0, 0),
+		progress_format(buf, sizeof(buf), "copying", 7, 0, 0),
 		"copying  7");
 }
 
@@ -61,14 +61,14 @@ static void test_format_rate_units(void **state)
 	char buf[PROGRESS_LINE_MAX + 1];
 
 	(void)state;
-	assert_string_equal(progress_format(buf, sizeof buf, "r", 999, 0, SEC),
+	assert_string_equal(progress_format(buf, sizeof(buf), "r", 999, 0, SEC),
 	                    "r  999  999/s");
 	assert_string_equal(
-		progress_format(buf, sizeof buf, "r", 3400000, 0, SEC),
+		progress_format(buf, sizeof(buf), "r", 3400000, 0, SEC),
 		"r  3400000  3.4M/s");
 	/* 500 in half a second */
 	assert_string_equal(
-		progress_format(buf, sizeof buf, "r", 500, 0, SEC / 2),
+		progress_format(buf, sizeof(buf), "r", 500, 0, SEC / 2),
 		"r  500  1.0k/s");
 }
 
@@ -80,14 +80,14 @@ static void test_format_truncates(void **state)
 	uint64_t big = UINT64_MAX;
 
 	(void)state;
-	assert_string_equal(progress_format(small, sizeof small, "checking",
+	assert_string_equal(progress_format(small, sizeof(small), "checking",
 	                                    1, 2, 0),
 	                    "checking ");
-	progress_format(buf, sizeof buf, label, 1, 2, 0);
+	progress_format(buf, sizeof(buf), label, 1, 2, 0);
 	assert_int_equal(strncmp(buf, label, 32), 0);
 	assert_int_equal(buf[32], ' ');
 	/* the widest line still fits PROGRESS_LINE_MAX */
-	progress_format(buf, sizeof buf, label, big - 1, big, 1);
+	progress_format(buf, sizeof(buf), label, big - 1, big, 1);
 	assert_true(strlen(buf) <= PROGRESS_LINE_MAX);
 	assert_non_null(strstr(buf, "/18446744073709551615  99%"));
 }
@@ -133,7 +133,7 @@ static void test_silent_when_not_a_tty(void **state)
 	close(fd);
 
 	/* a zeroed progress never draws, wherever stderr goes */
-	memset(&zero, 0, sizeof zero);
+	memset(&zero, 0, sizeof(zero));
 	progress_add(&zero, 5);
 	progress_clear(&zero);
 	progress_end(&zero);
@@ -159,8 +159,8 @@ static void test_draws_on_a_tty(void **state)
 	close(slave);
 	pfd.fd = master;
 	pfd.events = POLLIN;
-	while (len < sizeof out - 1 && poll(&pfd, 1, 200) > 0) {
-		ssize_t r = read(master, out + len, sizeof out - 1 - len);
+	while (len < sizeof(out) - 1 && poll(&pfd, 1, 200) > 0) {
+		ssize_t r = read(master, out + len, sizeof(out) - 1 - len);
 
 		if (r <= 0)
 			break;

@@ -54,12 +54,12 @@ static void test_durations(void **state)
 	uint64_t v;
 
 	(void)state;
-	for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
 		v = 12345;
 		assert_int_equal(retain_parse_duration(ok[i].s, &v), 0);
 		assert_int_equal(v, ok[i].v);
 	}
-	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		assert_int_equal(retain_parse_duration(bad[i], &v), -EINVAL);
 }
 
@@ -81,7 +81,7 @@ static void test_keep_specs(void **state)
 	assert_int_equal(k.n[RU_WEEK], 4);
 	assert_int_equal(retain_parse_keep("all", &k), 0);
 	assert_true(k.all);
-	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		assert_int_equal(retain_parse_keep(bad[i], &k), -EINVAL);
 }
 
@@ -91,7 +91,7 @@ static void test_auto_names(void **state)
 	int64_t t;
 
 	(void)state;
-	retain_auto_name(name, sizeof name, MONDAY + 12 * HOUR + 34 * 60 + 5);
+	retain_auto_name(name, sizeof(name), MONDAY + 12 * HOUR + 34 * 60 + 5);
 	assert_string_equal(name, "auto-2026-11-02T123405Z");
 	assert_int_equal(retain_parse_auto_name(name, &t), 0);
 	assert_int_equal(t, MONDAY + 12 * HOUR + 34 * 60 + 5);
@@ -99,7 +99,7 @@ static void test_auto_names(void **state)
 	{
 		char later[RETAIN_NAME_MAX];
 
-		retain_auto_name(later, sizeof later, MONDAY + 40 * DAY);
+		retain_auto_name(later, sizeof(later), MONDAY + 40 * DAY);
 		assert_true(strcmp(name, later) < 0);
 		assert_null(strchr(later, ':'));
 	}
@@ -269,7 +269,7 @@ static void test_schedule_six_weeks(void **state)
 	assert_int_equal(retain_parse_keep("24h,7d,4w", &cfg.keep), 0);
 	take(f->env, "manual-start");
 	for (; now < end; now += HOUR) {
-		snprintf(content, sizeof content, "name: step %lld\n",
+		snprintf(content, sizeof(content), "name: step %lld\n",
 		         (long long)now);
 		put_file(f->env, "prompts/p.yaml", content);
 		assert_int_equal(autosnap_tick(f->env, now, &cfg, &r), 0);
@@ -400,7 +400,7 @@ static void test_restore(void **state)
 	                            &data, &len), 0);
 	free(data);
 	/* what was replaced is kept */
-	snprintf(path, sizeof path, ".snapshots/%s/workflows/new.yaml", saved);
+	snprintf(path, sizeof(path), ".snapshots/%s/workflows/new.yaml", saved);
 	assert_int_equal(sv_content(f->env, path, &data, &len), 0);
 	assert_memory_equal(data, "name: new\n", len);
 	free(data);

@@ -19,7 +19,7 @@ static char msg[YC_MSG_MAX];
 
 static int check(const char *text)
 {
-	return yaml_check(text, strlen(text), msg, sizeof msg);
+	return yaml_check(text, strlen(text), msg, sizeof(msg));
 }
 
 #define assert_valid(text)                                                   \
@@ -41,7 +41,7 @@ static void test_valid(void **state)
 {
 	(void)state;
 	assert_valid("");
-	assert_int_equal(yaml_check(NULL, 0, msg, sizeof msg), 0);
+	assert_int_equal(yaml_check(NULL, 0, msg, sizeof(msg)), 0);
 	assert_valid("\n\n# only a comment\n");
 	assert_valid("name: x\n");
 	assert_valid("---\nname: x\n...\n");
@@ -70,8 +70,8 @@ static void test_syntax(void **state)
 	assert_invalid("x: [\n", "line 2", "");
 	assert_invalid("name: x\n  bad: indent\n", "line 2", "");
 	assert_invalid("a: \"unterminated\n", "line", "");
-	assert_int_equal(yaml_check("a: \0b\n", 6, msg, sizeof msg), -EINVAL);
-	assert_int_equal(yaml_check("a: \xff\n", 5, msg, sizeof msg), -EINVAL);
+	assert_int_equal(yaml_check("a: \0b\n", 6, msg, sizeof(msg)), -EINVAL);
+	assert_int_equal(yaml_check("a: \xff\n", 5, msg, sizeof(msg)), -EINVAL);
 	/* msg may be NULL */
 	assert_int_equal(yaml_check("[", 1, NULL, 0), -EINVAL);
 }
@@ -142,7 +142,7 @@ static void test_any_seed(void **state)
 	char *ok = many_keys(5000, ""), *dup = many_keys(5000, "k4321: x\n");
 
 	(void)state;
-	for (size_t i = 0; i < sizeof seeds / sizeof seeds[0]; i++) {
+	for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++) {
 		yaml_check_seed(seeds[i]);
 		assert_valid(ok);
 		assert_invalid(dup, "line 5001, column 1", "duplicate key 'k4321'");
@@ -162,8 +162,8 @@ static void test_duplicate_each(void **state)
 	for (size_t i = 0; i < 700; i += 7) {
 		char *text;
 
-		snprintf(extra, sizeof extra, "k%zu: again\n", i);
-		snprintf(what, sizeof what, "duplicate key 'k%zu'", i);
+		snprintf(extra, sizeof(extra), "k%zu: again\n", i);
+		snprintf(what, sizeof(what), "duplicate key 'k%zu'", i);
 		text = many_keys(700, extra);
 		assert_invalid(text, "line 701, column 1", what);
 		free(text);
@@ -266,16 +266,16 @@ static void test_alias_bomb(void **state)
 	size_t n = 0;
 
 	(void)state;
-	n += (size_t)snprintf(text + n, sizeof text - n,
+	n += (size_t)snprintf(text + n, sizeof(text) - n,
 	                      "a0: &a0 [lol, lol, lol, lol, lol]\n");
 	for (int i = 1; i < 30; i++) {
-		n += (size_t)snprintf(text + n, sizeof text - n, "a%d: &a%d [", i, i);
+		n += (size_t)snprintf(text + n, sizeof(text) - n, "a%d: &a%d [", i, i);
 		for (int j = 0; j < 9; j++)
-			n += (size_t)snprintf(text + n, sizeof text - n, "*a%d, ",
+			n += (size_t)snprintf(text + n, sizeof(text) - n, "*a%d, ",
 			                      i - 1);
-		n += (size_t)snprintf(text + n, sizeof text - n, "*a%d]\n", i - 1);
+		n += (size_t)snprintf(text + n, sizeof(text) - n, "*a%d]\n", i - 1);
 	}
-	assert_true(n < sizeof text);
+	assert_true(n < sizeof(text));
 	assert_valid(text);
 }
 

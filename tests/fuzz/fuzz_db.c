@@ -71,7 +71,7 @@ static void setup_path(void)
 
 	if (path[0])
 		return;
-	if (!base || !*base)
+	if (base == NULL || !*base)
 		base = "/tmp";
 	snprintf(dir, sizeof(dir), "%s/cccfs-fuzz-db-XXXXXX", base);
 	FUZZ_ASSERT(mkdtemp(dir) != NULL);
@@ -168,10 +168,10 @@ static int read_table(kv_txn *txn, const char *name)
 	uint64_t n = 0;
 	int rc = kv_table_open(txn, name, 0, &t);
 
-	if (rc)
+	if (rc != 0)
 		return rc;
 	rc = kv_cursor_open(txn, t, &cu);
-	if (rc)
+	if (rc != 0)
 		return rc;
 	for (rc = kv_cursor_first(cu, &k, &v); rc == 0;
 	     rc = kv_cursor_next(cu, &k, &v)) {
@@ -190,7 +190,7 @@ static int read_table(kv_txn *txn, const char *name)
 	if (n != kv_table_count(t))
 		return KV_ECORRUPT;
 	rc = kv_cursor_open(txn, t, &cu);
-	if (rc)
+	if (rc != 0)
 		return rc;
 	for (rc = kv_cursor_last(cu, &k, &v); rc == 0 && n > 0;
 	     rc = kv_cursor_prev(cu, &k, &v))
@@ -261,7 +261,7 @@ static void open_and_check(void)
 	for (unsigned i = 0; i < w.nsnaps; i++) {
 		rc = kv_txn_begin_snapshot(env, w.snaps[i], &txn);
 		FUZZ_ASSERT(check != 0 || rc == 0);
-		if (rc)
+		if (rc != 0)
 			continue;
 		rc = read_all(txn, &w);
 		FUZZ_ASSERT(check != 0 || rc == 0);

@@ -34,12 +34,12 @@ static void put(kv_txn *txn, kv_table *t, const char *k, size_t vlen,
 	char *v = malloc(vlen ? vlen : 1);
 	int rc;
 
-	if (!v)
+	if (v == NULL)
 		die("malloc", -12);
 	memset(v, fill, vlen);
 	rc = kv_put(txn, t, (kv_val){k, strlen(k)}, (kv_val){v, vlen}, 0);
 	free(v);
-	if (rc)
+	if (rc != 0)
 		die("kv_put", rc);
 }
 
@@ -47,7 +47,7 @@ static void commit(kv_txn *txn)
 {
 	int rc = kv_txn_commit(txn);
 
-	if (rc)
+	if (rc != 0)
 		die("kv_txn_commit", rc);
 }
 
@@ -56,7 +56,7 @@ static kv_txn *begin(kv_env *env, const char *table, kv_table **t)
 	kv_txn *txn;
 	int rc = kv_txn_begin(env, 0, &txn);
 
-	if (rc)
+	if (rc != 0)
 		die("kv_txn_begin", rc);
 	if (table && (rc = kv_table_open(txn, table, KV_TABLE_CREATE, t)))
 		die("kv_table_open", rc);
@@ -83,7 +83,7 @@ static void fill(kv_env *env, int which)
 		txn = begin(env, "records", &t);
 		put(txn, t, "big", 5000, 'B');
 		rc = kv_del(txn, t, (kv_val){"key-03", 6});
-		if (rc)
+		if (rc != 0)
 			die("kv_del", rc);
 		commit(txn);
 	}
@@ -128,7 +128,7 @@ static void drop_newest_meta(const char *path)
 	unsigned long long t[2];
 	int newest;
 
-	if (!f || fread(m, 4096, 2, f) != 2)
+	if (f == NULL || fread(m, 4096, 2, f) != 2)
 		die("reading the meta slots", -5);
 	memcpy(&t[0], m[0] + 48, 8); /* kv/format.h: MF_TXNID */
 	memcpy(&t[1], m[1] + 48, 8);
@@ -157,7 +157,7 @@ int main(int argc, char **argv)
 		snprintf(lock, sizeof(lock), "%s-lock", path);
 		unlink(path);
 		rc = kv_env_open(&env, path, KV_CREATE, 0644);
-		if (rc)
+		if (rc != 0)
 			die(path, rc);
 		fill(env, i);
 		if ((rc = kv_env_stat(env, &st)))

@@ -20,7 +20,7 @@ static int replay_file(const char *path)
 	uint8_t *buf = NULL;
 	long len;
 
-	if (!f || fseek(f, 0, SEEK_END) != 0 || (len = ftell(f)) < 0 ||
+	if (f == NULL || fseek(f, 0, SEEK_END) != 0 || (len = ftell(f)) < 0 ||
 	    fseek(f, 0, SEEK_SET) != 0) {
 		fprintf(stderr, "replay: cannot read %s\n", path);
 		if (f)
@@ -28,7 +28,7 @@ static int replay_file(const char *path)
 		return -1;
 	}
 	buf = malloc(len ? (size_t)len : 1);
-	if (!buf || fread(buf, 1, (size_t)len, f) != (size_t)len) {
+	if (buf == NULL || fread(buf, 1, (size_t)len, f) != (size_t)len) {
 		fprintf(stderr, "replay: cannot read %s\n", path);
 		free(buf);
 		fclose(f);
@@ -55,7 +55,7 @@ static int replay_dir(const char *dir, unsigned *count)
 	size_t n = 0, cap = 0;
 	int rc = 0;
 
-	if (!d) {
+	if (d == NULL) {
 		fprintf(stderr, "replay: cannot open %s\n", dir);
 		return -1;
 	}
@@ -65,12 +65,12 @@ static int replay_dir(const char *dir, unsigned *count)
 		if (n == cap) {
 			char **nn = realloc(names, (cap = cap ? 2 * cap : 64) *
 			                                   sizeof(*names));
-			if (!nn)
+			if (nn == NULL)
 				abort();
 			names = nn;
 		}
 		names[n] = malloc(strlen(dir) + strlen(e->d_name) + 2);
-		if (!names[n])
+		if (names[n] == NULL)
 			abort();
 		sprintf(names[n], "%s/%s", dir, e->d_name);
 		n++;

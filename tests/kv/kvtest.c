@@ -95,7 +95,7 @@ uint64_t kt_env_u64(const char *name, uint64_t def)
 {
 	const char *e = getenv(name);
 
-	if (!e || !*e)
+	if (e == NULL || !*e)
 		return def;
 	return strtoull(e, NULL, 0);
 }
@@ -229,7 +229,7 @@ static void check_cb(void *ctx, const char *msg)
 	struct check_ctx *c = ctx;
 	int w;
 
-	if (!c->buf || c->lines >= 20 || c->used + 1 >= c->n)
+	if (c->buf == NULL || c->lines >= 20 || c->used + 1 >= c->n)
 		return;
 	w = snprintf(c->buf + c->used, c->n - c->used, "  %s\n", msg);
 	if (w > 0)
@@ -401,7 +401,7 @@ static int fio_store(struct kt_fio *f, int fd, const unsigned char *buf,
 	if (len == 0)
 		return 0;
 	rc = fio_size(fd, &size);
-	if (rc)
+	if (rc != 0)
 		return rc;
 	if (off + len > size && (rc = fio_log(f, size, NULL, 0)))
 		return rc;
@@ -442,7 +442,7 @@ static int fio_pwrite(void *ctx, int fd, const void *buf, size_t len,
 	rc = fio_plan(f, KT_OP_WRITE, off, &tearing);
 	if (tearing)
 		fio_tear(f, fd, buf, len, off);
-	if (rc)
+	if (rc != 0)
 		return rc;
 	if (f->full_at && f->full_at != UINT64_MAX && off + len > f->full_at) {
 		keep = off < f->full_at ? f->full_at - off : 0;
@@ -470,7 +470,7 @@ static int fio_pwrite_sync(void *ctx, int fd, const void *buf, size_t len,
 		return rc ? rc : fdatasync(fd) < 0 ? -errno : 0;
 	}
 	rc = fio_pwrite(ctx, fd, buf, len, off);
-	if (rc)
+	if (rc != 0)
 		return rc; /* torn or failed: nothing of it is durable */
 	if (len > UINT32_MAX ||
 	    write(f->logfd, &r, sizeof(r)) != (ssize_t)sizeof(r))
@@ -487,7 +487,7 @@ static int fio_sync(void *ctx, int fd)
 	if (!fio_is_db(f, fd))
 		return fdatasync(fd) < 0 ? -errno : 0;
 	rc = fio_plan(f, KT_OP_SYNC, 0, &tearing);
-	if (rc)
+	if (rc != 0)
 		return rc;
 	if (ftruncate(f->logfd, 0) < 0)
 		return -errno;
@@ -504,7 +504,7 @@ static int fio_truncate(void *ctx, int fd, uint64_t size)
 	if (!fio_is_db(f, fd))
 		return ftruncate(fd, (off_t)size) < 0 ? -errno : 0;
 	rc = fio_plan(f, KT_OP_TRUNCATE, size, &tearing);
-	if (rc)
+	if (rc != 0)
 		return rc;
 	if (f->full_truncate && f->full_at && f->full_at != UINT64_MAX &&
 	    size > f->full_at) {
@@ -514,7 +514,7 @@ static int fio_truncate(void *ctx, int fd, uint64_t size)
 		return -ENOSPC;
 	}
 	rc = fio_size(fd, &old);
-	if (rc)
+	if (rc != 0)
 		return rc;
 	/* undone newest first: the size comes back, then the bytes */
 	if (size < old && (rc = fio_log_range(f, fd, size, old)))

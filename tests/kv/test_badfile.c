@@ -252,7 +252,7 @@ static int not_regular(const char *path, unsigned flags)
 	rc = kv_env_open(&env, path, flags, 0600);
 	CHILD_CHECK(rc < 0 && env == NULL, "%s: opened (rc %d)", path, rc);
 	CHILD_CHECK(kv_errmsg()[0] != '\0', "%s: no message", path);
-	snprintf(lock, sizeof lock, "%s-lock", path);
+	snprintf(lock, sizeof(lock), "%s-lock", path);
 	CHILD_CHECK(access(lock, F_OK) != 0, "%s: lock file left", lock);
 	return 0;
 }
@@ -588,7 +588,7 @@ static int case_damaged_page(const char *path)
 	unsigned n = 0, errors = 0;
 	int rc = kv_env_open(&env, path, 0, 0600);
 
-	if (rc) {
+	if (rc != 0) {
 		/* refusing to open is a clear error too, if it says so */
 		CHILD_CHECK(rc == KV_ECORRUPT && kv_errmsg()[0],
 		            "open: rc %d (%s)", rc, kt_err(rc));
@@ -759,7 +759,7 @@ static int case_garbage_lock(const char *path)
 	char key[16];
 	int rc = kv_env_open(&env, path, 0, 0600);
 
-	if (rc) {
+	if (rc != 0) {
 		CHILD_CHECK(rc < 0 && kv_strerror(rc)[0] && kv_errmsg()[0],
 		            "open with a garbage lock file: rc %d without a "
 		            "message", rc);

@@ -159,7 +159,7 @@ static int scan_once(kv_env *env, int backward, uint64_t *gen_out,
 	int rc, res = -1;
 
 	rc = kv_txn_begin(env, KV_TXN_RDONLY, &txn);
-	if (rc) {
+	if (rc != 0) {
 		snprintf(err, errn, "kv_txn_begin rdonly: %s", kt_err(rc));
 		return -1;
 	}
@@ -339,7 +339,7 @@ static int write_generation(kv_env *env, uint64_t g, struct kt_rng *rng,
 	int rc;
 
 	rc = kv_txn_begin(env, 0, &txn);
-	if (rc)
+	if (rc != 0)
 		return rc;
 	if ((rc = kv_table_open(txn, "gen", KV_TABLE_CREATE, &tg)) ||
 	    (rc = kv_table_open(txn, "bank", KV_TABLE_CREATE, &tb)) ||
@@ -353,7 +353,7 @@ static int write_generation(kv_env *env, uint64_t g, struct kt_rng *rng,
 		gen_fill(buf, g, i);
 		rc = kv_put(txn, tg, (kv_val){key, strlen(key)},
 		            (kv_val){buf, gen_vlen(g, i)}, 0);
-		if (rc)
+		if (rc != 0)
 			goto fail;
 	}
 	rc = kv_put(txn, tb, (kv_val){"gen", 3}, (kv_val){&g, 8}, 0);
@@ -384,7 +384,7 @@ static int write_generation(kv_env *env, uint64_t g, struct kt_rng *rng,
 		bb = 0;
 		if (open_acct[b]) {
 			rc = kv_get(txn, tb, (kv_val){kb, strlen(kb)}, &vb);
-			if (rc)
+			if (rc != 0)
 				break;
 			memcpy(&bb, vb.data, 8);
 		}
@@ -410,7 +410,7 @@ static int write_generation(kv_env *env, uint64_t g, struct kt_rng *rng,
 		size_t len = (size_t)(1 + i % 3) * MiB / 2;
 		unsigned char *big = malloc(len);
 
-		if (!big) {
+		if (big == NULL) {
 			rc = -ENOMEM;
 			goto fail;
 		}
@@ -424,7 +424,7 @@ static int write_generation(kv_env *env, uint64_t g, struct kt_rng *rng,
 			rc = kv_del(txn, tx, (kv_val){key, strlen(key)});
 		}
 	}
-	if (rc)
+	if (rc != 0)
 		goto fail;
 	kv_txn_set_durability(txn, g % 20 == 0 ? KV_DURABLE_IMMEDIATE
 	                                       : KV_DURABLE_NONE);
@@ -450,7 +450,7 @@ static void *writer_thread(void *p)
 		int rc = write_generation(s->env, g, &rng, buf, open_acct,
 		                          &nballast);
 
-		if (rc) {
+		if (rc != 0) {
 			share_fail(s, "writer: commit of generation %" PRIu64
 			           ": rc %d (%s)", g, rc, kt_err(rc));
 			break;
@@ -475,7 +475,7 @@ static void reader_process(const char *path, int go, int stopfd, int resfd,
 	if (read(go, &c, 1) != 1)
 		_exit(5);
 	rc = kv_env_open(&env, path, 0, 0600);
-	if (rc) {
+	if (rc != 0) {
 		fprintf(stderr, "reader process: kv_env_open: %s\n",
 		        kt_err(rc));
 		_exit(1);
@@ -547,13 +547,13 @@ static void *copier_thread(void *p)
 		snprintf(dest, sizeof(dest), "%s-copy%u", a->s->path, i++);
 		snprintf(lock, sizeof(lock), "%s-lock", dest);
 		rc = kv_env_copy(a->s->env, dest, NULL, 0600);
-		if (rc) {
+		if (rc != 0) {
 			share_fail(a->s, "kv_env_copy during commits: %s",
 			           kt_err(rc));
 			break;
 		}
 		rc = kv_env_open(&c, dest, 0, 0600);
-		if (rc) {
+		if (rc != 0) {
 			share_fail(a->s, "open a copy: %s", kt_err(rc));
 			break;
 		}
@@ -564,7 +564,7 @@ static void *copier_thread(void *p)
 		}
 		rc = kt_check(c, &rep, NULL, 0);
 		kv_env_close(c);
-		if (rc) {
+		if (rc != 0) {
 			share_fail(a->s, "kv_check of a copy: %s", kt_err(rc));
 			break;
 		}
@@ -746,7 +746,7 @@ static void test_second_writer_busy(void **state)
 		int code = 0;
 
 		rc = kv_env_open(&e2, path, 0, 0600);
-		if (rc) {
+		if (rc != 0) {
 			fprintf(stderr, "child: kv_env_open: %s\n", kt_err(rc));
 			_exit(1);
 		}
@@ -1094,7 +1094,7 @@ static void *incr_thread(void *p)
 		char key[32];
 		int rc = kv_txn_begin(a->env, 0, &txn);
 
-		if (rc) {
+		if (rc != 0) {
 			snprintf(a->err, sizeof(a->err), "begin: %s",
 			         kt_err(rc));
 			return NULL;
@@ -1116,7 +1116,7 @@ static void *incr_thread(void *p)
 			rc = kv_put(txn, t, (kv_val){key, strlen(key)},
 			            (kv_val){&a->id, sizeof(a->id)},
 			            KV_NOOVERWRITE);
-		if (rc) {
+		if (rc != 0) {
 			snprintf(a->err, sizeof(a->err), "increment to %" PRIu64
 			         ": %s", n, kt_err(rc));
 			kv_txn_abort(txn);
@@ -1125,7 +1125,7 @@ static void *incr_thread(void *p)
 		kv_txn_set_durability(txn, i % 4 == 0 ? KV_DURABLE_IMMEDIATE
 		                                      : KV_DURABLE_NONE);
 		rc = kv_txn_commit(txn);
-		if (rc) {
+		if (rc != 0) {
 			snprintf(a->err, sizeof(a->err), "commit: %s",
 			         kt_err(rc));
 			return NULL;
@@ -1141,7 +1141,7 @@ static int incr_process(const char *path, unsigned n, unsigned id)
 	kv_env *env;
 	int rc = kv_env_open(&env, path, 0, 0600), code = 0;
 
-	if (rc) {
+	if (rc != 0) {
 		fprintf(stderr, "writer process: open: %s\n", kt_err(rc));
 		return 1;
 	}
@@ -1348,7 +1348,7 @@ static int lock_child(const char *path, int want)
 	kv_table *t;
 	int rc = kv_env_open(&env, path, 0, 0600);
 
-	if (rc)
+	if (rc != 0)
 		return 1;
 	rc = kv_env_lock_exclusive(env);
 	if (rc != want) {
@@ -1501,7 +1501,7 @@ static void test_many_readers(void **state)
 			full++;
 			continue;
 		}
-		if (rc)
+		if (rc != 0)
 			fail_msg("read txn %u: rc %d (%s)", i, rc, kt_err(rc));
 		ok++;
 		assert_int_equal(kv_table_open(r[i], "t", 0, &t), 0);

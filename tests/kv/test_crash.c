@@ -96,7 +96,7 @@ static int counter_get(kv_txn *txn, kv_table *t, uint64_t *n)
 		*n = 0;
 		return 0;
 	}
-	if (rc)
+	if (rc != 0)
 		return rc;
 	if (v.len != 8)
 		return KV_ECORRUPT;
@@ -124,7 +124,7 @@ static int put_commit_keys(kv_txn *txn, kv_table *t, uint64_t k,
 
 		kt_fill(vbuf, vl, vtag_of(k, j));
 		rc = kv_put(txn, t, (kv_val){key, kl}, (kv_val){vbuf, vl}, 0);
-		if (rc)
+		if (rc != 0)
 			return rc;
 	}
 	return 0;
@@ -139,7 +139,7 @@ static int del_commit_keys(kv_txn *txn, kv_table *t, uint64_t k)
 		size_t kl = key_of(key, sizeof(key), k, j);
 
 		rc = kv_del(txn, t, (kv_val){key, kl});
-		if (rc)
+		if (rc != 0)
 			return rc;
 	}
 	return 0;
@@ -188,10 +188,10 @@ static void child_run(const char *path, int fd, const struct kv_io *io)
 	uint64_t n;
 	int rc;
 
-	if (!vbuf)
+	if (vbuf == NULL)
 		child_die("malloc", -ENOMEM);
 	rc = kv_env_open_io(&env, path, 0, 0600, io);
-	if (rc)
+	if (rc != 0)
 		child_die("kv_env_open", rc);
 	for (;;) {
 		kv_txn *txn;
@@ -199,13 +199,13 @@ static void child_run(const char *path, int fd, const struct kv_io *io)
 		uint64_t k;
 
 		rc = kv_txn_begin(env, 0, &txn);
-		if (rc)
+		if (rc != 0)
 			child_die("kv_txn_begin", rc);
 		rc = kv_table_open(txn, "c", KV_TABLE_CREATE, &t);
-		if (rc)
+		if (rc != 0)
 			child_die("kv_table_open", rc);
 		rc = counter_get(txn, t, &n);
-		if (rc)
+		if (rc != 0)
 			child_die("read counter", rc);
 		k = n + 1;
 		rc = kv_put(txn, t, (kv_val){"n", 1}, (kv_val){&k, 8}, 0);
@@ -217,18 +217,18 @@ static void child_run(const char *path, int fd, const struct kv_io *io)
 			rc = side_table(txn, k);
 		if (rc == 0 && k % SNAP_EVERY == 0)
 			rc = side_snapshot(txn, k);
-		if (rc)
+		if (rc != 0)
 			child_die("write", rc);
 		kv_txn_set_durability(txn, k % 3 == 0 ? KV_DURABLE_IMMEDIATE
 		                                      : KV_DURABLE_NONE);
 		rc = kv_txn_commit(txn);
-		if (rc)
+		if (rc != 0)
 			child_die("kv_txn_commit", rc);
 		if (write(fd, &k, sizeof(k)) != (ssize_t)sizeof(k))
 			child_die("write to pipe", -errno);
-		if (k % 5 == 0 && !reader) {
+		if (k % 5 == 0 && reader == NULL) {
 			rc = kv_txn_begin(env, KV_TXN_RDONLY, &reader);
-			if (rc)
+			if (rc != 0)
 				child_die("kv_txn_begin rdonly", rc);
 		} else if (k % 5 == 3 && reader) {
 			kv_txn_abort(reader);
@@ -330,7 +330,7 @@ static void verify_data(kv_txn *txn, kv_table *t, uint64_t n,
 		size_t kl = key_of(key, sizeof(key), j, 0);
 
 		rc = kv_get(txn, t, (kv_val){key, kl}, &v);
-		if (rc)
+		if (rc != 0)
 			fail_msg("%s: kv_get %s: rc %d (%s)", when, key, rc,
 			         kt_err(rc));
 	}
@@ -415,7 +415,7 @@ static uint64_t verify_store(const char *path, uint64_t lo, uint64_t hi,
 	int rc;
 
 	rc = kv_env_open(&env, path, 0, 0600);
-	if (rc)
+	if (rc != 0)
 		fail_msg("kill %u: reopen after the kill: rc %d (%s)", iter, rc,
 		         kt_err(rc));
 	assert_int_equal(kv_txn_begin(env, KV_TXN_RDONLY, &txn), 0);
@@ -423,7 +423,7 @@ static uint64_t verify_store(const char *path, uint64_t lo, uint64_t hi,
 	if (rc == KV_ENOTFOUND && lo == 0) {
 		n = 0;
 	} else {
-		if (rc)
+		if (rc != 0)
 			fail_msg("kill %u: open table c: rc %d (%s)", iter, rc,
 			         kt_err(rc));
 		assert_int_equal(counter_get(txn, t, &n), 0);
@@ -710,7 +710,7 @@ static void test_power_loss_after_snapshot_delete(void **state)
 	                       2 * KV_PAGE_SIZE, &nlog);
 	assert_true(undone > 0);
 	rc = kv_env_open(&env, path, 0, 0600);
-	if (rc)
+	if (rc != 0)
 		fail_msg("open after the power loss: rc %d (%s)", rc,
 		         kt_err(rc));
 	/* A commit that deletes a snapshot is made durable by the engine

@@ -198,7 +198,7 @@ static int commit_one(kv_env *env, const struct workload *w, unsigned i)
 	int rc;
 
 	rc = kv_txn_begin(env, 0, &txn);
-	if (rc)
+	if (rc != 0)
 		return rc;
 	snprintf(name, sizeof(name), "s%u", c->snap_id);
 	rc = c->snap_op == SNAP_CREATE    ? kv_snapshot_create(txn, name)
@@ -220,7 +220,7 @@ static int commit_one(kv_env *env, const struct workload *w, unsigned i)
 	}
 	if (rc == 0)
 		rc = kv_put(txn, t, (kv_val){"#", 1}, (kv_val){&counter, 8}, 0);
-	if (rc)
+	if (rc != 0)
 		fail_msg("%s: commit %u, before the commit: %s", where, i,
 		         kt_err(rc));
 	kv_txn_set_durability(txn, c->durable ? KV_DURABLE_IMMEDIATE
@@ -248,7 +248,7 @@ static void expect_table(kv_txn *txn, const struct workload *w, unsigned k,
 			         where, what, k, rc);
 		return;
 	}
-	if (rc)
+	if (rc != 0)
 		fail_msg("%s: %s: table t of state %u: %s", where, what, k,
 		         kt_err(rc));
 	assert_int_equal(kv_cursor_open(txn, t, &cu), 0);
@@ -344,7 +344,7 @@ static void expect_state(kv_env *env, const struct workload *w, unsigned k,
 			fail_msg("%s: %s: state %u: snapshot %s where %s was "
 			         "expected", where, what, k, nm.name[j], name);
 		rc = kv_txn_begin_snapshot(env, name, &txn);
-		if (rc)
+		if (rc != 0)
 			fail_msg("%s: %s: snapshot %s: %s", where, what, name,
 			         kt_err(rc));
 		expect_table(txn, w, s->snaps[j].state, name);
@@ -385,7 +385,7 @@ static unsigned reopen_check(const char *path, const struct workload *w,
 	unsigned k;
 	int rc = kv_env_open(&env, path, 0, 0600);
 
-	if (rc)
+	if (rc != 0)
 		fail_msg("%s: reopen: %s", where, kt_err(rc));
 	kt_check_clean(env, where);
 	k = read_counter(env);
@@ -678,7 +678,7 @@ static kv_env *open_fio(const struct files *fs, struct kt_fio *f,
 		fst->faults++;
 		rc = kv_env_open_io(&env, fs->path, 0, 0600, &f->io);
 	}
-	if (rc)
+	if (rc != 0)
 		fail_msg("%s: open: %s", where, kt_err(rc));
 	return env;
 }
@@ -742,11 +742,11 @@ static void run_with_fault(const struct files *fs, const struct workload *w,
 					fail_msg("%s: commit %u again: %s",
 					         where, i, kt_err(rc));
 				f.full_at = UINT64_MAX; /* space is back */
-				if (rc) {
+				if (rc != 0) {
 					expect_state(env, w, p.last_ok,
 					             "after failing twice");
 					rc = commit_one(env, w, i);
-					if (rc)
+					if (rc != 0)
 						fail_msg("%s: commit %u with "
 						         "space back: %s", where,
 						         i, kt_err(rc));
@@ -988,7 +988,7 @@ static int load_run(kv_env *env, bool *committed)
 
 	*committed = false;
 	rc = kv_txn_begin(env, 0, &txn);
-	if (rc)
+	if (rc != 0)
 		return rc;
 	rc = kv_table_open(txn, "t", KV_TABLE_CREATE, &t);
 	for (unsigned i = 0; rc == 0 && i < LOAD_ENTRIES; i++) {
@@ -997,7 +997,7 @@ static int load_run(kv_env *env, bool *committed)
 		kv_val k = { key, strlen(key) }, v = { val, sizeof(val) };
 		rc = kv_put(txn, t, k, v, KV_APPEND);
 	}
-	if (rc) {
+	if (rc != 0) {
 		kv_txn_abort(txn);
 		return rc;
 	}
@@ -1031,7 +1031,7 @@ static int load_check(const char *path, bool committed)
 	uint64_t n;
 	int rc = kv_env_open(&env, path, 0, 0600);
 
-	if (rc)
+	if (rc != 0)
 		fail_msg("%s: reopen: %s", where, kt_err(rc));
 	kt_check_clean(env, where);
 	assert_int_equal(kv_txn_begin(env, KV_TXN_RDONLY, &txn), 0);

@@ -105,7 +105,7 @@ static kv_env *reopen(const char *path, const char *when)
 	kv_env *env;
 	int rc = kv_env_open(&env, path, 0, 0600);
 
-	if (rc)
+	if (rc != 0)
 		fail_msg("%s: reopen: %s", when, kt_err(rc));
 	kt_check_clean(env, when);
 	return env;

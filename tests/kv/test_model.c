@@ -98,7 +98,7 @@ static void *xmalloc(size_t n)
 {
 	void *p = malloc(n ? n : 1);
 
-	if (!p)
+	if (p == NULL)
 		fail_msg("out of memory (%zu bytes)", n);
 	return p;
 }
@@ -124,7 +124,7 @@ static int keycmp(const void *a, size_t alen, const void *b, size_t blen)
 	size_t n = alen < blen ? alen : blen;
 	int c = n ? memcmp(a, b, n) : 0;
 
-	if (c)
+	if (c != 0)
 		return c;
 	return alen < blen ? -1 : alen > blen;
 }
@@ -147,7 +147,7 @@ static struct mtab *mtab_ref(struct mtab *t)
 
 static void mtab_unref(struct mtab *t)
 {
-	if (!t || --t->ref > 0)
+	if (t == NULL || --t->ref > 0)
 		return;
 	for (size_t i = 0; i < t->n; i++)
 		mkey_unref(t->e[i].k);
@@ -213,7 +213,7 @@ static void mtab_put(struct mtab **pt, const void *key, size_t len,
 		if (t->n == t->cap) {
 			t->cap = t->cap ? t->cap * 2 : 64;
 			t->e = realloc(t->e, sizeof(*t->e) * t->cap);
-			if (!t->e)
+			if (t->e == NULL)
 				fail_msg("out of memory");
 		}
 		memmove(&t->e[i + 1], &t->e[i], sizeof(*t->e) * (t->n - i));
@@ -476,7 +476,7 @@ static size_t near_key(struct mt *m, const struct mtab *t)
 	const struct mkey *k;
 	size_t len;
 
-	if (!t || t->n == 0)
+	if (t == NULL || t->n == 0)
 		return rand_key(m);
 	k = t->e[kt_below(&m->rng, t->n)].k;
 	len = k->len;
@@ -518,7 +518,7 @@ static uint32_t rand_vlen(struct mt *m, const struct mtab *t)
 {
 	uint64_t c = kt_below(&m->rng, 1000);
 
-	if (c < 3 && (!t || t->nbig < MAX_BIG)) {
+	if (c < 3 && (t == NULL || t->nbig < MAX_BIG)) {
 		m->bigputs++;
 		return (uint32_t)kt_range(&m->rng, BIG_MIN, 1024 * 1024);
 	}
@@ -585,7 +585,7 @@ static void full_scan(struct mt *m, kv_txn *txn, kv_table *h,
 	kv_val k, v;
 	int rc;
 
-	if (!t)
+	if (t == NULL)
 		t = &empty_tab;
 	if (kv_table_count(h) != t->n)
 		mfail(m, "%s: kv_table_count %llu, model %zu", what,
@@ -671,7 +671,7 @@ static void full_compare(struct mt *m, kv_txn *txn, const struct mstate *st,
 		kv_table *h;
 		int rc = kv_table_open(txn, tname(m, i), 0, &h);
 
-		if (!st->t[i]) {
+		if (st->t[i] == NULL) {
 			snprintf(w, sizeof(w), "%s: open absent table %d", what,
 			         i);
 			EXPECT_RC(m, rc, KV_ENOTFOUND, w);
@@ -694,7 +694,7 @@ static void cursor_walk(struct mt *m, kv_txn *txn, kv_table *h,
 	int end = 0, rc, kind = (int)kt_below(&m->rng, 6);
 	unsigned steps = (unsigned)kt_range(&m->rng, 1, 40);
 
-	if (!t)
+	if (t == NULL)
 		t = &empty_tab;
 	EXPECT_RC(m, kv_cursor_open(txn, h, &c), 0, "kv_cursor_open");
 	switch (kind) {
@@ -1101,7 +1101,7 @@ static kv_table *wtable(struct mt *m, int i, int create)
 		return m->wh[i];
 	rc = kv_table_open(m->w, tname(m, i), create ? KV_TABLE_CREATE : 0,
 	                   &m->wh[i]);
-	if (!m->work.live.t[i] && !create) {
+	if (m->work.live.t[i] == NULL && !create) {
 		EXPECT_RC(m, rc, KV_ENOTFOUND, "kv_table_open absent");
 		m->wh[i] = NULL;
 		return NULL;
@@ -1110,7 +1110,7 @@ static kv_table *wtable(struct mt *m, int i, int create)
 	if (strcmp(kv_table_name(m->wh[i]), tname(m, i)) != 0)
 		mfail(m, "kv_table_name gives \"%.40s\"",
 		      kv_table_name(m->wh[i]));
-	if (!m->work.live.t[i]) {
+	if (m->work.live.t[i] == NULL) {
 		m->work.live.t[i] = mtab_new();
 		m->wdirty = 1;
 	}
@@ -1133,7 +1133,7 @@ static int pick_table(struct mt *m)
 {
 	int i = (int)kt_below(&m->rng, NT);
 
-	for (int j = 0; j < NT && !m->work.live.t[i]; j++)
+	for (int j = 0; j < NT && m->work.live.t[i] == NULL; j++)
 		i = (i + 1) % NT;
 	return i;
 }
@@ -1368,7 +1368,7 @@ static void w_table_drop(struct mt *m)
 
 	note(m, "table drop %d%s", i, m->work.live.t[i] ? "" : " (absent)");
 	rc = kv_table_drop(m->w, tname(m, i));
-	if (!m->work.live.t[i]) {
+	if (m->work.live.t[i] == NULL) {
 		EXPECT_RC(m, rc, KV_ENOTFOUND, "kv_table_drop absent");
 		return;
 	}
@@ -1560,9 +1560,9 @@ static void r_op(struct mt *m, struct lreader *r)
 	check_ptrs(m, r->ptr, r->nptr, "reader", 0);
 	if (kv_txn_id(r->txn) != r->txnid)
 		mfail(m, "reader txn id changed");
-	if (!r->h[i]) {
+	if (r->h[i] == NULL) {
 		rc = kv_table_open(r->txn, tname(m, i), 0, &r->h[i]);
-		if (!r->st.t[i]) {
+		if (r->st.t[i] == NULL) {
 			EXPECT_RC(m, rc, KV_ENOTFOUND,
 			          "reader open absent table");
 			r->h[i] = NULL;
@@ -1640,7 +1640,7 @@ static void read_check(struct mt *m, int full)
 static void count_table(const struct mtab *t, const struct mtab **seen,
                         size_t *nseen, uint64_t *sum)
 {
-	if (!t)
+	if (t == NULL)
 		return;
 	for (size_t i = 0; i < *nseen; i++)
 		if (seen[i] == t)
@@ -1946,9 +1946,9 @@ static void idle_step(struct mt *m)
 		r_end(m, &m->rd[0]);
 	else if (c < 45 && m->rd[1].txn && m->rd[1].age > 20)
 		r_end(m, &m->rd[1]);
-	else if (c < 60 && !m->rd[0].txn)
+	else if (c < 60 && m->rd[0].txn == NULL)
 		r_begin(m, &m->rd[0], -1);
-	else if (c < 65 && !m->rd[1].txn) {
+	else if (c < 65 && m->rd[1].txn == NULL) {
 		int i = (int)kt_below(&m->rng, NS);
 
 		if (m->com.s[i].present)

@@ -55,7 +55,7 @@ static void put_key(kv_txn *txn, kv_table *t, unsigned i, uint64_t tag)
 	snprintf(key, sizeof(key), "k%04u", i);
 	kt_fill(buf, len, tag);
 	rc = kv_put(txn, t, (kv_val){key, strlen(key)}, (kv_val){buf, len}, 0);
-	if (rc)
+	if (rc != 0)
 		fail_msg("kv_put %s: %s", key, kt_err(rc));
 }
 
@@ -298,7 +298,7 @@ static uint64_t snap_space(struct space *s, const char *name)
 
 	assert_int_equal(kv_txn_begin(s->env, KV_TXN_RDONLY, &txn), 0);
 	rc = kv_snapshot_space(txn, name, &pages);
-	if (rc)
+	if (rc != 0)
 		fail_msg("kv_snapshot_space %s: %s", name, kt_err(rc));
 	kv_txn_abort(txn);
 	return pages;

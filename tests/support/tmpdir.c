@@ -23,7 +23,7 @@ const char *tmpdir_make(const char *tag)
 	const char *base = getenv("TMPDIR");
 	char *d = dirbuf[dirnext++ % 16];
 
-	if (!base || !*base)
+	if (base == NULL || !*base)
 		base = "/var/tmp";
 	snprintf(d, PATH_MAX, "%s/cccfs-%s-XXXXXX", base, tag);
 	if (!mkdtemp(d))
@@ -54,11 +54,11 @@ char *tmpdir_path(char *buf, size_t n, const char *dir, const char *name)
 
 int tmpenv_setup(void **state, const char *tag)
 {
-	struct tmpenv *f = calloc(1, sizeof *f);
+	struct tmpenv *f = calloc(1, sizeof(*f));
 
 	assert_non_null(f);
 	f->dir = tmpdir_make(tag);
-	tmpdir_path(f->path, sizeof f->path, f->dir, "t.db");
+	tmpdir_path(f->path, sizeof(f->path), f->dir, "t.db");
 	assert_int_equal(kv_env_open(&f->env, f->path, KV_CREATE, 0600), 0);
 	*state = f;
 	return 0;
