@@ -174,7 +174,7 @@ extern const struct bench_engine bench_rocksdb;
 
 /* Print "kv-bench: <who>: <message>" and exit the process with status 1. */
 _Noreturn void bench_die(const char *who, const char *fmt, ...)
-	BENCH_PRINTF(2, 3);
+        BENCH_PRINTF(2, 3);
 void *bench_malloc(size_t size);
 /* Bytes in the file at path, or in every file below the directory path. */
 uint64_t bench_path_size(const char *path);

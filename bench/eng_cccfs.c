@@ -73,8 +73,8 @@ static void cccfs_write(struct bench_db *db, uint64_t first, uint64_t count,
 	kv_txn *txn = begin_write(db, &table);
 	uint64_t i;
 
-	kv_txn_set_durability(txn, durable ? KV_DURABLE_IMMEDIATE
-	                                   : KV_DURABLE_NONE);
+	kv_txn_set_durability(txn,
+	                      durable ? KV_DURABLE_IMMEDIATE : KV_DURABLE_NONE);
 	for (i = first; i < first + count; i++) {
 		kv_val k = { key, sizeof(key) }, v = { val, sizeof(val) };
 

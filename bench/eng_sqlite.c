@@ -105,8 +105,8 @@ static struct bench_db *sqlite_open(const char *dir)
 	               "WITHOUT ROWID");
 	db->begin = prepare(db->conn, "BEGIN IMMEDIATE");
 	db->commit = prepare(db->conn, "COMMIT");
-	db->put = prepare(db->conn,
-	                  "INSERT OR REPLACE INTO kv VALUES (?1, ?2)");
+	db->put =
+	        prepare(db->conn, "INSERT OR REPLACE INTO kv VALUES (?1, ?2)");
 	db->del = prepare(db->conn, "DELETE FROM kv WHERE k = ?1");
 	db->count = prepare(db->conn, "SELECT count(*) FROM kv");
 	return db;
@@ -128,8 +128,8 @@ static void set_synchronous(struct bench_db *db, int full)
 {
 	if (db->synchronous_full == full)
 		return;
-	exec(db->conn, full ? "PRAGMA synchronous=FULL"
-	                    : "PRAGMA synchronous=OFF");
+	exec(db->conn,
+	     full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=OFF");
 	db->synchronous_full = full;
 }
 
@@ -160,8 +160,7 @@ static void sqlite_sync(struct bench_db *db)
 	      "sqlite3_wal_checkpoint_v2");
 }
 
-static void sqlite_remove(struct bench_db *db, uint64_t first,
-                          uint64_t count)
+static void sqlite_remove(struct bench_db *db, uint64_t first, uint64_t count)
 {
 	uint8_t key[BENCH_KEY_LEN];
 	uint64_t i;

@@ -41,19 +41,22 @@ static size_t make_content(char *buf, const char *mode, unsigned i)
 {
 	size_t n = 0;
 
-	n += (size_t)snprintf(buf + n, CONTENT_MAX - n,
+	n += (size_t)snprintf(
+	        buf + n, CONTENT_MAX - n,
 	        "name: %s-%05u\n"
 	        "description: Saved by the benchmark, revision %u.\n"
 	        "status: active\n"
 	        "owner: bench\n"
-	        "steps:\n", mode, i, i);
+	        "steps:\n",
+	        mode, i, i);
 	for (unsigned k = 0; k < 12; k++)
-		n += (size_t)snprintf(buf + n, CONTENT_MAX - n,
+		n += (size_t)snprintf(
+		        buf + n, CONTENT_MAX - n,
 		        "  - name: step-%u\n"
 		        "    run: check the %s output of run %u, step %u\n",
 		        k, mode, i, k);
 	n += (size_t)snprintf(buf + n, CONTENT_MAX - n,
-	        "tags:\n  - bench\n  - %s\n", mode);
+	                      "tags:\n  - bench\n  - %s\n", mode);
 	return n;
 }
 
@@ -179,9 +182,10 @@ int main(int argc, char **argv)
 	char **files;
 	int in_place, rc = 0;
 
-	if (argc != 5 || (strcmp(argv[1], "save") != 0 &&
-	                  strcmp(argv[1], "rewrite") != 0)) {
-		fprintf(stderr, "usage: fs-saves save|rewrite ROOT LIST COUNT\n");
+	if (argc != 5 ||
+	    (strcmp(argv[1], "save") != 0 && strcmp(argv[1], "rewrite") != 0)) {
+		fprintf(stderr,
+		        "usage: fs-saves save|rewrite ROOT LIST COUNT\n");
 		return 2;
 	}
 	in_place = strcmp(argv[1], "rewrite") == 0;
@@ -190,7 +194,8 @@ int main(int argc, char **argv)
 	if (files == NULL)
 		return fail("read", argv[3]);
 	if (nfiles == 0 || count > nfiles) {
-		fprintf(stderr, "fs-saves: %s lists %zu files, fewer than %lu\n",
+		fprintf(stderr,
+		        "fs-saves: %s lists %zu files, fewer than %lu\n",
 		        argv[3], nfiles, count);
 		free_list(files, nfiles);
 		return 1;
@@ -201,8 +206,8 @@ int main(int argc, char **argv)
 		const char *rel = files[at];
 		size_t len = make_content(content, argv[1], (unsigned)i);
 
-		if ((size_t)snprintf(path, sizeof(path), "%s/%s", argv[2], rel) >=
-		    sizeof(path)) {
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", argv[2],
+		                     rel) >= sizeof(path)) {
 			errno = ENAMETOOLONG;
 			rc = fail("name", rel);
 		} else {

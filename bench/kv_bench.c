@@ -123,13 +123,16 @@ struct options {
 };
 
 static const struct bench_engine *const all_engines[] = {
-	&bench_cccfs, &bench_lmdb, &bench_sqlite, &bench_rocksdb,
+	&bench_cccfs,
+	&bench_lmdb,
+	&bench_sqlite,
+	&bench_rocksdb,
 };
 
 /* ---- helpers ---------------------------------------------------------- */
 
-static int in_child;         /* bench_die() must not clean up from a child */
-static char *temp_dir;       /* the directory we made and remove at exit */
+static int in_child;   /* bench_die() must not clean up from a child */
+static char *temp_dir; /* the directory we made and remove at exit */
 
 static int remove_entry(const char *path, const struct stat *st, int type,
                         struct FTW *ftw)
@@ -322,16 +325,17 @@ static void parallel_point_reads(const struct bench_engine *e,
 
 	for (t = 0; t < READ_THREADS; t++) {
 		jobs[t] = (struct read_job){
-			.e = e, .db = db, .seed = READ_SEED + 1 + t,
-			.ops = share + (t == 0 ? READS - share * READ_THREADS
-			                       : 0),
+			.e = e,
+			.db = db,
+			.seed = READ_SEED + 1 + t,
+			.ops = share +
+			       (t == 0 ? READS - share * READ_THREADS : 0),
 			.items = items,
 		};
 		rc = pthread_create(&tid[t], NULL, point_reads_thread,
 		                    &jobs[t]);
 		if (rc != 0)
-			bench_die(e->name, "pthread_create: %s",
-			          strerror(rc));
+			bench_die(e->name, "pthread_create: %s", strerror(rc));
 	}
 	for (t = 0; t < READ_THREADS; t++)
 		pthread_join(tid[t], NULL);
@@ -394,10 +398,12 @@ static void run_writes(const struct bench_engine *e, struct bench_db *db,
 static void run_reads(const struct bench_engine *e, struct bench_db *db,
                       uint64_t n, struct timer *tm, struct result *res)
 {
-	struct read_job one = { .e = e, .db = db, .seed = READ_SEED,
-	                        .ops = READS, .items = n };
-	struct read_job scan = { .e = e, .db = db, .seed = SCAN_SEED,
-	                         .ops = SCANS, .items = n };
+	struct read_job one = {
+		.e = e, .db = db, .seed = READ_SEED, .ops = READS, .items = n
+	};
+	struct read_job scan = {
+		.e = e, .db = db, .seed = SCAN_SEED, .ops = SCANS, .items = n
+	};
 	struct read_job jobs[READ_THREADS];
 	unsigned t;
 
@@ -422,8 +428,8 @@ static void run_reads(const struct bench_engine *e, struct bench_db *db,
 static void run_engine(const struct bench_engine *e, const char *dir,
                        const char *dest, uint64_t n, struct result *res)
 {
-	const uint64_t written = n + INDIVIDUAL_WRITES + BATCHES * BATCH_SIZE +
-	                         NOSYNC_WRITES;
+	const uint64_t written =
+	        n + INDIVIDUAL_WRITES + BATCHES * BATCH_SIZE + NOSYNC_WRITES;
 	struct timer tm = { .engine = e->name };
 	struct bench_db *db = e->open(dir);
 	struct rusage ru;
@@ -441,8 +447,7 @@ static void run_engine(const struct bench_engine *e, const char *dir,
 	phase_begin(&tm, PH_REMOVE);
 	e->remove(db, 0, n / 2);
 	phase_end(&tm, PH_REMOVE, res);
-	check_count(e, e->count(db), written - n / 2,
-	            "after the removals");
+	check_count(e, e->count(db), written - n / 2, "after the removals");
 
 	res->size_before = bench_path_size(dir);
 	phase_begin(&tm, PH_COMPACT);
@@ -569,8 +574,7 @@ static const char *row_name(unsigned row)
 }
 
 /* One cell per engine and row: the median over runs (RSS: the maximum). */
-static void summarize(const struct options *o,
-                      struct result res[][MAX_ENGINES],
+static void summarize(const struct options *o, struct result res[][MAX_ENGINES],
                       double cell[ROW_COUNT][MAX_ENGINES])
 {
 	double v[MAX_RUNS];
@@ -744,8 +748,8 @@ static uint64_t parse_count(const char *opt, const char *s, uint64_t min,
 	if (errno || end == s || *end || v < min || v > max)
 		bench_die("kv-bench",
 		          "%s: expected a number from %llu to %llu, got \"%s\"",
-		          opt, (unsigned long long)min,
-		          (unsigned long long)max, s);
+		          opt, (unsigned long long)min, (unsigned long long)max,
+		          s);
 	return v;
 }
 
@@ -763,8 +767,10 @@ static void parse_engines(struct options *o, char *list)
 			if (strcmp(all_engines[i]->name, name) == 0)
 				found = all_engines[i];
 		if (found == NULL)
-			bench_die("kv-bench", "unknown engine \"%s\" (known: "
-			          "cccfs, lmdb, sqlite, rocksdb)", name);
+			bench_die("kv-bench",
+			          "unknown engine \"%s\" (known: "
+			          "cccfs, lmdb, sqlite, rocksdb)",
+			          name);
 		if (o->nengines == MAX_ENGINES)
 			bench_die("kv-bench", "too many engines");
 		o->engines[o->nengines++] = found;
@@ -866,8 +872,7 @@ int main(int argc, char **argv)
 			fprintf(stderr, "run %u/%u: %s\n", r + 1, o.runs,
 			        o.engines[e]->name);
 			sync(); /* the last engine's files are gone for good */
-			fork_engine(o.engines[e], base, r + 1, o.n,
-			            &res[r][e]);
+			fork_engine(o.engines[e], base, r + 1, o.n, &res[r][e]);
 		}
 	check_ranges(&o, res);
 	summarize(&o, res, cell);

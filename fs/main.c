@@ -38,7 +38,8 @@ static void usage(FILE *f)
 	      "       cccfs backup DB DEST [--snapshot NAME]\n"
 	      "       cccfs export DB DIR [--snapshot NAME]\n"
 	      "       cccfs import DB DIR [--skip-invalid]\n"
-	      "       cccfs DB MOUNTPOINT [-o OPTIONS]   (mount, as mount(8) and "
+	      "       cccfs DB MOUNTPOINT [-o OPTIONS]   (mount, as mount(8) "
+	      "and "
 	      "fstab run it)\n"
 	      "       cccfs COMMAND --help | cccfs --help | --version\n"
 	      "\n"
@@ -49,8 +50,8 @@ static void usage(FILE *f)
 	      "  snapdir=hidden|visible list .snapshots in the root\n"
 	      "                         (default hidden; always reachable)\n"
 	      "  snapshot_every=DURATION  automatic snapshots, if anything\n"
-	      "                         changed (default " FS_SNAPSHOT_EVERY_DEFAULT
-	      "; 0: off)\n"
+	      "                         changed "
+	      "(default " FS_SNAPSHOT_EVERY_DEFAULT "; 0: off)\n"
 	      "  keep=SPEC              retention of automatic snapshots\n"
 	      "                         (default " FS_KEEP_DEFAULT "; all)\n"
 	      "  any libfuse option, e.g. allow_other\n"
@@ -96,7 +97,8 @@ static const struct cmd_struct *find_command(const char *name)
 static int wants_help(int argc, char **argv)
 {
 	for (int i = 1; i < argc; i++)
-		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+		if (strcmp(argv[i], "--help") == 0 ||
+		    strcmp(argv[i], "-h") == 0)
 			return 1;
 	return 0;
 }

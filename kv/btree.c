@@ -67,7 +67,8 @@ static bool is_leaf(const uint8_t *page)
 static size_t leaf_node_size(const uint8_t *n)
 {
 	size_t k = get16(n + LN_KLEN);
-	return LN_HDR + k + ((n[LN_FLAGS] & LN_BIG) ? LN_BIGREF : get32(n + LN_VLEN));
+	return LN_HDR + k +
+	       ((n[LN_FLAGS] & LN_BIG) ? LN_BIGREF : get32(n + LN_VLEN));
 }
 
 static size_t branch_node_size(const uint8_t *n)
@@ -149,7 +150,8 @@ int leaf_value(kv_txn *txn, const uint8_t *page, int i, kv_val *val)
 	size_t off = (size_t)(n - page);
 
 	if (off + LN_HDR + k > KV_PAGE_SIZE)
-		return KV_CORRUPT(get64(page + PH_PGNO), "leaf node out of page");
+		return KV_CORRUPT(get64(page + PH_PGNO),
+		                  "leaf node out of page");
 	if (n[LN_FLAGS] & LN_BIG) {
 		if (off + LN_HDR + k + LN_BIGREF > KV_PAGE_SIZE)
 			return KV_CORRUPT(get64(page + PH_PGNO),
@@ -169,7 +171,8 @@ int leaf_value(kv_txn *txn, const uint8_t *page, int i, kv_val *val)
 		return 0;
 	}
 	if (vlen > KV_PAGE_SIZE - off - LN_HDR - k)
-		return KV_CORRUPT(get64(page + PH_PGNO), "leaf value out of page");
+		return KV_CORRUPT(get64(page + PH_PGNO),
+		                  "leaf value out of page");
 	val->data = n + LN_HDR + k;
 	val->len = vlen;
 	return 0;
@@ -312,8 +315,8 @@ static int descend_append(struct cur *c, kv_val key)
 		pg = branch_child(p, n - 1, NULL);
 	}
 	c->depth = l + 1;
-	if (n == 0 || key_cmp(node_key(c->pp[l], node_at(c->pp[l], n - 1)),
-	                      key) >= 0)
+	if (n == 0 ||
+	    key_cmp(node_key(c->pp[l], node_at(c->pp[l], n - 1)), key) >= 0)
 		return 1;
 	c->idx[l] = n;
 	return 0;
@@ -345,8 +348,7 @@ static size_t page_used(const uint8_t *p)
 	       2u * page_nkeys(p);
 }
 
-static void page_build(uint8_t *p, uint16_t type, const struct nodev *v,
-                       int n)
+static void page_build(uint8_t *p, uint16_t type, const struct nodev *v, int n)
 {
 	size_t upper = KV_PAGE_SIZE;
 	int i;
@@ -669,8 +671,8 @@ static int free_value(kv_txn *txn, struct tree *t, const uint8_t *n)
 }
 
 /* Build the leaf node for key/val into buf (which holds KV_MAX_NODE). */
-static int make_leaf_node(kv_txn *txn, struct tree *t, kv_val key,
-                          kv_val val, uint8_t *buf, size_t *len)
+static int make_leaf_node(kv_txn *txn, struct tree *t, kv_val key, kv_val val,
+                          uint8_t *buf, size_t *len)
 {
 	put16(buf + LN_KLEN, (uint16_t)key.len);
 	buf[LN_FLAGS] = 0;
@@ -711,8 +713,7 @@ static bool rightmost(const struct cur *c)
 	return true;
 }
 
-int bt_put(kv_txn *txn, struct tree *t, kv_val key, kv_val val,
-           unsigned flags)
+int bt_put(kv_txn *txn, struct tree *t, kv_val key, kv_val val, unsigned flags)
 {
 	struct cur c = { .txn = txn, .tree = t };
 	uint8_t node[KV_MAX_NODE];
@@ -734,7 +735,7 @@ int bt_put(kv_txn *txn, struct tree *t, kv_val key, kv_val val,
 	         rightmost(&c);
 	if ((flags & KV_APPEND) && t->root && !append)
 		return kv_set_err(KV_EORDER, "KV_APPEND: key is not above the "
-		                  "last key");
+		                             "last key");
 	if (!t->root) {
 		uint64_t pg;
 		uint8_t *p;
@@ -876,7 +877,8 @@ static int rebalance(struct cur *c, int l)
 	if (tmp == NULL)
 		return -ENOMEM;
 	for (k = 0; k < ln + rn; k++) {
-		const uint8_t *src = k < ln ? node_at(lp, k) : node_at(rp, k - ln);
+		const uint8_t *src =
+		        k < ln ? node_at(lp, k) : node_at(rp, k - ln);
 		size_t sz = node_size(lp, src);
 		if (!leaf && k == ln) {
 			/* right's node 0 takes the parent's separator key */

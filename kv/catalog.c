@@ -62,14 +62,17 @@ KV_API int kv_table_open(kv_txn *txn, const char *name, unsigned flags,
 	rc = bt_get(txn, &txn->st.catalog, name_val(name), &v);
 	if (rc == 0) {
 		if (v.len != TD_SIZE)
-			return kv_set_err(KV_ECORRUPT, "catalog entry of table "
-			                  "'%s' has the wrong size", name);
+			return kv_set_err(KV_ECORRUPT,
+			                  "catalog entry of table "
+			                  "'%s' has the wrong size",
+			                  name);
 		tree_load(&t, v.data);
 	} else if (rc == KV_ENOTFOUND) {
 		if (!(flags & KV_TABLE_CREATE))
 			return kv_set_err(rc, "no table '%s'", name);
 		if (txn->rdonly)
-			return kv_set_err(KV_EREADONLY, "cannot create table "
+			return kv_set_err(KV_EREADONLY,
+			                  "cannot create table "
 			                  "'%s' in a read-only transaction",
 			                  name);
 	} else {
@@ -147,10 +150,10 @@ static int write_check(kv_txn *txn, kv_table *t)
 {
 	if (txn->rdonly)
 		return kv_set_err(KV_EREADONLY, "write in a read-only "
-		                  "transaction");
+		                                "transaction");
 	if (txn->failed)
 		return kv_set_err(txn->failed_rc, "the transaction failed "
-		                  "earlier; abort it");
+		                                  "earlier; abort it");
 	if (t == NULL || t->h.dropped)
 		return kv_set_err(-EINVAL, "table handle is not open");
 	return 0;
@@ -187,8 +190,7 @@ KV_API int kv_table_drop(kv_txn *txn, const char *name)
 }
 
 KV_API int kv_table_list(kv_txn *txn,
-                         int (*fn)(void *ctx, const char *name,
-                                   uint64_t count),
+                         int (*fn)(void *ctx, const char *name, uint64_t count),
                          void *ctx)
 {
 	struct cur c = { .txn = txn, .tree = &txn->st.catalog };
@@ -221,8 +223,10 @@ KV_API int kv_table_list(kv_txn *txn,
 static int key_check(kv_val key)
 {
 	if (key.len == 0 || key.len > KV_MAX_KEY)
-		return kv_set_err(KV_EKEYSIZE, "key length %zu is outside "
-		                  "1..%u", key.len, KV_MAX_KEY);
+		return kv_set_err(KV_EKEYSIZE,
+		                  "key length %zu is outside "
+		                  "1..%u",
+		                  key.len, KV_MAX_KEY);
 	return 0;
 }
 
@@ -248,8 +252,10 @@ KV_API int kv_put(kv_txn *txn, kv_table *t, kv_val key, kv_val val,
 	if (rc != 0)
 		return rc;
 	if (val.len > KV_MAX_VALUE)
-		return kv_set_err(KV_EVALSIZE, "value of %zu bytes is over "
-		                  "the limit of %u", val.len, KV_MAX_VALUE);
+		return kv_set_err(KV_EVALSIZE,
+		                  "value of %zu bytes is over "
+		                  "the limit of %u",
+		                  val.len, KV_MAX_VALUE);
 	t->h.dirty = true;
 	rc = bt_put(txn, &t->h.tree, key, val, flags);
 	if (rc == 0)
@@ -274,8 +280,8 @@ KV_API int kv_del(kv_txn *txn, kv_table *t, kv_val key)
 }
 
 /* Walk a catalog and every table in it, calling fn for each page. */
-int catalog_walk(kv_txn *txn, const struct tree *catalog,
-                        bt_walk_fn fn, void *ctx)
+int catalog_walk(kv_txn *txn, const struct tree *catalog, bt_walk_fn fn,
+                 void *ctx)
 {
 	struct tree t = *catalog;
 	struct cur c = { .txn = txn, .tree = &t };
@@ -298,4 +304,3 @@ int catalog_walk(kv_txn *txn, const struct tree *catalog,
 	}
 	return rc == KV_ENOTFOUND ? 0 : rc;
 }
-

@@ -35,22 +35,22 @@ enum mark {
 	M_FLPAGE,
 	M_READY,
 	M_PEND,
-	M_LOG,      /* the commit log's run */
+	M_LOG, /* the commit log's run */
 };
 
 struct checker {
-	struct walk w;        /* marks: enum mark; none in recovery mode */
+	struct walk w; /* marks: enum mark; none in recovery mode */
 	void (*fn)(void *ctx, const char *msg);
 	void *ctx;
 	uint64_t problems;
 	/* per-tree tallies */
 	uint64_t entries, branch, leaf, overflow;
 	int leaf_depth;
-	bool recovery;        /* several trees share one tally */
+	bool recovery; /* several trees share one tally */
 };
 
 static void problem(struct checker *ck, uint64_t pgno, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+        __attribute__((format(printf, 3, 4)));
 
 static void problem(struct checker *ck, uint64_t pgno, const char *fmt, ...)
 {
@@ -84,7 +84,7 @@ static int keys_ordered(const uint8_t *p)
 	int n = page_nkeys(p), i;
 	bool leaf = get16(p + PH_TYPE) == PT_LEAF;
 	size_t hdr = leaf ? LN_HDR : BN_HDR;
-	kv_val a = {NULL, 0}, b;
+	kv_val a = { NULL, 0 }, b;
 
 	if ((size_t)PH_SIZE + 2u * (size_t)n > KV_PAGE_SIZE)
 		return KEYS_OUTSIDE;
@@ -127,7 +127,8 @@ static int visit(void *ctx, uint64_t pg, uint64_t n, uint64_t tx,
 	uint16_t type;
 
 	if (p == NULL || pg < 2 || pg + n > ck->w.npages) {
-		problem(ck, pg, "referenced page is out of range or unreadable");
+		problem(ck, pg,
+		        "referenced page is out of range or unreadable");
 		return 1;
 	}
 	if (get64(p + PH_CHECKSUM) != page_checksum(p, n * KV_PAGE_SIZE)) {
@@ -214,8 +215,10 @@ static int check_order(struct checker *ck, const struct tree *t,
 			break;
 		kv_val p = { prev, plen };
 		if (!first && key_cmp(p, k) >= 0)
-			problem(ck, c.pg[c.depth - 1], "table '%s': key out "
-			        "of order across pages", name);
+			problem(ck, c.pg[c.depth - 1],
+			        "table '%s': key out "
+			        "of order across pages",
+			        name);
 		if (k.len > KV_MAX_KEY) {
 			problem(ck, c.pg[c.depth - 1], "key too long");
 			break;
@@ -274,28 +277,32 @@ static int check_catalog(struct checker *ck, const struct tree *cat,
 		 * already walked, so its page tallies are partial: only the
 		 * live tables' are compared.  Entries are counted by a scan
 		 * of the whole table, for snapshots too. */
-		if (verify_counts &&
-		    (ck->leaf != tt.leaf_pages || ck->branch != tt.branch_pages ||
-		     ck->overflow != tt.overflow_pages))
-			problem(ck, tt.root, "table '%s' page counts differ "
-			        "from its descriptor", name);
+		if (verify_counts && (ck->leaf != tt.leaf_pages ||
+		                      ck->branch != tt.branch_pages ||
+		                      ck->overflow != tt.overflow_pages))
+			problem(ck, tt.root,
+			        "table '%s' page counts differ "
+			        "from its descriptor",
+			        name);
 		if (verify_counts && tt.root &&
 		    (uint32_t)(ck->leaf_depth + 1) != tt.depth)
-			problem(ck, tt.root, "table '%s' depth differs from "
-			        "its descriptor", name);
+			problem(ck, tt.root,
+			        "table '%s' depth differs from "
+			        "its descriptor",
+			        name);
 		uint64_t scanned = 0;
 		check_order(ck, &tt, name, &scanned);
 		if (scanned != tt.count)
-			problem(ck, tt.root, "table '%s' holds %llu entries, "
-			        "its descriptor says %llu", name,
-			        (unsigned long long)scanned,
+			problem(ck, tt.root,
+			        "table '%s' holds %llu entries, "
+			        "its descriptor says %llu",
+			        name, (unsigned long long)scanned,
 			        (unsigned long long)tt.count);
 	}
 	return rc == KV_ENOTFOUND ? 0 : rc;
 }
 
-static int check_one_snapshot(void *ctx, uint64_t txnid,
-                              const struct tree *cat)
+static int check_one_snapshot(void *ctx, uint64_t txnid, const struct tree *cat)
 {
 	(void)txnid;
 	return check_catalog(ctx, cat, false);
@@ -355,15 +362,17 @@ static void check_chain(struct checker *ck)
 			ck->w.mark[pg] = M_FLPAGE;
 			/* a run saved as pending must not be in use by its own
 			 * commit's trees (later commits may have reused it) */
-			for (uint32_t i = 0; st->fl_txnid == st->txnid &&
-			                     i < get32(p + PH_EXTRA) &&
-			                     i < FP_PER_PAGE; i++) {
-				const uint8_t *q = p + FP_ENTRIES +
-				                   (size_t)i * FP_ENTRY;
+			for (uint32_t i = 0;
+			     st->fl_txnid == st->txnid &&
+			     i < get32(p + PH_EXTRA) && i < FP_PER_PAGE;
+			     i++) {
+				const uint8_t *q =
+				        p + FP_ENTRIES + (size_t)i * FP_ENTRY;
 				uint64_t e = get64(q), n = get64(q + 8), j;
 				for (j = e; j < e + n && j < ck->w.npages; j++)
 					if (ck->w.mark[j] == M_LIVE)
-						problem(ck, j, "saved as pending "
+						problem(ck, j,
+						        "saved as pending "
 						        "reuse but in use");
 			}
 		}
@@ -386,13 +395,16 @@ static void check_free(struct checker *ck, struct kv_check_report *rep)
 	for (pg = 0; fl_ready_next(&f, &pg, &n); pg += n) {
 		for (j = pg; j < pg + n; j++) {
 			if (j >= ck->w.npages) {
-				problem(ck, j, "listed as free but past the "
+				problem(ck, j,
+				        "listed as free but past the "
 				        "end of the file");
 				break;
 			}
 			if (ck->w.mark[j] != M_NONE)
-				problem(ck, j, "listed as free but in use "
-				        "(mark %u)", ck->w.mark[j]);
+				problem(ck, j,
+				        "listed as free but in use "
+				        "(mark %u)",
+				        ck->w.mark[j]);
 			ck->w.mark[j] = M_READY;
 		}
 		rep->pages_free += n;
@@ -405,8 +417,10 @@ static void check_free(struct checker *ck, struct kv_check_report *rep)
 				continue;
 			}
 			if (ck->w.mark[j] != M_NONE)
-				problem(ck, j, "pending reuse but in use "
-				        "(mark %u)", ck->w.mark[j]);
+				problem(ck, j,
+				        "pending reuse but in use "
+				        "(mark %u)",
+				        ck->w.mark[j]);
 			ck->w.mark[j] = M_PEND;
 		}
 		rep->pages_pending += f.pend[i].n;
@@ -476,10 +490,12 @@ KV_API int kv_check(kv_env *env, void (*fn)(void *ctx, const char *msg),
 	if (rc == 0 && ck.problems == 0) {
 		for (i = 2; i < ck.w.npages; i++) {
 			if (ck.w.mark[i] == M_NONE)
-				problem(&ck, i, "lost: neither reachable nor "
+				problem(&ck, i,
+				        "lost: neither reachable nor "
 				        "free");
 			else if (ck.w.mark[i] == M_SNAP)
-				problem(&ck, i, "held only by snapshots but "
+				problem(&ck, i,
+				        "held only by snapshots but "
 				        "not waiting in the freelist");
 		}
 	}
@@ -523,7 +539,8 @@ int check_recent(kv_env *env, uint8_t *map, const struct state *st,
 			if (rc != 0)
 				break;
 			if (v.len != TD_SIZE) {
-				problem(&ck, c.pg[c.depth - 1], "catalog entry");
+				problem(&ck, c.pg[c.depth - 1],
+				        "catalog entry");
 				break;
 			}
 			tree_load(&tt, v.data);

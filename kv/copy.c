@@ -68,11 +68,9 @@ KV_API int kv_env_copy(kv_env *env, const char *dest, const char *snapshot,
 	return kv_env_copy_progress(env, dest, snapshot, mode, NULL, NULL);
 }
 
-KV_API int kv_env_copy_progress(kv_env *env, const char *dest,
-                                const char *snapshot, int mode,
-                                void (*progress)(void *ctx, uint64_t done,
-                                                 uint64_t total),
-                                void *ctx)
+KV_API int kv_env_copy_progress(
+        kv_env *env, const char *dest, const char *snapshot, int mode,
+        void (*progress)(void *ctx, uint64_t done, uint64_t total), void *ctx)
 {
 	struct copyctx cc = { .progress = progress, .pctx = ctx };
 	kv_env *out = NULL;
@@ -124,18 +122,17 @@ KV_API int kv_env_copy_progress(kv_env *env, const char *dest,
 	unlink(lock);
 	free(lock);
 	return 0;
-fail:
-	{
-		char msg[512];
-		snprintf(msg, sizeof(msg), "%s", kv_errmsg());
-		if (cc.src)
-			kv_txn_abort(cc.src);
-		if (out)
-			kv_env_close(out);
-		unlink(dest);
-		if (lock)
-			unlink(lock);
-		free(lock);
-		return kv_set_err(rc, "copy to %s failed: %s", dest, msg);
-	}
+fail : {
+	char msg[512];
+	snprintf(msg, sizeof(msg), "%s", kv_errmsg());
+	if (cc.src)
+		kv_txn_abort(cc.src);
+	if (out)
+		kv_env_close(out);
+	unlink(dest);
+	if (lock)
+		unlink(lock);
+	free(lock);
+	return kv_set_err(rc, "copy to %s failed: %s", dest, msg);
+}
 }

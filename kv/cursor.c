@@ -17,7 +17,7 @@ struct kv_cursor {
 	uint64_t changes;
 	uint8_t *key;
 	size_t klen, kcap;
-	bool valid;   /* positioned on a key */
+	bool valid; /* positioned on a key */
 };
 
 KV_API int kv_cursor_open(kv_txn *txn, kv_table *t, kv_cursor **out)
@@ -85,8 +85,7 @@ KV_API int kv_cursor_last(kv_cursor *c, kv_val *key, kv_val *val)
 	return emit(c, bt_last(&c->c), key, val);
 }
 
-KV_API int kv_cursor_seek(kv_cursor *c, kv_val key, kv_val *okey,
-                          kv_val *oval)
+KV_API int kv_cursor_seek(kv_cursor *c, kv_val key, kv_val *okey, kv_val *oval)
 {
 	bool exact;
 

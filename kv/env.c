@@ -71,8 +71,10 @@ static int regular_file(int fd, const char *path)
 	if (fstat(fd, &sb) != 0)
 		return kv_set_err(-errno, "%s: %s", path, strerror(errno));
 	if (S_ISDIR(sb.st_mode))
-		return kv_set_err(-EISDIR, "%s: is a directory, not a "
-		                  "database file", path);
+		return kv_set_err(-EISDIR,
+		                  "%s: is a directory, not a "
+		                  "database file",
+		                  path);
 	if (!S_ISREG(sb.st_mode))
 		return kv_set_err(KV_ENOTDB, "%s: not a regular file", path);
 	(void)fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
@@ -85,7 +87,8 @@ enum { SLOT_ABSENT, SLOT_BADSUM, SLOT_NEWER_BADSUM, SLOT_NEWER, SLOT_OK };
 
 static int read_slot(kv_env *env, uint64_t i, uint8_t *buf, struct state *s)
 {
-	ssize_t n = pread(env->fd, buf, KV_PAGE_SIZE, (off_t)(i * KV_PAGE_SIZE));
+	ssize_t n =
+	        pread(env->fd, buf, KV_PAGE_SIZE, (off_t)(i * KV_PAGE_SIZE));
 
 	if (n != (ssize_t)KV_PAGE_SIZE)
 		return SLOT_ABSENT;
@@ -93,7 +96,8 @@ static int read_slot(kv_env *env, uint64_t i, uint8_t *buf, struct state *s)
 		return SLOT_ABSENT;
 	if (get64(buf + PH_CHECKSUM) != page_checksum(buf, KV_PAGE_SIZE))
 		return get32(buf + MF_VERSION) > KV_FORMAT_VERSION
-		       ? SLOT_NEWER_BADSUM : SLOT_BADSUM;
+		               ? SLOT_NEWER_BADSUM
+		               : SLOT_BADSUM;
 	if (get32(buf + MF_VERSION) > KV_FORMAT_VERSION)
 		return SLOT_NEWER;
 	if (get32(buf + MF_VERSION) < KV_FORMAT_VERSION_MIN ||
@@ -128,9 +132,10 @@ static int pick_meta(kv_env *env, struct state *out, uint64_t *slot_out)
 	if (rc != 0)
 		return rc;
 	if (size < 2 * KV_PAGE_SIZE)
-		return kv_set_err(KV_ENOTDB, "%s: file too small to be a "
-		                  "database (%llu bytes)", env->path,
-		                  (unsigned long long)size);
+		return kv_set_err(KV_ENOTDB,
+		                  "%s: file too small to be a "
+		                  "database (%llu bytes)",
+		                  env->path, (unsigned long long)size);
 	buf = malloc(KV_PAGE_SIZE);
 	if (buf == NULL)
 		return -ENOMEM;
@@ -143,8 +148,10 @@ static int pick_meta(kv_env *env, struct state *out, uint64_t *slot_out)
 	if (k[0] == SLOT_NEWER || k[1] == SLOT_NEWER ||
 	    (k[0] == SLOT_NEWER_BADSUM && k[1] != SLOT_OK) ||
 	    (k[1] == SLOT_NEWER_BADSUM && k[0] != SLOT_OK))
-		return kv_set_err(KV_EVERSION, "%s: written by a newer format "
-		                  "version; upgrade cccfs to open it", env->path);
+		return kv_set_err(KV_EVERSION,
+		                  "%s: written by a newer format "
+		                  "version; upgrade cccfs to open it",
+		                  env->path);
 	if (k[0] == SLOT_ABSENT && k[1] == SLOT_ABSENT)
 		return kv_set_err(KV_ENOTDB, "%s: not a cccfs database",
 		                  env->path);
@@ -156,8 +163,10 @@ static int pick_meta(kv_env *env, struct state *out, uint64_t *slot_out)
 	else if (k[1] == SLOT_OK)
 		first = 1;
 	if (first < 0)
-		return kv_set_err(KV_ECORRUPT, "%s: both meta pages are "
-		                  "damaged", env->path);
+		return kv_set_err(KV_ECORRUPT,
+		                  "%s: both meta pages are "
+		                  "damaged",
+		                  env->path);
 
 	int order[2] = { first, 1 - first };
 	for (int j = 0; j < 2; j++) {
@@ -168,10 +177,11 @@ static int pick_meta(kv_env *env, struct state *out, uint64_t *slot_out)
 		/* in pages: a damaged slot's next_pgno * KV_PAGE_SIZE can
 		 * wrap around and pass for a small file */
 		if (s[i].next_pgno > size / KV_PAGE_SIZE) {
-			kv_set_err(KV_ECORRUPT, "%s: file is truncated: commit "
+			kv_set_err(KV_ECORRUPT,
+			           "%s: file is truncated: commit "
 			           "%llu needs %llu pages, the file has %llu "
-			           "bytes", env->path,
-			           (unsigned long long)s[i].txnid,
+			           "bytes",
+			           env->path, (unsigned long long)s[i].txnid,
 			           (unsigned long long)s[i].next_pgno,
 			           (unsigned long long)size);
 			rc = KV_ECORRUPT;
@@ -179,7 +189,8 @@ static int pick_meta(kv_env *env, struct state *out, uint64_t *slot_out)
 		}
 		/* pages newer than the other slot must all be whole */
 		min = (k[1 - i] == SLOT_OK && s[1 - i].txnid < s[i].txnid)
-		              ? s[1 - i].txnid : 0;
+		              ? s[1 - i].txnid
+		              : 0;
 		rc = check_recent(env, env->map, &s[i], min);
 		if (rc == 0) {
 			*out = s[i];
@@ -261,7 +272,8 @@ static int replay_ops(kv_txn *txn, const struct log_rec *r)
 			return bad_record(r->txnid, "unknown operation");
 		}
 		if (rc == KV_ENOTFOUND)
-			return bad_record(r->txnid, "deletes what is not there");
+			return bad_record(r->txnid,
+			                  "deletes what is not there");
 	}
 	return rc;
 }
@@ -363,8 +375,8 @@ static int env_open(kv_env **out, const char *path, unsigned flags, int mode,
 	if ((flags & KV_CREATE) && !(flags & KV_RDONLY))
 		oflags |= O_CREAT;
 	/* O_NONBLOCK: a FIFO given as the store must not hang the open */
-	env->fd = open(path, oflags | O_CLOEXEC | O_NONBLOCK,
-	               mode ? mode : 0600);
+	env->fd =
+	        open(path, oflags | O_CLOEXEC | O_NONBLOCK, mode ? mode : 0600);
 	if (env->fd < 0) {
 		rc = kv_set_err(-errno, "%s: %s", path, strerror(errno));
 		goto fail;
@@ -411,10 +423,11 @@ static int env_open(kv_env **out, const char *path, unsigned flags, int mode,
 		/* commits in the log after that one: repeat them (log.c) */
 		*pending = log_pending(env, &st);
 		if (*pending && ((flags & KV_RDONLY) || env->private_lock)) {
-			rc = kv_set_err(KV_EREADONLY, "%s: %llu logged commits "
+			rc = kv_set_err(KV_EREADONLY,
+			                "%s: %llu logged commits "
 			                "must be recovered, which needs write "
-			                "access", path,
-			                (unsigned long long)*pending);
+			                "access",
+			                path, (unsigned long long)*pending);
 			goto fail_init;
 		}
 		if (*pending) {
@@ -466,8 +479,7 @@ KV_API int kv_env_open_io(kv_env **out, const char *path, unsigned flags,
 	return rc;
 }
 
-KV_API int kv_env_open(kv_env **out, const char *path, unsigned flags,
-                       int mode)
+KV_API int kv_env_open(kv_env **out, const char *path, unsigned flags, int mode)
 {
 	return kv_env_open_io(out, path, flags, mode, NULL);
 }
@@ -491,8 +503,10 @@ KV_API int kv_env_lock_exclusive(kv_env *env)
 		return 0;
 	rc = os_lock(env->lfd, LOCK_SERVER, true, false);
 	if (rc == KV_EBUSY)
-		return kv_set_err(KV_ELOCKED, "%s is already in use by another "
-		                  "process", env->path);
+		return kv_set_err(KV_ELOCKED,
+		                  "%s is already in use by another "
+		                  "process",
+		                  env->path);
 	if (rc == 0)
 		env->server_locked = true;
 	return rc;
@@ -507,8 +521,10 @@ static int env_sync(kv_env *env, bool full)
 	if (env->flags & KV_RDONLY)
 		return 0;
 	if (env->fatal)
-		return kv_set_err(KV_EFATAL, "%s: an earlier I/O error left "
-		                  "the state unknown; reopen it", env->path);
+		return kv_set_err(KV_EFATAL,
+		                  "%s: an earlier I/O error left "
+		                  "the state unknown; reopen it",
+		                  env->path);
 	pthread_mutex_lock(&env->wmu);
 	if (!env->private_lock) {
 		rc = os_lock(env->lfd, LOCK_WRITER, true, true);

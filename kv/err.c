@@ -50,7 +50,8 @@ KV_API const char *kv_strerror(int rc)
 	case KV_ENOTDB:
 		return "not a cccfs database file";
 	case KV_EFATAL:
-		return "an I/O error left the database state unknown; reopen it";
+		return "an I/O error left the database state unknown; reopen "
+		       "it";
 	case KV_EREADONLY:
 		return "write in a read-only transaction or database";
 	case KV_EKEYSIZE:

@@ -145,7 +145,8 @@ static bool bits_all_set(const struct flstate *f, uint64_t pgno, uint64_t n)
 
 static bool bit_is_set(const struct flstate *f, uint64_t pgno)
 {
-	return pgno / 64 < f->rwords && (f->rbits[pgno / 64] >> (pgno % 64) & 1);
+	return pgno / 64 < f->rwords &&
+	       (f->rbits[pgno / 64] >> (pgno % 64) & 1);
 }
 
 /* The lowest ready page at or after pgno, or NO_PAGE. */
@@ -298,8 +299,8 @@ int fl_add_ready(struct flstate *f, uint64_t pgno, uint64_t n)
 	return 0;
 }
 
-int fl_add_pending(struct flstate *f, uint64_t pgno, uint64_t n,
-                   uint64_t born, uint64_t freed)
+int fl_add_pending(struct flstate *f, uint64_t pgno, uint64_t n, uint64_t born,
+                   uint64_t freed)
 {
 	int rc = reserve(&f->pend, &f->cpend, f->npend + 1);
 
@@ -362,8 +363,7 @@ bool fl_visible(const uint64_t *tx, size_t n, uint64_t born, uint64_t freed)
 	return lo < n && tx[lo] < freed;
 }
 
-static bool same_u64(const uint64_t *a, size_t na, const uint64_t *b,
-                     size_t nb)
+static bool same_u64(const uint64_t *a, size_t na, const uint64_t *b, size_t nb)
 {
 	return na == nb && (na == 0 || memcmp(a, b, na * sizeof(*a)) == 0);
 }
@@ -446,7 +446,8 @@ int fl_reclaim(kv_txn *txn)
 			break;
 	keep = i;
 	env->reclaim_valid = false;
-	if (remember(&env->reclaim_readers, &env->reclaim_nreaders, rd, nrd) == 0 &&
+	if (remember(&env->reclaim_readers, &env->reclaim_nreaders, rd, nrd) ==
+	            0 &&
 	    remember(&env->reclaim_snaps, &env->reclaim_nsnaps, txn->snaptx,
 	             txn->nsnaptx) == 0) {
 		env->reclaim_durable = txn->durable_txnid;
@@ -480,18 +481,19 @@ static int chain_read(uint8_t *map, const struct state *st,
 		if (n > FP_PER_PAGE)
 			return KV_CORRUPT(pg, "freelist entry count");
 		for (i = 0; i < n; i++) {
-			const uint8_t *q = p + FP_ENTRIES + (size_t)i * FP_ENTRY;
+			const uint8_t *q =
+			        p + FP_ENTRIES + (size_t)i * FP_ENTRY;
 			uint64_t epg = get64(q), en = get64(q + 8);
 			uint64_t born = get64(q + 16), freed = get64(q + 24);
 			if (epg < 2 || en == 0 || freed == 0)
 				return KV_CORRUPT(pg, "freelist entry out of "
-				                  "range");
+				                      "range");
 			if (en > st->next_pgno || epg > st->next_pgno - en) {
 				/* a stale chain may name pages the file has
 				 * given back since; its own commit's may not */
 				if (st->fl_txnid == st->txnid)
 					return KV_CORRUPT(pg, "freelist entry "
-					                  "out of range");
+					                      "out of range");
 				continue;
 			}
 			rc = fl_add_pending(hints, epg, en, born, freed);
@@ -505,8 +507,7 @@ static int chain_read(uint8_t *map, const struct state *st,
 }
 
 static int fl_build(kv_env *env, uint8_t *map, const struct state *st,
-                    struct flstate *f, const struct flstate *hints,
-                    bool exact);
+                    struct flstate *f, const struct flstate *hints, bool exact);
 
 int fl_load(kv_env *env, uint8_t *map, const struct state *st,
             struct flstate *f)
@@ -649,7 +650,7 @@ int fl_settle(kv_txn *txn)
 enum { R_NONE, R_LIVE, R_SNAP, R_HINT };
 
 struct rebuild {
-	struct walk w;        /* marks: R_* */
+	struct walk w; /* marks: R_* */
 	struct flstate *f;
 	uint64_t txnid;
 };
@@ -663,7 +664,7 @@ static int rb_visit(void *ctx, uint64_t pg, uint64_t n, uint64_t tx,
 	(void)depth;
 	if (p == NULL || pg + n > rb->w.npages)
 		return KV_CORRUPT(pg, "page out of range while rebuilding "
-		                  "the freelist");
+		                      "the freelist");
 	if (rb->w.phase == R_SNAP) {
 		/* only snapshots reach it and no saved run says since when:
 		 * it waits for every snapshot since it was written */
@@ -706,8 +707,7 @@ static int rb_snapshot(void *ctx, uint64_t txnid, const struct tree *cat)
  * or ready when it holds no page a commit wrote.
  */
 static int fl_build(kv_env *env, uint8_t *map, const struct state *st,
-                    struct flstate *f, const struct flstate *hints,
-                    bool exact)
+                    struct flstate *f, const struct flstate *hints, bool exact)
 {
 	struct rebuild rb;
 	kv_txn txn;
@@ -789,9 +789,10 @@ static int fl_build(kv_env *env, uint8_t *map, const struct state *st,
 		            page_checksum(p, n * KV_PAGE_SIZE) &&
 		    (born = get64(p + PH_TXNID)) <= st->txnid) {
 			/* a page some commit wrote: older readers may see it */
-			rc = fl_add_pending(f, pg, n, born,
-			                    st->txnid |
-			                    (type == PT_FREELIST ? FL_META : 0));
+			rc = fl_add_pending(
+			        f, pg, n, born,
+			        st->txnid |
+			                (type == PT_FREELIST ? FL_META : 0));
 		} else {
 			n = 1;
 			rc = fl_add_ready(f, pg, 1);

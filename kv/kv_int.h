@@ -69,7 +69,7 @@
 /* ---- err.c ------------------------------------------------------------ */
 
 int kv_set_err(int rc, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+        __attribute__((format(printf, 2, 3)));
 int kv_corrupt_at(uint64_t pgno, const char *file, int line, const char *what);
 /* Report corruption of page pgno; evaluates to KV_ECORRUPT. */
 #define KV_CORRUPT(pgno, what) kv_corrupt_at((pgno), __FILE__, __LINE__, (what))
@@ -116,8 +116,8 @@ struct state {
 	uint64_t log_open;
 	/* not stored in the meta: shared with the writers of other
 	 * processes through the lock file */
-	uint64_t log_synced;  /* bytes of the log known to be on disk */
-	uint64_t log_durable; /* last commit made durable by the log */
+	uint64_t log_synced;    /* bytes of the log known to be on disk */
+	uint64_t log_durable;   /* last commit made durable by the log */
 	uint64_t log_base_pgno; /* next_pgno at the last checkpoint */
 };
 _Static_assert(sizeof(struct state) <= 32 * 8, "state fits shared.st");
@@ -136,12 +136,12 @@ struct shared {
 	uint32_t version;
 	uint32_t nslots;
 	_Atomic uint64_t seq;
-	_Atomic uint64_t st[32];     /* struct state, as 64-bit words */
-	_Atomic uint64_t cur_slot;   /* meta slot of the current state */
+	_Atomic uint64_t st[32];   /* struct state, as 64-bit words */
+	_Atomic uint64_t cur_slot; /* meta slot of the current state */
 	_Atomic uint64_t durable_txnid;
 	_Atomic uint64_t durable_slot;
-	_Atomic uint32_t slots_hw;   /* slots ever claimed: scan this many */
-	_Atomic uint64_t txn_floor;  /* lowest txnid the next commit may use */
+	_Atomic uint32_t slots_hw;  /* slots ever claimed: scan this many */
+	_Atomic uint64_t txn_floor; /* lowest txnid the next commit may use */
 };
 
 /*
@@ -199,22 +199,22 @@ struct fl_entry {
 
 struct fl_undo {
 	uint64_t pgno, n;
-	bool added;     /* added to ready (undo: remove) or taken (give back) */
+	bool added; /* added to ready (undo: remove) or taken (give back) */
 };
 
 struct flstate {
 	/* ready pages: bit p % 64 of rbits[p / 64] is set when page p is */
 	uint64_t *rbits;
-	size_t rwords;          /* words allocated */
-	size_t rlow;            /* every word below rlow is zero */
-	uint64_t rcount;        /* ready pages */
-	struct fl_entry *pend;  /* in order of freeing */
+	size_t rwords;         /* words allocated */
+	size_t rlow;           /* every word below rlow is zero */
+	uint64_t rcount;       /* ready pages */
+	struct fl_entry *pend; /* in order of freeing */
 	size_t npend, cpend;
 	/* changes to ready made by the open write txn, undone on abort */
 	struct fl_undo *log;
 	size_t nlog, clog;
 	bool logging;
-	bool log_lost;          /* a change that cannot be undone happened */
+	bool log_lost; /* a change that cannot be undone happened */
 };
 
 /*
@@ -233,9 +233,9 @@ struct flstate {
 struct pgbufs {
 	uint8_t **slab;
 	size_t nslab, cslab;
-	size_t cur;            /* slab being cut */
-	size_t used;           /* pages cut from it */
-	uint8_t **free;        /* single pages given back, reused first */
+	size_t cur;     /* slab being cut */
+	size_t used;    /* pages cut from it */
+	uint8_t **free; /* single pages given back, reused first */
 	size_t nfree, cfree;
 };
 
@@ -245,33 +245,33 @@ struct kv_env {
 	int fd;
 	int lfd;
 	unsigned flags;
-	uint64_t rolled_back; /* txnid of a newest commit found incomplete at
+	uint64_t rolled_back;    /* txnid of a newest commit found incomplete at
 	                         open (recovery used the one before), or 0 */
-	uint64_t recovered;   /* commits the log repeated at open */
+	uint64_t recovered;      /* commits the log repeated at open */
 	uint64_t short_of_space; /* next_pgno a commit wanted when it failed
 	                            with ENOSPC; 0 while the disk has room */
 	const struct kv_io *io;
 	struct kv_io io_store;
 
-	pthread_mutex_t mu;       /* map, slot pool, caches */
-	pthread_mutex_t wmu;      /* the writer, within this process */
+	pthread_mutex_t mu;  /* map, slot pool, caches */
+	pthread_mutex_t wmu; /* the writer, within this process */
 	uint8_t *map;
 	size_t map_size;
 	struct oldmap *oldmaps;
 	uint64_t file_size;
 
-	struct shared *sh;        /* lock file map (or private memory) */
+	struct shared *sh; /* lock file map (or private memory) */
 	size_t sh_size;
 	struct rslot *slots;
-	bool private_lock;        /* no lock file: read-only media */
+	bool private_lock; /* no lock file: read-only media */
 	struct rslot **pool;
 	size_t npool, cpool;
 
-	struct pgbufs bufs;       /* the writer's page buffers */
-	uint8_t *stage;           /* the writer's buffer for merged writes */
+	struct pgbufs bufs; /* the writer's page buffers */
+	uint8_t *stage;     /* the writer's buffer for merged writes */
 	/* writer caches, valid while their stamps match the state */
-	struct flstate fl;        /* changed in place by the write txn */
-	uint64_t fl_txnid;        /* state txnid the free state belongs to */
+	struct flstate fl; /* changed in place by the write txn */
+	uint64_t fl_txnid; /* state txnid the free state belongs to */
 	/* conditions of the last reclaim: when they hold again, only the
 	 * pending runs added since (reclaim_checked on) need a look */
 	bool reclaim_valid;
@@ -287,13 +287,13 @@ struct kv_env {
 
 struct dpage {
 	uint64_t pgno;
-	uint64_t n;    /* pages (overflow runs) */
+	uint64_t n; /* pages (overflow runs) */
 	uint8_t *buf;
 };
 
 #define DIRTY_CACHE 256u
 struct dirty {
-	struct dpage *tab;   /* open addressing by pgno */
+	struct dpage *tab; /* open addressing by pgno */
 	size_t cap, used;
 	/* direct-mapped cache of recent lookups: searches revisit the same
 	 * root and branch pages on every change */
@@ -308,43 +308,43 @@ struct kv_txn {
 	bool rdonly;
 	bool snapshot;
 	enum kv_durability durability;
-	struct state st;      /* base, then the state being built */
-	uint64_t id;          /* read: st.txnid; write: st.txnid + 1 */
-	uint8_t *map;         /* the map this txn reads from */
+	struct state st; /* base, then the state being built */
+	uint64_t id;     /* read: st.txnid; write: st.txnid + 1 */
+	uint8_t *map;    /* the map this txn reads from */
 	size_t map_size;
 	struct rslot *slot;
 	struct rslot *slot2;
 
 	/* write txns */
 	struct dirty dirty;
-	struct flstate *fl;   /* the environment's, changed in place */
-	uint64_t *loose;      /* single pages born and freed in this txn */
+	struct flstate *fl; /* the environment's, changed in place */
+	uint64_t *loose;    /* single pages born and freed in this txn */
 	size_t nloose, cloose;
-	uint64_t *readers;    /* for reclaim decisions */
+	uint64_t *readers; /* for reclaim decisions */
 	size_t nreaders;
-	uint64_t *snaptx;     /* base-state snapshots, sorted */
+	uint64_t *snaptx; /* base-state snapshots, sorted */
 	size_t nsnaptx;
 	uint64_t durable_txnid;
 	bool reclaimed;
-	uint64_t changes;     /* bumped on every tree change (cursor refind) */
+	uint64_t changes; /* bumped on every tree change (cursor refind) */
 	bool snaps_changed;
-	bool snap_deleted;    /* forces a durable commit, see snapshot.c */
+	bool snap_deleted; /* forces a durable commit, see snapshot.c */
 	bool failed;
 	int failed_rc;
 	struct tree base_catalog; /* catalog at begin */
 	uint64_t base_txnid;
 
-	struct tblh *tables;  /* opened tables */
-	struct txlog {        /* this txn's changes, for the commit log */
+	struct tblh *tables; /* opened tables */
+	struct txlog {       /* this txn's changes, for the commit log */
 		uint8_t *buf;
 		size_t len, cap;
-		bool off;     /* not loggable: the commit is a checkpoint */
+		bool off; /* not loggable: the commit is a checkpoint */
 	} lg;
-	bool write_early;     /* a private build (copy.c): see pager_spill */
+	bool write_early; /* a private build (copy.c): see pager_spill */
 	uint64_t spill[WRITE_MAX_PAGES]; /* final pages to write early */
 	unsigned nspill;
-	bool checkpoint;      /* commit even when nothing changed */
-	bool no_log_run;      /* a checkpoint that adds no log run (copies) */
+	bool checkpoint; /* commit even when nothing changed */
+	bool no_log_run; /* a checkpoint that adds no log run (copies) */
 	struct kv_snapshot_info self; /* snapshot txns: the snapshot read */
 };
 
@@ -397,8 +397,8 @@ int fl_merge_ready(struct flstate *f, const struct fl_entry *runs, size_t m);
 /* The first maximal run of ready pages at or after *pgno: true with the
  * run in *pgno and *n, false when there is none. */
 bool fl_ready_next(const struct flstate *f, uint64_t *pgno, uint64_t *n);
-int fl_add_pending(struct flstate *f, uint64_t pgno, uint64_t n,
-                   uint64_t born, uint64_t freed);
+int fl_add_pending(struct flstate *f, uint64_t pgno, uint64_t n, uint64_t born,
+                   uint64_t freed);
 /* Start logging ready-list changes (txn begin); forget them (commit);
  * undo them and drop pending runs freed by txnid (abort).  fl_undo
  * returns false when the state cannot be restored and must be reloaded. */
@@ -423,7 +423,7 @@ bool fl_visible(const uint64_t *tx, size_t n, uint64_t born, uint64_t freed);
 struct cur {
 	kv_txn *txn;
 	struct tree *tree;
-	int depth;           /* levels on the stack; 0 = not positioned */
+	int depth; /* levels on the stack; 0 = not positioned */
 	uint64_t pg[KV_MAX_DEPTH];
 	const uint8_t *pp[KV_MAX_DEPTH];
 	int idx[KV_MAX_DEPTH];
@@ -436,8 +436,7 @@ int leaf_key(const uint8_t *page, int i, kv_val *key);
 int leaf_value(kv_txn *txn, const uint8_t *page, int i, kv_val *val);
 
 int bt_get(kv_txn *txn, struct tree *t, kv_val key, kv_val *val);
-int bt_put(kv_txn *txn, struct tree *t, kv_val key, kv_val val,
-           unsigned flags);
+int bt_put(kv_txn *txn, struct tree *t, kv_val key, kv_val val, unsigned flags);
 int bt_del(kv_txn *txn, struct tree *t, kv_val key);
 /* Free every page of the tree. */
 int bt_drop(kv_txn *txn, struct tree *t);
@@ -450,8 +449,7 @@ int bt_prev(struct cur *c);
 int bt_cur_get(struct cur *c, kv_val *key, kv_val *val);
 int key_cmp(kv_val a, kv_val b);
 typedef int (*bt_walk_fn)(void *ctx, uint64_t pgno, uint64_t npages,
-                          uint64_t expect_txn, const uint8_t *page,
-                          int depth);
+                          uint64_t expect_txn, const uint8_t *page, int depth);
 int bt_walk(kv_txn *txn, const struct tree *t, bt_walk_fn fn, void *ctx);
 
 /* ---- log.c: the commit log ------------------------------------------- */
@@ -478,8 +476,8 @@ struct log_rec {
 };
 /* The next record recovery repeats after st: at *off, of st's epoch, with
  * txnid *next; advances both.  False at the end of the log. */
-bool log_next_pending(const uint8_t *map, const struct state *st,
-                      uint64_t *off, uint64_t *next, struct log_rec *r);
+bool log_next_pending(const uint8_t *map, const struct state *st, uint64_t *off,
+                      uint64_t *next, struct log_rec *r);
 
 /* ---- catalog.c -------------------------------------------------------- */
 
@@ -512,14 +510,14 @@ typedef int (*walk_again_fn)(void *ctx, uint64_t pgno, uint64_t npages,
 
 struct walk {
 	kv_txn *txn;
-	uint8_t *mark;        /* a byte per page below npages: 0 not reached,
+	uint8_t *mark; /* a byte per page below npages: 0 not reached,
 	                         else the phase that reached it; NULL: none */
 	uint64_t npages;
-	uint8_t phase;        /* the mark runs reached now take; not 0 */
-	uint64_t min_txn;     /* only pages written after it; 0: all */
-	bt_walk_fn visit;     /* runs reached first, and unreadable ones */
-	walk_again_fn again;  /* runs reached again; NULL: leave them */
-	void *ctx;            /* of visit and again */
+	uint8_t phase;       /* the mark runs reached now take; not 0 */
+	uint64_t min_txn;    /* only pages written after it; 0: all */
+	bt_walk_fn visit;    /* runs reached first, and unreadable ones */
+	walk_again_fn again; /* runs reached again; NULL: leave them */
+	void *ctx;           /* of visit and again */
 };
 
 /* Start a walk of txn's state, with a page map when marks (its only

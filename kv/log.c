@@ -164,7 +164,8 @@ bool log_fits(const kv_txn *txn)
 {
 	const struct state *s = &txn->st;
 	uint64_t grown = s->next_pgno > s->log_base_pgno
-	                         ? s->next_pgno - s->log_base_pgno : 0;
+	                         ? s->next_pgno - s->log_base_pgno
+	                         : 0;
 
 	if (grown > LOG_MIN_PAGES && grown > s->log_base_pgno / 4)
 		return false;
@@ -318,7 +319,8 @@ int log_sync(kv_env *env, struct state *st)
 
 	if (st->log_tail > st->log_synced)
 		rc = write_durable(env, env->map + off,
-		                   (size_t)(st->log_tail - st->log_synced), off);
+		                   (size_t)(st->log_tail - st->log_synced),
+		                   off);
 	if (rc == 0) {
 		st->log_synced = st->log_tail;
 		st->log_durable = st->txnid;
@@ -329,8 +331,8 @@ int log_sync(kv_env *env, struct state *st)
 /* ---- recovery --------------------------------------------------------- */
 
 /* The record at *off of st's epoch, advancing *off; false at the end. */
-static bool rec_next(const uint8_t *map, const struct state *st,
-                     uint64_t *off, struct log_rec *r)
+static bool rec_next(const uint8_t *map, const struct state *st, uint64_t *off,
+                     struct log_rec *r)
 {
 	uint64_t cap = log_cap(st);
 	const uint8_t *p;
@@ -358,8 +360,8 @@ static bool rec_next(const uint8_t *map, const struct state *st,
  * txnid *next.  Scans start at st's tail: the records before it are of st
  * and the commits before it.
  */
-bool log_next_pending(const uint8_t *map, const struct state *st,
-                      uint64_t *off, uint64_t *next, struct log_rec *r)
+bool log_next_pending(const uint8_t *map, const struct state *st, uint64_t *off,
+                      uint64_t *next, struct log_rec *r)
 {
 	if (!rec_next(map, st, off, r) || r->txnid != *next)
 		return false;

@@ -57,8 +57,10 @@ int pager_map(kv_env *env, uint64_t need)
 	if (env->map && need <= env->map_size)
 		return 0;
 	if (need > ((uint64_t)1 << 46)) /* 64 TiB: no doubling overflows */
-		return kv_set_err(KV_ENOTDB, "%s: %llu bytes is too large to "
-		                  "map", env->path, (unsigned long long)need);
+		return kv_set_err(KV_ENOTDB,
+		                  "%s: %llu bytes is too large to "
+		                  "map",
+		                  env->path, (unsigned long long)need);
 	size = MAP_MIN;
 	while (size < need * 2)
 		size *= 2;
@@ -246,7 +248,8 @@ static int dirty_add(struct dirty *d, uint64_t pgno, uint64_t n, uint8_t *buf)
 
 	if ((d->used + 1) * 4 >= d->cap * 3 && (rc = dirty_grow(d)))
 		return rc;
-	for (i = dhash(pgno, d->cap); d->tab[i].pgno; i = (i + 1) & (d->cap - 1))
+	for (i = dhash(pgno, d->cap); d->tab[i].pgno;
+	     i = (i + 1) & (d->cap - 1))
 		;
 	d->tab[i].pgno = pgno;
 	d->tab[i].n = n;
@@ -270,7 +273,8 @@ static void dirty_remove(kv_txn *txn, struct dpage *e)
 			break;
 		size_t h = dhash(d->tab[j].pgno, d->cap);
 		/* can entry j move to hole i? */
-		if ((j > i && (h <= i || h > j)) || (j < i && (h <= i && h > j))) {
+		if ((j > i && (h <= i || h > j)) ||
+		    (j < i && (h <= i && h > j))) {
 			d->tab[i] = d->tab[j];
 			i = j;
 		}
@@ -405,8 +409,8 @@ int page_free(kv_txn *txn, uint64_t pgno, uint64_t n, uint64_t born)
 		if (n == 1) {
 			if (txn->nloose == txn->cloose) {
 				size_t nc = txn->cloose ? txn->cloose * 2 : 64;
-				uint64_t *nl = realloc(txn->loose,
-				                       nc * sizeof(*nl));
+				uint64_t *nl =
+				        realloc(txn->loose, nc * sizeof(*nl));
 				if (nl == NULL)
 					return -ENOMEM;
 				txn->loose = nl;
@@ -556,7 +560,8 @@ int pager_write_dirty(kv_txn *txn)
 		}
 		/* a page with no neighbour goes straight from its buffer */
 		if (len >= STAGE_BYTES || !env->stage ||
-		    (!slen && (i + 1 == n || v[i + 1]->pgno != e->pgno + e->n))) {
+		    (!slen &&
+		     (i + 1 == n || v[i + 1]->pgno != e->pgno + e->n))) {
 			rc = env->io->pwrite(env->io->ctx, env->fd, e->buf, len,
 			                     off);
 			continue;
@@ -610,8 +615,10 @@ static int spill_flush(kv_txn *txn)
 		struct dpage *e = dirty_find(&txn->dirty, txn->spill[i]);
 		/* queued pages are neighbours, still dirty and single */
 		if (e == NULL || e->n != 1)
-			return KV_CORRUPT(txn->spill[i], "page to write early "
-			                  "is not a dirty page (internal error)");
+			return KV_CORRUPT(
+			        txn->spill[i],
+			        "page to write early "
+			        "is not a dirty page (internal error)");
 		page_seal(e->buf, KV_PAGE_SIZE);
 		if (!env->stage || txn->nspill == 1) {
 			rc = env->io->pwrite(env->io->ctx, env->fd, e->buf,
@@ -643,9 +650,8 @@ int pager_spill(kv_txn *txn, uint64_t pgno)
 		return 0;
 	if (!txn->env->stage)
 		txn->env->stage = malloc(STAGE_BYTES);
-	if (txn->nspill &&
-	    (txn->nspill == WRITE_MAX_PAGES ||
-	     txn->spill[txn->nspill - 1] + 1 != pgno)) {
+	if (txn->nspill && (txn->nspill == WRITE_MAX_PAGES ||
+	                    txn->spill[txn->nspill - 1] + 1 != pgno)) {
 		rc = spill_flush(txn);
 		if (rc != 0)
 			return rc;

@@ -127,8 +127,8 @@ int readers_open(kv_env *env)
 		if (rc != 0)
 			goto out;
 	}
-	env->sh = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED,
-	               env->lfd, 0);
+	env->sh = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, env->lfd,
+	               0);
 	if (env->sh == MAP_FAILED) {
 		env->sh = NULL;
 		rc = -errno;
@@ -145,8 +145,10 @@ int readers_open(kv_env *env)
 		return 1;
 	}
 	if (env->sh->magic != SH_MAGIC || env->sh->version != SH_VERSION) {
-		rc = kv_set_err(KV_EVERSION, "%s: lock file of another version "
-		                "is in use", env->lockpath);
+		rc = kv_set_err(KV_EVERSION,
+		                "%s: lock file of another version "
+		                "is in use",
+		                env->lockpath);
 		goto out;
 	}
 	rc = os_lock(env->lfd, LOCK_ALIVE, false, true);
@@ -175,8 +177,8 @@ void readers_close(kv_env *env)
 		atomic_store(&s->txnid, 0);
 		atomic_store(&s->pid, 0);
 		if (!env->private_lock)
-			os_unlock(env->lfd, LOCK_SLOT0 +
-			          (off_t)(s - env->slots));
+			os_unlock(env->lfd,
+			          LOCK_SLOT0 + (off_t)(s - env->slots));
 	}
 	free(env->pool);
 	env->pool = NULL;
@@ -214,9 +216,8 @@ static int slot_claim(kv_env *env, struct rslot **out)
 		}
 		atomic_store(&s->txnid, 0);
 		uint32_t hw = atomic_load(&env->sh->slots_hw);
-		while (hw < i + 1 &&
-		       !atomic_compare_exchange_weak(&env->sh->slots_hw, &hw,
-		                                     i + 1))
+		while (hw < i + 1 && !atomic_compare_exchange_weak(
+		                             &env->sh->slots_hw, &hw, i + 1))
 			;
 		*out = s;
 		return 0;

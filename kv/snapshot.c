@@ -73,8 +73,10 @@ static int rec_get(kv_txn *txn, const struct tree *snaps, const char *name,
 	if (rc != 0)
 		return rc;
 	if (v.len != SR_SIZE)
-		return kv_set_err(KV_ECORRUPT, "snapshot record '%s' has the "
-		                  "wrong size", name);
+		return kv_set_err(KV_ECORRUPT,
+		                  "snapshot record '%s' has the "
+		                  "wrong size",
+		                  name);
 	rec_load(r, v.data);
 	return 0;
 }
@@ -166,25 +168,23 @@ static int write_ok(kv_txn *txn)
 {
 	if (txn->rdonly)
 		return kv_set_err(KV_EREADONLY, "snapshots change only in a "
-		                  "write transaction");
+		                                "write transaction");
 	if (txn->failed)
 		return kv_set_err(txn->failed_rc, "the transaction failed "
-		                  "earlier; abort it");
+		                                  "earlier; abort it");
 	return 0;
 }
 
 static int mark_failed(kv_txn *txn, int rc)
 {
-	if (rc && rc != KV_ENOTFOUND && rc != KV_EEXIST &&
-	    rc != KV_EBADNAME) {
+	if (rc && rc != KV_ENOTFOUND && rc != KV_EEXIST && rc != KV_EBADNAME) {
 		txn->failed = true;
 		txn->failed_rc = rc;
 	}
 	return rc;
 }
 
-static int count_records(kv_txn *txn, const struct tree *catalog,
-                         uint64_t *n)
+static int count_records(kv_txn *txn, const struct tree *catalog, uint64_t *n)
 {
 	struct tree t = *catalog;
 	struct cur c = { .txn = txn, .tree = &t };
@@ -293,9 +293,10 @@ KV_API int kv_snapshot_get(kv_txn *txn, const char *name,
 			*info = txn->self;
 			return 0;
 		}
-		return kv_set_err(KV_ENOTFOUND, "no snapshot '%s' inside "
-		                  "snapshot '%s'", name ? name : "",
-		                  txn->self.name);
+		return kv_set_err(KV_ENOTFOUND,
+		                  "no snapshot '%s' inside "
+		                  "snapshot '%s'",
+		                  name ? name : "", txn->self.name);
 	}
 	rc = rec_get(txn, &txn->st.snaps, name, &r);
 
@@ -316,7 +317,7 @@ KV_API int kv_snapshot_same(kv_txn *txn, const char *name)
 
 	if (txn->snapshot)
 		return kv_set_err(-EINVAL, "snapshots cannot be compared "
-		                  "inside a snapshot transaction");
+		                           "inside a snapshot transaction");
 	rc = rec_get(txn, &txn->st.snaps, name, &r);
 	if (rc != 0)
 		return rc;
@@ -402,8 +403,7 @@ KV_API int kv_snapshot_list(kv_txn *txn,
  * to the snapshot's txnid.  If a commit slipped in between, a writer may
  * not have seen the second slot, so start over.
  */
-KV_API int kv_txn_begin_snapshot(kv_env *env, const char *name,
-                                 kv_txn **out)
+KV_API int kv_txn_begin_snapshot(kv_env *env, const char *name, kv_txn **out)
 {
 	*out = NULL;
 	for (int tries = 0; tries < 1000; tries++) {
@@ -446,8 +446,10 @@ KV_API int kv_txn_begin_snapshot(kv_env *env, const char *name,
 		*out = txn;
 		return 0;
 	}
-	return kv_set_err(KV_EBUSY, "the store changed too often while "
-	                  "opening snapshot '%s'", name);
+	return kv_set_err(KV_EBUSY,
+	                  "the store changed too often while "
+	                  "opening snapshot '%s'",
+	                  name);
 }
 
 /* ---- space and restore ------------------------------------------------ */
@@ -601,7 +603,7 @@ KV_API int kv_snapshot_restore(kv_txn *txn, const char *name)
 			goto out;
 	}
 	/* pages of the snapshot waiting for reuse are live again */
-	txn->fl->log_lost = true; /* an abort reloads the free state */
+	txn->fl->log_lost = true;        /* an abort reloads the free state */
 	txn->env->reclaim_valid = false; /* not an append: look at all again */
 	for (i = 0, k = 0; i < txn->fl->npend; i++) {
 		if (restore_keeps(&rs, txn->fl->pend[i].pgno) &&

@@ -133,8 +133,8 @@ int txn_begin_read_state(kv_env *env, kv_txn **out)
 	for (;;) {
 		struct state again;
 		shared_read_state(env, &txn->st);
-		atomic_store(&txn->slot->txnid, txn->st.txnid ? txn->st.txnid
-		                                              : 1);
+		atomic_store(&txn->slot->txnid,
+		             txn->st.txnid ? txn->st.txnid : 1);
 		shared_read_state(env, &again);
 		if (again.txnid == txn->st.txnid)
 			break;
@@ -159,8 +159,10 @@ static int begin_write(kv_env *env, bool try, kv_txn **out)
 		return kv_set_err(KV_EREADONLY, "%s is open read-only",
 		                  env->path);
 	if (env->fatal)
-		return kv_set_err(KV_EFATAL, "%s: an earlier I/O error left "
-		                  "the state unknown; reopen it", env->path);
+		return kv_set_err(KV_EFATAL,
+		                  "%s: an earlier I/O error left "
+		                  "the state unknown; reopen it",
+		                  env->path);
 	if (try) {
 		if (pthread_mutex_trylock(&env->wmu))
 			return kv_set_err(KV_EBUSY, "another writer is active");
@@ -171,10 +173,11 @@ static int begin_write(kv_env *env, bool try, kv_txn **out)
 		rc = os_lock(env->lfd, LOCK_WRITER, true, !try);
 		if (rc != 0) {
 			pthread_mutex_unlock(&env->wmu);
-			return rc == KV_EBUSY
-			               ? kv_set_err(rc, "another process is "
-			                            "writing %s", env->path)
-			               : rc;
+			return rc == KV_EBUSY ? kv_set_err(rc,
+			                                   "another process is "
+			                                   "writing %s",
+			                                   env->path)
+			                      : rc;
 		}
 	}
 	txn = calloc(1, sizeof(*txn));
@@ -206,8 +209,7 @@ static int begin_write(kv_env *env, bool try, kv_txn **out)
 		env->fl_txnid = txn->st.txnid;
 	}
 	txn->fl = &env->fl;
-	rc = snap_load_txids(txn, &txn->st.snaps, &txn->snaptx,
-	                     &txn->nsnaptx);
+	rc = snap_load_txids(txn, &txn->st.snaps, &txn->snaptx, &txn->nsnaptx);
 	if (rc != 0)
 		goto fail;
 	rc = fl_reclaim(txn);

@@ -17,18 +17,19 @@
 #include "store.h"
 
 static const char cmd_backup_usage[] =
-	"usage: cccfs backup DB DEST [--snapshot NAME]\n"
-	"\n"
-	"Write a compacted single-file copy of the live state (or of one\n"
-	"snapshot) to DEST, which must not exist.  Consistent as of one\n"
-	"commit even while the store is mounted and written.  DEST is a\n"
-	"store of its own: mount it, check it, restore from it.  A store\n"
-	"that `cccfs check` finds damaged is not copied (export what still\n"
-	"reads instead).\n"
-	"\n"
-	"examples:\n"
-	"  cccfs backup ~/.local/share/cccfs/ccc.db /backup/ccc-$(date +%F).db\n"
-	"  cccfs backup ~/.local/share/cccfs/ccc.db old.db --snapshot monday\n";
+        "usage: cccfs backup DB DEST [--snapshot NAME]\n"
+        "\n"
+        "Write a compacted single-file copy of the live state (or of one\n"
+        "snapshot) to DEST, which must not exist.  Consistent as of one\n"
+        "commit even while the store is mounted and written.  DEST is a\n"
+        "store of its own: mount it, check it, restore from it.  A store\n"
+        "that `cccfs check` finds damaged is not copied (export what still\n"
+        "reads instead).\n"
+        "\n"
+        "examples:\n"
+        "  cccfs backup ~/.local/share/cccfs/ccc.db /backup/ccc-$(date "
+        "+%F).db\n"
+        "  cccfs backup ~/.local/share/cccfs/ccc.db old.db --snapshot monday\n";
 
 static void backup_progress(void *ctx, uint64_t done, uint64_t total)
 {
@@ -54,24 +55,26 @@ int cmd_backup(int argc, char **argv)
 	if (rc >= 0)
 		return rc;
 	if (lstat(pos[1], &sb) == 0) {
-		fprintf(stderr, "cccfs: %s already exists; backup writes a new "
-		        "file (choose another name or remove it)\n", pos[1]);
+		fprintf(stderr,
+		        "cccfs: %s already exists; backup writes a new "
+		        "file (choose another name or remove it)\n",
+		        pos[1]);
 		return 1;
 	}
 	if (cli_open(pos[0], CLI_OPEN_READ, &env) != 0)
 		return 1;
 	if ((bad = cli_damage(env, pos[0])) != 0) {
-		fprintf(stderr, "cccfs: %s: the store is damaged (%" PRIu64
+		fprintf(stderr,
+		        "cccfs: %s: the store is damaged (%" PRIu64
 		        " problems; `cccfs check %s` lists them): a backup "
 		        "would carry the damage unseen, so none was made; "
-		        "`cccfs export` saves what still reads\n", pos[0], bad,
-		        pos[0]);
+		        "`cccfs export` saves what still reads\n",
+		        pos[0], bad, pos[0]);
 		kv_env_close(env);
 		return 1;
 	}
 	progress_start(&p, "copying", 0);
-	rc = kv_env_copy_progress(env, pos[1], snap, 0600, backup_progress,
-	                          &p);
+	rc = kv_env_copy_progress(env, pos[1], snap, 0600, backup_progress, &p);
 	progress_end(&p);
 	kv_env_close(env);
 	if (rc != 0) {

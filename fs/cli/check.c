@@ -28,16 +28,16 @@
 #include "yaml_check.h"
 
 const char cmd_check_usage[] =
-	"usage: cccfs check [-v] DB\n"
-	"\n"
-	"Verify the store: page checksums, key order, counts and page\n"
-	"accounting, then every record re-validated as YAML and every file\n"
-	"matched with its content.  Works while mounted.  -v lists each\n"
-	"entry.  Exit 0 when clean, 3 when problems were found, 1 when the\n"
-	"check could not run.\n"
-	"\n"
-	"example:\n"
-	"  cccfs check ~/.local/share/cccfs/ccc.db\n";
+        "usage: cccfs check [-v] DB\n"
+        "\n"
+        "Verify the store: page checksums, key order, counts and page\n"
+        "accounting, then every record re-validated as YAML and every file\n"
+        "matched with its content.  Works while mounted.  -v lists each\n"
+        "entry.  Exit 0 when clean, 3 when problems were found, 1 when the\n"
+        "check could not run.\n"
+        "\n"
+        "example:\n"
+        "  cccfs check ~/.local/share/cccfs/ccc.db\n";
 
 struct check_state {
 	struct stx *s;
@@ -51,7 +51,7 @@ struct check_state {
 /* Print a line of the report, first erasing the progress bar if it is up
  * (on a terminal, stdout and the bar on stderr share the screen). */
 static void report(struct check_state *cs, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+        __attribute__((format(printf, 2, 3)));
 
 static void report(struct check_state *cs, const char *fmt, ...)
 {
@@ -123,9 +123,10 @@ static int check_record(struct check_state *cs, kv_val k, kv_val v,
 		return 0;
 	}
 	if (!S_ISREG(n.mode) || n.size != v.len) {
-		report(cs, "/%s: node says mode %o size %" PRIu64
-		           ", record has %zu bytes\n",
-		           path, (unsigned)n.mode, n.size, v.len);
+		report(cs,
+		       "/%s: node says mode %o size %" PRIu64
+		       ", record has %zu bytes\n",
+		       path, (unsigned)n.mode, n.size, v.len);
 		cs->problems++;
 	}
 	node_release(&n);
@@ -166,9 +167,9 @@ static int check_node(struct check_state *cs, kv_val k, kv_val v,
 			report(cs, "/%s: content missing\n", path);
 			cs->problems++;
 		} else if (content.len != n.size) {
-			report(cs, "/%s: size %" PRIu64
-			           " but %zu bytes stored\n",
-			           path, n.size, content.len);
+			report(cs,
+			       "/%s: size %" PRIu64 " but %zu bytes stored\n",
+			       path, n.size, content.len);
 			cs->problems++;
 		}
 	} else if (*path == '\0' && !S_ISDIR(n.mode)) {
@@ -176,7 +177,7 @@ static int check_node(struct check_state *cs, kv_val k, kv_val v,
 		cs->problems++;
 	} else if (!S_ISDIR(n.mode) && !S_ISREG(n.mode) && !S_ISLNK(n.mode)) {
 		report(cs, "/%s: unknown node type %o\n", path,
-		           (unsigned)n.mode);
+		       (unsigned)n.mode);
 		cs->problems++;
 	}
 	if (cs->verbose)

@@ -28,8 +28,7 @@
 
 void cli_fail(const char *file, const char *what, int rc)
 {
-	const char *detail = kv_is_kv_error(rc) ? kv_errmsg()
-	                                                      : "";
+	const char *detail = kv_is_kv_error(rc) ? kv_errmsg() : "";
 
 	fprintf(stderr, "cccfs: %s: %s: %s%s%s\n", file, what,
 	        kv_is_kv_error(rc) ? kv_strerror(rc) : strerror(-rc),
@@ -38,17 +37,17 @@ void cli_fail(const char *file, const char *what, int rc)
 
 /* Which of kv_errmsg()'s detail follows the error a failed open prints. */
 enum detail {
-	DETAIL_KV,   /* for kv's own errors (KV_E*), not for -errno ones */
-	DETAIL_ANY,  /* whenever there is one */
+	DETAIL_KV,  /* for kv's own errors (KV_E*), not for -errno ones */
+	DETAIL_ANY, /* whenever there is one */
 	DETAIL_NONE,
 };
 
 /* Which notes an open that recovered prints (say_recovery()). */
 enum notes {
 	NOTES_NONE,
-	NOTES_INIT,   /* on stderr, as "cccfs: DB: ..." */
-	NOTES_CHECK,  /* on stdout, as "note: ...", part of the report */
-	NOTES_COPY,   /* on stderr, the fall back only (cli_damage()) */
+	NOTES_INIT,  /* on stderr, as "cccfs: DB: ..." */
+	NOTES_CHECK, /* on stdout, as "note: ...", part of the report */
+	NOTES_COPY,  /* on stderr, the fall back only (cli_damage()) */
 };
 
 /*
@@ -66,10 +65,10 @@ static const struct open_mode {
 	const char *cannot_init; /* with KV_CREATE: "cccfs: DB: WHAT: error" */
 	enum notes notes;
 } open_modes[] = {
-	[CLI_OPEN_READ] = { KV_RDONLY, true, "cannot open the store",
-	                    DETAIL_KV, NULL, NOTES_NONE },
-	[CLI_OPEN_WRITE] = { 0, true, "cannot open the store", DETAIL_KV,
-	                     NULL, NOTES_NONE },
+	[CLI_OPEN_READ] = { KV_RDONLY, true, "cannot open the store", DETAIL_KV,
+	                    NULL, NOTES_NONE },
+	[CLI_OPEN_WRITE] = { 0, true, "cannot open the store", DETAIL_KV, NULL,
+	                     NOTES_NONE },
 	[CLI_OPEN_CREATE] = { KV_CREATE, false, "cannot open the store",
 	                      DETAIL_KV, "cannot initialize the store",
 	                      NOTES_NONE },
@@ -95,34 +94,41 @@ static void say_recovery(kv_env *env, const char *db, enum notes notes)
 		if (st.rolled_back_txnid)
 			printf("note: the newest commit (txn %" PRIu64 ") was "
 			       "incomplete or damaged; the store opened at the "
-			       "commit before it\n", st.rolled_back_txnid);
+			       "commit before it\n",
+			       st.rolled_back_txnid);
 		if (st.recovered)
 			printf("note: %" PRIu64 " commits were repeated from "
-			       "the commit log after a crash\n", st.recovered);
+			       "the commit log after a crash\n",
+			       st.recovered);
 	} else if (notes == NOTES_INIT) {
 		if (st.rolled_back_txnid)
-			fprintf(stderr, "cccfs: %s: the newest commit (txn %"
-			        PRIu64 ") was incomplete or damaged; opened at "
-			        "the commit before it\n", db,
-			        st.rolled_back_txnid);
+			fprintf(stderr,
+			        "cccfs: %s: the newest commit (txn %" PRIu64
+			        ") was incomplete or damaged; opened at "
+			        "the commit before it\n",
+			        db, st.rolled_back_txnid);
 		if (st.recovered)
-			fprintf(stderr, "cccfs: %s: %" PRIu64 " commits "
+			fprintf(stderr,
+			        "cccfs: %s: %" PRIu64 " commits "
 			        "repeated from the commit log after a crash\n",
 			        db, st.recovered);
 	} else if (st.rolled_back_txnid) {
-		fprintf(stderr, "cccfs: %s: note: the newest commit (txn %"
-		        PRIu64 ") was incomplete or damaged; the store opened "
-		        "at the commit before it\n", db, st.rolled_back_txnid);
+		fprintf(stderr,
+		        "cccfs: %s: note: the newest commit (txn %" PRIu64
+		        ") was incomplete or damaged; the store opened "
+		        "at the commit before it\n",
+		        db, st.rolled_back_txnid);
 	}
 }
 
-static void say_cannot_open(const char *db, const struct open_mode *m,
-                            int rc)
+static void say_cannot_open(const char *db, const struct open_mode *m, int rc)
 {
 	const char *what = m->cannot_open ? m->cannot_open : "";
-	const char *detail = m->detail == DETAIL_ANY ||
-	                     (m->detail == DETAIL_KV && kv_is_kv_error(rc))
-	                     ? kv_errmsg() : "";
+	const char *detail =
+	        m->detail == DETAIL_ANY ||
+	                        (m->detail == DETAIL_KV && kv_is_kv_error(rc))
+	                ? kv_errmsg()
+	                : "";
 
 	fprintf(stderr, "cccfs: %s: %s%s%s%s%s\n", db, what, *what ? ": " : "",
 	        kv_strerror(rc), *detail ? ": " : "", detail);
@@ -138,7 +144,8 @@ int cli_open(const char *db, enum cli_open_how how, kv_env **env)
 	if (m->must_exist && stat(db, &st) != 0) {
 		fprintf(stderr, "cccfs: %s: %s%s\n", db, strerror(errno),
 		        errno == ENOENT ? " (create a store with `cccfs init "
-		                          "DB`)" : "");
+		                          "DB`)"
+		                        : "");
 		return -errno;
 	}
 	rc = store_open(db, m->flags, env, &failed);
@@ -180,9 +187,10 @@ void cli_format_size(char *buf, size_t n, uint64_t bytes)
 int cli_check_snapshot_name(const char *name)
 {
 	if (pm_check_name(name) != 0 || strlen(name) > KV_MAX_NAME) {
-		fprintf(stderr, "cccfs: '%s' cannot name a snapshot: use 1 to "
-		        "%u bytes, no '/', not '.' or '..'\n", name,
-		        KV_MAX_NAME);
+		fprintf(stderr,
+		        "cccfs: '%s' cannot name a snapshot: use 1 to "
+		        "%u bytes, no '/', not '.' or '..'\n",
+		        name, KV_MAX_NAME);
 		return -EINVAL;
 	}
 	return 0;
@@ -225,9 +233,11 @@ int cli_parse_args(int argc, char **argv, const char *usage,
 			*skip = true;
 		} else {
 			if (c == 's' || c == 'k')
-				fprintf(stderr, "cccfs: %s does not take "
-				        "--%s\n", argv[0], c == 's'
-				        ? "snapshot" : "skip-invalid");
+				fprintf(stderr,
+				        "cccfs: %s does not take "
+				        "--%s\n",
+				        argv[0],
+				        c == 's' ? "snapshot" : "skip-invalid");
 			fputs(usage, stderr);
 			return 2;
 		}

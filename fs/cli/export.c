@@ -25,19 +25,21 @@
 #include "store.h"
 
 static const char cmd_export_usage[] =
-	"usage: cccfs export DB DIR [--snapshot NAME]\n"
-	"\n"
-	"Write every record (of the live state, or of one snapshot) as a plain\n"
-	"tree of YAML files: DIR/workflows, DIR/agents, DIR/prompts, with\n"
-	"their folders, modes and times.  Side files (editor swap files,\n"
-	"notes that are not .yaml/.yml) are left out.  DIR must not exist\n"
-	"or be empty.  `cccfs import` loads such a tree back.  From a store\n"
-	"`cccfs check` finds damaged, it exports what still reads, warns,\n"
-	"and exits 3.\n"
-	"\n"
-	"examples:\n"
-	"  cccfs export ~/.local/share/cccfs/ccc.db ~/ccc-export\n"
-	"  cccfs export ~/.local/share/cccfs/ccc.db /tmp/monday --snapshot monday\n";
+        "usage: cccfs export DB DIR [--snapshot NAME]\n"
+        "\n"
+        "Write every record (of the live state, or of one snapshot) as a "
+        "plain\n"
+        "tree of YAML files: DIR/workflows, DIR/agents, DIR/prompts, with\n"
+        "their folders, modes and times.  Side files (editor swap files,\n"
+        "notes that are not .yaml/.yml) are left out.  DIR must not exist\n"
+        "or be empty.  `cccfs import` loads such a tree back.  From a store\n"
+        "`cccfs check` finds damaged, it exports what still reads, warns,\n"
+        "and exits 3.\n"
+        "\n"
+        "examples:\n"
+        "  cccfs export ~/.local/share/cccfs/ccc.db ~/ccc-export\n"
+        "  cccfs export ~/.local/share/cccfs/ccc.db /tmp/monday --snapshot "
+        "monday\n";
 
 struct child {
 	char *name;
@@ -222,16 +224,20 @@ int cmd_export(int argc, char **argv)
 	if (cli_open(pos[0], CLI_OPEN_READ, &env) != 0)
 		return 1;
 	if ((bad = cli_damage(env, pos[0])) != 0)
-		fprintf(stderr, "cccfs: %s: warning: the store is damaged (%"
-		        PRIu64 " problems; `cccfs check %s` lists them); "
+		fprintf(stderr,
+		        "cccfs: %s: warning: the store is damaged (%" PRIu64
+		        " problems; `cccfs check %s` lists them); "
 		        "exporting what still reads, which may hold damaged "
-		        "bytes\n", pos[0], bad, pos[0]);
+		        "bytes\n",
+		        pos[0], bad, pos[0]);
 	memset(&x, 0, sizeof(x));
 	rc = snap ? stx_begin_snapshot(env, snap, &x.s)
 	          : stx_begin(env, false, &x.s);
 	if (rc != 0) {
-		cli_fail(pos[0], snap ? "cannot read the snapshot"
-		                      : "cannot read the store", rc);
+		cli_fail(pos[0],
+		         snap ? "cannot read the snapshot"
+		              : "cannot read the store",
+		         rc);
 		kv_env_close(env);
 		return 1;
 	}
@@ -239,7 +245,8 @@ int cmd_export(int argc, char **argv)
 	if (rc != 0) {
 		fprintf(stderr, "cccfs: %s: %s%s\n", pos[1], strerror(-rc),
 		        rc == -ENOTEMPTY ? " (export writes into a new or "
-		                           "empty folder)" : "");
+		                           "empty folder)"
+		                         : "");
 		stx_abort(&x.s);
 		kv_env_close(env);
 		return 1;

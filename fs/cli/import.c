@@ -27,25 +27,25 @@
 #include "yaml_check.h"
 
 static const char cmd_import_usage[] =
-	"usage: cccfs import DB DIR [--skip-invalid]\n"
-	"\n"
-	"Load a tree of YAML files -- DIR/workflows, DIR/agents, DIR/prompts,\n"
-	"as `cccfs export` or `cp -a` of a snapshot folder makes -- into the\n"
-	"store in one transaction.  Every file is validated first; each bad\n"
-	"one is reported with its path, line and column, and nothing is\n"
-	"imported unless all are good (--skip-invalid imports the others).\n"
-	"Records already in the store at the same path are replaced; others\n"
-	"are kept.  Imported files and folders are writable by their owner.\n"
-	"Files that are not .yaml/.yml records are left out, with a note.\n"
-	"DB is created if it does not exist.\n"
-	"\n"
-	"examples:\n"
-	"  cccfs import ~/.local/share/cccfs/ccc.db ~/ccc-export\n"
-	"  cccfs import new.db /backup/monday --skip-invalid\n";
+        "usage: cccfs import DB DIR [--skip-invalid]\n"
+        "\n"
+        "Load a tree of YAML files -- DIR/workflows, DIR/agents, DIR/prompts,\n"
+        "as `cccfs export` or `cp -a` of a snapshot folder makes -- into the\n"
+        "store in one transaction.  Every file is validated first; each bad\n"
+        "one is reported with its path, line and column, and nothing is\n"
+        "imported unless all are good (--skip-invalid imports the others).\n"
+        "Records already in the store at the same path are replaced; others\n"
+        "are kept.  Imported files and folders are writable by their owner.\n"
+        "Files that are not .yaml/.yml records are left out, with a note.\n"
+        "DB is created if it does not exist.\n"
+        "\n"
+        "examples:\n"
+        "  cccfs import ~/.local/share/cccfs/ccc.db ~/ccc-export\n"
+        "  cccfs import new.db /backup/monday --skip-invalid\n";
 
 struct item {
-	char *rel;   /* store path: "workflows/a/b.yaml" */
-	char *src;   /* file system path */
+	char *rel; /* store path: "workflows/a/b.yaml" */
+	char *src; /* file system path */
 	struct stat st;
 	bool dir;
 	bool bad;
@@ -150,21 +150,22 @@ static int import_walk(struct import *im, const char *rel, const char *src)
 			        strerror(errno));
 			im->bad++;
 		} else if (jr != 0) {
-			fprintf(stderr, "%s: %s (names up to %u bytes, paths "
-			        "up to %u)\n", spath, strerror(-jr),
-			        PM_NAME_MAX, PM_PATH_MAX);
+			fprintf(stderr,
+			        "%s: %s (names up to %u bytes, paths "
+			        "up to %u)\n",
+			        spath, strerror(-jr), PM_NAME_MAX, PM_PATH_MAX);
 			im->bad++;
 		} else if (S_ISDIR(st.st_mode)) {
 			rc = item_add(im, srel, spath, &st);
 			if (rc == 0)
 				rc = import_walk(im, srel, spath);
-		} else if (S_ISREG(st.st_mode) &&
-		           pm_is_record_name(names[i])) {
+		} else if (S_ISREG(st.st_mode) && pm_is_record_name(names[i])) {
 			rc = item_add(im, srel, spath, &st);
 		} else {
 			fprintf(stderr, "note: %s left out (%s)\n", spath,
-			        S_ISREG(st.st_mode) ? "not a .yaml/.yml record"
-			        : "not a regular file or folder");
+			        S_ISREG(st.st_mode)
+			                ? "not a .yaml/.yml record"
+			                : "not a regular file or folder");
 			im->skipped++;
 		}
 		free(spath);
@@ -245,8 +246,8 @@ static int import_load(const struct item *e, struct progress *p, char **data,
 static int import_put(struct stx *s, const struct item *e, const char *data,
                       size_t len)
 {
-	uint32_t mode = (uint32_t)(e->st.st_mode & 07777) |
-	                (e->dir ? 0700u : 0600u);
+	uint32_t mode =
+	        (uint32_t)(e->st.st_mode & 07777) | (e->dir ? 0700u : 0600u);
 	struct node n;
 	int rc = store_node_get(s, e->rel, &n);
 
@@ -332,7 +333,8 @@ int cmd_import(int argc, char **argv)
 			fprintf(stderr, "cccfs: %s: cannot read the tree: %s\n",
 			        pos[1], strerror(-rc));
 		else
-			fprintf(stderr, "cccfs: %s holds none of workflows/, "
+			fprintf(stderr,
+			        "cccfs: %s holds none of workflows/, "
 			        "agents/, prompts/: nothing to import\n",
 			        pos[1]);
 		import_release(&im);
@@ -345,9 +347,11 @@ int cmd_import(int argc, char **argv)
 		while (d && (de = readdir(d)) != NULL)
 			if (de->d_name[0] != '.' &&
 			    pm_kind_of(de->d_name) < 0) {
-				fprintf(stderr, "note: %s/%s left out (only "
+				fprintf(stderr,
+				        "note: %s/%s left out (only "
 				        "workflows/, agents/ and prompts/ are "
-				        "imported)\n", pos[1], de->d_name);
+				        "imported)\n",
+				        pos[1], de->d_name);
 				im.skipped++;
 			}
 		if (d)
@@ -370,9 +374,11 @@ int cmd_import(int argc, char **argv)
 	}
 	progress_end(&p);
 	if (im.bad && !skip) {
-		fprintf(stderr, "cccfs: %" PRIu64 " invalid file%s: nothing "
+		fprintf(stderr,
+		        "cccfs: %" PRIu64 " invalid file%s: nothing "
 		        "imported (fix them, or use --skip-invalid to import "
-		        "the others)\n", im.bad, im.bad == 1 ? "" : "s");
+		        "the others)\n",
+		        im.bad, im.bad == 1 ? "" : "s");
 		import_release(&im);
 		return 1;
 	}
@@ -397,7 +403,8 @@ int cmd_import(int argc, char **argv)
 			rc = import_load(e, &p, &data, &len);
 			if (rc != 0) {
 				progress_clear(&p);
-				fprintf(stderr, "cccfs: %s changed while "
+				fprintf(stderr,
+				        "cccfs: %s changed while "
 				        "importing: nothing imported\n",
 				        e->src);
 				break;

@@ -7,13 +7,13 @@
 #include <cccfs/kv.h>
 
 const char cmd_init_usage[] =
-	"usage: cccfs init DB\n"
-	"\n"
-	"Create an empty store (mode 0600) with its three folders:\n"
-	"workflows, agents and prompts.  An existing store is left as is.\n"
-	"\n"
-	"example:\n"
-	"  cccfs init ~/.local/share/cccfs/ccc.db\n";
+        "usage: cccfs init DB\n"
+        "\n"
+        "Create an empty store (mode 0600) with its three folders:\n"
+        "workflows, agents and prompts.  An existing store is left as is.\n"
+        "\n"
+        "example:\n"
+        "  cccfs init ~/.local/share/cccfs/ccc.db\n";
 
 int cmd_init(int argc, char **argv)
 {

@@ -16,17 +16,17 @@
 #include "mount.h"
 
 const char cmd_mount_usage[] =
-	"usage: cccfs mount [-f] [-d] [-o OPTIONS] DB MOUNTPOINT\n"
-	"\n"
-	"Mount the store DB (created if missing, mode 0600) at MOUNTPOINT\n"
-	"and return once it is ready; the daemon serves in the background\n"
-	"until `cccfs umount MOUNTPOINT`.  -f stays in the foreground,\n"
-	"-d also logs every request.  Options as listed by `cccfs --help`.\n"
-	"\n"
-	"examples:\n"
-	"  cccfs mount ~/.local/share/cccfs/ccc.db ~/ccc\n"
-	"  cccfs mount -o snapshot_every=15m,keep=48h,14d,8w DB ~/ccc\n"
-	"  mount -t fuse.cccfs DB ~/ccc   (or an /etc/fstab line)\n";
+        "usage: cccfs mount [-f] [-d] [-o OPTIONS] DB MOUNTPOINT\n"
+        "\n"
+        "Mount the store DB (created if missing, mode 0600) at MOUNTPOINT\n"
+        "and return once it is ready; the daemon serves in the background\n"
+        "until `cccfs umount MOUNTPOINT`.  -f stays in the foreground,\n"
+        "-d also logs every request.  Options as listed by `cccfs --help`.\n"
+        "\n"
+        "examples:\n"
+        "  cccfs mount ~/.local/share/cccfs/ccc.db ~/ccc\n"
+        "  cccfs mount -o snapshot_every=15m,keep=48h,14d,8w DB ~/ccc\n"
+        "  mount -t fuse.cccfs DB ~/ccc   (or an /etc/fstab line)\n";
 
 int cmd_mount(int argc, char **argv)
 {
@@ -62,8 +62,8 @@ int cmd_mount(int argc, char **argv)
 static int fstab_only(const char *o, size_t len)
 {
 	static const char *const words[] = {
-		"defaults", "auto", "noauto", "nofail", "_netdev",
-		"user", "users", "nouser",
+		"defaults", "auto", "noauto", "nofail",
+		"_netdev",  "user", "users",  "nouser",
 	};
 
 	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)

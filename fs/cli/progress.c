@@ -20,8 +20,7 @@
 #define BAR_WIDTH 20
 
 /* "", "  950/s", "  1.2k/s" or "  3.4M/s": done per second of elapsed. */
-static void format_rate(char *buf, size_t n, uint64_t done,
-                        uint64_t elapsed_ns)
+static void format_rate(char *buf, size_t n, uint64_t done, uint64_t elapsed_ns)
 {
 	double rate;
 

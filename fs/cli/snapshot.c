@@ -19,21 +19,21 @@
 #include "snaps.h"
 
 const char cmd_snapshot_usage[] =
-	"usage: cccfs snapshot DB create NAME\n"
-	"       cccfs snapshot DB list\n"
-	"       cccfs snapshot DB delete NAME\n"
-	"       cccfs snapshot DB restore NAME\n"
-	"\n"
-	"Snapshots are read-only point-in-time copies of the whole tree,\n"
-	"also reachable as MOUNTPOINT/.snapshots/NAME.  create is O(1);\n"
-	"delete frees the space only that snapshot held; restore first\n"
-	"saves the current state as snapshot before-restore-<time>, then\n"
-	"makes NAME's content the live state in one commit.\n"
-	"\n"
-	"examples:\n"
-	"  cccfs snapshot ~/.local/share/cccfs/ccc.db create before-cleanup\n"
-	"  cccfs snapshot ~/.local/share/cccfs/ccc.db list\n"
-	"  cccfs snapshot ~/.local/share/cccfs/ccc.db restore before-cleanup\n";
+        "usage: cccfs snapshot DB create NAME\n"
+        "       cccfs snapshot DB list\n"
+        "       cccfs snapshot DB delete NAME\n"
+        "       cccfs snapshot DB restore NAME\n"
+        "\n"
+        "Snapshots are read-only point-in-time copies of the whole tree,\n"
+        "also reachable as MOUNTPOINT/.snapshots/NAME.  create is O(1);\n"
+        "delete frees the space only that snapshot held; restore first\n"
+        "saves the current state as snapshot before-restore-<time>, then\n"
+        "makes NAME's content the live state in one commit.\n"
+        "\n"
+        "examples:\n"
+        "  cccfs snapshot ~/.local/share/cccfs/ccc.db create before-cleanup\n"
+        "  cccfs snapshot ~/.local/share/cccfs/ccc.db list\n"
+        "  cccfs snapshot ~/.local/share/cccfs/ccc.db restore before-cleanup\n";
 
 struct list_row {
 	struct kv_snapshot_info info;
@@ -147,9 +147,8 @@ static int snapshot_change(kv_env *env, const char *db, const char *op,
 		cli_fail(db, what, rc);
 		return 1;
 	}
-	printf("%s snapshot %s\n", strcmp(op, "create") == 0 ? "took"
-	                                                     : "deleted",
-	       name);
+	printf("%s snapshot %s\n",
+	       strcmp(op, "create") == 0 ? "took" : "deleted", name);
 	return 0;
 }
 
@@ -168,7 +167,9 @@ int cmd_snapshot(int argc, char **argv)
 	op = argv[2];
 	if (strcmp(op, "list") == 0 ? argc != 3
 	    : (strcmp(op, "create") == 0 || strcmp(op, "delete") == 0 ||
-	       strcmp(op, "restore") == 0) ? argc != 4 : 1) {
+	       strcmp(op, "restore") == 0)
+	            ? argc != 4
+	            : 1) {
 		fputs(cmd_snapshot_usage, stderr);
 		return 2;
 	}
@@ -177,8 +178,9 @@ int cmd_snapshot(int argc, char **argv)
 		if (cli_check_snapshot_name(name) != 0)
 			return 2;
 	}
-	if (cli_open(db, strcmp(op, "list") == 0 ? CLI_OPEN_READ
-	                                          : CLI_OPEN_WRITE, &env) != 0)
+	if (cli_open(db,
+	             strcmp(op, "list") == 0 ? CLI_OPEN_READ : CLI_OPEN_WRITE,
+	             &env) != 0)
 		return 1;
 	if (strcmp(op, "list") == 0) {
 		ret = snapshot_list(env, db);
@@ -187,13 +189,16 @@ int cmd_snapshot(int argc, char **argv)
 		if (rc != 0) {
 			char what[KV_MAX_NAME + 64];
 
-			snprintf(what, sizeof(what), "cannot restore snapshot "
-			         "'%s'", name);
+			snprintf(what, sizeof(what),
+			         "cannot restore snapshot "
+			         "'%s'",
+			         name);
 			cli_fail(db, what, rc);
 			ret = 1;
 		} else {
 			printf("restored snapshot %s; the state it replaced is "
-			       "snapshot %s\n", name, saved);
+			       "snapshot %s\n",
+			       name, saved);
 			ret = 0;
 		}
 	} else {

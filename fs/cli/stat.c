@@ -10,14 +10,14 @@
 #include <cccfs/kv.h>
 
 const char cmd_stat_usage[] =
-	"usage: cccfs stat DB\n"
-	"\n"
-	"Show the file size, pages in use and free, tables with their\n"
-	"entry counts, snapshots, and the last commit (time, transaction\n"
-	"id, whether it is durable).  Works while mounted.\n"
-	"\n"
-	"example:\n"
-	"  cccfs stat ~/.local/share/cccfs/ccc.db\n";
+        "usage: cccfs stat DB\n"
+        "\n"
+        "Show the file size, pages in use and free, tables with their\n"
+        "entry counts, snapshots, and the last commit (time, transaction\n"
+        "id, whether it is durable).  Works while mounted.\n"
+        "\n"
+        "example:\n"
+        "  cccfs stat ~/.local/share/cccfs/ccc.db\n";
 
 static int print_table(void *ctx, const char *name, uint64_t count)
 {

@@ -9,12 +9,12 @@
 #include <unistd.h>
 
 const char cmd_umount_usage[] =
-	"usage: cccfs umount MOUNTPOINT\n"
-	"\n"
-	"Unmount (fusermount3 -u); every save that returned is kept.\n"
-	"\n"
-	"example:\n"
-	"  cccfs umount ~/ccc\n";
+        "usage: cccfs umount MOUNTPOINT\n"
+        "\n"
+        "Unmount (fusermount3 -u); every save that returned is kept.\n"
+        "\n"
+        "example:\n"
+        "  cccfs umount ~/ccc\n";
 
 int cmd_umount(int argc, char **argv)
 {

@@ -90,8 +90,7 @@ static void freeze(struct fs_inode *in, const struct node *n)
  * handle_pick_version), so no reader can miss its copy.
  */
 void preserve_readers(struct fs_inode *in, uint64_t old_version,
-                      const void *data, size_t len, bool detach,
-                      bool keep)
+                      const void *data, size_t len, bool detach, bool keep)
 {
 	struct content_copy *cc = NULL;
 
@@ -137,8 +136,7 @@ void preserve_end(struct fs_inode *in, int rc)
 
 /* With a write txn open: preserve the readers of whatever is at path.
  * Returns the inode to pass to preserve_end() (or NULL). */
-struct fs_inode *preserve_path(struct stx *s, const char *path,
-                               bool detach)
+struct fs_inode *preserve_path(struct stx *s, const char *path, bool detach)
 {
 	struct fs_inode *in;
 	struct node n;
@@ -208,9 +206,10 @@ int move_from_readers(struct fs *fs, struct fs_inode *in)
 		}
 		itab_unlock();
 		preserve_done(moved);
-		fs_log(LOG_DEBUG, "/%s: writer moved to inode %llu, away from "
-		       "cached readers", path,
-		       fresh ? (unsigned long long)fresh->ino : 0ull);
+		fs_log(LOG_DEBUG,
+		       "/%s: writer moved to inode %llu, away from "
+		       "cached readers",
+		       path, fresh ? (unsigned long long)fresh->ino : 0ull);
 	}
 	stx_abort(&s);
 	pthread_mutex_unlock(&tree_lock);
@@ -278,8 +277,7 @@ static void wait_kclean(struct fs_inode *in)
  * commit got in between.  Returns 0 or -ENOENT if the file went away.
  */
 int handle_pick_version(struct fs *fs, struct fs_handle *h,
-                        struct fuse_file_info *fi, uint32_t *mode,
-                        bool *fill)
+                        struct fuse_file_info *fi, uint32_t *mode, bool *fill)
 {
 	struct fs_inode *in = h->inode;
 	char *path = NULL;

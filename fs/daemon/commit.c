@@ -20,20 +20,18 @@ static struct {
 	pthread_t thread;
 	struct fs *fs;
 	bool dirty, stop, running;
-} ct = { .lock = PTHREAD_MUTEX_INITIALIZER,
-	 .cond = PTHREAD_COND_INITIALIZER };
+} ct = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
 
 static void sync_now(void)
 {
 	int rc = kv_env_sync(ct.fs->env);
 
 	if (rc != 0)
-		fs_log(LOG_ERR, "background sync failed: %s",
-		       kv_strerror(rc));
+		fs_log(LOG_ERR, "background sync failed: %s", kv_strerror(rc));
 }
 
-void fs_wait_ms(pthread_cond_t *cond, pthread_mutex_t *lock,
-                unsigned long ms, const bool *stop)
+void fs_wait_ms(pthread_cond_t *cond, pthread_mutex_t *lock, unsigned long ms,
+                const bool *stop)
 {
 	struct timespec ts;
 

@@ -60,11 +60,11 @@ struct fs_handle {
 	struct fs_inode *inode;
 	int flags;
 	bool writable;
-	bool loaded;  /* buf holds the file content */
-	bool pending; /* buf differs from the store: commit at release */
-	bool written; /* written since the last commit: commit at flush */
-	bool mtime_set; /* an explicit mtime came after the last write */
-	bool too_big; /* a write passed the size limit: refuse the save */
+	bool loaded;        /* buf holds the file content */
+	bool pending;       /* buf differs from the store: commit at release */
+	bool written;       /* written since the last commit: commit at flush */
+	bool mtime_set;     /* an explicit mtime came after the last write */
+	bool too_big;       /* a write passed the size limit: refuse the save */
 	atomic_bool closed; /* flushed with nothing pending: its RELEASE,
 	                       which the kernel sends later, is coming */
 	/* O_APPEND with nothing but appends since buf was loaded from (or
@@ -133,19 +133,18 @@ int commit_close(struct fs *fs, struct stx *s, bool durable);
 int child_path(fuse_ino_t parent, const char *name, char *path);
 /* Begin a write transaction and resolve parent/name into path inside it;
  * on error no transaction is open. */
-int begin_at(struct fs *fs, fuse_ino_t parent, const char *name,
-             struct stx *s, char *path);
+int begin_at(struct fs *fs, fuse_ino_t parent, const char *name, struct stx *s,
+             char *path);
 
 /* ---- ops.c: what a save may hold ----------------------------------- */
 
 /* Is a file of mode at path a record (validated as YAML)? */
 bool is_record(const char *path, uint32_t mode);
 /* The largest content a file at path may have. */
-unsigned long size_limit(const struct fs *fs, const char *path,
-                         uint32_t mode);
+unsigned long size_limit(const struct fs *fs, const char *path, uint32_t mode);
 /* Record limits and validation.  0, -EFBIG or -EINVAL (msg filled). */
-int validate(struct fs *fs, const char *path, uint32_t mode,
-             const void *data, size_t len, char *msg, size_t msglen);
+int validate(struct fs *fs, const char *path, uint32_t mode, const void *data,
+             size_t len, char *msg, size_t msglen);
 /* Log a refused save and keep its reason for user.cccfs.error. */
 void reject(const char *path, const char *why, const char *msg);
 
@@ -155,8 +154,8 @@ void reject(const char *path, const char *why, const char *msg);
 struct content_copy *copy_new(const void *data, size_t len);
 /* *cc with a reference taken for the caller, made first if NULL (and
  * NULL again on ENOMEM): one copy for every holder. */
-struct content_copy *copy_share(struct content_copy **cc,
-                                const void *data, size_t len);
+struct content_copy *copy_share(struct content_copy **cc, const void *data,
+                                size_t len);
 /* Drop a reference (cc may be NULL). */
 void copy_put(struct content_copy *cc);
 /* The handle's copy with a reference taken, or NULL.  Takes itab lock. */
@@ -173,8 +172,7 @@ int handle_new(fuse_req_t req, fuse_ino_t ino, int flags,
 /* With gone, only a detached inode with a copy of its content: the
  * handle reads that copy. */
 int handle_new_at(fuse_req_t req, fuse_ino_t ino, int flags,
-                  struct fuse_file_info *fi, bool gone,
-                  struct fs_handle **out);
+                  struct fuse_file_info *fi, bool gone, struct fs_handle **out);
 /* Detach a handle from its inode and drop it: after a failure before the
  * reply to open, and at release. */
 void handle_unlink(struct fs_handle *h);
@@ -199,8 +197,7 @@ void preserve_done(struct fs_inode *in);
 void preserve_end(struct fs_inode *in, int rc);
 /* With a write txn open: preserve the readers of whatever is at path.
  * Returns the inode to pass to preserve_end() (or NULL). */
-struct fs_inode *preserve_path(struct stx *s, const char *path,
-                               bool detach);
+struct fs_inode *preserve_path(struct stx *s, const char *path, bool detach);
 /* Detach in, which has cached readers, from its path for a writer:
  * -ESTALE (the kernel looks the path up again), or another error. */
 int move_from_readers(struct fs *fs, struct fs_inode *in);
@@ -208,8 +205,7 @@ int move_from_readers(struct fs *fs, struct fs_inode *in);
  * -EXDEV: a writer must first be moved off cached readers; *fill: call
  * prefill() (or fill_done() if the open fails). */
 int handle_pick_version(struct fs *fs, struct fs_handle *h,
-                        struct fuse_file_info *fi, uint32_t *mode,
-                        bool *fill);
+                        struct fuse_file_info *fi, uint32_t *mode, bool *fill);
 void fill_done(struct fs_inode *in);
 /* Store the pages of the first cached open of an inode with its open. */
 void prefill(struct fs *fs, struct fs_handle *h);
@@ -249,8 +245,8 @@ int handle_commit(struct fs *fs, struct fs_handle *h, bool durable,
  * held). */
 int handle_load(struct fs *fs, struct fs_handle *h);
 void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
-void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
-               mode_t mode, struct fuse_file_info *fi);
+void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+               struct fuse_file_info *fi);
 void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
              struct fuse_file_info *fi);
 void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
@@ -267,12 +263,11 @@ void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 int make_entry(struct fs *fs, fuse_req_t req, fuse_ino_t parent,
                const char *name, uint32_t mode, const char *target,
                struct fuse_entry_param *e);
-void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
-                int to_set, struct fuse_file_info *fi);
-void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
-              mode_t mode);
-void fs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
-              mode_t mode, dev_t rdev);
+void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+                struct fuse_file_info *fi);
+void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode);
+void fs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+              dev_t rdev);
 void fs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
                 const char *name);
 void fs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
@@ -281,8 +276,7 @@ void fs_readlink(fuse_req_t req, fuse_ino_t ino);
 void fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name);
 void fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name);
 void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
-               fuse_ino_t newparent, const char *newname,
-               unsigned int flags);
+               fuse_ino_t newparent, const char *newname, unsigned int flags);
 
 /* ---- snapdir.c ----------------------------------------------------- */
 
@@ -304,8 +298,8 @@ int snap_remove(struct fs *fs, const char *path, bool dir);
 int snap_rename(struct fs *fs, const char *from, const char *to,
                 unsigned flags);
 /* Open ino at path below .snapshots: read-only, from a private copy. */
-int snap_open(struct fs *fs, fuse_req_t req, fuse_ino_t ino,
-              const char *path, struct fuse_file_info *fi);
+int snap_open(struct fs *fs, fuse_req_t req, fuse_ino_t ino, const char *path,
+              struct fuse_file_info *fi);
 
 /* ---- dir.c --------------------------------------------------------- */
 void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
@@ -313,14 +307,12 @@ void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                 struct fuse_file_info *fi);
 void fs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                     struct fuse_file_info *fi);
-void fs_releasedir(fuse_req_t req, fuse_ino_t ino,
-                   struct fuse_file_info *fi);
+void fs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void fs_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
                  struct fuse_file_info *fi);
 
 /* ---- xattr.c ------------------------------------------------------- */
-void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
-                 size_t size);
+void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size);
 void fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
 void fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
                  const char *value, size_t size, int flags);

@@ -65,7 +65,8 @@ static int dir_add(void *ctx, const char *name, const struct node *n)
 
 	if ((d->n & (d->n + 1)) == 0 || d->e == NULL) {
 		/* grow at 0, 1, 3, 7, ... entries */
-		struct dir_entry *ne = realloc(d->e, (d->n + 1) * 2 * sizeof(*ne));
+		struct dir_entry *ne =
+		        realloc(d->e, (d->n + 1) * 2 * sizeof(*ne));
 
 		if (ne == NULL)
 			return -ENOMEM;
@@ -166,10 +167,7 @@ static int do_opendir(struct fs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
 	return 0;
 }
 
-
-
-void fs_opendir(fuse_req_t req, fuse_ino_t ino,
-                struct fuse_file_info *fi)
+void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	int rc = do_opendir(fs_of(req), ino, fi);
 
@@ -247,7 +245,8 @@ static int do_readdir(fuse_req_t req, fuse_ino_t ino, struct dir_handle *d,
 				bool renew = fresh && !in_snapshots(path);
 
 				if (renew) {
-					int nrc = store_node_get(&s, path, &now);
+					int nrc =
+					        store_node_get(&s, path, &now);
 
 					if (nrc == -ENOENT)
 						continue; /* removed since */
@@ -263,8 +262,8 @@ static int do_readdir(fuse_req_t req, fuse_ino_t ino, struct dir_handle *d,
 				fill_entry(cino, path, n, &e);
 			} else {
 				cino = itab_peek(path);
-				e.attr.st_ino = cino ? itab_st_ino(cino)
-				                     : 0xffffffffu;
+				e.attr.st_ino =
+				        cino ? itab_st_ino(cino) : 0xffffffffu;
 				e.attr.st_mode = de->node.mode;
 			}
 		}
@@ -274,7 +273,8 @@ static int do_readdir(fuse_req_t req, fuse_ino_t ino, struct dir_handle *d,
 			                              dir_off(d, i + 1));
 		else
 			need = fuse_add_direntry(req, buf + *used, size - *used,
-			                         name, &e.attr, dir_off(d, i + 1));
+			                         name, &e.attr,
+			                         dir_off(d, i + 1));
 		if (need > size - *used) {
 			if (plus && cino)
 				itab_forget(cino, 1);
@@ -312,14 +312,13 @@ void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	fs_readdir_common(req, ino, size, off, fi, false);
 }
 
-void fs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
-                    off_t off, struct fuse_file_info *fi)
+void fs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                    struct fuse_file_info *fi)
 {
 	fs_readdir_common(req, ino, size, off, fi, true);
 }
 
-void fs_releasedir(fuse_req_t req, fuse_ino_t ino,
-                   struct fuse_file_info *fi)
+void fs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct dir_handle *d = (struct dir_handle *)(uintptr_t)fi->fh;
 

@@ -130,9 +130,9 @@ static int set_meta(struct fs *fs, fuse_req_t req, fuse_ino_t ino,
 	}
 	if (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
 		/* Only to the caller's own ids, unless root. */
-		if (ctx->uid != 0 &&
-		    (((to_set & FUSE_SET_ATTR_UID) && attr->st_uid != ctx->uid) ||
-		     out->uid != ctx->uid)) {
+		if (ctx->uid != 0 && (((to_set & FUSE_SET_ATTR_UID) &&
+		                       attr->st_uid != ctx->uid) ||
+		                      out->uid != ctx->uid)) {
 			stx_abort(&s);
 			node_release(out);
 			free(path);
@@ -156,7 +156,8 @@ static int set_meta(struct fs *fs, fuse_req_t req, fuse_ino_t ino,
 	else if (to_set & FUSE_SET_ATTR_MTIME)
 		out->mtime = node_time_of(attr->st_mtim);
 	out->ctime = (to_set & FUSE_SET_ATTR_CTIME)
-	             ? node_time_of(attr->st_ctim) : now;
+	                     ? node_time_of(attr->st_ctim)
+	                     : now;
 	rc = store_node_put(&s, path, out);
 	free(path);
 	if (rc != 0) {
@@ -183,8 +184,8 @@ static void note_mtime(struct fs_inode *in, int64_t mtime)
 }
 
 static int do_setattr(struct fs *fs, fuse_req_t req, fuse_ino_t ino,
-                      struct stat *attr, int to_set,
-                      struct fuse_file_info *fi, struct stat *st)
+                      struct stat *attr, int to_set, struct fuse_file_info *fi,
+                      struct stat *st)
 {
 	const int meta = FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID |
 	                 FUSE_SET_ATTR_GID | FUSE_SET_ATTR_ATIME |
@@ -225,7 +226,8 @@ static int do_setattr(struct fs *fs, fuse_req_t req, fuse_ino_t ino,
 			if (rc == 0 && attr->st_size == 0)
 				h->loaded = true;
 			if (rc == 0)
-				rc = wbuf_resize(&h->buf, (size_t)attr->st_size);
+				rc = wbuf_resize(&h->buf,
+				                 (size_t)attr->st_size);
 			if (rc == 0) {
 				h->pending = h->written = true;
 				h->mtime_set = false;
@@ -244,7 +246,8 @@ static int do_setattr(struct fs *fs, fuse_req_t req, fuse_ino_t ino,
 		rc = set_meta(fs, req, ino, attr, to_set, &n);
 		if (rc != 0)
 			goto out;
-		if ((to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW)) &&
+		if ((to_set &
+		     (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW)) &&
 		    in)
 			note_mtime(in, n.mtime);
 	} else {
@@ -261,8 +264,8 @@ out:
 	return rc;
 }
 
-void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
-                int to_set, struct fuse_file_info *fi)
+void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+                struct fuse_file_info *fi)
 {
 	struct stat st;
 	int rc = do_setattr(fs_of(req), req, ino, attr, to_set, fi, &st);
@@ -298,8 +301,10 @@ int make_entry(struct fs *fs, fuse_req_t req, fuse_ino_t parent,
 		return snap_make(fs, path, mode, target, e);
 	}
 	if (pm_depth(path) < 2) {
-		fs_log(LOG_INFO, "/%s: only workflows, agents and prompts may "
-		       "exist at the top level", path);
+		fs_log(LOG_INFO,
+		       "/%s: only workflows, agents and prompts may "
+		       "exist at the top level",
+		       path);
 		rc = -EPERM;
 		goto fail;
 	}
@@ -339,8 +344,7 @@ fail:
 	return rc;
 }
 
-void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
-              mode_t mode)
+void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
 	struct fuse_entry_param e;
 	int rc = make_entry(fs_of(req), req, parent, name,
@@ -354,17 +358,16 @@ void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 
 /* Only regular files: the store holds no devices, fifos or sockets. */
 static int do_mknod(struct fs *fs, fuse_req_t req, fuse_ino_t parent,
-                    const char *name, mode_t mode,
-                    struct fuse_entry_param *e)
+                    const char *name, mode_t mode, struct fuse_entry_param *e)
 {
 	if (!S_ISREG(mode))
 		return -EPERM;
-	return make_entry(fs, req, parent, name, S_IFREG | (mode & 07777),
-	                  NULL, e);
+	return make_entry(fs, req, parent, name, S_IFREG | (mode & 07777), NULL,
+	                  e);
 }
 
-void fs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
-              mode_t mode, dev_t rdev)
+void fs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+              dev_t rdev)
 {
 	struct fuse_entry_param e;
 	int rc;
@@ -523,8 +526,7 @@ void fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
  * A regular file arriving at a record name must be a valid record.  This
  * is where the editors' and rsync's save-by-rename is refused.
  */
-static int check_arrival(struct fs *fs, const char *to,
-                         const struct subtree *t)
+static int check_arrival(struct fs *fs, const char *to, const struct subtree *t)
 {
 	const struct subtree_entry *e = &t->e[0];
 	char msg[YC_MSG_MAX];
@@ -538,16 +540,15 @@ static int check_arrival(struct fs *fs, const char *to,
 	return rc;
 }
 
-static bool same_content(const struct subtree *a, const void *data,
-                         size_t len)
+static bool same_content(const struct subtree *a, const void *data, size_t len)
 {
 	return a->n == 1 && a->e[0].len == len &&
 	       (len == 0 || memcmp(a->e[0].data, data, len) == 0);
 }
 
 static int rename_paths(fuse_ino_t parent, const char *name,
-                        fuse_ino_t newparent, const char *newname,
-                        char *from, char *to)
+                        fuse_ino_t newparent, const char *newname, char *from,
+                        char *to)
 {
 	char *p = NULL;
 	int rc = itab_path(parent, &p, NULL);
@@ -686,8 +687,7 @@ static int do_move(struct fs *fs, struct stx *s, const char *from,
 }
 
 static int do_rename(struct fs *fs, fuse_ino_t parent, const char *name,
-                     fuse_ino_t newparent, const char *newname,
-                     unsigned flags)
+                     fuse_ino_t newparent, const char *newname, unsigned flags)
 {
 	char from[SV_PATH_MAX + 1], to[SV_PATH_MAX + 1];
 	bool replaced = false, clear_err = false;
@@ -752,8 +752,7 @@ static int do_rename(struct fs *fs, fuse_ino_t parent, const char *name,
 }
 
 void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
-               fuse_ino_t newparent, const char *newname,
-               unsigned int flags)
+               fuse_ino_t newparent, const char *newname, unsigned int flags)
 {
 	int rc;
 

@@ -77,8 +77,10 @@ static int save_too_big(struct fs *fs, struct fs_handle *h, const char *why)
 	uint32_t type = 0;
 
 	if (itab_path(h->inode->ino, &path, &type) == 0) {
-		snprintf(msg, sizeof(msg), "a write went past the "
-		         "limit of %lu bytes%s", size_limit(fs, path, type),
+		snprintf(msg, sizeof(msg),
+		         "a write went past the "
+		         "limit of %lu bytes%s",
+		         size_limit(fs, path, type),
 		         is_record(path, type) ? " (-o max_record)" : "");
 		reject(path, why, msg);
 		free(path);
@@ -96,13 +98,12 @@ static int save_too_big(struct fs *fs, struct fs_handle *h, const char *why)
  * a refusal, which ends the commit.
  */
 static int save_precheck(struct fs *fs, struct fs_handle *h, char **pre,
-                         uint32_t *type, int *prerc, char *msg,
-                         size_t msglen)
+                         uint32_t *type, int *prerc, char *msg, size_t msglen)
 {
 	if (itab_path(h->inode->ino, pre, type) != 0)
 		return 0;
-	*prerc = validate(fs, *pre, *type, h->buf.data, h->buf.len, msg,
-	                  msglen);
+	*prerc =
+	        validate(fs, *pre, *type, h->buf.data, h->buf.len, msg, msglen);
 	if (*prerc != 0 && *prerc != -EINVAL && *prerc != -EFBIG) {
 		free(*pre);
 		*pre = NULL;
@@ -163,8 +164,8 @@ static int save_rebase(struct fs_handle *h, struct stx *s, const char *path,
  * same content is not refused and logged twice.  An O_APPEND handle drops
  * the refused appends; later ones go on from the content there is (that
  * of txnid, which it was rebased on, if it was). */
-static void save_refused(struct fs_handle *h, const char *path,
-                         const char *why, const char *msg, uint64_t txnid)
+static void save_refused(struct fs_handle *h, const char *path, const char *why,
+                         const char *msg, uint64_t txnid)
 {
 	reject(path, why, msg);
 	h->pending = h->written = false;
@@ -219,8 +220,8 @@ static int save_put(struct fs_handle *h, struct stx *s, const char *path,
 /* Commit s, end what save_put() began, and settle the handle: its buffer
  * is now the content of txnid, and appends go on from there. */
 static int save_end(struct fs *fs, struct fs_handle *h, struct stx *s,
-                    const char *path, bool durable, bool same,
-                    uint64_t txnid, const char *why)
+                    const char *path, bool durable, bool same, uint64_t txnid,
+                    const char *why)
 {
 	int rc = commit_close(fs, s, durable);
 
@@ -371,8 +372,7 @@ int handle_load(struct fs *fs, struct fs_handle *h)
  * ext4 through a lookup made before.  Anything else is ESTALE: the kernel
  * looks the path up again, once.
  */
-static int open_gone(fuse_req_t req, fuse_ino_t ino,
-                     struct fuse_file_info *fi)
+static int open_gone(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs_handle *h;
 	int rc;
@@ -437,8 +437,8 @@ void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 }
 
 static int do_create(struct fs *fs, fuse_req_t req, fuse_ino_t parent,
-                     const char *name, mode_t mode,
-                     struct fuse_file_info *fi, struct fuse_entry_param *e)
+                     const char *name, mode_t mode, struct fuse_file_info *fi,
+                     struct fuse_entry_param *e)
 {
 	int rc = make_entry(fs, req, parent, name, S_IFREG | (mode & 07777),
 	                    NULL, e);
@@ -469,8 +469,8 @@ static int do_create(struct fs *fs, fuse_req_t req, fuse_ino_t parent,
 	return rc;
 }
 
-void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
-               mode_t mode, struct fuse_file_info *fi)
+void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+               struct fuse_file_info *fi)
 {
 	struct fuse_entry_param e;
 	int rc = do_create(fs_of(req), req, parent, name, mode, fi, &e);
@@ -489,7 +489,8 @@ static void reply_slice(fuse_req_t req, const char *data, size_t len,
 		fuse_reply_buf(req, NULL, 0);
 	else
 		fuse_reply_buf(req, data + off,
-		               len - (size_t)off < size ? len - (size_t)off : size);
+		               len - (size_t)off < size ? len - (size_t)off
+		                                        : size);
 }
 
 /* Read the latest committed content, straight from the map. */
@@ -594,8 +595,8 @@ static int do_write(struct fs *fs, struct fs_handle *h, const char *buf,
 	return rc;
 }
 
-void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
-              size_t size, off_t off, struct fuse_file_info *fi)
+void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
+              off_t off, struct fuse_file_info *fi)
 {
 	int rc;
 
@@ -621,8 +622,7 @@ static int do_flush(struct fs *fs, struct fs_handle *h)
 	return rc;
 }
 
-void fs_flush(fuse_req_t req, fuse_ino_t ino,
-              struct fuse_file_info *fi)
+void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
 	reply_err(req, do_flush(fs_of(req), handle_of(fi)));
@@ -665,8 +665,7 @@ static void do_release(struct fs *fs, struct fs_handle *h)
 	handle_unlink(h);
 }
 
-void fs_release(fuse_req_t req, fuse_ino_t ino,
-                struct fuse_file_info *fi)
+void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
 	do_release(fs_of(req), handle_of(fi));

@@ -40,8 +40,8 @@ struct fs_config {
 	int debug;
 	/* -o snapdir=, snapshot_every=, keep= as given (fuse_opt strings) */
 	char *snapdir_opt, *every_opt, *keep_opt;
-	bool snapdir_visible;          /* list .snapshots in the root */
-	struct autosnap_cfg autosnap;  /* parsed snapshot_every and keep */
+	bool snapdir_visible;         /* list .snapshots in the root */
+	struct autosnap_cfg autosnap; /* parsed snapshot_every and keep */
 };
 
 struct fs {
@@ -56,7 +56,7 @@ struct fs {
 /* ---- log.c --------------------------------------------------------- */
 /* Levels are syslog's (LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG). */
 void fs_log(int level, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+        __attribute__((format(printf, 2, 3)));
 /* Send messages to syslog from now on (after daemonizing). */
 void fs_log_to_syslog(void);
 void fs_log_set_debug(int on);
@@ -77,8 +77,8 @@ void commit_timer_note(void);
 void commit_timer_stop(void);
 /* With lock held: wait on cond for ms milliseconds, or until *stop is set
  * (and cond signalled).  The background threads' tick. */
-void fs_wait_ms(pthread_cond_t *cond, pthread_mutex_t *lock,
-                unsigned long ms, const bool *stop);
+void fs_wait_ms(pthread_cond_t *cond, pthread_mutex_t *lock, unsigned long ms,
+                const bool *stop);
 
 /* ---- watch.c ------------------------------------------------------- */
 /* The background thread: automatic snapshots on schedule, and cache

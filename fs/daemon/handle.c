@@ -32,8 +32,8 @@ struct content_copy *copy_new(const void *data, size_t len)
 
 /* *cc with a reference taken for the caller, made first if NULL (and
  * NULL again on ENOMEM): one copy for every holder. */
-struct content_copy *copy_share(struct content_copy **cc,
-                                const void *data, size_t len)
+struct content_copy *copy_share(struct content_copy **cc, const void *data,
+                                size_t len)
 {
 	if (*cc)
 		atomic_fetch_add(&(*cc)->ref, 1);
@@ -81,8 +81,7 @@ void handle_put(struct fs_handle *h)
 /* Keep shown_size in step with the handle state (h->lock held). */
 void handle_show(struct fs_handle *h)
 {
-	atomic_store(&h->shown_size,
-	             h->pending ? (long long)h->buf.len : -1LL);
+	atomic_store(&h->shown_size, h->pending ? (long long)h->buf.len : -1LL);
 }
 
 /* Create a handle for ino and link it to the inode; its version is picked
@@ -96,8 +95,7 @@ int handle_new(fuse_req_t req, fuse_ino_t ino, int flags,
 /* With gone, only a detached inode with a copy of its content: the
  * handle reads that copy. */
 int handle_new_at(fuse_req_t req, fuse_ino_t ino, int flags,
-                  struct fuse_file_info *fi, bool gone,
-                  struct fs_handle **out)
+                  struct fuse_file_info *fi, bool gone, struct fs_handle **out)
 {
 	struct fs_handle *h = calloc(1, sizeof(*h));
 	struct fs_inode *in;
@@ -182,8 +180,8 @@ void handle_unlink(struct fs_handle *h)
 /* In read transaction s: the content of h's file, if it is still the
  * version h opened (any_version: whatever is there now); -EAGAIN if a
  * newer one replaced it. */
-int handle_content(struct stx *s, struct fs_handle *h,
-                   bool any_version, kv_val *v)
+int handle_content(struct stx *s, struct fs_handle *h, bool any_version,
+                   kv_val *v)
 {
 	char *path = NULL;
 	struct node n;

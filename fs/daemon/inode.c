@@ -113,7 +113,7 @@ struct fs_inode *itab_get(uint64_t ino)
 struct fs_inode *itab_find_path(const char *path)
 {
 	struct fs_inode *in =
-		itab.by_path[hash_path(path) & (itab.nbuckets - 1)];
+	        itab.by_path[hash_path(path) & (itab.nbuckets - 1)];
 
 	while (in && strcmp(in->path, path) != 0)
 		in = in->next_path;
@@ -131,7 +131,7 @@ static void path_link(struct fs_inode *in)
 static void path_unlink(struct fs_inode *in)
 {
 	struct fs_inode **pp =
-		&itab.by_path[hash_path(in->path) & (itab.nbuckets - 1)];
+	        &itab.by_path[hash_path(in->path) & (itab.nbuckets - 1)];
 
 	while (*pp && *pp != in)
 		pp = &(*pp)->next_path;
@@ -151,7 +151,7 @@ static void ino_link(struct fs_inode *in)
 static void ino_unlink(struct fs_inode *in)
 {
 	struct fs_inode **pp =
-		&itab.by_ino[hash_ino(in->ino) & (itab.nbuckets - 1)];
+	        &itab.by_ino[hash_ino(in->ino) & (itab.nbuckets - 1)];
 
 	while (*pp && *pp != in)
 		pp = &(*pp)->next_ino;
@@ -198,8 +198,7 @@ static void maybe_grow(void)
 	itab.nbuckets = nb;
 }
 
-static struct fs_inode *inode_new(uint64_t ino, const char *path,
-                                  uint32_t type)
+static struct fs_inode *inode_new(uint64_t ino, const char *path, uint32_t type)
 {
 	struct fs_inode *in = calloc(1, sizeof(*in));
 
@@ -379,7 +378,8 @@ void itab_each(void (*fn)(struct fs_inode *in, void *ctx), void *ctx)
 {
 	itab_lock();
 	for (size_t i = 0; itab.by_ino && i < itab.nbuckets; i++)
-		for (struct fs_inode *in = itab.by_ino[i]; in; in = in->next_ino)
+		for (struct fs_inode *in = itab.by_ino[i]; in;
+		     in = in->next_ino)
 			fn(in, ctx);
 	itab_unlock();
 }
@@ -441,8 +441,7 @@ static int rekey(struct fs_inode *in, size_t from_len, const char *to)
  * rename files, and a walk per rename made each one cost O(inodes) under
  * the lock every request takes.
  */
-static int collect_within(const char *prefix, struct fs_inode ***out,
-                          size_t *n)
+static int collect_within(const char *prefix, struct fs_inode ***out, size_t *n)
 {
 	struct fs_inode *self = itab_find_path(prefix);
 	size_t cap = 0;
@@ -450,7 +449,7 @@ static int collect_within(const char *prefix, struct fs_inode ***out,
 	*out = NULL;
 	*n = 0;
 	if (self != NULL && self->type != S_IFDIR) {
-		*out = malloc(sizeof **out);
+		*out = malloc(sizeof(**out));
 		if (*out == NULL)
 			return -ENOMEM;
 		(*out)[0] = self;
@@ -466,7 +465,7 @@ static int collect_within(const char *prefix, struct fs_inode ***out,
 			if (*n == cap) {
 				size_t nc = cap ? cap * 2 : 16;
 				struct fs_inode **v =
-					realloc(*out, nc * sizeof(*v));
+				        realloc(*out, nc * sizeof(*v));
 
 				if (v == NULL) {
 					free(*out);

@@ -32,29 +32,29 @@ struct content_copy; /* handle.c: a reference-counted copy of a content */
  * the readers of a detached inode keep.
  */
 struct cache_state {
-	unsigned writers;       /* handles open for writing */
-	unsigned committing;    /* commits replacing the content in flight
+	unsigned writers;    /* handles open for writing */
+	unsigned committing; /* commits replacing the content in flight
 	                           (they keep the inode alive) */
-	uint64_t gen;           /* bumped when such a commit ends */
+	uint64_t gen;        /* bumped when such a commit ends */
 	/* The kernel's page cache ("Reads and the page cache" in cache.c) */
-	unsigned cached;        /* open handles reading through it */
-	unsigned direct;        /* read-only handles on direct I/O: a private
+	unsigned cached;     /* open handles reading through it */
+	unsigned direct;     /* read-only handles on direct I/O: a private
 	                           mmap of one fills the page cache with its
 	                           version, so none may be cached meanwhile */
-	uint64_t kversion;      /* the content version in the page cache: 0
+	uint64_t kversion;   /* the content version in the page cache: 0
 	                           none ever, KVERSION_UNKNOWN not known */
-	bool filling;           /* a prefill is storing pages: no other
+	bool filling;        /* a prefill is storing pages: no other
 	                           handle may read through the cache yet */
-	bool kstale;            /* the kernel's size may not be the committed
+	bool kstale;         /* the kernel's size may not be the committed
 	                           one: no new handle may use the cache */
-	uint64_t kseq;          /* bumped by every itab_kdirty_locked() */
-	uint64_t kclean_seq;    /* kseq an invalidation completed after */
-	int64_t hold_until;     /* a writer moved here from cached readers is
+	uint64_t kseq;       /* bumped by every itab_kdirty_locked() */
+	uint64_t kclean_seq; /* kseq an invalidation completed after */
+	int64_t hold_until;  /* a writer moved here from cached readers is
 	                           on its way (clock_mono_ns(); 0: none);
 	                           holds one lookup of its own until then */
-	bool rdc_reset;         /* a listing was left half read: the kernel's
+	bool rdc_reset;      /* a listing was left half read: the kernel's
 	                           cache of it may be stuck half filled */
-	bool frozen;            /* detached: attributes of the version its
+	bool frozen;         /* detached: attributes of the version its
 	                           readers keep, for fstat and the kernel */
 	struct stat frozen_st;
 	struct content_copy *gone; /* detached by an unlink or a rename
@@ -65,17 +65,17 @@ struct cache_state {
 
 struct fs_inode {
 	uint64_t ino;
-	uint64_t st_ino;      /* the number stat shows: ino, or that of the
+	uint64_t st_ino; /* the number stat shows: ino, or that of the
 	                         inode a writer was moved away from
 	                         (move_from_readers in cache.c), since a file
 	                         rewritten in place keeps its number */
-	char *path;           /* NULL once detached */
-	uint32_t type;        /* S_IFDIR, S_IFREG, S_IFLNK */
+	char *path;      /* NULL once detached */
+	uint32_t type;   /* S_IFDIR, S_IFREG, S_IFLNK */
 	uint64_t nlookup;
 	unsigned opens;
-	bool pinned;          /* root and top folders: never freed */
+	bool pinned;               /* root and top folders: never freed */
 	struct fs_handle *handles; /* open file handles */
-	struct cache_state cache; /* cache.c's */
+	struct cache_state cache;  /* cache.c's */
 	struct fs_inode *next_ino, *next_path;
 };
 

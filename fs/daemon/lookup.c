@@ -172,8 +172,7 @@ void fs_forget_multi(fuse_req_t req, size_t count,
 }
 
 static int do_getattr(struct fs *fs, fuse_req_t req, fuse_ino_t ino,
-                      struct fuse_file_info *fi, struct stat *st,
-                      double *secs)
+                      struct fuse_file_info *fi, struct stat *st, double *secs)
 {
 	char *path = NULL;
 	struct fs_inode *in;
@@ -208,8 +207,7 @@ static int do_getattr(struct fs *fs, fuse_req_t req, fuse_ino_t ino,
 	return 0;
 }
 
-void fs_getattr(fuse_req_t req, fuse_ino_t ino,
-                struct fuse_file_info *fi)
+void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct stat st;
 	double secs;
@@ -256,9 +254,10 @@ static int do_statfs(struct fs *fs, struct statvfs *st)
 	st->f_bsize = ks.page_size;
 	st->f_frsize = ks.page_size;
 	{
-		uint64_t host_free = host.f_frsize
-		        ? (uint64_t)host.f_bavail * host.f_frsize / ks.page_size
-		        : 0;
+		uint64_t host_free = host.f_frsize ? (uint64_t)host.f_bavail *
+		                                             host.f_frsize /
+		                                             ks.page_size
+		                                   : 0;
 
 		st->f_blocks = (fsblkcnt_t)(ks.pages_total + host_free);
 		st->f_bfree = (fsblkcnt_t)(ks.pages_free + host_free);

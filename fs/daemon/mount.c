@@ -62,17 +62,23 @@ int mount_open_db(const char *db, kv_env **env)
 		if (kv_env_stat(*env, &st) != 0)
 			memset(&st, 0, sizeof(st));
 		if (st.rolled_back_txnid)
-			fs_log(LOG_WARNING, "%s: the newest commit (txn %llu) "
+			fs_log(LOG_WARNING,
+			       "%s: the newest commit (txn %llu) "
 			       "was incomplete or damaged; opened at the "
-			       "commit before it", db,
-			       (unsigned long long)st.rolled_back_txnid);
+			       "commit before it",
+			       db, (unsigned long long)st.rolled_back_txnid);
 		if (st.recovered)
-			fs_log(LOG_NOTICE, "%s: %llu commits repeated from the "
-			       "commit log after a crash", db,
-			       (unsigned long long)st.recovered);
+			fs_log(LOG_NOTICE,
+			       "%s: %llu commits repeated from the "
+			       "commit log after a crash",
+			       db, (unsigned long long)st.recovered);
 	}
 	return 0;
 }
+
+/* libfuse hands us its own printf-style messages */
+static void fuse_log_bridge(enum fuse_log_level level, const char *fmt,
+                            va_list ap) __attribute__((format(printf, 2, 0)));
 
 static void fuse_log_bridge(enum fuse_log_level level, const char *fmt,
                             va_list ap)
@@ -250,8 +256,8 @@ static int build_args(struct fuse_args *args, struct fs_config *cfg,
 /* snapdir=hidden|visible, snapshot_every=DURATION, keep=SPEC */
 static int parse_snapshot_opts(struct fs_config *cfg)
 {
-	const char *every = cfg->every_opt ? cfg->every_opt
-	                                   : FS_SNAPSHOT_EVERY_DEFAULT;
+	const char *every =
+	        cfg->every_opt ? cfg->every_opt : FS_SNAPSHOT_EVERY_DEFAULT;
 	const char *keep = cfg->keep_opt ? cfg->keep_opt : FS_KEEP_DEFAULT;
 
 	if (cfg->snapdir_opt == NULL ||
@@ -260,19 +266,25 @@ static int parse_snapshot_opts(struct fs_config *cfg)
 	} else if (strcmp(cfg->snapdir_opt, "visible") == 0) {
 		cfg->snapdir_visible = true;
 	} else {
-		fs_log(LOG_ERR, "snapdir=%s: use snapdir=hidden or "
-		       "snapdir=visible", cfg->snapdir_opt);
+		fs_log(LOG_ERR,
+		       "snapdir=%s: use snapdir=hidden or "
+		       "snapdir=visible",
+		       cfg->snapdir_opt);
 		return -EINVAL;
 	}
 	if (retain_parse_duration(every, &cfg->autosnap.every) != 0) {
-		fs_log(LOG_ERR, "snapshot_every=%s: use a duration such as "
+		fs_log(LOG_ERR,
+		       "snapshot_every=%s: use a duration such as "
 		       "30s, 15m, 1h, 1d or 1w (0 or off: no automatic "
-		       "snapshots)", every);
+		       "snapshots)",
+		       every);
 		return -EINVAL;
 	}
 	if (retain_parse_keep(keep, &cfg->autosnap.keep) != 0) {
-		fs_log(LOG_ERR, "keep=%s: use counts per unit, such as "
-		       "24h,7d,4w (m, h, d, w), or all", keep);
+		fs_log(LOG_ERR,
+		       "keep=%s: use counts per unit, such as "
+		       "24h,7d,4w (m, h, d, w), or all",
+		       keep);
 		return -EINVAL;
 	}
 	return 0;
@@ -337,8 +349,9 @@ static bool is_mount_point(const char *path)
 			if (p[0] == '\\' && p[1] >= '0' && p[1] <= '3' &&
 			    p[2] >= '0' && p[2] <= '7' && p[3] >= '0' &&
 			    p[3] <= '7') {
-				mp[n++] = (char)((p[1] - '0') * 64 +
-				                 (p[2] - '0') * 8 + (p[3] - '0'));
+				mp[n++] =
+				        (char)((p[1] - '0') * 64 +
+				               (p[2] - '0') * 8 + (p[3] - '0'));
 				p += 4;
 			} else {
 				mp[n++] = *p++;
@@ -382,8 +395,10 @@ static int check_mountpoint(const char *mp, bool nonempty)
 		        strcmp(e->d_name, "..") == 0;
 	closedir(d);
 	if (!empty && !nonempty) {
-		fs_log(LOG_ERR, "%s: mount point is not empty (its files "
-		       "would be hidden; -o nonempty mounts anyway)", mp);
+		fs_log(LOG_ERR,
+		       "%s: mount point is not empty (its files "
+		       "would be hidden; -o nonempty mounts anyway)",
+		       mp);
 		return 1;
 	}
 	return 0;
@@ -443,8 +458,10 @@ int mount_main(const char *db, const char *mountpoint, const char *opts,
 	mpabs = realpath(mountpoint, NULL);
 	if (mpabs == NULL) {
 		if (errno == ENOTCONN)
-			fs_log(LOG_ERR, "%s: a mount whose daemon is gone; "
-			       "unmount it with fusermount3 -u", mountpoint);
+			fs_log(LOG_ERR,
+			       "%s: a mount whose daemon is gone; "
+			       "unmount it with fusermount3 -u",
+			       mountpoint);
 		else
 			fs_log(LOG_ERR, "%s: %s", mountpoint, strerror(errno));
 		goto out;

@@ -27,8 +27,7 @@ static struct {
 	size_t head, count;
 	bool all; /* invalidate every inode (notify_everything) */
 	bool stop, running;
-} nq = { .lock = PTHREAD_MUTEX_INITIALIZER,
-	 .cond = PTHREAD_COND_INITIALIZER };
+} nq = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
 
 /* An inode, and the name the kernel may hold for it (parent 0: none). */
 struct ino_item {
@@ -102,7 +101,7 @@ static void invalidate_all(void)
 		invalidate(it->ino);
 		if (it->name)
 			(void)fuse_lowlevel_notify_inval_entry(
-				nq.se, it->parent, it->name, strlen(it->name));
+			        nq.se, it->parent, it->name, strlen(it->name));
 		free(it->name);
 	}
 	free(l.it);

@@ -89,8 +89,8 @@ int child_path(fuse_ino_t parent, const char *name, char *path)
  * paths change only in write transactions, so a concurrent rename of a
  * parent cannot slip in between.  On error no transaction is open.
  */
-int begin_at(struct fs *fs, fuse_ino_t parent, const char *name,
-             struct stx *s, char *path)
+int begin_at(struct fs *fs, fuse_ino_t parent, const char *name, struct stx *s,
+             char *path)
 {
 	int rc = stx_begin(fs->env, true, s);
 
@@ -111,15 +111,14 @@ bool is_record(const char *path, uint32_t mode)
 }
 
 /* The largest content a file at path may have. */
-unsigned long size_limit(const struct fs *fs, const char *path,
-                         uint32_t mode)
+unsigned long size_limit(const struct fs *fs, const char *path, uint32_t mode)
 {
 	return is_record(path, mode) ? fs->cfg.max_record : FS_SIDE_MAX;
 }
 
 /* Record limits and validation.  0, -EFBIG or -EINVAL (msg filled). */
-int validate(struct fs *fs, const char *path, uint32_t mode,
-             const void *data, size_t len, char *msg, size_t msglen)
+int validate(struct fs *fs, const char *path, uint32_t mode, const void *data,
+             size_t len, char *msg, size_t msglen)
 {
 	if (!is_record(path, mode)) {
 		if (len > FS_SIDE_MAX) {
@@ -130,9 +129,10 @@ int validate(struct fs *fs, const char *path, uint32_t mode,
 		return 0;
 	}
 	if (len > fs->cfg.max_record) {
-		snprintf(msg, msglen, "record of %zu bytes is over the limit "
-		         "of %lu bytes (-o max_record)", len,
-		         fs->cfg.max_record);
+		snprintf(msg, msglen,
+		         "record of %zu bytes is over the limit "
+		         "of %lu bytes (-o max_record)",
+		         len, fs->cfg.max_record);
 		return -EFBIG;
 	}
 	return yaml_check(data, len, msg, msglen);
@@ -200,8 +200,10 @@ void fs_ops_release(void)
 
 	itab_each(drop_handles, &dropped);
 	if (dropped)
-		fs_log(LOG_WARNING, "unmounted with %u files open for writing; "
-		       "their unsaved writes were dropped", dropped);
+		fs_log(LOG_WARNING,
+		       "unmounted with %u files open for writing; "
+		       "their unsaved writes were dropped",
+		       dropped);
 	itab_release();
 }
 

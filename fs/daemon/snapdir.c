@@ -121,8 +121,7 @@ int snap_remove(struct fs *fs, const char *path, bool dir)
 	return rc;
 }
 
-int snap_rename(struct fs *fs, const char *from, const char *to,
-                unsigned flags)
+int snap_rename(struct fs *fs, const char *from, const char *to, unsigned flags)
 {
 	char a[KV_MAX_NAME + 1], b[KV_MAX_NAME + 1];
 	int rc;
@@ -141,8 +140,8 @@ int snap_rename(struct fs *fs, const char *from, const char *to,
 
 /* Open a file in a snapshot: read-only, its content copied into the
  * handle at once (snapshots never change, and records are small). */
-int snap_open(struct fs *fs, fuse_req_t req, fuse_ino_t ino,
-              const char *path, struct fuse_file_info *fi)
+int snap_open(struct fs *fs, fuse_req_t req, fuse_ino_t ino, const char *path,
+              struct fuse_file_info *fi)
 {
 	struct fs_handle *h;
 	void *data = NULL;

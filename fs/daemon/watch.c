@@ -31,10 +31,9 @@ static struct {
 	pthread_t thread;
 	struct fs *fs;
 	bool stop, running;
-	uint64_t seen;      /* last committed id looked at */
-	int64_t next_snap;  /* seconds; 0: no automatic snapshots */
-} w = { .lock = PTHREAD_MUTEX_INITIALIZER,
-	.cond = PTHREAD_COND_INITIALIZER };
+	uint64_t seen;     /* last committed id looked at */
+	int64_t next_snap; /* seconds; 0: no automatic snapshots */
+} w = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
 
 static int last_txnid(uint64_t *id)
 {
@@ -62,14 +61,15 @@ static void check_foreign(void)
 	uint64_t i = id, base, n = 0;
 	foreign = false;
 	while (i > w.seen && !foreign) {
-		foreign = ++n > 4096 || !store_own_commit(i, &base) ||
-		          base >= i;
+		foreign =
+		        ++n > 4096 || !store_own_commit(i, &base) || base >= i;
 		i = base;
 	}
 	foreign = foreign || i != w.seen;
 	w.seen = id;
 	if (foreign) {
-		fs_log(LOG_INFO, "the store was changed by another process "
+		fs_log(LOG_INFO,
+		       "the store was changed by another process "
 		       "(commit %llu); dropping cached attributes and pages",
 		       (unsigned long long)id);
 		notify_everything();
@@ -82,17 +82,21 @@ static void run_autosnap(int64_t now)
 	int rc = autosnap_tick(w.fs->env, now, &w.fs->cfg.autosnap, &res);
 
 	if (rc != 0) {
-		fs_log(LOG_ERR, "automatic snapshot failed: %s; retrying in "
-		       "%d s", strerror(-rc), AUTOSNAP_RECHECK_S);
+		fs_log(LOG_ERR,
+		       "automatic snapshot failed: %s; retrying in "
+		       "%d s",
+		       strerror(-rc), AUTOSNAP_RECHECK_S);
 		w.next_snap = now + AUTOSNAP_RECHECK_S;
 		return;
 	}
 	if (res.made)
 		fs_log(LOG_INFO, "took snapshot %s", res.name);
 	if (res.deleted)
-		fs_log(LOG_INFO, "retention (keep=%s) deleted %u automatic "
-		       "snapshot%s", w.fs->cfg.keep_opt ? w.fs->cfg.keep_opt
-		                                         : FS_KEEP_DEFAULT,
+		fs_log(LOG_INFO,
+		       "retention (keep=%s) deleted %u automatic "
+		       "snapshot%s",
+		       w.fs->cfg.keep_opt ? w.fs->cfg.keep_opt
+		                          : FS_KEEP_DEFAULT,
 		       res.deleted, res.deleted == 1 ? "" : "s");
 	w.next_snap = res.next;
 	if (w.next_snap > now + AUTOSNAP_RECHECK_S)

@@ -35,8 +35,8 @@ static void format_time(char *buf, size_t n, int64_t ns)
 }
 
 /* The value of a read-only user.cccfs.* attribute, malloc'd. */
-static int cccfs_xattr(const char *path, const struct node *n,
-                       const char *name, char **out)
+static int cccfs_xattr(const char *path, const struct node *n, const char *name,
+                       char **out)
 {
 	char buf[64];
 	const char *key = name + strlen(XA_PREFIX);
@@ -120,8 +120,7 @@ static int do_getxattr(struct fs *fs, fuse_ino_t ino, const char *name,
 	return rc;
 }
 
-void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
-                 size_t size)
+void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	struct xattr_value xv;
 	int rc = do_getxattr(fs_of(req), ino, name, &xv);
@@ -188,8 +187,7 @@ void fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 }
 
 static int change_xattr(struct fs *fs, fuse_ino_t ino, const char *name,
-                        const char *value, size_t size, int flags,
-                        bool remove)
+                        const char *value, size_t size, int flags, bool remove)
 {
 	char *path = NULL;
 	struct stx s;

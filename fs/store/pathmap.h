@@ -19,7 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define PM_NAME_MAX 255u  /* bytes in one name, as NAME_MAX */
+#define PM_NAME_MAX 255u /* bytes in one name, as NAME_MAX */
 /* bytes in a whole path (fits a kv key, with room for the node-key
    separator) */
 #define PM_PATH_MAX 1000u

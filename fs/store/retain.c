@@ -107,7 +107,8 @@ int retain_parse_auto_name(const char *name, int64_t *t)
 	    strlen(p) != 18)
 		return -EINVAL;
 	if (sscanf(p, "%4d-%2d-%2dT%2d%2d%2dZ%n", &y, &mo, &d, &h, &mi, &s,
-	           &used) != 6 || used != 18)
+	           &used) != 6 ||
+	    used != 18)
 		return -EINVAL;
 	memset(&tm, 0, sizeof(tm));
 	tm.tm_year = y - 1900;

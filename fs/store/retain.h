@@ -27,8 +27,8 @@
 enum retain_unit { RU_MINUTE, RU_HOUR, RU_DAY, RU_WEEK, RU_NUNITS };
 
 struct keep_spec {
-	bool all;                /* keep every automatic snapshot */
-	unsigned n[RU_NUNITS];   /* how many minutes/hours/days/weeks */
+	bool all;              /* keep every automatic snapshot */
+	unsigned n[RU_NUNITS]; /* how many minutes/hours/days/weeks */
 };
 
 /*

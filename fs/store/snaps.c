@@ -146,8 +146,7 @@ static int top_walk(kv_env *env, const struct node *base,
 	return rc;
 }
 
-static int snap_info(kv_env *env, const char *name,
-                     struct kv_snapshot_info *si)
+static int snap_info(kv_env *env, const char *name, struct kv_snapshot_info *si)
 {
 	kv_txn *txn;
 	int rc = kv_txn_begin(env, KV_TXN_RDONLY, &txn);

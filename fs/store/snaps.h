@@ -65,10 +65,10 @@ struct autosnap_cfg {
 };
 
 struct autosnap_result {
-	bool made;             /* a snapshot was taken */
+	bool made; /* a snapshot was taken */
 	char name[RETAIN_NAME_MAX];
-	unsigned deleted;      /* automatic snapshots trimmed */
-	int64_t next;          /* when the next one is due (seconds) */
+	unsigned deleted; /* automatic snapshots trimmed */
+	int64_t next;     /* when the next one is due (seconds) */
 };
 
 /*

@@ -89,8 +89,8 @@ int stx_begin(kv_env *env, bool write, struct stx *s)
 {
 	memset(s, 0, sizeof(*s));
 	s->write = write;
-	return kv_to_errno(kv_txn_begin(env, write ? 0 : KV_TXN_RDONLY,
-	                                &s->txn));
+	return kv_to_errno(
+	        kv_txn_begin(env, write ? 0 : KV_TXN_RDONLY, &s->txn));
 }
 
 int stx_begin_snapshot(kv_env *env, const char *name, struct stx *s)
@@ -593,8 +593,7 @@ int store_remove(struct stx *s, const char *path, uint32_t mode)
  * fn gets each full key and value; non-zero stops.
  */
 static int scan_prefix(struct stx *s, const char *prefix, size_t plen,
-                       int (*fn)(void *ctx, kv_val key, kv_val val),
-                       void *ctx)
+                       int (*fn)(void *ctx, kv_val key, kv_val val), void *ctx)
 {
 	kv_table *t = NULL;
 	kv_cursor *c;
@@ -882,8 +881,7 @@ int store_init(kv_env *env, uint32_t uid, uint32_t gid)
 	return stx_commit(&s, KV_DURABLE_IMMEDIATE);
 }
 
-int store_open(const char *db, int flags, kv_env **env,
-               enum store_step *failed)
+int store_open(const char *db, int flags, kv_env **env, enum store_step *failed)
 {
 	enum store_step step = STORE_STEP_OPEN;
 	int rc = kv_env_open(env, db, flags, 0600);

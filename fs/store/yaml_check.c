@@ -46,8 +46,8 @@ static const struct {
 	const char *key;
 	enum shape shape;
 } known_keys[] = {
-	{ "name", SHAPE_STRING },     { "description", SHAPE_STRING },
-	{ "status", SHAPE_STRING },   { "agents", SHAPE_SEQUENCE },
+	{ "name", SHAPE_STRING },      { "description", SHAPE_STRING },
+	{ "status", SHAPE_STRING },    { "agents", SHAPE_SEQUENCE },
 	{ "prompts", SHAPE_SEQUENCE }, { "steps", SHAPE_SEQUENCE },
 	{ "tags", SHAPE_SEQUENCE },
 };
@@ -66,16 +66,16 @@ static const struct {
  */
 struct slot {
 	uint64_t hash;
-	size_t at;              /* 1 + offset of the entry in bytes; 0: empty */
+	size_t at; /* 1 + offset of the entry in bytes; 0: empty */
 };
 
 struct nameset {
-	uint64_t seed;          /* hash_seed(): keys chosen to collide would
+	uint64_t seed; /* hash_seed(): keys chosen to collide would
 	                           make every probe long */
 	struct slot *slots;
-	size_t cap;             /* slots: 0 or a power of two */
-	size_t count;           /* names held */
-	unsigned char *bytes;   /* the entries */
+	size_t cap;           /* slots: 0 or a power of two */
+	size_t count;         /* names held */
+	unsigned char *bytes; /* the entries */
 	size_t used, size;
 };
 
@@ -84,17 +84,17 @@ struct nameset {
 struct checker {
 	char *msg;
 	size_t msglen;
-	int depth;          /* open collections */
+	int depth; /* open collections */
 	int documents;
-	bool expect_key;    /* at depth 1: next top-level node is a key */
-	enum shape want;    /* shape of the pending top-level value */
+	bool expect_key; /* at depth 1: next top-level node is a key */
+	enum shape want; /* shape of the pending top-level value */
 	const char *cur_key;
 	struct nameset keys;    /* top-level keys seen */
 	struct nameset anchors; /* anchors defined so far, value: enum kind */
 };
 
 static void fail_at(struct checker *c, yaml_mark_t mark, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+        __attribute__((format(printf, 3, 4)));
 
 static void fail_at(struct checker *c, yaml_mark_t mark, const char *fmt, ...)
 {
@@ -103,8 +103,8 @@ static void fail_at(struct checker *c, yaml_mark_t mark, const char *fmt, ...)
 
 	if (c->msg == NULL || c->msglen == 0)
 		return;
-	n = snprintf(c->msg, c->msglen, "line %zu, column %zu: ",
-	             mark.line + 1, mark.column + 1);
+	n = snprintf(c->msg, c->msglen, "line %zu, column %zu: ", mark.line + 1,
+	             mark.column + 1);
 	if (n < 0 || (size_t)n >= c->msglen)
 		return;
 	va_start(ap, fmt);
@@ -143,8 +143,8 @@ static size_t utf8_len(const unsigned char *s, size_t n)
 	return len;
 }
 
-#define SHOWN_MAX 64                /* bytes of a name shown in a message */
-#define SHOWN_SIZE (SHOWN_MAX + 4)  /* ... then "..." and the NUL */
+#define SHOWN_MAX 64               /* bytes of a name shown in a message */
+#define SHOWN_SIZE (SHOWN_MAX + 4) /* ... then "..." and the NUL */
 
 /*
  * The printable form of the character at s (n > 0 bytes left) into piece;
@@ -236,8 +236,9 @@ static bool is_plain_null(const yaml_event_t *ev)
 
 	if (ev->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
 		return false;
-	return len == 0 || bytes_are(v, len, "~") || bytes_are(v, len, "null") ||
-	       bytes_are(v, len, "Null") || bytes_are(v, len, "NULL");
+	return len == 0 || bytes_are(v, len, "~") ||
+	       bytes_are(v, len, "null") || bytes_are(v, len, "Null") ||
+	       bytes_are(v, len, "NULL");
 }
 
 static void nameset_release(struct nameset *s)
@@ -253,7 +254,8 @@ static bool entry_is(const struct nameset *s, size_t off, const void *name,
 	size_t elen;
 
 	memcpy(&elen, s->bytes + off, sizeof(elen));
-	return elen == len && memcmp(s->bytes + off + ENTRY_HEAD, name, len) == 0;
+	return elen == len &&
+	       memcmp(s->bytes + off + ENTRY_HEAD, name, len) == 0;
 }
 
 /* The slot holding name, or the empty one where it would go.  cap > 0. */
@@ -525,7 +527,8 @@ static int on_event(struct checker *c, const yaml_event_t *ev)
 	case YAML_DOCUMENT_START_EVENT:
 		if (++c->documents > 1) {
 			fail_at(c, ev->start_mark,
-			        "a record holds one YAML document, not several");
+			        "a record holds one YAML document, not "
+			        "several");
 			return -EINVAL;
 		}
 		return 0;
@@ -533,7 +536,8 @@ static int on_event(struct checker *c, const yaml_event_t *ev)
 	case YAML_SEQUENCE_START_EVENT:
 		if (c->depth == 0 && ev->type != YAML_MAPPING_START_EVENT) {
 			fail_at(c, ev->start_mark,
-			        "the top level must be a mapping, not a sequence");
+			        "the top level must be a mapping, not a "
+			        "sequence");
 			return -EINVAL;
 		}
 		rc = define_anchor(c, ev);
@@ -545,8 +549,8 @@ static int on_event(struct checker *c, const yaml_event_t *ev)
 				return rc;
 		}
 		if (++c->depth > YC_MAX_DEPTH) {
-			fail_at(c, ev->start_mark, "nesting deeper than %d levels",
-			        YC_MAX_DEPTH);
+			fail_at(c, ev->start_mark,
+			        "nesting deeper than %d levels", YC_MAX_DEPTH);
 			return -EINVAL;
 		}
 		if (c->depth == 1)
@@ -561,8 +565,8 @@ static int on_event(struct checker *c, const yaml_event_t *ev)
 		if (c->depth == 0) {
 			/* A document that is a bare scalar; an empty document
 			 * shows up as an empty plain scalar. */
-			if (ev->type == YAML_SCALAR_EVENT && is_plain_null(ev) &&
-			    ev->data.scalar.length == 0)
+			if (ev->type == YAML_SCALAR_EVENT &&
+			    is_plain_null(ev) && ev->data.scalar.length == 0)
 				return 0;
 			fail_at(c, ev->start_mark,
 			        "the top level must be a mapping, not %s",
@@ -610,7 +614,8 @@ static uint64_t hash_seed(void)
 	uint64_t v = atomic_load_explicit(&seed, memory_order_relaxed);
 
 	if (v == 0) {
-		if (getrandom(&v, sizeof(v), GRND_NONBLOCK) != (ssize_t)sizeof(v))
+		if (getrandom(&v, sizeof(v), GRND_NONBLOCK) !=
+		    (ssize_t)sizeof(v))
 			v = (uint64_t)time(NULL) * 0x9e3779b97f4a7c15ull ^
 			    (uint64_t)getpid();
 		v |= 1;
@@ -632,12 +637,12 @@ int yaml_check(const void *data, size_t len, char *msg, size_t msglen)
 	c.keys.seed = c.anchors.seed = hash_seed();
 	if (!yaml_parser_initialize(&parser))
 		return -ENOMEM;
-	yaml_parser_set_input_string(&parser,
-	                             data ? data : (const void *)"", len);
+	yaml_parser_set_input_string(&parser, data ? data : (const void *)"",
+	                             len);
 	while (!done) {
 		if (!yaml_parser_parse(&parser, &ev)) {
 			rc = parser.error == YAML_MEMORY_ERROR ? -ENOMEM
-			                                        : -EINVAL;
+			                                       : -EINVAL;
 			parser_message(&c, &parser);
 			break;
 		}

@@ -66,10 +66,11 @@ enum {
 	KV_ENOTFOUND = -30599, /* key, table or snapshot does not exist */
 	KV_EEXIST = -30598,    /* key or name exists (KV_NOOVERWRITE) */
 	KV_EBUSY = -30597,     /* another writer holds the write lock */
-	KV_ECORRUPT = -30596,  /* the file failed a checksum or structure check */
-	KV_EVERSION = -30595,  /* the file has a format version we cannot read */
-	KV_ENOTDB = -30594,    /* the file is not a cccfs kv database */
-	KV_EFATAL = -30593,    /* an I/O failure left the durable state unknown;
+	KV_ECORRUPT =
+	        -30596, /* the file failed a checksum or structure check */
+	KV_EVERSION = -30595, /* the file has a format version we cannot read */
+	KV_ENOTDB = -30594,   /* the file is not a cccfs kv database */
+	KV_EFATAL = -30593,   /* an I/O failure left the durable state unknown;
 	                          close and reopen the environment */
 	KV_EREADONLY = -30592, /* write attempted in a read-only txn or env */
 	KV_EKEYSIZE = -30591,  /* key empty or longer than KV_MAX_KEY */
@@ -92,9 +93,9 @@ static inline int kv_is_kv_error(int rc)
 	return rc >= KV_ERRCODE_MIN && rc <= KV_ERRCODE_MAX;
 }
 
-#define KV_MAX_KEY 1024u                    /* bytes */
+#define KV_MAX_KEY 1024u                     /* bytes */
 #define KV_MAX_VALUE (1024u * 1024u * 1024u) /* 1 GiB */
-#define KV_MAX_NAME 255u                    /* table and snapshot names */
+#define KV_MAX_NAME 255u                     /* table and snapshot names */
 
 /* kv_env_open() flags */
 #define KV_CREATE 0x1u /* create the file if missing */
@@ -180,25 +181,25 @@ KV_API int kv_env_checkpoint(kv_env *env);
 
 struct kv_stat {
 	uint32_t page_size;
-	uint64_t file_size;      /* bytes on disk */
-	uint64_t pages_total;    /* pages below the high-water mark */
-	uint64_t pages_free;     /* reusable now */
-	uint64_t pages_pending;  /* freed, held by a reader, snapshot or
+	uint64_t file_size;     /* bytes on disk */
+	uint64_t pages_total;   /* pages below the high-water mark */
+	uint64_t pages_free;    /* reusable now */
+	uint64_t pages_pending; /* freed, held by a reader, snapshot or
 	                            the last durable commit */
-	uint64_t txnid;          /* last committed transaction */
-	uint64_t durable_txnid;  /* last commit known to be on stable storage */
-	int64_t commit_time_ns;  /* CLOCK_REALTIME of the last commit */
+	uint64_t txnid;         /* last committed transaction */
+	uint64_t durable_txnid; /* last commit known to be on stable storage */
+	int64_t commit_time_ns; /* CLOCK_REALTIME of the last commit */
 	uint64_t tables;
 	uint64_t snapshots;
-	uint64_t readers;        /* live read transactions, all processes */
+	uint64_t readers;           /* live read transactions, all processes */
 	uint64_t rolled_back_txnid; /* when this env was opened, the newest
 	                               commit was incomplete (a crash during
 	                               it) or damaged, and recovery used the
 	                               one before: its txnid; else 0 */
-	uint64_t recovered;      /* commits the commit log repeated when
+	uint64_t recovered;         /* commits the commit log repeated when
 	                            this env was opened (after a crash) */
-	uint64_t log_size;       /* bytes of the commit log (kv/log.c) */
-	uint64_t log_used;       /* of them, records since the last
+	uint64_t log_size;          /* bytes of the commit log (kv/log.c) */
+	uint64_t log_used;          /* of them, records since the last
 	                            checkpoint */
 };
 KV_API int kv_env_stat(kv_env *env, struct kv_stat *st);
@@ -216,8 +217,7 @@ KV_API const char *kv_env_path(const kv_env *env);
 KV_API int kv_txn_begin(kv_env *env, unsigned flags, kv_txn **out);
 KV_API int kv_txn_try_begin(kv_env *env, unsigned flags, kv_txn **out);
 /* A read transaction on a persistent snapshot.  KV_ENOTFOUND if none. */
-KV_API int kv_txn_begin_snapshot(kv_env *env, const char *name,
-                                 kv_txn **out);
+KV_API int kv_txn_begin_snapshot(kv_env *env, const char *name, kv_txn **out);
 
 /* Durability of this write transaction's commit (default IMMEDIATE). */
 KV_API void kv_txn_set_durability(kv_txn *txn, enum kv_durability d);
@@ -260,8 +260,7 @@ KV_API int kv_table_drop(kv_txn *txn, const char *name);
 /* Call fn for each table in name order; a non-zero return stops and is
  * returned. */
 KV_API int kv_table_list(kv_txn *txn,
-                         int (*fn)(void *ctx, const char *name,
-                                   uint64_t count),
+                         int (*fn)(void *ctx, const char *name, uint64_t count),
                          void *ctx);
 
 /* ---- records --------------------------------------------------------- */
@@ -295,16 +294,15 @@ KV_API int kv_cursor_last(kv_cursor *c, kv_val *key, kv_val *val);
 KV_API int kv_cursor_next(kv_cursor *c, kv_val *key, kv_val *val);
 KV_API int kv_cursor_prev(kv_cursor *c, kv_val *key, kv_val *val);
 /* Position at the first key >= key. */
-KV_API int kv_cursor_seek(kv_cursor *c, kv_val key, kv_val *okey,
-                          kv_val *oval);
+KV_API int kv_cursor_seek(kv_cursor *c, kv_val key, kv_val *okey, kv_val *oval);
 
 /* ---- snapshots ------------------------------------------------------- */
 
 struct kv_snapshot_info {
 	char name[KV_MAX_NAME + 1];
-	uint64_t txnid;      /* the commit the snapshot preserves */
-	int64_t created_ns;  /* CLOCK_REALTIME at creation */
-	uint64_t records;    /* entries in all its tables */
+	uint64_t txnid;     /* the commit the snapshot preserves */
+	int64_t created_ns; /* CLOCK_REALTIME at creation */
+	uint64_t records;   /* entries in all its tables */
 };
 
 /*
@@ -337,8 +335,7 @@ KV_API int kv_snapshot_list(kv_txn *txn,
  * from (nothing changed since it was taken), 0 when they differ.  O(1). */
 KV_API int kv_snapshot_same(kv_txn *txn, const char *name);
 /* Pages that deleting this snapshot would free (held by it alone). */
-KV_API int kv_snapshot_space(kv_txn *txn, const char *name,
-                             uint64_t *pages);
+KV_API int kv_snapshot_space(kv_txn *txn, const char *name, uint64_t *pages);
 
 /* ---- integrity and copies -------------------------------------------- */
 
@@ -375,11 +372,9 @@ KV_API int kv_env_copy(kv_env *env, const char *dest, const char *snapshot,
                        int mode);
 /* The same, calling progress (if not NULL) with the entries copied so far
  * and the total, every 1,024 entries and once at the end. */
-KV_API int kv_env_copy_progress(kv_env *env, const char *dest,
-                                const char *snapshot, int mode,
-                                void (*progress)(void *ctx, uint64_t done,
-                                                 uint64_t total),
-                                void *ctx);
+KV_API int kv_env_copy_progress(
+        kv_env *env, const char *dest, const char *snapshot, int mode,
+        void (*progress)(void *ctx, uint64_t done, uint64_t total), void *ctx);
 
 /* ---- errors ---------------------------------------------------------- */
 

@@ -34,7 +34,8 @@ void put_file(kv_env *env, const char *path, const char *content)
 	node_fresh(&n, S_IFREG | 0644, 0, 0);
 	n.size = strlen(content);
 	n.txnid = kv_txn_id(s.txn);
-	assert_int_equal(store_content_put(&s, path, n.mode, content, n.size), 0);
+	assert_int_equal(store_content_put(&s, path, n.mode, content, n.size),
+	                 0);
 	assert_int_equal(store_node_put(&s, path, &n), 0);
 	assert_int_equal(stx_commit(&s, KV_DURABLE_IMMEDIATE), 0);
 }

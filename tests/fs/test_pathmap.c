@@ -137,9 +137,8 @@ static void test_node_keys(void **state)
 	len = pm_node_key(key, sizeof(key), "workflows/a/b.yaml");
 	assert_int_equal(len, (int)strlen("workflows/a/b.yaml"));
 	assert_memory_equal(key, "workflows/a\0b.yaml", (size_t)len);
-	assert_int_equal(pm_node_key_to_path(back, sizeof(back), key,
-	                                     (size_t)len),
-	                 len);
+	assert_int_equal(
+	        pm_node_key_to_path(back, sizeof(back), key, (size_t)len), len);
 	assert_string_equal(back, "workflows/a/b.yaml");
 
 	len = pm_node_key(key, sizeof(key), "agents");

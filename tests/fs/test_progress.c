@@ -28,19 +28,19 @@ static void test_format_known_total(void **state)
 
 	(void)state;
 	assert_string_equal(
-		progress_format(buf, sizeof(buf), "checking", 450, 1000, SEC),
-		"checking [#########...........]  450/1000  45%  450/s");
+	        progress_format(buf, sizeof(buf), "checking", 450, 1000, SEC),
+	        "checking [#########...........]  450/1000  45%  450/s");
 	assert_string_equal(
-		progress_format(buf, sizeof(buf), "checking", 0, 1000, SEC),
-		"checking [....................]  0/1000  0%  0/s");
+	        progress_format(buf, sizeof(buf), "checking", 0, 1000, SEC),
+	        "checking [....................]  0/1000  0%  0/s");
 	/* more done than announced: capped at a full bar and 100% */
 	assert_string_equal(
-		progress_format(buf, sizeof(buf), "x", 12, 10, 2 * SEC),
-		"x [####################]  12/10  100%  6/s");
+	        progress_format(buf, sizeof(buf), "x", 12, 10, 2 * SEC),
+	        "x [####################]  12/10  100%  6/s");
 	/* 999 of 1000 is not yet 100% */
 	assert_string_equal(
-		progress_format(buf, sizeof(buf), "x", 999, 1000, 0),
-		"x [###################.]  999/1000  99%");
+	        progress_format(buf, sizeof(buf), "x", 999, 1000, 0),
+	        "x [###################.]  999/1000  99%");
 }
 
 static void test_format_unknown_total(void **state)
@@ -49,11 +49,11 @@ static void test_format_unknown_total(void **state)
 
 	(void)state;
 	assert_string_equal(
-		progress_format(buf, sizeof(buf), "copying", 1200, 0, SEC),
-		"copying  1200  1.2k/s");
+	        progress_format(buf, sizeof(buf), "copying", 1200, 0, SEC),
+	        "copying  1200  1.2k/s");
 	assert_string_equal(
-		progress_format(buf, sizeof(buf), "copying", 7, 0, 0),
-		"copying  7");
+	        progress_format(buf, sizeof(buf), "copying", 7, 0, 0),
+	        "copying  7");
 }
 
 static void test_format_rate_units(void **state)
@@ -64,12 +64,12 @@ static void test_format_rate_units(void **state)
 	assert_string_equal(progress_format(buf, sizeof(buf), "r", 999, 0, SEC),
 	                    "r  999  999/s");
 	assert_string_equal(
-		progress_format(buf, sizeof(buf), "r", 3400000, 0, SEC),
-		"r  3400000  3.4M/s");
+	        progress_format(buf, sizeof(buf), "r", 3400000, 0, SEC),
+	        "r  3400000  3.4M/s");
 	/* 500 in half a second */
 	assert_string_equal(
-		progress_format(buf, sizeof(buf), "r", 500, 0, SEC / 2),
-		"r  500  1.0k/s");
+	        progress_format(buf, sizeof(buf), "r", 500, 0, SEC / 2),
+	        "r  500  1.0k/s");
 }
 
 static void test_format_truncates(void **state)
@@ -80,9 +80,9 @@ static void test_format_truncates(void **state)
 	uint64_t big = UINT64_MAX;
 
 	(void)state;
-	assert_string_equal(progress_format(small, sizeof(small), "checking",
-	                                    1, 2, 0),
-	                    "checking ");
+	assert_string_equal(
+	        progress_format(small, sizeof(small), "checking", 1, 2, 0),
+	        "checking ");
 	progress_format(buf, sizeof(buf), label, 1, 2, 0);
 	assert_int_equal(strncmp(buf, label, 32), 0);
 	assert_int_equal(buf[32], ' ');

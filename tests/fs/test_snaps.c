@@ -46,11 +46,11 @@ static void test_durations(void **state)
 	static const struct {
 		const char *s;
 		uint64_t v;
-	} ok[] = { { "90s", 90 }, { "15m", 900 }, { "1h", 3600 },
+	} ok[] = { { "90s", 90 },   { "15m", 900 },    { "1h", 3600 },
 		   { "1d", 86400 }, { "2w", 1209600 }, { "30", 30 },
-		   { "0", 0 }, { "off", 0 } };
-	static const char *const bad[] = { "", "h", "1x", "1hh", "-1",
-		                           "1.5h", " 1h", "1h " };
+		   { "0", 0 },      { "off", 0 } };
+	static const char *const bad[] = { "",   "h",    "1x",  "1hh",
+		                           "-1", "1.5h", " 1h", "1h " };
 	uint64_t v;
 
 	(void)state;
@@ -66,8 +66,8 @@ static void test_durations(void **state)
 static void test_keep_specs(void **state)
 {
 	struct keep_spec k;
-	static const char *const bad[] = { "", "24", "h", "24h,", "24q",
-		                           ",24h", "24h,,7d", "all,1h" };
+	static const char *const bad[] = { "",    "24",   "h",       "24h,",
+		                           "24q", ",24h", "24h,,7d", "all,1h" };
 
 	(void)state;
 	assert_int_equal(retain_parse_keep("24h,7d,4w", &k), 0);
@@ -108,8 +108,8 @@ static void test_auto_names(void **state)
 	                 -EINVAL);
 	assert_int_equal(retain_parse_auto_name("auto-2026-11-02T123405", &t),
 	                 -EINVAL);
-	assert_int_equal(retain_parse_auto_name("auto-2026-11-02T123405Zx",
-	                                        &t), -EINVAL);
+	assert_int_equal(retain_parse_auto_name("auto-2026-11-02T123405Zx", &t),
+	                 -EINVAL);
 }
 
 static void test_retention_hourly_for_ten_days(void **state)
@@ -241,8 +241,8 @@ static void test_schedule_only_on_change(void **state)
 	 * snapshot taken by hand in between changes no table either) */
 	take(f->env, "by-hand");
 	for (int h = 2; h < 30; h++) {
-		assert_int_equal(autosnap_tick(f->env, now + h * HOUR, &cfg,
-		                               &r), 0);
+		assert_int_equal(
+		        autosnap_tick(f->env, now + h * HOUR, &cfg, &r), 0);
 		assert_false(r.made);
 	}
 	put_file(f->env, "agents/x.yaml", "name: x\n");
@@ -314,8 +314,9 @@ static void test_levels(void **state)
 	assert_int_equal(sv_level(".snapshots/mon", name, &rest), SV_SNAP);
 	assert_string_equal(name, "mon");
 	assert_string_equal(rest, "");
-	assert_int_equal(sv_level(".snapshots/mon/workflows/a/b.yaml", name,
-	                          &rest), SV_INSIDE);
+	assert_int_equal(
+	        sv_level(".snapshots/mon/workflows/a/b.yaml", name, &rest),
+	        SV_INSIDE);
 	assert_string_equal(name, "mon");
 	assert_string_equal(rest, "workflows/a/b.yaml");
 }
@@ -343,15 +344,19 @@ static void test_views(void **state)
 	assert_int_equal(sv_list(f->env, ".snapshots/mon", add_name, &nm), 0);
 	assert_string_equal(nm.buf, "workflows agents prompts ");
 	nm.buf[0] = '\0';
-	assert_int_equal(sv_list(f->env, ".snapshots/mon/prompts/coding",
-	                         add_name, &nm), 0);
+	assert_int_equal(
+	        sv_list(f->env, ".snapshots/mon/prompts/coding", add_name, &nm),
+	        0);
 	assert_string_equal(nm.buf, "review.yaml "); /* no side files */
 	assert_string_equal(list(f->env, "prompts/coding", &nm),
 	                    ".review.yaml.swp added.yaml notes.txt "
 	                    "review.yaml ");
 
-	assert_int_equal(sv_node(f->env, ".snapshots/mon/prompts/coding/"
-	                         "review.yaml", &n), 0);
+	assert_int_equal(sv_node(f->env,
+	                         ".snapshots/mon/prompts/coding/"
+	                         "review.yaml",
+	                         &n),
+	                 0);
 	assert_int_equal(n.mode, S_IFREG | 0444);
 	assert_int_equal(n.size, strlen("name: old\n"));
 	node_release(&n);
@@ -361,23 +366,35 @@ static void test_views(void **state)
 	assert_int_equal(sv_node(f->env, ".snapshots", &n), 0);
 	assert_true(S_ISDIR(n.mode));
 	node_release(&n);
-	assert_int_equal(sv_node(f->env, ".snapshots/mon/prompts/coding/"
-	                         "notes.txt", &n), -ENOENT);
-	assert_int_equal(sv_node(f->env, ".snapshots/mon/prompts/coding/"
-	                         "added.yaml", &n), -ENOENT);
-	assert_int_equal(sv_node(f->env, ".snapshots/tue", &n), -ENOENT);
-	assert_int_equal(sv_node(f->env, ".snapshots/mon/other", &n),
+	assert_int_equal(sv_node(f->env,
+	                         ".snapshots/mon/prompts/coding/"
+	                         "notes.txt",
+	                         &n),
 	                 -ENOENT);
+	assert_int_equal(sv_node(f->env,
+	                         ".snapshots/mon/prompts/coding/"
+	                         "added.yaml",
+	                         &n),
+	                 -ENOENT);
+	assert_int_equal(sv_node(f->env, ".snapshots/tue", &n), -ENOENT);
+	assert_int_equal(sv_node(f->env, ".snapshots/mon/other", &n), -ENOENT);
 
-	assert_int_equal(sv_content(f->env, ".snapshots/mon/prompts/coding/"
-	                            "review.yaml", &data, &len), 0);
+	assert_int_equal(sv_content(f->env,
+	                            ".snapshots/mon/prompts/coding/"
+	                            "review.yaml",
+	                            &data, &len),
+	                 0);
 	assert_int_equal(len, strlen("name: old\n"));
 	assert_memory_equal(data, "name: old\n", len);
 	free(data);
-	assert_int_equal(sv_content(f->env, ".snapshots/mon/prompts",
-	                            &data, &len), -EISDIR);
-	assert_int_equal(sv_list(f->env, ".snapshots/mon/prompts/coding/"
-	                         "review.yaml", add_name, &nm), -ENOTDIR);
+	assert_int_equal(
+	        sv_content(f->env, ".snapshots/mon/prompts", &data, &len),
+	        -EISDIR);
+	assert_int_equal(sv_list(f->env,
+	                         ".snapshots/mon/prompts/coding/"
+	                         "review.yaml",
+	                         add_name, &nm),
+	                 -ENOTDIR);
 }
 
 static void test_restore(void **state)
@@ -397,7 +414,8 @@ static void test_restore(void **state)
 	assert_string_equal(saved, "before-restore-2026-11-02T000000Z");
 	assert_string_equal(list(f->env, "workflows", &nm), "w.yaml ");
 	assert_int_equal(sv_content(f->env, ".snapshots/good/workflows/w.yaml",
-	                            &data, &len), 0);
+	                            &data, &len),
+	                 0);
 	free(data);
 	/* what was replaced is kept */
 	snprintf(path, sizeof(path), ".snapshots/%s/workflows/new.yaml", saved);
@@ -416,8 +434,9 @@ static void test_restore(void **state)
 
 		assert_int_equal(stx_begin(f->env, false, &s), 0);
 		assert_int_equal(store_node_get(&s, "workflows/w.yaml", &n), 0);
-		assert_int_equal(store_content_get(&s, "workflows/w.yaml",
-		                                   n.mode, &v), 0);
+		assert_int_equal(
+		        store_content_get(&s, "workflows/w.yaml", n.mode, &v),
+		        0);
 		assert_int_equal(v.len, strlen("name: before\n"));
 		assert_memory_equal(v.data, "name: before\n", v.len);
 		node_release(&n);

@@ -39,8 +39,7 @@ static void test_init_and_listing(void **state)
 	struct tmpenv *f = *state;
 	struct names nm;
 
-	assert_string_equal(list(f->env, "", &nm),
-	                    "agents prompts workflows ");
+	assert_string_equal(list(f->env, "", &nm), "agents prompts workflows ");
 	put_dir(f->env, "agents/a");
 	put_dir(f->env, "agents/a-b");
 	put_file(f->env, "agents/a/x.yaml", "name: x\n");
@@ -129,9 +128,8 @@ static void test_subtree_move(void **state)
 	                    "e r.yaml side~ ");
 	assert_int_equal(stx_begin(f->env, false, &s), 0);
 	assert_int_equal(store_node_get(&s, "prompts/moved/e/s.yml", &n), 0);
-	assert_int_equal(store_content_get(&s, "prompts/moved/e/s.yml", n.mode,
-	                                   &v),
-	                 0);
+	assert_int_equal(
+	        store_content_get(&s, "prompts/moved/e/s.yml", n.mode, &v), 0);
 	assert_int_equal(v.len, 8);
 	assert_memory_equal(v.data, "name: s\n", 8);
 	node_release(&n);

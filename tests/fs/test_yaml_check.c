@@ -22,19 +22,19 @@ static int check(const char *text)
 	return yaml_check(text, strlen(text), msg, sizeof(msg));
 }
 
-#define assert_valid(text)                                                   \
-	do {                                                                 \
-		int rc_ = check(text);                                       \
-		if (rc_ != 0)                                                \
-			fail_msg("expected valid, got %d: %s", rc_, msg);    \
+#define assert_valid(text)                                                \
+	do {                                                              \
+		int rc_ = check(text);                                    \
+		if (rc_ != 0)                                             \
+			fail_msg("expected valid, got %d: %s", rc_, msg); \
 	} while (0)
 
-#define assert_invalid(text, where, what)                                    \
-	do {                                                                 \
-		assert_int_equal(check(text), -EINVAL);                      \
-		if (strstr(msg, where) == NULL || strstr(msg, what) == NULL) \
-			fail_msg("message '%s' lacks '%s' / '%s'", msg,      \
-			         where, what);                               \
+#define assert_invalid(text, where, what)                                      \
+	do {                                                                   \
+		assert_int_equal(check(text), -EINVAL);                        \
+		if (strstr(msg, where) == NULL || strstr(msg, what) == NULL)   \
+			fail_msg("message '%s' lacks '%s' / '%s'", msg, where, \
+			         what);                                        \
 	} while (0)
 
 static void test_valid(void **state)
@@ -79,15 +79,19 @@ static void test_syntax(void **state)
 static void test_known_keys(void **state)
 {
 	(void)state;
-	assert_invalid("name: [a]\n", "line 1, column 7", "'name' must be a string");
+	assert_invalid("name: [a]\n", "line 1, column 7",
+	               "'name' must be a string");
 	assert_invalid("x: 1\ndescription:\n  a: b\n", "line 3, column 3",
 	               "'description' must be a string, not a mapping");
-	assert_invalid("status:\n", "line 1", "'status' must be a string, not null");
+	assert_invalid("status:\n", "line 1",
+	               "'status' must be a string, not null");
 	assert_invalid("status: ~\n", "line 1, column 9", "not null");
 	assert_invalid("tags: a\n", "line 1, column 7",
 	               "'tags' must be a sequence, not a scalar");
-	assert_invalid("steps: {a: 1}\n", "line 1, column 8", "'steps' must be a sequence");
-	assert_invalid("agents:\n", "line", "'agents' must be a sequence, not null");
+	assert_invalid("steps: {a: 1}\n", "line 1, column 8",
+	               "'steps' must be a sequence");
+	assert_invalid("agents:\n", "line",
+	               "'agents' must be a sequence, not null");
 	assert_invalid("prompts: *x\nx: &x [1]\n", "line 1", "");
 	/* only the top level has a schema */
 	assert_valid("other:\n  name: [1]\n  tags: x\n");
@@ -131,7 +135,8 @@ static void test_many_keys(void **state)
 	assert_valid(text);
 	free(text);
 	text = many_keys(200000, "k123456: again\n");
-	assert_invalid(text, "line 200001, column 1", "duplicate key 'k123456'");
+	assert_invalid(text, "line 200001, column 1",
+	               "duplicate key 'k123456'");
 	free(text);
 }
 
@@ -145,7 +150,8 @@ static void test_any_seed(void **state)
 	for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++) {
 		yaml_check_seed(seeds[i]);
 		assert_valid(ok);
-		assert_invalid(dup, "line 5001, column 1", "duplicate key 'k4321'");
+		assert_invalid(dup, "line 5001, column 1",
+		               "duplicate key 'k4321'");
 		assert_invalid("a: &x 1\nb: *y\n", "line 2, column 4",
 		               "undefined alias '*y'");
 	}
@@ -171,7 +177,8 @@ static void test_duplicate_each(void **state)
 	/* Near misses are distinct keys. */
 	assert_valid("k1: 1\nk10: 2\n\"k1 \": 3\nK1: 4\n'': 5\n"
 	             "\"\\0\": 6\n\"\\0\\0\": 7\n");
-	assert_invalid("'': 1\n\"\": 2\n", "line 2, column 1", "duplicate key ''");
+	assert_invalid("'': 1\n\"\": 2\n", "line 2, column 1",
+	               "duplicate key ''");
 }
 
 /*
@@ -211,9 +218,9 @@ static void test_key_shown_safely(void **state)
 	size_t line;
 
 	(void)state;
-	assert_invalid("\"\\e[2J\\t\\r\\n\\x7f\": 1\n\"\\e[2J\\t\\r\\n\\x7f\": 2\n",
-	               "line 2, column 1",
-	               "duplicate key '\\x1b[2J\\t\\r\\n\\x7f'");
+	assert_invalid(
+	        "\"\\e[2J\\t\\r\\n\\x7f\": 1\n\"\\e[2J\\t\\r\\n\\x7f\": 2\n",
+	        "line 2, column 1", "duplicate key '\\x1b[2J\\t\\r\\n\\x7f'");
 	assert_printable(msg);
 	/* C1 controls (U+009B is CSI), backslash; other UTF-8 kept */
 	assert_invalid("\"\\x9b\\x85\\\\ é\": 1\n\"\\x9b\\x85\\\\ é\": 2\n",
@@ -244,7 +251,8 @@ static void test_key_shown_safely(void **state)
 static void test_undefined_alias(void **state)
 {
 	(void)state;
-	assert_invalid("x: *nope\n", "line 1, column 4", "undefined alias '*nope'");
+	assert_invalid("x: *nope\n", "line 1, column 4",
+	               "undefined alias '*nope'");
 	assert_invalid("a:\n  b: [1, *q]\n", "line 2, column 10",
 	               "undefined alias '*q'");
 	assert_invalid("x: *a\ny: &a 1\n", "line 1, column 4",
@@ -269,11 +277,13 @@ static void test_alias_bomb(void **state)
 	n += (size_t)snprintf(text + n, sizeof(text) - n,
 	                      "a0: &a0 [lol, lol, lol, lol, lol]\n");
 	for (int i = 1; i < 30; i++) {
-		n += (size_t)snprintf(text + n, sizeof(text) - n, "a%d: &a%d [", i, i);
+		n += (size_t)snprintf(text + n, sizeof(text) - n, "a%d: &a%d [",
+		                      i, i);
 		for (int j = 0; j < 9; j++)
-			n += (size_t)snprintf(text + n, sizeof(text) - n, "*a%d, ",
-			                      i - 1);
-		n += (size_t)snprintf(text + n, sizeof(text) - n, "*a%d]\n", i - 1);
+			n += (size_t)snprintf(text + n, sizeof(text) - n,
+			                      "*a%d, ", i - 1);
+		n += (size_t)snprintf(text + n, sizeof(text) - n, "*a%d]\n",
+		                      i - 1);
 	}
 	assert_true(n < sizeof(text));
 	assert_valid(text);
@@ -294,8 +304,9 @@ static void test_alias_shapes(void **state)
 	               "'tags' must be a sequence, not a mapping (alias '*m')");
 	assert_invalid("n: &n ~\nname: *n\n", "line 2, column 7",
 	               "'name' must be a string, not null (alias '*n')");
-	assert_invalid("l: &l [a]\nstatus: *l\n", "line 2",
-	               "'status' must be a string, not a sequence (alias '*l')");
+	assert_invalid(
+	        "l: &l [a]\nstatus: *l\n", "line 2",
+	        "'status' must be a string, not a sequence (alias '*l')");
 	assert_invalid("x: &a [1]\ny: &a 2\ntags: *a\n", "line 3, column 7",
 	               "'tags' must be a sequence, not a scalar (alias '*a')");
 	assert_invalid("tags: &t x\n", "line 1, column 7",

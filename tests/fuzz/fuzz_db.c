@@ -121,7 +121,8 @@ static void reseal_log(uint8_t *p, size_t npages, size_t slot)
 		return;
 	log = p + first * KV_PAGE_SIZE;
 	cap = n * KV_PAGE_SIZE;
-	while (cap - off >= LR_HDR && get32(log + off + LR_MAGIC) == LOG_MAGIC) {
+	while (cap - off >= LR_HDR &&
+	       get32(log + off + LR_MAGIC) == LOG_MAGIC) {
 		uint32_t len = get32(log + off + LR_LEN);
 		XXH3_state_t st;
 

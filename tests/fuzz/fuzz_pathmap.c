@@ -61,8 +61,8 @@ static void check_content(const char *path, bool is_reg)
 		return;
 	}
 	FUZZ_ASSERT(rc == 0);
-	FUZZ_ASSERT(loc.key >= path && loc.key + loc.key_len ==
-	                                   path + strlen(path));
+	FUZZ_ASSERT(loc.key >= path &&
+	            loc.key + loc.key_len == path + strlen(path));
 	if (loc.record) {
 		size_t kl = strlen(pm_kind_name(kind));
 

@@ -28,8 +28,7 @@ static void die(const char *what, int rc)
 	exit(1);
 }
 
-static void put(kv_txn *txn, kv_table *t, const char *k, size_t vlen,
-                int fill)
+static void put(kv_txn *txn, kv_table *t, const char *k, size_t vlen, int fill)
 {
 	char *v = malloc(vlen ? vlen : 1);
 	int rc;
@@ -37,7 +36,7 @@ static void put(kv_txn *txn, kv_table *t, const char *k, size_t vlen,
 	if (v == NULL)
 		die("malloc", -12);
 	memset(v, fill, vlen);
-	rc = kv_put(txn, t, (kv_val){k, strlen(k)}, (kv_val){v, vlen}, 0);
+	rc = kv_put(txn, t, (kv_val){ k, strlen(k) }, (kv_val){ v, vlen }, 0);
 	free(v);
 	if (rc != 0)
 		die("kv_put", rc);
@@ -82,7 +81,7 @@ static void fill(kv_env *env, int which)
 	if (which >= 2) {
 		txn = begin(env, "records", &t);
 		put(txn, t, "big", 5000, 'B');
-		rc = kv_del(txn, t, (kv_val){"key-03", 6});
+		rc = kv_del(txn, t, (kv_val){ "key-03", 6 });
 		if (rc != 0)
 			die("kv_del", rc);
 		commit(txn);
@@ -108,7 +107,7 @@ static void fill(kv_env *env, int which)
 		}
 		commit(txn);
 		txn = begin(env, "records", &t);
-		if ((rc = kv_del(txn, t, (kv_val){"key-05", 6})))
+		if ((rc = kv_del(txn, t, (kv_val){ "key-05", 6 })))
 			die("kv_del", rc);
 		put(txn, t, "key-20", 30, 'z');
 		commit(txn);
@@ -123,7 +122,7 @@ static void fill(kv_env *env, int which)
  * other and repeats the rest from the commit log. */
 static void drop_newest_meta(const char *path)
 {
-	unsigned char m[2][4096], zero[4096] = {0};
+	unsigned char m[2][4096], zero[4096] = { 0 };
 	FILE *f = fopen(path, "r+b");
 	unsigned long long t[2];
 	int newest;
@@ -140,8 +139,8 @@ static void drop_newest_meta(const char *path)
 
 int main(int argc, char **argv)
 {
-	static const char *const names[] = {"empty", "small", "overflow",
-	                                    "snapshot", "log"};
+	static const char *const names[] = { "empty", "small", "overflow",
+		                             "snapshot", "log" };
 
 	if (argc != 2) {
 		fprintf(stderr, "usage: %s DIR\n", argv[0]);

@@ -240,7 +240,7 @@ static void check_cb(void *ctx, const char *msg)
 
 int kt_check(kv_env *env, struct kv_check_report *rep, char *msgs, size_t n)
 {
-	struct check_ctx c = {msgs, n, 0, 0};
+	struct check_ctx c = { msgs, n, 0, 0 };
 
 	if (msgs && n)
 		msgs[0] = '\0';
@@ -282,8 +282,8 @@ uint64_t kt_mix(uint64_t x)
 
 /* One undo record: the header, then len bytes of old content. */
 struct undo_rec {
-	uint64_t off;   /* byte offset, or the old size for a size change */
-	uint32_t len;   /* bytes of old content that follow; 0: size change */
+	uint64_t off; /* byte offset, or the old size for a size change */
+	uint32_t len; /* bytes of old content that follow; 0: size change */
 	uint32_t magic;
 };
 
@@ -320,7 +320,7 @@ static int fio_log(struct kt_fio *f, uint64_t off, const void *old,
                    uint32_t len)
 {
 	unsigned char rec[sizeof(struct undo_rec) + KT_DISK_PAGE];
-	struct undo_rec r = {off, len, UNDO_MAGIC};
+	struct undo_rec r = { off, len, UNDO_MAGIC };
 
 	/* one write per record: a child killed mid-record leaves a short
 	 * tail that kt_power_loss() ignores */
@@ -425,8 +425,7 @@ static void fio_tear(struct kt_fio *f, int fd, const unsigned char *buf,
 	if ((r >> 32) & 1)
 		fio_store(f, fd, buf + at, off + at, half);
 	else
-		fio_store(f, fd, buf + at + half, off + at + half,
-		          blen - half);
+		fio_store(f, fd, buf + at + half, off + at + half, blen - half);
 }
 
 static int fio_pwrite(void *ctx, int fd, const void *buf, size_t len,
@@ -462,7 +461,7 @@ static int fio_pwrite_sync(void *ctx, int fd, const void *buf, size_t len,
                            uint64_t off)
 {
 	struct kt_fio *f = ctx;
-	struct undo_rec r = {off, (uint32_t)len, SYNCED_MAGIC};
+	struct undo_rec r = { off, (uint32_t)len, SYNCED_MAGIC };
 	int rc;
 
 	if (!fio_is_db(f, fd)) {
@@ -545,8 +544,9 @@ int kt_fio_init(struct kt_fio *f, const char *path, const char *logpath)
 	close(fd);
 	f->dev = st.st_dev;
 	f->ino = st.st_ino;
-	f->logfd = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_TRUNC |
-	                                 O_CLOEXEC, 0600);
+	f->logfd =
+	        open(logpath,
+	             O_WRONLY | O_CREAT | O_APPEND | O_TRUNC | O_CLOEXEC, 0600);
 	if (f->logfd < 0)
 		return -errno;
 	f->io.ctx = f;
@@ -604,8 +604,8 @@ static size_t undo_read(int lfd, struct undo_entry **out)
 
 /* In the old bytes of entry i, keep what the file holds wherever a later
  * synced write covered it: those bytes reached the disk. */
-static void keep_synced(int dfd, const struct undo_entry *e, size_t n,
-                        size_t i, unsigned char *old)
+static void keep_synced(int dfd, const struct undo_entry *e, size_t n, size_t i,
+                        unsigned char *old)
 {
 	uint64_t lo = e[i].off, hi = e[i].off + e[i].len;
 
@@ -640,11 +640,11 @@ unsigned kt_power_loss(const char *path, const char *logpath,
 	n = undo_read(lfd, &e);
 	cut = mode == KT_LOSE_AFTER && n ? (size_t)kt_below(rng, n + 1) : 0;
 	for (size_t i = n; i-- > 0;) {
-		bool lose = mode == KT_LOSE_ALL    ? true
+		bool lose = mode == KT_LOSE_ALL     ? true
 		            : mode == KT_LOSE_HALF  ? kt_chance(rng, 1, 2)
 		            : mode == KT_LOSE_AFTER ? i >= cut
-		            : mode == KT_LOSE_HEAD  ? e[i].len && e[i].off < head
-		                                    : false;
+		            : mode == KT_LOSE_HEAD ? e[i].len && e[i].off < head
+		                                   : false;
 
 		if (!lose || e[i].synced)
 			continue;
@@ -654,8 +654,8 @@ unsigned kt_power_loss(const char *path, const char *logpath,
 			assert_int_equal(pread(lfd, old, e[i].len, e[i].at),
 			                 (ssize_t)e[i].len);
 			keep_synced(dfd, e, n, i, old);
-			assert_int_equal(raw_pwrite(dfd, old, e[i].len,
-			                            e[i].off), 0);
+			assert_int_equal(
+			        raw_pwrite(dfd, old, e[i].len, e[i].off), 0);
 		}
 		undone++;
 	}

@@ -139,11 +139,11 @@ struct kt_fio {
 	uint64_t full_at;
 	bool full_truncate;
 
-	uint64_t ops;        /* operations on the database so far */
-	uint64_t nkind[4];   /* of them, by enum kt_op */
-	uint64_t faults;     /* operations that failed by the plan */
-	bool dead;           /* crash_at was reached */
-	int fault_kind;      /* kind and offset (writes: first byte; truncate:
+	uint64_t ops;      /* operations on the database so far */
+	uint64_t nkind[4]; /* of them, by enum kt_op */
+	uint64_t faults;   /* operations that failed by the plan */
+	bool dead;         /* crash_at was reached */
+	int fault_kind;    /* kind and offset (writes: first byte; truncate:
 	                        new size) of the last faulted operation */
 	uint64_t fault_off;
 

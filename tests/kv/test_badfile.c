@@ -60,9 +60,9 @@ static void read_page(const char *path, uint64_t pg, uint8_t *buf)
 	int fd = open(path, O_RDONLY);
 
 	assert_true(fd >= 0);
-	assert_int_equal(pread(fd, buf, KV_PAGE_SIZE,
-	                       (off_t)(pg * KV_PAGE_SIZE)),
-	                 (ssize_t)KV_PAGE_SIZE);
+	assert_int_equal(
+	        pread(fd, buf, KV_PAGE_SIZE, (off_t)(pg * KV_PAGE_SIZE)),
+	        (ssize_t)KV_PAGE_SIZE);
 	close(fd);
 }
 
@@ -71,9 +71,9 @@ static void write_page(const char *path, uint64_t pg, const uint8_t *buf)
 	int fd = open(path, O_WRONLY);
 
 	assert_true(fd >= 0);
-	assert_int_equal(pwrite(fd, buf, KV_PAGE_SIZE,
-	                        (off_t)(pg * KV_PAGE_SIZE)),
-	                 (ssize_t)KV_PAGE_SIZE);
+	assert_int_equal(
+	        pwrite(fd, buf, KV_PAGE_SIZE, (off_t)(pg * KV_PAGE_SIZE)),
+	        (ssize_t)KV_PAGE_SIZE);
 	close(fd);
 }
 
@@ -116,8 +116,8 @@ static uint64_t make_db(const char *path)
 
 		key_of(key, i);
 		kt_fill(buf, vlen_of(i), i);
-		assert_int_equal(kv_put(txn, t, (kv_val){key, strlen(key)},
-		                        (kv_val){buf, vlen_of(i)}, 0),
+		assert_int_equal(kv_put(txn, t, (kv_val){ key, strlen(key) },
+		                        (kv_val){ buf, vlen_of(i) }, 0),
 		                 0);
 	}
 	assert_int_equal(kv_txn_commit(txn), 0);
@@ -125,8 +125,8 @@ static uint64_t make_db(const char *path)
 		assert_int_equal(kv_txn_begin(env, 0, &txn), 0);
 		assert_int_equal(kv_table_open(txn, "u", KV_TABLE_CREATE, &t),
 		                 0);
-		assert_int_equal(kv_put(txn, t, (kv_val){&c, sizeof(c)},
-		                        (kv_val){"v", 1}, 0),
+		assert_int_equal(kv_put(txn, t, (kv_val){ &c, sizeof(c) },
+		                        (kv_val){ "v", 1 }, 0),
 		                 0);
 		assert_int_equal(kv_txn_commit(txn), 0);
 	}
@@ -191,14 +191,14 @@ static void isolated(const char *what, int (*fn)(const char *arg),
 		         WEXITSTATUS(status));
 }
 
-#define CHILD_CHECK(cond, ...)                                             \
-	do {                                                               \
-		if (!(cond)) {                                             \
-			fprintf(stderr, "badfile: ");                      \
-			fprintf(stderr, __VA_ARGS__);                      \
-			fprintf(stderr, "\n");                             \
-			return 1;                                          \
-		}                                                          \
+#define CHILD_CHECK(cond, ...)                        \
+	do {                                          \
+		if (!(cond)) {                        \
+			fprintf(stderr, "badfile: "); \
+			fprintf(stderr, __VA_ARGS__); \
+			fprintf(stderr, "\n");        \
+			return 1;                     \
+		}                                     \
 	} while (0)
 
 /* The open must fail with want (or any KV_E* error when want == 0) and a
@@ -274,7 +274,7 @@ static void test_not_a_database(void **state)
 	unsigned char *buf = malloc(64 * 1024);
 	struct kt_rng rng;
 	static const char text[] =
-		"# cccfs settings\nname: example\nagents:\n  - alpha\n";
+	        "# cccfs settings\nname: example\nagents:\n  - alpha\n";
 
 	(void)state;
 	assert_non_null(buf);
@@ -458,8 +458,7 @@ static int case_older_slot(const char *path, bool log_kept)
 	char msgs[2048];
 	int rc = kv_env_open(&env, path, 0, 0600);
 
-	CHILD_CHECK(rc == 0, "open with one damaged meta slot: %s",
-	            kt_err(rc));
+	CHILD_CHECK(rc == 0, "open with one damaged meta slot: %s", kt_err(rc));
 	CHILD_CHECK(kv_txn_begin(env, KV_TXN_RDONLY, &txn) == 0, "begin");
 	CHILD_CHECK(kv_table_open(txn, "t", 0, &t) == 0, "table t");
 	CHILD_CHECK(kv_table_count(t) == NKEYS, "table t has %llu records",
@@ -468,15 +467,19 @@ static int case_older_slot(const char *path, bool log_kept)
 	if (log_kept) {
 		CHILD_CHECK(rc == 0, "table u of the logged commits: %s",
 		            kt_err(rc));
-		rc = kv_get(txn, t, (kv_val){&zero, sizeof(zero)}, &v);
+		rc = kv_get(txn, t, (kv_val){ &zero, sizeof(zero) }, &v);
 		CHILD_CHECK(rc == 0, "the first logged commit's key: %s",
 		            kt_err(rc));
-		rc = kv_get(txn, t, (kv_val){&one, sizeof(one)}, &v);
-		CHILD_CHECK(rc == 0, "the damaged commit's key, from the log: "
-		            "%s", kt_err(rc));
+		rc = kv_get(txn, t, (kv_val){ &one, sizeof(one) }, &v);
+		CHILD_CHECK(rc == 0,
+		            "the damaged commit's key, from the log: "
+		            "%s",
+		            kt_err(rc));
 	} else {
-		CHILD_CHECK(rc == KV_ENOTFOUND, "table u without the log: "
-		            "rc %d", rc);
+		CHILD_CHECK(rc == KV_ENOTFOUND,
+		            "table u without the log: "
+		            "rc %d",
+		            rc);
 	}
 	kv_txn_abort(txn);
 	rc = kt_check(env, &rep, msgs, sizeof(msgs));
@@ -584,7 +587,7 @@ static int case_damaged_page(const char *path)
 	kv_cursor *c;
 	kv_val k, v;
 	struct kv_check_report rep;
-	struct seen_page seen = {bad_pgno, 0, 0};
+	struct seen_page seen = { bad_pgno, 0, 0 };
 	unsigned n = 0, errors = 0;
 	int rc = kv_env_open(&env, path, 0, 0600);
 
@@ -596,9 +599,10 @@ static int case_damaged_page(const char *path)
 	}
 	memset(&rep, 0, sizeof(rep));
 	rc = kv_check(env, named_cb, &seen, &rep);
-	CHILD_CHECK(rc == KV_ECORRUPT, "kv_check on a damaged page %" PRIu64
-	            ": rc %d (%s), %" PRIu64 " problems", bad_pgno, rc,
-	            kt_err(rc), rep.problems);
+	CHILD_CHECK(rc == KV_ECORRUPT,
+	            "kv_check on a damaged page %" PRIu64
+	            ": rc %d (%s), %" PRIu64 " problems",
+	            bad_pgno, rc, kt_err(rc), rep.problems);
 	CHILD_CHECK(rep.problems > 0 && seen.lines > 0,
 	            "kv_check: KV_ECORRUPT without problems reported");
 	CHILD_CHECK(seen.named, "no kv_check message names page %" PRIu64,
@@ -631,7 +635,7 @@ static int case_damaged_page(const char *path)
 			char key[16];
 
 			key_of(key, i);
-			rc = kv_get(txn, t, (kv_val){key, strlen(key)}, &v);
+			rc = kv_get(txn, t, (kv_val){ key, strlen(key) }, &v);
 			if (rc == 0 && v.len)
 				(void)*(volatile const unsigned char *)v.data;
 			else if (rc != 0)
@@ -698,7 +702,8 @@ static void damaged_case(const char *what, unsigned type, enum damage how)
 
 		if (n == 0)
 			fail_msg("%s: no page of type %u from txn %" PRIu64
-			         " found in the store", what, type, id);
+			         " found in the store",
+			         what, type, id);
 		bad_pgno = pages[kt_below(&rng, n)];
 		snprintf(title, sizeof(title), "%s (page %" PRIu64 ")", what,
 		         bad_pgno);
@@ -762,7 +767,8 @@ static int case_garbage_lock(const char *path)
 	if (rc != 0) {
 		CHILD_CHECK(rc < 0 && kv_strerror(rc)[0] && kv_errmsg()[0],
 		            "open with a garbage lock file: rc %d without a "
-		            "message", rc);
+		            "message",
+		            rc);
 		fprintf(stderr, "  garbage lock file: %s\n", kt_err(rc));
 		return 0;
 	}
@@ -770,7 +776,7 @@ static int case_garbage_lock(const char *path)
 	CHILD_CHECK(kv_txn_begin(env, KV_TXN_RDONLY, &txn) == 0, "begin");
 	CHILD_CHECK(kv_table_open(txn, "t", 0, &t) == 0, "table t");
 	key_of(key, 123);
-	rc = kv_get(txn, t, (kv_val){key, strlen(key)}, &v);
+	rc = kv_get(txn, t, (kv_val){ key, strlen(key) }, &v);
 	CHILD_CHECK(rc == 0 && v.len == vlen_of(123) &&
 	                    kt_vcheck(v.data, v.len, 123) < 0,
 	            "key 123 after a garbage lock file: rc %d", rc);
@@ -803,16 +809,11 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 #define T(f) cmocka_unit_test_teardown(f, kt_teardown)
-		T(test_not_a_database),
-		T(test_truncated),
-		T(test_future_version),
-		T(test_damaged_meta),
-		T(test_leaf_flipped),
-		T(test_leaf_scrambled),
-		T(test_leaf_zeroed),
-		T(test_branch_flipped),
-		T(test_branch_scrambled),
-		T(test_overflow_flipped),
+		T(test_not_a_database),    T(test_truncated),
+		T(test_future_version),    T(test_damaged_meta),
+		T(test_leaf_flipped),      T(test_leaf_scrambled),
+		T(test_leaf_zeroed),       T(test_branch_flipped),
+		T(test_branch_scrambled),  T(test_overflow_flipped),
 		T(test_garbage_lock_file),
 #undef T
 	};

@@ -62,7 +62,8 @@
 
 static void sleep_ms(unsigned ms)
 {
-	struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000};
+	struct timespec ts = { (time_t)(ms / 1000),
+		               (long)(ms % 1000) * 1000000 };
 
 	nanosleep(&ts, NULL);
 }
@@ -128,7 +129,7 @@ struct shared {
 };
 
 static void share_fail(struct shared *s, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+        __attribute__((format(printf, 2, 3)));
 static void share_fail(struct shared *s, const char *fmt, ...)
 {
 	va_list ap;
@@ -176,16 +177,18 @@ static int scan_once(kv_env *env, int backward, uint64_t *gen_out,
 	rc = backward ? kv_cursor_last(c, &k, &v) : kv_cursor_first(c, &k, &v);
 	for (; rc == 0; rc = backward ? kv_cursor_prev(c, &k, &v)
 	                              : kv_cursor_next(c, &k, &v)) {
-		unsigned i = backward ? NGEN - 1 - (unsigned)seen
-		                      : (unsigned)seen;
+		unsigned i =
+		        backward ? NGEN - 1 - (unsigned)seen : (unsigned)seen;
 		char key[16];
 		uint64_t vg;
 
 		gen_key(key, i);
 		if (seen >= NGEN || k.len != strlen(key) ||
 		    memcmp(k.data, key, k.len) != 0) {
-			snprintf(err, errn, "txn %" PRIu64 ": key %" PRIu64
-			         " of the gen scan is wrong", *txnid, seen);
+			snprintf(err, errn,
+			         "txn %" PRIu64 ": key %" PRIu64
+			         " of the gen scan is wrong",
+			         *txnid, seen);
 			goto close;
 		}
 		if (v.len < 8) {
@@ -197,16 +200,19 @@ static int scan_once(kv_env *env, int backward, uint64_t *gen_out,
 		if (seen == 0)
 			g = vg;
 		if (vg != g) {
-			snprintf(err, errn, "txn %" PRIu64 ": %s holds "
+			snprintf(err, errn,
+			         "txn %" PRIu64 ": %s holds "
 			         "generation %" PRIu64 ", %s holds %" PRIu64
-			         " (a scan saw two commits)", *txnid, key, vg,
+			         " (a scan saw two commits)",
+			         *txnid, key, vg,
 			         backward ? "the last key" : "g0000", g);
 			goto close;
 		}
 		if (v.len != gen_vlen(g, i) ||
 		    kt_vcheck((const unsigned char *)v.data + 8, v.len - 8,
 		              g * 1024 + i) >= 0) {
-			snprintf(err, errn, "txn %" PRIu64 ": %s: value of "
+			snprintf(err, errn,
+			         "txn %" PRIu64 ": %s: value of "
 			         "generation %" PRIu64 " has wrong bytes",
 			         *txnid, key, g);
 			goto close;
@@ -214,9 +220,10 @@ static int scan_once(kv_env *env, int backward, uint64_t *gen_out,
 		seen++;
 	}
 	if (rc != KV_ENOTFOUND || seen != NGEN || kv_table_count(tg) != NGEN) {
-		snprintf(err, errn, "txn %" PRIu64 ": gen scan: rc %d, %" PRIu64
-		         " keys, count %" PRIu64, *txnid, rc, seen,
-		         kv_table_count(tg));
+		snprintf(err, errn,
+		         "txn %" PRIu64 ": gen scan: rc %d, %" PRIu64
+		         " keys, count %" PRIu64,
+		         *txnid, rc, seen, kv_table_count(tg));
 		goto close;
 	}
 	kv_cursor_close(c);
@@ -234,8 +241,10 @@ static int scan_once(kv_env *env, int backward, uint64_t *gen_out,
 
 		seen++;
 		if (v.len != 8) {
-			snprintf(err, errn, "txn %" PRIu64 ": bank value of "
-			         "%zu bytes", *txnid, v.len);
+			snprintf(err, errn,
+			         "txn %" PRIu64 ": bank value of "
+			         "%zu bytes",
+			         *txnid, v.len);
 			goto close;
 		}
 		if (k.len == 3 && memcmp(k.data, "gen", 3) == 0) {
@@ -246,19 +255,24 @@ static int scan_once(kv_env *env, int backward, uint64_t *gen_out,
 		sum += bal;
 	}
 	if (rc != KV_ENOTFOUND || seen != kv_table_count(tb)) {
-		snprintf(err, errn, "txn %" PRIu64 ": bank scan: rc %d, %"
-		         PRIu64 " keys, count %" PRIu64, *txnid, rc, seen,
-		         kv_table_count(tb));
+		snprintf(err, errn,
+		         "txn %" PRIu64 ": bank scan: rc %d, %" PRIu64
+		         " keys, count %" PRIu64,
+		         *txnid, rc, seen, kv_table_count(tb));
 		goto close;
 	}
 	if (sum != TOTAL) {
-		snprintf(err, errn, "txn %" PRIu64 ": balances sum to %" PRId64
-		         ", not %" PRId64, *txnid, sum, TOTAL);
+		snprintf(err, errn,
+		         "txn %" PRIu64 ": balances sum to %" PRId64
+		         ", not %" PRId64,
+		         *txnid, sum, TOTAL);
 		goto close;
 	}
 	if (bg != g) {
-		snprintf(err, errn, "txn %" PRIu64 ": bank says generation %"
-		         PRIu64 ", gen table %" PRIu64, *txnid, bg, g);
+		snprintf(err, errn,
+		         "txn %" PRIu64 ": bank says generation %" PRIu64
+		         ", gen table %" PRIu64,
+		         *txnid, bg, g);
 		goto close;
 	}
 	*gen_out = g;
@@ -297,9 +311,11 @@ static int reader_loop(kv_env *env, _Atomic int *stop, int stopfd,
 		              errn) != 0)
 			return -1;
 		if (g < last || txnid < lasttxn) {
-			snprintf(err, errn, "went back in time: generation %"
-			         PRIu64 " (txn %" PRIu64 ") after %" PRIu64
-			         " (txn %" PRIu64 ")", g, txnid, last, lasttxn);
+			snprintf(err, errn,
+			         "went back in time: generation %" PRIu64
+			         " (txn %" PRIu64 ") after %" PRIu64
+			         " (txn %" PRIu64 ")",
+			         g, txnid, last, lasttxn);
 			return -1;
 		}
 		res->distinct += g != last;
@@ -351,20 +367,20 @@ static int write_generation(kv_env *env, uint64_t g, struct kt_rng *rng,
 
 		gen_key(key, i);
 		gen_fill(buf, g, i);
-		rc = kv_put(txn, tg, (kv_val){key, strlen(key)},
-		            (kv_val){buf, gen_vlen(g, i)}, 0);
+		rc = kv_put(txn, tg, (kv_val){ key, strlen(key) },
+		            (kv_val){ buf, gen_vlen(g, i) }, 0);
 		if (rc != 0)
 			goto fail;
 	}
-	rc = kv_put(txn, tb, (kv_val){"gen", 3}, (kv_val){&g, 8}, 0);
+	rc = kv_put(txn, tb, (kv_val){ "gen", 3 }, (kv_val){ &g, 8 }, 0);
 	if (g == 1) { /* open the accounts */
 		for (unsigned i = 0; rc == 0 && i < NACCT; i++) {
 			int64_t bal = 1000;
 
 			acct_key(key, i);
 			open_acct[i] = 1;
-			rc = kv_put(txn, tb, (kv_val){key, strlen(key)},
-			            (kv_val){&bal, 8}, 0);
+			rc = kv_put(txn, tb, (kv_val){ key, strlen(key) },
+			            (kv_val){ &bal, 8 }, 0);
 		}
 	}
 	for (unsigned t = 0; rc == 0 && g > 1 && t < 8; t++) {
@@ -378,31 +394,31 @@ static int write_generation(kv_env *env, uint64_t g, struct kt_rng *rng,
 			continue;
 		acct_key(key, a);
 		acct_key(kb, b);
-		if ((rc = kv_get(txn, tb, (kv_val){key, strlen(key)}, &va)))
+		if ((rc = kv_get(txn, tb, (kv_val){ key, strlen(key) }, &va)))
 			break;
 		memcpy(&ba, va.data, 8);
 		bb = 0;
 		if (open_acct[b]) {
-			rc = kv_get(txn, tb, (kv_val){kb, strlen(kb)}, &vb);
+			rc = kv_get(txn, tb, (kv_val){ kb, strlen(kb) }, &vb);
 			if (rc != 0)
 				break;
 			memcpy(&bb, vb.data, 8);
 		}
 		if (kt_chance(rng, 1, 10)) { /* close a: all to b */
 			amt = ba;
-			rc = kv_del(txn, tb, (kv_val){key, strlen(key)});
+			rc = kv_del(txn, tb, (kv_val){ key, strlen(key) });
 			open_acct[a] = 0;
 		} else {
 			amt = (int64_t)kt_below(rng, 500) - 100;
 			ba -= amt;
-			rc = kv_put(txn, tb, (kv_val){key, strlen(key)},
-			            (kv_val){&ba, 8}, 0);
+			rc = kv_put(txn, tb, (kv_val){ key, strlen(key) },
+			            (kv_val){ &ba, 8 }, 0);
 		}
 		bb += amt;
 		open_acct[b] = 1;
 		if (rc == 0)
-			rc = kv_put(txn, tb, (kv_val){kb, strlen(kb)},
-			            (kv_val){&bb, 8}, 0);
+			rc = kv_put(txn, tb, (kv_val){ kb, strlen(kb) },
+			            (kv_val){ &bb, 8 }, 0);
 	}
 	/* now and then a large value, so the file grows under the readers */
 	if (rc == 0 && g % 16 == 0) {
@@ -416,12 +432,12 @@ static int write_generation(kv_env *env, uint64_t g, struct kt_rng *rng,
 		}
 		kt_fill(big, len, i);
 		snprintf(key, sizeof(key), "b%06u", i);
-		rc = kv_put(txn, tx, (kv_val){key, strlen(key)},
-		            (kv_val){big, len}, 0);
+		rc = kv_put(txn, tx, (kv_val){ key, strlen(key) },
+		            (kv_val){ big, len }, 0);
 		free(big);
 		if (rc == 0 && i >= 24) {
 			snprintf(key, sizeof(key), "b%06u", i - 24);
-			rc = kv_del(txn, tx, (kv_val){key, strlen(key)});
+			rc = kv_del(txn, tx, (kv_val){ key, strlen(key) });
 		}
 	}
 	if (rc != 0)
@@ -439,7 +455,7 @@ static void *writer_thread(void *p)
 	struct shared *s = p;
 	struct kt_rng rng;
 	unsigned char *buf = malloc(8192);
-	uint8_t open_acct[4 * NACCT] = {0};
+	uint8_t open_acct[4 * NACCT] = { 0 };
 	unsigned nballast = 0;
 
 	kt_rng_init(&rng, s->seed ^ 0x77);
@@ -451,8 +467,10 @@ static void *writer_thread(void *p)
 		                          &nballast);
 
 		if (rc != 0) {
-			share_fail(s, "writer: commit of generation %" PRIu64
-			           ": rc %d (%s)", g, rc, kt_err(rc));
+			share_fail(s,
+			           "writer: commit of generation %" PRIu64
+			           ": rc %d (%s)",
+			           g, rc, kt_err(rc));
 			break;
 		}
 		s->commits++;
@@ -496,14 +514,13 @@ static void setup_store(const char *path, uint64_t seed)
 	kv_env *env;
 	struct kt_rng rng;
 	unsigned char buf[8192];
-	uint8_t open_acct[4 * NACCT] = {0};
+	uint8_t open_acct[4 * NACCT] = { 0 };
 	unsigned nballast = 0;
 
 	kt_rng_init(&rng, seed);
 	assert_int_equal(kv_env_open(&env, path, KV_CREATE, 0600), 0);
-	assert_int_equal(write_generation(env, 1, &rng, buf, open_acct,
-	                                  &nballast),
-	                 0);
+	assert_int_equal(
+	        write_generation(env, 1, &rng, buf, open_acct, &nballast), 0);
 	kv_env_close(env);
 }
 
@@ -518,9 +535,10 @@ static void *checker_thread(void *p)
 		int rc = kt_check(a->s->env, &rep, msgs, sizeof(msgs));
 
 		if (rc || rep.problems) {
-			share_fail(a->s, "kv_check during commits: rc %d (%s), "
-			           "%" PRIu64 " problems:\n%s", rc, kt_err(rc),
-			           rep.problems, msgs);
+			share_fail(a->s,
+			           "kv_check during commits: rc %d (%s), "
+			           "%" PRIu64 " problems:\n%s",
+			           rc, kt_err(rc), rep.problems, msgs);
 			break;
 		}
 		a->res.scans++;
@@ -580,7 +598,7 @@ static void *copier_thread(void *p)
 static void test_scans_see_one_state(void **state)
 {
 	struct shared s;
-	struct reader_arg ra[NREADERS], ca = {0}, ka = {0};
+	struct reader_arg ra[NREADERS], ca = { 0 }, ka = { 0 };
 	pthread_t rt[NREADERS], wt, ct, kt;
 	const char *dir = kt_tmpdir("conc");
 	char path[4096];
@@ -622,9 +640,8 @@ static void test_scans_see_one_state(void **state)
 	for (int i = 0; i < NREADERS; i++) {
 		ra[i].s = &s;
 		ra[i].id = i;
-		assert_int_equal(pthread_create(&rt[i], NULL, reader_thread,
-		                                &ra[i]),
-		                 0);
+		assert_int_equal(
+		        pthread_create(&rt[i], NULL, reader_thread, &ra[i]), 0);
 	}
 	ca.s = ka.s = &s;
 	assert_int_equal(pthread_create(&ct, NULL, copier_thread, &ca), 0);
@@ -641,7 +658,8 @@ static void test_scans_see_one_state(void **state)
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		fail_msg("reader process failed (status 0x%x, seed %" PRIu64
-		         "); its message is above", (unsigned)status, s.seed);
+		         "); its message is above",
+		         (unsigned)status, s.seed);
 	assert_int_equal(read(res[0], &pres, sizeof(pres)),
 	                 (ssize_t)sizeof(pres));
 	close(go[1]);
@@ -649,10 +667,11 @@ static void test_scans_see_one_state(void **state)
 	close(res[0]);
 	if (s.err[0])
 		fail_msg("seed %" PRIu64 ": %s", s.seed, s.err);
-	fprintf(stderr, "concurrency: %" PRIu64 " commits in %.2f s; thread "
-	        "scans %" PRIu64 "/%" PRIu64 "/%" PRIu64 ", process scans %"
-	        PRIu64 " (%" PRIu64 " generations seen), %" PRIu64
-	        " copies, %" PRIu64 " checks\n",
+	fprintf(stderr,
+	        "concurrency: %" PRIu64 " commits in %.2f s; thread "
+	        "scans %" PRIu64 "/%" PRIu64 "/%" PRIu64
+	        ", process scans %" PRIu64 " (%" PRIu64
+	        " generations seen), %" PRIu64 " copies, %" PRIu64 " checks\n",
 	        (uint64_t)s.commits, now_s() - t0, ra[0].res.scans,
 	        ra[1].res.scans, ra[2].res.scans, pres.scans, pres.distinct,
 	        ca.res.scans, ka.res.scans);
@@ -663,7 +682,8 @@ static void test_scans_see_one_state(void **state)
 	for (int i = 0; i < NREADERS; i++)
 		if (ra[i].res.distinct < 2)
 			fail_msg("reader thread %d saw only %" PRIu64
-			         " generations", i, ra[i].res.distinct);
+			         " generations",
+			         i, ra[i].res.distinct);
 	if (pres.distinct < 2)
 		fail_msg("the reader process saw only %" PRIu64 " generations",
 		         pres.distinct);
@@ -700,14 +720,13 @@ static void *try_thread(void *p)
 		a->acquired = 1;
 		a->txnid = kv_txn_id(txn);
 		a->saw_value = kv_table_open(txn, "t", 0, &t) == 0 &&
-		               kv_get(txn, t, (kv_val){"w1", 2}, &v) == 0;
+		               kv_get(txn, t, (kv_val){ "w1", 2 }, &v) == 0;
 		kv_txn_abort(txn);
 	}
 	return NULL;
 }
 
-static void run_try(kv_env *env, int blocking, struct try_arg *a,
-                    pthread_t *t)
+static void run_try(kv_env *env, int blocking, struct try_arg *a, pthread_t *t)
 {
 	memset(a, 0, sizeof(*a));
 	a->env = env;
@@ -735,8 +754,8 @@ static void test_second_writer_busy(void **state)
 	/* another process first: fork while nothing is open in threads */
 	assert_int_equal(kv_txn_begin(env, 0, &w), 0);
 	assert_int_equal(kv_table_open(w, "t", KV_TABLE_CREATE, &t), 0);
-	assert_int_equal(kv_put(w, t, (kv_val){"w1", 2}, (kv_val){"x", 1}, 0),
-	                 0);
+	assert_int_equal(
+	        kv_put(w, t, (kv_val){ "w1", 2 }, (kv_val){ "x", 1 }, 0), 0);
 	fflush(NULL);
 	pid = fork();
 	assert_true(pid >= 0);
@@ -752,9 +771,11 @@ static void test_second_writer_busy(void **state)
 		}
 		rc = kv_txn_try_begin(e2, 0, &t2);
 		if (rc != KV_EBUSY) {
-			fprintf(stderr, "child: kv_txn_try_begin while the "
+			fprintf(stderr,
+			        "child: kv_txn_try_begin while the "
 			        "parent writes: rc %d (%s), expected "
-			        "KV_EBUSY\n", rc, kt_err(rc));
+			        "KV_EBUSY\n",
+			        rc, kt_err(rc));
 			if (rc == 0)
 				kv_txn_abort(t2);
 			code = 2;
@@ -779,8 +800,8 @@ static void test_second_writer_busy(void **state)
 	join_within(th, 10, "kv_txn_try_begin");
 	if (a.rc != KV_EBUSY)
 		fail_msg("kv_txn_try_begin in another thread while a write txn "
-		         "is open: rc %d (%s), expected KV_EBUSY", a.rc,
-		         kt_err(a.rc));
+		         "is open: rc %d (%s), expected KV_EBUSY",
+		         a.rc, kt_err(a.rc));
 	assert_true(kv_strerror(a.rc)[0] != '\0');
 
 	/* a blocking begin waits until the first writer commits */
@@ -828,8 +849,8 @@ static void *commit_thread(void *p)
 		return NULL;
 	a->rc = kv_table_open(txn, "t", KV_TABLE_CREATE, &t);
 	if (a->rc == 0)
-		a->rc = kv_put(txn, t, (kv_val){"k", 1},
-		               (kv_val){a->val, strlen(a->val)}, 0);
+		a->rc = kv_put(txn, t, (kv_val){ "k", 1 },
+		               (kv_val){ a->val, strlen(a->val) }, 0);
 	if (a->rc) {
 		kv_txn_abort(txn);
 		return NULL;
@@ -857,7 +878,7 @@ static void *read_thread(void *p)
 		return NULL;
 	a->rc = kv_table_open(txn, "t", 0, &t);
 	if (a->rc == 0)
-		a->rc = kv_get(txn, t, (kv_val){"k", 1}, &v);
+		a->rc = kv_get(txn, t, (kv_val){ "k", 1 }, &v);
 	if (a->rc == 0)
 		snprintf(a->got, sizeof(a->got), "%.*s", (int)v.len,
 		         (const char *)v.data);
@@ -867,7 +888,7 @@ static void *read_thread(void *p)
 
 static void assert_committed_value(kv_env *env, const char *want)
 {
-	struct read_arg ra = {env, "", 0};
+	struct read_arg ra = { env, "", 0 };
 
 	read_thread(&ra);
 	assert_int_equal(ra.rc, 0);
@@ -893,21 +914,21 @@ static void test_no_blocking(void **state)
 	alarm(120);
 	tmpdir_path(path, sizeof(path), dir, "db");
 	assert_int_equal(kv_env_open(&env, path, KV_CREATE, 0600), 0);
-	ca = (struct commit_arg){env, "v1", 0, 0};
+	ca = (struct commit_arg){ env, "v1", 0, 0 };
 	commit_thread(&ca);
 	assert_int_equal(ca.rc, 0);
 
 	/* 1. a read txn stays open in this thread; a writer commits */
 	assert_int_equal(kv_txn_begin(env, KV_TXN_RDONLY, &r), 0);
 	assert_int_equal(kv_table_open(r, "t", 0, &t), 0);
-	assert_int_equal(kv_get(r, t, (kv_val){"k", 1}, &v), 0);
-	ca = (struct commit_arg){env, "v2", 0, 0};
+	assert_int_equal(kv_get(r, t, (kv_val){ "k", 1 }, &v), 0);
+	ca = (struct commit_arg){ env, "v2", 0, 0 };
 	assert_int_equal(pthread_create(&th, NULL, commit_thread, &ca), 0);
 	join_within(th, 10, "a writer while a read txn is open");
 	assert_int_equal(ca.rc, 0);
 	assert_int_equal(v.len, 2);
 	assert_memory_equal(v.data, "v1", 2); /* the old pointer */
-	assert_int_equal(kv_get(r, t, (kv_val){"k", 1}, &v), 0);
+	assert_int_equal(kv_get(r, t, (kv_val){ "k", 1 }, &v), 0);
 	assert_memory_equal(v.data, "v1", 2); /* its own state */
 	assert_committed_value(env, "v2");    /* a new reader sees it */
 	kv_txn_abort(r);
@@ -928,14 +949,14 @@ static void test_no_blocking(void **state)
 		if (kv_env_open(&e2, path, 0, 0600) ||
 		    kv_txn_begin(e2, KV_TXN_RDONLY, &r2) ||
 		    kv_table_open(r2, "t", 0, &t2) ||
-		    kv_get(r2, t2, (kv_val){"k", 1}, &v2))
+		    kv_get(r2, t2, (kv_val){ "k", 1 }, &v2))
 			_exit(1);
 		if (write(toparent[1], "r", 1) != 1 ||
 		    read(tochild[0], &c, 1) != 1)
 			_exit(2);
 		if (v2.len != 2 || memcmp(v2.data, "v2", 2) != 0)
 			code = 3;
-		if (kv_get(r2, t2, (kv_val){"k", 1}, &v2) || v2.len != 2 ||
+		if (kv_get(r2, t2, (kv_val){ "k", 1 }, &v2) || v2.len != 2 ||
 		    memcmp(v2.data, "v2", 2) != 0)
 			code = 4;
 		kv_txn_abort(r2);
@@ -943,7 +964,7 @@ static void test_no_blocking(void **state)
 		_exit(code);
 	}
 	assert_int_equal(read(toparent[0], &c, 1), 1);
-	ca = (struct commit_arg){env, "v3", 0, 0};
+	ca = (struct commit_arg){ env, "v3", 0, 0 };
 	assert_int_equal(pthread_create(&th, NULL, commit_thread, &ca), 0);
 	join_within(th, 10, "a writer while another process reads");
 	assert_int_equal(ca.rc, 0);
@@ -951,7 +972,8 @@ static void test_no_blocking(void **state)
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		fail_msg("reader process: status 0x%x (3/4: it saw the later "
-		         "commit)", (unsigned)status);
+		         "commit)",
+		         (unsigned)status);
 	close(tochild[0]);
 	close(tochild[1]);
 	close(toparent[0]);
@@ -960,8 +982,8 @@ static void test_no_blocking(void **state)
 	/* 3. an open, uncommitted write txn does not block readers */
 	assert_int_equal(kv_txn_begin(env, 0, &w), 0);
 	assert_int_equal(kv_table_open(w, "t", 0, &t), 0);
-	assert_int_equal(kv_put(w, t, (kv_val){"k", 1}, (kv_val){"v4", 2}, 0),
-	                 0);
+	assert_int_equal(
+	        kv_put(w, t, (kv_val){ "k", 1 }, (kv_val){ "v4", 2 }, 0), 0);
 	memset(&ra, 0, sizeof(ra));
 	ra.env = env;
 	assert_int_equal(pthread_create(&th, NULL, read_thread, &ra), 0);
@@ -996,20 +1018,20 @@ static void test_growth_keeps_pointers(void **state)
 	assert_int_equal(kv_txn_begin(env, 0, &w), 0);
 	assert_int_equal(kv_table_open(w, "t", KV_TABLE_CREATE, &t), 0);
 	kt_fill(buf, smalllen, 1);
-	assert_int_equal(kv_put(w, t, (kv_val){"anchor", 6},
-	                        (kv_val){buf, smalllen}, 0),
+	assert_int_equal(kv_put(w, t, (kv_val){ "anchor", 6 },
+	                        (kv_val){ buf, smalllen }, 0),
 	                 0);
 	kt_fill(buf, biglen, 2);
-	assert_int_equal(kv_put(w, t, (kv_val){"big", 3},
-	                        (kv_val){buf, biglen}, 0),
-	                 0);
+	assert_int_equal(
+	        kv_put(w, t, (kv_val){ "big", 3 }, (kv_val){ buf, biglen }, 0),
+	        0);
 	assert_int_equal(kv_txn_commit(w), 0);
 	assert_int_equal(kv_env_stat(env, &st0), 0);
 
 	assert_int_equal(kv_txn_begin(env, KV_TXN_RDONLY, &r), 0);
 	assert_int_equal(kv_table_open(r, "t", 0, &t), 0);
-	assert_int_equal(kv_get(r, t, (kv_val){"anchor", 6}, &small), 0);
-	assert_int_equal(kv_get(r, t, (kv_val){"big", 3}, &big), 0);
+	assert_int_equal(kv_get(r, t, (kv_val){ "anchor", 6 }, &small), 0);
+	assert_int_equal(kv_get(r, t, (kv_val){ "big", 3 }, &big), 0);
 
 	/* grow the file by 48 MiB in 8 commits, rewriting both keys */
 	for (unsigned c = 0; c < 8; c++) {
@@ -1023,17 +1045,17 @@ static void test_growth_keeps_pointers(void **state)
 			snprintf(key, sizeof(key), "fill%02u", c * 6 + i);
 			kt_fill(buf, MiB, 100 + c * 6 + i);
 			assert_int_equal(kv_put(w, tw,
-			                        (kv_val){key, strlen(key)},
-			                        (kv_val){buf, MiB}, 0),
+			                        (kv_val){ key, strlen(key) },
+			                        (kv_val){ buf, MiB }, 0),
 			                 0);
 		}
 		kt_fill(buf, smalllen, 10 + c);
-		assert_int_equal(kv_put(w, tw, (kv_val){"anchor", 6},
-		                        (kv_val){buf, smalllen}, 0),
+		assert_int_equal(kv_put(w, tw, (kv_val){ "anchor", 6 },
+		                        (kv_val){ buf, smalllen }, 0),
 		                 0);
 		kt_fill(buf, biglen, 20 + c);
-		assert_int_equal(kv_put(w, tw, (kv_val){"big", 3},
-		                        (kv_val){buf, biglen}, 0),
+		assert_int_equal(kv_put(w, tw, (kv_val){ "big", 3 },
+		                        (kv_val){ buf, biglen }, 0),
 		                 0);
 		kv_txn_set_durability(w, KV_DURABLE_NONE);
 		assert_int_equal(kv_txn_commit(w), 0);
@@ -1051,17 +1073,18 @@ static void test_growth_keeps_pointers(void **state)
 	assert_int_equal(big.len, biglen);
 	assert_int_equal(kt_vcheck(big.data, biglen, 2), -1);
 	/* and the reader still reads its own state, through the new map */
-	assert_int_equal(kv_get(r, t, (kv_val){"big", 3}, &v), 0);
+	assert_int_equal(kv_get(r, t, (kv_val){ "big", 3 }, &v), 0);
 	assert_int_equal(kt_vcheck(v.data, biglen, 2), -1);
-	assert_int_equal(kv_get(r, t, (kv_val){"fill00", 6}, &v), KV_ENOTFOUND);
+	assert_int_equal(kv_get(r, t, (kv_val){ "fill00", 6 }, &v),
+	                 KV_ENOTFOUND);
 	kv_txn_abort(r);
 
 	/* a fresh reader sees the last commit */
 	assert_int_equal(kv_txn_begin(env, KV_TXN_RDONLY, &r), 0);
 	assert_int_equal(kv_table_open(r, "t", 0, &t), 0);
-	assert_int_equal(kv_get(r, t, (kv_val){"big", 3}, &v), 0);
+	assert_int_equal(kv_get(r, t, (kv_val){ "big", 3 }, &v), 0);
 	assert_int_equal(kt_vcheck(v.data, biglen, 27), -1);
-	assert_int_equal(kv_get(r, t, (kv_val){"fill47", 6}, &v), 0);
+	assert_int_equal(kv_get(r, t, (kv_val){ "fill47", 6 }, &v), 0);
 	assert_int_equal(kt_vcheck(v.data, MiB, 147), -1);
 	kv_txn_abort(r);
 	kt_check_clean(env, "after growth");
@@ -1101,7 +1124,7 @@ static void *incr_thread(void *p)
 		}
 		rc = kv_table_open(txn, "ctr", KV_TABLE_CREATE, &t);
 		if (rc == 0) {
-			rc = kv_get(txn, t, (kv_val){"n", 1}, &v);
+			rc = kv_get(txn, t, (kv_val){ "n", 1 }, &v);
 			if (rc == 0 && v.len == 8)
 				memcpy(&n, v.data, 8);
 			else if (rc == KV_ENOTFOUND)
@@ -1110,15 +1133,15 @@ static void *incr_thread(void *p)
 		n++;
 		snprintf(key, sizeof(key), "log/%08" PRIu64, n);
 		if (rc == 0)
-			rc = kv_put(txn, t, (kv_val){"n", 1}, (kv_val){&n, 8},
-			            0);
+			rc = kv_put(txn, t, (kv_val){ "n", 1 },
+			            (kv_val){ &n, 8 }, 0);
 		if (rc == 0)
-			rc = kv_put(txn, t, (kv_val){key, strlen(key)},
-			            (kv_val){&a->id, sizeof(a->id)},
+			rc = kv_put(txn, t, (kv_val){ key, strlen(key) },
+			            (kv_val){ &a->id, sizeof(a->id) },
 			            KV_NOOVERWRITE);
 		if (rc != 0) {
-			snprintf(a->err, sizeof(a->err), "increment to %" PRIu64
-			         ": %s", n, kt_err(rc));
+			snprintf(a->err, sizeof(a->err),
+			         "increment to %" PRIu64 ": %s", n, kt_err(rc));
 			kv_txn_abort(txn);
 			return NULL;
 		}
@@ -1202,16 +1225,17 @@ static void test_writers_in_processes(void **state)
 		assert_int_equal(waitpid(pids[p], &status, 0), pids[p]);
 		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 			fail_msg("writer process %u: status 0x%x (message "
-			         "above)", p, (unsigned)status);
+			         "above)",
+			         p, (unsigned)status);
 	}
 	assert_int_equal(kv_env_open(&env, path, 0, 0600), 0);
 	assert_int_equal(kv_txn_begin(env, KV_TXN_RDONLY, &txn), 0);
 	assert_int_equal(kv_table_open(txn, "ctr", 0, &t), 0);
-	assert_int_equal(kv_get(txn, t, (kv_val){"n", 1}, &v), 0);
+	assert_int_equal(kv_get(txn, t, (kv_val){ "n", 1 }, &v), 0);
 	assert_int_equal(v.len, 8);
 	memcpy(&total, v.data, 8);
 	assert_int_equal(kv_cursor_open(txn, t, &c), 0);
-	for (rc = kv_cursor_seek(c, (kv_val){"log/", 4}, &k, NULL); rc == 0;
+	for (rc = kv_cursor_seek(c, (kv_val){ "log/", 4 }, &k, NULL); rc == 0;
 	     rc = kv_cursor_next(c, &k, NULL)) {
 		if (k.len < 4 || memcmp(k.data, "log/", 4) != 0)
 			break;
@@ -1221,9 +1245,9 @@ static void test_writers_in_processes(void **state)
 	kv_cursor_close(c);
 	kv_txn_abort(txn);
 	if (total != (uint64_t)WPROCS * WTHREADS * n || logs != total)
-		fail_msg("%u writers made %u increments each: the counter is %"
-		         PRIu64 " with %" PRIu64 " log keys", WPROCS * WTHREADS,
-		         n, total, logs);
+		fail_msg("%u writers made %u increments each: the counter is "
+		         "%" PRIu64 " with %" PRIu64 " log keys",
+		         WPROCS * WTHREADS, n, total, logs);
 	kt_check_clean(env, "after writers in two processes");
 	kv_env_close(env);
 	alarm(0);
@@ -1271,27 +1295,27 @@ static void test_two_envs_one_process(void **state)
 	}
 	assert_int_equal(kv_table_open(wa, "t", KV_TABLE_CREATE, &t), 0);
 	kt_fill(buf, 3000, 1);
-	assert_int_equal(kv_put(wa, t, (kv_val){"small", 5},
-	                        (kv_val){buf, 3000}, 0),
-	                 0);
+	assert_int_equal(
+	        kv_put(wa, t, (kv_val){ "small", 5 }, (kv_val){ buf, 3000 }, 0),
+	        0);
 	kt_fill(buf, biglen, 2);
-	assert_int_equal(kv_put(wa, t, (kv_val){"big", 3},
-	                        (kv_val){buf, biglen}, 0),
-	                 0);
+	assert_int_equal(
+	        kv_put(wa, t, (kv_val){ "big", 3 }, (kv_val){ buf, biglen }, 0),
+	        0);
 	assert_int_equal(kv_txn_commit(wa), 0);
 
 	/* B writes; A sees it */
 	assert_int_equal(kv_txn_begin(b, 0, &wb), 0);
 	assert_int_equal(kv_table_open(wb, "t", 0, &t), 0);
-	assert_int_equal(kv_put(wb, t, (kv_val){"fromb", 5}, (kv_val){"b", 1},
-	                        0),
-	                 0);
+	assert_int_equal(
+	        kv_put(wb, t, (kv_val){ "fromb", 5 }, (kv_val){ "b", 1 }, 0),
+	        0);
 	assert_int_equal(kv_txn_commit(wb), 0);
 	assert_int_equal(kv_txn_begin(a, KV_TXN_RDONLY, &r), 0);
 	assert_int_equal(kv_table_open(r, "t", 0, &t), 0);
-	assert_int_equal(kv_get(r, t, (kv_val){"fromb", 5}, &small), 0);
-	assert_int_equal(kv_get(r, t, (kv_val){"small", 5}, &small), 0);
-	assert_int_equal(kv_get(r, t, (kv_val){"big", 3}, &big), 0);
+	assert_int_equal(kv_get(r, t, (kv_val){ "fromb", 5 }, &small), 0);
+	assert_int_equal(kv_get(r, t, (kv_val){ "small", 5 }, &small), 0);
+	assert_int_equal(kv_get(r, t, (kv_val){ "big", 3 }, &big), 0);
 
 	/* close B while A's reader is open; another process rewrites */
 	kv_env_close(b);
@@ -1310,12 +1334,12 @@ static void test_two_envs_one_process(void **state)
 			    kv_table_open(w, "t", 0, &ct))
 				_exit(2);
 			kt_fill(buf, 3000, 100 + i);
-			if (kv_put(w, ct, (kv_val){"small", 5},
-			           (kv_val){buf, 3000}, 0))
+			if (kv_put(w, ct, (kv_val){ "small", 5 },
+			           (kv_val){ buf, 3000 }, 0))
 				_exit(3);
 			kt_fill(buf, biglen, 200 + i);
-			if (kv_put(w, ct, (kv_val){"big", 3},
-			           (kv_val){buf, biglen}, 0))
+			if (kv_put(w, ct, (kv_val){ "big", 3 },
+			           (kv_val){ buf, biglen }, 0))
 				_exit(3);
 			if (kv_txn_commit(w))
 				_exit(4);
@@ -1330,7 +1354,7 @@ static void test_two_envs_one_process(void **state)
 	    kt_vcheck(big.data, biglen, 2) >= 0)
 		fail_msg("env A's reader lost its pages after env B was "
 		         "closed: another process reused them");
-	assert_int_equal(kv_get(r, t, (kv_val){"big", 3}, &big), 0);
+	assert_int_equal(kv_get(r, t, (kv_val){ "big", 3 }, &big), 0);
 	assert_int_equal(kt_vcheck(big.data, biglen, 2), -1);
 	kv_txn_abort(r);
 	kt_check_clean(a, "after two envs");
@@ -1352,14 +1376,16 @@ static int lock_child(const char *path, int want)
 		return 1;
 	rc = kv_env_lock_exclusive(env);
 	if (rc != want) {
-		fprintf(stderr, "kv_env_lock_exclusive: rc %d (%s), "
-		        "expected %d\n", rc, kt_err(rc), want);
+		fprintf(stderr,
+		        "kv_env_lock_exclusive: rc %d (%s), "
+		        "expected %d\n",
+		        rc, kt_err(rc), want);
 		return 2;
 	}
 	/* writers are not affected by the server lock */
-	if (kv_txn_begin(env, 0, &w) || kv_table_open(w, "t", KV_TABLE_CREATE,
-	                                              &t) ||
-	    kv_put(w, t, (kv_val){"x", 1}, (kv_val){"y", 1}, 0) ||
+	if (kv_txn_begin(env, 0, &w) ||
+	    kv_table_open(w, "t", KV_TABLE_CREATE, &t) ||
+	    kv_put(w, t, (kv_val){ "x", 1 }, (kv_val){ "y", 1 }, 0) ||
 	    kv_txn_commit(w))
 		return 3;
 	kv_env_close(env);
@@ -1423,8 +1449,8 @@ static void test_readonly_env(void **state)
 	assert_int_equal(kv_env_open(&rw, path, KV_CREATE, 0600), 0);
 	assert_int_equal(kv_txn_begin(rw, 0, &w), 0);
 	assert_int_equal(kv_table_open(w, "t", KV_TABLE_CREATE, &t), 0);
-	assert_int_equal(kv_put(w, t, (kv_val){"k", 1}, (kv_val){"1", 1}, 0),
-	                 0);
+	assert_int_equal(
+	        kv_put(w, t, (kv_val){ "k", 1 }, (kv_val){ "1", 1 }, 0), 0);
 	assert_int_equal(kv_txn_commit(w), 0);
 
 	assert_int_equal(kv_env_open(&ro, path, KV_RDONLY, 0600), 0);
@@ -1442,19 +1468,19 @@ static void test_readonly_env(void **state)
 	assert_int_equal(kv_snapshot_create(r, "s"), KV_EREADONLY);
 	assert_int_equal(kv_table_drop(r, "t"), KV_EREADONLY);
 	assert_int_equal(kv_table_open(r, "t", 0, &t), 0);
-	assert_int_equal(kv_get(r, t, (kv_val){"k", 1}, &v), 0);
+	assert_int_equal(kv_get(r, t, (kv_val){ "k", 1 }, &v), 0);
 	assert_memory_equal(v.data, "1", 1);
 	kv_txn_abort(r);
 
 	/* it sees the other env's later commits */
 	assert_int_equal(kv_txn_begin(rw, 0, &w), 0);
 	assert_int_equal(kv_table_open(w, "t", 0, &t), 0);
-	assert_int_equal(kv_put(w, t, (kv_val){"k", 1}, (kv_val){"2", 1}, 0),
-	                 0);
+	assert_int_equal(
+	        kv_put(w, t, (kv_val){ "k", 1 }, (kv_val){ "2", 1 }, 0), 0);
 	assert_int_equal(kv_txn_commit(w), 0);
 	assert_int_equal(kv_txn_begin(ro, KV_TXN_RDONLY, &r), 0);
 	assert_int_equal(kv_table_open(r, "t", 0, &t), 0);
-	assert_int_equal(kv_get(r, t, (kv_val){"k", 1}, &v), 0);
+	assert_int_equal(kv_get(r, t, (kv_val){ "k", 1 }, &v), 0);
 	assert_memory_equal(v.data, "2", 1);
 	kv_txn_abort(r);
 	kt_check_clean(ro, "through the read-only env");
@@ -1489,8 +1515,8 @@ static void test_many_readers(void **state)
 	assert_int_equal(kv_env_open(&env, path, KV_CREATE, 0600), 0);
 	assert_int_equal(kv_txn_begin(env, 0, &w), 0);
 	assert_int_equal(kv_table_open(w, "t", KV_TABLE_CREATE, &t), 0);
-	assert_int_equal(kv_put(w, t, (kv_val){"k", 1}, (kv_val){"v", 1}, 0),
-	                 0);
+	assert_int_equal(
+	        kv_put(w, t, (kv_val){ "k", 1 }, (kv_val){ "v", 1 }, 0), 0);
 	assert_int_equal(kv_txn_commit(w), 0);
 	for (unsigned i = 0; i < N; i++) {
 		int rc = kv_txn_begin(env, KV_TXN_RDONLY, &r[i]);
@@ -1505,7 +1531,7 @@ static void test_many_readers(void **state)
 			fail_msg("read txn %u: rc %d (%s)", i, rc, kt_err(rc));
 		ok++;
 		assert_int_equal(kv_table_open(r[i], "t", 0, &t), 0);
-		assert_int_equal(kv_get(r[i], t, (kv_val){"k", 1}, &v), 0);
+		assert_int_equal(kv_get(r[i], t, (kv_val){ "k", 1 }, &v), 0);
 	}
 	assert_int_equal(kv_env_stat(env, &st), 0);
 	if (st.readers != ok)
@@ -1514,8 +1540,8 @@ static void test_many_readers(void **state)
 	/* the writer is not blocked by a full reader table */
 	assert_int_equal(kv_txn_begin(env, 0, &w), 0);
 	assert_int_equal(kv_table_open(w, "t", 0, &t), 0);
-	assert_int_equal(kv_put(w, t, (kv_val){"k", 1}, (kv_val){"w", 1}, 0),
-	                 0);
+	assert_int_equal(
+	        kv_put(w, t, (kv_val){ "k", 1 }, (kv_val){ "w", 1 }, 0), 0);
 	assert_int_equal(kv_txn_commit(w), 0);
 	for (unsigned i = 0; i < N; i++)
 		if (r[i])
@@ -1542,14 +1568,10 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 #define T(f) cmocka_unit_test_teardown(f, kt_teardown)
-		T(test_scans_see_one_state),
-		T(test_second_writer_busy),
-		T(test_no_blocking),
-		T(test_growth_keeps_pointers),
-		T(test_writers_in_processes),
-		T(test_two_envs_one_process),
-		T(test_server_lock),
-		T(test_readonly_env),
+		T(test_scans_see_one_state),  T(test_second_writer_busy),
+		T(test_no_blocking),          T(test_growth_keeps_pointers),
+		T(test_writers_in_processes), T(test_two_envs_one_process),
+		T(test_server_lock),          T(test_readonly_env),
 		T(test_many_readers),
 #undef T
 	};

@@ -90,7 +90,7 @@ static size_t key_of(char *buf, size_t n, uint64_t k, unsigned j)
 static int counter_get(kv_txn *txn, kv_table *t, uint64_t *n)
 {
 	kv_val v;
-	int rc = kv_get(txn, t, (kv_val){"n", 1}, &v);
+	int rc = kv_get(txn, t, (kv_val){ "n", 1 }, &v);
 
 	if (rc == KV_ENOTFOUND) {
 		*n = 0;
@@ -123,7 +123,8 @@ static int put_commit_keys(kv_txn *txn, kv_table *t, uint64_t k,
 		size_t vl = vlen_of(k, j);
 
 		kt_fill(vbuf, vl, vtag_of(k, j));
-		rc = kv_put(txn, t, (kv_val){key, kl}, (kv_val){vbuf, vl}, 0);
+		rc = kv_put(txn, t, (kv_val){ key, kl }, (kv_val){ vbuf, vl },
+		            0);
 		if (rc != 0)
 			return rc;
 	}
@@ -138,7 +139,7 @@ static int del_commit_keys(kv_txn *txn, kv_table *t, uint64_t k)
 	for (unsigned j = 0; j <= extra_keys(k); j++) {
 		size_t kl = key_of(key, sizeof(key), k, j);
 
-		rc = kv_del(txn, t, (kv_val){key, kl});
+		rc = kv_del(txn, t, (kv_val){ key, kl });
 		if (rc != 0)
 			return rc;
 	}
@@ -156,8 +157,8 @@ static int side_table(kv_txn *txn, uint64_t k)
 	for (unsigned j = 0; rc == 0 && j < k % 5 + 1; j++) {
 		uint64_t v = k * 10 + j;
 
-		rc = kv_put(txn, x, (kv_val){&j, sizeof(j)},
-		            (kv_val){&v, sizeof(v)}, 0);
+		rc = kv_put(txn, x, (kv_val){ &j, sizeof(j) },
+		            (kv_val){ &v, sizeof(v) }, 0);
 	}
 	if (rc == 0 && k > TAB_KEEP) {
 		snprintf(name, sizeof(name), "x%" PRIu64, k - TAB_KEEP);
@@ -208,7 +209,7 @@ static void child_run(const char *path, int fd, const struct kv_io *io)
 		if (rc != 0)
 			child_die("read counter", rc);
 		k = n + 1;
-		rc = kv_put(txn, t, (kv_val){"n", 1}, (kv_val){&k, 8}, 0);
+		rc = kv_put(txn, t, (kv_val){ "n", 1 }, (kv_val){ &k, 8 }, 0);
 		if (rc == 0)
 			rc = put_commit_keys(txn, t, k, vbuf);
 		if (rc == 0 && k > WINDOW)
@@ -274,8 +275,7 @@ static int has_name(const struct names *nm, const char *name)
 }
 
 /* Every key of table c in state n is exactly what commits 1..n leave. */
-static void verify_data(kv_txn *txn, kv_table *t, uint64_t n,
-                        const char *when)
+static void verify_data(kv_txn *txn, kv_table *t, uint64_t n, const char *when)
 {
 	uint64_t first = n > WINDOW ? n - WINDOW + 1 : 1;
 	uint64_t want = 1; /* the counter */
@@ -308,13 +308,14 @@ static void verify_data(kv_txn *txn, kv_table *t, uint64_t n,
 			fail_msg("%s: unexpected key \"%s\"", when, tmp);
 		if (kk < first || kk > n || j > extra_keys(kk))
 			fail_msg("%s: key \"%s\" present in state %" PRIu64
-			         " (commit %" PRIu64 " is %s)", when, tmp, n,
-			         kk, kk > n ? "not committed" : "deleted");
+			         " (commit %" PRIu64 " is %s)",
+			         when, tmp, n, kk,
+			         kk > n ? "not committed" : "deleted");
 		if (v.len != vlen_of(kk, j) ||
 		    kt_vcheck(v.data, v.len, vtag_of(kk, j)) >= 0)
 			fail_msg("%s: value of \"%s\" is wrong (%zu bytes, "
-			         "expected %zu)", when, tmp, v.len,
-			         vlen_of(kk, j));
+			         "expected %zu)",
+			         when, tmp, v.len, vlen_of(kk, j));
 	}
 	if (rc != KV_ENOTFOUND)
 		fail_msg("%s: scan ended with rc %d (%s)", when, rc,
@@ -322,14 +323,15 @@ static void verify_data(kv_txn *txn, kv_table *t, uint64_t n,
 	kv_cursor_close(c);
 	if (seen != want)
 		fail_msg("%s: %" PRIu64 " keys in state %" PRIu64
-		         ", expected %" PRIu64, when, seen, n, want);
+		         ", expected %" PRIu64,
+		         when, seen, n, want);
 	if (kv_table_count(t) != want)
 		fail_msg("%s: kv_table_count %" PRIu64 ", expected %" PRIu64,
 		         when, kv_table_count(t), want);
 	for (uint64_t j = first; j <= n; j++) { /* and by point lookups */
 		size_t kl = key_of(key, sizeof(key), j, 0);
 
-		rc = kv_get(txn, t, (kv_val){key, kl}, &v);
+		rc = kv_get(txn, t, (kv_val){ key, kl }, &v);
 		if (rc != 0)
 			fail_msg("%s: kv_get %s: rc %d (%s)", when, key, rc,
 			         kt_err(rc));
@@ -338,7 +340,7 @@ static void verify_data(kv_txn *txn, kv_table *t, uint64_t n,
 
 static void verify_names(kv_txn *txn, uint64_t n)
 {
-	struct names tabs = {.n = 0}, snaps = {.n = 0};
+	struct names tabs = { .n = 0 }, snaps = { .n = 0 };
 	int want_tabs = 1, want_snaps = 0;
 	char name[32];
 
@@ -356,7 +358,8 @@ static void verify_names(kv_txn *txn, uint64_t n)
 			snprintf(name, sizeof(name), "s%" PRIu64, j);
 			if (!has_name(&snaps, name))
 				fail_msg("state %" PRIu64 ": snapshot %s "
-				         "missing", n, name);
+				         "missing",
+				         n, name);
 			want_snaps++;
 		}
 	}
@@ -391,15 +394,16 @@ static void verify_snapshot(kv_env *env, uint64_t n)
 	assert_int_equal(kv_table_open(txn, "c", 0, &t), 0);
 	assert_int_equal(counter_get(txn, t, &m), 0);
 	if (m != j - 1)
-		fail_msg("snapshot %s holds counter %" PRIu64 ", expected %"
-		         PRIu64, name, m, j - 1);
+		fail_msg("snapshot %s holds counter %" PRIu64
+		         ", expected %" PRIu64,
+		         name, m, j - 1);
 	verify_data(txn, t, m, name);
 	count = kv_table_count(t);
 	kv_txn_abort(txn);
 	if (info.records < count)
 		fail_msg("snapshot %s: kv_snapshot_get records %" PRIu64
-		         " < %" PRIu64 " entries in its table c", name,
-		         info.records, count);
+		         " < %" PRIu64 " entries in its table c",
+		         name, info.records, count);
 }
 
 /* Reopen and verify: the state must be between lo and hi (inclusive). */
@@ -430,12 +434,13 @@ static uint64_t verify_store(const char *path, uint64_t lo, uint64_t hi,
 	}
 	if (n < lo)
 		fail_msg("kill %u: commit %" PRIu64 " returned to the child "
-		         "(and must survive) but the store holds state %"
-		         PRIu64 " after reopen (lost %" PRIu64 " commits)",
+		         "(and must survive) but the store holds state %" PRIu64
+		         " after reopen (lost %" PRIu64 " commits)",
 		         iter, lo, n, lo - n);
 	if (n > hi)
 		fail_msg("kill %u: the store holds state %" PRIu64 " but only "
-		         "%" PRIu64 " commits were made", iter, n, hi);
+		         "%" PRIu64 " commits were made",
+		         iter, n, hi);
 	snprintf(when, sizeof(when), "kill %u, state %" PRIu64, iter, n);
 	if (n)
 		verify_data(txn, t, n, when);
@@ -446,8 +451,8 @@ static uint64_t verify_store(const char *path, uint64_t lo, uint64_t hi,
 	assert_int_equal(kv_env_stat(env, &st), 0);
 	if (st.readers != 0)
 		fail_msg("kill %u: %" PRIu64 " readers registered after the "
-		         "writer process died (stale reader slots)", iter,
-		         st.readers);
+		         "writer process died (stale reader slots)",
+		         iter, st.readers);
 	if (st.txnid < n)
 		fail_msg("kill %u: stat txnid %" PRIu64 " below state %" PRIu64,
 		         iter, st.txnid, n);
@@ -459,8 +464,8 @@ static uint64_t verify_store(const char *path, uint64_t lo, uint64_t hi,
 static void test_crash_kill_loop(void **state)
 {
 	uint64_t seed = kt_seed("crash");
-	unsigned kills = (unsigned)kt_env_u64("CCC_CRASH_KILLS",
-	                                      kt_long() ? 2000 : 200);
+	unsigned kills =
+	        (unsigned)kt_env_u64("CCC_CRASH_KILLS", kt_long() ? 2000 : 200);
 	const char *dir = kt_tmpdir("crash");
 	char path[4096];
 	struct kt_rng rng;
@@ -502,9 +507,9 @@ static void test_crash_kill_loop(void **state)
 		assert_int_equal(waitpid(pid, &status, 0), pid);
 		while (read(fds[0], &k, sizeof(k)) == (ssize_t)sizeof(k)) {
 			if (k != reported + 1)
-				fail_msg("kill %u: child reported commit %"
-				         PRIu64 " after %" PRIu64, i, k,
-				         reported);
+				fail_msg("kill %u: child reported commit "
+				         "%" PRIu64 " after %" PRIu64,
+				         i, k, reported);
 			reported = k;
 		}
 		close(fds[0]);
@@ -512,7 +517,8 @@ static void test_crash_kill_loop(void **state)
 			/* exited by itself: a failure inside the child */
 			fail_msg("kill %u: the child ended on its own "
 			         "(status 0x%x, seed %" PRIu64 "); see its "
-			         "message above", i, (unsigned)status, seed);
+			         "message above",
+			         i, (unsigned)status, seed);
 		}
 		n = verify_store(path, reported, reported + 1, i);
 		if (n > max_n)
@@ -521,8 +527,10 @@ static void test_crash_kill_loop(void **state)
 		if (size > max_size)
 			max_size = size;
 	}
-	fprintf(stderr, "crash: %u kills, %" PRIu64 " commits, largest file "
-	        "%lld bytes\n", kills, max_n, max_size);
+	fprintf(stderr,
+	        "crash: %u kills, %" PRIu64 " commits, largest file "
+	        "%lld bytes\n",
+	        kills, max_n, max_size);
 	/* the test must have committed something, or it tested nothing */
 	assert_true(max_n > kills / 4);
 	/* stale readers of killed processes must not pin space forever:
@@ -603,8 +611,8 @@ static void test_power_loss(void **state)
 		close(fds[0]);
 		if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL)
 			fail_msg("round %u: the child ended on its own (status "
-			         "0x%x, seed %" PRIu64 ")", i, (unsigned)status,
-			         seed);
+			         "0x%x, seed %" PRIu64 ")",
+			         i, (unsigned)status, seed);
 		undone += kt_power_loss(path, logpath, &rng, KT_LOSE_RANDOM,
 		                        2 * KV_PAGE_SIZE, &nlog);
 		logged += nlog;
@@ -613,9 +621,11 @@ static void test_power_loss(void **state)
 		if (n > max_n)
 			max_n = n;
 	}
-	fprintf(stderr, "power loss: %u rounds, up to state %" PRIu64 ", %lu "
+	fprintf(stderr,
+	        "power loss: %u rounds, up to state %" PRIu64 ", %lu "
 	        "of %lu logged page writes undone, %" PRIu64 " non-durable "
-	        "commits rolled back\n", rounds, max_n, undone, logged, lost);
+	        "commits rolled back\n",
+	        rounds, max_n, undone, logged, lost);
 	assert_true(max_n > rounds / 4);
 	/* the simulation must have lost something, or it tested nothing */
 	assert_true(undone > 0);
@@ -639,12 +649,12 @@ static void rewrite_all(kv_env *env, unsigned round, int durable,
 
 		snprintf(key, sizeof(key), "k%04u", i);
 		kt_fill(val, sizeof(val), round * 1000 + i);
-		assert_int_equal(kv_put(txn, t, (kv_val){key, strlen(key)},
-		                        (kv_val){val, sizeof(val)}, 0),
+		assert_int_equal(kv_put(txn, t, (kv_val){ key, strlen(key) },
+		                        (kv_val){ val, sizeof(val) }, 0),
 		                 0);
 	}
-	kv_txn_set_durability(txn, durable ? KV_DURABLE_IMMEDIATE
-	                                   : KV_DURABLE_NONE);
+	kv_txn_set_durability(txn,
+	                      durable ? KV_DURABLE_IMMEDIATE : KV_DURABLE_NONE);
 	assert_int_equal(kv_txn_commit(txn), 0);
 }
 
@@ -659,7 +669,7 @@ static void expect_round(kv_txn *txn, unsigned round, const char *what)
 		int rc;
 
 		snprintf(key, sizeof(key), "k%04u", i);
-		rc = kv_get(txn, t, (kv_val){key, strlen(key)}, &v);
+		rc = kv_get(txn, t, (kv_val){ key, strlen(key) }, &v);
 		if (rc || v.len != 300 ||
 		    kt_vcheck(v.data, 300, round * 1000 + i) >= 0)
 			fail_msg("%s: %s is not the value of round %u (rc %d)",
@@ -696,7 +706,7 @@ static void test_power_loss_after_snapshot_delete(void **state)
 
 	assert_int_equal(kv_env_open_io(&env, path, 0, 0600, &u.io), 0);
 	rewrite_all(env, 0, 1, NULL, NULL);
-	rewrite_all(env, 1, 1, "S", NULL); /* S holds round 0 */
+	rewrite_all(env, 1, 1, "S", NULL);  /* S holds round 0 */
 	rewrite_all(env, 2, 1, NULL, NULL); /* the last durable commit */
 	rewrite_all(env, 3, 0, NULL, "S");
 	rewrite_all(env, 4, 0, NULL, NULL);
@@ -767,8 +777,8 @@ static void test_txnids_not_reused(void **state)
 		kt_fill(val, sizeof(val), i);
 		assert_int_equal(kv_txn_begin(env, 0, &txn), 0);
 		assert_int_equal(kv_table_open(txn, "t", 0, &t), 0);
-		assert_int_equal(kv_put(txn, t, (kv_val){key, strlen(key)},
-		                        (kv_val){val, sizeof(val)}, 0),
+		assert_int_equal(kv_put(txn, t, (kv_val){ key, strlen(key) },
+		                        (kv_val){ val, sizeof(val) }, 0),
 		                 0);
 		last = kv_txn_id(txn);
 		kv_txn_set_durability(txn, KV_DURABLE_NONE);
@@ -782,8 +792,10 @@ static void test_txnids_not_reused(void **state)
 	/* the newest txnid any page of the file carries */
 	fd = open(path, O_RDONLY);
 	assert_true(fd >= 0);
-	for (uint64_t i = 2; pread(fd, pg, sizeof(pg), (off_t)(i * KV_PAGE_SIZE))
-	                     == (ssize_t)sizeof(pg); i++)
+	for (uint64_t i = 2;
+	     pread(fd, pg, sizeof(pg), (off_t)(i * KV_PAGE_SIZE)) ==
+	     (ssize_t)sizeof(pg);
+	     i++)
 		if (get64(pg + PH_PGNO) == i && get64(pg + PH_TXNID) > seen)
 			seen = get64(pg + PH_TXNID);
 	close(fd);
@@ -795,12 +807,13 @@ static void test_txnids_not_reused(void **state)
 		assert_int_equal(kv_txn_begin(env, 0, &txn), 0);
 		first = kv_txn_id(txn);
 		if (first <= seen)
-			fail_msg("write txn %u after the power loss has id %"
-			         PRIu64 ", but a page on the disk already "
-			         "carries txnid %" PRIu64, i, first, seen);
+			fail_msg("write txn %u after the power loss has id "
+			         "%" PRIu64 ", but a page on the disk already "
+			         "carries txnid %" PRIu64,
+			         i, first, seen);
 		assert_int_equal(kv_table_open(txn, "t", 0, &t), 0);
-		assert_int_equal(kv_put(txn, t, (kv_val){"new", 3},
-		                        (kv_val){"v", 1}, 0),
+		assert_int_equal(kv_put(txn, t, (kv_val){ "new", 3 },
+		                        (kv_val){ "v", 1 }, 0),
 		                 0);
 		kv_txn_set_durability(txn, KV_DURABLE_NONE);
 		assert_int_equal(kv_txn_commit(txn), 0);

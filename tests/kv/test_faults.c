@@ -115,7 +115,7 @@ static void apply_op(struct mstate *s, struct wop *op, struct kt_rng *r,
 	op->len = kt_chance(r, 1, 6) ? (uint32_t)kt_range(r, 4097, VMAX)
 	                             : (uint32_t)kt_range(r, 0, 1200);
 	op->tag = (uint64_t)i * 64 + j;
-	s->v[op->key] = (struct mval){true, op->len, op->tag};
+	s->v[op->key] = (struct mval){ true, op->len, op->tag };
 }
 
 static void plan_snapshot(const struct workload *w, struct mstate *s,
@@ -127,7 +127,7 @@ static void plan_snapshot(const struct workload *w, struct mstate *s,
 	if (roll == 0 && s->nsnaps < MAXSNAPS) {
 		c->snap_op = SNAP_CREATE;
 		c->snap_id = i;
-		s->snaps[s->nsnaps++] = (struct msnap){i, i - 1};
+		s->snaps[s->nsnaps++] = (struct msnap){ i, i - 1 };
 	} else if (roll == 1 && s->nsnaps) {
 		c->snap_op = SNAP_DELETE;
 		c->snap_id = s->snaps[pick].id;
@@ -178,7 +178,7 @@ static void free_workload(struct workload *w)
 static kv_val key_of(char *buf, unsigned k)
 {
 	snprintf(buf, 8, "k%02u", k);
-	return (kv_val){buf, 3};
+	return (kv_val){ buf, 3 };
 }
 
 /* Where a failure message says it happened (the seed, the crash point). */
@@ -215,11 +215,12 @@ static int commit_one(kv_env *env, const struct workload *w, unsigned i)
 			rc = kv_del(txn, t, k);
 		} else {
 			kt_fill(w->vbuf, op->len, op->tag);
-			rc = kv_put(txn, t, k, (kv_val){w->vbuf, op->len}, 0);
+			rc = kv_put(txn, t, k, (kv_val){ w->vbuf, op->len }, 0);
 		}
 	}
 	if (rc == 0)
-		rc = kv_put(txn, t, (kv_val){"#", 1}, (kv_val){&counter, 8}, 0);
+		rc = kv_put(txn, t, (kv_val){ "#", 1 }, (kv_val){ &counter, 8 },
+		            0);
 	if (rc != 0)
 		fail_msg("%s: commit %u, before the commit: %s", where, i,
 		         kt_err(rc));
@@ -259,8 +260,8 @@ static void expect_table(kv_txn *txn, const struct workload *w, unsigned k,
 		         k, rc);
 	memcpy(&counter, val.data, 8);
 	if (counter != k)
-		fail_msg("%s: %s: counter %" PRIu64 " in state %u", where,
-		         what, counter, k);
+		fail_msg("%s: %s: counter %" PRIu64 " in state %u", where, what,
+		         counter, k);
 	for (unsigned j = 0; j < NKEYS; j++) {
 		const struct mval *m = &s->v[j];
 
@@ -270,24 +271,26 @@ static void expect_table(kv_txn *txn, const struct workload *w, unsigned k,
 		rc = kv_cursor_next(cu, &key, &val);
 		if (rc || key.len != 3 || memcmp(key.data, kb, 3) != 0)
 			fail_msg("%s: %s: state %u: expected key %s, got "
-			         "\"%.*s\" (rc %d)", where, what, k, kb,
-			         rc ? 0 : (int)key.len,
+			         "\"%.*s\" (rc %d)",
+			         where, what, k, kb, rc ? 0 : (int)key.len,
 			         rc ? "" : (const char *)key.data, rc);
-		if (val.len != m->len || kt_vcheck(val.data, m->len, m->tag) >= 0)
+		if (val.len != m->len ||
+		    kt_vcheck(val.data, m->len, m->tag) >= 0)
 			fail_msg("%s: %s: state %u: wrong value of %s (%zu "
-			         "bytes, expected %u)", where, what, k, kb,
-			         val.len, m->len);
+			         "bytes, expected %u)",
+			         where, what, k, kb, val.len, m->len);
 		n++;
 	}
 	rc = kv_cursor_next(cu, &key, &val);
 	if (rc != KV_ENOTFOUND)
-		fail_msg("%s: %s: state %u: extra key \"%.*s\"", where, what,
-		         k, rc ? 0 : (int)key.len,
+		fail_msg("%s: %s: state %u: extra key \"%.*s\"", where, what, k,
+		         rc ? 0 : (int)key.len,
 		         rc ? "" : (const char *)key.data);
 	kv_cursor_close(cu);
 	if (kv_table_count(t) != n)
-		fail_msg("%s: %s: state %u: count %" PRIu64 ", expected %"
-		         PRIu64, where, what, k, kv_table_count(t), n);
+		fail_msg("%s: %s: state %u: count %" PRIu64
+		         ", expected %" PRIu64,
+		         where, what, k, kv_table_count(t), n);
 }
 
 struct names {
@@ -320,7 +323,7 @@ static void expect_state(kv_env *env, const struct workload *w, unsigned k,
                          const char *what)
 {
 	const struct mstate *s = &w->st[k];
-	struct names nm = {0};
+	struct names nm = { 0 };
 	unsigned ntables = 0;
 	kv_txn *txn;
 
@@ -342,7 +345,8 @@ static void expect_state(kv_env *env, const struct workload *w, unsigned k,
 		snprintf(name, sizeof(name), "s%u", s->snaps[j].id);
 		if (strcmp(nm.name[j], name) != 0)
 			fail_msg("%s: %s: state %u: snapshot %s where %s was "
-			         "expected", where, what, k, nm.name[j], name);
+			         "expected",
+			         where, what, k, nm.name[j], name);
 		rc = kv_txn_begin_snapshot(env, name, &txn);
 		if (rc != 0)
 			fail_msg("%s: %s: snapshot %s: %s", where, what, name,
@@ -364,7 +368,7 @@ static unsigned read_counter(kv_env *env)
 	assert_int_equal(kv_txn_begin(env, KV_TXN_RDONLY, &txn), 0);
 	rc = kv_table_open(txn, "t", 0, &t);
 	if (rc == 0)
-		rc = kv_get(txn, t, (kv_val){"#", 1}, &v);
+		rc = kv_get(txn, t, (kv_val){ "#", 1 }, &v);
 	if (rc == 0 && v.len == 8)
 		memcpy(&n, v.data, 8);
 	else if (rc != KV_ENOTFOUND)
@@ -459,8 +463,7 @@ static void progress_ok(struct progress *p, const struct workload *w,
 
 /* Run commits from..n through f until the world stops or all are done. */
 static void run_until_crash(kv_env *env, const struct workload *w,
-                            struct kt_fio *f, unsigned from,
-                            struct progress *p)
+                            struct kt_fio *f, unsigned from, struct progress *p)
 {
 	for (unsigned i = from; i <= w->n; i++) {
 		int rc = commit_one(env, w, i);
@@ -487,13 +490,13 @@ enum variant {
 	V_COUNT,
 };
 
-static const char *const variant_name[V_COUNT] = {"drop", "tear", "reorder",
-                                                  "prefix"};
+static const char *const variant_name[V_COUNT] = { "drop", "tear", "reorder",
+	                                           "prefix" };
 
 struct sweep {
 	uint64_t points;
 	uint64_t undone, logged;
-	uint64_t rolled_back; /* commits that returned and were lost */
+	uint64_t rolled_back;          /* commits that returned and were lost */
 	uint64_t outcomes[V_COUNT][3]; /* state: last durable, between, last */
 };
 
@@ -520,17 +523,19 @@ static bool crash_one(const struct files *fs, const struct workload *w,
                       uint64_t seed, uint64_t n, enum variant v,
                       struct sweep *sw)
 {
-	static const enum kt_loss loss[V_COUNT] = {
-		KT_LOSE_ALL, KT_LOSE_NONE, KT_LOSE_HALF, KT_LOSE_AFTER};
-	struct progress p = {0, 0, 0, true};
+	static const enum kt_loss loss[V_COUNT] = { KT_LOSE_ALL, KT_LOSE_NONE,
+		                                    KT_LOSE_HALF,
+		                                    KT_LOSE_AFTER };
+	struct progress p = { 0, 0, 0, true };
 	struct kt_fio f;
 	struct kt_rng r;
 	kv_env *env;
 	unsigned lo, hi, nlog, k;
 	int rc;
 
-	snprintf(where, sizeof(where), "seed %" PRIu64 ", crash at op %"
-	         PRIu64 " (%s)", seed, n, variant_name[v]);
+	snprintf(where, sizeof(where),
+	         "seed %" PRIu64 ", crash at op %" PRIu64 " (%s)", seed, n,
+	         variant_name[v]);
 	files_fresh(fs);
 	assert_int_equal(kt_fio_init(&f, fs->path, fs->log), 0);
 	f.crash_at = n;
@@ -559,8 +564,8 @@ static bool crash_one(const struct files *fs, const struct workload *w,
 		hi = lo; /* the disk is as the last sync left it */
 	} else if (v == V_TEAR) {
 		/* every write before the crash reached the disk */
-		bool meta = f.fault_kind == KT_OP_WRITE &&
-		            f.fault_off < META_BYTES;
+		bool meta =
+		        f.fault_kind == KT_OP_WRITE && f.fault_off < META_BYTES;
 
 		bool logw = f.fault_kind == KT_OP_WRITE &&
 		            in_log(fs->path, f.fault_off);
@@ -580,7 +585,7 @@ static bool crash_one(const struct files *fs, const struct workload *w,
 /* The file operations of the whole workload, when nothing fails. */
 static uint64_t count_ops(const struct files *fs, const struct workload *w)
 {
-	struct progress p = {0, 0, 0, true};
+	struct progress p = { 0, 0, 0, true };
 	struct kt_fio f;
 	kv_env *env;
 	uint64_t ops;
@@ -604,8 +609,8 @@ static uint64_t count_ops(const struct files *fs, const struct workload *w)
 static void test_crash_points(void **state)
 {
 	uint64_t seed = kt_seed("faults");
-	uint64_t target = kt_env_u64("CCC_FAULT_POINTS",
-	                             kt_long() ? 100000 : 2000);
+	uint64_t target =
+	        kt_env_u64("CCC_FAULT_POINTS", kt_long() ? 100000 : 2000);
 	struct files fs;
 	struct sweep sw;
 
@@ -624,16 +629,18 @@ static void test_crash_points(void **state)
 				assert_true(crash_one(&fs, &w, seed + round, n,
 				                      (enum variant)v, &sw));
 		/* one past the end: the workload finishes */
-		assert_false(crash_one(&fs, &w, seed + round, ops + 1, V_DROP,
-		                       &sw));
+		assert_false(
+		        crash_one(&fs, &w, seed + round, ops + 1, V_DROP, &sw));
 		free_workload(&w);
 	}
-	fprintf(stderr, "faults: %" PRIu64 " crash points, %" PRIu64 " of %"
-	        PRIu64 " logged changes lost, %" PRIu64 " returned commits "
-	        "rolled back\n", sw.points, sw.undone, sw.logged,
-	        sw.rolled_back);
+	fprintf(stderr,
+	        "faults: %" PRIu64 " crash points, %" PRIu64 " of %" PRIu64
+	        " logged changes lost, %" PRIu64 " returned commits "
+	        "rolled back\n",
+	        sw.points, sw.undone, sw.logged, sw.rolled_back);
 	for (int v = 0; v < V_COUNT; v++)
-		fprintf(stderr, "faults:   %-7s came back at the last durable "
+		fprintf(stderr,
+		        "faults:   %-7s came back at the last durable "
 		        "commit %" PRIu64 " times, between %" PRIu64 ", at the "
 		        "last commit or the one in flight %" PRIu64 "\n",
 		        variant_name[v], sw.outcomes[v][0], sw.outcomes[v][1],
@@ -698,7 +705,7 @@ static void run_with_fault(const struct files *fs, const struct workload *w,
                            const struct kt_fio *plan, bool lose_on_fatal,
                            struct faultstats *fst)
 {
-	struct progress p = {0, 0, 0, true};
+	struct progress p = { 0, 0, 0, true };
 	struct kt_fio f;
 	kv_env *env;
 	unsigned i = 1;
@@ -748,8 +755,8 @@ static void run_with_fault(const struct files *fs, const struct workload *w,
 					rc = commit_one(env, w, i);
 					if (rc != 0)
 						fail_msg("%s: commit %u with "
-						         "space back: %s", where,
-						         i, kt_err(rc));
+						         "space back: %s",
+						         where, i, kt_err(rc));
 					progress_ok(&p, w, i++);
 				}
 			}
@@ -759,19 +766,20 @@ static void run_with_fault(const struct files *fs, const struct workload *w,
 		rc = kv_txn_begin(env, 0, &txn);
 		if (rc != KV_EFATAL)
 			fail_msg("%s: after a failed %s, begin gave %d", where,
-			         meta ? "meta write" : logw ? "log write"
-			                             : "fsync", rc);
+			         meta   ? "meta write"
+			         : logw ? "log write"
+			                : "fsync",
+			         rc);
 		assert_int_equal(kv_env_sync(env), KV_EFATAL);
 		kv_env_close(env);
 		if (lose_on_fatal)
 			kt_power_loss(fs->path, fs->log, NULL, KT_LOSE_ALL, 0,
 			              NULL);
-		p.last_ok = reopen_check(fs->path, w,
-		                         lose_on_fatal ? p.last_durable
-		                                       : p.last_ok,
-		                         lose_on_fatal ? p.last_durable
-		                         : meta        ? p.last_ok
-		                                       : i);
+		p.last_ok = reopen_check(
+		        fs->path, w, lose_on_fatal ? p.last_durable : p.last_ok,
+		        lose_on_fatal ? p.last_durable
+		        : meta        ? p.last_ok
+		                      : i);
 		p.last_durable = p.last_ok; /* opening syncs */
 		i = p.last_ok + 1;
 		env = open_fio(fs, &f, fst);
@@ -790,7 +798,7 @@ static void run_with_fault(const struct files *fs, const struct workload *w,
 static void count_kinds(const struct files *fs, const struct workload *w,
                         uint64_t nkind[4], uint64_t *size)
 {
-	struct progress p = {0, 0, 0, true};
+	struct progress p = { 0, 0, 0, true };
 	struct kt_fio f;
 	kv_env *env;
 
@@ -810,9 +818,9 @@ static void count_kinds(const struct files *fs, const struct workload *w,
 static void test_eio(void **state)
 {
 	uint64_t seed = kt_seed("faults-eio");
-	static const int kinds[] = {KT_OP_WRITE, KT_OP_SYNC, KT_OP_TRUNCATE};
-	static const char *const kname[] = {"", "write", "sync", "truncate"};
-	struct faultstats fst = {0, 0, 0, 0};
+	static const int kinds[] = { KT_OP_WRITE, KT_OP_SYNC, KT_OP_TRUNCATE };
+	static const char *const kname[] = { "", "write", "sync", "truncate" };
+	struct faultstats fst = { 0, 0, 0, 0 };
 	struct workload w;
 	struct files fs;
 	uint64_t nkind[4], size;
@@ -827,9 +835,10 @@ static void test_eio(void **state)
 			     lose++) {
 				struct kt_fio plan;
 
-				snprintf(where, sizeof(where), "seed %" PRIu64
-				         ", EIO on %s %" PRIu64 "%s", seed,
-				         kname[kinds[k]], n,
+				snprintf(where, sizeof(where),
+				         "seed %" PRIu64 ", EIO on %s %" PRIu64
+				         "%s",
+				         seed, kname[kinds[k]], n,
 				         lose ? ", unsynced writes lost" : "");
 				memset(&plan, 0, sizeof(plan));
 				plan.fail_kind = kinds[k];
@@ -839,12 +848,13 @@ static void test_eio(void **state)
 			}
 		}
 	}
-	fprintf(stderr, "faults: %" PRIu64 " runs with EIO (of %" PRIu64
-	        " writes, %" PRIu64 " syncs, %" PRIu64 " truncates), %"
-	        PRIu64 " faults injected: %" PRIu64 " left the store usable, %"
-	        PRIu64 " latched KV_EFATAL\n", fst.runs, nkind[KT_OP_WRITE],
-	        nkind[KT_OP_SYNC], nkind[KT_OP_TRUNCATE], fst.faults,
-	        fst.usable, fst.fatal);
+	fprintf(stderr,
+	        "faults: %" PRIu64 " runs with EIO (of %" PRIu64
+	        " writes, %" PRIu64 " syncs, %" PRIu64 " truncates), %" PRIu64
+	        " faults injected: %" PRIu64 " left the store usable, %" PRIu64
+	        " latched KV_EFATAL\n",
+	        fst.runs, nkind[KT_OP_WRITE], nkind[KT_OP_SYNC],
+	        nkind[KT_OP_TRUNCATE], fst.faults, fst.usable, fst.fatal);
 	assert_true(fst.usable > 0 && fst.fatal > 0);
 	free_workload(&w);
 	free(fs.tmpl);
@@ -858,7 +868,7 @@ static void test_eio(void **state)
 static void test_enospc(void **state)
 {
 	uint64_t seed = kt_seed("faults-enospc");
-	struct faultstats fst = {0, 0, 0, 0};
+	struct faultstats fst = { 0, 0, 0, 0 };
 	struct workload w;
 	struct files fs;
 	uint64_t nkind[4], size, high = 0;
@@ -885,17 +895,20 @@ static void test_enospc(void **state)
 			memset(&plan, 0, sizeof(plan));
 			plan.full_at = b + (k == 2 ? KV_PAGE_SIZE / 2 + 8 : 0);
 			plan.full_truncate = k == 1;
-			snprintf(where, sizeof(where), "seed %" PRIu64 ", disk "
-			         "full at byte %" PRIu64 "%s", seed,
-			         plan.full_at,
+			snprintf(where, sizeof(where),
+			         "seed %" PRIu64 ", disk "
+			         "full at byte %" PRIu64 "%s",
+			         seed, plan.full_at,
 			         plan.full_truncate ? " (growth fails too)"
 			                            : "");
 			run_with_fault(&fs, &w, &plan, false, &fst);
 		}
 	}
-	fprintf(stderr, "faults: %" PRIu64 " runs with a full disk (file of %"
-	        PRIu64 " bytes, %" PRIu64 " in use), %" PRIu64 " commits "
-	        "failed with ENOSPC\n", fst.runs, size, high, fst.faults);
+	fprintf(stderr,
+	        "faults: %" PRIu64 " runs with a full disk (file of %" PRIu64
+	        " bytes, %" PRIu64 " in use), %" PRIu64 " commits "
+	        "failed with ENOSPC\n",
+	        fst.runs, size, high, fst.faults);
 	assert_true(fst.faults > 0 && fst.fatal == 0);
 	free_workload(&w);
 	free(fs.tmpl);
@@ -1056,8 +1069,9 @@ static int load_check(const char *path, bool committed)
 
 static void test_crash_during_large_load(void **state)
 {
-	static const enum kt_loss loss[V_COUNT] = {
-		KT_LOSE_ALL, KT_LOSE_NONE, KT_LOSE_HALF, KT_LOSE_AFTER};
+	static const enum kt_loss loss[V_COUNT] = { KT_LOSE_ALL, KT_LOSE_NONE,
+		                                    KT_LOSE_HALF,
+		                                    KT_LOSE_AFTER };
 	struct files fs;
 	struct kt_fio f;
 	struct kt_rng r;
@@ -1085,19 +1099,24 @@ static void test_crash_during_large_load(void **state)
 	 * operations: the meta page and the sync */
 	for (unsigned j = 1; j <= LOAD_POINTS + 2; j++) {
 		for (int v = 0; v < V_COUNT; v++) {
-			uint64_t at = j <= LOAD_POINTS
-			        ? base_ops + load_ops * j / (LOAD_POINTS + 1)
-			        : base_ops + load_ops - (LOAD_POINTS + 2 - j);
-			snprintf(where, sizeof(where), "large load, crash at "
-			         "op %" PRIu64 " of %" PRIu64 " (%s)", at,
-			         base_ops + load_ops, variant_name[v]);
+			uint64_t at =
+			        j <= LOAD_POINTS
+			                ? base_ops + load_ops * j /
+			                                     (LOAD_POINTS + 1)
+			                : base_ops + load_ops -
+			                          (LOAD_POINTS + 2 - j);
+			snprintf(where, sizeof(where),
+			         "large load, crash at "
+			         "op %" PRIu64 " of %" PRIu64 " (%s)",
+			         at, base_ops + load_ops, variant_name[v]);
 			files_fresh(&fs);
 			assert_int_equal(kt_fio_init(&f, fs.path, fs.log), 0);
 			f.crash_at = at;
 			f.tear = v == V_TEAR;
 			f.tear_seed = kt_mix(at);
-			assert_int_equal(kv_env_open_io(&env, fs.path, 0, 0600,
-			                                &f.io), 0);
+			assert_int_equal(
+			        kv_env_open_io(&env, fs.path, 0, 0600, &f.io),
+			        0);
 			assert_int_equal(load_base(env), 0);
 			assert_int_not_equal(load_run(env, &committed), 0);
 			assert_true(f.dead);

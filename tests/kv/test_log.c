@@ -41,9 +41,8 @@ static void lx_open(struct lx *x, const char *tag)
 	tmpdir_path(x->path, sizeof(x->path), dir, "db");
 	snprintf(x->undo, sizeof(x->undo), "%s-undo", x->path);
 	assert_int_equal(kt_fio_init(&x->f, x->path, x->undo), 0);
-	assert_int_equal(kv_env_open_io(&x->env, x->path, KV_CREATE, 0600,
-	                                 &x->f.io),
-	                 0);
+	assert_int_equal(
+	        kv_env_open_io(&x->env, x->path, KV_CREATE, 0600, &x->f.io), 0);
 }
 
 /* Close without any sync, and lose what a power loss may lose. */
@@ -68,11 +67,11 @@ static void put(kv_env *env, const char *table, unsigned k, size_t vlen,
 	kt_fill(val, vlen, k);
 	assert_int_equal(kv_txn_begin(env, 0, &txn), 0);
 	assert_int_equal(kv_table_open(txn, table, KV_TABLE_CREATE, &t), 0);
-	assert_int_equal(kv_put(txn, t, (kv_val){key, strlen(key)},
-	                        (kv_val){val, vlen}, 0),
+	assert_int_equal(kv_put(txn, t, (kv_val){ key, strlen(key) },
+	                        (kv_val){ val, vlen }, 0),
 	                 0);
-	kv_txn_set_durability(txn, durable ? KV_DURABLE_IMMEDIATE
-	                                   : KV_DURABLE_NONE);
+	kv_txn_set_durability(txn,
+	                      durable ? KV_DURABLE_IMMEDIATE : KV_DURABLE_NONE);
 	assert_int_equal(kv_txn_commit(txn), 0);
 	free(val);
 }
@@ -91,7 +90,7 @@ static int holds(kv_env *env, const char *table, unsigned k, size_t vlen)
 	assert_int_equal(kv_txn_begin(env, KV_TXN_RDONLY, &txn), 0);
 	rc = kv_table_open(txn, table, 0, &t);
 	if (rc == 0)
-		rc = kv_get(txn, t, (kv_val){key, strlen(key)}, &v);
+		rc = kv_get(txn, t, (kv_val){ key, strlen(key) }, &v);
 	if (rc == 0 && (v.len != vlen || kt_vcheck(v.data, vlen, k) >= 0))
 		fail_msg("%s/%s holds a wrong value", table, key);
 	kv_txn_abort(txn);
@@ -141,7 +140,8 @@ static void test_durable_commits_survive(void **state)
 	assert_int_equal(kv_env_stat(env, &st), 0);
 	if (st.recovered != 200)
 		fail_msg("kv_env_stat: %" PRIu64 " commits recovered from the "
-		         "log, 200 expected", st.recovered);
+		         "log, 200 expected",
+		         st.recovered);
 	assert_true(st.log_size >= 64 * KV_PAGE_SIZE);
 	assert_int_equal(st.log_used, 0); /* recovery ended in a checkpoint */
 	/* the next power loss loses nothing */
@@ -293,7 +293,7 @@ static void test_replays_every_operation(void **state)
 	for (unsigned k = 1; k <= 10; k++) {
 		char key[32];
 		snprintf(key, sizeof(key), "key%06u", k);
-		assert_int_equal(kv_del(txn, t, (kv_val){key, strlen(key)}),
+		assert_int_equal(kv_del(txn, t, (kv_val){ key, strlen(key) }),
 		                 0);
 	}
 	assert_int_equal(kv_txn_commit(txn), 0);
@@ -303,8 +303,10 @@ static void test_replays_every_operation(void **state)
 	env = reopen(x.path, "after the power loss");
 	for (unsigned k = 0; k <= 30; k++) {
 		int want = k == 0 || k == 5 || k > 10;
-		if (holds(env, "keep", k, k == 0 ? 10 : k == 5 ? 77 : 20) !=
-		    want)
+		if (holds(env, "keep", k,
+		          k == 0   ? 10
+		          : k == 5 ? 77
+		                   : 20) != want)
 			fail_msg("keep/key%06u: %s after replay", k,
 			         want ? "missing" : "present");
 	}
@@ -328,9 +330,9 @@ static uint64_t log_start(const char *path)
 
 	assert_true(fd >= 0);
 	for (uint64_t s = 0; s < 2; s++) {
-		assert_int_equal(pread(fd, pg, sizeof(pg),
-		                       (off_t)(s * KV_PAGE_SIZE)),
-		                 (ssize_t)sizeof(pg));
+		assert_int_equal(
+		        pread(fd, pg, sizeof(pg), (off_t)(s * KV_PAGE_SIZE)),
+		        (ssize_t)sizeof(pg));
 		if (get64(pg + MF_TXNID) >= txn) {
 			txn = get64(pg + MF_TXNID);
 			best = get64(pg + MF_LOG_PGNO) * KV_PAGE_SIZE;

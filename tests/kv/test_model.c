@@ -324,8 +324,8 @@ struct mt {
 	char log[32][160]; /* the last operations, for failure reports */
 	unsigned nlog;
 
-	unsigned char *kbuf;  /* scratch key */
-	unsigned char *vbuf;  /* scratch value (1 MiB) */
+	unsigned char *kbuf; /* scratch key */
+	unsigned char *vbuf; /* scratch value (1 MiB) */
 	char longname[KV_MAX_NAME + 2];
 	char longsnap[KV_MAX_NAME + 2];
 
@@ -336,7 +336,7 @@ struct mt {
 };
 
 static void note(struct mt *m, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+        __attribute__((format(printf, 2, 3)));
 static void note(struct mt *m, const char *fmt, ...)
 {
 	va_list ap;
@@ -349,7 +349,7 @@ static void note(struct mt *m, const char *fmt, ...)
 }
 
 static void mfail(struct mt *m, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3), noreturn));
+        __attribute__((format(printf, 2, 3), noreturn));
 static void mfail(struct mt *m, const char *fmt, ...)
 {
 	va_list ap;
@@ -359,7 +359,8 @@ static void mfail(struct mt *m, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "model: FAILED at operation %llu (seed %llu, replay "
+	fprintf(stderr,
+	        "model: FAILED at operation %llu (seed %llu, replay "
 	        "with CCC_SEED=%llu)\nlast operations:\n",
 	        (unsigned long long)m->op, (unsigned long long)m->seed,
 	        (unsigned long long)m->seed);
@@ -370,25 +371,25 @@ static void mfail(struct mt *m, const char *fmt, ...)
 	abort(); /* not reached */
 }
 
-#define EXPECT_RC(m, rc, want, what)                                        \
-	do {                                                                \
-		int rc_ = (rc), want_ = (want);                             \
-		if (rc_ != want_)                                           \
-			mfail((m), "%s: rc %d, expected %d (%s)", (what),   \
-			      rc_, want_, kt_err(rc_));                     \
+#define EXPECT_RC(m, rc, want, what)                                           \
+	do {                                                                   \
+		int rc_ = (rc), want_ = (want);                                \
+		if (rc_ != want_)                                              \
+			mfail((m), "%s: rc %d, expected %d (%s)", (what), rc_, \
+			      want_, kt_err(rc_));                             \
 	} while (0)
 
 static const char *tname(struct mt *m, int i)
 {
-	static const char *names[NT - 1] = {"alpha", "beta", "gamma", "t"};
+	static const char *names[NT - 1] = { "alpha", "beta", "gamma", "t" };
 
 	return i == NT - 1 ? m->longname : names[i];
 }
 
 static const char *sname(struct mt *m, int i)
 {
-	static const char *names[NS - 1] = {"snap-0", "snap-1", "snap-2",
-	                                    "s"};
+	static const char *names[NS - 1] = { "snap-0", "snap-1", "snap-2",
+		                             "s" };
 
 	return i == NS - 1 ? m->longsnap : names[i];
 }
@@ -411,10 +412,22 @@ static const char *hex(const void *p, size_t len)
 
 /* ---- random keys and values ----------------------------------------- */
 
-static const char *const prefixes[] = {
-	"", "", "", "a", "ab", "user/", "user/alice/", "user/bob/", "\xff",
-	"zzz", "\x01\x02", NULL, NULL, /* long prefixes, filled at start */
-};
+static const char
+        *const prefixes[] = {
+	        "",
+	        "",
+	        "",
+	        "a",
+	        "ab",
+	        "user/",
+	        "user/alice/",
+	        "user/bob/",
+	        "\xff",
+	        "zzz",
+	        "\x01\x02",
+	        NULL,
+	        NULL, /* long prefixes, filled at start */
+        };
 #define NPREFIX (sizeof(prefixes) / sizeof(prefixes[0]))
 
 static size_t prefix_of(struct mt *m, unsigned i, const unsigned char **p)
@@ -560,9 +573,10 @@ static void check_pos(struct mt *m, const struct mtab *t, size_t i, int end,
 
 	if (end) {
 		if (rc != KV_ENOTFOUND)
-			mfail(m, "%s: expected the end (KV_ENOTFOUND), got rc "
-			      "%d key %s", what, rc,
-			      rc == 0 ? hex(k->data, k->len) : "-");
+			mfail(m,
+			      "%s: expected the end (KV_ENOTFOUND), got rc "
+			      "%d key %s",
+			      what, rc, rc == 0 ? hex(k->data, k->len) : "-");
 		return;
 	}
 	e = &t->e[i];
@@ -627,19 +641,20 @@ static int table_list_cb(void *ctx, const char *name, uint64_t count)
 		      l->what, name);
 	i = l->order[l->next++];
 	if (strcmp(name, tname(l->m, i)) != 0)
-		mfail(l->m, "%s: kv_table_list gives \"%.40s\", expected "
-		      "\"%.40s\"", l->what, name, tname(l->m, i));
+		mfail(l->m,
+		      "%s: kv_table_list gives \"%.40s\", expected "
+		      "\"%.40s\"",
+		      l->what, name, tname(l->m, i));
 	if (count != l->st->t[i]->n)
 		mfail(l->m, "%s: kv_table_list count %llu for %.40s, model %zu",
-		      l->what, (unsigned long long)count, name,
-		      l->st->t[i]->n);
+		      l->what, (unsigned long long)count, name, l->st->t[i]->n);
 	return 0;
 }
 
-static void check_table_list(struct mt *m, kv_txn *txn,
-                             const struct mstate *st, const char *what)
+static void check_table_list(struct mt *m, kv_txn *txn, const struct mstate *st,
+                             const char *what)
 {
-	struct list_ctx l = {m, st, 0, {0}, 0, what};
+	struct list_ctx l = { m, st, 0, { 0 }, 0, what };
 	int rc;
 
 	for (int i = 0; i < NT; i++) /* insertion sort by name */
@@ -772,7 +787,8 @@ static void cursor_walk(struct mt *m, kv_txn *txn, kv_table *h,
 				rc = kv_cursor_prev(c, &k, &v);
 			}
 			if (rc == 0 && keycmp(k.data, k.len, lo, lolen) >= 0)
-				mfail(m, "backward range scan: key %s is >= lo "
+				mfail(m,
+				      "backward range scan: key %s is >= lo "
 				      "but the model has no more",
 				      hex(k.data, k.len));
 			if (rc != 0 && !(rc == KV_ENOTFOUND && a == 0))
@@ -866,15 +882,15 @@ static void check_ptrs(struct mt *m, struct heldptr *hp, int n,
 				                     len - 512, 512);
 		}
 		if (off >= 0)
-			mfail(m, "%s: a value pointer returned earlier (%u "
-			      "bytes) now differs at offset %ld", what,
-			      hp[i].vlen, off);
+			mfail(m,
+			      "%s: a value pointer returned earlier (%u "
+			      "bytes) now differs at offset %ld",
+			      what, hp[i].vlen, off);
 	}
 }
 
-static void hold_ptr(struct mt *m, struct heldptr *hp, int *n,
-                     const kv_val *v, uint32_t vlen, uint64_t vtag,
-                     int table)
+static void hold_ptr(struct mt *m, struct heldptr *hp, int *n, const kv_val *v,
+                     uint32_t vlen, uint64_t vtag, int table)
 {
 	int i = *n < NPTR ? (*n)++ : (int)kt_below(&m->rng, NPTR);
 
@@ -936,8 +952,8 @@ static void check_info(struct mt *m, const struct msnap *s,
 		      info->name, (unsigned long long)info->records,
 		      (unsigned long long)mstate_records(&s->st));
 	if (info->created_ns <= 0)
-		mfail(m, "%s: snapshot %.40s created_ns %lld", what,
-		      info->name, (long long)info->created_ns);
+		mfail(m, "%s: snapshot %.40s created_ns %lld", what, info->name,
+		      (long long)info->created_ns);
 }
 
 static int snap_list_cb(void *ctx, const struct kv_snapshot_info *info)
@@ -1004,8 +1020,9 @@ static void snap_read(struct mt *m, int full)
 				      (unsigned long long)kv_table_count(h),
 				      s->st.t[t]->n);
 			cursor_walk(m, txn, h, s->st.t[t]);
-			EXPECT_RC(m, kv_put(txn, h, (kv_val){"x", 1},
-			                    (kv_val){"y", 1}, 0),
+			EXPECT_RC(m,
+			          kv_put(txn, h, (kv_val){ "x", 1 },
+			                 (kv_val){ "y", 1 }, 0),
 			          KV_EREADONLY, "put in a snapshot txn");
 		} else {
 			EXPECT_RC(m, rc, KV_ENOTFOUND,
@@ -1023,8 +1040,8 @@ static void wbegin(struct mt *m, int try)
 	             : kv_txn_begin(m->env, 0, &m->w);
 
 	note(m, "begin write%s", try ? " (try)" : "");
-	EXPECT_RC(m, rc, 0, try ? "kv_txn_try_begin with no writer"
-	                        : "kv_txn_begin");
+	EXPECT_RC(m, rc, 0,
+	          try ? "kv_txn_try_begin with no writer" : "kv_txn_begin");
 	if (kv_txn_is_readonly(m->w))
 		mfail(m, "write txn reports read-only");
 	/* ids follow on, except that an open moves them past any a lost
@@ -1056,8 +1073,8 @@ static void wcommit(struct mt *m)
 
 	note(m, "commit %s (txn %llu)", durable ? "durable" : "non-durable",
 	     (unsigned long long)id);
-	kv_txn_set_durability(m->w, durable ? KV_DURABLE_IMMEDIATE
-	                                    : KV_DURABLE_NONE);
+	kv_txn_set_durability(m->w,
+	                      durable ? KV_DURABLE_IMMEDIATE : KV_DURABLE_NONE);
 	rc = kv_txn_commit(m->w);
 	wend_common(m);
 	EXPECT_RC(m, rc, 0, "kv_txn_commit");
@@ -1166,7 +1183,7 @@ static void w_put(struct mt *m, unsigned flags)
 			klen = last->len;
 			if (klen < KV_MAX_KEY && kt_chance(&m->rng, 1, 2))
 				m->kbuf[klen++] =
-					(unsigned char)kt_rand(&m->rng);
+				        (unsigned char)kt_rand(&m->rng);
 			else if (m->kbuf[klen - 1] < 0xff)
 				m->kbuf[klen - 1]++;
 			else if (klen < KV_MAX_KEY)
@@ -1182,13 +1199,14 @@ static void w_put(struct mt *m, unsigned flags)
 	if ((flags & KV_NOOVERWRITE) && at >= 0)
 		want = KV_EEXIST;
 	if ((flags & KV_APPEND) && t->n &&
-	    keycmp(m->kbuf, klen, t->e[t->n - 1].k->b,
-	           t->e[t->n - 1].k->len) <= 0)
+	    keycmp(m->kbuf, klen, t->e[t->n - 1].k->b, t->e[t->n - 1].k->len) <=
+	            0)
 		want = KV_EORDER;
 	kt_fill(m->vbuf, vlen, vtag);
 	note(m, "put%s t%d key %s (%zu) value %u%s",
-	     flags & KV_APPEND ? "/append"
-	                       : flags & KV_NOOVERWRITE ? "/nooverwrite" : "",
+	     flags & KV_APPEND        ? "/append"
+	     : flags & KV_NOOVERWRITE ? "/nooverwrite"
+	                              : "",
 	     i, hex(m->kbuf, klen), klen, vlen, at >= 0 ? " (replace)" : "");
 	k.data = m->kbuf;
 	k.len = klen;
@@ -1223,7 +1241,7 @@ static void w_del(struct mt *m)
 	struct mtab *t = m->work.live.t[i];
 	size_t klen = pick_key(m, t, t->n > TARGET_KEYS ? 95 : 75);
 	long at = mtab_find(t, m->kbuf, klen);
-	kv_val k = {m->kbuf, klen}, v;
+	kv_val k = { m->kbuf, klen }, v;
 	int rc;
 
 	note(m, "del t%d key %s (%zu)%s", i, hex(m->kbuf, klen), klen,
@@ -1240,13 +1258,12 @@ static void w_del(struct mt *m)
 		          "kv_get after del");
 }
 
-static void do_get(struct mt *m, kv_txn *txn, kv_table *h,
-                   const struct mtab *t, struct heldptr *hp, int *nhp,
-                   int table)
+static void do_get(struct mt *m, kv_txn *txn, kv_table *h, const struct mtab *t,
+                   struct heldptr *hp, int *nhp, int table)
 {
 	size_t klen = pick_key(m, t, 70);
 	long at = t ? mtab_find(t, m->kbuf, klen) : -1;
-	kv_val k = {m->kbuf, klen}, v;
+	kv_val k = { m->kbuf, klen }, v;
 	int rc = kv_get(txn, h, k, &v);
 
 	note(m, "get t%d key %s (%zu)%s", table, hex(m->kbuf, klen), klen,
@@ -1302,7 +1319,7 @@ static void w_cursor_change(struct mt *m)
 	plen = t->e[at].k->len;
 	memcpy(pos, t->e[at].k->b, plen);
 	EXPECT_RC(m, kv_cursor_open(m->w, h, &c), 0, "kv_cursor_open");
-	rc = kv_cursor_seek(c, (kv_val){pos, plen}, &k, &v);
+	rc = kv_cursor_seek(c, (kv_val){ pos, plen }, &k, &v);
 	check_pos(m, t, at, 0, rc, &k, &v, "seek before change");
 	/* change another key: delete a neighbour or insert a new key */
 	del = kt_chance(&m->rng, 1, 2);
@@ -1315,7 +1332,7 @@ static void w_cursor_change(struct mt *m)
 		memcpy(m->kbuf, t->e[j].k->b, klen);
 		note(m, "cursor at %s, del %s, then %s", hex(pos, plen),
 		     hex(m->kbuf, klen), fwd ? "next" : "prev");
-		EXPECT_RC(m, kv_del(m->w, h, (kv_val){m->kbuf, klen}), 0,
+		EXPECT_RC(m, kv_del(m->w, h, (kv_val){ m->kbuf, klen }), 0,
 		          "kv_del under a cursor");
 		changed(m, i);
 		mtab_del(&m->work.live.t[i], j);
@@ -1330,8 +1347,9 @@ static void w_cursor_change(struct mt *m)
 		kt_fill(m->vbuf, vlen, vtag);
 		note(m, "cursor at %s, put %s, then %s", hex(pos, plen),
 		     hex(m->kbuf, klen), fwd ? "next" : "prev");
-		EXPECT_RC(m, kv_put(m->w, h, (kv_val){m->kbuf, klen},
-		                    (kv_val){m->vbuf, vlen}, 0),
+		EXPECT_RC(m,
+		          kv_put(m->w, h, (kv_val){ m->kbuf, klen },
+		                 (kv_val){ m->vbuf, vlen }, 0),
 		          0, "kv_put under a cursor");
 		changed(m, i);
 		mtab_put(&m->work.live.t[i], m->kbuf, klen, vlen, vtag);
@@ -1354,8 +1372,7 @@ static void w_table_create(struct mt *m)
 {
 	int i = (int)kt_below(&m->rng, NT);
 
-	note(m, "table open/create %d%s", i,
-	     m->work.live.t[i] ? "" : " (new)");
+	note(m, "table open/create %d%s", i, m->work.live.t[i] ? "" : " (new)");
 	m->wh[i] = NULL;
 	wtable(m, i, 1);
 	check_count(m, m->wh[i], i, "table create");
@@ -1477,18 +1494,20 @@ static void w_misc_errors(struct mt *m)
 
 	note(m, "error cases");
 	memset(m->kbuf, 'k', KV_MAX_KEY + 1);
-	EXPECT_RC(m, kv_put(m->w, h, (kv_val){m->kbuf, 0}, (kv_val){"v", 1},
-	                    0),
-	          KV_EKEYSIZE, "kv_put empty key");
-	EXPECT_RC(m, kv_put(m->w, h, (kv_val){m->kbuf, KV_MAX_KEY + 1},
-	                    (kv_val){"v", 1}, 0),
+	EXPECT_RC(
+	        m,
+	        kv_put(m->w, h, (kv_val){ m->kbuf, 0 }, (kv_val){ "v", 1 }, 0),
+	        KV_EKEYSIZE, "kv_put empty key");
+	EXPECT_RC(m,
+	          kv_put(m->w, h, (kv_val){ m->kbuf, KV_MAX_KEY + 1 },
+	                 (kv_val){ "v", 1 }, 0),
 	          KV_EKEYSIZE, "kv_put key of KV_MAX_KEY+1");
-	EXPECT_RC(m, kv_get(m->w, h, (kv_val){m->kbuf, KV_MAX_KEY + 1}, &v),
+	EXPECT_RC(m, kv_get(m->w, h, (kv_val){ m->kbuf, KV_MAX_KEY + 1 }, &v),
 	          KV_EKEYSIZE, "kv_get key of KV_MAX_KEY+1");
-	EXPECT_RC(m, kv_del(m->w, h, (kv_val){m->kbuf, 0}), KV_EKEYSIZE,
+	EXPECT_RC(m, kv_del(m->w, h, (kv_val){ m->kbuf, 0 }), KV_EKEYSIZE,
 	          "kv_del empty key");
-	EXPECT_RC(m, kv_table_open(m->w, "", KV_TABLE_CREATE, &h2),
-	          KV_EBADNAME, "kv_table_open empty name");
+	EXPECT_RC(m, kv_table_open(m->w, "", KV_TABLE_CREATE, &h2), KV_EBADNAME,
+	          "kv_table_open empty name");
 	memset(name, 'n', KV_MAX_NAME + 1);
 	name[KV_MAX_NAME + 1] = '\0';
 	EXPECT_RC(m, kv_table_open(m->w, name, KV_TABLE_CREATE, &h2),
@@ -1573,10 +1592,11 @@ static void r_op(struct mt *m, struct lreader *r)
 	h = r->h[i];
 	switch (kt_below(&m->rng, 4)) {
 	case 0:
-		rc = kv_put(r->txn, h, (kv_val){"x", 1}, (kv_val){"y", 1}, 0);
+		rc = kv_put(r->txn, h, (kv_val){ "x", 1 }, (kv_val){ "y", 1 },
+		            0);
 		EXPECT_RC(m, rc, KV_EREADONLY, "kv_put in a read txn");
-		EXPECT_RC(m, kv_del(r->txn, h, (kv_val){"x", 1}), KV_EREADONLY,
-		          "kv_del in a read txn");
+		EXPECT_RC(m, kv_del(r->txn, h, (kv_val){ "x", 1 }),
+		          KV_EREADONLY, "kv_del in a read txn");
 		/* fall through */
 	case 1:
 		cursor_walk(m, r->txn, h, r->st.t[i]);
@@ -1629,7 +1649,8 @@ static void read_check(struct mt *m, int full)
 		for (int i = 0; i < NS; i++)
 			ns += m->com.s[i].present;
 		if (st.tables != (uint64_t)nt || st.snapshots != (uint64_t)ns)
-			mfail(m, "kv_env_stat: %llu tables, %llu snapshots; "
+			mfail(m,
+			      "kv_env_stat: %llu tables, %llu snapshots; "
 			      "model %d, %d",
 			      (unsigned long long)st.tables,
 			      (unsigned long long)st.snapshots, nt, ns);
@@ -1684,9 +1705,10 @@ static void check_size(struct mt *m)
 	long long size = kt_file_size(m->path);
 
 	if (size > (long long)(8 * data + 192ull * 1024 * 1024))
-		mfail(m, "the file is %lld bytes for %llu bytes of data that "
-		      "the live state, snapshots and readers can see", size,
-		      (unsigned long long)data);
+		mfail(m,
+		      "the file is %lld bytes for %llu bytes of data that "
+		      "the live state, snapshots and readers can see",
+		      size, (unsigned long long)data);
 	if ((uint64_t)size > m->largest_file)
 		m->largest_file = (uint64_t)size;
 }
@@ -1726,8 +1748,9 @@ static void reopen(struct mt *m)
 		if (m->com.s[i].present && kt_chance(&m->rng, 1, 2)) {
 			kv_txn *txn;
 
-			EXPECT_RC(m, kv_txn_begin_snapshot(m->env, sname(m, i),
-			                                   &txn),
+			EXPECT_RC(m,
+			          kv_txn_begin_snapshot(m->env, sname(m, i),
+			                                &txn),
 			          0, "kv_txn_begin_snapshot after reopen");
 			full_compare(m, txn, &m->com.s[i].st,
 			             "snapshot after reopen");
@@ -1752,10 +1775,10 @@ static void env_copy(struct mt *m)
 	tmpdir_path(dest, sizeof(dest), m->dir, name);
 	note(m, "copy %s to %s", snap < 0 ? "the live state" : sname(m, snap),
 	     name);
-	rc = kv_env_copy(m->env, dest, snap < 0 ? NULL : sname(m, snap),
-	                 0600);
+	rc = kv_env_copy(m->env, dest, snap < 0 ? NULL : sname(m, snap), 0600);
 	if (snap >= 0 && !m->com.s[snap].present) {
-		EXPECT_RC(m, rc, KV_ENOTFOUND, "kv_env_copy of an absent "
+		EXPECT_RC(m, rc, KV_ENOTFOUND,
+		          "kv_env_copy of an absent "
 		          "snapshot");
 		return;
 	}
@@ -1853,10 +1876,11 @@ static void w_append_burst(struct mt *m)
 			m->kbuf[0] = 'A';
 		}
 		kt_fill(m->vbuf, vlen, vtag);
-		rc = kv_put(m->w, m->wh[i], (kv_val){m->kbuf, klen},
-		            (kv_val){m->vbuf, vlen}, KV_APPEND);
+		rc = kv_put(m->w, m->wh[i], (kv_val){ m->kbuf, klen },
+		            (kv_val){ m->vbuf, vlen }, KV_APPEND);
 		if (rc != 0)
-			mfail(m, "kv_put KV_APPEND of key %s (%zu) after %s "
+			mfail(m,
+			      "kv_put KV_APPEND of key %s (%zu) after %s "
 			      "(%u), entry %u of the burst: rc %d (%s)",
 			      hex(m->kbuf, klen), klen,
 			      t->n ? hex(t->e[t->n - 1].k->b,
@@ -1899,8 +1923,7 @@ static void write_step(struct mt *m)
 			w_table_drop(m);
 		else
 			w_put(m, 0);
-	}
-	else if (c < 766)
+	} else if (c < 766)
 		w_snap_create(m);
 	else if (c < 773)
 		w_snap_delete(m);
@@ -2012,7 +2035,8 @@ static void model_run(uint64_t seed, uint64_t nops)
 	do_check(m);
 	reopen(m);
 	do_check(m);
-	fprintf(stderr, "model: %llu operations, %llu commits (%llu durable), "
+	fprintf(stderr,
+	        "model: %llu operations, %llu commits (%llu durable), "
 	        "%llu aborts, %llu reopens, %llu checks, %llu big values, "
 	        "largest table %zu entries, file %lld bytes (at most %llu)\n",
 	        (unsigned long long)nops, (unsigned long long)m->commits,
@@ -2068,8 +2092,8 @@ static void test_empty_durable_commit(void **state)
 	assert_int_equal(kv_txn_commit(txn), 0);
 	assert_int_equal(kv_txn_begin(env, 0, &txn), 0);
 	assert_int_equal(kv_table_open(txn, "t", KV_TABLE_CREATE, &t), 0);
-	assert_int_equal(kv_put(txn, t, (kv_val){"k", 1}, (kv_val){"v", 1}, 0),
-	                 0);
+	assert_int_equal(
+	        kv_put(txn, t, (kv_val){ "k", 1 }, (kv_val){ "v", 1 }, 0), 0);
 	kv_txn_set_durability(txn, KV_DURABLE_NONE);
 	assert_int_equal(kv_txn_commit(txn), 0);
 	assert_int_equal(kv_env_stat(env, &st), 0);

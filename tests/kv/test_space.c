@@ -54,7 +54,8 @@ static void put_key(kv_txn *txn, kv_table *t, unsigned i, uint64_t tag)
 
 	snprintf(key, sizeof(key), "k%04u", i);
 	kt_fill(buf, len, tag);
-	rc = kv_put(txn, t, (kv_val){key, strlen(key)}, (kv_val){buf, len}, 0);
+	rc = kv_put(txn, t, (kv_val){ key, strlen(key) }, (kv_val){ buf, len },
+	            0);
 	if (rc != 0)
 		fail_msg("kv_put %s: %s", key, kt_err(rc));
 }
@@ -70,13 +71,13 @@ static void overwrite(struct space *s, unsigned nput, int durable)
 	assert_int_equal(kv_table_open(txn, "t", KV_TABLE_CREATE, &t), 0);
 	s->round++;
 	for (unsigned j = 0; j < nput; j++) {
-		unsigned i = nput == NKEYS ? j
-		                           : (unsigned)kt_below(&s->rng, NKEYS);
+		unsigned i =
+		        nput == NKEYS ? j : (unsigned)kt_below(&s->rng, NKEYS);
 
 		put_key(txn, t, i, s->round * NKEYS + i);
 	}
-	kv_txn_set_durability(txn, durable ? KV_DURABLE_IMMEDIATE
-	                                   : KV_DURABLE_NONE);
+	kv_txn_set_durability(txn,
+	                      durable ? KV_DURABLE_IMMEDIATE : KV_DURABLE_NONE);
 	assert_int_equal(kv_txn_commit(txn), 0);
 }
 
@@ -101,8 +102,8 @@ static void stat_of(struct space *s, struct kv_stat *st)
 	assert_int_equal(kv_env_stat(s->env, st), 0);
 	if (st->pages_free + st->pages_pending > st->pages_total)
 		fail_msg("kv_env_stat: %" PRIu64 " free + %" PRIu64
-		         " pending > %" PRIu64 " pages", st->pages_free,
-		         st->pages_pending, st->pages_total);
+		         " pending > %" PRIu64 " pages",
+		         st->pages_free, st->pages_pending, st->pages_total);
 }
 
 static void test_overwrite_steady_state(void **state)
@@ -132,10 +133,11 @@ static void test_overwrite_steady_state(void **state)
 			         c, st.file_size, st.pages_total, st.pages_free,
 			         st.pages_pending, warm.file_size);
 	}
-	fprintf(stderr, "space: warm-up %" PRIu64 " bytes (%" PRIu64
-	        " pages); after %u commits at most %" PRIu64 " bytes (%"
-	        PRIu64 " pages)\n", warm.file_size, warm.pages_total,
-	        commits, max_file, max_pages);
+	fprintf(stderr,
+	        "space: warm-up %" PRIu64 " bytes (%" PRIu64
+	        " pages); after %u commits at most %" PRIu64 " bytes (%" PRIu64
+	        " pages)\n",
+	        warm.file_size, warm.pages_total, commits, max_file, max_pages);
 	assert_true(max_pages <= 2 * warm.pages_total + 256);
 
 	/* the same with durable commits */
@@ -144,8 +146,9 @@ static void test_overwrite_steady_state(void **state)
 		stat_of(&s, &st);
 		if (st.file_size > 2 * warm.file_size + MiB)
 			fail_msg("durable overwrites: after commit %u the file "
-			         "is %" PRIu64 " bytes; after warm-up it was %"
-			         PRIu64, c, st.file_size, warm.file_size);
+			         "is %" PRIu64
+			         " bytes; after warm-up it was %" PRIu64,
+			         c, st.file_size, warm.file_size);
 	}
 	/* and across a reopen */
 	kv_env_close(s.env);
@@ -198,9 +201,9 @@ static void test_reader_holds_space(void **state)
 	/* the reader's tree cannot be reused: at least its leaves (about
 	 * 1000 * 225 bytes) are pending, and the file grew */
 	if (held.pages_pending < st0.pages_pending + 40)
-		fail_msg("with a reader open: %" PRIu64 " pending pages, %"
-		         PRIu64 " before", held.pages_pending,
-		         st0.pages_pending);
+		fail_msg("with a reader open: %" PRIu64
+		         " pending pages, %" PRIu64 " before",
+		         held.pages_pending, st0.pages_pending);
 	if (held.pages_total <= steady)
 		fail_msg("with a reader open the store did not grow (%" PRIu64
 		         " pages, %" PRIu64 " in the steady state)",
@@ -215,7 +218,7 @@ static void test_reader_holds_space(void **state)
 		uint64_t tag = rround * NKEYS + i;
 
 		snprintf(key, sizeof(key), "k%04u", i);
-		assert_int_equal(kv_get(r, t, (kv_val){key, strlen(key)}, &v),
+		assert_int_equal(kv_get(r, t, (kv_val){ key, strlen(key) }, &v),
 		                 0);
 		assert_int_equal(v.len, val_len(tag));
 		assert_int_equal(kt_vcheck(v.data, v.len, tag), -1);
@@ -236,14 +239,17 @@ static void test_reader_holds_space(void **state)
 		         end.pages_pending, held.pages_pending);
 	/* back to the steady state: the space the reader held is reused */
 	after = churn_max_pages(&s, 40);
-	fprintf(stderr, "space: steady state %" PRIu64 " pages, %" PRIu64
+	fprintf(stderr,
+	        "space: steady state %" PRIu64 " pages, %" PRIu64
 	        " with a reader (%" PRIu64 " pending), %" PRIu64 " after it "
-	        "ended, at most %" PRIu64 " in the next 40 commits\n", steady,
-	        held.pages_total, held.pages_pending, end.pages_total, after);
+	        "ended, at most %" PRIu64 " in the next 40 commits\n",
+	        steady, held.pages_total, held.pages_pending, end.pages_total,
+	        after);
 	if (after > held.pages_total || after > steady + steady / 10 + 32)
 		fail_msg("once the reader ended, space was not reused: up "
 		         "to %" PRIu64 " pages, %" PRIu64 " in the steady "
-		         "state before", after, steady);
+		         "state before",
+		         after, steady);
 	space_close(&s);
 }
 
@@ -276,16 +282,18 @@ static void test_snapshot_churn(void **state)
 		if (i > 30) {
 			stat_of(&s, &st);
 			if (st.file_size > 2 * warm.file_size + MiB)
-				fail_msg("snapshot churn: iteration %u: %"
-				         PRIu64 " bytes, %" PRIu64 " after "
-				         "warm-up", i, st.file_size,
-				         warm.file_size);
+				fail_msg(
+				        "snapshot churn: iteration %u: %" PRIu64
+				        " bytes, %" PRIu64 " after "
+				        "warm-up",
+				        i, st.file_size, warm.file_size);
 		}
 	}
 	stat_of(&s, &st);
-	fprintf(stderr, "space: snapshot churn: %" PRIu64 " bytes after "
-	        "warm-up, %" PRIu64 " at the end\n", warm.file_size,
-	        st.file_size);
+	fprintf(stderr,
+	        "space: snapshot churn: %" PRIu64 " bytes after "
+	        "warm-up, %" PRIu64 " at the end\n",
+	        warm.file_size, st.file_size);
 	assert_int_equal(st.snapshots, 0);
 	space_close(&s);
 }
@@ -321,7 +329,8 @@ static void test_snapshot_space(void **state)
 	sp = snap_space(&s, "A");
 	if (sp > 2)
 		fail_msg("a snapshot equal to the live state holds %" PRIu64
-		         " pages alone", sp);
+		         " pages alone",
+		         sp);
 	assert_int_equal(kv_txn_begin(s.env, KV_TXN_RDONLY, &txn), 0);
 	assert_int_equal(kv_snapshot_space(txn, "nope", &sp), KV_ENOTFOUND);
 	kv_txn_abort(txn);
@@ -335,7 +344,8 @@ static void test_snapshot_space(void **state)
 	sp = snap_space(&s, "A");
 	if (sp < 50)
 		fail_msg("kv_snapshot_space reports %" PRIu64 " pages for a "
-		         "snapshot of a tree that was rewritten since", sp);
+		         "snapshot of a tree that was rewritten since",
+		         sp);
 	stat_of(&s, &a);
 	if (sp > a.pages_total)
 		fail_msg("kv_snapshot_space %" PRIu64 " > %" PRIu64 " pages",
@@ -343,7 +353,8 @@ static void test_snapshot_space(void **state)
 	/* pages held by a snapshot count as pending (kv.h, struct kv_stat) */
 	if (a.pages_pending < sp)
 		fail_msg("%" PRIu64 " pages pending, but the snapshot alone "
-		         "holds %" PRIu64, a.pages_pending, sp);
+		         "holds %" PRIu64,
+		         a.pages_pending, sp);
 	snap_op(&s, 0, "A");
 	overwrite(&s, 1, 1); /* the delete leaves the durable history */
 	overwrite(&s, 1, 1);
@@ -351,13 +362,16 @@ static void test_snapshot_space(void **state)
 	/* pages that became free, counting any cut off the file's end */
 	gained = (int64_t)b.pages_free - (int64_t)a.pages_free +
 	         ((int64_t)a.pages_total - (int64_t)b.pages_total);
-	fprintf(stderr, "space: snapshot held %" PRIu64 " pages; deleting it "
-	        "freed %" PRId64 " (free %" PRIu64 "->%" PRIu64 ", pending %"
-	        PRIu64 "->%" PRIu64 ")\n", sp, gained, a.pages_free,
-	        b.pages_free, a.pages_pending, b.pages_pending);
+	fprintf(stderr,
+	        "space: snapshot held %" PRIu64 " pages; deleting it "
+	        "freed %" PRId64 " (free %" PRIu64 "->%" PRIu64
+	        ", pending %" PRIu64 "->%" PRIu64 ")\n",
+	        sp, gained, a.pages_free, b.pages_free, a.pages_pending,
+	        b.pages_pending);
 	if (gained < (int64_t)sp - 16 || gained > (int64_t)sp + 16)
 		fail_msg("kv_snapshot_space said %" PRIu64 " pages; deleting "
-		         "the snapshot freed %" PRId64, sp, gained);
+		         "the snapshot freed %" PRId64,
+		         sp, gained);
 
 	/* two snapshots of one commit share their pages: neither holds them
 	 * alone until the other is deleted */
@@ -369,13 +383,15 @@ static void test_snapshot_space(void **state)
 	spb = snap_space(&s, "B");
 	spc = snap_space(&s, "C");
 	if (spb > 2 || spc > 2)
-		fail_msg("two snapshots of one commit: space %" PRIu64 " and %"
-		         PRIu64 ", expected ~0 (shared pages)", spb, spc);
+		fail_msg("two snapshots of one commit: space %" PRIu64
+		         " and %" PRIu64 ", expected ~0 (shared pages)",
+		         spb, spc);
 	snap_op(&s, 0, "B");
 	spc = snap_space(&s, "C");
 	if (spc < 50)
 		fail_msg("after deleting its twin, snapshot C holds %" PRIu64
-		         " pages alone", spc);
+		         " pages alone",
+		         spc);
 	snap_op(&s, 0, "C");
 	space_close(&s);
 }

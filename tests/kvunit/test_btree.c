@@ -70,8 +70,9 @@ static void test_append_fills_pages(void **state)
 	assert_true(tb->h.tree.leaf_pages <= min + min * 3 / 100);
 	assert_int_equal(kv_table_count(tb), n);
 	/* an out-of-order append is refused and changes nothing */
-	assert_int_equal(kv_put(t, tb, kv_str("k0000000005"), kv_str("x"),
-	                        KV_APPEND), KV_EORDER);
+	assert_int_equal(
+	        kv_put(t, tb, kv_str("k0000000005"), kv_str("x"), KV_APPEND),
+	        KV_EORDER);
 	assert_int_equal(kv_table_count(tb), n);
 	assert_int_equal(kv_txn_commit(t), 0);
 	check_clean(f->env);
@@ -174,7 +175,8 @@ static void test_delete_all_merges(void **state)
 	assert_int_equal(kv_txn_begin(f->env, 0, &t), 0);
 	assert_int_equal(kv_table_open(t, "d", KV_TABLE_CREATE, &tb), 0);
 	for (int i = 0; i < n; i++) {
-		int l = snprintf(k, sizeof(k), "key-%d", (int)((long)i * 7919 % n));
+		int l = snprintf(k, sizeof(k), "key-%d",
+		                 (int)((long)i * 7919 % n));
 		kv_val key = { k, (size_t)l };
 		assert_int_equal(kv_put(t, tb, key, kv_str("value"), 0), 0);
 	}
@@ -184,7 +186,8 @@ static void test_delete_all_merges(void **state)
 	assert_int_equal(kv_table_open(t, "d", 0, &tb), 0);
 	uint64_t leaves = tb->h.tree.leaf_pages;
 	for (int i = 0; i < n; i++) {
-		int l = snprintf(k, sizeof(k), "key-%d", (int)((long)i * 104729 % n));
+		int l = snprintf(k, sizeof(k), "key-%d",
+		                 (int)((long)i * 104729 % n));
 		kv_val key = { k, (size_t)l };
 		assert_int_equal(kv_del(t, tb, key), 0);
 		if (i == n * 9 / 10)
@@ -285,8 +288,9 @@ static void test_overwrite_sizes(void **state)
 		}
 		assert_int_equal(kv_table_count(tb), 500);
 		kv_val key = kv_str("0001");
-		assert_int_equal(kv_put(t, tb, key, kv_str("n"),
-		                        KV_NOOVERWRITE), KV_EEXIST);
+		assert_int_equal(
+		        kv_put(t, tb, key, kv_str("n"), KV_NOOVERWRITE),
+		        KV_EEXIST);
 		assert_int_equal(kv_txn_commit(t), 0);
 	}
 	assert_int_equal(kv_txn_begin(f->env, KV_TXN_RDONLY, &t), 0);

@@ -41,9 +41,9 @@ static void test_ready_merge_and_take(void **state)
 
 	(void)state;
 	memset(&f, 0, sizeof(f));
-	assert_int_equal(fl_add_ready(&f, 10, 2), 0);  /* 10-11 */
-	assert_int_equal(fl_add_ready(&f, 14, 1), 0);  /* 14 */
-	assert_int_equal(fl_add_ready(&f, 12, 2), 0);  /* joins both */
+	assert_int_equal(fl_add_ready(&f, 10, 2), 0); /* 10-11 */
+	assert_int_equal(fl_add_ready(&f, 14, 1), 0); /* 14 */
+	assert_int_equal(fl_add_ready(&f, 12, 2), 0); /* joins both */
 	assert_int_equal(ready_runs(&f, v, 8), 1);
 	assert_int_equal(v[0].pgno, 10);
 	assert_int_equal(v[0].n, 5);
@@ -84,12 +84,12 @@ static void test_ready_undo(void **state)
 
 	(void)state;
 	memset(&f, 0, sizeof(f));
-	assert_int_equal(fl_add_ready(&f, 5, 2), 0);   /* 5-6 */
-	assert_int_equal(fl_add_ready(&f, 70, 1), 0);  /* 70 */
+	assert_int_equal(fl_add_ready(&f, 5, 2), 0);  /* 5-6 */
+	assert_int_equal(fl_add_ready(&f, 70, 1), 0); /* 70 */
 	fl_log_begin(&f);
 	assert_int_equal(fl_take(&f, 1, &pg), 0);
 	assert_int_equal(pg, 5);
-	assert_int_equal(fl_add_ready(&f, 64, 6), 0);  /* 64-69 joins 70 */
+	assert_int_equal(fl_add_ready(&f, 64, 6), 0); /* 64-69 joins 70 */
 	assert_int_equal(fl_merge_ready(&f, &found, 1), 0);
 	assert_int_equal(fl_take(&f, 7, &pg), 0);
 	assert_int_equal(pg, 64);
@@ -172,7 +172,8 @@ static void test_ready_model(void **state)
 				uint64_t p = (seed >> 33) % MODEL_PAGES;
 				uint64_t n = 1 + (seed >> 20) % 3, k;
 				for (k = 0; k < n && p + k < MODEL_PAGES &&
-				            !free_pg[p + k]; k++)
+				            !free_pg[p + k];
+				     k++)
 					;
 				if (k == 0)
 					break; /* the page is free: stop here */

@@ -99,8 +99,8 @@ static void test_buffers_reused_and_cleared(void **state)
 	assert_int_equal(page_new(t, BUF_MAX_RUN, &run, &rbuf), 0);
 	assert_int_equal(f->env->bufs.cur, 1);
 	assert_ptr_equal(rbuf, f->env->bufs.slab[1]);
-	assert_true(all_zero(rbuf + PH_SIZE,
-	                     BUF_MAX_RUN * KV_PAGE_SIZE - PH_SIZE));
+	assert_true(
+	        all_zero(rbuf + PH_SIZE, BUF_MAX_RUN * KV_PAGE_SIZE - PH_SIZE));
 	assert_int_equal(get64(rbuf + PH_PGNO), run);
 
 	/* the end of the txn frees every buffer; slabs stay for the next */
@@ -184,7 +184,6 @@ static kv_txn *reopen_read(struct tmpenv *f, kv_table **tb)
 }
 
 /* ---- merged writes ---------------------------------------------------- */
-
 
 struct wlog {
 	size_t n;
@@ -384,7 +383,8 @@ static void test_append_writes_early(void **state)
 	most = append_big(t, tb, 0, n);
 	early = w->n;
 	assert_true(most < SPILL_MIN + 64);
-	assert_true(f->env->bufs.nslab <= (SPILL_MIN + 64) / BUF_SLAB_PAGES + 2);
+	assert_true(f->env->bufs.nslab <=
+	            (SPILL_MIN + 64) / BUF_SLAB_PAGES + 2);
 	/* ~8,000 pages went out early, each write a run of stamped pages */
 	assert_true(early > 8000 / WRITE_MAX_PAGES && early < 8192);
 	for (size_t i = 0; i < early; i++) {
@@ -536,7 +536,8 @@ static void test_ordinary_txn_holds_its_pages(void **state)
 	for (int i = 0; i < 200; i++) {
 		memset(v, 'Z', BIGV);
 		kv_val val = { v, BIGV };
-		assert_int_equal(kv_put(t, b, big_key(k, i), val, KV_APPEND), 0);
+		assert_int_equal(kv_put(t, b, big_key(k, i), val, KV_APPEND),
+		                 0);
 	}
 	assert_memory_equal(out.data, keep, BIGV);
 	assert_int_equal(w->n, 0);
@@ -654,8 +655,8 @@ int main(void)
 		                                setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_early_fails, setup,
 		                                teardown),
-		cmocka_unit_test_setup_teardown(test_ordinary_txn_holds_its_pages,
-		                                setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		        test_ordinary_txn_holds_its_pages, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_copy_ends_at_last_page,
 		                                setup, teardown),
 	};

@@ -124,9 +124,11 @@ static void damage_meta(const char *path, uint64_t slot)
 	uint8_t b = 0;
 
 	assert_true(fd >= 0);
-	assert_int_equal(pread(fd, &b, 1, (off_t)(slot * KV_PAGE_SIZE + 100)), 1);
+	assert_int_equal(pread(fd, &b, 1, (off_t)(slot * KV_PAGE_SIZE + 100)),
+	                 1);
 	b ^= 0xff;
-	assert_int_equal(pwrite(fd, &b, 1, (off_t)(slot * KV_PAGE_SIZE + 100)), 1);
+	assert_int_equal(pwrite(fd, &b, 1, (off_t)(slot * KV_PAGE_SIZE + 100)),
+	                 1);
 	close(fd);
 }
 
@@ -137,8 +139,9 @@ static uint64_t slot_of(const char *path, uint64_t txnid)
 	uint64_t s;
 
 	for (s = 0; s < 2; s++) {
-		assert_int_equal(pread(fd, pg, sizeof(pg), (off_t)(s * KV_PAGE_SIZE)),
-		                 sizeof(pg));
+		assert_int_equal(
+		        pread(fd, pg, sizeof(pg), (off_t)(s * KV_PAGE_SIZE)),
+		        sizeof(pg));
 		if (get64(pg + MF_TXNID) == txnid)
 			break;
 	}
@@ -340,16 +343,17 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(
-			test_torn_commit_comes_back_from_log, setup, teardown),
+		        test_torn_commit_comes_back_from_log, setup, teardown),
 		cmocka_unit_test_setup_teardown(
-			test_damaged_meta_comes_back_from_log, setup, teardown),
+		        test_damaged_meta_comes_back_from_log, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_torn_commit_rolls_back,
 		                                setup, teardown),
 		cmocka_unit_test_setup_teardown(test_damaged_meta_falls_back,
 		                                setup, teardown),
 		cmocka_unit_test_setup_teardown(test_both_metas_damaged, setup,
 		                                teardown),
-		cmocka_unit_test_setup_teardown(test_truncated, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_truncated, setup,
+		                                teardown),
 		cmocka_unit_test_setup_teardown(test_foreign_and_newer, setup,
 		                                teardown),
 		cmocka_unit_test_setup_teardown(test_enospc_keeps_store, setup,
