@@ -35,6 +35,8 @@ static void usage(FILE *f)
 	      "       cccfs stat DB\n"
 	      "       cccfs snapshot DB create NAME | list | delete NAME |"
 	      " restore NAME\n"
+	      "       cccfs log DB [PATH] [-n COUNT]\n"
+	      "       cccfs restore DB PATH --version N | --snapshot NAME\n"
 	      "       cccfs backup DB DEST [--snapshot NAME]\n"
 	      "       cccfs export DB DIR [--snapshot NAME]\n"
 	      "       cccfs import DB DIR [--skip-invalid]\n"
@@ -47,13 +49,20 @@ static void usage(FILE *f)
 	      "  max_record=BYTES       largest record (default 16777216)\n"
 	      "  commit_interval=MS     closes become durable within MS\n"
 	      "                         (default 1000; 0: at every close)\n"
-	      "  snapdir=hidden|visible list .snapshots in the root\n"
+	      "  snapdir=hidden|visible list .snapshots and .history\n"
+	      "                         in the root\n"
 	      "                         (default hidden; always reachable)\n"
 	      "  snapshot_every=DURATION  automatic snapshots, if anything\n"
 	      "                         changed "
 	      "(default " FS_SNAPSHOT_EVERY_DEFAULT "; 0: off)\n"
 	      "  keep=SPEC              retention of automatic snapshots\n"
 	      "                         (default " FS_KEEP_DEFAULT "; all)\n"
+	      "  history_keep=SPEC      versions kept in .history: every one\n"
+	      "                         younger than a duration, and at least\n"
+	      "                         the newest N of each record (default\n"
+	      "                         " FS_HISTORY_KEEP_DEFAULT
+	      "; all; off:\n"
+	      "                         no history)\n"
 	      "  any libfuse option, e.g. allow_other\n"
 	      "\n"
 	      "exit codes: 0 ok, 1 error, 2 usage, 3 check found problems\n",
@@ -80,6 +89,8 @@ static const struct cmd_struct {
 	{ "check", cmd_check, cmd_check_usage },
 	{ "stat", cmd_stat, cmd_stat_usage },
 	{ "snapshot", cmd_snapshot, cmd_snapshot_usage },
+	{ "log", cmd_log, cmd_log_usage },
+	{ "restore", cmd_restore, cmd_restore_usage },
 	{ "backup", cmd_backup, NULL },
 	{ "export", cmd_export, NULL },
 	{ "import", cmd_import, NULL },

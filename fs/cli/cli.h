@@ -41,6 +41,12 @@ extern const char cmd_stat_usage[];
 int cmd_snapshot(int argc, char **argv);
 extern const char cmd_snapshot_usage[];
 
+int cmd_log(int argc, char **argv);
+extern const char cmd_log_usage[];
+
+int cmd_restore(int argc, char **argv);
+extern const char cmd_restore_usage[];
+
 /* These three read -h and --help with their other options, and print
  * their help themselves. */
 int cmd_backup(int argc, char **argv);
@@ -80,6 +86,11 @@ int cli_check_snapshot_name(const char *name);
 int cli_parse_args(int argc, char **argv, const char *usage,
                    bool allow_snapshot, bool allow_skip, const char **snap,
                    bool *skip, const char **pos, int npos);
+/* A path as the store names it (prompts/x.yaml) from one as a user may
+ * type it (/prompts/x.yaml, prompts//x.yaml/), into out (n bytes).  Says
+ * why not on stderr: a path with "..", too long, or not below a kind
+ * folder.  0 or -EINVAL / -ENAMETOOLONG. */
+int cli_store_path(const char *arg, char *out, size_t n);
 /* How many problems the open store db shows (0: none); see common.c. */
 uint64_t cli_damage(kv_env *env, const char *db);
 

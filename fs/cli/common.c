@@ -283,3 +283,45 @@ uint64_t cli_damage(kv_env *env, const char *db)
 	}
 	return bad;
 }
+
+int cli_store_path(const char *arg, char *out, size_t n)
+{
+	size_t len = 0;
+	const char *p = arg;
+
+	while (*p != '\0') {
+		const char *e = strchr(p, '/');
+		size_t l = e ? (size_t)(e - p) : strlen(p);
+
+		if (l == 0 || (l == 1 && *p == '.')) {
+			/* "//" and "./" say nothing */
+		} else if (l == 2 && p[0] == '.' && p[1] == '.') {
+			fprintf(stderr,
+			        "cccfs: %s: a path in the store, without '..', "
+			        "such as prompts/review.yaml\n",
+			        arg);
+			return -EINVAL;
+		} else {
+			if (len + (len > 0) + l + 1 > n ||
+			    len + (len > 0) + l > PM_PATH_MAX) {
+				fprintf(stderr, "cccfs: %s: %s\n", arg,
+				        strerror(ENAMETOOLONG));
+				return -ENAMETOOLONG;
+			}
+			if (len > 0)
+				out[len++] = '/';
+			memcpy(out + len, p, l);
+			len += l;
+		}
+		p += l + (e != NULL);
+	}
+	out[len] = '\0';
+	if (pm_depth(out) < 2) {
+		fprintf(stderr,
+		        "cccfs: %s: not a record path (one below workflows/, "
+		        "agents/ or prompts/, such as prompts/review.yaml)\n",
+		        arg);
+		return -EINVAL;
+	}
+	return 0;
+}

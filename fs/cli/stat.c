@@ -6,15 +6,20 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
 
 #include <cccfs/kv.h>
+
+#include "history.h"
+#include "store.h"
 
 const char cmd_stat_usage[] =
         "usage: cccfs stat DB\n"
         "\n"
         "Show the file size, pages in use and free, tables with their\n"
-        "entry counts, snapshots, and the last commit (time, transaction\n"
-        "id, whether it is durable).  Works while mounted.\n"
+        "entry counts, snapshots, the last commit (time, transaction\n"
+        "id, whether it is durable) and the space the records' older\n"
+        "versions hold (.history).  Works while mounted.\n"
         "\n"
         "example:\n"
         "  cccfs stat ~/.local/share/cccfs/ccc.db\n";
@@ -66,6 +71,27 @@ static int stat_store(const char *db)
 	if (rc == 0) {
 		rc = kv_table_list(txn, print_table, NULL);
 		kv_txn_abort(txn);
+	}
+	if (rc == 0) {
+		struct hist_space sp;
+		struct stx s;
+		char size[32];
+
+		rc = stx_begin(env, false, &s);
+		if (rc == 0)
+			rc = hist_space(&s, &sp);
+		stx_abort(&s);
+		if (rc == 0) {
+			cli_format_size(size, sizeof(size), sp.bytes);
+			printf("history         %" PRIu64 " records, %" PRIu64
+			       " older versions holding %s\n",
+			       sp.records, sp.versions, size);
+		} else {
+			fprintf(stderr, "cccfs: %s: history: %s\n", db,
+			        strerror(-rc));
+			kv_env_close(env);
+			return 1;
+		}
 	}
 	kv_env_close(env);
 	if (rc != 0) {

@@ -108,6 +108,13 @@ static int dir_load(struct fs *fs, fuse_ino_t ino, struct dir_handle *d)
 				}
 			}
 			if (rc == 0 && fs->cfg.snapdir_visible) {
+				rc = sv_node(fs->env, HISTDIR, &n);
+				if (rc == 0) {
+					node_release(&n);
+					rc = dir_add(d, HISTDIR, &n);
+				}
+			}
+			if (rc == 0 && fs->cfg.snapdir_visible) {
 				rc = sv_node(fs->env, SNAPDIR, &n);
 				if (rc == 0) {
 					node_release(&n);
@@ -156,7 +163,9 @@ static int do_opendir(struct fs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
 		return -ENOMEM;
 	}
 	fi->fh = (uint64_t)(uintptr_t)d;
-	fi->cache_readdir = sv_level(path, NULL, NULL) != SV_TOP;
+	/* the list of snapshots and every folder of .history change */
+	fi->cache_readdir = sv_level(path, NULL, NULL) != SV_TOP &&
+	                    sv_level(path, NULL, NULL) != SV_HIST;
 	itab_lock();
 	in = itab_get(ino);
 	fi->keep_cache = fi->cache_readdir && !(in && in->cache.rdc_reset);

@@ -618,13 +618,7 @@ static int do_exchange(struct fs *fs, struct stx *s, const char *from,
 	if (rc == 0)
 		rc = check_arrival(fs, from, &b);
 	if (rc == 0)
-		rc = store_subtree_delete(s, from, &a);
-	if (rc == 0)
-		rc = store_subtree_delete(s, to, &b);
-	if (rc == 0)
-		rc = store_subtree_write(s, to, &a);
-	if (rc == 0)
-		rc = store_subtree_write(s, from, &b);
+		rc = store_subtree_exchange(s, from, to, &a, &b);
 	subtree_release(&a);
 	subtree_release(&b);
 	return rc;
@@ -674,12 +668,10 @@ static int do_move(struct fs *fs, struct stx *s, const char *from,
 		    store_content_get(s, to, dst.mode, &dv) == 0)
 			changed = !same_content(&t, dv.data, dv.len);
 		*preserved = preserve_path(s, to, true);
-		rc = store_remove(s, to, dst.mode);
 	}
 	if (rc == 0)
-		rc = store_subtree_delete(s, from, &t);
-	if (rc == 0)
-		rc = store_subtree_write(s, to, &t);
+		rc = store_subtree_move(s, from, to, &t,
+		                        dst_exists ? dst.mode : 0);
 	*replaced = dst_exists;
 	*clear_err = changed && is_record(to, src.mode);
 	subtree_release(&t);

@@ -21,6 +21,7 @@
 #include <cccfs/kv.h>
 
 #include "defaults.h"
+#include "history.h"
 #include "snaps.h"
 
 /* side files live in memory while written */
@@ -39,9 +40,10 @@ struct fs_config {
 	int foreground;
 	int debug;
 	/* -o snapdir=, snapshot_every=, keep= as given (fuse_opt strings) */
-	char *snapdir_opt, *every_opt, *keep_opt;
+	char *snapdir_opt, *every_opt, *keep_opt, *hist_keep_opt;
 	bool snapdir_visible;         /* list .snapshots in the root */
 	struct autosnap_cfg autosnap; /* parsed snapshot_every and keep */
+	struct hist_keep hist_keep;   /* parsed history_keep */
 };
 
 struct fs {

@@ -121,7 +121,7 @@ int do_lookup(struct fs *fs, fuse_req_t req, fuse_ino_t parent,
 	if (rc != 0)
 		return rc;
 	if (pm_depth(path) == 1 && pm_kind_of(path) < 0 &&
-	    strcmp(path, SNAPDIR) != 0)
+	    strcmp(path, SNAPDIR) != 0 && strcmp(path, HISTDIR) != 0)
 		return -ENOENT;
 	rc = read_node(fs, path, &n);
 	if (rc != 0)

@@ -39,6 +39,7 @@ static const struct fuse_opt cccfs_opts[] = {
 	{ "snapdir=%s", offsetof(struct fs_config, snapdir_opt), 0 },
 	{ "snapshot_every=%s", offsetof(struct fs_config, every_opt), 0 },
 	{ "keep=%s", offsetof(struct fs_config, keep_opt), 0 },
+	{ "history_keep=%s", offsetof(struct fs_config, hist_keep_opt), 0 },
 	FUSE_OPT_END
 };
 
@@ -253,7 +254,8 @@ static int build_args(struct fuse_args *args, struct fs_config *cfg,
 	return 0;
 }
 
-/* snapdir=hidden|visible, snapshot_every=DURATION, keep=SPEC */
+/* snapdir=hidden|visible, snapshot_every=DURATION, keep=SPEC,
+ * history_keep=SPEC */
 static int parse_snapshot_opts(struct fs_config *cfg)
 {
 	const char *every =
@@ -280,6 +282,17 @@ static int parse_snapshot_opts(struct fs_config *cfg)
 		       every);
 		return -EINVAL;
 	}
+	if (hist_parse_keep(cfg->hist_keep_opt ? cfg->hist_keep_opt
+	                                       : FS_HISTORY_KEEP_DEFAULT,
+	                    &cfg->hist_keep) != 0) {
+		fs_log(LOG_ERR,
+		       "history_keep=%s: use a duration and a count, such as "
+		       "30d,50 (every version of the last 30 days, and at "
+		       "least the newest 50), or all",
+		       cfg->hist_keep_opt);
+		return -EINVAL;
+	}
+	hist_set_recording(!cfg->hist_keep.off);
 	if (retain_parse_keep(keep, &cfg->autosnap.keep) != 0) {
 		fs_log(LOG_ERR,
 		       "keep=%s: use counts per unit, such as "
@@ -530,6 +543,7 @@ out:
 	free(fs.cfg.snapdir_opt);
 	free(fs.cfg.every_opt);
 	free(fs.cfg.keep_opt);
+	free(fs.cfg.hist_keep_opt);
 	fuse_opt_free_args(&args);
 	free(fuse_opts);
 	free(dbabs);

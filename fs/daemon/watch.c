@@ -1,5 +1,8 @@
 /*
- * watch: the daemon's background thread.  Two jobs, both on a short tick:
+ * watch: the daemon's background thread.  Three jobs, on a short tick:
+ *
+ * History retention.  Versions that -o history_keep no longer keeps are
+ * deleted soon after mounting and every ten minutes (run_prune).
  *
  * Automatic snapshots.  With -o snapshot_every=D the thread runs
  * autosnap_tick() (snaps.c) whenever the next snapshot is due, and at
@@ -24,6 +27,12 @@
 
 #define WATCH_TICK_MS 200
 #define AUTOSNAP_RECHECK_S 60
+/* History is pruned soon after mounting, then every ten minutes, in
+ * commits of at most HIST_PRUNE_BATCH versions (back to back while there
+ * are more), so that no commit holds the writers up for long. */
+#define HIST_PRUNE_FIRST_S 5
+#define HIST_PRUNE_EVERY_S 600
+#define HIST_PRUNE_BATCH 10000
 
 static struct {
 	pthread_mutex_t lock;
@@ -31,8 +40,9 @@ static struct {
 	pthread_t thread;
 	struct fs *fs;
 	bool stop, running;
-	uint64_t seen;     /* last committed id looked at */
-	int64_t next_snap; /* seconds; 0: no automatic snapshots */
+	uint64_t seen;      /* last committed id looked at */
+	int64_t next_snap;  /* seconds; 0: no automatic snapshots */
+	int64_t next_prune; /* seconds */
 } w = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
 
 static int last_txnid(uint64_t *id)
@@ -103,6 +113,38 @@ static void run_autosnap(int64_t now)
 		w.next_snap = now + AUTOSNAP_RECHECK_S;
 }
 
+static void run_prune(int64_t now)
+{
+	uint64_t pruned = 0;
+	struct stx s;
+	int rc = stx_begin(w.fs->env, true, &s);
+
+	if (rc == 0)
+		rc = hist_prune(&s, &w.fs->cfg.hist_keep, now * 1000000000,
+		                HIST_PRUNE_BATCH, &pruned);
+	if (rc == 0 && pruned > 0)
+		rc = stx_commit(&s, KV_DURABLE_IMMEDIATE);
+	else
+		stx_abort(&s);
+	w.next_prune = now + HIST_PRUNE_EVERY_S;
+	if (rc != 0) {
+		fs_log(LOG_ERR, "pruning history failed: %s; retrying in %d s",
+		       strerror(-rc), AUTOSNAP_RECHECK_S);
+		w.next_prune = now + AUTOSNAP_RECHECK_S;
+		return;
+	}
+	if (pruned == 0)
+		return;
+	fs_log(LOG_INFO,
+	       "history retention (history_keep=%s) deleted %llu old "
+	       "version%s",
+	       w.fs->cfg.hist_keep_opt ? w.fs->cfg.hist_keep_opt
+	                               : FS_HISTORY_KEEP_DEFAULT,
+	       (unsigned long long)pruned, pruned == 1 ? "" : "s");
+	if (pruned == HIST_PRUNE_BATCH)
+		w.next_prune = now; /* more to do: go on at the next tick */
+}
+
 static void *watch_main(void *arg)
 {
 	(void)arg;
@@ -115,6 +157,8 @@ static void *watch_main(void *arg)
 		check_foreign();
 		if (w.next_snap != 0 && time(NULL) >= w.next_snap)
 			run_autosnap((int64_t)time(NULL));
+		if (!w.fs->cfg.hist_keep.all && time(NULL) >= w.next_prune)
+			run_prune((int64_t)time(NULL));
 		pthread_mutex_lock(&w.lock);
 	}
 	pthread_mutex_unlock(&w.lock);
@@ -132,6 +176,7 @@ int watch_start(struct fs *fs)
 		w.seen = 0;
 	/* the first round soon after mounting catches up on the schedule */
 	w.next_snap = fs->cfg.autosnap.every ? (int64_t)time(NULL) + 1 : 0;
+	w.next_prune = (int64_t)time(NULL) + HIST_PRUNE_FIRST_S;
 	rc = pthread_create(&w.thread, NULL, watch_main, NULL);
 	if (rc != 0)
 		return -rc;

@@ -10,5 +10,6 @@
 #define FS_MAX_RECORD_DEFAULT (16ul * 1024 * 1024)
 #define FS_SNAPSHOT_EVERY_DEFAULT "1h"
 #define FS_KEEP_DEFAULT "24h,7d,4w"
+#define FS_HISTORY_KEEP_DEFAULT "30d,50"
 
 #endif

@@ -19,6 +19,8 @@ enum sv_level sv_level(const char *path, char *name, const char **rest)
 	const char *p, *slash;
 	size_t len;
 
+	if (hv_is(path, NULL))
+		return SV_HIST;
 	if (strncmp(path, SNAPDIR, SNAPDIR_LEN) != 0)
 		return SV_NONE;
 	if (path[SNAPDIR_LEN] == '\0')
@@ -46,6 +48,8 @@ int sv_join(char *buf, size_t n, const char *parent, const char *name)
 	int rc;
 
 	switch (sv_level(parent, NULL, &rest)) {
+	case SV_HIST:
+		return hv_join(buf, n, parent, name);
 	case SV_SNAP: /* ".snapshots/NAME" + "/" */
 		pre = strlen(parent) + 1;
 		rest = "";
@@ -171,6 +175,8 @@ int sv_node(kv_env *env, const char *path, struct node *n)
 	switch (sv_level(path, name, &rest)) {
 	case SV_NONE:
 		return -ENOENT;
+	case SV_HIST:
+		return hv_node(env, path, n);
 	case SV_TOP:
 		rc = live_base(env, &base);
 		if (rc == 0)
@@ -243,6 +249,8 @@ int sv_list(kv_env *env, const char *path,
 	switch (sv_level(path, name, &rest)) {
 	case SV_NONE:
 		return -ENOENT;
+	case SV_HIST:
+		return hv_list(env, path, fn, ctx);
 	case SV_TOP:
 		rc = live_base(env, &base);
 		if (rc == 0)
@@ -290,8 +298,14 @@ int sv_content(kv_env *env, const char *path, void **data, size_t *len)
 	kv_val v;
 	int rc;
 
-	if (sv_level(path, name, &rest) != SV_INSIDE)
+	switch (sv_level(path, name, &rest)) {
+	case SV_HIST:
+		return hv_content(env, path, data, len);
+	case SV_INSIDE:
+		break;
+	default:
 		return -EISDIR;
+	}
 	rc = stx_begin_snapshot(env, name, &s);
 	if (rc != 0)
 		return rc;

@@ -9,6 +9,7 @@
  *   .snapshots                 one folder per snapshot (SV_TOP)
  *   .snapshots/NAME            the snapshot's root: the three kinds (SV_SNAP)
  *   .snapshots/NAME/REST       entry REST of the snapshot (SV_INSIDE)
+ *   .history...                every record's versions (SV_HIST, below)
  *
  * A view shows folders and records only (side files and symlinks are left
  * out), with the sizes, names, owners and times they had, and the write
@@ -30,10 +31,15 @@
 
 #define SNAPDIR ".snapshots"
 
-enum sv_level { SV_NONE, SV_TOP, SV_SNAP, SV_INSIDE };
+#define HISTDIR ".history"
+
+/* SV_HIST: at or below .history (histview.c), which the same entry
+ * points serve. */
+enum sv_level { SV_NONE, SV_TOP, SV_SNAP, SV_INSIDE, SV_HIST };
 
 /* The longest path the mount shows: a live path (PM_PATH_MAX) inside
- * ".snapshots/NAME/". */
+ * ".snapshots/NAME/", which is longer than one inside ".history/" with a
+ * version's name after it. */
 #define SV_PATH_MAX (PM_PATH_MAX + sizeof(SNAPDIR) + KV_MAX_NAME + 1)
 
 /*
@@ -56,6 +62,18 @@ int sv_list(kv_env *env, const char *path,
             void *ctx);
 /* A malloc'd copy of a record's content in a snapshot. */
 int sv_content(kv_env *env, const char *path, void **data, size_t *len);
+
+/* ---- the .history view (histview.c) ----------------------------------- */
+
+/* True for .history and the paths below it; *rest (unless rest is NULL)
+ * gets the part below it, NULL for .history itself. */
+bool hv_is(const char *path, const char **rest);
+int hv_join(char *buf, size_t n, const char *parent, const char *name);
+int hv_node(kv_env *env, const char *path, struct node *n);
+int hv_list(kv_env *env, const char *path,
+            int (*fn)(void *ctx, const char *name, const struct node *n),
+            void *ctx);
+int hv_content(kv_env *env, const char *path, void **data, size_t *len);
 
 /* ---- automatic snapshots ----------------------------------------------- */
 

@@ -15,11 +15,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bytes.h"
+#include "history.h"
 #include "clock.h"
 #include "pathmap.h"
 
 static const char *const table_names[STORE_NTABLES] = {
-	"workflows", "agents", "prompts", PM_TABLE_FILES, PM_TABLE_NODES,
+	"workflows",    "agents",   "prompts",  PM_TABLE_FILES,
+	PM_TABLE_NODES, HIST_TABLE, HIST_INDEX,
 };
 
 _Static_assert(PM_NKINDS == 3, "three record tables");
@@ -49,38 +52,6 @@ int kv_to_errno(int rc)
 	default:
 		return -EIO;
 	}
-}
-
-/* ---- little-endian helpers ------------------------------------------ */
-
-static void put32(unsigned char *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static void put64(unsigned char *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint32_t get32(const unsigned char *p)
-{
-	uint32_t v = 0;
-
-	for (int i = 3; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-static uint64_t get64(const unsigned char *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
 }
 
 /* ---- transactions ---------------------------------------------------- */
@@ -142,7 +113,7 @@ void stx_abort(struct stx *s)
 	s->txn = NULL;
 }
 
-static int stx_table(struct stx *s, const char *name, kv_table **out)
+int stx_table(struct stx *s, const char *name, kv_table **out)
 {
 	for (int i = 0; i < STORE_NTABLES; i++) {
 		if (strcmp(table_names[i], name) != 0)
@@ -539,17 +510,34 @@ int store_content_get(struct stx *s, const char *path, uint32_t mode,
 	return rc;
 }
 
+/* A regular file whose content is a record, and so has history. */
+static bool is_record(const char *path, uint32_t mode)
+{
+	return S_ISREG(mode) && pm_depth(path) >= 2 &&
+	       pm_is_record_name(pm_basename(path));
+}
+
 int store_content_put(struct stx *s, const char *path, uint32_t mode,
                       const void *data, size_t len)
 {
 	kv_table *t = NULL;
-	kv_val key, val;
+	kv_val key, val, old;
 	int rc = content_at(s, path, mode, &t, &key);
 
 	if (rc != 0)
 		return rc;
 	val.data = len ? data : "";
 	val.len = len;
+	if (!s->no_history && is_record(path, mode)) {
+		/* old stays valid: history writes other tables */
+		rc = kv_to_errno(kv_get(s->txn, t, key, &old));
+		if (rc == 0)
+			rc = hist_put(s, path, &old, val, NULL);
+		else if (rc == -ENOENT)
+			rc = hist_put(s, path, NULL, val, NULL);
+		if (rc != 0)
+			return rc;
+	}
 	return kv_to_errno(kv_put(s->txn, t, key, val, 0));
 }
 
@@ -575,8 +563,17 @@ int store_remove(struct stx *s, const char *path, uint32_t mode)
 	char kb[PM_PATH_MAX + 2];
 	kv_val key;
 	kv_table *t = NULL;
-	int rc = content_del(s, path, mode);
+	int rc = 0;
 
+	if (!s->no_history && is_record(path, mode)) {
+		kv_val old;
+
+		rc = store_content_get(s, path, mode, &old);
+		if (rc == 0)
+			rc = hist_remove(s, path, old, NULL);
+	}
+	if (rc == 0)
+		rc = content_del(s, path, mode);
 	if (rc == 0)
 		rc = node_key(path, kb, sizeof(kb), &key);
 	if (rc == 0)
@@ -847,6 +844,119 @@ int store_subtree_write(struct stx *s, const char *path,
 			return rc;
 	}
 	return 0;
+}
+
+/*
+ * The history of the records of a moved subtree (history.h), in two
+ * passes over every moved entry, while the entries are still in place:
+ * the first ends what leaves (a record that becomes a side file, or one
+ * moved onto a record, which keeps its own history) and detaches each
+ * record's history; the second attaches them at their new paths and
+ * gives a record whose content arrives from a side file its new version.
+ * replaced: the content of the record the move replaces (the subtree's
+ * root only), or NULL.
+ */
+static int carry_history(struct stx *s, const char *from, const char *to,
+                         const struct subtree *t, const kv_val *replaced,
+                         struct hist_slot **slots, int pass)
+{
+	char f[PM_PATH_MAX + 2], g[PM_PATH_MAX + 2];
+
+	for (size_t i = 0; i < t->n; i++) {
+		const struct subtree_entry *e = &t->e[i];
+		const kv_val *rep = *e->rel == '\0' ? replaced : NULL;
+		kv_val c = { e->len ? e->data : "", e->len };
+		bool rf, rg;
+		int rc = sub_path(f, sizeof(f), from, e->rel);
+
+		if (rc == 0)
+			rc = sub_path(g, sizeof(g), to, e->rel);
+		if (rc != 0)
+			return rc;
+		rf = is_record(f, e->node.mode);
+		rg = is_record(g, e->node.mode);
+		if (pass == 1 && rf && rg && rep) {
+			rc = hist_put(s, g, rep, c, f);
+			if (rc == 0)
+				rc = hist_remove(s, f, c, g);
+		} else if (pass == 1 && rf && rg) {
+			rc = hist_detach(s, f, &slots[i]);
+		} else if (pass == 1 && rf) {
+			rc = hist_remove(s, f, c, g);
+		} else if (pass == 2 && rf && rg && !rep) {
+			rc = hist_attach(s, g, slots[i], f);
+		} else if (pass == 2 && !rf && rg) {
+			rc = hist_put(s, g, rep, c, NULL);
+		}
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+static void slots_free(struct hist_slot **slots, size_t n)
+{
+	for (size_t i = 0; slots && i < n; i++)
+		hist_slot_free(slots[i]);
+	free(slots);
+}
+
+int store_subtree_move(struct stx *s, const char *from, const char *to,
+                       const struct subtree *t, uint32_t dst_mode)
+{
+	struct hist_slot **slots = calloc(t->n ? t->n : 1, sizeof(*slots));
+	kv_val rep;
+	bool replaced = false;
+	int rc = slots ? 0 : -ENOMEM;
+
+	if (rc == 0 && dst_mode != 0 && is_record(to, dst_mode)) {
+		rc = store_content_get(s, to, dst_mode, &rep);
+		replaced = true;
+	}
+	if (rc == 0 && !s->no_history)
+		rc = carry_history(s, from, to, t, replaced ? &rep : NULL,
+		                   slots, 1);
+	if (rc == 0 && !s->no_history)
+		rc = carry_history(s, from, to, t, replaced ? &rep : NULL,
+		                   slots, 2);
+	/* rep pointed into the record table, which changes now */
+	s->no_history = true;
+	if (rc == 0 && dst_mode != 0)
+		rc = store_remove(s, to, dst_mode);
+	if (rc == 0)
+		rc = store_subtree_delete(s, from, t);
+	if (rc == 0)
+		rc = store_subtree_write(s, to, t);
+	s->no_history = false;
+	slots_free(slots, t->n);
+	return rc;
+}
+
+int store_subtree_exchange(struct stx *s, const char *a, const char *b,
+                           const struct subtree *ta, const struct subtree *tb)
+{
+	struct hist_slot **sa = calloc(ta->n ? ta->n : 1, sizeof(*sa));
+	struct hist_slot **sb = calloc(tb->n ? tb->n : 1, sizeof(*sb));
+	int rc = sa && sb ? 0 : -ENOMEM;
+
+	for (int pass = 1; pass <= 2 && rc == 0 && !s->no_history; pass++) {
+		rc = carry_history(s, a, b, ta, NULL, sa, pass);
+		if (rc == 0)
+			rc = carry_history(s, b, a, tb, NULL, sb, pass);
+	}
+	s->no_history = true;
+	if (rc == 0)
+		rc = store_subtree_delete(s, a, ta);
+	if (rc == 0)
+		rc = store_subtree_delete(s, b, tb);
+	if (rc == 0)
+		rc = store_subtree_write(s, b, ta);
+	if (rc == 0)
+		rc = store_subtree_write(s, a, tb);
+	s->no_history = false;
+	slots_free(sa, ta->n);
+	slots_free(sb, tb->n);
+	return rc;
 }
 
 /* ---- init -------------------------------------------------------------- */

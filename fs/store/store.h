@@ -2,7 +2,8 @@
  * store: the file tree kept in kv tables.  Used by fs/daemon/, check.c, main.c;
  * uses kv.h and pathmap only.  No FUSE calls.
  *
- * Storage layout (one kv database, five tables):
+ * Storage layout (one kv database, five tables for the tree and two for
+ * its history, described in history.h):
  *
  *   table       key                          value
  *   ----------  ---------------------------  ---------------------------
@@ -60,7 +61,7 @@
 
 #define NODE_MAGIC 0x314e4643u /* "CFN1" */
 #define NODE_HDR 72u
-#define STORE_NTABLES 5
+#define STORE_NTABLES 7
 
 struct node {
 	uint32_t mode;
@@ -82,12 +83,17 @@ struct stx {
 	kv_txn *txn;
 	kv_table *tables[STORE_NTABLES];
 	bool write;
+	bool no_history; /* changes made now keep no history (history.h) */
 };
 
 /* Convert a kv or negative errno code into a negative errno. */
 int kv_to_errno(int rc);
 
 int stx_begin(kv_env *env, bool write, struct stx *s);
+/* One of the store's tables (opened once per transaction; created when
+ * missing in a write transaction).  -ENOENT in a read transaction on a
+ * store that lacks it. */
+int stx_table(struct stx *s, const char *name, kv_table **out);
 /* A read transaction on the named snapshot (-ENOENT if none). */
 int stx_begin_snapshot(kv_env *env, const char *name, struct stx *s);
 /* Commit (write) or end (read); consumes s. */
@@ -195,6 +201,18 @@ int store_subtree_delete(struct stx *s, const char *path,
 /* Write a loaded subtree under a new root path. */
 int store_subtree_write(struct stx *s, const char *path,
                         const struct subtree *t);
+/*
+ * Move a loaded subtree from `from` to `to`, replacing the entry there
+ * (dst_mode its mode, 0 when there is none), and carry its records'
+ * history: a record keeps its history on a free path; moved onto a
+ * record, it becomes that record's new version and its own history ends
+ * with a deletion.
+ */
+int store_subtree_move(struct stx *s, const char *from, const char *to,
+                       const struct subtree *t, uint32_t dst_mode);
+/* Swap two loaded subtrees, each record's history going with it. */
+int store_subtree_exchange(struct stx *s, const char *a, const char *b,
+                           const struct subtree *ta, const struct subtree *tb);
 void subtree_release(struct subtree *t);
 
 #endif
