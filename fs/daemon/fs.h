@@ -67,8 +67,11 @@ void fs_log_set_debug(int on);
 int notify_start(struct fuse_session *se);
 /* Queue an invalidation of the kernel's data and attribute cache. */
 void notify_inode(uint64_t ino);
-/* Queue an invalidation of every inode the kernel knows. */
+/* Queue an invalidation of every inode the kernel knows, and of the
+ * names it was told are absent in the last seconds. */
 void notify_everything(void);
+/* fs_lookup answered that parent has no entry name. */
+void notify_note_miss(uint64_t parent, const char *name);
 void notify_stop(void);
 
 /* ---- commit.c ------------------------------------------------------ */

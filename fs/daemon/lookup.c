@@ -19,8 +19,15 @@
 
 /* ---- attributes -------------------------------------------------------- */
 
+/*
+ * How long the kernel may keep a name and its attributes.  Names below
+ * .history come and go with saves, renames and deletes elsewhere in the
+ * tree, which no invalidation reaches: the kernel asks every time.
+ */
 static double cache_secs(const char *path)
 {
+	if (path != NULL && hv_is(path, NULL))
+		return 0.0;
 	return path == NULL || in_snapshots(path) ? SHORT_TIMEOUT
 	                                          : LIVE_TIMEOUT;
 }
@@ -63,7 +70,9 @@ void fill_entry(uint64_t ino, const char *path, const struct node *n,
 	e->attr_timeout = cache_secs(path);
 	/* a folder's name is never invalidated (that would unhash it under
 	 * the processes working in it): it lasts a second */
-	e->entry_timeout = S_ISDIR(n->mode) ? SHORT_TIMEOUT : e->attr_timeout;
+	e->entry_timeout = S_ISDIR(n->mode) && e->attr_timeout > 0
+	                           ? SHORT_TIMEOUT
+	                           : e->attr_timeout;
 	fill_stat(itab_st_ino(ino), n, &e->attr);
 }
 
@@ -144,10 +153,17 @@ void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	int rc = do_lookup(fs_of(req), req, parent, name, &e);
 
 	if (rc == -ENOENT) {
+		char path[SV_PATH_MAX + 1];
+
 		/* negative entry: only this daemon changes the tree, and the
-		 * kernel drops it when it creates the name through us */
+		 * kernel drops it when it creates the name through us; not
+		 * so below .history (cache_secs) */
 		memset(&e, 0, sizeof(e));
 		e.entry_timeout = SHORT_TIMEOUT;
+		if (child_path(parent, name, path) == 0 && hv_is(path, NULL))
+			e.entry_timeout = 0;
+		else
+			notify_note_miss(parent, name);
 		fuse_reply_entry(req, &e);
 		return;
 	}

@@ -4,6 +4,12 @@
  * handlers reply on, and the kernel may be holding locks while it waits
  * for a handler; calling them from a handler can deadlock (libfuse#341).
  * Handlers only queue an inode number here.
+ *
+ * Names the kernel holds as absent (the negative entries of fs_lookup)
+ * are dropped with every inode when another process changed the store:
+ * a record it created (cccfs restore, import) must not stay hidden for
+ * the entries' second.  Those entries are remembered for as long as the
+ * kernel may keep them, the last MISS_MAX of them.
  */
 #define FUSE_USE_VERSION 312
 #include <errno.h>
@@ -12,11 +18,26 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "fs.h"
 #include "inode.h"
 #include "pathmap.h"
 
 #define NOTIFY_QMAX 4096
+#define MISS_MAX 1024
+#define MISS_KEEP_NS (2 * 1000000000LL) /* twice a negative entry's life */
+
+struct miss {
+	uint64_t parent;
+	int64_t at; /* clock_mono_ns() */
+	char name[PM_NAME_MAX + 1];
+};
+
+static struct {
+	pthread_mutex_t lock;
+	struct miss v[MISS_MAX];
+	size_t next;
+} misses = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static struct {
 	pthread_mutex_t lock;
@@ -107,6 +128,45 @@ static void invalidate_all(void)
 	free(l.it);
 }
 
+void notify_note_miss(uint64_t parent, const char *name)
+{
+	size_t len = strlen(name);
+	struct miss *m;
+
+	if (len > PM_NAME_MAX)
+		return;
+	pthread_mutex_lock(&misses.lock);
+	m = &misses.v[misses.next];
+	misses.next = (misses.next + 1) % MISS_MAX;
+	m->parent = parent;
+	m->at = clock_mono_ns();
+	memcpy(m->name, name, len + 1);
+	pthread_mutex_unlock(&misses.lock);
+}
+
+/* Drop the negative entries the kernel may still hold.  Copied out
+ * first, as invalidate_all() does. */
+static void invalidate_misses(void)
+{
+	struct miss *copy = malloc(sizeof(misses.v));
+	int64_t now = clock_mono_ns();
+	size_t n = 0;
+
+	if (copy == NULL)
+		return;
+	pthread_mutex_lock(&misses.lock);
+	for (size_t i = 0; i < MISS_MAX; i++)
+		if (misses.v[i].parent != 0 &&
+		    now - misses.v[i].at < MISS_KEEP_NS)
+			copy[n++] = misses.v[i];
+	pthread_mutex_unlock(&misses.lock);
+	for (size_t i = 0; i < n; i++)
+		(void)fuse_lowlevel_notify_inval_entry(nq.se, copy[i].parent,
+		                                       copy[i].name,
+		                                       strlen(copy[i].name));
+	free(copy);
+}
+
 static void *notify_main(void *arg)
 {
 	(void)arg;
@@ -122,6 +182,7 @@ static void *notify_main(void *arg)
 			nq.all = false;
 			pthread_mutex_unlock(&nq.lock);
 			invalidate_all();
+			invalidate_misses();
 			pthread_mutex_lock(&nq.lock);
 			continue;
 		}
