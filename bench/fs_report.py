@@ -7,12 +7,14 @@ RAW has one line per timed command: run, target, phase, microseconds,
 tab-separated.  TARGETS is the comma-separated list of targets run.  Prints,
 per phase in the order first seen, each target's median in milliseconds;
 every target but the plain directory also gets its ratio to it, and cccfs
-its ratio to fuse-overlayfs in a last column.
+its ratio to fuse-overlayfs in a last column (and to cccfs without history
+in another, when that target ran).
 """
 import statistics
 import sys
 
-NAMES = {"plain": "plain dir", "overlay": "fuse-overlayfs", "cccfs": "cccfs"}
+NAMES = {"plain": "plain dir", "overlay": "fuse-overlayfs", "cccfs": "cccfs",
+         "cccfs-nohist": "cccfs, no history"}
 
 
 def fmt_ms(us):
@@ -25,7 +27,7 @@ def main(argv):
         print(__doc__.split("\n\n")[1].strip(), file=sys.stderr)
         return 2
     targets = argv[2].split(",")
-    order = ["plain", "overlay", "cccfs"]
+    order = ["plain", "overlay", "cccfs", "cccfs-nohist"]
     targets = [t for t in order if t in targets]
     times = {}
     phases = []
@@ -45,6 +47,9 @@ def main(argv):
     both = "overlay" in targets and "cccfs" in targets
     if both:
         head += "%16s" % "cccfs/overlay"
+    hist = "cccfs-nohist" in targets and "cccfs" in targets
+    if hist:
+        head += "%16s" % "cccfs/nohist"
     print(head)
     if "plain" in targets and len(targets) > 1:
         print("%-26s" % "" + "".join("%20s" % ("" if t == "plain"
@@ -64,6 +69,8 @@ def main(argv):
                                  (fmt_ms(med[t]), med[t] / med["plain"]))
         if both and "overlay" in med and "cccfs" in med:
             row += "%15.2fx" % (med["cccfs"] / med["overlay"])
+        if hist and "cccfs-nohist" in med and "cccfs" in med:
+            row += "%15.2fx" % (med["cccfs"] / med["cccfs-nohist"])
         print(row)
     return 0
 
