@@ -37,6 +37,7 @@ static void usage(FILE *f)
 	      " restore NAME\n"
 	      "       cccfs log DB [PATH] [-n COUNT]\n"
 	      "       cccfs restore DB PATH --version N | --snapshot NAME\n"
+	      "       cccfs diff DB FROM [TO] [PATH...] [--patch | --yaml]\n"
 	      "       cccfs backup DB DEST [--snapshot NAME]\n"
 	      "       cccfs export DB DIR [--snapshot NAME]\n"
 	      "       cccfs import DB DIR [--skip-invalid]\n"
@@ -91,6 +92,7 @@ static const struct cmd_struct {
 	{ "snapshot", cmd_snapshot, cmd_snapshot_usage },
 	{ "log", cmd_log, cmd_log_usage },
 	{ "restore", cmd_restore, cmd_restore_usage },
+	{ "diff", cmd_diff, cmd_diff_usage },
 	{ "backup", cmd_backup, NULL },
 	{ "export", cmd_export, NULL },
 	{ "import", cmd_import, NULL },

@@ -47,6 +47,9 @@ extern const char cmd_log_usage[];
 int cmd_restore(int argc, char **argv);
 extern const char cmd_restore_usage[];
 
+int cmd_diff(int argc, char **argv);
+extern const char cmd_diff_usage[];
+
 /* These three read -h and --help with their other options, and print
  * their help themselves. */
 int cmd_backup(int argc, char **argv);
@@ -91,6 +94,8 @@ int cli_parse_args(int argc, char **argv, const char *usage,
  * why not on stderr: a path with "..", too long, or not below a kind
  * folder.  0 or -EINVAL / -ENAMETOOLONG. */
 int cli_store_path(const char *arg, char *out, size_t n);
+/* The same for a folder or record (prompts, prompts/coding/x.yaml). */
+int cli_store_path_prefix(const char *arg, char *out, size_t n);
 /* How many problems the open store db shows (0: none); see common.c. */
 uint64_t cli_damage(kv_env *env, const char *db);
 

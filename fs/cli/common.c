@@ -284,7 +284,7 @@ uint64_t cli_damage(kv_env *env, const char *db)
 	return bad;
 }
 
-int cli_store_path(const char *arg, char *out, size_t n)
+static int store_path(const char *arg, char *out, size_t n, int min_depth)
 {
 	size_t len = 0;
 	const char *p = arg;
@@ -316,12 +316,23 @@ int cli_store_path(const char *arg, char *out, size_t n)
 		p += l + (e != NULL);
 	}
 	out[len] = '\0';
-	if (pm_depth(out) < 2) {
+	if (pm_depth(out) < min_depth || pm_kind_of(out) < 0) {
 		fprintf(stderr,
-		        "cccfs: %s: not a record path (one below workflows/, "
-		        "agents/ or prompts/, such as prompts/review.yaml)\n",
-		        arg);
+		        "cccfs: %s: not a %s (one below workflows/, agents/ "
+		        "or prompts/, such as prompts/review.yaml)\n",
+		        arg,
+		        min_depth > 1 ? "record path" : "path in the store");
 		return -EINVAL;
 	}
 	return 0;
+}
+
+int cli_store_path(const char *arg, char *out, size_t n)
+{
+	return store_path(arg, out, n, 2);
+}
+
+int cli_store_path_prefix(const char *arg, char *out, size_t n)
+{
+	return store_path(arg, out, n, 1);
 }

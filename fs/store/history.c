@@ -757,6 +757,16 @@ int hist_children(struct stx *s, const char *dir,
 	return rc;
 }
 
+int hist_rid(struct stx *s, const char *path, uint64_t *rid)
+{
+	struct hist_slot sl;
+	int rc = slot_get(s, path, &sl);
+
+	if (rc == 0)
+		*rid = sl.rid;
+	return rc;
+}
+
 int hist_paths(struct stx *s, int (*fn)(void *ctx, const char *path), void *ctx)
 {
 	char path[PM_PATH_MAX + 1];

@@ -123,6 +123,10 @@ int hist_children(struct stx *s, const char *dir,
                   int (*fn)(void *ctx, const char *name, size_t len),
                   void *ctx);
 
+/* The id of the record at path (live or deleted): 0 and *rid, or
+ * -ENOENT when it has no history. */
+int hist_rid(struct stx *s, const char *path, uint64_t *rid);
+
 /* Call fn with the path of every record that has history, live or
  * deleted, in path order; non-zero stops. */
 int hist_paths(struct stx *s, int (*fn)(void *ctx, const char *path),

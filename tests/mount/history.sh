@@ -147,6 +147,28 @@ grep -qP '^\+\tprompts/review.yaml$' "$T/slog" || fail "store log lacks the crea
 "$CCCFS" stat "$DB" | grep -q '^history  *[0-9]* records, [1-9][0-9]* older versions' ||
 	fail "stat does not show history: $("$CCCFS" stat "$DB" | tail -2)"
 
+note "cccfs diff between trees, with renames, patches and key paths"
+printf 'name: w\nsteps:\n  - agent: reviewer\n    do: x\ntags: [a, b]\n' > "$M/workflows/w.yaml"
+echo "name: p" > "$M/prompts/p.yaml"
+echo "name: old" > "$M/prompts/old.yaml"
+mkdir "$M/.snapshots/s1" || fail "mkdir .snapshots/s1"
+printf 'name: w\nsteps:\n  - agent: triager\n    do: x\ntags: [a, b, weekly]\n' > "$M/workflows/w.yaml"
+mv "$M/prompts/p.yaml" "$M/prompts/q.yaml"
+rm "$M/prompts/old.yaml"
+echo "name: n" > "$M/agents/n.yaml"
+"$CCCFS" diff "$DB" s1 > "$T/diff" || fail "cccfs diff s1"
+check_eq "$(cat "$T/diff")" "$(printf '+\tagents/n.yaml\n-\tprompts/old.yaml\nR\tprompts/p.yaml\tprompts/q.yaml\nM\tworkflows/w.yaml')" "diff s1 live"
+"$CCCFS" diff "$DB" s1 live workflows --yaml > "$T/diff" || fail "cccfs diff --yaml"
+check_eq "$(cat "$T/diff")" "$(printf 'M\tworkflows/w.yaml\n\tsteps[0].agent: reviewer -> triager\n\t+ tags[2]: weekly')" "diff --yaml"
+"$CCCFS" diff "$DB" s1 live prompts/old.yaml --patch > "$T/diff" || fail "cccfs diff --patch"
+check_eq "$(cat "$T/diff")" "$(printf -- '-\tprompts/old.yaml\n--- a/prompts/old.yaml\n+++ /dev/null\n@@ -1 +0,0 @@\n-name: old')" "diff --patch of a deletion"
+"$CCCFS" diff "$DB" workflows/w.yaml@1 --patch > "$T/diff" || fail "cccfs diff PATH@1"
+diff -u "$H/workflows/w.yaml/$(ls "$H/workflows/w.yaml" | head -1)" "$M/workflows/w.yaml" | tail -n +3 > "$T/gnu"
+check_eq "$(tail -n +4 "$T/diff")" "$(cat "$T/gnu")" "diff PATH@1 --patch against diff -u"
+"$CCCFS" diff "$DB" nosuch 2>"$T/err" && fail "diff against a missing snapshot succeeded"
+grep -q "no snapshot named 'nosuch'" "$T/err" || fail "diff's message: $(cat "$T/err")"
+rmdir "$M/.snapshots/s1"
+
 note "history survives a remount"
 before=$(ls -R "$H")
 umount_fs
