@@ -7,6 +7,7 @@
  *    yaml_check() and have a regular-file node whose size matches.
  * 3. Every node must decode, and every regular file or symlink node must
  *    have its content entry.
+ * 4. The records' history (history.h, hist_verify()).
  * Everything runs in one read transaction, so a running daemon may keep
  * committing meanwhile.  On a terminal, steps 2 and 3 show a progress bar
  * on stderr (progress.h); -v lists every node instead.
@@ -22,6 +23,7 @@
 
 #include <cccfs/kv.h>
 
+#include "history.h"
 #include "pathmap.h"
 #include "progress.h"
 #include "store.h"
@@ -31,8 +33,9 @@ const char cmd_check_usage[] =
         "usage: cccfs check [-v] DB\n"
         "\n"
         "Verify the store: page checksums, key order, counts and page\n"
-        "accounting, then every record re-validated as YAML and every file\n"
-        "matched with its content.  Works while mounted.  -v lists each\n"
+        "accounting, then every record re-validated as YAML, every file\n"
+        "matched with its content, and the records' history (.history)\n"
+        "checked.  Works while mounted.  -v lists each\n"
         "entry.  Exit 0 when clean, 3 when problems were found, 1 when the\n"
         "check could not run.\n"
         "\n"
@@ -186,6 +189,14 @@ static int check_node(struct check_state *cs, kv_val k, kv_val v,
 	return 0;
 }
 
+static void history_problem(void *ctx, const char *msg)
+{
+	struct check_state *cs = ctx;
+
+	report(cs, "%s\n", msg);
+	cs->problems++;
+}
+
 /* How many entries the walks below visit: the records and the nodes. */
 static uint64_t count_entries(struct stx *s)
 {
@@ -231,6 +242,11 @@ static int check_store(const char *db, int verbose)
 		if (rc == 0)
 			rc = walk_table(&cs, PM_TABLE_NODES, check_node);
 		progress_end(&cs.progress);
+		if (rc == 0) {
+			uint64_t n;
+
+			rc = hist_verify(&s, history_problem, &cs, &n);
+		}
 		stx_abort(&s);
 	}
 	kv_env_close(env);

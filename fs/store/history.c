@@ -31,6 +31,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1077,5 +1078,145 @@ out:
 	free(del);
 	free(pc.keys);
 	free(pc.times);
+	return rc;
+}
+
+/* ---- verification --------------------------------------------------------- */
+
+struct rid_live {
+	uint64_t rid, version;
+};
+
+struct verify {
+	struct stx *s;
+	void (*fn)(void *ctx, const char *msg);
+	void *ctx;
+	uint64_t entries;
+	struct rid_live *rids; /* from the slots, sorted by rid */
+	size_t n, cap;
+};
+
+static void problem(struct verify *vf, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
+
+static void problem(struct verify *vf, const char *fmt, ...)
+{
+	char msg[PM_PATH_MAX + 200];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	vf->fn(vf->ctx, msg);
+}
+
+static int verify_slot(void *ctx, kv_val key, kv_val val)
+{
+	struct verify *vf = ctx;
+	char path[PM_PATH_MAX + 1];
+	struct hist_slot sl;
+	struct node n;
+	int rc;
+
+	vf->entries++;
+	if (key.len == 1 && *(const char *)key.data == '\0')
+		return 0; /* the next rid */
+	if (key.len == 0 || key.len > PM_PATH_MAX) {
+		problem(vf, "history: a slot with a key of %zu bytes", key.len);
+		return 0;
+	}
+	memcpy(path, key.data, key.len);
+	path[key.len] = '\0';
+	if (slot_decode(val, &sl) != 0 || sl.version == 0 || sl.rid == 0) {
+		problem(vf, "history: /%s: damaged slot", path);
+		return 0;
+	}
+	rc = store_node_get(vf->s, path, &n);
+	if (rc == 0) {
+		if (sl.flags & SLOT_DELETED)
+			problem(vf,
+			        "history: /%s: marked deleted, but the "
+			        "record exists",
+			        path);
+		else if (n.size == 0)
+			problem(vf,
+			        "history: /%s: version %" PRIu64 " is live, "
+			        "but the record is empty",
+			        path, sl.version);
+		node_release(&n);
+	} else if (rc == -ENOENT && !(sl.flags & SLOT_DELETED)) {
+		problem(vf,
+		        "history: /%s: version %" PRIu64 " is live, but "
+		        "there is no record",
+		        path, sl.version);
+	} else if (rc != 0 && rc != -ENOENT) {
+		return rc;
+	}
+	if (vf->n == vf->cap) {
+		size_t cap = vf->cap ? 2 * vf->cap : 64;
+		struct rid_live *v = realloc(vf->rids, cap * sizeof(*v));
+
+		if (v == NULL)
+			return -ENOMEM;
+		vf->rids = v;
+		vf->cap = cap;
+	}
+	vf->rids[vf->n].rid = sl.rid;
+	vf->rids[vf->n++].version = sl.version;
+	return 0;
+}
+
+static int by_rid(const void *a, const void *b)
+{
+	const struct rid_live *x = a, *y = b;
+
+	return x->rid < y->rid ? -1 : x->rid > y->rid;
+}
+
+static int verify_entry(void *ctx, kv_val key, kv_val val)
+{
+	struct verify *vf = ctx;
+	struct rid_live want, *found;
+	struct hist_item it;
+	uint64_t rid, v;
+
+	vf->entries++;
+	if (key.len != 16 && key.len != 24) {
+		problem(vf, "history: an entry with a key of %zu bytes",
+		        key.len);
+		return 0;
+	}
+	rid = get64be(key.data);
+	v = get64be((const unsigned char *)key.data + 8);
+	if ((key.len == 16 ? ver_decode(val, &it, NULL)
+	                   : ren_decode(val, &it)) != 0) {
+		problem(vf,
+		        "history: damaged entry (record %" PRIu64
+		        ", version %" PRIu64 ")",
+		        rid, v);
+		return 0;
+	}
+	want.rid = rid;
+	found = bsearch(&want, vf->rids, vf->n, sizeof(*vf->rids), by_rid);
+	if (found != NULL && key.len == 16 && v >= found->version)
+		problem(vf,
+		        "history: version %" PRIu64 " of record %" PRIu64
+		        " is not older than its live one",
+		        v, rid);
+	return 0;
+}
+
+int hist_verify(struct stx *s, void (*fn)(void *ctx, const char *msg),
+                void *ctx, uint64_t *entries)
+{
+	struct verify vf = { .s = s, .fn = fn, .ctx = ctx };
+	int rc = scan_all(s, HIST_INDEX, verify_slot, &vf);
+
+	if (rc == 0 && vf.n > 1)
+		qsort(vf.rids, vf.n, sizeof(*vf.rids), by_rid);
+	if (rc == 0)
+		rc = scan_all(s, HIST_TABLE, verify_entry, &vf);
+	free(vf.rids);
+	*entries = vf.entries;
 	return rc;
 }

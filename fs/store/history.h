@@ -141,6 +141,16 @@ int hist_has(struct stx *s, const char *path);
 void hist_name(char *buf, size_t n, uint64_t v, int64_t time);
 int hist_parse_name(const char *name, uint64_t *v);
 
+/*
+ * Check the history tables (cccfs check): every slot and entry decodes,
+ * every live slot is a record with content (and a deleted one is not),
+ * and no version's number reaches its record's live one.  fn gets each
+ * problem as a line; *entries the number checked.  0, or an error that
+ * stopped the walk.
+ */
+int hist_verify(struct stx *s, void (*fn)(void *ctx, const char *msg),
+                void *ctx, uint64_t *entries);
+
 /* ---- space and retention ---------------------------------------------- */
 
 struct hist_space {

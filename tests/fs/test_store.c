@@ -194,6 +194,54 @@ static void test_check_exit_codes(void **state)
 	}
 }
 
+/* check reads the history tables: a version of a record that is no
+ * longer there is fine, a slot whose record vanished behind the file
+ * system's back and an entry that does not decode are problems. */
+static void test_check_history(void **state)
+{
+	struct tmpenv *f = *state;
+	kv_txn *txn;
+	kv_table *tb;
+	kv_val key2 = { "\0\0\0\0\0\0\0\1"
+		        "\0\0\0\0\0\0\0\7",
+		        16 },
+	       junk = { "junk", 4 };
+	kv_val node_key = { "agents\0a.yaml", 13 };
+
+	put_file(f->env, "agents/a.yaml", "name: one\n");
+	put_file(f->env, "agents/a.yaml", "name: two\n");
+	put_file(f->env, "agents/b.yaml", "name: b\n");
+	assert_int_equal(check_closed(f), 0);
+
+	/* the record and its node removed with kv calls: its slot says a
+	 * live version that is not there */
+	assert_int_equal(kv_txn_begin(f->env, 0, &txn), 0);
+	assert_int_equal(kv_table_open(txn, "agents", 0, &tb), 0);
+	assert_int_equal(kv_del(txn, tb, (kv_val){ "a.yaml", 6 }), 0);
+	assert_int_equal(kv_table_open(txn, PM_TABLE_NODES, 0, &tb), 0);
+	assert_int_equal(kv_del(txn, tb, node_key), 0);
+	assert_int_equal(kv_txn_commit(txn), 0);
+	assert_int_equal(check_closed(f), 3);
+
+	/* put it back as a deletion would have: clean again */
+	{
+		struct stx s;
+
+		put_file(f->env, "agents/a.yaml", "name: three\n");
+		assert_int_equal(stx_begin(f->env, true, &s), 0);
+		assert_int_equal(store_remove(&s, "agents/a.yaml", S_IFREG), 0);
+		assert_int_equal(stx_commit(&s, KV_DURABLE_IMMEDIATE), 0);
+	}
+	assert_int_equal(check_closed(f), 0);
+
+	/* an entry that does not decode */
+	assert_int_equal(kv_txn_begin(f->env, 0, &txn), 0);
+	assert_int_equal(kv_table_open(txn, "history", 0, &tb), 0);
+	assert_int_equal(kv_put(txn, tb, key2, junk, 0), 0);
+	assert_int_equal(kv_txn_commit(txn), 0);
+	assert_int_equal(check_closed(f), 3);
+}
+
 static void root_put(kv_env *env, const struct node *n)
 {
 	struct stx s;
@@ -284,6 +332,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_subtree_move, setup,
 		                                teardown),
 		cmocka_unit_test_setup_teardown(test_check_exit_codes, setup,
+		                                teardown),
+		cmocka_unit_test_setup_teardown(test_check_history, setup,
 		                                teardown),
 		cmocka_unit_test_setup_teardown(test_root_node, setup,
 		                                teardown),
