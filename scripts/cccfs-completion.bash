@@ -6,7 +6,8 @@
 #
 # Completes the commands, each command's options, the -o mount options,
 # store files (DB, DEST), folders (DIR, MOUNTPOINT), the snapshot sub-words
-# and snapshot names, read with `cccfs snapshot DB list`.
+# and snapshot names, read with `cccfs snapshot DB list` (for diff, with
+# live beside them).
 
 # The helpers set variables rather than print: no subshell per TAB.
 
@@ -103,7 +104,7 @@ _cccfs_mount_opts() {
 	*=*) ;;
 	*)
 		for c in max_record= commit_interval= snapdir= snapshot_every= \
-		         keep= nonempty allow_other; do
+		         keep= history_keep= nonempty allow_other; do
 			cand+=("$head$c")
 		done
 		;;
@@ -152,7 +153,7 @@ _cccfs() {
 			_cccfs_add "$cur" 0 --help --version
 		else
 			_cccfs_add "$cur" 0 mount umount init check stat \
-				snapshot backup export import
+				snapshot log diff restore backup export import
 			# no command: `cccfs DB MOUNTPOINT`, mount(8)'s form
 			((${#COMPREPLY[@]})) || _cccfs_files "$cur"
 		fi
@@ -175,6 +176,9 @@ _cccfs() {
 			arg=1
 		elif [ "$w" = --snapshot ]; then
 			arg=1
+		elif [ "$cmd:$w" = restore:--version ] ||
+		     [ "$cmd:$w" = log:-n ]; then
+			arg=1
 		fi
 	done
 	# the store: the first operand, which backup and export also take
@@ -196,6 +200,7 @@ _cccfs() {
 	if ((arg)); then
 		case $prev in
 		--snapshot) _cccfs_names "$prog" "$db" "$cur" ;;
+		--version | -n) ;;
 		*) _cccfs_mount_opts "$cur" ;;
 		esac
 		return 0
@@ -220,14 +225,20 @@ _cccfs() {
 		check) ((${#pos[@]} == 0)) && _cccfs_add "$cur" 0 -v --help ;;
 		backup | export) _cccfs_add "$cur" 0 --snapshot --help ;;
 		import) _cccfs_add "$cur" 0 --skip-invalid --help ;;
+		log) _cccfs_add "$cur" 0 -n --help ;;
+		restore) _cccfs_add "$cur" 0 --version --snapshot --help ;;
+		diff) _cccfs_add "$cur" 0 --patch --yaml --help ;;
 		*) _cccfs_add "$cur" 0 --help ;;
 		esac
 		return 0
 	fi
 	case $cmd:${#pos[@]} in
 	mount:0 | init:0 | check:0 | stat:0 | snapshot:0 | backup:[01] | \
-	export:0 | import:0)
+	export:0 | import:0 | log:0 | restore:0 | diff:0)
 		_cccfs_files "$cur" ;;
+	diff:[12])
+		_cccfs_add "$cur" 0 live
+		_cccfs_names "$prog" "${pos[0]}" "$cur" ;;
 	mount:1 | umount:0 | export:1 | import:1)
 		_cccfs_files "$cur" -d ;;
 	snapshot:1)
@@ -238,7 +249,7 @@ _cccfs() {
 		esac
 		;;
 	mount:* | umount:* | init:* | check:* | stat:* | snapshot:* | \
-	backup:* | export:* | import:*) ;;
+	backup:* | export:* | import:* | log:* | restore:* | diff:*) ;;
 	*:0)
 		_cccfs_files "$cur" -d ;;
 	esac

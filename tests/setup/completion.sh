@@ -66,7 +66,8 @@ want() {
 cd "$T" || fail "cd $T"
 
 # commands and their options
-want mount umount init check stat snapshot backup export import -- cccfs ""
+want mount umount init check stat snapshot log diff restore backup export \
+	import -- cccfs ""
 want stat snapshot -- cccfs s
 want export -- cccfs ex
 want --help --version -- cccfs -
@@ -76,6 +77,11 @@ want --snapshot --help -- cccfs backup --
 want --snapshot -- cccfs export db dir --s
 want --skip-invalid --help -- cccfs import --
 want --help -- cccfs stat -
+want -n --help -- cccfs log -
+want --version --snapshot --help -- cccfs restore db prompts/x.yaml -
+want --patch --yaml --help -- cccfs diff db s1 -
+want -- cccfs restore db prompts/x.yaml --version ""
+want -- cccfs log db -n ""
 want create list delete restore -- cccfs snapshot db ""
 want delete -- cccfs snapshot db d
 # mount takes its options before its operands only
@@ -83,7 +89,7 @@ want -- cccfs mount db -
 
 # -o: option names after the last comma, values of snapdir
 want max_record= commit_interval= snapdir= snapshot_every= keep= \
-	nonempty allow_other -- cccfs mount -o ""
+	history_keep= nonempty allow_other -- cccfs mount -o ""
 want max_record= -- cccfs mount -f -o ma
 want 10,snapdir= 10,snapshot_every= -- \
 	cccfs mount -o commit_interval = 10,sn
@@ -96,6 +102,7 @@ mkdir mnt mnt2 || fail mkdir
 : >notes.txt
 "$CCCFS" init store.db >/dev/null 2>&1 || fail "cccfs init"
 want store.db store.db-lock -- cccfs stat s
+want store.db store.db-lock -- cccfs diff s
 want mnt mnt2 -- cccfs mount store.db m
 # after the -o value come the operands
 want store.db store.db-lock -- cccfs mount -o keep = 1 sto
@@ -123,6 +130,10 @@ want "${all[@]}" -- "$CCCFS" snapshot store.db restore ""
 want monday -- "$CCCFS" snapshot store.db restore mo
 want 'with\ space' -- "$CCCFS" snapshot store.db delete 'with\ s'
 want -- "$CCCFS" snapshot store.db create ""
+want live "${all[@]}" -- "$CCCFS" diff store.db ""
+want monday -- "$CCCFS" diff store.db live m
+want "${all[@]}" -- "$CCCFS" restore store.db prompts/x.yaml --snapshot ""
+want store.db store.db-lock -- "$CCCFS" log s
 want "${all[@]}" -- "$CCCFS" backup store.db out.db --snapshot ""
 want tuesday -- "$CCCFS" export store.db dir --snapshot t
 # the store may come after the cursor
