@@ -232,69 +232,6 @@ static uint64_t rid_of(struct stx *s, const char *path)
 	return hist_rid(s, path, &rid) == 0 ? rid : 0;
 }
 
-/*
- * The keys whose values differ between table name in a and in b, in key
- * order (va.data NULL: only in b; vb.data NULL: only in a): a merge of
- * two cursors.
- */
-static int table_diff(kv_txn *a, kv_txn *b, const char *name,
-                      int (*fn)(void *ctx, kv_val key, kv_val va, kv_val vb),
-                      void *ctx)
-{
-	kv_table *ta = NULL, *tb = NULL;
-	kv_cursor *ca = NULL, *cb = NULL;
-	kv_val ka, va, kb, vb, none = { NULL, 0 };
-	int ra = KV_ENOTFOUND, rb = KV_ENOTFOUND, rc = 0;
-
-	if (kv_table_open(a, name, 0, &ta) == 0 &&
-	    (rc = kv_cursor_open(a, ta, &ca)) == 0)
-		ra = kv_cursor_first(ca, &ka, &va);
-	if (rc == 0 && kv_table_open(b, name, 0, &tb) == 0 &&
-	    (rc = kv_cursor_open(b, tb, &cb)) == 0)
-		rb = kv_cursor_first(cb, &kb, &vb);
-	while (rc == 0 && (ra == 0 || rb == 0)) {
-		int cmp;
-
-		if (ra != 0 && ra != KV_ENOTFOUND) {
-			rc = ra;
-			break;
-		}
-		if (rb != 0 && rb != KV_ENOTFOUND) {
-			rc = rb;
-			break;
-		}
-		if (ra != 0) {
-			cmp = 1;
-		} else if (rb != 0) {
-			cmp = -1;
-		} else {
-			size_t n = ka.len < kb.len ? ka.len : kb.len;
-
-			cmp = memcmp(ka.data, kb.data, n);
-			if (cmp == 0)
-				cmp = ka.len < kb.len ? -1 : ka.len > kb.len;
-		}
-		if (cmp < 0) {
-			rc = fn(ctx, ka, va, none);
-			ra = kv_cursor_next(ca, &ka, &va);
-		} else if (cmp > 0) {
-			rc = fn(ctx, kb, none, vb);
-			rb = kv_cursor_next(cb, &kb, &vb);
-		} else {
-			if (va.len != vb.len ||
-			    (va.len && memcmp(va.data, vb.data, va.len) != 0))
-				rc = fn(ctx, ka, va, vb);
-			ra = kv_cursor_next(ca, &ka, &va);
-			rb = kv_cursor_next(cb, &kb, &vb);
-		}
-	}
-	if (ca)
-		kv_cursor_close(ca);
-	if (cb)
-		kv_cursor_close(cb);
-	return rc;
-}
-
 static int by_path(const void *a, const void *b)
 {
 	return strcmp(((const struct change *)a)->path,
@@ -384,8 +321,9 @@ static int diff_trees(struct side *from, struct side *to,
 	for (int k = 0; k < PM_NKINDS && rc == 0; k++) {
 		struct collect c = { k, f, &cs };
 
-		rc = kv_to_errno(table_diff(from->s.txn, to->s.txn,
-		                            pm_kind_name(k), collect_one, &c));
+		rc = kv_to_errno(store_table_diff(from->s.txn, to->s.txn,
+		                                  pm_kind_name(k), collect_one,
+		                                  &c));
 	}
 	if (rc == 0)
 		rc = find_renames(from, to, &cs);

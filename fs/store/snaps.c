@@ -467,8 +467,15 @@ int snaps_restore(kv_env *env, const char *name, int64_t now, char *saved)
 	}
 	if (rc == 0)
 		rc = kv_to_errno(kv_snapshot_create(s.txn, saved));
-	if (rc == 0)
-		rc = kv_to_errno(kv_snapshot_restore(s.txn, name));
+	if (rc == 0) {
+		struct stx from;
+
+		rc = stx_begin_snapshot(env, name, &from);
+		if (rc == 0) {
+			rc = store_restore(&s, &from);
+			stx_abort(&from);
+		}
+	}
 	if (rc == 0)
 		return stx_commit(&s, KV_DURABLE_IMMEDIATE);
 	stx_abort(&s);

@@ -99,9 +99,11 @@ int autosnap_tick(kv_env *env, int64_t now, const struct autosnap_cfg *cfg,
                   struct autosnap_result *res);
 
 /*
- * Make snapshot name the live state, in one commit that also takes a
- * snapshot "before-restore-<now>" of the state it replaces (its name in
- * saved, SNAPS_SAVED_MAX bytes).  Never deleted automatically.
+ * Make snapshot name's tree the live tree (store_restore(): the history
+ * is kept, and every record the restore changes gets a new version), in
+ * one commit that also takes a snapshot "before-restore-<now>" of the
+ * state it replaces (its name in saved, SNAPS_SAVED_MAX bytes), never
+ * deleted automatically.
  */
 #define SNAPS_SAVED_MAX 64
 int snaps_restore(kv_env *env, const char *name, int64_t now, char *saved);

@@ -959,6 +959,176 @@ int store_subtree_exchange(struct stx *s, const char *a, const char *b,
 	return rc;
 }
 
+/* ---- comparing and restoring trees ---------------------------------------- */
+
+int store_table_diff(kv_txn *a, kv_txn *b, const char *name,
+                     int (*fn)(void *ctx, kv_val key, kv_val va, kv_val vb),
+                     void *ctx)
+{
+	kv_table *ta = NULL, *tb = NULL;
+	kv_cursor *ca = NULL, *cb = NULL;
+	kv_val ka, va, kb, vb, none = { NULL, 0 };
+	int ra = KV_ENOTFOUND, rb = KV_ENOTFOUND, rc = 0;
+
+	/* a merge of two cursors */
+	if (kv_table_open(a, name, 0, &ta) == 0 &&
+	    (rc = kv_cursor_open(a, ta, &ca)) == 0)
+		ra = kv_cursor_first(ca, &ka, &va);
+	if (rc == 0 && kv_table_open(b, name, 0, &tb) == 0 &&
+	    (rc = kv_cursor_open(b, tb, &cb)) == 0)
+		rb = kv_cursor_first(cb, &kb, &vb);
+	while (rc == 0 && (ra == 0 || rb == 0)) {
+		int cmp;
+
+		if (ra != 0 && ra != KV_ENOTFOUND) {
+			rc = ra;
+			break;
+		}
+		if (rb != 0 && rb != KV_ENOTFOUND) {
+			rc = rb;
+			break;
+		}
+		if (ra != 0) {
+			cmp = 1;
+		} else if (rb != 0) {
+			cmp = -1;
+		} else {
+			size_t n = ka.len < kb.len ? ka.len : kb.len;
+
+			cmp = memcmp(ka.data, kb.data, n);
+			if (cmp == 0)
+				cmp = ka.len < kb.len ? -1 : ka.len > kb.len;
+		}
+		if (cmp < 0) {
+			rc = fn(ctx, ka, va, none);
+			ra = kv_cursor_next(ca, &ka, &va);
+		} else if (cmp > 0) {
+			rc = fn(ctx, kb, none, vb);
+			rb = kv_cursor_next(cb, &kb, &vb);
+		} else {
+			if (va.len != vb.len ||
+			    (va.len && memcmp(va.data, vb.data, va.len) != 0))
+				rc = fn(ctx, ka, va, vb);
+			ra = kv_cursor_next(ca, &ka, &va);
+			rb = kv_cursor_next(cb, &kb, &vb);
+		}
+	}
+	if (ca)
+		kv_cursor_close(ca);
+	if (cb)
+		kv_cursor_close(cb);
+	return kv_to_errno(rc);
+}
+
+/* One entry that a restore changes: the snapshot's value (val NULL: the
+ * entry goes), copied out of the snapshot's map. */
+struct restore_change {
+	int table;
+	void *key, *val;
+	size_t klen, vlen;
+	bool live; /* the live tree has the entry */
+};
+
+struct restore_list {
+	int table;
+	struct restore_change *v;
+	size_t n, cap;
+};
+
+static int restore_note(void *ctx, kv_val key, kv_val live, kv_val snap)
+{
+	struct restore_list *rl = ctx;
+	struct restore_change *c;
+
+	if (rl->n == rl->cap) {
+		size_t cap = rl->cap ? 2 * rl->cap : 64;
+		struct restore_change *v = realloc(rl->v, cap * sizeof(*v));
+
+		if (v == NULL)
+			return -ENOMEM;
+		rl->v = v;
+		rl->cap = cap;
+	}
+	c = &rl->v[rl->n];
+	c->table = rl->table;
+	c->live = live.data != NULL;
+	c->klen = key.len;
+	c->vlen = snap.len;
+	c->key = malloc(key.len);
+	c->val = snap.data ? malloc(snap.len ? snap.len : 1) : NULL;
+	if (c->key == NULL || (snap.data && c->val == NULL)) {
+		free(c->key);
+		free(c->val);
+		return -ENOMEM;
+	}
+	memcpy(c->key, key.data, key.len);
+	if (snap.data)
+		memcpy(c->val, snap.data, snap.len);
+	rl->n++;
+	return 0;
+}
+
+/* The versions a restore makes: before any table changes, so that the
+ * replaced contents and their nodes are still in place. */
+static int restore_history(struct stx *s, const struct restore_change *c)
+{
+	char path[PM_PATH_MAX + 1];
+	const char *kind = table_names[c->table];
+	size_t kl = strlen(kind);
+	kv_table *t;
+	kv_val key = { c->key, c->klen }, old, new = { c->val, c->vlen };
+	int rc;
+
+	if (c->table >= PM_NKINDS || kl + 1 + c->klen > PM_PATH_MAX)
+		return 0;
+	memcpy(path, kind, kl);
+	path[kl] = '/';
+	memcpy(path + kl + 1, c->key, c->klen);
+	path[kl + 1 + c->klen] = '\0';
+	if (!pm_is_record_name(pm_basename(path)))
+		return 0;
+	rc = stx_table(s, kind, &t);
+	if (rc == 0 && c->live)
+		rc = kv_to_errno(kv_get(s->txn, t, key, &old));
+	if (rc != 0)
+		return rc;
+	if (c->val == NULL)
+		return hist_remove(s, path, old, NULL);
+	return hist_put(s, path, c->live ? &old : NULL, new, NULL);
+}
+
+int store_restore(struct stx *s, struct stx *from)
+{
+	struct restore_list rl = { 0 };
+	int rc = 0;
+
+	/* every table of the tree, not the history's */
+	for (int i = 0; i < PM_NKINDS + 2 && rc == 0; i++) {
+		rl.table = i;
+		rc = store_table_diff(s->txn, from->txn, table_names[i],
+		                      restore_note, &rl);
+	}
+	for (size_t i = 0; i < rl.n && rc == 0 && !s->no_history; i++)
+		rc = restore_history(s, &rl.v[i]);
+	for (size_t i = 0; i < rl.n && rc == 0; i++) {
+		const struct restore_change *c = &rl.v[i];
+		kv_val key = { c->key, c->klen }, val = { c->val, c->vlen };
+		kv_table *t;
+
+		rc = stx_table(s, table_names[c->table], &t);
+		if (rc == 0 && c->val)
+			rc = kv_to_errno(kv_put(s->txn, t, key, val, 0));
+		else if (rc == 0)
+			rc = kv_to_errno(kv_del(s->txn, t, key));
+	}
+	for (size_t i = 0; i < rl.n; i++) {
+		free(rl.v[i].key);
+		free(rl.v[i].val);
+	}
+	free(rl.v);
+	return rc;
+}
+
 /* ---- init -------------------------------------------------------------- */
 
 int store_init(kv_env *env, uint32_t uid, uint32_t gid)

@@ -115,6 +115,24 @@ int store_touch_parents(struct stx *s, const char *from, const char *to,
 /* Nodes in the tree, the root's counted whether stored or not. */
 uint64_t store_node_count(struct stx *s);
 
+/*
+ * Call fn for every key whose value differs between table name as
+ * transaction a sees it and as b does, in key order: va.data is NULL when
+ * the key is only in b, vb.data when it is only in a.  A table missing on
+ * one side is empty there.  A non-zero return from fn stops the walk.
+ */
+int store_table_diff(kv_txn *a, kv_txn *b, const char *name,
+                     int (*fn)(void *ctx, kv_val key, kv_val va, kv_val vb),
+                     void *ctx);
+
+/*
+ * Make the tree of from (a snapshot's transaction) the tree of s: the
+ * records, side files and nodes that differ are copied or removed, and
+ * every record that changes gets its new version (history.h), so the
+ * history is kept, not rolled back.  Cost: the entries that differ.
+ */
+int store_restore(struct stx *s, struct stx *from);
+
 /* Create the tables and the three top folders when missing. */
 int store_init(kv_env *env, uint32_t uid, uint32_t gid);
 

@@ -167,7 +167,20 @@ diff -u "$H/workflows/w.yaml/$(ls "$H/workflows/w.yaml" | head -1)" "$M/workflow
 check_eq "$(tail -n +4 "$T/diff")" "$(cat "$T/gnu")" "diff PATH@1 --patch against diff -u"
 "$CCCFS" diff "$DB" nosuch 2>"$T/err" && fail "diff against a missing snapshot succeeded"
 grep -q "no snapshot named 'nosuch'" "$T/err" || fail "diff's message: $(cat "$T/err")"
+
+note "restoring a whole snapshot keeps the history and adds to it"
+nw=$(versions workflows/w.yaml | wc -l)
+nq=$(versions prompts/q.yaml | wc -l)
+"$CCCFS" snapshot "$DB" restore s1 >/dev/null || fail "snapshot restore s1"
+wait_file "$M/workflows/w.yaml" "$(printf 'name: w\nsteps:\n  - agent: reviewer\n    do: x\ntags: [a, b]')"
+check_eq "$(versions workflows/w.yaml | wc -l)" $((nw + 1)) "versions of a record the restore changed"
+set -- $(versions workflows/w.yaml)
+check_file "$H/workflows/w.yaml/${@: -2:1}" "$(printf 'name: w\nsteps:\n  - agent: triager\n    do: x\ntags: [a, b, weekly]')"
+check_eq "$(versions prompts/q.yaml | wc -l)" "$nq" "versions of a record the restore removed"
+"$CCCFS" log "$DB" prompts/q.yaml | grep -q ' deleted' || fail "the restore's removal is not in the log"
+check_eq "$("$CCCFS" diff "$DB" s1)" "" "diff s1 live after restoring s1"
 rmdir "$M/.snapshots/s1"
+for s in $(ls "$M/.snapshots"); do rmdir "$M/.snapshots/$s"; done
 
 note "history survives a remount"
 before=$(ls -R "$H")
