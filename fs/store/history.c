@@ -1133,16 +1133,15 @@ static int verify_slot(void *ctx, kv_val key, kv_val val)
 	}
 	rc = store_node_get(vf->s, path, &n);
 	if (rc == 0) {
-		if (sl.flags & SLOT_DELETED)
+		/* a deleted record may be there again, empty: its first
+		 * content continues the history */
+		if ((sl.flags & SLOT_DELETED) && n.size > 0)
 			problem(vf,
 			        "history: /%s: marked deleted, but the "
 			        "record exists",
 			        path);
-		else if (n.size == 0)
-			problem(vf,
-			        "history: /%s: version %" PRIu64 " is live, "
-			        "but the record is empty",
-			        path, sl.version);
+		else if (!S_ISREG(n.mode))
+			problem(vf, "history: /%s: not a file", path);
 		node_release(&n);
 	} else if (rc == -ENOENT && !(sl.flags & SLOT_DELETED)) {
 		problem(vf,

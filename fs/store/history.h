@@ -143,7 +143,7 @@ int hist_parse_name(const char *name, uint64_t *v);
 
 /*
  * Check the history tables (cccfs check): every slot and entry decodes,
- * every live slot is a record with content (and a deleted one is not),
+ * every live slot is a record (and a deleted one is absent or empty),
  * and no version's number reaches its record's live one.  fn gets each
  * problem as a line; *entries the number checked.  0, or an error that
  * stopped the walk.

@@ -182,6 +182,15 @@ check_eq "$("$CCCFS" diff "$DB" s1)" "" "diff s1 live after restoring s1"
 rmdir "$M/.snapshots/s1"
 for s in $(ls "$M/.snapshots"); do rmdir "$M/.snapshots/$s"; done
 
+note "cccfs check finds the history sound, emptied and re-created records too"
+echo "name: t" > "$M/prompts/t.yaml"
+truncate -s 0 "$M/prompts/t.yaml"
+echo "name: u" > "$M/prompts/u.yaml"
+rm "$M/prompts/u.yaml"
+touch "$M/prompts/u.yaml"
+check_eq "$(versions prompts/t.yaml | wc -l)" 2 "versions of a record emptied"
+"$CCCFS" check "$DB" > "$T/check" || fail "cccfs check: $(cat "$T/check")"
+
 note "history survives a remount"
 before=$(ls -R "$H")
 umount_fs
