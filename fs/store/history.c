@@ -497,34 +497,14 @@ static int slot_item(struct stx *s, const char *path,
 	return rc;
 }
 
+/* The versions and renames of record rid, in key order. */
 static int scan_rid(struct stx *s, uint64_t rid,
                     int (*fn)(void *ctx, kv_val key, kv_val val), void *ctx)
 {
 	unsigned char start[8];
-	kv_table *t;
-	kv_cursor *c;
-	kv_val k, v, seek = { start, 8 };
-	int rc = tables(s, &t, NULL);
 
-	if (rc != 0)
-		return rc == -ENOENT ? 0 : rc;
 	put64be(start, rid);
-	rc = kv_to_errno(kv_cursor_open(s->txn, t, &c));
-	if (rc != 0)
-		return rc;
-	rc = kv_cursor_seek(c, seek, &k, &v);
-	while (rc == 0) {
-		if (k.len < 16 || memcmp(k.data, start, 8) != 0)
-			break;
-		rc = fn(ctx, k, v);
-		if (rc != 0)
-			break;
-		rc = kv_cursor_next(c, &k, &v);
-	}
-	kv_cursor_close(c);
-	if (rc == KV_ENOTFOUND)
-		rc = 0;
-	return kv_to_errno(rc);
+	return store_scan(s, HIST_TABLE, start, sizeof(start), fn, ctx);
 }
 
 /* A rename keyed (rid, v, time) happened after version v was made: the
@@ -872,27 +852,7 @@ static int space_one(void *ctx, kv_val key, kv_val val)
 static int scan_all(struct stx *s, const char *table,
                     int (*fn)(void *ctx, kv_val key, kv_val val), void *ctx)
 {
-	kv_table *t;
-	kv_cursor *c;
-	kv_val k, v;
-	int rc = stx_table(s, table, &t);
-
-	if (rc != 0)
-		return rc == -ENOENT ? 0 : rc;
-	rc = kv_to_errno(kv_cursor_open(s->txn, t, &c));
-	if (rc != 0)
-		return rc;
-	rc = kv_cursor_first(c, &k, &v);
-	while (rc == 0) {
-		rc = fn(ctx, k, v);
-		if (rc != 0)
-			break;
-		rc = kv_cursor_next(c, &k, &v);
-	}
-	kv_cursor_close(c);
-	if (rc == KV_ENOTFOUND)
-		rc = 0;
-	return kv_to_errno(rc);
+	return store_scan(s, table, NULL, 0, fn, ctx);
 }
 
 static int count_slot(void *ctx, kv_val key, kv_val val)

@@ -585,24 +585,22 @@ int store_remove(struct stx *s, const char *path, uint32_t mode)
 
 /* ---- listing ----------------------------------------------------------- */
 
-/*
- * Range scan of the node keys that start with prefix (plen bytes).
- * fn gets each full key and value; non-zero stops.
- */
-static int scan_prefix(struct stx *s, const char *prefix, size_t plen,
-                       int (*fn)(void *ctx, kv_val key, kv_val val), void *ctx)
+int store_scan(struct stx *s, const char *table, const void *prefix,
+               size_t plen, int (*fn)(void *ctx, kv_val key, kv_val val),
+               void *ctx)
 {
 	kv_table *t = NULL;
 	kv_cursor *c;
 	kv_val seek = { prefix, plen }, k, v;
-	int rc = stx_table(s, PM_TABLE_NODES, &t);
+	int rc = stx_table(s, table, &t);
 
 	if (rc != 0)
 		return rc == -ENOENT ? 0 : rc;
 	rc = kv_to_errno(kv_cursor_open(s->txn, t, &c));
 	if (rc != 0)
 		return rc;
-	rc = kv_cursor_seek(c, seek, &k, &v);
+	rc = plen ? kv_cursor_seek(c, seek, &k, &v)
+	          : kv_cursor_first(c, &k, &v);
 	while (rc == 0) {
 		if (k.len < plen || memcmp(k.data, prefix, plen) != 0)
 			break;
@@ -615,6 +613,13 @@ static int scan_prefix(struct stx *s, const char *prefix, size_t plen,
 	if (rc == KV_ENOTFOUND)
 		rc = 0;
 	return kv_to_errno(rc);
+}
+
+/* The node keys that start with prefix (plen bytes). */
+static int scan_prefix(struct stx *s, const char *prefix, size_t plen,
+                       int (*fn)(void *ctx, kv_val key, kv_val val), void *ctx)
+{
+	return store_scan(s, PM_TABLE_NODES, prefix, plen, fn, ctx);
 }
 
 static int stop_at_first(void *ctx, kv_val key, kv_val val)

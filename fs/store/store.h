@@ -188,6 +188,13 @@ int store_content_put(struct stx *s, const char *path, uint32_t mode,
 /* Remove one entry (node and content).  Folders must be empty. */
 int store_remove(struct stx *s, const char *path, uint32_t mode);
 
+/* Walk the keys of table that start with prefix (plen bytes; 0: every
+ * key) in order; fn gets each key and value, and a non-zero return stops
+ * the walk and is returned.  A missing table is empty. */
+int store_scan(struct stx *s, const char *table, const void *prefix,
+               size_t plen, int (*fn)(void *ctx, kv_val key, kv_val val),
+               void *ctx);
+
 /* True (1) when the folder has at least one child, 0 if not. */
 int store_has_children(struct stx *s, const char *dir);
 
