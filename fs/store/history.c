@@ -322,6 +322,23 @@ static void slot_now(struct stx *s, struct hist_slot *sl, const char *note)
 	sl->note_len = note_copy(sl->note, note);
 }
 
+/* A record from before history: a slot whose live version 1 is what it
+ * holds, dated by its node (its last change). */
+static int adopt(struct stx *s, const char *path, struct hist_slot *sl)
+{
+	struct node n;
+	int rc = store_node_get(s, path, &n);
+
+	if (rc != 0)
+		return rc;
+	memset(sl, 0, sizeof(*sl));
+	sl->time = n.mtime;
+	sl->txnid = n.txnid;
+	sl->version = 1;
+	node_release(&n);
+	return new_rid(s, &sl->rid);
+}
+
 int hist_put(struct stx *s, const char *path, const kv_val *old, kv_val new,
              const char *from)
 {
@@ -343,18 +360,7 @@ int hist_put(struct stx *s, const char *path, const kv_val *old, kv_val new,
 			sl.version = 1;
 			rc = new_rid(s, &sl.rid);
 		} else {
-			/* a record from before history: what it held is
-			 * version 1, from its last change */
-			struct node n;
-
-			rc = store_node_get(s, path, &n);
-			if (rc == 0) {
-				sl.time = n.mtime;
-				sl.txnid = n.txnid;
-				sl.version = 1;
-				node_release(&n);
-				rc = new_rid(s, &sl.rid);
-			}
+			rc = adopt(s, path, &sl);
 			if (rc == 0)
 				rc = ver_put(s, path, &sl, *old);
 			sl.version = 2;
@@ -387,12 +393,9 @@ int hist_remove(struct stx *s, const char *path, kv_val old, const char *to)
 	if (rc == -ENOENT) {
 		if (old.len == 0)
 			return 0; /* an empty record that never had content */
-		/* a record from before history: keep what it held */
-		rc = hist_put(s, path, NULL, old, NULL);
-		if (rc == 0)
-			rc = slot_get(s, path, &sl);
-		if (rc != 0)
-			return rc;
+		/* a record from before history: what it held is kept as
+		 * version 1, below */
+		rc = adopt(s, path, &sl);
 	}
 	if (rc != 0)
 		return rc;
@@ -435,6 +438,55 @@ int hist_detach(struct stx *s, const char *path, struct hist_slot **out)
 	return 0;
 }
 
+/*
+ * A deleted record's history at path, which a record moving there
+ * displaces, moves aside to "NAME.deleted-RID.yaml" in the same folder
+ * (".yml" for a .yml record; "-2", "-3" ... after RID if that is taken),
+ * where .history and log still show it and restore can bring it back.
+ * Nothing when path has no deleted history, or no such name fits.
+ */
+static int set_aside(struct stx *s, const char *path)
+{
+	char aside[PM_PATH_MAX + 1];
+	struct hist_slot old, other;
+	const char *dot = strrchr(path, '.');
+	size_t base = dot ? (size_t)(dot - path) : strlen(path);
+	kv_table *t;
+	int rc = slot_get(s, path, &old);
+
+	if (rc == -ENOENT || (rc == 0 && !(old.flags & SLOT_DELETED)))
+		return 0;
+	for (int i = 1; rc == 0; i++) {
+		int n = i == 1 ? snprintf(aside, sizeof(aside),
+		                          "%.*s.deleted-%" PRIu64 "%s",
+		                          (int)base, path, old.rid,
+		                          dot ? dot : "")
+		               : snprintf(aside, sizeof(aside),
+		                          "%.*s.deleted-%" PRIu64 "-%d%s",
+		                          (int)base, path, old.rid, i,
+		                          dot ? dot : "");
+
+		if (n < 0 || (size_t)n >= sizeof(aside) ||
+		    pm_check_name(pm_basename(aside)) != 0)
+			return 0; /* no room: it stays where it was, unnamed */
+		rc = slot_get(s, aside, &other);
+		if (rc == -ENOENT) {
+			rc = 0;
+			break;
+		}
+	}
+	if (rc == 0)
+		rc = ren_put(s, old.rid, old.version, path, aside,
+		             clock_real_ns());
+	if (rc == 0)
+		rc = slot_put(s, aside, &old);
+	if (rc == 0)
+		rc = tables(s, NULL, &t);
+	if (rc == 0)
+		rc = kv_to_errno(kv_del(s->txn, t, path_key(path)));
+	return rc;
+}
+
 int hist_attach(struct stx *s, const char *path, struct hist_slot *sl,
                 const char *from)
 {
@@ -442,7 +494,10 @@ int hist_attach(struct stx *s, const char *path, struct hist_slot *sl,
 
 	if (sl == NULL)
 		return 0;
-	rc = ren_put(s, sl->rid, sl->version, from, path, clock_real_ns());
+	rc = set_aside(s, path);
+	if (rc == 0)
+		rc = ren_put(s, sl->rid, sl->version, from, path,
+		             clock_real_ns());
 	if (rc == 0)
 		rc = slot_put(s, path, sl);
 	return rc;
@@ -469,13 +524,16 @@ static int live_item(struct stx *s, const char *path, struct hist_item *it)
 	it->uid = n.uid;
 	it->gid = n.gid;
 	node_release(&n);
-	if (!S_ISREG(it->mode))
+	if (!S_ISREG(it->mode) || pm_depth(path) < 2 ||
+	    !pm_is_record_name(pm_basename(path)))
 		return -ENOENT;
 	return 0;
 }
 
 /* The item of a slot: the live version (mode, owner and size from the
- * node) or the deletion. */
+ * node) or the deletion.  -ENOENT for a live slot whose record is gone:
+ * one removed while this process did not record (hist_set_recording),
+ * whose older versions stay readable. */
 static int slot_item(struct stx *s, const char *path,
                      const struct hist_slot *sl, struct hist_item *it)
 {
@@ -557,10 +615,13 @@ int hist_each(struct stx *s, const char *path,
 	ec.live = sl.version;
 	if (rc == 0)
 		rc = scan_rid(s, sl.rid, each_one, &ec);
-	if (rc == 0)
+	if (rc == 0) {
 		rc = slot_item(s, path, &sl, &it);
-	if (rc == 0)
-		rc = fn(ctx, &it);
+		if (rc == 0)
+			rc = fn(ctx, &it);
+		else if (rc == -ENOENT)
+			rc = 0;
+	}
 	ec.late = true;
 	if (rc == 0)
 		rc = scan_rid(s, sl.rid, each_one, &ec);
@@ -823,9 +884,11 @@ int hist_parse_name(const char *name, uint64_t *v)
 	int digits = 0;
 
 	for (; *name >= '0' && *name <= '9'; name++, digits++) {
-		if (x > (UINT64_MAX - 9) / 10)
+		uint64_t d = (uint64_t)(*name - '0');
+
+		if (x > (UINT64_MAX - d) / 10)
 			return -EINVAL;
-		x = x * 10 + (uint64_t)(*name - '0');
+		x = x * 10 + d;
 	}
 	if (digits < 6 || *name != '-' || x == 0)
 		return -EINVAL;
@@ -888,8 +951,9 @@ int hist_parse_keep(const char *spec, struct hist_keep *k)
 		k->off = k->all = true; /* nothing recorded, nothing pruned */
 		return 0;
 	}
-	if (strlen(spec) >= sizeof(buf) || *spec == '\0')
-		return -EINVAL;
+	if (strlen(spec) >= sizeof(buf) || *spec == '\0' || *spec == ',' ||
+	    spec[strlen(spec) - 1] == ',' || strstr(spec, ",,") != NULL)
+		return -EINVAL; /* strtok_r would skip empty parts */
 	strcpy(buf, spec);
 	for (part = strtok_r(buf, ",", &save); part;
 	     part = strtok_r(NULL, ",", &save)) {
@@ -985,8 +1049,11 @@ int hist_prune(struct stx *s, const struct hist_keep *k, int64_t now,
 				size_t newer = pc.n - 1 - i;
 				int64_t age_ns = now - pc.times[i];
 
-				/* the live version counts as the newest */
+				/* the live version counts as the newest; an age
+				 * past int64's nanoseconds keeps everything */
 				if (newer + 1 < k->min ||
+				    k->age >=
+				            (uint64_t)INT64_MAX / 1000000000 ||
 				    age_ns < (int64_t)k->age * 1000000000)
 					continue;
 				if (limit && ndel + *pruned >= limit)

@@ -802,8 +802,9 @@ int store_subtree_load(struct stx *s, const char *path, struct subtree *t)
 static int sub_path(char *buf, size_t n, const char *root, const char *rel)
 {
 	size_t rl = strlen(root), l = strlen(rel);
+	size_t len = rl + (l ? 1 + l : 0); /* no '/' before an empty rel */
 
-	if (rl + 1 + l + 1 > n || rl + 1 + l > PM_PATH_MAX)
+	if (len + 1 > n || len > PM_PATH_MAX)
 		return -ENAMETOOLONG;
 	memcpy(buf, root, rl);
 	if (l) {

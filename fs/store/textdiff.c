@@ -245,8 +245,10 @@ static void print_hunks(FILE *out, const struct script *s,
 			c++;
 		if (c == s->n)
 			break;
+		/* changes up to 2 * CONTEXT equal lines apart share a hunk,
+		 * as in diff -u: their contexts meet */
 		last = c;
-		for (size_t j = c; j < s->n && j - last <= 2 * CONTEXT; j++)
+		for (size_t j = c; j < s->n && j - last <= 2 * CONTEXT + 1; j++)
 			if (s->v[j].kind != OP_EQ)
 				last = j;
 		start = c - i > CONTEXT ? c - CONTEXT : i;

@@ -8,9 +8,6 @@
  * even where two shortest diffs differ only in which equal line they
  * keep, and for the TD_MAX_D fallback, which GNU does not share.
  *
- * An assertion under a comment starting "FAILS:" shows a bug in
- * textdiff.c that is not fixed yet: the comment says what is expected
- * and what happens instead.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -459,7 +456,6 @@ static void check_tally(const struct tally *t, bool aligned)
 	              t->misaligned, t->unjoined);
 	if (aligned)
 		assert_int_equal(t->misaligned, 0);
-	/* FAILS: see test_hunk_merging */
 	assert_int_equal(t->unjoined, 0);
 }
 
@@ -563,14 +559,8 @@ static void test_hunk_merging(void **state)
 	           "@@ -1,6 +1,6 @@\n 01\n 02\n-03\n+X\n 04\n 05\n 06\n"
 	           "@@ -8,7 +8,7 @@\n 08\n 09\n 10\n-11\n+Y\n 12\n 13\n 14\n",
 	           2, 2);
-	/*
-	 * 6 apart: diff -u prints one hunk, the 3 + 3 lines of context
-	 * meeting.
-	 *
-	 * FAILS: td_diff() prints two hunks, @@ -1,6 +1,6 @@ and
-	 * @@ -7,7 +7,7 @@, the second starting where the first ends
-	 * (print_hunks() joins changes only up to 5 equal lines apart).
-	 */
+	/* 6 apart: diff -u prints one hunk, the 3 + 3 lines of context
+	 * meeting */
 	two_changes(b, sizeof(b), 3, 10);
 	check_diff(a, b,
 	           "@@ -1,13 +1,13 @@\n 01\n 02\n-03\n+X\n 04\n 05\n 06\n"
