@@ -28,7 +28,9 @@
  * slot, marked deleted, under its last path; creating a record there again
  * continues its history, and the deletion is then not kept as a version
  * (so an editor that saves by moving the old file away and writing a new
- * one makes one version, not two).  Creating an empty record makes no
+ * one makes one version, not two); a record moved there instead takes
+ * the path, and the deleted one's history moves aside to
+ * NAME.deleted-RID.yaml.  Creating an empty record makes no
  * version: its first version is its first content.  A record that
  * predates history (no slot) gets one at its first change, with its
  * content then as version 1.
