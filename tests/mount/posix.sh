@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# POSIX edges, each as ext4 and tmpfs behave on Linux 6.x (the values
+# asserted are theirs, measured on both):
+#   - set-user-ID and set-group-ID bits.  A write, truncate or O_TRUNC
+#     open by a user other than root clears S_ISUID, and S_ISGID when
+#     group-exec is set or the writer is not in the file's group; root's
+#     keep them.  A chown or chgrp clears S_ISUID of anything but a
+#     folder, even by root, and S_ISGID likewise unless it lacks
+#     group-exec and the caller is root or in the file's group.  The
+#     cleared bits stay cleared after a remount.  (Before, writes and
+#     O_TRUNC opens left them all, a truncate left S_ISGID without
+#     group-exec, and a chown by the owner cleared S_ISGID of folders
+#     too.)
+. "$(dirname "$0")/lib.sh"
+mount_setup
+need python3
+need setpriv
+
+# nobody runs Python from /usr/bin: root's python3 may be a shim it
+# cannot reach
+NPY=/usr/bin/python3
+[ -x "$NPY" ] || NPY=$(command -v python3)
+
+as_nobody() {
+	setpriv --reuid=nobody --regid=nogroup --clear-groups "$@"
+}
+
+mode() { stat -c %a "$1"; }
+
+# fresh NAME MODE [OWNER]: a file of two bytes, NAME, with that mode
+fresh() {
+	rm -f "$1"
+	printf 'a\n' >"$1" && chown "${3:-root:root}" "$1" && chmod "$2" "$1" ||
+		fail "cannot make $1 $2"
+}
+
+# nobody_py NAME CODE: run CODE as nobody with fd open on NAME (O_WRONLY)
+nobody_py() {
+	as_nobody "$NPY" -c "import os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY)
+$2
+os.close(fd)" "$1"
+}
+
+mount_fs -o allow_other
+chmod 0711 "$T"
+D=$M/prompts/p
+mkdir "$D" && chmod 0777 "$D" || fail "mkdir $D"
+cd "$D" || fail "cd $D"
+
+note "set-id bits: a write by a user other than root"
+fresh w1 4777
+as_nobody sh -c 'echo x >> w1' || fail "append to w1"
+check_eq "$(mode w1)" 777 "4777 after an append by nobody"
+fresh w2 2777
+as_nobody sh -c 'echo x >> w2' || fail "append to w2"
+check_eq "$(mode w2)" 777 "2777 after an append by nobody"
+fresh w3 2666
+as_nobody sh -c 'echo x >> w3' || fail "append to w3"
+check_eq "$(mode w3)" 666 "2666 (group root) after an append by nobody"
+fresh w4 2666 root:nogroup
+as_nobody sh -c 'echo x >> w4' || fail "append to w4"
+check_eq "$(mode w4)" 2666 "2666 (group nogroup) after an append by its member"
+fresh w5 6777 nobody:nogroup
+as_nobody sh -c 'echo x >> w5' || fail "append to w5"
+check_eq "$(mode w5)" 777 "6777 after an append by its owner"
+fresh w6 6777
+nobody_py w6 'os.pwrite(fd, b"z", 0)' || fail "pwrite to w6"
+check_eq "$(mode w6)" 777 "6777 after a pwrite by nobody"
+check_file w6 "z"
+fresh w7 6777
+check_eq "$(nobody_py w7 'os.pwrite(fd, b"z", 0); print(oct(os.fstat(fd).st_mode & 0o7777))')" \
+	0o777 "6777 seen by its writer before the close"
+fresh w8 6777
+echo x >>w8 || fail "append to w8"
+check_eq "$(mode w8)" 6777 "6777 after an append by root"
+
+note "set-id bits: truncate, ftruncate and O_TRUNC by a user other than root"
+fresh t1 4777
+as_nobody sh -c ': > t1' || fail "O_TRUNC of t1"
+check_eq "$(mode t1)" 777 "4777 after an O_TRUNC open by nobody"
+fresh t2 2777
+as_nobody sh -c ': > t2' || fail "O_TRUNC of t2"
+check_eq "$(mode t2)" 777 "2777 after an O_TRUNC open by nobody"
+fresh t3 2666
+as_nobody sh -c ': > t3' || fail "O_TRUNC of t3"
+check_eq "$(mode t3)" 666 "2666 (group root) after an O_TRUNC open by nobody"
+fresh t4 4777
+as_nobody truncate -s 0 t4 || fail "truncate t4"
+check_eq "$(mode t4)" 777 "4777 after truncate(2) by nobody"
+fresh t5 2666
+as_nobody truncate -s 1 t5 || fail "truncate t5"
+check_eq "$(mode t5)" 666 "2666 (group root) after truncate(2) by nobody"
+fresh t6 2666 root:nogroup
+as_nobody truncate -s 1 t6 || fail "truncate t6"
+check_eq "$(mode t6)" 2666 "2666 (group nogroup) after truncate(2) by its member"
+fresh t7 2666
+nobody_py t7 'os.ftruncate(fd, 1)' || fail "ftruncate t7"
+check_eq "$(mode t7)" 666 "2666 (group root) after ftruncate by nobody"
+fresh t8 6777
+truncate -s 0 t8 && : >t8 || fail "truncate t8"
+check_eq "$(mode t8)" 6777 "6777 after truncate(2) and O_TRUNC by root"
+
+note "set-id bits: chown and chgrp"
+fresh c1 4777
+chown nobody c1 || fail "chown c1"
+check_eq "$(mode c1)" 777 "4777 after chown by root"
+fresh c2 6777
+chown nobody c2 || fail "chown c2"
+check_eq "$(mode c2)" 777 "6777 after chown by root"
+fresh c3 6767
+chown nobody c3 || fail "chown c3"
+check_eq "$(mode c3)" 2767 "6767 after chown by root"
+fresh c4 6755
+chgrp nogroup c4 || fail "chgrp c4"
+check_eq "$(mode c4)" 755 "6755 after chgrp by root"
+fresh c5 6767 nobody:root
+as_nobody chgrp nogroup c5 || fail "chgrp c5"
+check_eq "$(mode c5)" 767 "6767 of group root after chgrp by its owner, not in it"
+fresh c6 6767 nobody:nogroup
+as_nobody chgrp nogroup c6 || fail "chgrp c6"
+check_eq "$(mode c6)" 2767 "6767 of group nogroup after chgrp by its owner, in it"
+mkdir c7 && chmod 6755 c7 && chown nobody c7 || fail "chown c7"
+check_eq "$(mode c7)" 6755 "folder 6755 after chown by root"
+mkdir c8 && chown nobody:root c8 && chmod 2775 c8 || fail "mkdir c8"
+as_nobody chgrp nogroup c8 || fail "chgrp c8"
+check_eq "$(mode c8)" 2775 "folder 2775 after chgrp by its owner"
+
+note "set-id bits: cleared for good"
+cd / || fail "cd /"
+before=$(cd "$D" && stat -c '%n %a' -- *)
+umount_fs
+mount_fs -o allow_other
+check_eq "$(cd "$D" && stat -c '%n %a' -- *)" "$before" "modes after a remount"
