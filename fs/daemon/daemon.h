@@ -317,7 +317,7 @@ int snap_open(struct fs *fs, fuse_req_t req, fuse_ino_t ino, const char *path,
  * caller of req clears. */
 uint32_t setid_kill_write(fuse_req_t req, const struct node *n);
 /* Those that a chown or chgrp by the caller of req clears (n as it is
- * before the change). */
+ * before the change); chown(f, -1, -1) too. */
 uint32_t setid_kill_chown(fuse_req_t req, const struct node *n);
 
 /* ---- dir.c --------------------------------------------------------- */

@@ -34,7 +34,9 @@
 /*
  * Mode, owner and times of a setattr by the caller of req into node n
  * (to_set: which), or -EPERM.  A change of owner clears set-id bits
- * (setid.c).
+ * (setid.c), and so does a SETATTR with nothing to set (to_set 0): that
+ * is how chown(f, -1, -1) arrives, since the kernel sends a ctime only
+ * with writeback caching.  Both change the ctime, as on ext4.
  */
 static int apply_meta(fuse_req_t req, struct node *n, const struct stat *attr,
                       int to_set, int64_t now)
@@ -50,8 +52,12 @@ static int apply_meta(fuse_req_t req, struct node *n, const struct stat *attr,
 		                      n->uid != ctx->uid))
 			return -EPERM;
 	}
-	if (to_set & owner)
+	if ((to_set & owner) || to_set == 0)
 		kill = setid_kill_chown(req, n);
+	/* clearing them changes the mode: refused, as a chmod would be, to
+	 * anyone but the owner (chown(f, -1, -1) by another user) */
+	if (kill != 0 && ctx->uid != 0 && n->uid != ctx->uid)
+		return -EPERM;
 	if (to_set & FUSE_SET_ATTR_MODE)
 		n->mode = (n->mode & S_IFMT) | (attr->st_mode & 07777);
 	if (to_set & FUSE_SET_ATTR_UID)
@@ -169,8 +175,8 @@ fail:
 	return rc;
 }
 
-/* Mode, owner and times: one metadata commit.  *out: the node
- * committed. */
+/* Mode, owner and times (or chown(f, -1, -1): to_set 0): one metadata
+ * commit.  *out: the node committed. */
 static int set_meta(struct fs *fs, fuse_req_t req, fuse_ino_t ino,
                     const struct stat *attr, int to_set, struct node *out)
 {
@@ -264,7 +270,8 @@ static int do_setattr(struct fs *fs, fuse_req_t req, fuse_ino_t ino,
                       struct stat *attr, int to_set, struct fuse_file_info *fi,
                       struct stat *st)
 {
-	bool meta = (to_set & META_ATTRS) != 0;
+	/* nothing to set is chown(f, -1, -1): see apply_meta() */
+	bool meta = (to_set & META_ATTRS) != 0 || to_set == 0;
 	bool have = false;
 	struct fs_handle *h = NULL;
 	struct fs_inode *in;

@@ -8,8 +8,8 @@
  *   open with O_TRUNC     not privileged          privileged, and group-exec
  *                                                 set or caller not in the
  *                                                 file's group
- *   chown, chgrp          anything but a folder,  anything but a folder:
- *                         whoever the caller      group-exec set, or caller
+ *   chown, chgrp,         anything but a folder,  anything but a folder:
+ *   chown(f, -1, -1)      whoever the caller      group-exec set, or caller
  *                                                 neither privileged nor in
  *                                                 the file's group (before
  *                                                 the change)

@@ -11,6 +11,14 @@
 #     O_TRUNC opens left them all, a truncate left S_ISGID without
 #     group-exec, and a chown by the owner cleared S_ISGID of folders
 #     too.)
+#   - ctime and mtime.  Every change of metadata moves the ctime, even one
+#     to the same mode or owner, and chown(f, -1, -1), which the kernel
+#     sends as a SETATTR with nothing to set (before, it changed
+#     nothing); a utimensat() that omits both times moves nothing.
+#     Writes and truncates move both, even of the same bytes or to the
+#     same size; an open and close, or a write of nothing, neither.
+#     chown(f, -1, -1) clears set-id bits like any chown, and so is
+#     refused to other users when it would (EPERM).
 . "$(dirname "$0")/lib.sh"
 mount_setup
 need python3
@@ -132,3 +140,62 @@ before=$(cd "$D" && stat -c '%n %a' -- *)
 umount_fs
 mount_fs -o allow_other
 check_eq "$(cd "$D" && stat -c '%n %a' -- *)" "$before" "modes after a remount"
+
+note "ctime and mtime: metadata changes, writes and truncates"
+D=$M/prompts/q
+mkdir "$D" && chmod 0777 "$D" || fail "mkdir $D"
+cd "$D" || fail "cd $D"
+times() { stat -c '%.9Z %.9Y' "$1"; }
+# moved NAME WANT-CTIME WANT-MTIME CMD...: run CMD (after a pause) and
+# check whether the ctime and the mtime of NAME moved (yes) or not (no)
+moved() {
+	local name=$1 want_c=$2 want_m=$3 t0 t1 c m
+	shift 3
+	t0=$(times "$name")
+	sleep 0.02
+	"$@" || fail "$*"
+	t1=$(times "$name")
+	c=no m=no
+	[ "${t1% *}" != "${t0% *}" ] && c=yes
+	[ "${t1#* }" != "${t0#* }" ] && m=yes
+	check_eq "ctime $c mtime $m" "ctime $want_c mtime $want_m" "$*"
+}
+py() { "$NPY" -c "import os, sys; $1" "${@:2}"; }
+fresh f 644
+moved f yes no py 'os.chown(sys.argv[1], -1, -1)' f
+moved f yes no chmod 644 f
+moved f yes no chown root:root f
+moved f yes no chgrp nogroup f
+moved f yes no as_nobody "$NPY" -c 'import os; os.chown("f", -1, -1)'
+moved f yes yes touch -m -d '2001-01-01' f
+check_eq "$(stat -c %y f)" "2001-01-01 00:00:00.000000000 +0000" "mtime set"
+moved f yes no touch -a f
+moved f yes no py 'st = os.stat("f"); os.utime("f", ns=(st.st_atime_ns, st.st_mtime_ns))'
+# utimensat() with UTIME_OMIT for both: nothing changes
+moved f no no py 'import ctypes
+omit = (1 << 30) - 2
+ts = (ctypes.c_long * 4)(0, omit, 0, omit)
+sys.exit(ctypes.CDLL(None).utimensat(-100, b"f", ts, 0))'
+moved f yes yes sh -c 'echo y >> f'
+moved f yes yes sh -c 'printf a | dd of=f conv=notrunc status=none'
+moved f yes yes truncate -s 2 f
+moved f yes yes py 'fd = os.open("f", os.O_WRONLY); os.ftruncate(fd, 2); os.close(fd)'
+moved f yes yes sh -c ': > f'
+moved f yes yes sh -c ': > f'
+moved f no no py 'os.close(os.open("f", os.O_WRONLY))'
+moved f no no py 'fd = os.open("f", os.O_WRONLY); os.write(fd, b""); os.close(fd)'
+mkdir d || fail "mkdir d"
+moved d yes no py 'os.chown(sys.argv[1], -1, -1)' d
+moved d yes no chmod 755 d
+
+note "chown(f, -1, -1) by another user that would clear set-id bits"
+fresh s1 2767
+as_nobody "$NPY" -c 'import os; os.chown("s1", -1, -1)' 2>/dev/null &&
+	fail "nobody's chown(-1, -1) of a 2767 file of group root succeeded"
+check_eq "$(mode s1)" 2767 "2767 after nobody's refused chown(-1, -1)"
+fresh s2 4777
+py 'os.chown("s2", -1, -1)' || fail "chown(-1, -1) of s2"
+check_eq "$(mode s2)" 777 "4777 after root's chown(-1, -1)"
+fresh s3 2767
+py 'os.chown("s3", -1, -1)' || fail "chown(-1, -1) of s3"
+check_eq "$(mode s3)" 2767 "2767 after root's chown(-1, -1)"
