@@ -675,14 +675,19 @@ static void commit_open_writes(struct fs *fs, const char *path)
 	}
 }
 
+/* RENAME_EXCHANGE: both entries change (their ctime is now). */
 static int do_exchange(struct fs *fs, struct stx *s, const char *from,
-                       const char *to)
+                       const char *to, int64_t now)
 {
 	struct subtree a = { 0 }, b = { 0 };
 	int rc = store_subtree_load(s, from, &a);
 
 	if (rc == 0)
 		rc = store_subtree_load(s, to, &b);
+	if (rc == 0) {
+		a.e[0].node.ctime = now;
+		b.e[0].node.ctime = now;
+	}
 	if (rc == 0)
 		rc = check_arrival(fs, to, &a);
 	if (rc == 0)
@@ -700,10 +705,11 @@ static int do_exchange(struct fs *fs, struct stx *s, const char *from,
 	return rc;
 }
 
-/* Plain rename (replace or RENAME_NOREPLACE).  *replaced: the target
- * existed and its inode must be detached. */
+/* Plain rename (replace or RENAME_NOREPLACE); the entry moved changes
+ * (its ctime is now).  *replaced: the target existed and its inode must
+ * be detached. */
 static int do_move(struct fs *fs, struct stx *s, const char *from,
-                   const char *to, unsigned flags, bool *replaced,
+                   const char *to, unsigned flags, int64_t now, bool *replaced,
                    bool *clear_err, struct fs_inode **preserved)
 {
 	struct subtree t = { 0 };
@@ -737,8 +743,10 @@ static int do_move(struct fs *fs, struct stx *s, const char *from,
 	if (S_ISDIR(src.mode) && pm_is_within(to, from))
 		return -EINVAL;
 	rc = store_subtree_load(s, from, &t);
-	if (rc == 0)
+	if (rc == 0) {
+		t.e[0].node.ctime = now;
 		rc = check_arrival(fs, to, &t);
+	}
 	if (rc == 0 && dst_exists) {
 		if (S_ISREG(dst.mode) &&
 		    store_content_get(s, to, dst.mode, &dv) == 0)
@@ -763,6 +771,7 @@ static int do_rename(struct fs *fs, fuse_ino_t parent, const char *name,
 	bool replaced = false, clear_err = false;
 	struct fs_inode *preserved = NULL;
 	struct stx s;
+	int64_t now;
 	int rc;
 
 	if (flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE))
@@ -783,13 +792,14 @@ static int do_rename(struct fs *fs, fuse_ino_t parent, const char *name,
 		stx_abort(&s);
 		return rc;
 	}
+	now = clock_real_ns();
 	if (flags & RENAME_EXCHANGE)
-		rc = do_exchange(fs, &s, from, to);
+		rc = do_exchange(fs, &s, from, to, now);
 	else
-		rc = do_move(fs, &s, from, to, flags, &replaced, &clear_err,
-		             &preserved);
+		rc = do_move(fs, &s, from, to, flags, now, &replaced,
+		             &clear_err, &preserved);
 	if (rc == 0)
-		rc = store_touch_parents(&s, from, to, clock_real_ns());
+		rc = store_touch_parents(&s, from, to, now);
 	if (rc != 0) {
 		stx_abort(&s);
 		preserve_end(preserved, rc);

@@ -18,7 +18,9 @@
 #     Writes and truncates move both, even of the same bytes or to the
 #     same size; an open and close, or a write of nothing, neither.
 #     chown(f, -1, -1) clears set-id bits like any chown, and so is
-#     refused to other users when it would (EPERM).
+#     refused to other users when it would (EPERM).  A rename moves the
+#     ctime of the entry renamed, file or folder, and RENAME_EXCHANGE
+#     that of both (before, neither moved).
 . "$(dirname "$0")/lib.sh"
 mount_setup
 need python3
@@ -187,6 +189,19 @@ moved f no no py 'fd = os.open("f", os.O_WRONLY); os.write(fd, b""); os.close(fd
 mkdir d || fail "mkdir d"
 moved d yes no py 'os.chown(sys.argv[1], -1, -1)' d
 moved d yes no chmod 755 d
+moved f yes no sh -c 'mv f f2 && mv f2 f'
+moved d yes no sh -c 'mv d d2 && mv d2 d'
+fresh g 644
+f0=$(times f) g0=$(times g)
+sleep 0.02
+py 'import ctypes
+sys.exit(ctypes.CDLL(None).renameat2(-100, b"f", -100, b"g", 2))' ||
+	fail "RENAME_EXCHANGE of f and g"
+f1=$(times g) g1=$(times f) # each now at the other's name
+[ "${f1% *}" != "${f0% *}" ] && [ "${f1#* }" = "${f0#* }" ] ||
+	fail "RENAME_EXCHANGE: times of one side went from $f0 to $f1"
+[ "${g1% *}" != "${g0% *}" ] && [ "${g1#* }" = "${g0#* }" ] ||
+	fail "RENAME_EXCHANGE: times of the other went from $g0 to $g1"
 
 note "chown(f, -1, -1) by another user that would clear set-id bits"
 fresh s1 2767
