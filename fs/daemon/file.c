@@ -463,8 +463,8 @@ void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 	if (rc != 0)
 		reply_err(req, rc);
-	else if (fuse_reply_open(req, fi) == -ENOENT)
-		handle_unlink(handle_of(fi)); /* the open was interrupted */
+	else if (fuse_reply_open(req, fi) != 0)
+		handle_unlink(handle_of(fi)); /* the kernel never got it */
 }
 
 static int do_create(struct fs *fs, fuse_req_t req, fuse_ino_t parent,
@@ -510,10 +510,15 @@ void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	struct fuse_entry_param e;
 	int rc = do_create(fs_of(req), req, parent, name, mode, fi, &e);
 
-	if (rc != 0)
+	if (rc != 0) {
 		reply_err(req, rc);
-	else
-		fuse_reply_create(req, &e, fi);
+	} else if (fuse_reply_create(req, &e, fi) != 0) {
+		/* The kernel never got the reply (the request was interrupted
+		 * or the connection aborted): nothing will release the handle
+		 * or forget the lookup it carried. */
+		handle_unlink(handle_of(fi));
+		itab_forget(e.ino, 1);
+	}
 }
 
 /* Reply to a read from bytes [data, data+len) of the content. */

@@ -21,6 +21,10 @@
 #     refused to other users when it would (EPERM).  A rename moves the
 #     ctime of the entry renamed, file or folder, and RENAME_EXCHANGE
 #     that of both (before, neither moved).
+#   - a create whose reply the kernel never takes (its connection was
+#     aborted while the daemon was inside it) releases the handle and the
+#     lookup it made; before, the handle stayed open, and the daemon's
+#     exit reported its O_TRUNC as unsaved writes dropped.
 . "$(dirname "$0")/lib.sh"
 mount_setup
 need python3
@@ -214,3 +218,59 @@ check_eq "$(mode s2)" 777 "4777 after root's chown(-1, -1)"
 fresh s3 2767
 py 'os.chown("s3", -1, -1)' || fail "chown(-1, -1) of s3"
 check_eq "$(mode s3)" 2767 "2767 after root's chown(-1, -1)"
+
+note "a create whose reply the kernel never takes drops its handle and lookup"
+# The daemon is held inside the create by the store's writer lock (byte
+# 2 of the lock file, which kv takes with an OFD lock; a POSIX lock
+# conflicts with it); the connection is aborted meanwhile, so the reply
+# that follows finds no request.  The handle was for writing with
+# O_TRUNC, so pending: left behind it showed at the daemon's exit as
+# "unsaved writes were dropped".
+cd / || fail "cd /"
+umount_fs
+mount_fs
+python3 - "$DB-lock" "$T/locked" <<'PY' &
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR)
+fcntl.lockf(fd, fcntl.LOCK_EX, 1, 2)
+open(sys.argv[2], "w").close()
+time.sleep(60)
+PY
+HOLDER=$!
+test_cleanup() {
+	kill "$HOLDER" 2>/dev/null
+}
+for i in $(seq 1 100); do
+	[ -e "$T/locked" ] && break
+	sleep 0.05
+done
+[ -e "$T/locked" ] || fail "could not take the writer lock"
+sh -c ": > '$M/prompts/created.txt'" 2>/dev/null &
+CREATOR=$!
+blocked=""
+for i in $(seq 1 100); do
+	grep -qx fcntl_setlk /proc/"$DAEMON_PID"/task/*/wchan 2>/dev/null &&
+		blocked=1 && break
+	sleep 0.05
+done
+[ -n "$blocked" ] || fail "the create did not reach the daemon's writer lock"
+conn=$(awk -v m="$M" '$5 == m { split($3, d, ":"); print d[2] }' \
+	/proc/self/mountinfo)
+[ -d /sys/fs/fuse/connections/"$conn" ] ||
+	mount -t fusectl fusectl /sys/fs/fuse/connections 2>/dev/null
+echo 1 >/sys/fs/fuse/connections/"$conn"/abort ||
+	fail "cannot abort FUSE connection $conn"
+wait "$CREATOR" && fail "the create succeeded on an aborted connection"
+kill "$HOLDER"
+wait "$HOLDER" 2>/dev/null
+for i in $(seq 1 100); do
+	kill -0 "$DAEMON_PID" 2>/dev/null || break
+	sleep 0.05
+done
+kill -0 "$DAEMON_PID" 2>/dev/null && fail "daemon still running after the abort"
+wait "$DAEMON_PID"
+DAEMON_PID=""
+fusermount3 -u "$M" || fail "cannot unmount the aborted mount"
+grep -q 'unsaved writes were dropped' "$T/daemon.log" &&
+	fail "the interrupted create left its handle: $(grep unsaved "$T/daemon.log")"
+"$CCCFS" check "$DB" >/dev/null || fail "check after the aborted create"
