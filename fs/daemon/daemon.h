@@ -19,6 +19,7 @@
  *   snapdir.c  the .snapshots folder
  *   dir.c      open folders and their listings
  *   xattr.c    extended attributes
+ *   setid.c    which set-user-ID and set-group-ID bits a change clears
  */
 #ifndef CCCFS_FS_DAEMON_H
 #define CCCFS_FS_DAEMON_H
@@ -74,6 +75,12 @@ struct fs_handle {
 	uint64_t base_txnid;
 	size_t base_len;
 	int64_t mtime;
+	/* The set-id bits that the changes of an unprivileged caller clear
+	 * (setid.c), cleared in the next commit of buf; kill_known: worked
+	 * out, and no chmod or chown came since.  Read without h->lock by
+	 * stat (pending_attrs) and reset by setattr (entry.c). */
+	atomic_uint kill;
+	atomic_bool kill_known;
 	struct wbuf buf;
 	/* buf.len while pending, else -1; read without h->lock by stat */
 	atomic_llong shown_size;
@@ -224,8 +231,8 @@ void fill_entry(uint64_t ino, const char *path, const struct node *n,
 int new_entry(const char *path, uint32_t type, struct node *n,
               struct fuse_entry_param *e);
 /* If the process of req has ino open with writes pending: their size into
- * n->size, and true. */
-bool pending_size(fuse_req_t req, uint64_t ino, struct node *n);
+ * n->size and the set-id bits they clear out of n->mode, and true. */
+bool pending_attrs(fuse_req_t req, uint64_t ino, struct node *n);
 int do_lookup(struct fs *fs, fuse_req_t req, fuse_ino_t parent,
               const char *name, struct fuse_entry_param *e);
 void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name);
@@ -244,6 +251,9 @@ int handle_commit(struct fs *fs, struct fs_handle *h, bool durable,
 /* Load the current content into a writing handle's buffer (h->lock
  * held). */
 int handle_load(struct fs *fs, struct fs_handle *h);
+/* The caller of req changes the content through h (write, truncate,
+ * O_TRUNC): the set-id bits that clears go with h's next commit. */
+void handle_note_writer(struct fs *fs, fuse_req_t req, struct fs_handle *h);
 void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
                struct fuse_file_info *fi);
@@ -300,6 +310,15 @@ int snap_rename(struct fs *fs, const char *from, const char *to,
 /* Open ino at path below .snapshots: read-only, from a private copy. */
 int snap_open(struct fs *fs, fuse_req_t req, fuse_ino_t ino, const char *path,
               struct fuse_file_info *fi);
+
+/* ---- setid.c ------------------------------------------------------ */
+
+/* The set-id bits of node n that a write, truncate or O_TRUNC open by the
+ * caller of req clears. */
+uint32_t setid_kill_write(fuse_req_t req, const struct node *n);
+/* Those that a chown or chgrp by the caller of req clears (n as it is
+ * before the change); chown(f, -1, -1) too. */
+uint32_t setid_kill_chown(fuse_req_t req, const struct node *n);
 
 /* ---- dir.c --------------------------------------------------------- */
 void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);

@@ -25,16 +25,77 @@
 
 /* ---- setattr ----------------------------------------------------------- */
 
-/* Truncate by path (no handle): a commit of its own. */
-static int truncate_path(struct fs *fs, struct fs_inode *in, fuse_ino_t ino,
-                         off_t size)
+/* The attributes set_meta() changes. */
+#define META_ATTRS                                                             \
+	(FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID |          \
+	 FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_ATIME_NOW | \
+	 FUSE_SET_ATTR_MTIME_NOW | FUSE_SET_ATTR_CTIME)
+
+/*
+ * Mode, owner and times of a setattr by the caller of req into node n
+ * (to_set: which), or -EPERM.  A change of owner clears set-id bits
+ * (setid.c), and so does a SETATTR with nothing to set (to_set 0): that
+ * is how chown(f, -1, -1) arrives, since the kernel sends a ctime only
+ * with writeback caching.  Both change the ctime, as on ext4.
+ */
+static int apply_meta(fuse_req_t req, struct node *n, const struct stat *attr,
+                      int to_set, int64_t now)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	const int owner = FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID;
+	uint32_t kill = 0;
+
+	if (to_set & owner) {
+		/* Only to the caller's own ids, unless root. */
+		if (ctx->uid != 0 && (((to_set & FUSE_SET_ATTR_UID) &&
+		                       attr->st_uid != ctx->uid) ||
+		                      n->uid != ctx->uid))
+			return -EPERM;
+	}
+	if ((to_set & owner) || to_set == 0)
+		kill = setid_kill_chown(req, n);
+	/* clearing them changes the mode: refused, as a chmod would be, to
+	 * anyone but the owner (chown(f, -1, -1) by another user) */
+	if (kill != 0 && ctx->uid != 0 && n->uid != ctx->uid)
+		return -EPERM;
+	if (to_set & FUSE_SET_ATTR_MODE)
+		n->mode = (n->mode & S_IFMT) | (attr->st_mode & 07777);
+	if (to_set & FUSE_SET_ATTR_UID)
+		n->uid = (uint32_t)attr->st_uid;
+	if (to_set & FUSE_SET_ATTR_GID)
+		n->gid = (uint32_t)attr->st_gid;
+	n->mode &= ~kill;
+	if (to_set & FUSE_SET_ATTR_ATIME_NOW)
+		n->atime = now;
+	else if (to_set & FUSE_SET_ATTR_ATIME)
+		n->atime = node_time_of(attr->st_atim);
+	if (to_set & FUSE_SET_ATTR_MTIME_NOW)
+		n->mtime = now;
+	else if (to_set & FUSE_SET_ATTR_MTIME)
+		n->mtime = node_time_of(attr->st_mtim);
+	n->ctime = (to_set & FUSE_SET_ATTR_CTIME) ? node_time_of(attr->st_ctim)
+	                                          : now;
+	return 0;
+}
+
+/*
+ * Truncate by path (no handle), with the mode, owner and times that came
+ * with it: one commit, which also clears the set-id bits an unprivileged
+ * caller's truncate clears (setid.c).  *out: the node committed.
+ */
+static int truncate_path(struct fs *fs, fuse_req_t req, struct fs_inode *in,
+                         fuse_ino_t ino, const struct stat *attr, int to_set,
+                         struct node *out)
 {
 	char msg[YC_MSG_MAX];
 	struct fs_inode *preserved = NULL;
+	size_t size = (size_t)attr->st_size;
+	int64_t now = clock_real_ns();
 	char *path = NULL;
 	struct wbuf b;
 	struct stx s;
 	struct node n;
+	uint32_t kill;
 	kv_val old;
 	int rc;
 
@@ -63,11 +124,12 @@ static int truncate_path(struct fs *fs, struct fs_inode *in, fuse_ino_t ino,
 		rc = S_ISDIR(n.mode) ? -EISDIR : -EINVAL;
 		goto fail_node;
 	}
+	kill = setid_kill_write(req, &n);
 	rc = store_content_get(&s, path, n.mode, &old);
 	if (rc == 0)
 		rc = wbuf_set(&b, old.data, old.len);
 	if (rc == 0)
-		rc = wbuf_resize(&b, (size_t)size);
+		rc = wbuf_resize(&b, size);
 	if (rc != 0)
 		goto fail_node;
 	rc = validate(fs, path, n.mode, b.data, b.len, msg, sizeof(msg));
@@ -82,12 +144,14 @@ static int truncate_path(struct fs *fs, struct fs_inode *in, fuse_ino_t ino,
 		n.txnid = kv_txn_id(s.txn);
 		n.size = b.len;
 	}
-	n.mtime = n.ctime = clock_real_ns();
+	n.mtime = n.ctime = now;
+	if (rc == 0 && (to_set & META_ATTRS))
+		rc = apply_meta(req, &n, attr, to_set & META_ATTRS, now);
+	n.mode &= ~kill;
 	if (rc == 0)
 		rc = store_node_put(&s, path, &n);
 	if (rc != 0)
 		goto fail_node;
-	node_release(&n);
 	wbuf_release(&b);
 	rc = commit_close(fs, &s, false);
 	preserve_end(preserved, rc);
@@ -95,6 +159,10 @@ static int truncate_path(struct fs *fs, struct fs_inode *in, fuse_ino_t ino,
 		content_changed(in);
 	preserve_done(in);
 	free(path);
+	if (rc == 0)
+		*out = n;
+	else
+		node_release(&n);
 	return rc;
 fail_node:
 	node_release(&n);
@@ -107,12 +175,11 @@ fail:
 	return rc;
 }
 
-/* Mode, owner and times: one metadata commit. */
+/* Mode, owner and times (or chown(f, -1, -1): to_set 0): one metadata
+ * commit.  *out: the node committed. */
 static int set_meta(struct fs *fs, fuse_req_t req, fuse_ino_t ino,
                     const struct stat *attr, int to_set, struct node *out)
 {
-	const struct fuse_ctx *ctx = fuse_req_ctx(req);
-	int64_t now = clock_real_ns();
 	char *path = NULL;
 	struct stx s;
 	int rc;
@@ -128,37 +195,9 @@ static int set_meta(struct fs *fs, fuse_req_t req, fuse_ino_t ino,
 		free(path);
 		return rc;
 	}
-	if (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
-		/* Only to the caller's own ids, unless root. */
-		if (ctx->uid != 0 && (((to_set & FUSE_SET_ATTR_UID) &&
-		                       attr->st_uid != ctx->uid) ||
-		                      out->uid != ctx->uid)) {
-			stx_abort(&s);
-			node_release(out);
-			free(path);
-			return -EPERM;
-		}
-		if (to_set & FUSE_SET_ATTR_UID)
-			out->uid = (uint32_t)attr->st_uid;
-		if (to_set & FUSE_SET_ATTR_GID)
-			out->gid = (uint32_t)attr->st_gid;
-		if (ctx->uid != 0)
-			out->mode &= ~(uint32_t)(S_ISUID | S_ISGID);
-	}
-	if (to_set & FUSE_SET_ATTR_MODE)
-		out->mode = (out->mode & S_IFMT) | (attr->st_mode & 07777);
-	if (to_set & FUSE_SET_ATTR_ATIME_NOW)
-		out->atime = now;
-	else if (to_set & FUSE_SET_ATTR_ATIME)
-		out->atime = node_time_of(attr->st_atim);
-	if (to_set & FUSE_SET_ATTR_MTIME_NOW)
-		out->mtime = now;
-	else if (to_set & FUSE_SET_ATTR_MTIME)
-		out->mtime = node_time_of(attr->st_mtim);
-	out->ctime = (to_set & FUSE_SET_ATTR_CTIME)
-	                     ? node_time_of(attr->st_ctim)
-	                     : now;
-	rc = store_node_put(&s, path, out);
+	rc = apply_meta(req, out, attr, to_set, clock_real_ns());
+	if (rc == 0)
+		rc = store_node_put(&s, path, out);
 	free(path);
 	if (rc != 0) {
 		stx_abort(&s);
@@ -171,26 +210,69 @@ static int set_meta(struct fs *fs, fuse_req_t req, fuse_ino_t ino,
 	return rc;
 }
 
-static void note_mtime(struct fs_inode *in, int64_t mtime)
+/*
+ * Handles still writing in: an explicit mtime stays when they commit, and
+ * after a change of mode or owner the set-id bits their writes clear are
+ * worked out again at the next one (the bits may be new, or the caller
+ * no longer in the file's group).
+ */
+static void note_handles(struct fs_inode *in, int to_set, int64_t mtime)
 {
-	/* handles still writing keep this mtime when they commit */
+	const bool times =
+	        to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW);
+	const bool perms = to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID |
+	                             FUSE_SET_ATTR_GID);
+
+	if (in == NULL || (!times && !perms))
+		return;
 	itab_lock();
-	for (struct fs_handle *h = in->handles; h; h = h->next)
-		if (h->writable) {
+	for (struct fs_handle *h = in->handles; h; h = h->next) {
+		if (!h->writable)
+			continue;
+		if (times) {
 			h->mtime_set = true;
 			h->mtime = mtime;
 		}
+		if (perms) {
+			atomic_store(&h->kill, 0u);
+			atomic_store(&h->kill_known, false);
+		}
+	}
 	itab_unlock();
+}
+
+/* Truncate through a writing handle: the new size is pending in its
+ * buffer, committed with it. */
+static int truncate_handle(struct fs *fs, fuse_req_t req, struct fs_handle *h,
+                           off_t size)
+{
+	int rc;
+
+	pthread_mutex_lock(&h->lock);
+	rc = size == 0 ? 0 : handle_load(fs, h);
+	if (rc == 0 && size == 0)
+		h->loaded = true;
+	if (rc == 0)
+		rc = wbuf_resize(&h->buf, (size_t)size);
+	if (rc == 0) {
+		h->pending = h->written = true;
+		h->mtime_set = false;
+		h->append_only = false;
+		handle_note_writer(fs, req, h);
+	}
+	atomic_store(&h->closed, false);
+	handle_show(h);
+	pthread_mutex_unlock(&h->lock);
+	return rc;
 }
 
 static int do_setattr(struct fs *fs, fuse_req_t req, fuse_ino_t ino,
                       struct stat *attr, int to_set, struct fuse_file_info *fi,
                       struct stat *st)
 {
-	const int meta = FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID |
-	                 FUSE_SET_ATTR_GID | FUSE_SET_ATTR_ATIME |
-	                 FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_ATIME_NOW |
-	                 FUSE_SET_ATTR_MTIME_NOW | FUSE_SET_ATTR_CTIME;
+	/* nothing to set is chown(f, -1, -1): see apply_meta() */
+	bool meta = (to_set & META_ATTRS) != 0 || to_set == 0;
+	bool have = false;
 	struct fs_handle *h = NULL;
 	struct fs_inode *in;
 	char *path = NULL;
@@ -221,42 +303,30 @@ static int do_setattr(struct fs *fs, fuse_req_t req, fuse_ino_t ino,
 			goto out;
 		}
 		if (h && h->writable) {
-			pthread_mutex_lock(&h->lock);
-			rc = attr->st_size == 0 ? 0 : handle_load(fs, h);
-			if (rc == 0 && attr->st_size == 0)
-				h->loaded = true;
-			if (rc == 0)
-				rc = wbuf_resize(&h->buf,
-				                 (size_t)attr->st_size);
-			if (rc == 0) {
-				h->pending = h->written = true;
-				h->mtime_set = false;
-				h->append_only = false;
-			}
-			atomic_store(&h->closed, false);
-			handle_show(h);
-			pthread_mutex_unlock(&h->lock);
+			rc = truncate_handle(fs, req, h, attr->st_size);
 		} else {
-			rc = truncate_path(fs, in, ino, attr->st_size);
+			rc = truncate_path(fs, req, in, ino, attr, to_set, &n);
+			have = rc == 0;
+			meta = false;
 		}
 		if (rc != 0)
 			goto out;
 	}
-	if (to_set & meta) {
+	if (meta) {
 		rc = set_meta(fs, req, ino, attr, to_set, &n);
+		have = rc == 0;
 		if (rc != 0)
 			goto out;
-		if ((to_set &
-		     (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW)) &&
-		    in)
-			note_mtime(in, n.mtime);
+	}
+	if (have) {
+		note_handles(in, to_set, n.mtime);
 	} else {
 		rc = read_node(fs, path, &n);
 		if (rc != 0)
 			goto out;
 	}
 	if (S_ISREG(n.mode))
-		pending_size(req, ino, &n);
+		pending_attrs(req, ino, &n);
 	fill_stat(itab_st_ino(ino), &n, st);
 	node_release(&n);
 out:
@@ -605,14 +675,19 @@ static void commit_open_writes(struct fs *fs, const char *path)
 	}
 }
 
+/* RENAME_EXCHANGE: both entries change (their ctime is now). */
 static int do_exchange(struct fs *fs, struct stx *s, const char *from,
-                       const char *to)
+                       const char *to, int64_t now)
 {
 	struct subtree a = { 0 }, b = { 0 };
 	int rc = store_subtree_load(s, from, &a);
 
 	if (rc == 0)
 		rc = store_subtree_load(s, to, &b);
+	if (rc == 0) {
+		a.e[0].node.ctime = now;
+		b.e[0].node.ctime = now;
+	}
 	if (rc == 0)
 		rc = check_arrival(fs, to, &a);
 	if (rc == 0)
@@ -624,10 +699,11 @@ static int do_exchange(struct fs *fs, struct stx *s, const char *from,
 	return rc;
 }
 
-/* Plain rename (replace or RENAME_NOREPLACE).  *replaced: the target
- * existed and its inode must be detached. */
+/* Plain rename (replace or RENAME_NOREPLACE); the entry moved changes
+ * (its ctime is now).  *replaced: the target existed and its inode must
+ * be detached. */
 static int do_move(struct fs *fs, struct stx *s, const char *from,
-                   const char *to, unsigned flags, bool *replaced,
+                   const char *to, unsigned flags, int64_t now, bool *replaced,
                    bool *clear_err, struct fs_inode **preserved)
 {
 	struct subtree t = { 0 };
@@ -661,8 +737,10 @@ static int do_move(struct fs *fs, struct stx *s, const char *from,
 	if (S_ISDIR(src.mode) && pm_is_within(to, from))
 		return -EINVAL;
 	rc = store_subtree_load(s, from, &t);
-	if (rc == 0)
+	if (rc == 0) {
+		t.e[0].node.ctime = now;
 		rc = check_arrival(fs, to, &t);
+	}
 	if (rc == 0 && dst_exists) {
 		if (S_ISREG(dst.mode) &&
 		    store_content_get(s, to, dst.mode, &dv) == 0)
@@ -685,6 +763,7 @@ static int do_rename(struct fs *fs, fuse_ino_t parent, const char *name,
 	bool replaced = false, clear_err = false;
 	struct fs_inode *preserved = NULL;
 	struct stx s;
+	int64_t now;
 	int rc;
 
 	if (flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE))
@@ -705,13 +784,14 @@ static int do_rename(struct fs *fs, fuse_ino_t parent, const char *name,
 		stx_abort(&s);
 		return rc;
 	}
+	now = clock_real_ns();
 	if (flags & RENAME_EXCHANGE)
-		rc = do_exchange(fs, &s, from, to);
+		rc = do_exchange(fs, &s, from, to, now);
 	else
-		rc = do_move(fs, &s, from, to, flags, &replaced, &clear_err,
-		             &preserved);
+		rc = do_move(fs, &s, from, to, flags, now, &replaced,
+		             &clear_err, &preserved);
 	if (rc == 0)
-		rc = store_touch_parents(&s, from, to, clock_real_ns());
+		rc = store_touch_parents(&s, from, to, now);
 	if (rc != 0) {
 		stx_abort(&s);
 		preserve_end(preserved, rc);

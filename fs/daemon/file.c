@@ -27,7 +27,13 @@
  * (rebase_appends), so concurrent `>>` from several processes all land.
  *
  * Only the process that opened a handle with pending writes sees their
- * size in stat (pending_size); everyone else sees the committed version.
+ * size in stat (pending_attrs); everyone else sees the committed version.
+ *
+ * A write, truncate or O_TRUNC open by an unprivileged caller clears the
+ * file's set-user-ID and set-group-ID bits (setid.c): the handle keeps the
+ * bits to clear (kill) and its commit clears them in the same transaction
+ * as the content, so no version of the file has the new content and the
+ * old bits.
  */
 #define FUSE_USE_VERSION 312
 #include <errno.h>
@@ -208,6 +214,7 @@ static int save_put(struct fs_handle *h, struct stx *s, const char *path,
 		n->size = h->buf.len;
 		n->txnid = kv_txn_id(s->txn);
 	}
+	n->mode &= ~atomic_load(&h->kill);
 	n->mtime = h->mtime_set ? h->mtime : clock_real_ns();
 	n->ctime = clock_real_ns();
 	rc = store_node_put(s, path, n);
@@ -364,6 +371,28 @@ int handle_load(struct fs *fs, struct fs_handle *h)
 	return rc;
 }
 
+/*
+ * The caller of req changes the content through h: the set-id bits that
+ * clears (setid.c) go with h's next commit.  Worked out from the node as
+ * it is at the first such change, and again after a chmod or chown
+ * (kill_known); a privileged caller clears nothing.
+ */
+void handle_note_writer(struct fs *fs, fuse_req_t req, struct fs_handle *h)
+{
+	char *path = NULL;
+	struct node n;
+
+	if (fuse_req_ctx(req)->uid == 0 || atomic_load(&h->kill_known))
+		return;
+	if (itab_path(h->inode->ino, &path, NULL) == 0 &&
+	    read_node(fs, path, &n) == 0) {
+		atomic_fetch_or(&h->kill, setid_kill_write(req, &n));
+		node_release(&n);
+	}
+	free(path);
+	atomic_store(&h->kill_known, true);
+}
+
 /* ---- open, read, write, flush, release ---------------------------------- */
 
 /*
@@ -423,6 +452,8 @@ static int do_open(struct fs *fs, fuse_req_t req, fuse_ino_t ino,
 	} else if (fill) {
 		prefill(fs, h);
 	}
+	if (rc == 0 && h->writable && (fi->flags & O_TRUNC))
+		handle_note_writer(fs, req, h);
 	return rc;
 }
 
@@ -432,8 +463,8 @@ void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 	if (rc != 0)
 		reply_err(req, rc);
-	else if (fuse_reply_open(req, fi) == -ENOENT)
-		handle_unlink(handle_of(fi)); /* the open was interrupted */
+	else if (fuse_reply_open(req, fi) != 0)
+		handle_unlink(handle_of(fi)); /* the kernel never got it */
 }
 
 static int do_create(struct fs *fs, fuse_req_t req, fuse_ino_t parent,
@@ -442,8 +473,9 @@ static int do_create(struct fs *fs, fuse_req_t req, fuse_ino_t parent,
 {
 	int rc = make_entry(fs, req, parent, name, S_IFREG | (mode & 07777),
 	                    NULL, e);
+	bool existed = rc == -EEXIST;
 
-	if (rc == -EEXIST && !(fi->flags & O_EXCL))
+	if (existed && !(fi->flags & O_EXCL))
 		rc = do_lookup(fs, req, parent, name, e);
 	if (rc == 0) {
 		struct fs_handle *h;
@@ -462,6 +494,9 @@ static int do_create(struct fs *fs, fuse_req_t req, fuse_ino_t parent,
 				rc = move_from_readers(fs, h->inode);
 			if (rc != 0)
 				handle_unlink(h);
+			else if (existed && h->writable &&
+			         (fi->flags & O_TRUNC))
+				handle_note_writer(fs, req, h);
 		}
 		if (rc != 0)
 			itab_forget(e->ino, 1);
@@ -475,10 +510,15 @@ void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	struct fuse_entry_param e;
 	int rc = do_create(fs_of(req), req, parent, name, mode, fi, &e);
 
-	if (rc != 0)
+	if (rc != 0) {
 		reply_err(req, rc);
-	else
-		fuse_reply_create(req, &e, fi);
+	} else if (fuse_reply_create(req, &e, fi) != 0) {
+		/* The kernel never got the reply (the request was interrupted
+		 * or the connection aborted): nothing will release the handle
+		 * or forget the lookup it carried. */
+		handle_unlink(handle_of(fi));
+		itab_forget(e.ino, 1);
+	}
 }
 
 /* Reply to a read from bytes [data, data+len) of the content. */
@@ -561,8 +601,8 @@ void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		reply_err(req, rc);
 }
 
-static int do_write(struct fs *fs, struct fs_handle *h, const char *buf,
-                    size_t size, off_t off)
+static int do_write(struct fs *fs, fuse_req_t req, struct fs_handle *h,
+                    const char *buf, size_t size, off_t off)
 {
 	unsigned long limit = FS_SIDE_MAX;
 	char *path = NULL;
@@ -588,6 +628,7 @@ static int do_write(struct fs *fs, struct fs_handle *h, const char *buf,
 	if (rc == 0) {
 		h->pending = h->written = true;
 		h->mtime_set = false;
+		handle_note_writer(fs, req, h);
 	}
 	atomic_store(&h->closed, false); /* a dup'ed fd still writes */
 	handle_show(h);
@@ -601,7 +642,7 @@ void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 	int rc;
 
 	(void)ino;
-	rc = do_write(fs_of(req), handle_of(fi), buf, size, off);
+	rc = do_write(fs_of(req), req, handle_of(fi), buf, size, off);
 	if (rc != 0)
 		reply_err(req, rc);
 	else

@@ -2,7 +2,7 @@
  * lookup: names and attributes (lookup, forget, getattr, statfs), and the
  * fillers of the attributes and entries the other handlers reply with.
  * A file's size is that of its committed content, except to the process
- * writing it (pending_size); a detached inode shows the frozen attributes
+ * writing it (pending_attrs); a detached inode shows the frozen attributes
  * of the version its readers keep.
  */
 #define FUSE_USE_VERSION 312
@@ -90,11 +90,12 @@ int new_entry(const char *path, uint32_t type, struct node *n,
 }
 
 /*
- * The process writing a file sees the size of its pending content, as on
- * a local disk where writes show up in stat at once; everyone else sees
- * the committed version, whose content is all they can read.
+ * The process writing a file sees the size of its pending content, and
+ * the set-id bits its writes clear already cleared, as on a local disk
+ * where writes show up in stat at once; everyone else sees the committed
+ * version, whose content is all they can read.
  */
-bool pending_size(fuse_req_t req, uint64_t ino, struct node *n)
+bool pending_attrs(fuse_req_t req, uint64_t ino, struct node *n)
 {
 	pid_t pid = fuse_req_ctx(req)->pid;
 	struct fs_inode *in;
@@ -107,6 +108,7 @@ bool pending_size(fuse_req_t req, uint64_t ino, struct node *n)
 
 		if (sz >= 0 && h->pid == pid) {
 			n->size = (uint64_t)sz;
+			n->mode &= ~atomic_load(&h->kill);
 			shown = true;
 		}
 	}
@@ -141,7 +143,7 @@ int do_lookup(struct fs *fs, fuse_req_t req, fuse_ino_t parent,
 		return -ENOMEM;
 	}
 	if (S_ISREG(n.mode))
-		pending_size(req, ino, &n);
+		pending_attrs(req, ino, &n);
 	fill_entry(ino, path, &n, e);
 	node_release(&n);
 	return 0;
@@ -216,7 +218,7 @@ static int do_getattr(struct fs *fs, fuse_req_t req, fuse_ino_t ino,
 	if (rc != 0)
 		return rc;
 	/* the kernel keeps one size for everyone: a pending one briefly */
-	if (S_ISREG(n.mode) && pending_size(req, ino, &n))
+	if (S_ISREG(n.mode) && pending_attrs(req, ino, &n))
 		*secs = SHORT_TIMEOUT;
 	fill_stat(itab_st_ino(ino), &n, st);
 	node_release(&n);

@@ -164,6 +164,11 @@ static void fs_init(void *userdata, struct fuse_conn_info *conn)
 	 * before the close that must commit it */
 	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
 	conn->want &= ~(unsigned)FUSE_CAP_POSIX_ACL;
+	/* The kernel clears set-id bits on chown and truncate(2) with a
+	 * mode of its own (setid.c has the rest): with HANDLE_KILLPRIV it
+	 * would leave those to us too.  libfuse 3.14 asks for it by default
+	 * but never tells the kernel; a later one would. */
+	conn->want &= ~(unsigned)FUSE_CAP_HANDLE_KILLPRIV;
 }
 
 int fs_ops_init(struct fs *fs)
