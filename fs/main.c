@@ -38,6 +38,9 @@ static void usage(FILE *f)
 	      "       cccfs log DB [PATH] [-n COUNT]\n"
 	      "       cccfs restore DB PATH --version N | --snapshot NAME\n"
 	      "       cccfs diff DB FROM [TO] [PATH...] [--patch | --yaml]\n"
+	      "       cccfs label DB set NAME PATH [--version N] | rm NAME "
+	      "[PATH]"
+	      " | list [NAME]\n"
 	      "       cccfs backup DB DEST [--snapshot NAME]\n"
 	      "       cccfs export DB DIR [--snapshot NAME]\n"
 	      "       cccfs import DB DIR [--skip-invalid]\n"
@@ -93,6 +96,7 @@ static const struct cmd_struct {
 	{ "log", cmd_log, cmd_log_usage },
 	{ "restore", cmd_restore, cmd_restore_usage },
 	{ "diff", cmd_diff, cmd_diff_usage },
+	{ "label", cmd_label, cmd_label_usage },
 	{ "backup", cmd_backup, NULL },
 	{ "export", cmd_export, NULL },
 	{ "import", cmd_import, NULL },

@@ -153,7 +153,8 @@ _cccfs() {
 			_cccfs_add "$cur" 0 --help --version
 		else
 			_cccfs_add "$cur" 0 mount umount init check stat \
-				snapshot log diff restore backup export import
+				snapshot log diff restore label backup export \
+				import
 			# no command: `cccfs DB MOUNTPOINT`, mount(8)'s form
 			((${#COMPREPLY[@]})) || _cccfs_files "$cur"
 		fi
@@ -177,6 +178,7 @@ _cccfs() {
 		elif [ "$w" = --snapshot ]; then
 			arg=1
 		elif [ "$cmd:$w" = restore:--version ] ||
+		     [ "$cmd:$w" = label:--version ] ||
 		     [ "$cmd:$w" = log:-n ]; then
 			arg=1
 		fi
@@ -228,14 +230,17 @@ _cccfs() {
 		log) _cccfs_add "$cur" 0 -n --help ;;
 		restore) _cccfs_add "$cur" 0 --version --snapshot --help ;;
 		diff) _cccfs_add "$cur" 0 --patch --yaml --help ;;
+		label) _cccfs_add "$cur" 0 --version --help ;;
 		*) _cccfs_add "$cur" 0 --help ;;
 		esac
 		return 0
 	fi
 	case $cmd:${#pos[@]} in
 	mount:0 | init:0 | check:0 | stat:0 | snapshot:0 | backup:[01] | \
-	export:0 | import:0 | log:0 | restore:0 | diff:0)
+	export:0 | import:0 | log:0 | restore:0 | diff:0 | label:0)
 		_cccfs_files "$cur" ;;
+	label:1)
+		_cccfs_add "$cur" 0 set rm list ;;
 	diff:[12])
 		_cccfs_add "$cur" 0 live
 		_cccfs_names "$prog" "${pos[0]}" "$cur" ;;
@@ -249,7 +254,8 @@ _cccfs() {
 		esac
 		;;
 	mount:* | umount:* | init:* | check:* | stat:* | snapshot:* | \
-	backup:* | export:* | import:* | log:* | restore:* | diff:*) ;;
+	backup:* | export:* | import:* | log:* | restore:* | diff:* | \
+	label:*) ;;
 	*:0)
 		_cccfs_files "$cur" -d ;;
 	esac

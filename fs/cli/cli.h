@@ -50,6 +50,9 @@ extern const char cmd_restore_usage[];
 int cmd_diff(int argc, char **argv);
 extern const char cmd_diff_usage[];
 
+int cmd_label(int argc, char **argv);
+extern const char cmd_label_usage[];
+
 /* These three read -h and --help with their other options, and print
  * their help themselves. */
 int cmd_backup(int argc, char **argv);

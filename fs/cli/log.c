@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "history.h"
+#include "labels.h"
 #include "pathmap.h"
 #include "store.h"
 #include "textdiff.h"
@@ -24,7 +25,8 @@ const char cmd_log_usage[] =
         "and the deletion in between.  A deleted record's history is\n"
         "still there.  Without PATH, the store's recent commits (COUNT,\n"
         "default 20): time, transaction id, and a line per record that\n"
-        "changed: + created, M modified, - deleted, R renamed.\n"
+        "changed: + created, M modified, - deleted, R renamed, and\n"
+        "L NAME PATH@N for a label set (cccfs label).\n"
         "The versions are the files of MOUNTPOINT/.history/PATH/.  Works\n"
         "while mounted.\n"
         "\n"
@@ -251,6 +253,23 @@ static int record_changes(void *ctx, const char *path)
 	return rc;
 }
 
+/* A label's change: "L  NAME  PATH@V", or PATH and "-" for a removal. */
+static int label_change(void *ctx, uint64_t txnid, const struct label *l)
+{
+	struct changes *cs = ctx;
+	struct hist_item it;
+	char at[PM_PATH_MAX + 32];
+
+	memset(&it, 0, sizeof(it));
+	it.time = l->time;
+	it.txnid = txnid;
+	if (l->version)
+		snprintf(at, sizeof(at), "%s@%" PRIu64, l->path, l->version);
+	else
+		snprintf(at, sizeof(at), "%s (removed)", l->path);
+	return add_change(cs, &it, 'L', l->name, at, strlen(at));
+}
+
 static int newest_first(const void *a, const void *b)
 {
 	const struct change *x = a, *y = b;
@@ -272,6 +291,8 @@ static int log_store(kv_env *env, const char *db, unsigned long count)
 	cs.s = &s;
 	if (rc == 0)
 		rc = hist_paths(&s, record_changes, &cs);
+	if (rc == 0)
+		rc = label_events(&s, label_change, &cs);
 	stx_abort(&s);
 	if (rc != 0) {
 		cli_fail(db, "history", rc);
@@ -289,8 +310,9 @@ static int log_store(kv_env *env, const char *db, unsigned long count)
 				printf("%s%s  txn %" PRIu64 "\n", i ? "\n" : "",
 				       when, c->txnid);
 			}
-			if (c->op == 'R')
-				printf("R\t%s\t%s\n", c->path, c->other);
+			if (c->op == 'R' || c->op == 'L')
+				printf("%c\t%s\t%s\n", c->op, c->path,
+				       c->other);
 			else
 				printf("%c\t%s\n", c->op, c->path);
 		}

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "daemon.h"
+#include "labels.h"
 #include "pathmap.h"
 #include "snaps.h"
 #include "store.h"
@@ -107,11 +108,14 @@ static int dir_load(struct fs *fs, fuse_ino_t ino, struct dir_handle *d)
 					rc = dir_add(d, pm_kind_name(k), &n);
 				}
 			}
-			if (rc == 0 && fs->cfg.snapdir_visible) {
-				rc = sv_node(fs->env, HISTDIR, &n);
+			for (int v = 0;
+			     v < 2 && rc == 0 && fs->cfg.snapdir_visible; v++) {
+				const char *view = v ? LABELDIR : HISTDIR;
+
+				rc = sv_node(fs->env, view, &n);
 				if (rc == 0) {
 					node_release(&n);
-					rc = dir_add(d, HISTDIR, &n);
+					rc = dir_add(d, view, &n);
 				}
 			}
 			if (rc == 0 && fs->cfg.snapdir_visible) {
@@ -164,8 +168,8 @@ static int do_opendir(struct fs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	fi->fh = (uint64_t)(uintptr_t)d;
 	/* the list of snapshots and every folder of .history change */
-	fi->cache_readdir = sv_level(path, NULL, NULL) != SV_TOP &&
-	                    sv_level(path, NULL, NULL) != SV_HIST;
+	fi->cache_readdir =
+	        sv_level(path, NULL, NULL) != SV_TOP && !sv_follows_live(path);
 	itab_lock();
 	in = itab_get(ino);
 	fi->keep_cache = fi->cache_readdir && !(in && in->cache.rdc_reset);

@@ -14,6 +14,7 @@
 
 #include "daemon.h"
 #include "pathmap.h"
+#include "labels.h"
 #include "snaps.h"
 #include "store.h"
 
@@ -26,7 +27,7 @@
  */
 static double cache_secs(const char *path)
 {
-	if (path != NULL && hv_is(path, NULL))
+	if (path != NULL && sv_follows_live(path))
 		return 0.0;
 	return path == NULL || in_snapshots(path) ? SHORT_TIMEOUT
 	                                          : LIVE_TIMEOUT;
@@ -132,7 +133,8 @@ int do_lookup(struct fs *fs, fuse_req_t req, fuse_ino_t parent,
 	if (rc != 0)
 		return rc;
 	if (pm_depth(path) == 1 && pm_kind_of(path) < 0 &&
-	    strcmp(path, SNAPDIR) != 0 && strcmp(path, HISTDIR) != 0)
+	    strcmp(path, SNAPDIR) != 0 && strcmp(path, HISTDIR) != 0 &&
+	    strcmp(path, LABELDIR) != 0)
 		return -ENOENT;
 	rc = read_node(fs, path, &n);
 	if (rc != 0)
@@ -162,7 +164,8 @@ void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		 * so below .history (cache_secs) */
 		memset(&e, 0, sizeof(e));
 		e.entry_timeout = SHORT_TIMEOUT;
-		if (child_path(parent, name, path) == 0 && hv_is(path, NULL))
+		if (child_path(parent, name, path) == 0 &&
+		    sv_follows_live(path))
 			e.entry_timeout = 0;
 		else
 			notify_note_miss(parent, name);

@@ -41,6 +41,7 @@
 
 #include "bytes.h"
 #include "clock.h"
+#include "labels.h"
 #include "pathmap.h"
 #include "retain.h"
 
@@ -481,6 +482,8 @@ static int set_aside(struct stx *s, const char *path)
 	if (rc == 0)
 		rc = slot_put(s, aside, &old);
 	if (rc == 0)
+		rc = label_moved(s, path, aside);
+	if (rc == 0)
 		rc = tables(s, NULL, &t);
 	if (rc == 0)
 		rc = kv_to_errno(kv_del(s->txn, t, path_key(path)));
@@ -495,6 +498,8 @@ int hist_attach(struct stx *s, const char *path, struct hist_slot *sl,
 	if (sl == NULL)
 		return 0;
 	rc = set_aside(s, path);
+	if (rc == 0)
+		rc = label_moved(s, from, path);
 	if (rc == 0)
 		rc = ren_put(s, sl->rid, sl->version, from, path,
 		             clock_real_ns());
@@ -799,6 +804,29 @@ int hist_children(struct stx *s, const char *dir,
 	return rc;
 }
 
+int hist_ensure(struct stx *s, const char *path, uint64_t *rid, uint64_t *live)
+{
+	struct hist_item it;
+	struct hist_slot sl;
+	int rc = slot_get(s, path, &sl);
+
+	if (rc == -ENOENT) {
+		/* a record from before history, if it has content */
+		rc = live_item(s, path, &it);
+		if (rc == 0 && it.size == 0)
+			rc = -ENOENT;
+		if (rc == 0)
+			rc = adopt(s, path, &sl);
+		if (rc == 0)
+			rc = slot_put(s, path, &sl);
+	}
+	if (rc != 0)
+		return rc;
+	*rid = sl.rid;
+	*live = (sl.flags & SLOT_DELETED) ? 0 : sl.version;
+	return 0;
+}
+
 int hist_rid(struct stx *s, const char *path, uint64_t *rid)
 {
 	struct hist_slot sl;
@@ -1017,10 +1045,54 @@ static int prune_note(struct prune_ctx *pc, kv_val key, int64_t time)
 	return 0;
 }
 
+/* The versions labels pin (labels.h), sorted: pruning keeps them. */
+struct pins {
+	struct rid_version {
+		uint64_t rid, version;
+	} * v;
+	size_t n, cap;
+};
+
+static int pin_one(void *ctx, const struct label *l)
+{
+	struct pins *p = ctx;
+
+	if (p->n == p->cap) {
+		size_t cap = p->cap ? 2 * p->cap : 16;
+		struct rid_version *v = realloc(p->v, cap * sizeof(*v));
+
+		if (v == NULL)
+			return -ENOMEM;
+		p->v = v;
+		p->cap = cap;
+	}
+	p->v[p->n].rid = l->rid;
+	p->v[p->n++].version = l->version;
+	return 0;
+}
+
+static int by_rid_version(const void *a, const void *b)
+{
+	const struct rid_version *x = a, *y = b;
+
+	if (x->rid != y->rid)
+		return x->rid < y->rid ? -1 : 1;
+	return x->version < y->version ? -1 : x->version > y->version;
+}
+
+static bool pinned(const struct pins *p, uint64_t rid, uint64_t version)
+{
+	struct rid_version want = { rid, version };
+
+	return p->n > 0 && bsearch(&want, p->v, p->n, sizeof(*p->v),
+	                           by_rid_version) != NULL;
+}
+
 int hist_prune(struct stx *s, const struct hist_keep *k, int64_t now,
                uint64_t limit, uint64_t *pruned)
 {
 	struct prune_ctx pc = { .k = k, .now = now };
+	struct pins pins = { 0 };
 	unsigned char(*del)[16] = NULL;
 	size_t ndel = 0, cap = 0;
 	kv_table *t;
@@ -1034,9 +1106,15 @@ int hist_prune(struct stx *s, const struct hist_keep *k, int64_t now,
 	rc = tables(s, &t, NULL);
 	if (rc != 0)
 		return rc == -ENOENT ? 0 : rc;
-	rc = kv_to_errno(kv_cursor_open(s->txn, t, &c));
-	if (rc != 0)
+	rc = label_each(s, NULL, pin_one, &pins);
+	if (rc == 0 && pins.n > 1)
+		qsort(pins.v, pins.n, sizeof(*pins.v), by_rid_version);
+	if (rc == 0)
+		rc = kv_to_errno(kv_cursor_open(s->txn, t, &c));
+	if (rc != 0) {
+		free(pins.v);
 		return rc;
+	}
 	rc = kv_cursor_first(c, &key, &val);
 	for (;;) {
 		bool end = rc != 0 || (key.len >= 8 && pc.n > 0 &&
@@ -1054,7 +1132,9 @@ int hist_prune(struct stx *s, const struct hist_keep *k, int64_t now,
 				if (newer + 1 < k->min ||
 				    k->age >=
 				            (uint64_t)INT64_MAX / 1000000000 ||
-				    age_ns < (int64_t)k->age * 1000000000)
+				    age_ns < (int64_t)k->age * 1000000000 ||
+				    pinned(&pins, pc.rid,
+				           get64be(pc.keys[i] + 8)))
 					continue;
 				if (limit && ndel + *pruned >= limit)
 					break;
@@ -1105,6 +1185,7 @@ out:
 	free(del);
 	free(pc.keys);
 	free(pc.times);
+	free(pins.v);
 	return rc;
 }
 

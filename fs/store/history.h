@@ -125,6 +125,11 @@ int hist_children(struct stx *s, const char *dir,
                   int (*fn)(void *ctx, const char *name, size_t len),
                   void *ctx);
 
+/* In a write transaction: the id of the record at path and its live
+ * version (0 when it is deleted), giving a record from before history
+ * its slot first.  -ENOENT when path has no record and no history. */
+int hist_ensure(struct stx *s, const char *path, uint64_t *rid, uint64_t *live);
+
 /* The id of the record at path (live or deleted): 0 and *rid, or
  * -ENOENT when it has no history. */
 int hist_rid(struct stx *s, const char *path, uint64_t *rid);

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "labels.h"
 #include "pathmap.h"
 
 #define SNAPDIR_LEN (sizeof(SNAPDIR) - 1)
@@ -21,6 +22,8 @@ enum sv_level sv_level(const char *path, char *name, const char **rest)
 
 	if (hv_is(path, NULL))
 		return SV_HIST;
+	if (lv_is(path, NULL))
+		return SV_LABELS;
 	if (strncmp(path, SNAPDIR, SNAPDIR_LEN) != 0)
 		return SV_NONE;
 	if (path[SNAPDIR_LEN] == '\0')
@@ -41,6 +44,11 @@ enum sv_level sv_level(const char *path, char *name, const char **rest)
 	return slash ? SV_INSIDE : SV_SNAP;
 }
 
+bool sv_follows_live(const char *path)
+{
+	return hv_is(path, NULL) || lv_is(path, NULL);
+}
+
 int sv_join(char *buf, size_t n, const char *parent, const char *name)
 {
 	const char *rest = parent;
@@ -50,6 +58,8 @@ int sv_join(char *buf, size_t n, const char *parent, const char *name)
 	switch (sv_level(parent, NULL, &rest)) {
 	case SV_HIST:
 		return hv_join(buf, n, parent, name);
+	case SV_LABELS:
+		return lv_join(buf, n, parent, name);
 	case SV_SNAP: /* ".snapshots/NAME" + "/" */
 		pre = strlen(parent) + 1;
 		rest = "";
@@ -177,6 +187,8 @@ int sv_node(kv_env *env, const char *path, struct node *n)
 		return -ENOENT;
 	case SV_HIST:
 		return hv_node(env, path, n);
+	case SV_LABELS:
+		return lv_node(env, path, n);
 	case SV_TOP:
 		rc = live_base(env, &base);
 		if (rc == 0)
@@ -251,6 +263,8 @@ int sv_list(kv_env *env, const char *path,
 		return -ENOENT;
 	case SV_HIST:
 		return hv_list(env, path, fn, ctx);
+	case SV_LABELS:
+		return lv_list(env, path, fn, ctx);
 	case SV_TOP:
 		rc = live_base(env, &base);
 		if (rc == 0)
@@ -301,6 +315,8 @@ int sv_content(kv_env *env, const char *path, void **data, size_t *len)
 	switch (sv_level(path, name, &rest)) {
 	case SV_HIST:
 		return hv_content(env, path, data, len);
+	case SV_LABELS:
+		return lv_content(env, path, data, len);
 	case SV_INSIDE:
 		break;
 	default:

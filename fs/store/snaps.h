@@ -10,6 +10,7 @@
  *   .snapshots/NAME            the snapshot's root: the three kinds (SV_SNAP)
  *   .snapshots/NAME/REST       entry REST of the snapshot (SV_INSIDE)
  *   .history...                every record's versions (SV_HIST, below)
+ *   .labels...                 the versions labels pin (SV_LABELS)
  *
  * A view shows folders and records only (side files and symlinks are left
  * out), with the sizes, names, owners and times they had, and the write
@@ -33,9 +34,14 @@
 
 #define HISTDIR ".history"
 
-/* SV_HIST: at or below .history (histview.c), which the same entry
- * points serve. */
-enum sv_level { SV_NONE, SV_TOP, SV_SNAP, SV_INSIDE, SV_HIST };
+/* SV_HIST: at or below .history (histview.c), SV_LABELS: at or below
+ * .labels (labels.c), which the same entry points serve. */
+enum sv_level { SV_NONE, SV_TOP, SV_SNAP, SV_INSIDE, SV_HIST, SV_LABELS };
+
+/* True for .history, .labels and what is below them: views whose names
+ * come and go with changes to the live tree (no invalidation reaches
+ * them, so nothing of them may be cached). */
+bool sv_follows_live(const char *path);
 
 /* The longest path the mount shows: a live path (PM_PATH_MAX) inside
  * ".snapshots/NAME/", which is longer than one inside ".history/" with a

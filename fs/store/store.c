@@ -17,12 +17,13 @@
 
 #include "bytes.h"
 #include "history.h"
+#include "labels.h"
 #include "clock.h"
 #include "pathmap.h"
 
 static const char *const table_names[STORE_NTABLES] = {
 	"workflows",    "agents",   "prompts",  PM_TABLE_FILES,
-	PM_TABLE_NODES, HIST_TABLE, HIST_INDEX,
+	PM_TABLE_NODES, HIST_TABLE, HIST_INDEX, LABELS_TABLE,
 };
 
 _Static_assert(PM_NKINDS == 3, "three record tables");

@@ -2,8 +2,8 @@
  * store: the file tree kept in kv tables.  Used by fs/daemon/, check.c, main.c;
  * uses kv.h and pathmap only.  No FUSE calls.
  *
- * Storage layout (one kv database, five tables for the tree and two for
- * its history, described in history.h):
+ * Storage layout (one kv database, five tables for the tree, two for
+ * its history, described in history.h, and one for labels, labels.h):
  *
  *   table       key                          value
  *   ----------  ---------------------------  ---------------------------
@@ -61,7 +61,7 @@
 
 #define NODE_MAGIC 0x314e4643u /* "CFN1" */
 #define NODE_HDR 72u
-#define STORE_NTABLES 7
+#define STORE_NTABLES 8
 
 struct node {
 	uint32_t mode;

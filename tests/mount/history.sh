@@ -197,17 +197,41 @@ umount_fs
 mount_fs -o commit_interval=0,snapshot_every=0,history_keep=2
 check_eq "$(ls -R "$H")" "$before" ".history after a remount"
 
-note "history_keep=2 prunes to the newest two, in the background"
+note "labels pin versions: .labels, renames, log"
+L=$M/.labels
 for i in 1 2 3 4 5; do echo "name: p$i" > "$M/workflows/p.yaml"; done
-check_eq "$(versions workflows/p.yaml | wc -l)" 5 "versions before pruning"
+"$CCCFS" label "$DB" set production workflows/p.yaml --version 2 >/dev/null || fail "label set --version 2"
+"$CCCFS" label "$DB" set staging workflows/p.yaml >/dev/null || fail "label set"
+"$CCCFS" label "$DB" set production agents/crew/a.yaml >/dev/null || fail "label set a second record"
+"$CCCFS" label "$DB" set production workflows/p.yaml --version 99 2>"$T/err" && fail "label set of a missing version"
+grep -q 'has no version 99' "$T/err" || fail "label set's message: $(cat "$T/err")"
+ls -a "$M" | grep -qx '.labels' && fail ".labels listed in the root"
+check_eq "$(cd "$L" && find . | sort | tr '\n' ' ')" ". ./production ./production/agents ./production/agents/crew ./production/agents/crew/a.yaml ./production/workflows ./production/workflows/p.yaml ./staging ./staging/workflows ./staging/workflows/p.yaml " ".labels tree"
+check_file "$L/production/workflows/p.yaml" "name: p2"
+check_file "$L/staging/workflows/p.yaml" "name: p5"
+echo "name: p6" > "$M/workflows/p.yaml"
+check_file "$L/staging/workflows/p.yaml" "name: p5"
+expect_erofs "write in .labels" sh -c "echo x > '$L/production/workflows/p.yaml'"
+mv "$M/workflows/p.yaml" "$M/workflows/q.yaml"
+check_file "$L/production/workflows/q.yaml" "name: p2"
+[ -e "$L/production/workflows/p.yaml" ] && fail "a label stayed at the old path"
+tar -C "$L/production" -cf "$T/release.tar" . || fail "tar of a label"
+check_eq "$(tar -tf "$T/release.tar" | grep -c 'yaml$')" 2 "records in the label's tar"
+"$CCCFS" log "$DB" -n 20 | grep -qP '^L\tproduction\tworkflows/p.yaml@2$' || fail "log lacks the label"
+"$CCCFS" label "$DB" rm staging >/dev/null || fail "label rm"
+[ -e "$L/staging" ] && fail "a removed label is still shown"
+check_eq "$("$CCCFS" label "$DB" list | cut -f1-3 | tr '\t\n' ' |')" "production agents/crew/a.yaml 3|production workflows/q.yaml 2|" "label list"
+
+note "history_keep=2 prunes to the newest two, in the background, never a labelled one"
 for i in $(seq 1 150); do
-	[ "$(versions workflows/p.yaml | wc -l)" = 2 ] && break
+	[ "$(versions workflows/q.yaml | wc -l)" = 3 ] && break
 	sleep 0.2
 done
-check_eq "$(versions workflows/p.yaml | wc -l)" 2 "versions after pruning"
-set -- $(versions workflows/p.yaml)
-check_file "$H/workflows/p.yaml/$1" "name: p4"
-case $1 in 000004-*) ;; *) fail "pruning renumbered: $1" ;; esac
+check_eq "$(versions workflows/q.yaml | wc -l)" 3 "versions after pruning"
+set -- $(versions workflows/q.yaml)
+check_file "$H/workflows/q.yaml/$1" "name: p2"
+check_file "$H/workflows/q.yaml/$2" "name: p5"
+case $2 in 000005-*) ;; *) fail "pruning renumbered: $2" ;; esac
 grep -q 'history retention (history_keep=2) deleted' "$T/daemon.log" || fail "pruning not logged"
 umount_fs
 

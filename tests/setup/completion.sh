@@ -66,8 +66,8 @@ want() {
 cd "$T" || fail "cd $T"
 
 # commands and their options
-want mount umount init check stat snapshot log diff restore backup export \
-	import -- cccfs ""
+want mount umount init check stat snapshot log diff restore label backup \
+	export import -- cccfs ""
 want stat snapshot -- cccfs s
 want export -- cccfs ex
 want --help --version -- cccfs -
@@ -78,6 +78,8 @@ want --snapshot -- cccfs export db dir --s
 want --skip-invalid --help -- cccfs import --
 want --help -- cccfs stat -
 want -n --help -- cccfs log -
+want set rm list -- cccfs label db ""
+want --version --help -- cccfs label db set prod prompts/x.yaml -
 want --version --snapshot --help -- cccfs restore db prompts/x.yaml -
 want --patch --yaml --help -- cccfs diff db s1 -
 want -- cccfs restore db prompts/x.yaml --version ""
