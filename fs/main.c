@@ -31,7 +31,7 @@ static void usage(FILE *f)
 	fputs("usage: cccfs mount [-f] [-d] [-o OPTIONS] DB MOUNTPOINT\n"
 	      "       cccfs umount MOUNTPOINT\n"
 	      "       cccfs init DB\n"
-	      "       cccfs check [-v] DB\n"
+	      "       cccfs check [-v] [--refs] DB\n"
 	      "       cccfs stat DB\n"
 	      "       cccfs snapshot DB create NAME | list | delete NAME |"
 	      " restore NAME\n"
@@ -41,6 +41,7 @@ static void usage(FILE *f)
 	      "       cccfs label DB set NAME PATH [--version N] | rm NAME "
 	      "[PATH]"
 	      " | list [NAME]\n"
+	      "       cccfs refs DB PATH\n"
 	      "       cccfs backup DB DEST [--snapshot NAME]\n"
 	      "       cccfs export DB DIR [--snapshot NAME]\n"
 	      "       cccfs import DB DIR [--skip-invalid]\n"
@@ -97,6 +98,7 @@ static const struct cmd_struct {
 	{ "restore", cmd_restore, cmd_restore_usage },
 	{ "diff", cmd_diff, cmd_diff_usage },
 	{ "label", cmd_label, cmd_label_usage },
+	{ "refs", cmd_refs, cmd_refs_usage },
 	{ "backup", cmd_backup, NULL },
 	{ "export", cmd_export, NULL },
 	{ "import", cmd_import, NULL },

@@ -31,11 +31,15 @@
 
 const char cmd_check_usage[] =
         "usage: cccfs check [-v] DB\n"
+        "       cccfs check --refs DB\n"
         "\n"
         "Verify the store: page checksums, key order, counts and page\n"
         "accounting, then every record re-validated as YAML, every file\n"
         "matched with its content, and the records' history (.history)\n"
-        "checked.  Works while mounted.  -v lists each\n"
+        "checked.  --refs instead lists every reference (agents:,\n"
+        "prompts:, steps' agent: and prompt:) to a record that does not\n"
+        "exist, as PATH: line L, column C: agent 'x' does not exist.\n"
+        "Works while mounted.  -v lists each\n"
         "entry.  Exit 0 when clean, 3 when problems were found, 1 when the\n"
         "check could not run.\n"
         "\n"
@@ -261,16 +265,48 @@ static int check_store(const char *db, int verbose)
 	return cs.problems ? 3 : 0;
 }
 
+/* --refs: the references between records only. */
+static int check_refs(const char *db)
+{
+	uint64_t records = 0, dangling = 0;
+	kv_env *env;
+	struct stx s;
+	int rc;
+
+	if (cli_open(db, CLI_OPEN_READ, &env) != 0)
+		return 1;
+	rc = stx_begin(env, false, &s);
+	if (rc == 0) {
+		rc = cli_check_refs(&s, &records, &dangling);
+		stx_abort(&s);
+	}
+	kv_env_close(env);
+	if (rc != 0) {
+		cli_fail(db, "references", rc);
+		return 1;
+	}
+	printf("%s: %" PRIu64 " records, %" PRIu64
+	       " references to records that do not exist\n",
+	       db, records, dangling);
+	return dangling ? 3 : 0;
+}
+
 int cmd_check(int argc, char **argv)
 {
-	int verbose = 0;
+	const char *db = NULL;
+	int verbose = 0, refs = 0;
 
-	if (argc == 3 && strcmp(argv[1], "-v") == 0) {
-		verbose = 1;
-		argv++;
-		argc--;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-v") == 0 && !verbose)
+			verbose = 1;
+		else if (strcmp(argv[i], "--refs") == 0 && !refs)
+			refs = 1;
+		else if (argv[i][0] == '-' || db != NULL)
+			return cli_usage_error("check", cmd_check_usage);
+		else
+			db = argv[i];
 	}
-	if (argc != 2 || argv[1][0] == '-')
+	if (db == NULL || (refs && verbose))
 		return cli_usage_error("check", cmd_check_usage);
-	return check_store(argv[1], verbose);
+	return refs ? check_refs(db) : check_store(db, verbose);
 }

@@ -53,6 +53,9 @@ extern const char cmd_diff_usage[];
 int cmd_label(int argc, char **argv);
 extern const char cmd_label_usage[];
 
+int cmd_refs(int argc, char **argv);
+extern const char cmd_refs_usage[];
+
 /* These three read -h and --help with their other options, and print
  * their help themselves. */
 int cmd_backup(int argc, char **argv);
@@ -99,6 +102,10 @@ int cli_parse_args(int argc, char **argv, const char *usage,
 int cli_store_path(const char *arg, char *out, size_t n);
 /* The same for a folder or record (prompts, prompts/coding/x.yaml). */
 int cli_store_path_prefix(const char *arg, char *out, size_t n);
+/* check --refs: print every reference to a record that does not exist,
+ * as "PATH: line L, column C: agent 'x' does not exist" (refs.c). */
+struct stx;
+int cli_check_refs(struct stx *s, uint64_t *records, uint64_t *dangling);
 /* How many problems the open store db shows (0: none); see common.c. */
 uint64_t cli_damage(kv_env *env, const char *db);
 

@@ -18,12 +18,13 @@
 #include "bytes.h"
 #include "history.h"
 #include "labels.h"
+#include "refs.h"
 #include "clock.h"
 #include "pathmap.h"
 
 static const char *const table_names[STORE_NTABLES] = {
-	"workflows",    "agents",   "prompts",  PM_TABLE_FILES,
-	PM_TABLE_NODES, HIST_TABLE, HIST_INDEX, LABELS_TABLE,
+	"workflows", "agents",   "prompts",    PM_TABLE_FILES, PM_TABLE_NODES,
+	HIST_TABLE,  HIST_INDEX, LABELS_TABLE, REFS_TABLE,
 };
 
 _Static_assert(PM_NKINDS == 3, "three record tables");
@@ -522,7 +523,7 @@ int store_content_put(struct stx *s, const char *path, uint32_t mode,
                       const void *data, size_t len)
 {
 	kv_table *t = NULL;
-	kv_val key, val, old;
+	kv_val key, val, old = { NULL, 0 };
 	int rc = content_at(s, path, mode, &t, &key);
 
 	if (rc != 0)
@@ -530,12 +531,16 @@ int store_content_put(struct stx *s, const char *path, uint32_t mode,
 	val.data = len ? data : "";
 	val.len = len;
 	if (!s->no_history && is_record(path, mode)) {
-		/* old stays valid: history writes other tables */
+		/* old stays valid: history and references write other
+		 * tables */
 		rc = kv_to_errno(kv_get(s->txn, t, key, &old));
 		if (rc == 0)
 			rc = hist_put(s, path, &old, val, NULL);
 		else if (rc == -ENOENT)
 			rc = hist_put(s, path, NULL, val, NULL);
+		if (rc == 0)
+			rc = refs_update(s, path, old.data, old.len, val.data,
+			                 val.len);
 		if (rc != 0)
 			return rc;
 	}
@@ -572,6 +577,8 @@ int store_remove(struct stx *s, const char *path, uint32_t mode)
 		rc = store_content_get(s, path, mode, &old);
 		if (rc == 0)
 			rc = hist_remove(s, path, old, NULL);
+		if (rc == 0)
+			rc = refs_update(s, path, old.data, old.len, NULL, 0);
 	}
 	if (rc == 0)
 		rc = content_del(s, path, mode);
@@ -901,6 +908,34 @@ static int carry_history(struct stx *s, const char *from, const char *to,
 	return 0;
 }
 
+/*
+ * The references the records of a moved subtree make (refs.h) come from
+ * their new paths: in pass 1 every source's go (and those of the record
+ * the move replaces, replaced), in pass 2 every destination's come, so
+ * that an exchange's two sides never undo each other.
+ */
+static int carry_refs(struct stx *s, const char *from, const char *to,
+                      const struct subtree *t, const kv_val *replaced, int pass)
+{
+	char f[PM_PATH_MAX + 2], g[PM_PATH_MAX + 2];
+	int rc = 0;
+
+	if (replaced && pass == 1)
+		rc = refs_update(s, to, replaced->data, replaced->len, NULL, 0);
+	for (size_t i = 0; i < t->n && rc == 0; i++) {
+		const struct subtree_entry *e = &t->e[i];
+
+		rc = sub_path(f, sizeof(f), from, e->rel);
+		if (rc == 0)
+			rc = sub_path(g, sizeof(g), to, e->rel);
+		if (rc == 0 && pass == 1 && is_record(f, e->node.mode))
+			rc = refs_update(s, f, e->data, e->len, NULL, 0);
+		if (rc == 0 && pass == 2 && is_record(g, e->node.mode))
+			rc = refs_update(s, g, NULL, 0, e->data, e->len);
+	}
+	return rc;
+}
+
 static void slots_free(struct hist_slot **slots, size_t n)
 {
 	for (size_t i = 0; slots && i < n; i++)
@@ -926,6 +961,8 @@ int store_subtree_move(struct stx *s, const char *from, const char *to,
 	if (rc == 0 && !s->no_history)
 		rc = carry_history(s, from, to, t, replaced ? &rep : NULL,
 		                   slots, 2);
+	for (int pass = 1; pass <= 2 && rc == 0 && !s->no_history; pass++)
+		rc = carry_refs(s, from, to, t, replaced ? &rep : NULL, pass);
 	/* rep pointed into the record table, which changes now */
 	s->no_history = true;
 	if (rc == 0 && dst_mode != 0)
@@ -950,6 +987,11 @@ int store_subtree_exchange(struct stx *s, const char *a, const char *b,
 		rc = carry_history(s, a, b, ta, NULL, sa, pass);
 		if (rc == 0)
 			rc = carry_history(s, b, a, tb, NULL, sb, pass);
+	}
+	for (int pass = 1; pass <= 2 && rc == 0 && !s->no_history; pass++) {
+		rc = carry_refs(s, a, b, ta, NULL, pass);
+		if (rc == 0)
+			rc = carry_refs(s, b, a, tb, NULL, pass);
 	}
 	s->no_history = true;
 	if (rc == 0)
@@ -1099,9 +1141,17 @@ static int restore_history(struct stx *s, const struct restore_change *c)
 		rc = kv_to_errno(kv_get(s->txn, t, key, &old));
 	if (rc != 0)
 		return rc;
-	if (c->val == NULL)
-		return hist_remove(s, path, old, NULL);
-	return hist_put(s, path, c->live ? &old : NULL, new, NULL);
+	if (c->val == NULL) {
+		rc = hist_remove(s, path, old, NULL);
+		return rc != 0 ? rc
+		               : refs_update(s, path, old.data, old.len, NULL,
+		                             0);
+	}
+	rc = hist_put(s, path, c->live ? &old : NULL, new, NULL);
+	if (rc == 0)
+		rc = refs_update(s, path, c->live ? old.data : NULL,
+		                 c->live ? old.len : 0, new.data, new.len);
+	return rc;
 }
 
 int store_restore(struct stx *s, struct stx *from)

@@ -3,7 +3,8 @@
  * uses kv.h and pathmap only.  No FUSE calls.
  *
  * Storage layout (one kv database, five tables for the tree, two for
- * its history, described in history.h, and one for labels, labels.h):
+ * its history, described in history.h, one for labels, labels.h, and one
+ * for the references between records, refs.h):
  *
  *   table       key                          value
  *   ----------  ---------------------------  ---------------------------
@@ -61,7 +62,7 @@
 
 #define NODE_MAGIC 0x314e4643u /* "CFN1" */
 #define NODE_HDR 72u
-#define STORE_NTABLES 8
+#define STORE_NTABLES 9
 
 struct node {
 	uint32_t mode;

@@ -1,0 +1,72 @@
+/*
+ * refs: the references between records, and their index.
+ *
+ * A record refers to others by name, in these places only:
+ *
+ *   agents: [NAME, ...]          agents/NAME.yaml
+ *   prompts: [PATH, ...]         prompts/PATH.yaml (PATH below prompts/,
+ *                                e.g. coding/review)
+ *   steps: [{agent: NAME, prompt: PATH, ...}, ...]
+ *
+ * (a .yml record answers to the same name when no .yaml one exists).
+ * refs_each() finds them in a record's text with libyaml's events (pure:
+ * no kv calls); the rest keeps an index in the same transaction as every
+ * save, so "what refers to this record" is one range scan:
+ *
+ *   table  key                    value
+ *   -----  ---------------------  --------------------------------------
+ *   refs   TARGET "\0" SOURCE     how many references SOURCE makes to
+ *                                 TARGET (u32)
+ *
+ * TARGET is the path a name stands for, whether or not a record is there:
+ * a reference to a record that does not exist (yet) is indexed too, and
+ * is what `cccfs check --refs` reports.  Used by store.c (the hooks), the
+ * refs, check and mv commands.
+ */
+#ifndef CCCFS_FS_REFS_H
+#define CCCFS_FS_REFS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+#define REFS_TABLE "refs"
+
+enum ref_kind { REF_AGENT, REF_PROMPT };
+
+struct ref {
+	enum ref_kind kind;
+	const char *name; /* the scalar's value, not NUL-terminated */
+	size_t len;
+	size_t line, column; /* 1-based, where the scalar starts */
+	size_t start, end;   /* its bytes in the text, quotes included */
+};
+
+/*
+ * Call fn for every reference in a record's text, in document order.
+ * Text that does not parse has none (0 is returned).  A non-zero return
+ * from fn stops the walk and is returned; -ENOMEM.
+ */
+int refs_each(const char *text, size_t len,
+              int (*fn)(void *ctx, const struct ref *r), void *ctx);
+
+/* The path a reference names, into buf (PM_PATH_MAX + 1 bytes): with
+ * .yaml, or .yml when exists (may be NULL) says only that one exists.
+ * -EINVAL for a name that can name no record ("", "..", "a//b"). */
+int refs_target(const struct ref *r, char *buf, size_t n,
+                bool (*exists)(void *ctx, const char *path), void *ctx);
+
+/* ---- the index (store.c calls these inside the write transaction) ---- */
+
+/* The record at path changes from old to new (either may be NULL). */
+int refs_update(struct stx *s, const char *path, const void *old,
+                size_t old_len, const void *new, size_t new_len);
+
+/* Call fn with every record that refers to target, in path order. */
+int refs_to(struct stx *s, const char *target,
+            int (*fn)(void *ctx, const char *source, uint32_t count),
+            void *ctx);
+
+#endif
