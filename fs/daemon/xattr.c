@@ -1,7 +1,8 @@
 /*
  * xattr: extended attributes.  Only the user.* namespace exists: those
  * attributes are stored with the node and changed in one commit each.
- * user.cccfs.* (txn, created, updated, error) are computed, read-only,
+ * user.cccfs.* (txn, created, updated, error, warning) are computed,
+ * read-only,
  * read by name and never listed.  Nothing below .snapshots changes.
  */
 #define FUSE_USE_VERSION 312
@@ -12,8 +13,12 @@
 #include <string.h>
 #include <time.h>
 
+#include <sys/stat.h>
+
 #include "clock.h"
 #include "daemon.h"
+#include "pathmap.h"
+#include "refs.h"
 #include "store.h"
 
 #define XA_PREFIX "user.cccfs."
@@ -34,9 +39,39 @@ static void format_time(char *buf, size_t n, int64_t ns)
 	         tm.tm_min, tm.tm_sec, ts.tv_nsec);
 }
 
+/* user.cccfs.warning: the references of a record to records that do not
+ * exist, from its content and the tree now (a save is never refused for
+ * them: records are often created in any order). */
+static int warning(struct fs *fs, const char *path, const struct node *n,
+                   char **out)
+{
+	char msg[1024];
+	uint64_t count = 0;
+	struct stx s;
+	kv_val v;
+	int rc;
+
+	if (!S_ISREG(n->mode) || pm_depth(path) < 2 ||
+	    !pm_is_record_name(pm_basename(path)) || in_snapshots(path))
+		return -ENODATA;
+	rc = stx_begin(fs->env, false, &s);
+	if (rc != 0)
+		return rc;
+	rc = store_content_get(&s, path, n->mode, &v);
+	if (rc == 0)
+		rc = refs_dangling(&s, v.data, v.len, msg, sizeof(msg), &count);
+	stx_abort(&s);
+	if (rc != 0)
+		return rc;
+	if (count == 0)
+		return -ENODATA;
+	*out = strdup(msg);
+	return *out ? 0 : -ENOMEM;
+}
+
 /* The value of a read-only user.cccfs.* attribute, malloc'd. */
-static int cccfs_xattr(const char *path, const struct node *n, const char *name,
-                       char **out)
+static int cccfs_xattr(struct fs *fs, const char *path, const struct node *n,
+                       const char *name, char **out)
 {
 	char buf[64];
 	const char *key = name + strlen(XA_PREFIX);
@@ -45,6 +80,8 @@ static int cccfs_xattr(const char *path, const struct node *n, const char *name,
 		*out = errtab_get(path);
 		return *out ? 0 : -ENODATA;
 	}
+	if (strcmp(key, "warning") == 0)
+		return warning(fs, path, n, out);
 	if (strcmp(key, "txn") == 0)
 		snprintf(buf, sizeof(buf), "%" PRIu64, n->txnid);
 	else if (strcmp(key, "created") == 0)
@@ -108,7 +145,7 @@ static int do_getxattr(struct fs *fs, fuse_ino_t ino, const char *name,
 		return rc;
 	}
 	if (strncmp(name, XA_PREFIX, strlen(XA_PREFIX)) == 0) {
-		rc = cccfs_xattr(path, &xv->n, name, &xv->computed);
+		rc = cccfs_xattr(fs, path, &xv->n, name, &xv->computed);
 		if (rc == 0) {
 			xv->data = xv->computed;
 			xv->len = strlen(xv->computed);

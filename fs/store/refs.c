@@ -349,3 +349,74 @@ int refs_to(struct stx *s, const char *target,
 	prefix[tl] = '\0';
 	return store_scan(s, REFS_TABLE, prefix, tl + 1, to_one, &t);
 }
+
+/* ---- dangling references ----------------------------------------------- */
+
+struct dangling {
+	struct stx *s;
+	char *msg; /* n bytes, at least 4 */
+	size_t n, used;
+	uint64_t count;
+	bool cut;
+};
+
+static bool record_exists(void *ctx, const char *path)
+{
+	struct node n;
+	bool yes;
+
+	if (store_node_get(ctx, path, &n) != 0)
+		return false;
+	yes = S_ISREG(n.mode) && pm_is_record_name(pm_basename(path));
+	node_release(&n);
+	return yes;
+}
+
+static void append(struct dangling *d, const char *s, size_t len)
+{
+	for (size_t i = 0; i < len && !d->cut; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (d->used + 4 >= d->n) { /* room for "..." and the NUL */
+			memcpy(d->msg + d->used, "...", 3);
+			d->used += 3;
+			d->cut = true;
+			break;
+		}
+		d->msg[d->used++] = c < ' ' || c == 0x7f ? '?' : (char)c;
+	}
+	d->msg[d->used] = '\0';
+}
+
+static int note_dangling(void *ctx, const struct ref *r)
+{
+	struct dangling *d = ctx;
+	char target[PM_PATH_MAX + 1], head[96];
+	int hl;
+
+	if (refs_target(r, target, sizeof(target), record_exists, d->s) == 0 &&
+	    record_exists(d->s, target))
+		return 0;
+	hl = snprintf(head, sizeof(head), "%sline %zu, column %zu: %s '",
+	              d->count ? "; " : "", r->line, r->column,
+	              r->kind == REF_AGENT ? "agent" : "prompt");
+	d->count++;
+	append(d, head, (size_t)hl);
+	append(d, r->name, r->len > 64 ? 64 : r->len);
+	append(d, "' does not exist", 16);
+	return 0;
+}
+
+int refs_dangling(struct stx *s, const char *text, size_t len, char *msg,
+                  size_t n, uint64_t *count)
+{
+	struct dangling d = { s, msg, n, 0, 0, false };
+	int rc;
+
+	if (n < 4)
+		return -EINVAL;
+	msg[0] = '\0';
+	rc = refs_each(text, len, note_dangling, &d);
+	*count = d.count;
+	return rc;
+}

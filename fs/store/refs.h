@@ -58,6 +58,15 @@ int refs_each(const char *text, size_t len,
 int refs_target(const struct ref *r, char *buf, size_t n,
                 bool (*exists)(void *ctx, const char *path), void *ctx);
 
+/*
+ * The references of text to records that do not exist in s, as one line:
+ * "line 2, column 20: agent 'ghost' does not exist; line 7, ..." into msg
+ * (size n, cut with "..." when longer); *count gets how many.  The value
+ * of user.cccfs.warning.
+ */
+int refs_dangling(struct stx *s, const char *text, size_t len, char *msg,
+                  size_t n, uint64_t *count);
+
 /* ---- the index (store.c calls these inside the write transaction) ---- */
 
 /* The record at path changes from old to new (either may be NULL). */

@@ -19,6 +19,11 @@ note "cccfs refs: both ways, with lines, columns and what is missing"
 check_eq "$(cat "$T/out")" "$(printf -- '->\tagents/reviewer.yaml\tline 2, column 10\n->\tagents/ghost.yaml\tline 2, column 20\t(does not exist)\n->\tprompts/coding/review.yaml\tline 3, column 11\n->\tagents/reviewer.yaml\tline 6, column 12\n->\tprompts/coding/missing.yaml\tline 7, column 13\t(does not exist)')" "refs of the workflow"
 check_eq "$("$CCCFS" refs "$DB" prompts/coding/review.yaml)" "$(printf '<-\tagents/r2.yml\t1 reference\n<-\tworkflows/release.yaml\t1 reference')" "refs to the prompt"
 
+note "user.cccfs.warning says why, the save stands"
+need getfattr
+check_eq "$(getfattr --absolute-names --only-values -n user.cccfs.warning "$M/workflows/release.yaml")" "line 2, column 20: agent 'ghost' does not exist; line 7, column 13: prompt 'coding/missing' does not exist" "user.cccfs.warning"
+getfattr -n user.cccfs.warning "$M/agents/reviewer.yaml" 2>/dev/null && fail "a warning on a record without dangling references"
+
 note "check --refs lists the dangling ones and exits 3"
 "$CCCFS" check --refs "$DB" > "$T/out"
 check_eq $? 3 "check --refs exit code"
