@@ -56,6 +56,9 @@ extern const char cmd_label_usage[];
 int cmd_refs(int argc, char **argv);
 extern const char cmd_refs_usage[];
 
+int cmd_mv(int argc, char **argv);
+extern const char cmd_mv_usage[];
+
 /* These three read -h and --help with their other options, and print
  * their help themselves. */
 int cmd_backup(int argc, char **argv);

@@ -80,3 +80,8 @@ int wbuf_write(struct wbuf *b, size_t off, const void *data, size_t len)
 		b->len = off + len;
 	return 0;
 }
+
+int wbuf_append(struct wbuf *b, const void *data, size_t len)
+{
+	return len ? wbuf_write(b, b->len, data, len) : 0;
+}

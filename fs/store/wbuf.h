@@ -1,8 +1,8 @@
 /*
  * wbuf: a growable byte buffer, the private content of an open file while
  * it is being written.  Caller-owned; init/release like git's strbuf.
- * Used by the daemon's open files (fs/daemon/file.c, entry.c); uses libc
- * only.
+ * Used by the daemon's open files (fs/daemon/file.c, entry.c) and by
+ * cccfs mv's rewrites; uses libc only.
  */
 #ifndef CCCFS_FS_WBUF_H
 #define CCCFS_FS_WBUF_H
@@ -21,6 +21,8 @@ void wbuf_release(struct wbuf *b);
 int wbuf_set(struct wbuf *b, const void *data, size_t len);
 /* Write len bytes at off, zero-filling any gap.  0 or -ENOMEM. */
 int wbuf_write(struct wbuf *b, size_t off, const void *data, size_t len);
+/* Add len bytes at the end.  0 or -ENOMEM. */
+int wbuf_append(struct wbuf *b, const void *data, size_t len);
 /* Truncate or extend with zeros.  0 or -ENOMEM. */
 int wbuf_resize(struct wbuf *b, size_t len);
 

@@ -44,5 +44,30 @@ check_eq "$("$CCCFS" refs "$DB" agents/critic.yaml)" "$(printf '<-\tworkflows/sh
 check_eq "$("$CCCFS" refs "$DB" agents/reviewer.yaml)" "(no record at agents/reviewer.yaml)" "refs to the old name"
 rm "$M/workflows/ship.yaml"
 check_eq "$("$CCCFS" refs "$DB" agents/critic.yaml)" "" "refs after the source is deleted"
+
+note "cccfs mv renames and rewrites every reference in one commit"
+printf 'name: w\nagents: [critic, "critic"]  # both\nsteps:\n  - agent: '"'"'critic'"'"'\n    prompt: coding/review\n' > "$M/workflows/w.yaml"
+mkdir -p "$M/prompts/new"
+before=$(ls "$M/.history/workflows/w.yaml" | wc -l)
+"$CCCFS" mv "$DB" agents/critic.yaml agents/judge.yaml > "$T/out" || fail "cccfs mv: $(cat "$T/out")"
+check_eq "$(cat "$T/out")" "renamed agents/critic.yaml -> agents/judge.yaml; rewrote 3 references in 1 record" "mv's report"
+"$CCCFS" mv "$DB" prompts/coding/review.yaml "prompts/new/re view.yaml" >/dev/null || fail "cccfs mv of a prompt"
+for i in $(seq 1 30); do
+	grep -q judge "$M/workflows/w.yaml" && break
+	sleep 0.1
+done
+check_file "$M/workflows/w.yaml" "$(printf 'name: w\nagents: [judge, "judge"]  # both\nsteps:\n  - agent: '"'"'judge'"'"'\n    prompt: "new/re view"')"
+check_eq "$(ls "$M/.history/workflows/w.yaml" | wc -l)" $((before + 2)) "one version of the referring record per mv"
+[ -e "$M/agents/judge.yaml" ] && [ ! -e "$M/agents/critic.yaml" ] || fail "mv did not rename"
+ls "$M/.history/agents" | grep -qx judge.yaml || fail "the renamed record's history did not follow"
+"$CCCFS" check --refs "$DB" > "$T/out" || fail "check --refs after mv: $(cat "$T/out")"
+"$CCCFS" mv "$DB" agents/judge.yaml prompts/judge.yaml > "$T/out" || fail "mv across kinds"
+grep -q 'could not follow it' "$T/out" || fail "mv across kinds did not say the references dangle"
+"$CCCFS" check --refs "$DB" > "$T/out"
+check_eq $? 3 "check --refs after a move across kinds"
+"$CCCFS" mv "$DB" agents/none.yaml agents/x.yaml 2>"$T/err" && fail "mv of a missing record"
+grep -q 'no record agents/none.yaml' "$T/err" || fail "mv's message: $(cat "$T/err")"
+"$CCCFS" mv "$DB" prompts/judge.yaml workflows/w.yaml 2>"$T/err" && fail "mv onto a record"
+grep -q 'workflows/w.yaml exists' "$T/err" || fail "mv's message: $(cat "$T/err")"
 "$CCCFS" check "$DB" >/dev/null || fail "cccfs check"
 umount_fs
