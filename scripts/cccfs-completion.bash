@@ -153,8 +153,8 @@ _cccfs() {
 			_cccfs_add "$cur" 0 --help --version
 		else
 			_cccfs_add "$cur" 0 mount umount init check stat \
-				snapshot log diff restore label backup export \
-				import
+				snapshot log diff restore label refs mv backup \
+				export import
 			# no command: `cccfs DB MOUNTPOINT`, mount(8)'s form
 			((${#COMPREPLY[@]})) || _cccfs_files "$cur"
 		fi
@@ -224,7 +224,8 @@ _cccfs() {
 		case $cmd in
 		mount) ((${#pos[@]} == 0)) &&
 			_cccfs_add "$cur" 0 -f -d -o --help ;;
-		check) ((${#pos[@]} == 0)) && _cccfs_add "$cur" 0 -v --help ;;
+		check) ((${#pos[@]} == 0)) &&
+			_cccfs_add "$cur" 0 -v --refs --help ;;
 		backup | export) _cccfs_add "$cur" 0 --snapshot --help ;;
 		import) _cccfs_add "$cur" 0 --skip-invalid --help ;;
 		log) _cccfs_add "$cur" 0 -n --help ;;
@@ -237,7 +238,8 @@ _cccfs() {
 	fi
 	case $cmd:${#pos[@]} in
 	mount:0 | init:0 | check:0 | stat:0 | snapshot:0 | backup:[01] | \
-	export:0 | import:0 | log:0 | restore:0 | diff:0 | label:0)
+	export:0 | import:0 | log:0 | restore:0 | diff:0 | label:0 | \
+	refs:0 | mv:0)
 		_cccfs_files "$cur" ;;
 	label:1)
 		_cccfs_add "$cur" 0 set rm list ;;
@@ -255,7 +257,7 @@ _cccfs() {
 		;;
 	mount:* | umount:* | init:* | check:* | stat:* | snapshot:* | \
 	backup:* | export:* | import:* | log:* | restore:* | diff:* | \
-	label:*) ;;
+	label:* | refs:* | mv:*) ;;
 	*:0)
 		_cccfs_files "$cur" -d ;;
 	esac

@@ -66,13 +66,13 @@ want() {
 cd "$T" || fail "cd $T"
 
 # commands and their options
-want mount umount init check stat snapshot log diff restore label backup \
-	export import -- cccfs ""
+want mount umount init check stat snapshot log diff restore label refs mv \
+	backup export import -- cccfs ""
 want stat snapshot -- cccfs s
 want export -- cccfs ex
 want --help --version -- cccfs -
 want -f -d -o --help -- cccfs mount -
-want -v --help -- cccfs check -
+want -v --refs --help -- cccfs check -
 want --snapshot --help -- cccfs backup --
 want --snapshot -- cccfs export db dir --s
 want --skip-invalid --help -- cccfs import --
