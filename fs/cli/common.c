@@ -149,7 +149,9 @@ int cli_open(const char *db, enum cli_open_how how, kv_env **env)
 		return -errno;
 	}
 	rc = store_open(db, m->flags, env, &failed);
-	if (rc != 0 && failed == STORE_STEP_OPEN)
+	if (rc != 0 && failed == STORE_STEP_LOCK)
+		fprintf(stderr, "cccfs: %s\n", kv_errmsg()); /* names it */
+	else if (rc != 0 && failed == STORE_STEP_OPEN)
 		say_cannot_open(db, m, rc);
 	else if (rc != 0)
 		cli_fail(db, m->cannot_init, rc);

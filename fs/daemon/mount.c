@@ -47,6 +47,10 @@ int mount_open_db(const char *db, kv_env **env)
 	enum store_step step;
 	int rc = store_open(db, KV_CREATE, env, &step);
 
+	if (rc != 0 && step == STORE_STEP_LOCK) {
+		fs_log(LOG_ERR, "%s", kv_errmsg()); /* names the lock file */
+		return kv_to_errno(rc);
+	}
 	if (rc != 0 && step == STORE_STEP_OPEN) {
 		fs_log(LOG_ERR, "%s: cannot open: %s%s%s", db, kv_strerror(rc),
 		       *kv_errmsg() ? ": " : "", kv_errmsg());

@@ -885,7 +885,13 @@ int store_open(const char *db, int flags, kv_env **env, enum store_step *failed)
 {
 	enum store_step step = STORE_STEP_OPEN;
 	int rc = kv_env_open(env, db, flags, 0600);
+	size_t len = strlen(db);
 
+	/* kv's message on the lock file starts "DB-lock: " (kv.h) */
+	if (rc != 0 && strncmp(kv_errmsg(), db, len) == 0 &&
+	    strncmp(kv_errmsg() + len, KV_LOCK_SUFFIX ": ",
+	            strlen(KV_LOCK_SUFFIX ": ")) == 0)
+		step = STORE_STEP_LOCK;
 	if (rc == 0 && (flags & KV_CREATE)) {
 		step = STORE_STEP_INIT;
 		rc = store_init(*env, getuid(), getgid());

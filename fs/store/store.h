@@ -112,8 +112,10 @@ uint64_t store_node_count(struct stx *s);
 /* Create the tables and the three top folders when missing. */
 int store_init(kv_env *env, uint32_t uid, uint32_t gid);
 
-/* The call of store_open() that failed. */
-enum store_step { STORE_STEP_OPEN, STORE_STEP_INIT };
+/* The call of store_open() that failed: kv_env_open() on the store file,
+ * kv_env_open() on its lock file (kv_errmsg() says what, naming the lock
+ * file), or store_init(). */
+enum store_step { STORE_STEP_OPEN, STORE_STEP_LOCK, STORE_STEP_INIT };
 
 /*
  * Open the store file db; close it with kv_env_close().  flags are

@@ -56,6 +56,30 @@ done
 grep -q "cccfs init" "$T/err" || fail "no hint to create a store: $(cat "$T/err")"
 [ -e "$T/none.db" ] && fail "a failed command created the store"
 
+note "nothing is left beside a file that is no store"
+# The commands once left NAME-lock beside a file that failed to open, and
+# init of a name whose lock file's name is too long left an empty store.
+printf 'hello\n' > "$T/notes.txt"
+mkdir -p "$T/tree/prompts"
+for args in "stat $T/notes.txt" "check $T/notes.txt" "export $T/notes.txt $T/nx" \
+	"backup $T/notes.txt $T/nb.db" "snapshot $T/notes.txt list" \
+	"snapshot $T/notes.txt create x" "import $T/notes.txt $T/tree"; do
+	# shellcheck disable=SC2086
+	"$CCCFS" $args >"$T/out" 2>"$T/err" && fail "cccfs $args succeeded"
+	grep -q "notes.txt" "$T/err" || fail "cccfs $args: $(cat "$T/err")"
+	[ -e "$T/notes.txt-lock" ] && fail "cccfs $args left notes.txt-lock"
+done
+long=$T/$(printf 'n%.0s' $(seq 1 $((255 - 5 + 1))))
+expect 1 "init of a store whose lock file's name is too long" "$CCCFS" init "$long"
+[ -e "$long" ] && fail "init created a store without its lock file"
+grep -q -- "-lock: cannot create the lock file: File name too long" "$T/err" ||
+	fail "init: the message does not name the lock file: $(cat "$T/err")"
+mkdir "$T/dir.db-lock"
+expect 1 "init of a store whose lock file is a folder" "$CCCFS" init "$T/dir.db"
+[ -e "$T/dir.db" ] && fail "init created a store without its lock file"
+grep -q "^cccfs: $T/dir.db-lock: cannot open the lock file: Is a directory" "$T/err" ||
+	fail "init: the message does not name the lock file: $(cat "$T/err")"
+
 note "init, mount, umount"
 expect 0 init "$CCCFS" init "$DB"
 check_eq "$(stat -c %a "$DB")" 600 "store mode"
