@@ -167,8 +167,6 @@ _cccfs() {
 			arg=0
 		elif ((optend)) || [[ $w != -?* ]]; then
 			pos+=("$w")
-			# mount stops at its first operand, like its getopt
-			[ "$cmd" = mount ] && optend=1
 		elif [ "$w" = -- ]; then
 			optend=1
 		elif [ "$cmd" = mount ] && [[ $w =~ ^-[fd]*o$ ]]; then
@@ -215,8 +213,7 @@ _cccfs() {
 	esac
 	if [[ $cur == -* ]] && ((!optend)); then
 		case $cmd in
-		mount) ((${#pos[@]} == 0)) &&
-			_cccfs_add "$cur" 0 -f -d -o --help ;;
+		mount) _cccfs_add "$cur" 0 -f -d -o --help ;;
 		check) ((${#pos[@]} == 0)) && _cccfs_add "$cur" 0 -v --help ;;
 		backup | export) _cccfs_add "$cur" 0 --snapshot --help ;;
 		import) _cccfs_add "$cur" 0 --skip-invalid --help ;;

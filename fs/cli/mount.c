@@ -33,8 +33,9 @@ int cmd_mount(int argc, char **argv)
 	const char *opts = NULL;
 	int foreground = 0, debug = 0, c;
 
-	optind = 1;
-	while ((c = getopt(argc, argv, "+fdo:h")) != -1) {
+	/* options may follow the paths, as in the fstab form below */
+	optind = 0;
+	while ((c = getopt(argc, argv, "fdo:h")) != -1) {
 		switch (c) {
 		case 'f':
 			foreground = 1;

@@ -8,7 +8,9 @@
 /*
  * Mount DB at mountpoint and serve until unmounted.  opts is the -o
  * string (may be NULL): cccfs's own max_record= and commit_interval=,
- * the rest passed to libfuse.  Returns a process exit code (0 or 1).
+ * the rest passed to libfuse.  Returns a process exit code: 0, 1, or 2
+ * for an option that neither cccfs nor libfuse takes, found before any
+ * file is touched.
  * Unless foreground, returns in the parent once the mount is ready (or
  * failed), while the child serves.
  */

@@ -80,6 +80,22 @@ expect 1 "init of a store whose lock file is a folder" "$CCCFS" init "$T/dir.db"
 grep -q "^cccfs: $T/dir.db-lock: cannot open the lock file: Is a directory" "$T/err" ||
 	fail "init: the message does not name the lock file: $(cat "$T/err")"
 
+note "a bad mount option: exit 2, one line, no store made"
+# mount once created the store first and failed later in libfuse, with
+# exit 1 and libfuse's message over three lines.
+mkdir "$T/optmnt"
+for args in "mount $T/opt.db $T/optmnt -o bogus" "mount -o bogus $T/opt.db $T/optmnt" \
+	"mount -f -o commit_interval=0,bogus $T/opt.db $T/optmnt" \
+	"$T/opt.db $T/optmnt -o bogus" "mount -o max_read=many $T/opt.db $T/optmnt"; do
+	# shellcheck disable=SC2086
+	expect 2 "cccfs $args" "$CCCFS" $args
+	check_eq "$(wc -l <"$T/err")" 1 "lines of the message of cccfs $args ($(cat "$T/err"))"
+	grep -Eq "^cccfs: -o (bogus|max_read=many): (unknown|malformed) mount option" "$T/err" ||
+		fail "cccfs $args: $(cat "$T/err")"
+	[ -e "$T/opt.db" ] && fail "cccfs $args created the store"
+	is_mounted "$T/optmnt" && fail "cccfs $args mounted"
+done
+
 note "init, mount, umount"
 expect 0 init "$CCCFS" init "$DB"
 check_eq "$(stat -c %a "$DB")" 600 "store mode"

@@ -78,8 +78,9 @@ want --skip-invalid --help -- cccfs import --
 want --help -- cccfs stat -
 want create list delete restore -- cccfs snapshot db ""
 want delete -- cccfs snapshot db d
-# mount takes its options before its operands only
-want -- cccfs mount db -
+# mount takes its options after its operands too
+want -f -d -o --help -- cccfs mount db -
+want -f -d -o --help -- cccfs mount db mnt -
 
 # -o: option names after the last comma, values of snapdir
 want max_record= commit_interval= snapdir= snapshot_every= keep= \
