@@ -12,6 +12,10 @@
  *   cccfs import DB DIR [--skip-invalid]
  *   cccfs DB MOUNTPOINT [-o OPTIONS]       (mount.fuse3's form of mount)
  *
+ * A first word that is no command is DB only when cli_names_store() says
+ * so; otherwise it is an unknown command, said in one line with the
+ * nearest command.
+ *
  *   0 success, 1 error, 2 usage, 3 check found problems.
  */
 #include <stdio.h>
@@ -103,6 +107,32 @@ static int wants_help(int argc, char **argv)
 	return 0;
 }
 
+/*
+ * A first word that is no command and did not make the fstab form
+ * (cmd_mount_fstab()): one line, with the nearest command when one is
+ * close.  A word that names a store only lacked the rest of that form.
+ */
+static int not_a_command(const char *word)
+{
+	const char *names[sizeof(commands) / sizeof(commands[0])];
+	const char *near;
+
+	if (word[0] != '-' && cli_names_store(word)) {
+		fputs("usage: cccfs DB MOUNTPOINT [-o OPTIONS]   (mount, as "
+		      "mount(8) runs it)\nTry 'cccfs --help'.\n",
+		      stderr);
+		return 2;
+	}
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		names[i] = commands[i].name;
+	near = cli_nearest(word, names, sizeof(names) / sizeof(names[0]));
+	fprintf(stderr, "cccfs: unknown %s '%s'%s%s%s; see 'cccfs --help'\n",
+	        word[0] == '-' ? "option" : "command", word,
+	        near ? " (did you mean '" : "", near ? near : "",
+	        near ? "'?)" : "");
+	return 2;
+}
+
 int main(int argc, char **argv)
 {
 	const struct cmd_struct *c;
@@ -133,7 +163,5 @@ int main(int argc, char **argv)
 	rc = cmd_mount_fstab(argc, argv);
 	if (rc >= 0)
 		return rc;
-	fprintf(stderr, "cccfs: unknown command '%s'\nTry 'cccfs --help'.\n",
-	        cmd);
-	return 2;
+	return not_a_command(cmd);
 }

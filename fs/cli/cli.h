@@ -68,6 +68,13 @@ int cli_open(const char *db, enum cli_open_how how, kv_env **env);
  * returns 2. */
 int cli_usage_error(const char *cmd, const char *usage);
 
+/* Whether word, where a command could stand, names a store: it names an
+ * existing file, ends in ".db" or holds a '/'.  A command has none of
+ * these, so a mistyped one is never taken for a store. */
+bool cli_names_store(const char *word);
+/* The command nearest to a mistyped word, or NULL when none is close. */
+const char *cli_nearest(const char *word, const char *const *names, size_t n);
+
 /* "2026-11-02 12:34:05Z" of a time in ns since the epoch, UTC. */
 void cli_format_utc(char *buf, size_t n, int64_t ns);
 /* "512 B", "16.0 KiB", "1.5 GiB". */

@@ -15,6 +15,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -158,6 +159,63 @@ int cli_open(const char *db, enum cli_open_how how, kv_env **env)
 	else
 		say_recovery(*env, db, m->notes);
 	return rc;
+}
+
+bool cli_names_store(const char *word)
+{
+	size_t n = strlen(word);
+	struct stat st;
+
+	return strchr(word, '/') != NULL ||
+	       (n > 3 && strcmp(word + n - 3, ".db") == 0) ||
+	       (stat(word, &st) == 0 && S_ISREG(st.st_mode));
+}
+
+/* The edit distance of a and b, a transposition counting as one (the
+ * optimal string alignment distance), for words of up to 31 bytes. */
+static size_t edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	size_t d[32][32];
+
+	if (la > 31 || lb > 31)
+		return SIZE_MAX;
+	for (size_t i = 0; i <= la; i++)
+		d[i][0] = i;
+	for (size_t j = 0; j <= lb; j++)
+		d[0][j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		for (size_t j = 1; j <= lb; j++) {
+			size_t best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+
+			if (d[i - 1][j] + 1 < best)
+				best = d[i - 1][j] + 1;
+			if (d[i][j - 1] + 1 < best)
+				best = d[i][j - 1] + 1;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] &&
+			    a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < best)
+				best = d[i - 2][j - 2] + 1;
+			d[i][j] = best;
+		}
+	}
+	return d[la][lb];
+}
+
+/* Close: one edit for words of up to 4 bytes, two for longer ones. */
+const char *cli_nearest(const char *word, const char *const *names, size_t n)
+{
+	size_t most = strlen(word) <= 4 ? 1 : 2, best = SIZE_MAX;
+	const char *nearest = NULL;
+
+	for (size_t i = 0; i < n; i++) {
+		size_t d = edit_distance(word, names[i]);
+
+		if (d <= most && d < best) {
+			best = d;
+			nearest = names[i];
+		}
+	}
+	return nearest;
 }
 
 void cli_format_utc(char *buf, size_t n, int64_t ns)

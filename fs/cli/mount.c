@@ -110,7 +110,8 @@ static int opts_append(char **acc, const char *list)
  * fstab line of type fuse.cccfs, runs mount.fuse3, which runs
  * `cccfs DB DIR -o OPTS`: the program named by the type, found on PATH.
  * So a first argument that is no subcommand, followed by exactly two
- * paths of which the second is a directory, means
+ * paths of which the first names a store (cli_names_store(): never a
+ * mistyped command) and the second is a directory, means
  * `cccfs mount [-o OPTS] DB DIR`.  -o may come before or after the paths
  * and more than once; fstab-only words (noauto, nofail, _netdev, user,
  * x-systemd.*, ...) are dropped in case they come through.  Returns -1
@@ -145,7 +146,8 @@ int cmd_mount_fstab(int argc, char **argv)
 			path[npath++] = a;
 		}
 	}
-	if (npath == 2 && stat(path[1], &st) == 0 && S_ISDIR(st.st_mode))
+	if (npath == 2 && cli_names_store(path[0]) && stat(path[1], &st) == 0 &&
+	    S_ISDIR(st.st_mode))
 		rc = mount_main(path[0], path[1], opts, foreground, debug);
 out:
 	free(opts);

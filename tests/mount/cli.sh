@@ -31,6 +31,21 @@ grep -q '^cccfs [0-9]' "$T/out" || fail "--version output: $(cat "$T/out")"
 note "usage errors exit 2"
 expect 2 "no command" "$CCCFS"
 expect 2 "unknown command" "$CCCFS" frobnicate
+grep -qx "cccfs: unknown command 'frobnicate'; see 'cccfs --help'" "$T/err" ||
+	fail "unknown command: $(cat "$T/err")"
+# A mistyped command followed by a folder once took the fstab form
+# `cccfs DB MOUNTPOINT`: it created a store named umout and mounted it.
+mkdir "$T/mnt2"
+(cd "$T" && "$CCCFS" umout mnt2 >out 2>err)
+check_eq "$?" 2 "exit code of cccfs umout mnt2"
+check_eq "$(cat "$T/err")" \
+	"cccfs: unknown command 'umout' (did you mean 'umount'?); see 'cccfs --help'" \
+	"cccfs umout mnt2"
+[ -e "$T/umout" ] && fail "cccfs umout mnt2 created a store"
+is_mounted "$T/mnt2" && fail "cccfs umout mnt2 mounted"
+expect 2 "a store without a mount point" "$CCCFS" "$T/none.db"
+grep -q "^usage: cccfs DB MOUNTPOINT" "$T/err" || fail "cccfs DB: $(cat "$T/err")"
+[ -e "$T/none.db" ] && fail "cccfs DB created a store"
 for args in "mount" "mount $DB" "umount" "init" "check" "check -v" "stat" \
 	"snapshot" "snapshot $DB" "snapshot $DB create" "snapshot $DB bogus" \
 	"snapshot $DB list extra" "backup $DB" "backup $DB a b" "export $DB" \
