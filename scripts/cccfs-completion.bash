@@ -72,9 +72,11 @@ _cccfs_files() {
 # CUR, from `PROGRAM snapshot DB list`; none, quietly, when DB is no store
 # or cannot be read.  Its rows are NAME CREATED(date time) TXN RECORDS
 # SPACE(number unit), the name padded with blanks and possibly holding
-# some; the header and the "no snapshots" line are no such rows.
+# some; the header and the "no snapshots" line are no such rows.  The
+# list prints control bytes and backslashes in a name as C escapes
+# (\x1b, \n, \\), which printf %b turns back into the name's bytes.
 _cccfs_names() {
-	local prog db cur line names=() to=()
+	local prog db cur line name names=() to=()
 	local re='^(.*[^ ]) +[0-9]+-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}Z'
 	re+=' +[0-9]+ +[0-9]+ +[0-9.]+ [A-Za-z]+$'
 	_cccfs_path prog "$1"
@@ -83,7 +85,9 @@ _cccfs_names() {
 	[ -f "$db" ] || return 0
 	command -v timeout >/dev/null 2>&1 && to=(timeout 5)
 	while IFS= read -r line; do
-		[[ $line =~ $re ]] && names+=("${BASH_REMATCH[1]}")
+		[[ $line =~ $re ]] || continue
+		printf -v name '%b' "${BASH_REMATCH[1]}"
+		names+=("$name")
 	done < <(${to[@]+"${to[@]}"} "$prog" snapshot "$db" list 2>/dev/null)
 	_cccfs_add "$cur" 1 ${names[@]+"${names[@]}"}
 }

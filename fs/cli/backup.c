@@ -43,6 +43,7 @@ static void backup_progress(void *ctx, uint64_t done, uint64_t total)
 int cmd_backup(int argc, char **argv)
 {
 	const char *pos[2], *snap = NULL;
+	char shown[CLI_ESCAPED_MAX] = "";
 	struct progress p;
 	struct kv_stat st;
 	char size[32];
@@ -54,6 +55,8 @@ int cmd_backup(int argc, char **argv)
 
 	if (rc >= 0)
 		return rc;
+	if (snap)
+		cli_escape(shown, sizeof(shown), snap);
 	if (lstat(pos[1], &sb) == 0) {
 		fprintf(stderr,
 		        "cccfs: %s already exists; backup writes a new "
@@ -78,10 +81,10 @@ int cmd_backup(int argc, char **argv)
 	progress_end(&p);
 	kv_env_close(env);
 	if (rc != 0) {
-		char what[KV_MAX_NAME + 64];
+		char what[CLI_ESCAPED_MAX + 4200];
 
 		snprintf(what, sizeof(what), "cannot back up%s%s to %s",
-		         snap ? " snapshot " : "", snap ? snap : "", pos[1]);
+		         snap ? " snapshot " : "", shown, pos[1]);
 		cli_fail(pos[0], what, rc);
 		return 1; /* the copy removed what it made; never someone's */
 	}
@@ -97,6 +100,6 @@ int cmd_backup(int argc, char **argv)
 	}
 	cli_format_size(size, sizeof(size), st.file_size);
 	printf("wrote %s (%s, %" PRIu64 " tables)%s%s\n", pos[1], size,
-	       st.tables, snap ? " from snapshot " : "", snap ? snap : "");
+	       st.tables, snap ? " from snapshot " : "", shown);
 	return 0;
 }

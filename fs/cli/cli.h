@@ -81,6 +81,13 @@ void cli_format_utc(char *buf, size_t n, int64_t ns);
 void cli_format_size(char *buf, size_t n, uint64_t bytes);
 /* 0 if name can name a snapshot, else says why and returns -EINVAL. */
 int cli_check_snapshot_name(const char *name);
+/* Room for cli_escape() of a snapshot name (4 bytes out per byte in). */
+#define CLI_ESCAPED_MAX (4 * KV_MAX_NAME + 1)
+/* s as it may be printed to a terminal: control characters (C0, DEL and
+ * C1, raw or UTF-8 encoded) and bytes that are not UTF-8 as C escapes
+ * (\n, \t, \x1b: two hex digits), a backslash as \\; into buf, cut to
+ * n bytes.  Returns buf. */
+const char *cli_escape(char *buf, size_t n, const char *s);
 
 /* Options shared by backup, export and import; positional arguments
  * land in pos[0..npos-1].  Returns -1 to continue, or an exit code. */

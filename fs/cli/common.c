@@ -29,11 +29,69 @@
 
 void cli_fail(const char *file, const char *what, int rc)
 {
-	const char *detail = kv_is_kv_error(rc) ? kv_errmsg() : "";
+	char detail[1024] = "";
 
+	/* kv's detail may quote a snapshot's name as it is */
+	if (kv_is_kv_error(rc))
+		cli_escape(detail, sizeof(detail), kv_errmsg());
 	fprintf(stderr, "cccfs: %s: %s: %s%s%s\n", file, what,
 	        kv_is_kv_error(rc) ? kv_strerror(rc) : strerror(-rc),
 	        *detail ? ": " : "", detail);
+}
+
+/* The length of the UTF-8 sequence at s that is no control character
+ * (C1 is U+0080..U+009F), or 0. */
+static size_t utf8_printable(const unsigned char *s)
+{
+	size_t len;
+	uint32_t c;
+
+	if (s[0] < 0xc2 || s[0] > 0xf4)
+		return 0;
+	len = s[0] < 0xe0 ? 2 : s[0] < 0xf0 ? 3 : 4;
+	c = s[0] & (0x7f >> len);
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		c = c << 6 | (s[i] & 0x3f);
+	}
+	/* overlong, surrogate, beyond U+10FFFF, C1 */
+	if ((len == 3 && c < 0x800) || (len == 4 && c < 0x10000) ||
+	    (c >= 0xd800 && c <= 0xdfff) || c > 0x10ffff || c < 0xa0)
+		return 0;
+	return len;
+}
+
+const char *cli_escape(char *buf, size_t n, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t o = 0;
+
+	while (*p && o + 5 <= n) {
+		size_t len = utf8_printable(p);
+
+		if (len > 0) {
+			if (o + len + 1 > n)
+				break;
+			memcpy(buf + o, p, len);
+			o += len;
+			p += len;
+		} else if (*p == '\\') {
+			buf[o++] = '\\';
+			buf[o++] = '\\';
+			p++;
+		} else if (*p >= 0x20 && *p < 0x7f) {
+			buf[o++] = (char)*p++;
+		} else if (*p >= '\a' && *p <= '\r') {
+			buf[o++] = '\\';
+			buf[o++] = "abtnvfr"[*p++ - '\a'];
+		} else {
+			o += (size_t)snprintf(buf + o, n - o, "\\x%02x", *p++);
+		}
+	}
+	if (n > 0)
+		buf[o] = '\0';
+	return buf;
 }
 
 /* Which of kv_errmsg()'s detail follows the error a failed open prints. */
@@ -247,10 +305,12 @@ void cli_format_size(char *buf, size_t n, uint64_t bytes)
 int cli_check_snapshot_name(const char *name)
 {
 	if (pm_check_name(name) != 0 || strlen(name) > KV_MAX_NAME) {
+		char shown[CLI_ESCAPED_MAX];
+
 		fprintf(stderr,
 		        "cccfs: '%s' cannot name a snapshot: use 1 to "
 		        "%u bytes, no '/', not '.' or '..'\n",
-		        name, KV_MAX_NAME);
+		        cli_escape(shown, sizeof(shown), name), KV_MAX_NAME);
 		return -EINVAL;
 	}
 	return 0;

@@ -28,7 +28,8 @@ const char cmd_snapshot_usage[] =
         "also reachable as MOUNTPOINT/.snapshots/NAME.  create is O(1);\n"
         "delete frees the space only that snapshot held; restore first\n"
         "saves the current state as snapshot before-restore-<time>, then\n"
-        "makes NAME's content the live state in one commit.\n"
+        "makes NAME's content the live state in one commit.  Control\n"
+        "characters in names are shown as C escapes (\\x1b, \\n).\n"
         "\n"
         "examples:\n"
         "  cccfs snapshot ~/.local/share/cccfs/ccc.db create before-cleanup\n"
@@ -103,7 +104,7 @@ static int snapshot_list(kv_env *env, const char *db)
 		       "TXN", "RECORDS", "OWN SPACE");
 	for (size_t i = 0; i < lc.n && rc == 0; i++) {
 		const struct kv_snapshot_info *si = &lc.row[i].info;
-		char when[32], space[32];
+		char when[32], space[32], name[CLI_ESCAPED_MAX];
 		uint64_t pages = 0, records = 0;
 
 		rc = kv_snapshot_space(txn, si->name, &pages);
@@ -113,8 +114,10 @@ static int snapshot_list(kv_env *env, const char *db)
 			break;
 		cli_format_utc(when, sizeof(when), si->created_ns);
 		cli_format_size(space, sizeof(space), pages * 4096);
+		/* a name is bytes: it must not drive the terminal */
 		printf("%-32s %-21s %10" PRIu64 " %8" PRIu64 " %10s\n",
-		       si->name, when, si->txnid, records, space);
+		       cli_escape(name, sizeof(name), si->name), when,
+		       si->txnid, records, space);
 	}
 	kv_txn_abort(txn);
 	free(lc.row);
@@ -128,9 +131,11 @@ static int snapshot_list(kv_env *env, const char *db)
 static int snapshot_change(kv_env *env, const char *db, const char *op,
                            const char *name)
 {
+	char shown[CLI_ESCAPED_MAX];
 	kv_txn *txn;
 	int rc = kv_txn_begin(env, 0, &txn);
 
+	cli_escape(shown, sizeof(shown), name);
 	if (rc == 0) {
 		rc = strcmp(op, "create") == 0 ? kv_snapshot_create(txn, name)
 		                               : kv_snapshot_delete(txn, name);
@@ -140,22 +145,22 @@ static int snapshot_change(kv_env *env, const char *db, const char *op,
 			kv_txn_abort(txn);
 	}
 	if (rc != 0) {
-		char what[KV_MAX_NAME + 64];
+		char what[CLI_ESCAPED_MAX + 64];
 
 		snprintf(what, sizeof(what), "cannot %s snapshot '%s'", op,
-		         name);
+		         shown);
 		cli_fail(db, what, rc);
 		return 1;
 	}
 	printf("%s snapshot %s\n",
-	       strcmp(op, "create") == 0 ? "took" : "deleted", name);
+	       strcmp(op, "create") == 0 ? "took" : "deleted", shown);
 	return 0;
 }
 
 int cmd_snapshot(int argc, char **argv)
 {
 	const char *db, *op, *name = NULL;
-	char saved[SNAPS_SAVED_MAX];
+	char saved[SNAPS_SAVED_MAX], shown[CLI_ESCAPED_MAX];
 	kv_env *env;
 	int ret, rc;
 
@@ -186,19 +191,20 @@ int cmd_snapshot(int argc, char **argv)
 		ret = snapshot_list(env, db);
 	} else if (strcmp(op, "restore") == 0) {
 		rc = snaps_restore(env, name, (int64_t)time(NULL), saved);
+		cli_escape(shown, sizeof(shown), name);
 		if (rc != 0) {
-			char what[KV_MAX_NAME + 64];
+			char what[CLI_ESCAPED_MAX + 64];
 
 			snprintf(what, sizeof(what),
 			         "cannot restore snapshot "
 			         "'%s'",
-			         name);
+			         shown);
 			cli_fail(db, what, rc);
 			ret = 1;
 		} else {
 			printf("restored snapshot %s; the state it replaced is "
 			       "snapshot %s\n",
-			       name, saved);
+			       shown, saved);
 			ret = 0;
 		}
 	} else {

@@ -152,6 +152,15 @@ expect 0 "snapshot restore" "$CCCFS" snapshot "$DB" restore mon
 grep -q "before-restore-" "$T/out" || fail "restore output: $(cat "$T/out")"
 expect 1 "snapshot restore of a missing one" "$CCCFS" snapshot "$DB" restore tue
 expect 0 "snapshot delete" "$CCCFS" snapshot "$DB" delete mon
+# list printed a name's bytes as they are: an escape sequence in a name
+# drove the terminal, and a newline split its row
+ctl=$'ctl\e[31m\nred\\'
+expect 0 "snapshot create of a name with control bytes" "$CCCFS" snapshot "$DB" create "$ctl"
+grep -qxF 'took snapshot ctl\x1b[31m\nred\\' "$T/out" || fail "create: $(cat -A "$T/out")"
+expect 0 "snapshot list" "$CCCFS" snapshot "$DB" list
+grep -qF 'ctl\x1b[31m\nred\\ ' "$T/out" || fail "list: $(cat -A "$T/out")"
+LC_ALL=C grep -q $'[\x01-\x09\x0b-\x1f\x7f]' "$T/out" && fail "list printed control bytes: $(cat -A "$T/out")"
+expect 0 "snapshot delete of that name" "$CCCFS" snapshot "$DB" delete "$ctl"
 expect 0 "snapshot list" "$CCCFS" snapshot "$DB" list
 grep -q "^mon " "$T/out" && fail "deleted snapshot still listed"
 grep -q "^before-restore-" "$T/out" || fail "the snapshot kept by restore is not listed"

@@ -111,14 +111,15 @@ want mnt mnt2 -- cccfs store.db m
 # snapshot names, from `cccfs snapshot DB list` run by the completion
 want -- "$CCCFS" snapshot store.db delete ""
 long=a-name-longer-than-the-thirty-two-column-name-field
-for s in monday tuesday "with space" NAME "$long"; do
+ctl=$'red\e[31m\\x'
+for s in monday tuesday "with space" NAME "$long" "$ctl"; do
 	"$CCCFS" snapshot store.db create "$s" >/dev/null 2>&1 ||
 		fail "cccfs snapshot create $s"
 done
 "$CCCFS" snapshot store.db list >"$T/list" 2>&1 || fail "snapshot list"
 grep -q "^$long [0-9]" "$T/list" ||
 	fail "the long name does not run into the next column: $(cat "$T/list")"
-all=(monday tuesday 'with\ space' NAME "$long")
+all=(monday tuesday 'with\ space' NAME "$long" "$(printf %q "$ctl")")
 want "${all[@]}" -- "$CCCFS" snapshot store.db delete ""
 want "${all[@]}" -- "$CCCFS" snapshot store.db restore ""
 want monday -- "$CCCFS" snapshot store.db restore mo
@@ -131,6 +132,8 @@ CWORD=3 want tuesday -- "$CCCFS" export --snapshot t store.db dir
 CWORD=4 want tuesday -- "$CCCFS" backup --snapshot = t store.db out.db
 want NAME -- "$CCCFS" backup store.db out.db --snapshot = N
 want "$long" -- "$CCCFS" export store.db dir --snapshot = a
+# a name with an escape and a backslash, listed escaped, completed whole
+want "$(printf %q "$ctl")" -- "$CCCFS" snapshot store.db delete re
 # a path given with ~ is the user's home
 HOME=$T want monday -- "$CCCFS" snapshot '~/store.db' delete m
 
