@@ -80,6 +80,10 @@ int cmd_backup(int argc, char **argv)
 	rc = kv_env_copy_progress(env, pos[1], snap, 0600, backup_progress, &p);
 	progress_end(&p);
 	kv_env_close(env);
+	if (rc == KV_ENOTFOUND && snap) {
+		cli_no_snapshot(pos[0], snap);
+		return 1;
+	}
 	if (rc != 0) {
 		char what[CLI_ESCAPED_MAX + 4200];
 

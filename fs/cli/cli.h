@@ -79,6 +79,8 @@ const char *cli_nearest(const char *word, const char *const *names, size_t n);
 void cli_format_utc(char *buf, size_t n, int64_t ns);
 /* "512 B", "16.0 KiB", "1.5 GiB". */
 void cli_format_size(char *buf, size_t n, uint64_t bytes);
+/* "cccfs: DB: no snapshot named 'NAME'", and how to list those there are. */
+void cli_no_snapshot(const char *db, const char *name);
 /* 0 if name can name a snapshot, else says why and returns -EINVAL. */
 int cli_check_snapshot_name(const char *name);
 /* Room for cli_escape() of a snapshot name (4 bytes out per byte in). */

@@ -301,6 +301,16 @@ void cli_format_size(char *buf, size_t n, uint64_t bytes)
 		snprintf(buf, n, "%.1f %s", v, unit[u]);
 }
 
+void cli_no_snapshot(const char *db, const char *name)
+{
+	char shown[CLI_ESCAPED_MAX];
+
+	fprintf(stderr,
+	        "cccfs: %s: no snapshot named '%s' (`cccfs snapshot %s list` "
+	        "lists them)\n",
+	        db, cli_escape(shown, sizeof(shown), name), db);
+}
+
 /* A snapshot name is a folder name under .snapshots. */
 int cli_check_snapshot_name(const char *name)
 {

@@ -233,11 +233,14 @@ int cmd_export(int argc, char **argv)
 	memset(&x, 0, sizeof(x));
 	rc = snap ? stx_begin_snapshot(env, snap, &x.s)
 	          : stx_begin(env, false, &x.s);
-	if (rc != 0) {
+	if (rc == -ENOENT && snap)
+		cli_no_snapshot(pos[0], snap);
+	else if (rc != 0)
 		cli_fail(pos[0],
 		         snap ? "cannot read the snapshot"
 		              : "cannot read the store",
 		         rc);
+	if (rc != 0) {
 		kv_env_close(env);
 		return 1;
 	}

@@ -144,6 +144,10 @@ static int snapshot_change(kv_env *env, const char *db, const char *op,
 		else
 			kv_txn_abort(txn);
 	}
+	if (rc == KV_ENOTFOUND) {
+		cli_no_snapshot(db, name);
+		return 1;
+	}
 	if (rc != 0) {
 		char what[CLI_ESCAPED_MAX + 64];
 
@@ -192,7 +196,10 @@ int cmd_snapshot(int argc, char **argv)
 	} else if (strcmp(op, "restore") == 0) {
 		rc = snaps_restore(env, name, (int64_t)time(NULL), saved);
 		cli_escape(shown, sizeof(shown), name);
-		if (rc != 0) {
+		if (rc == -ENOENT) { /* the one lookup that can miss */
+			cli_no_snapshot(db, name);
+			ret = 1;
+		} else if (rc != 0) {
 			char what[CLI_ESCAPED_MAX + 64];
 
 			snprintf(what, sizeof(what),

@@ -151,6 +151,18 @@ printf 'name: changed\n' > "$M/prompts/coding/review.yaml"
 expect 0 "snapshot restore" "$CCCFS" snapshot "$DB" restore mon
 grep -q "before-restore-" "$T/out" || fail "restore output: $(cat "$T/out")"
 expect 1 "snapshot restore of a missing one" "$CCCFS" snapshot "$DB" restore tue
+# restore said "cannot restore snapshot 'tue': No such file or directory",
+# and export --snapshot did not name the snapshot at all
+grep -qx "cccfs: $DB: no snapshot named 'tue' (\`cccfs snapshot $DB list\` lists them)" "$T/err" ||
+	fail "restore of a missing snapshot: $(cat "$T/err")"
+for args in "snapshot $DB delete tue" "export $DB $T/tx --snapshot tue" \
+	"backup $DB $T/tb.db --snapshot tue"; do
+	# shellcheck disable=SC2086
+	expect 1 "cccfs $args" "$CCCFS" $args
+	grep -q "^cccfs: $DB: no snapshot named 'tue' " "$T/err" ||
+		fail "cccfs $args: $(cat "$T/err")"
+done
+[ -e "$T/tx" ] || [ -e "$T/tb.db" ] && fail "a missing snapshot left a file"
 expect 0 "snapshot delete" "$CCCFS" snapshot "$DB" delete mon
 # list printed a name's bytes as they are: an escape sequence in a name
 # drove the terminal, and a newline split its row
