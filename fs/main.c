@@ -69,8 +69,8 @@ static void usage(FILE *f)
  * arguments prints instead of running it (so that `cccfs snapshot DB
  * create --help` never names a snapshot); NULL for backup, export and
  * import, which read --help with their other options and print their
- * help themselves, and for the alias unmount, whose arguments all go to
- * fusermount3.
+ * help themselves.  unmount is umount under the name fusermount3's
+ * users may type.
  */
 static const struct cmd_struct {
 	const char *name;
@@ -79,7 +79,7 @@ static const struct cmd_struct {
 } commands[] = {
 	{ "mount", cmd_mount, cmd_mount_usage },
 	{ "umount", cmd_umount, cmd_umount_usage },
-	{ "unmount", cmd_umount, NULL },
+	{ "unmount", cmd_umount, cmd_umount_usage },
 	{ "init", cmd_init, cmd_init_usage },
 	{ "check", cmd_check, cmd_check_usage },
 	{ "stat", cmd_stat, cmd_stat_usage },

@@ -20,6 +20,13 @@ for cmd in mount umount init check stat snapshot backup export import; do
 	grep -q "^usage: cccfs $cmd" "$T/out" || fail "$cmd --help lacks a usage line"
 	grep -q "^example" "$T/out" || fail "$cmd --help lacks examples"
 done
+# unmount --help ran `fusermount3 -u --help`
+for h in --help -h; do
+	expect 0 "unmount $h" "$CCCFS" unmount "$h"
+	grep -q "^usage: cccfs umount" "$T/out" || fail "unmount $h: $(cat "$T/out" "$T/err")"
+	grep -q fusermount3: "$T/out" "$T/err" && fail "unmount $h ran fusermount3"
+done
+expect 2 "unmount -z" "$CCCFS" unmount -z
 expect 0 "--help" "$CCCFS" --help
 for cmd in mount umount init check stat snapshot backup export import; do
 	grep -q "cccfs $cmd" "$T/out" || fail "--help does not list $cmd"
