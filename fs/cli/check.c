@@ -213,8 +213,7 @@ static int check_store(const char *db, int verbose)
 	memset(&rep, 0, sizeof(rep));
 	rc = kv_check(env, kv_problem, &cs, &rep);
 	if (rc != 0 && rc != KV_ECORRUPT) {
-		fprintf(stderr, "cccfs: %s: check failed: %s %s\n", db,
-		        kv_strerror(rc), kv_errmsg());
+		cli_fail(db, "check failed", rc);
 		kv_env_close(env);
 		return 1;
 	}
