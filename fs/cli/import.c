@@ -176,37 +176,75 @@ static int import_walk(struct import *im, const char *rel, const char *src)
 	return rc;
 }
 
-/* Read a whole record file (at most max bytes). */
+/*
+ * Read a whole record file: to its end, whatever size fstat gave (a file
+ * in /proc says 0, and a file may change while it is read), and at most
+ * max bytes (-EFBIG beyond).  A read that fails is an error, never a
+ * shorter record.  *data is malloc'd, *len bytes.
+ */
 static int read_file(const char *path, size_t max, char **data, size_t *len)
 {
 	struct stat st;
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	size_t got = 0;
-	char *buf;
+	size_t got = 0, cap;
+	char *buf = NULL;
+	int rc = 0;
 
 	if (fd < 0)
 		return -errno;
-	if (fstat(fd, &st) != 0 || (uint64_t)st.st_size > max) {
-		int rc = (uint64_t)st.st_size > max ? -EFBIG : -errno;
-
-		close(fd);
-		return rc;
+	if (fstat(fd, &st) != 0) {
+		rc = -errno;
+		goto out;
 	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (buf == NULL) {
-		close(fd);
-		return -ENOMEM;
+	if ((uint64_t)st.st_size > max) {
+		rc = -EFBIG;
+		goto out;
 	}
-	while (got < (size_t)st.st_size) {
-		ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
+	/* a byte more than the size, to meet the end in the first read */
+	cap = (size_t)st.st_size + 1;
+	if (cap < 4096)
+		cap = max < 4096 ? max + 1 : 4096;
+	for (;;) {
+		ssize_t r;
 
+		if (got == cap) {
+			size_t ncap = cap > max / 2 ? max + 1 : cap * 2;
+			char *nb;
+
+			if (ncap <= cap) {
+				rc = -EFBIG;
+				break;
+			}
+			nb = realloc(buf, ncap);
+			if (nb == NULL) {
+				rc = -ENOMEM;
+				break;
+			}
+			buf = nb;
+			cap = ncap;
+		} else if (buf == NULL && (buf = malloc(cap)) == NULL) {
+			rc = -ENOMEM;
+			break;
+		}
+		r = read(fd, buf + got, cap - got);
 		if (r < 0 && errno == EINTR)
 			continue;
-		if (r <= 0)
+		if (r < 0) {
+			rc = -errno;
+			break;
+		}
+		if (r == 0)
 			break;
 		got += (size_t)r;
 	}
+	if (rc == 0 && got > max)
+		rc = -EFBIG;
+out:
 	close(fd);
+	if (rc != 0) {
+		free(buf);
+		return rc;
+	}
 	*data = buf;
 	*len = got;
 	return 0;
@@ -304,10 +342,12 @@ int cmd_import(int argc, char **argv)
 	if (rc >= 0)
 		return rc;
 	rc = 0;
-	if (stat(pos[1], &st) != 0 || !S_ISDIR(st.st_mode)) {
-		fprintf(stderr, "cccfs: %s: %s\n", pos[1],
-		        errno && !S_ISDIR(st.st_mode) ? strerror(errno)
-		                                      : "not a folder");
+	if (stat(pos[1], &st) != 0) {
+		fprintf(stderr, "cccfs: %s: %s\n", pos[1], strerror(errno));
+		return 1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "cccfs: %s: not a folder\n", pos[1]);
 		return 1;
 	}
 	/* 1. walk: the three kind folders, nothing else at the top */

@@ -216,6 +216,24 @@ grep -q "dup.yaml: line 2, column 1" "$T/err" || fail "import error: $(cat "$T/e
 expect 0 "import --skip-invalid" "$CCCFS" import "$T/i.db" "$T/x" --skip-invalid
 grep -q "1 invalid file skipped" "$T/out" || fail "skip output: $(cat "$T/out")"
 
+note "import reads each file to its end, and a read error is an error"
+# A record file was read up to the size fstat gave, and a failed read
+# ended it early: a /proc file (size 0) came in empty, and a file whose
+# read failed came in short, both with exit 0.
+mkdir -p "$T/procx/prompts"
+bind_file /proc/meminfo "$T/procx/prompts/meminfo.yaml"
+expect 0 "import of a file whose size says 0" "$CCCFS" import "$T/p.db" "$T/procx"
+expect 0 "export of it" "$CCCFS" export "$T/p.db" "$T/procy"
+grep -q "^MemTotal:" "$T/procy/prompts/meminfo.yaml" ||
+	fail "/proc/meminfo came in as $(wc -c <"$T/procy/prompts/meminfo.yaml") bytes"
+bind_file "/proc/$$/mem" "$T/procx/prompts/mem.yaml" # EIO at offset 0
+expect 1 "import of a file whose read fails" "$CCCFS" import "$T/p2.db" "$T/procx"
+grep -q "mem.yaml: Input/output error" "$T/err" || fail "read error: $(cat "$T/err")"
+[ -e "$T/p2.db" ] && fail "an import that failed created the store"
+expect 1 "import into a file" "$CCCFS" import "$T/p2.db" "$T/procx/prompts/meminfo.yaml"
+grep -qx "cccfs: $T/procx/prompts/meminfo.yaml: not a folder" "$T/err" ||
+	fail "import into a file: $(cat "$T/err")"
+
 note "backup refuses a damaged store; export warns and exits 3"
 # a record's page damaged below a later commit (no fall back at open)
 cp "$T/i.db" "$T/dmg.db" || fail "copy of the imported store"

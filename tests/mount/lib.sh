@@ -10,6 +10,7 @@
 #   fail MSG / check_eq GOT WANT WHAT / check_file PATH CONTENT
 #   test_cleanup            define it for extra teardown; the trap calls it
 #   scratch_mount DIR SIZE [OPTS]   a size-limited tmpfs, unmounted at exit
+#   bind_file SRC FILE      SRC bind-mounted on FILE, unmounted at exit
 #   daemon_kb PID FIELD     VmRSS or VmHWM of a process, in KiB
 #   is_asan                 the cccfs binary is built with AddressSanitizer
 
@@ -68,7 +69,7 @@ cleanup() {
 			[ "$p" != "$$" ] && kill -9 "$p" 2>/dev/null
 		done
 	fi
-	# scratch filesystems, innermost (last mounted) first
+	# scratch filesystems and bound files, innermost (last mounted) first
 	local sm
 	for sm in $SCRATCH_MOUNTS; do
 		umount "$sm" 2>/dev/null || umount -l "$sm" 2>/dev/null
@@ -152,6 +153,14 @@ scratch_mount() {
 	mount -t tmpfs -o "size=$2${3:+,$3}" cccfs-scratch "$1" ||
 		fail "cannot mount a tmpfs at $1 (the mount tests run as root)"
 	SCRATCH_MOUNTS="$1 $SCRATCH_MOUNTS"
+}
+
+# bind_file SRC FILE: bind-mount the file SRC (a /proc file, say) on FILE,
+# created if missing; the exit trap unmounts it.  Needs root.
+bind_file() {
+	[ -e "$2" ] || : >"$2" || fail "cannot create $2"
+	mount --bind "$1" "$2" || fail "cannot bind $1 on $2 (the mount tests run as root)"
+	SCRATCH_MOUNTS="$2 $SCRATCH_MOUNTS"
 }
 
 # daemon_kb PID FIELD: FIELD (VmRSS, VmHWM) of /proc/PID/status in KiB.
