@@ -88,16 +88,14 @@ struct xport {
 	const char *failed; /* the output path that failed */
 };
 
+/* The node's access and modification times on the exported path, to the
+ * nanosecond, before 1970 as well. */
 static void set_times(int dirfd, const char *path, const struct node *n)
 {
 	struct timespec ts[2];
 
-	ts[0].tv_sec = (time_t)(n->atime / 1000000000);
-	ts[0].tv_nsec = (long)(n->atime % 1000000000);
-	ts[1].tv_sec = (time_t)(n->mtime / 1000000000);
-	ts[1].tv_nsec = (long)(n->mtime % 1000000000);
-	if (ts[0].tv_nsec < 0 || ts[1].tv_nsec < 0)
-		return; /* before 1970: leave the time of writing */
+	ts[0] = node_timespec(n->atime);
+	ts[1] = node_timespec(n->mtime);
 	(void)utimensat(dirfd, path, ts, AT_SYMLINK_NOFOLLOW);
 }
 

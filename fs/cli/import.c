@@ -35,7 +35,9 @@ static const char cmd_import_usage[] =
         "one is reported with its path, line and column, and nothing is\n"
         "imported unless all are good (--skip-invalid imports the others).\n"
         "Records already in the store at the same path are replaced; others\n"
-        "are kept.  Imported files and folders are writable by their owner.\n"
+        "are kept.  Files and folders keep their modes and times, so a copy\n"
+        "of a snapshot folder comes in read-only, as the snapshot shows it\n"
+        "(`chmod -R u+w DIR` first for writable records).\n"
         "Files that are not .yaml/.yml records are left out, with a note.\n"
         "DB is created if it does not exist.\n"
         "\n"
@@ -280,12 +282,11 @@ static int import_load(const struct item *e, struct progress *p, char **data,
 	return rc;
 }
 
-/* Put one folder or record into the store. */
+/* Put one folder or record into the store, with its mode and times. */
 static int import_put(struct stx *s, const struct item *e, const char *data,
                       size_t len)
 {
-	uint32_t mode =
-	        (uint32_t)(e->st.st_mode & 07777) | (e->dir ? 0700u : 0600u);
+	uint32_t mode = (uint32_t)(e->st.st_mode & 07777);
 	struct node n;
 	int rc = store_node_get(s, e->rel, &n);
 

@@ -183,6 +183,19 @@ int64_t node_time_of(struct timespec ts)
 	return sec * 1000000000 + ts.tv_nsec;
 }
 
+struct timespec node_timespec(int64_t ns)
+{
+	struct timespec ts;
+
+	ts.tv_sec = (time_t)(ns / 1000000000);
+	ts.tv_nsec = (long)(ns % 1000000000);
+	if (ts.tv_nsec < 0) {
+		ts.tv_sec--;
+		ts.tv_nsec += 1000000000;
+	}
+	return ts;
+}
+
 void node_fresh(struct node *n, uint32_t mode, uint32_t uid, uint32_t gid)
 {
 	int64_t t = clock_real_ns();

@@ -139,6 +139,10 @@ void node_fresh(struct node *n, uint32_t mode, uint32_t uid, uint32_t gid);
  * of ts, clamped to that range as the kernel clamps times a file system
  * cannot hold. */
 int64_t node_time_of(struct timespec ts);
+/* The timespec of a node time: whole seconds rounded down, so that a time
+ * before 1970 has 0..999999999 ns like any other (-0.5 s is -1 s and
+ * 500000000 ns), as utimensat() and stat() have it. */
+struct timespec node_timespec(int64_t ns);
 
 /* xattrs kept in the node.  get: -ENODATA if absent; *val points into the
  * node.  set: flags XATTR_CREATE/XATTR_REPLACE.  remove: -ENODATA. */

@@ -5,6 +5,12 @@
 # examples for every subcommand.
 . "$(dirname "$0")/lib.sh"
 mount_setup
+M2="" # a second mount, of a store made by import
+test_cleanup() {
+	if [ -n "$M2" ] && is_mounted "$M2"; then
+		fusermount3 -u "$M2" 2>/dev/null || fusermount3 -uz "$M2" 2>/dev/null
+	fi
+}
 
 expect() { # want-exit what command...
 	local want=$1 what=$2; shift 2
@@ -233,6 +239,29 @@ grep -q "mem.yaml: Input/output error" "$T/err" || fail "read error: $(cat "$T/e
 expect 1 "import into a file" "$CCCFS" import "$T/p2.db" "$T/procx/prompts/meminfo.yaml"
 grep -qx "cccfs: $T/procx/prompts/meminfo.yaml: not a folder" "$T/err" ||
 	fail "import into a file: $(cat "$T/err")"
+
+note "export then import keeps modes and times, before 1970 too"
+# import made every file and folder writable by its owner, so a 0444
+# record came back 0644; export left a time before 1970 with a fraction
+# of a second as the time of writing.
+mkdir "$M/prompts/keep" || fail "mkdir"
+printf 'name: old\n' > "$M/prompts/keep/old.yaml" || fail "write"
+chmod 0444 "$M/prompts/keep/old.yaml" || fail "chmod"
+touch -d '1969-12-31 23:59:59.5' "$M/prompts/keep/old.yaml" || fail "touch"
+chmod 0750 "$M/prompts/keep" || fail "chmod"
+touch -d '1969-12-31 23:59:58.25' "$M/prompts/keep" || fail "touch"
+expect 0 "export for the round trip" "$CCCFS" export "$DB" "$T/rt"
+expect 0 "import for the round trip" "$CCCFS" import "$T/rt.db" "$T/rt"
+M2=$T/m2
+mkdir "$M2" || fail "mkdir"
+expect 0 "mount of the imported store" "$CCCFS" mount "$T/rt.db" "$M2"
+for f in prompts prompts/keep prompts/keep/old.yaml prompts/coding/review.yaml; do
+	check_eq "$(stat -c '%a %Y.%y' "$M2/$f")" "$(stat -c '%a %Y.%y' "$M/$f")" \
+		"mode and mtime of $f after export and import"
+done
+expect 0 "umount of the imported store" "$CCCFS" umount "$M2"
+for i in $(seq 1 100); do pgrep -f -- "$T/rt.db" >/dev/null || break; sleep 0.05; done
+pgrep -f -- "$T/rt.db" >/dev/null && fail "the imported store's daemon still runs"
 
 note "backup refuses a damaged store; export warns and exits 3"
 # a record's page damaged below a later commit (no fall back at open)
