@@ -1,20 +1,21 @@
 /*
  * cccfs: the command-line front end.  Subcommands and exit codes:
  *
- *   cccfs mount [-f] [-d] [-o OPTIONS] DB MOUNTPOINT
+ *   cccfs mount [-f] [-d] [-o OPTIONS] [DB] MOUNTPOINT
  *   cccfs umount MOUNTPOINT
- *   cccfs init DB
- *   cccfs check [-v] DB
- *   cccfs stat DB
- *   cccfs snapshot DB create NAME | list | delete NAME | restore NAME
- *   cccfs backup DB DEST [--snapshot NAME]
- *   cccfs export DB DIR [--snapshot NAME]
- *   cccfs import DB DIR [--skip-invalid]
+ *   cccfs init [DB]
+ *   cccfs check [-v] [DB]
+ *   cccfs stat [DB]
+ *   cccfs snapshot [DB] create NAME | list | delete NAME | restore NAME
+ *   cccfs backup [DB] DEST [--snapshot NAME]
+ *   cccfs export [DB] DIR [--snapshot NAME]
+ *   cccfs import [DB] DIR [--skip-invalid]
  *   cccfs DB MOUNTPOINT [-o OPTIONS]       (mount.fuse3's form of mount)
  *
- * A first word that is no command is DB only when cli_names_store() says
- * so; otherwise it is an unknown command, said in one line with the
- * nearest command.
+ * A DB left out is the default store (cli_default_db(), whose comment
+ * gives the rule).  A first word that is no command is DB only when
+ * cli_names_store() says so; otherwise it is an unknown command, said in
+ * one line with the nearest command.
  *
  *   0 success, 1 error, 2 usage, 3 check found problems.
  */
@@ -32,20 +33,27 @@
 
 static void usage(FILE *f)
 {
-	fputs("usage: cccfs mount [-f] [-d] [-o OPTIONS] DB MOUNTPOINT\n"
+	fputs("usage: cccfs mount [-f] [-d] [-o OPTIONS] [DB] MOUNTPOINT\n"
 	      "       cccfs umount MOUNTPOINT\n"
-	      "       cccfs init DB\n"
-	      "       cccfs check [-v] DB\n"
-	      "       cccfs stat DB\n"
-	      "       cccfs snapshot DB create NAME | list | delete NAME |"
+	      "       cccfs init [DB]\n"
+	      "       cccfs check [-v] [DB]\n"
+	      "       cccfs stat [DB]\n"
+	      "       cccfs snapshot [DB] create NAME | list | delete NAME |"
 	      " restore NAME\n"
-	      "       cccfs backup DB DEST [--snapshot NAME]\n"
-	      "       cccfs export DB DIR [--snapshot NAME]\n"
-	      "       cccfs import DB DIR [--skip-invalid]\n"
+	      "       cccfs backup [DB] DEST [--snapshot NAME]\n"
+	      "       cccfs export [DB] DIR [--snapshot NAME]\n"
+	      "       cccfs import [DB] DIR [--skip-invalid]\n"
 	      "       cccfs DB MOUNTPOINT [-o OPTIONS]   (mount, as mount(8) "
 	      "and "
 	      "fstab run it)\n"
 	      "       cccfs COMMAND --help | cccfs --help | --version\n"
+	      "\n"
+	      "DB left out: the default store, $XDG_DATA_HOME/cccfs/ccc.db\n"
+	      "(~/.local/share/cccfs/ccc.db).  The number of arguments says\n"
+	      "whether DB is there; for snapshot, a first word create, list,\n"
+	      "delete or restore is the action.  In the last form DB is a\n"
+	      "store only if it names an existing file, ends in .db or has a "
+	      "/.\n"
 	      "\n"
 	      "mount options (-o, comma separated):\n"
 	      "  max_record=BYTES       largest record (default 16777216)\n"

@@ -6,7 +6,8 @@
 #
 # Completes the commands, each command's options, the -o mount options,
 # store files (DB, DEST), folders (DIR, MOUNTPOINT), the snapshot sub-words
-# and snapshot names, read with `cccfs snapshot DB list`.
+# and snapshot names, read with `cccfs snapshot DB list` (of the default
+# store, as cccfs finds it, when DB is left out).
 
 # The helpers set variables rather than print: no subshell per TAB.
 
@@ -92,6 +93,12 @@ _cccfs_names() {
 	_cccfs_add "$cur" 1 ${names[@]+"${names[@]}"}
 }
 
+# _cccfs_default VAR: into VAR, the store a command uses when DB is left
+# out, as cccfs finds it.
+_cccfs_default() {
+	printf -v "$1" '%s' "${XDG_DATA_HOME:-$HOME/.local/share}/cccfs/ccc.db"
+}
+
 # _cccfs_mount_opts CUR: the -o list: option names after its last comma,
 # snapdir's values after snapdir=.
 _cccfs_mount_opts() {
@@ -120,7 +127,7 @@ _cccfs_mount_opts() {
 
 _cccfs() {
 	local words=() w i join=0 cur prev cmd prog n db skip
-	local pos=() arg=0 optend=0
+	local pos=() ops=() arg=0 optend=0
 
 	COMPREPLY=()
 	# The words cccfs will see: bash splits at = and : (COMP_WORDBREAKS)
@@ -179,21 +186,26 @@ _cccfs() {
 			arg=1
 		fi
 	done
-	# the store: the first operand, which backup and export also take
-	# after their options
-	db=${pos[0]-}
-	if [ -z "$db" ]; then
-		skip=0
-		for w in "${words[@]:n}"; do
-			if ((skip)); then
-				skip=0
-			elif [ "$w" = --snapshot ]; then
-				skip=1
-			elif [[ $w != -?* ]]; then
-				db=$w
-				break
-			fi
-		done
+	# the store of backup and export, whose operands may also follow the
+	# cursor: the first of two, else the default store; a lone operand
+	# that is a file is taken for a store still to be followed by DEST
+	ops=(${pos[@]+"${pos[@]}"})
+	skip=0
+	for w in "${words[@]:n}"; do
+		if ((skip)); then
+			skip=0
+		elif [ "$w" = --snapshot ]; then
+			skip=1
+		elif [[ $w != -?* ]]; then
+			ops+=("$w")
+		fi
+	done
+	_cccfs_default db
+	if ((${#ops[@]} >= 2)); then
+		db=${ops[0]}
+	elif ((${#ops[@]} == 1)); then
+		_cccfs_path w "${ops[0]}"
+		[ -f "$w" ] && db=${ops[0]}
 	fi
 	if ((arg)); then
 		case $prev in
@@ -225,17 +237,30 @@ _cccfs() {
 		esac
 		return 0
 	fi
+	# DB may be left out: the first operand is a store or what follows
+	# it (a mount point, DEST, DIR), so files and folders both; for
+	# snapshot, an action word there means the default store
 	case $cmd:${#pos[@]} in
-	mount:0 | init:0 | check:0 | stat:0 | snapshot:0 | backup:[01] | \
-	export:0 | import:0)
+	mount:0 | init:0 | check:0 | stat:0 | backup:[01] | export:0 | import:0)
 		_cccfs_files "$cur" ;;
 	mount:1 | umount:0 | export:1 | import:1)
 		_cccfs_files "$cur" -d ;;
+	snapshot:0)
+		_cccfs_add "$cur" 0 create list delete restore
+		_cccfs_files "$cur" ;;
 	snapshot:1)
-		_cccfs_add "$cur" 0 create list delete restore ;;
+		case ${pos[0]} in
+		delete | restore)
+			_cccfs_default db
+			_cccfs_names "$prog" "$db" "$cur" ;;
+		create | list) ;;
+		*) _cccfs_add "$cur" 0 create list delete restore ;;
+		esac
+		;;
 	snapshot:2)
-		case ${pos[1]} in
-		delete | restore) _cccfs_names "$prog" "${pos[0]}" "$cur" ;;
+		case ${pos[0]}:${pos[1]} in
+		create:* | list:* | delete:* | restore:*) ;;
+		*:delete | *:restore) _cccfs_names "$prog" "${pos[0]}" "$cur" ;;
 		esac
 		;;
 	mount:* | umount:* | init:* | check:* | stat:* | snapshot:* | \

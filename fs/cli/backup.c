@@ -1,5 +1,5 @@
 /*
- * backup: `cccfs backup DB DEST [--snapshot NAME]`, a compacted copy of
+ * backup: `cccfs backup [DB] DEST [--snapshot NAME]`, a compacted copy of
  * one commit through kv_env_copy_progress(), made only from a store that
  * shows no damage, and opened once written before it is called good.
  */
@@ -17,19 +17,18 @@
 #include "store.h"
 
 static const char cmd_backup_usage[] =
-        "usage: cccfs backup DB DEST [--snapshot NAME]\n"
+        "usage: cccfs backup [DB] DEST [--snapshot NAME]\n"
         "\n"
         "Write a compacted single-file copy of the live state (or of one\n"
         "snapshot) to DEST, which must not exist.  Consistent as of one\n"
         "commit even while the store is mounted and written.  DEST is a\n"
         "store of its own: mount it, check it, restore from it.  A store\n"
         "that `cccfs check` finds damaged is not copied (export what still\n"
-        "reads instead).\n"
-        "\n"
+        "reads instead).\n" CLI_DEFAULT_DB_HELP "\n"
         "examples:\n"
-        "  cccfs backup ~/.local/share/cccfs/ccc.db /backup/ccc-$(date "
-        "+%F).db\n"
-        "  cccfs backup ~/.local/share/cccfs/ccc.db old.db --snapshot monday\n";
+        "  cccfs backup /backup/ccc-$(date +%F).db\n"
+        "  cccfs backup old.db --snapshot monday\n"
+        "  cccfs backup /srv/ccc/team.db /backup/team.db\n";
 
 static void backup_progress(void *ctx, uint64_t done, uint64_t total)
 {

@@ -1,5 +1,5 @@
 /*
- * check: `cccfs check [-v] DB`, offline (or live) verification of a
+ * check: `cccfs check [-v] [DB]`, offline (or live) verification of a
  * database.
  *
  * 1. kv_check(): pages, checksums, key order, accounting.
@@ -28,16 +28,16 @@
 #include "yaml_check.h"
 
 const char cmd_check_usage[] =
-        "usage: cccfs check [-v] DB\n"
+        "usage: cccfs check [-v] [DB]\n"
         "\n"
         "Verify the store: page checksums, key order, counts and page\n"
         "accounting, then every record re-validated as YAML and every file\n"
         "matched with its content.  Works while mounted.  -v lists each\n"
         "entry.  Exit 0 when clean, 3 when problems were found, 1 when the\n"
-        "check could not run.\n"
-        "\n"
-        "example:\n"
-        "  cccfs check ~/.local/share/cccfs/ccc.db\n";
+        "check could not run.\n" CLI_DEFAULT_DB_HELP "\n"
+        "examples:\n"
+        "  cccfs check\n"
+        "  cccfs check -v /backup/ccc-2026-11-02.db\n";
 
 struct check_state {
 	struct stx *s;
@@ -246,14 +246,16 @@ static int check_store(const char *db, int verbose)
 
 int cmd_check(int argc, char **argv)
 {
+	const char *db;
 	int verbose = 0;
 
-	if (argc == 3 && strcmp(argv[1], "-v") == 0) {
+	if (argc >= 2 && strcmp(argv[1], "-v") == 0) {
 		verbose = 1;
 		argv++;
 		argc--;
 	}
-	if (argc != 2 || argv[1][0] == '-')
+	if (argc > 2 || (argc == 2 && argv[1][0] == '-'))
 		return cli_usage_error("check", cmd_check_usage);
-	return check_store(argv[1], verbose);
+	db = cli_db_or_default(argc == 2 ? argv[1] : NULL);
+	return db != NULL ? check_store(db, verbose) : 2;
 }

@@ -20,6 +20,11 @@
 
 /* ---- the commands ------------------------------------------------------ */
 
+/* What every command's help says of a DB left out (cli_default_db()). */
+#define CLI_DEFAULT_DB_HELP                                            \
+	"Without DB: the default store, $XDG_DATA_HOME/cccfs/ccc.db\n" \
+	"(~/.local/share/cccfs/ccc.db when XDG_DATA_HOME is not set).\n"
+
 int cmd_mount(int argc, char **argv);
 extern const char cmd_mount_usage[];
 /* `cccfs DB MOUNTPOINT [-o OPTIONS]`, as mount(8) runs it: main()'s own
@@ -48,6 +53,25 @@ int cmd_export(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 
 /* ---- shared by the commands (common.c) --------------------------------- */
+
+/*
+ * The default store, for a command whose DB is left out:
+ * $XDG_DATA_HOME/cccfs/ccc.db, or ~/.local/share/cccfs/ccc.db when
+ * XDG_DATA_HOME is unset or empty (scripts/run's store).  NULL, after
+ * saying why, when HOME is not set either.
+ *
+ * Whether DB is there is told by the number of arguments (`mount MNT` or
+ * `mount DB MNT`, `backup DEST` or `backup DB DEST`); for snapshot, a
+ * first argument that is one of its actions is the action.  Only in
+ * `cccfs DB MOUNTPOINT`, where DB is never left out, does a word have to
+ * be told from a command: cli_names_store().
+ */
+const char *cli_default_db(void);
+/* db, or the default store when db is NULL (NULL when that has none). */
+const char *cli_db_or_default(const char *db);
+/* Whether db is the default store, whose folder a command that creates
+ * the store makes when missing. */
+bool cli_is_default_db(const char *db);
 
 /* "cccfs: FILE: WHAT: the error", with kv's detail for a kv error. */
 void cli_fail(const char *file, const char *what, int rc);
@@ -92,7 +116,8 @@ int cli_check_snapshot_name(const char *name);
 const char *cli_escape(char *buf, size_t n, const char *s);
 
 /* Options shared by backup, export and import; positional arguments
- * land in pos[0..npos-1].  Returns -1 to continue, or an exit code. */
+ * land in pos[0..npos-1], pos[0] being DB, the default store when the
+ * arguments are one fewer.  Returns -1 to continue, or an exit code. */
 int cli_parse_args(int argc, char **argv, const char *usage,
                    bool allow_snapshot, bool allow_skip, const char **snap,
                    bool *skip, const char **pos, int npos);

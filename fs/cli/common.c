@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -26,6 +27,44 @@
 
 #include "pathmap.h"
 #include "store.h"
+
+/* The default store's path into buf, quietly; false when there is none. */
+static bool default_db(char *buf, size_t n)
+{
+	const char *data = getenv("XDG_DATA_HOME");
+	const char *home = getenv("HOME");
+	int len = -1;
+
+	if (data != NULL && *data != '\0')
+		len = snprintf(buf, n, "%s/cccfs/ccc.db", data);
+	else if (home != NULL && *home != '\0')
+		len = snprintf(buf, n, "%s/.local/share/cccfs/ccc.db", home);
+	return len >= 0 && (size_t)len < n;
+}
+
+const char *cli_default_db(void)
+{
+	static char path[4096];
+
+	if (default_db(path, sizeof(path)))
+		return path;
+	fputs("cccfs: no default store: neither XDG_DATA_HOME nor HOME is "
+	      "set; name the store (DB)\n",
+	      stderr);
+	return NULL;
+}
+
+const char *cli_db_or_default(const char *db)
+{
+	return db != NULL ? db : cli_default_db();
+}
+
+bool cli_is_default_db(const char *db)
+{
+	char path[4096];
+
+	return default_db(path, sizeof(path)) && strcmp(db, path) == 0;
+}
 
 void cli_fail(const char *file, const char *what, int rc)
 {
@@ -133,9 +172,9 @@ static const struct open_mode {
 	                      NOTES_NONE },
 	[CLI_OPEN_INIT] = { KV_CREATE, false, "cannot open", DETAIL_ANY,
 	                    "cannot initialize", NOTES_INIT },
-	[CLI_OPEN_CHECK] = { KV_RDONLY, false, NULL, DETAIL_ANY, NULL,
+	[CLI_OPEN_CHECK] = { KV_RDONLY, true, NULL, DETAIL_ANY, NULL,
 	                     NOTES_CHECK },
-	[CLI_OPEN_STAT] = { KV_RDONLY, false, NULL, DETAIL_NONE, NULL,
+	[CLI_OPEN_STAT] = { KV_RDONLY, true, NULL, DETAIL_NONE, NULL,
 	                    NOTES_NONE },
 };
 
@@ -201,11 +240,26 @@ int cli_open(const char *db, enum cli_open_how how, kv_env **env)
 	int rc;
 
 	if (m->must_exist && stat(db, &st) != 0) {
-		fprintf(stderr, "cccfs: %s: %s%s\n", db, strerror(errno),
-		        errno == ENOENT ? " (create a store with `cccfs init "
-		                          "DB`)"
-		                        : "");
-		return -errno;
+		int err = errno;
+
+		fprintf(stderr, "cccfs: %s: %s%s\n", db, strerror(err),
+		        err != ENOENT ? ""
+		        : cli_is_default_db(db)
+		                ? " (the default store; create "
+		                  "it with `cccfs init`)"
+		                : " (create a store with `cccfs "
+		                  "init DB`)");
+		return -err;
+	}
+	if ((m->flags & KV_CREATE) && cli_is_default_db(db)) {
+		rc = store_make_folder(db);
+		if (rc != 0) {
+			fprintf(stderr,
+			        "cccfs: %s: cannot make the default store's "
+			        "folder: %s\n",
+			        db, strerror(-rc));
+			return rc;
+		}
 	}
 	rc = store_open(db, m->flags, env, &failed);
 	if (rc != 0 && failed == STORE_STEP_LOCK)
@@ -306,9 +360,11 @@ void cli_no_snapshot(const char *db, const char *name)
 	char shown[CLI_ESCAPED_MAX];
 
 	fprintf(stderr,
-	        "cccfs: %s: no snapshot named '%s' (`cccfs snapshot %s list` "
+	        "cccfs: %s: no snapshot named '%s' (`cccfs snapshot %s%slist` "
 	        "lists them)\n",
-	        db, cli_escape(shown, sizeof(shown), name), db);
+	        db, cli_escape(shown, sizeof(shown), name),
+	        cli_is_default_db(db) ? "" : db,
+	        cli_is_default_db(db) ? "" : " ");
 }
 
 /* A snapshot name is a folder name under .snapshots. */
@@ -348,7 +404,7 @@ int cli_parse_args(int argc, char **argv, const char *usage,
                    bool allow_snapshot, bool allow_skip, const char **snap,
                    bool *skip, const char **pos, int npos)
 {
-	int c;
+	int c, given, skip_db;
 
 	optind = 0;
 	opterr = 1;
@@ -372,12 +428,16 @@ int cli_parse_args(int argc, char **argv, const char *usage,
 			return 2;
 		}
 	}
-	if (argc - optind != npos) {
+	given = argc - optind;
+	if (given != npos && given != npos - 1) {
 		fputs(usage, stderr);
 		return 2;
 	}
-	for (int i = 0; i < npos; i++)
-		pos[i] = argv[optind + i];
+	skip_db = npos - given; /* 1: DB left out */
+	if (skip_db == 1 && (pos[0] = cli_default_db()) == NULL)
+		return 2;
+	for (int i = skip_db; i < npos; i++)
+		pos[i] = argv[optind + i - skip_db];
 	if (*snap && cli_check_snapshot_name(*snap) != 0)
 		return 2;
 	return -1;

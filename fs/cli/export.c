@@ -1,5 +1,5 @@
 /*
- * export: `cccfs export DB DIR [--snapshot NAME]` writes a plain tree of
+ * export: `cccfs export [DB] DIR [--snapshot NAME]` writes a plain tree of
  * the records (folders and .yaml/.yml files, with their modes and times),
  * the tree `cccfs import` loads back.
  */
@@ -25,7 +25,7 @@
 #include "store.h"
 
 static const char cmd_export_usage[] =
-        "usage: cccfs export DB DIR [--snapshot NAME]\n"
+        "usage: cccfs export [DB] DIR [--snapshot NAME]\n"
         "\n"
         "Write every record (of the live state, or of one snapshot) as a "
         "plain\n"
@@ -34,12 +34,11 @@ static const char cmd_export_usage[] =
         "notes that are not .yaml/.yml) are left out.  DIR must not exist\n"
         "or be empty.  `cccfs import` loads such a tree back.  From a store\n"
         "`cccfs check` finds damaged, it exports what still reads, warns,\n"
-        "and exits 3.\n"
-        "\n"
+        "and exits 3.\n" CLI_DEFAULT_DB_HELP "\n"
         "examples:\n"
-        "  cccfs export ~/.local/share/cccfs/ccc.db ~/ccc-export\n"
-        "  cccfs export ~/.local/share/cccfs/ccc.db /tmp/monday --snapshot "
-        "monday\n";
+        "  cccfs export ~/ccc-export\n"
+        "  cccfs export /tmp/monday --snapshot monday\n"
+        "  cccfs export /backup/ccc-2026-11-02.db /tmp/old\n";
 
 struct child {
 	char *name;

@@ -1,5 +1,5 @@
 /*
- * import: `cccfs import DB DIR [--skip-invalid]` loads a tree of records
+ * import: `cccfs import [DB] DIR [--skip-invalid]` loads a tree of records
  * -- the one export or `cp -a` of a snapshot folder makes -- in one
  * transaction, after validating every file.
  */
@@ -27,7 +27,7 @@
 #include "yaml_check.h"
 
 static const char cmd_import_usage[] =
-        "usage: cccfs import DB DIR [--skip-invalid]\n"
+        "usage: cccfs import [DB] DIR [--skip-invalid]\n"
         "\n"
         "Load a tree of YAML files -- DIR/workflows, DIR/agents, DIR/prompts,\n"
         "as `cccfs export` or `cp -a` of a snapshot folder makes -- into the\n"
@@ -39,10 +39,9 @@ static const char cmd_import_usage[] =
         "of a snapshot folder comes in read-only, as the snapshot shows it\n"
         "(`chmod -R u+w DIR` first for writable records).\n"
         "Files that are not .yaml/.yml records are left out, with a note.\n"
-        "DB is created if it does not exist.\n"
-        "\n"
+        "DB is created if it does not exist.\n" CLI_DEFAULT_DB_HELP "\n"
         "examples:\n"
-        "  cccfs import ~/.local/share/cccfs/ccc.db ~/ccc-export\n"
+        "  cccfs import ~/ccc-export\n"
         "  cccfs import new.db /backup/monday --skip-invalid\n";
 
 struct item {

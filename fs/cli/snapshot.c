@@ -1,5 +1,5 @@
 /*
- * snapshot: `cccfs snapshot DB create | list | delete | restore`.
+ * snapshot: `cccfs snapshot [DB] create | list | delete | restore`.
  * create and delete are one kv call each; restore is snaps_restore();
  * list adds to what kv knows each snapshot's records and own space.
  */
@@ -19,22 +19,26 @@
 #include "snaps.h"
 
 const char cmd_snapshot_usage[] =
-        "usage: cccfs snapshot DB create NAME\n"
-        "       cccfs snapshot DB list\n"
-        "       cccfs snapshot DB delete NAME\n"
-        "       cccfs snapshot DB restore NAME\n"
+        "usage: cccfs snapshot [DB] create NAME\n"
+        "       cccfs snapshot [DB] list\n"
+        "       cccfs snapshot [DB] delete NAME\n"
+        "       cccfs snapshot [DB] restore NAME\n"
         "\n"
         "Snapshots are read-only point-in-time copies of the whole tree,\n"
         "also reachable as MOUNTPOINT/.snapshots/NAME.  create is O(1);\n"
         "delete frees the space only that snapshot held; restore first\n"
         "saves the current state as snapshot before-restore-<time>, then\n"
         "makes NAME's content the live state in one commit.  Control\n"
-        "characters in names are shown as C escapes (\\x1b, \\n).\n"
+        "characters in names are shown as C escapes (\\x1b, "
+        "\\n).\n" CLI_DEFAULT_DB_HELP
+        "A first word create, list, delete or restore is the action, not\n"
+        "DB: a store of such a name is ./list.\n"
         "\n"
         "examples:\n"
-        "  cccfs snapshot ~/.local/share/cccfs/ccc.db create before-cleanup\n"
-        "  cccfs snapshot ~/.local/share/cccfs/ccc.db list\n"
-        "  cccfs snapshot ~/.local/share/cccfs/ccc.db restore before-cleanup\n";
+        "  cccfs snapshot create before-cleanup\n"
+        "  cccfs snapshot list\n"
+        "  cccfs snapshot restore before-cleanup\n"
+        "  cccfs snapshot /backup/ccc.db list\n";
 
 struct list_row {
 	struct kv_snapshot_info info;
@@ -161,32 +165,34 @@ static int snapshot_change(kv_env *env, const char *db, const char *op,
 	return 0;
 }
 
+static bool is_action(const char *word)
+{
+	return strcmp(word, "create") == 0 || strcmp(word, "list") == 0 ||
+	       strcmp(word, "delete") == 0 || strcmp(word, "restore") == 0;
+}
+
 int cmd_snapshot(int argc, char **argv)
 {
 	const char *db, *op, *name = NULL;
 	char saved[SNAPS_SAVED_MAX], shown[CLI_ESCAPED_MAX];
 	kv_env *env;
-	int ret, rc;
+	int at, ret, rc;
 
-	if (argc < 3) {
+	/* the action's place: DB is left out when the first word is one */
+	at = argc >= 2 && is_action(argv[1]) ? 1 : 2;
+	op = at < argc ? argv[at] : "";
+	if (!is_action(op) || argc != at + (strcmp(op, "list") == 0 ? 1 : 2)) {
 		fputs(cmd_snapshot_usage, stderr);
 		return 2;
 	}
-	db = argv[1];
-	op = argv[2];
-	if (strcmp(op, "list") == 0 ? argc != 3
-	    : (strcmp(op, "create") == 0 || strcmp(op, "delete") == 0 ||
-	       strcmp(op, "restore") == 0)
-	            ? argc != 4
-	            : 1) {
-		fputs(cmd_snapshot_usage, stderr);
-		return 2;
-	}
-	if (argc == 4) {
-		name = argv[3];
+	if (strcmp(op, "list") != 0) {
+		name = argv[at + 1];
 		if (cli_check_snapshot_name(name) != 0)
 			return 2;
 	}
+	db = cli_db_or_default(at == 2 ? argv[1] : NULL);
+	if (db == NULL)
+		return 2;
 	if (cli_open(db,
 	             strcmp(op, "list") == 0 ? CLI_OPEN_READ : CLI_OPEN_WRITE,
 	             &env) != 0)

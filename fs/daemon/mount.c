@@ -519,7 +519,7 @@ static int check_mountpoint(const char *mp, bool nonempty)
 }
 
 int mount_main(const char *db, const char *mountpoint, const char *opts,
-               int foreground, int debug)
+               int foreground, int debug, bool make_folder)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct fs fs;
@@ -563,6 +563,29 @@ int mount_main(const char *db, const char *mountpoint, const char *opts,
 		ret = 2;
 		goto out;
 	}
+	/* then the mount point, and only then anything is made */
+	mpabs = realpath(mountpoint, NULL);
+	if (mpabs == NULL) {
+		if (errno == ENOTCONN)
+			fs_log(LOG_ERR,
+			       "%s: a mount whose daemon is gone; "
+			       "unmount it with fusermount3 -u",
+			       mountpoint);
+		else
+			fs_log(LOG_ERR, "%s: %s", mountpoint, strerror(errno));
+		goto out;
+	}
+	if (check_mountpoint(mpabs, nonempty) != 0)
+		goto out;
+	if (make_folder) {
+		int rc = store_make_folder(db);
+
+		if (rc != 0) {
+			fs_log(LOG_ERR, "%s: cannot make its folder: %s", db,
+			       strerror(-rc));
+			goto out;
+		}
+	}
 	/* the daemon changes directory to / when it detaches */
 	dbabs = realpath(db, NULL);
 	if (dbabs == NULL) {
@@ -593,21 +616,8 @@ int mount_main(const char *db, const char *mountpoint, const char *opts,
 			goto out;
 		}
 	}
-	mpabs = realpath(mountpoint, NULL);
-	if (mpabs == NULL) {
-		if (errno == ENOTCONN)
-			fs_log(LOG_ERR,
-			       "%s: a mount whose daemon is gone; "
-			       "unmount it with fusermount3 -u",
-			       mountpoint);
-		else
-			fs_log(LOG_ERR, "%s: %s", mountpoint, strerror(errno));
-		goto out;
-	}
 	fs.db_path = dbabs;
 	if (add_fixed_args(&args, dbabs, debug) != 0)
-		goto out;
-	if (check_mountpoint(mpabs, nonempty) != 0)
 		goto out;
 	if (fs.cfg.foreground) {
 		ret = serve(&fs, mpabs, &args, -1);

@@ -894,6 +894,36 @@ int store_init(kv_env *env, uint32_t uid, uint32_t gid)
 	return stx_commit(&s, KV_DURABLE_IMMEDIATE);
 }
 
+int store_make_folder(const char *db)
+{
+	char *dir = strdup(db), *slash;
+	int rc = 0;
+
+	if (dir == NULL)
+		return -ENOMEM;
+	slash = strrchr(dir, '/');
+	if (slash == NULL || slash == dir) {
+		free(dir);
+		return 0; /* the current folder, or / */
+	}
+	*slash = '\0';
+	/* each missing parent, then the folder itself */
+	for (char *p = dir + 1; rc == 0; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		bool last = *p == '\0';
+
+		*p = '\0';
+		if (mkdir(dir, last ? 0700 : 0777) != 0 && errno != EEXIST)
+			rc = -errno;
+		if (last)
+			break;
+		*p = '/';
+	}
+	free(dir);
+	return rc;
+}
+
 int store_open(const char *db, int flags, kv_env **env, enum store_step *failed)
 {
 	enum store_step step = STORE_STEP_OPEN;

@@ -128,6 +128,11 @@ enum store_step { STORE_STEP_OPEN, STORE_STEP_LOCK, STORE_STEP_INIT };
 int store_open(const char *db, int flags, kv_env **env,
                enum store_step *failed);
 
+/* Make the folder that is to hold the store file db, and its missing
+ * parents: the folder itself with mode 0700 (it holds the store alone),
+ * the parents as the umask says.  0 or -errno. */
+int store_make_folder(const char *db);
+
 void node_release(struct node *n);
 int node_decode(const void *data, size_t len, struct node *n);
 /* Encoded length, and encode into buf of at least that size. */

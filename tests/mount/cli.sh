@@ -5,7 +5,7 @@
 # examples for every subcommand.
 . "$(dirname "$0")/lib.sh"
 mount_setup
-M2="" # a second mount, of a store made by import
+M2="" # a second mount: of the default store, of a store made by import
 test_cleanup() {
 	if [ -n "$M2" ] && is_mounted "$M2"; then
 		fusermount3 -u "$M2" 2>/dev/null || fusermount3 -uz "$M2" 2>/dev/null
@@ -59,10 +59,12 @@ is_mounted "$T/mnt2" && fail "cccfs umout mnt2 mounted"
 expect 2 "a store without a mount point" "$CCCFS" "$T/none.db"
 grep -q "^usage: cccfs DB MOUNTPOINT" "$T/err" || fail "cccfs DB: $(cat "$T/err")"
 [ -e "$T/none.db" ] && fail "cccfs DB created a store"
-for args in "mount" "mount $DB" "umount" "init" "check" "check -v" "stat" \
+for args in "mount" "mount $DB $M extra" "umount" "init a b" "check a b" \
+	"check -v a b" "stat a b" "stat -x" \
 	"snapshot" "snapshot $DB" "snapshot $DB create" "snapshot $DB bogus" \
-	"snapshot $DB list extra" "backup $DB" "backup $DB a b" "export $DB" \
-	"import $DB" "import $DB d --snapshot x" "backup $DB d --bogus"; do
+	"snapshot $DB list extra" "snapshot list extra" "snapshot create" \
+	"backup" "backup $DB a b" "export" "import" \
+	"import $DB d --snapshot x" "backup $DB d --bogus"; do
 	# shellcheck disable=SC2086
 	expect 2 "cccfs $args" "$CCCFS" $args
 	grep -q "usage: cccfs" "$T/err" || fail "cccfs $args: no usage on stderr"
@@ -123,6 +125,54 @@ for args in "mount $T/opt.db $T/optmnt -o bogus" "mount -o bogus $T/opt.db $T/op
 	[ -e "$T/opt.db" ] && fail "cccfs $args created the store"
 	is_mounted "$T/optmnt" && fail "cccfs $args mounted"
 done
+
+note "DB left out: the default store"
+# Every command once wanted DB; now the default store is used without it
+# ($XDG_DATA_HOME/cccfs/ccc.db, or ~/.local/share/cccfs/ccc.db; lib.sh
+# points XDG_DATA_HOME into $T).
+D=$XDG_DATA_HOME/cccfs/ccc.db
+expect 1 "stat of a missing default store" "$CCCFS" stat
+grep -qF "$D: No such file or directory (the default store; create it with \`cccfs init\`)" "$T/err" ||
+	fail "stat without a default store: $(cat "$T/err")"
+[ -e "$XDG_DATA_HOME" ] && fail "a read-only command made the default store's folder"
+expect 0 "init of the default store" "$CCCFS" init
+check_eq "$(stat -c %a "$XDG_DATA_HOME/cccfs") $(stat -c %a "$D")" "700 600" \
+	"modes of the default store and its folder"
+expect 0 "snapshot create" "$CCCFS" snapshot create s1
+expect 0 "snapshot list" "$CCCFS" snapshot list
+grep -q "^s1 " "$T/out" || fail "snapshot list: $(cat "$T/out")"
+expect 0 "stat" "$CCCFS" stat
+grep -qx "file            $D" "$T/out" || fail "stat: $(cat "$T/out")"
+expect 0 "check" "$CCCFS" check
+expect 0 "check -v" "$CCCFS" check -v
+expect 0 "backup" "$CCCFS" backup "$T/dflt-b.db"
+expect 0 "backup --snapshot" "$CCCFS" backup "$T/dflt-s.db" --snapshot s1
+expect 0 "export" "$CCCFS" export "$T/dflt-x"
+expect 0 "import" "$CCCFS" import "$T/dflt-x"
+grep -qF "into $D" "$T/out" || fail "import: $(cat "$T/out")"
+expect 0 "snapshot restore" "$CCCFS" snapshot restore s1
+expect 1 "snapshot restore of a missing one" "$CCCFS" snapshot restore nope
+grep -qF "(\`cccfs snapshot list\` lists them)" "$T/err" || fail "restore: $(cat "$T/err")"
+expect 0 "snapshot delete" "$CCCFS" snapshot delete s1
+# a store named like an action is given with a path
+expect 2 "snapshot list list" "$CCCFS" snapshot list list
+(cd "$T" && "$CCCFS" snapshot ./dflt-b.db list >out 2>err) || fail "snapshot ./DB list: $(cat "$T/err")"
+expect 2 "no HOME and no XDG_DATA_HOME" env -u HOME -u XDG_DATA_HOME "$CCCFS" stat
+grep -q "no default store" "$T/err" || fail "no default store: $(cat "$T/err")"
+# mount creates the default store and its folder
+M2=$T/dmnt
+XDG_DATA_HOME=$T/data2 expect 1 "mount of the default store on a missing folder" "$CCCFS" mount "$M2"
+[ -e "$T/data2" ] && fail "a mount that failed made the default store's folder"
+mkdir "$M2" || fail "mkdir"
+XDG_DATA_HOME=$T/data2 expect 0 "mount of a new default store" "$CCCFS" mount "$M2"
+is_mounted "$M2" || fail "cccfs mount MOUNTPOINT did not mount"
+check_eq "$(stat -c %a "$T/data2/cccfs")" 700 "mode of the default store's folder"
+grep -q " $M2 fuse.cccfs" /proc/mounts || fail "not a cccfs mount"
+grep " $M2 " /proc/mounts | grep -q "^$T/data2/cccfs/ccc.db " ||
+	fail "mounted something else: $(grep " $M2 " /proc/mounts)"
+expect 0 "umount" "$CCCFS" umount "$M2"
+for i in $(seq 1 100); do pgrep -f -- "$T/data2/" >/dev/null || break; sleep 0.05; done
+pgrep -f -- "$T/data2/" >/dev/null && fail "the default store's daemon still runs"
 
 note "init, mount, umount"
 expect 0 init "$CCCFS" init "$DB"

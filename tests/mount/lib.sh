@@ -5,6 +5,7 @@
 #
 #   CCCFS        path of the cccfs binary (first argument of the script)
 #   T            private directory;  DB  store file;  M  mount point
+#   XDG_DATA_HOME  $T/data: where a command with DB left out looks
 #   mount_fs [extra args]   mount in the foreground, in the background
 #   umount_fs               unmount and wait for the daemon to exit
 #   fail MSG / check_eq GOT WANT WHAT / check_file PATH CONTENT
@@ -88,6 +89,9 @@ mount_setup() {
 	T=$(mktemp -d /var/tmp/cccfs-test.XXXXXX) || fail "mktemp"
 	M=$T/mnt
 	DB=$T/store.db
+	# a command with DB left out uses this test's default store, never
+	# the user's
+	export XDG_DATA_HOME=$T/data
 	mkdir "$M" || fail "mkdir $M"
 	trap cleanup EXIT
 	trap 'exit 130' INT TERM

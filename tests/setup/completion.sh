@@ -64,6 +64,9 @@ want() {
 }
 
 cd "$T" || fail "cd $T"
+# the default store, where a command with DB left out looks: none here
+# unless a case says otherwise, and never the user's
+export XDG_DATA_HOME=$T/nodata
 
 # commands and their options
 want mount umount init check stat snapshot backup export import -- cccfs ""
@@ -136,6 +139,22 @@ want "$long" -- "$CCCFS" export store.db dir --snapshot = a
 want "$(printf %q "$ctl")" -- "$CCCFS" snapshot store.db delete re
 # a path given with ~ is the user's home
 HOME=$T want monday -- "$CCCFS" snapshot '~/store.db' delete m
+
+# DB left out: the actions first, and the default store's snapshot names
+# (cccfs's default: $XDG_DATA_HOME/cccfs/ccc.db)
+want create -- cccfs snapshot cr
+want delete -- cccfs snapshot de
+want -- cccfs snapshot list ""
+XDG_DATA_HOME=$T/data "$CCCFS" init >/dev/null 2>&1 || fail "cccfs init (default)"
+XDG_DATA_HOME=$T/data "$CCCFS" snapshot create dflt >/dev/null 2>&1 ||
+	fail "cccfs snapshot create (default)"
+XDG_DATA_HOME=$T/data want dflt -- "$CCCFS" snapshot delete ""
+XDG_DATA_HOME=$T/data want dflt -- "$CCCFS" snapshot restore d
+XDG_DATA_HOME=$T/data want dflt -- "$CCCFS" export dir --snapshot ""
+XDG_DATA_HOME=$T/data CWORD=4 want dflt -- "$CCCFS" backup --snapshot = d out.db
+XDG_DATA_HOME="" HOME=$T/nohome want -- "$CCCFS" snapshot delete ""
+# a lone operand that is a file is the store, not DEST
+XDG_DATA_HOME=$T/data want monday -- "$CCCFS" backup store.db --snapshot mo
 
 # no names, and quietly, from what is not a store
 want -- "$CCCFS" snapshot gone.db delete ""
