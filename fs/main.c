@@ -1,16 +1,21 @@
 /*
  * cccfs: the command-line front end.  Subcommands and exit codes:
  *
- *   cccfs mount [-f] [-d] [-o OPTIONS] DB MOUNTPOINT
+ *   cccfs mount [-f] [-d] [-o OPTIONS] [DB] MOUNTPOINT
  *   cccfs umount MOUNTPOINT
- *   cccfs init DB
- *   cccfs check [-v] DB
- *   cccfs stat DB
- *   cccfs snapshot DB create NAME | list | delete NAME | restore NAME
- *   cccfs backup DB DEST [--snapshot NAME]
- *   cccfs export DB DIR [--snapshot NAME]
- *   cccfs import DB DIR [--skip-invalid]
+ *   cccfs init [DB]
+ *   cccfs check [-v] [DB]
+ *   cccfs stat [DB]
+ *   cccfs snapshot [DB] create NAME | list | delete NAME | restore NAME
+ *   cccfs backup [DB] DEST [--snapshot NAME]
+ *   cccfs export [DB] DIR [--snapshot NAME]
+ *   cccfs import [DB] DIR [--skip-invalid]
  *   cccfs DB MOUNTPOINT [-o OPTIONS]       (mount.fuse3's form of mount)
+ *
+ * A DB left out is the default store (cli_default_db(), whose comment
+ * gives the rule).  A first word that is no command is DB only when
+ * cli_names_store() says so; otherwise it is an unknown command, said in
+ * one line with the nearest command.
  *
  *   0 success, 1 error, 2 usage, 3 check found problems.
  */
@@ -28,28 +33,34 @@
 
 static void usage(FILE *f)
 {
-	fputs("usage: cccfs mount [-f] [-d] [-o OPTIONS] DB MOUNTPOINT\n"
+	fputs("usage: cccfs mount [-f] [-d] [-o OPTIONS] [DB] MOUNTPOINT\n"
 	      "       cccfs umount MOUNTPOINT\n"
-	      "       cccfs init DB\n"
-	      "       cccfs check [-v] [--refs] DB\n"
-	      "       cccfs stat DB\n"
-	      "       cccfs snapshot DB create NAME | list | delete NAME |"
+	      "       cccfs init [DB]\n"
+	      "       cccfs check [-v] [--refs] [DB]\n"
+	      "       cccfs stat [DB]\n"
+	      "       cccfs snapshot [DB] create NAME | list | delete NAME |"
 	      " restore NAME\n"
-	      "       cccfs log DB [PATH] [-n COUNT]\n"
-	      "       cccfs restore DB PATH --version N | --snapshot NAME\n"
-	      "       cccfs diff DB FROM [TO] [PATH...] [--patch | --yaml]\n"
-	      "       cccfs label DB set NAME PATH [--version N] | rm NAME "
-	      "[PATH]"
-	      " | list [NAME]\n"
-	      "       cccfs refs DB PATH\n"
-	      "       cccfs mv DB OLD NEW   (and rewrite the references)\n"
-	      "       cccfs backup DB DEST [--snapshot NAME]\n"
-	      "       cccfs export DB DIR [--snapshot NAME]\n"
-	      "       cccfs import DB DIR [--skip-invalid]\n"
+	      "       cccfs log [DB] [PATH] [-n COUNT]\n"
+	      "       cccfs restore [DB] PATH --version N | --snapshot NAME\n"
+	      "       cccfs diff [DB] FROM [TO] [PATH...] [--patch | --yaml]\n"
+	      "       cccfs label [DB] set NAME PATH [--version N] | rm NAME "
+	      "[PATH] | list [NAME]\n"
+	      "       cccfs refs [DB] PATH\n"
+	      "       cccfs mv [DB] OLD NEW   (and rewrite the references)\n"
+	      "       cccfs backup [DB] DEST [--snapshot NAME]\n"
+	      "       cccfs export [DB] DIR [--snapshot NAME]\n"
+	      "       cccfs import [DB] DIR [--skip-invalid]\n"
 	      "       cccfs DB MOUNTPOINT [-o OPTIONS]   (mount, as mount(8) "
 	      "and "
 	      "fstab run it)\n"
 	      "       cccfs COMMAND --help | cccfs --help | --version\n"
+	      "\n"
+	      "DB left out: the default store, $XDG_DATA_HOME/cccfs/ccc.db\n"
+	      "(~/.local/share/cccfs/ccc.db).  The number of arguments says\n"
+	      "whether DB is there; for snapshot, a first word create, list,\n"
+	      "delete or restore is the action.  In the last form DB is a\n"
+	      "store only if it names an existing file, ends in .db or has a "
+	      "/.\n"
 	      "\n"
 	      "mount options (-o, comma separated):\n"
 	      "  max_record=BYTES       largest record (default 16777216)\n"
@@ -80,8 +91,8 @@ static void usage(FILE *f)
  * arguments prints instead of running it (so that `cccfs snapshot DB
  * create --help` never names a snapshot); NULL for backup, export and
  * import, which read --help with their other options and print their
- * help themselves, and for the alias unmount, whose arguments all go to
- * fusermount3.
+ * help themselves.  unmount is umount under the name fusermount3's
+ * users may type.
  */
 static const struct cmd_struct {
 	const char *name;
@@ -90,7 +101,7 @@ static const struct cmd_struct {
 } commands[] = {
 	{ "mount", cmd_mount, cmd_mount_usage },
 	{ "umount", cmd_umount, cmd_umount_usage },
-	{ "unmount", cmd_umount, NULL },
+	{ "unmount", cmd_umount, cmd_umount_usage },
 	{ "init", cmd_init, cmd_init_usage },
 	{ "check", cmd_check, cmd_check_usage },
 	{ "stat", cmd_stat, cmd_stat_usage },
@@ -124,6 +135,32 @@ static int wants_help(int argc, char **argv)
 	return 0;
 }
 
+/*
+ * A first word that is no command and did not make the fstab form
+ * (cmd_mount_fstab()): one line, with the nearest command when one is
+ * close.  A word that names a store only lacked the rest of that form.
+ */
+static int not_a_command(const char *word)
+{
+	const char *names[sizeof(commands) / sizeof(commands[0])];
+	const char *near;
+
+	if (word[0] != '-' && cli_names_store(word)) {
+		fputs("usage: cccfs DB MOUNTPOINT [-o OPTIONS]   (mount, as "
+		      "mount(8) runs it)\nTry 'cccfs --help'.\n",
+		      stderr);
+		return 2;
+	}
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		names[i] = commands[i].name;
+	near = cli_nearest(word, names, sizeof(names) / sizeof(names[0]));
+	fprintf(stderr, "cccfs: unknown %s '%s'%s%s%s; see 'cccfs --help'\n",
+	        word[0] == '-' ? "option" : "command", word,
+	        near ? " (did you mean '" : "", near ? near : "",
+	        near ? "'?)" : "");
+	return 2;
+}
+
 int main(int argc, char **argv)
 {
 	const struct cmd_struct *c;
@@ -154,7 +191,5 @@ int main(int argc, char **argv)
 	rc = cmd_mount_fstab(argc, argv);
 	if (rc >= 0)
 		return rc;
-	fprintf(stderr, "cccfs: unknown command '%s'\nTry 'cccfs --help'.\n",
-	        cmd);
-	return 2;
+	return not_a_command(cmd);
 }

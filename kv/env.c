@@ -343,14 +343,50 @@ static void env_free(kv_env *env)
 	free(env);
 }
 
+/* Open the store file: created when flags ask for it, and *created then
+ * says whether this open did.  Must be a regular file. */
+static int store_file_open(kv_env *env, unsigned flags, int mode, bool *created)
+{
+	int oflags = (flags & KV_RDONLY) ? O_RDONLY : O_RDWR;
+
+	/* O_NONBLOCK: a FIFO given as the store must not hang the open */
+	oflags |= O_CLOEXEC | O_NONBLOCK;
+	*created = false;
+	if ((flags & KV_CREATE) && !(flags & KV_RDONLY)) {
+		env->fd = open(env->path, oflags | O_CREAT | O_EXCL,
+		               mode ? mode : 0600);
+		*created = env->fd >= 0;
+		/* there already, or a symlink to where it is to be */
+		if (env->fd < 0 && errno == EEXIST)
+			env->fd = open(env->path, oflags | O_CREAT,
+			               mode ? mode : 0600);
+	} else {
+		env->fd = open(env->path, oflags);
+	}
+	if (env->fd < 0)
+		return kv_set_err(-errno, "%s: %s", env->path, strerror(errno));
+	return regular_file(env->fd, env->path);
+}
+
+/*
+ * The lock file is opened before the store file, so that the first opener
+ * (alone, holding LOCK_INIT) is the only one that can create the store.
+ * When its open fails it removes what it created, the store file and the
+ * lock file, before it lets anyone else in; whoever waited for LOCK_INIT
+ * then finds the lock file gone and starts again (readers_open()).  So a
+ * failed open leaves nothing behind next to a file that is no store, and
+ * a store is never created without its lock file.
+ */
 static int env_open(kv_env **out, const char *path, unsigned flags, int mode,
                     const struct kv_io *io, uint64_t *pending)
 {
 	kv_env *env;
 	uint64_t size;
-	int rc, oflags;
+	bool alone = false, created = false;
+	int rc;
 
 	*out = NULL;
+	kv_set_err(0, "%s", ""); /* no detail from an earlier call */
 	if (path == NULL || !*path)
 		return kv_set_err(-EINVAL, "empty database path");
 	env = calloc(1, sizeof(*env));
@@ -363,32 +399,23 @@ static int env_open(kv_env **out, const char *path, unsigned flags, int mode,
 	env->io_store = io ? *io : *kv_io_posix();
 	env->io = &env->io_store;
 	env->path = strdup(path);
-	env->lockpath = malloc(strlen(path) + 6);
+	env->lockpath = malloc(strlen(path) + sizeof(KV_LOCK_SUFFIX));
 	if (!env->path || !env->lockpath) {
 		rc = -ENOMEM;
 		goto fail;
 	}
 	strcpy(env->lockpath, path);
-	strcat(env->lockpath, "-lock");
+	strcat(env->lockpath, KV_LOCK_SUFFIX);
 
-	oflags = (flags & KV_RDONLY) ? O_RDONLY : O_RDWR;
-	if ((flags & KV_CREATE) && !(flags & KV_RDONLY))
-		oflags |= O_CREAT;
-	/* O_NONBLOCK: a FIFO given as the store must not hang the open */
-	env->fd =
-	        open(path, oflags | O_CLOEXEC | O_NONBLOCK, mode ? mode : 0600);
-	if (env->fd < 0) {
-		rc = kv_set_err(-errno, "%s: %s", path, strerror(errno));
-		goto fail;
-	}
-	rc = regular_file(env->fd, path);
-	if (rc != 0)
-		goto fail;
 	rc = readers_open(env);
 	if (rc < 0)
 		goto fail;
-	bool alone = rc == 1;
-
+	alone = rc == 1;
+	rc = store_file_open(env, flags, mode, &created);
+	if (rc == 0 && alone)
+		rc = readers_setup(env);
+	if (rc != 0)
+		goto fail_init;
 	rc = os_file_size(env->fd, &size);
 	if (rc != 0)
 		goto fail_init;
@@ -443,9 +470,14 @@ static int env_open(kv_env **out, const char *path, unsigned flags, int mode,
 	*out = env;
 	return 0;
 fail_init:
-	if (alone && env->sh && !env->private_lock) {
-		/* leave the lock file for the next opener to initialize */
-		os_unlock(env->lfd, LOCK_INIT);
+	if (alone) {
+		/* nobody else has seen the store file this open created: the
+		 * others wait for LOCK_INIT before they open it */
+		if (created)
+			(void)unlink(path);
+		/* and the lock file is left for the next opener to set up,
+		 * unless this open created it */
+		readers_discard(env);
 	}
 fail:
 	env_free(env);

@@ -168,10 +168,22 @@ struct rslot {
 #define LOCK_SERVER 3
 #define LOCK_SLOT0 4096
 
+/* Open the lock file (created if missing) and take LOCK_INIT; 1 when this
+ * opener is alone and keeps LOCK_INIT to set the file up (readers_setup())
+ * and the state, 0 when it joined others, or the error.  A lock file
+ * removed while this opener waited for LOCK_INIT (readers_discard()) is
+ * opened again. */
 int readers_open(kv_env *env);
+/* The opener alone sets the lock file up: its size, map and header.  Not
+ * before the store file has opened, so that a store that will not open
+ * leaves the lock file as it was. */
+int readers_setup(kv_env *env);
 void readers_close(kv_env *env);
 /* The initializing opener has published the state: let others in. */
 int readers_init_done(kv_env *env);
+/* The initializing opener failed: remove the lock file if its open
+ * created it, before it lets the others waiting for LOCK_INIT in. */
+void readers_discard(kv_env *env);
 void shared_read_state(kv_env *env, struct state *s);
 void shared_publish(kv_env *env, const struct state *s, uint64_t slot);
 /* Claim a reader slot for this process (pooled); release it. */
@@ -264,6 +276,7 @@ struct kv_env {
 	size_t sh_size;
 	struct rslot *slots;
 	bool private_lock; /* no lock file: read-only media */
+	bool lock_created; /* this open created the lock file */
 	struct rslot **pool;
 	size_t npool, cpool;
 

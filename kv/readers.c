@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "kv_int.h"
@@ -86,17 +87,78 @@ void shared_publish(kv_env *env, const struct state *s, uint64_t slot)
 	atomic_store_explicit(&sh->seq, seq + 2, memory_order_release);
 }
 
+/* Open the lock file, creating it when missing (env->lock_created says
+ * whether this call did); 0 or -errno, with *creating telling which of
+ * the two opens failed.  Never through a symlink: a planted link must not
+ * make us create or overwrite a file elsewhere. */
+static int lock_file_open(kv_env *env, bool *creating)
+{
+	for (int i = 0; i < 100; i++) {
+		*creating = true;
+		env->lfd =
+		        open(env->lockpath,
+		             O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+		             0600);
+		env->lock_created = env->lfd >= 0;
+		if (env->lfd >= 0 || errno != EEXIST)
+			break;
+		*creating = false;
+		env->lfd = open(env->lockpath, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+		if (env->lfd >= 0 || errno != ENOENT)
+			break;
+		/* removed between the two opens: create it after all */
+	}
+	return env->lfd >= 0 ? 0 : -errno;
+}
+
+/*
+ * The error of a lock file that would not open (-errno err).  A folder
+ * that is missing or cannot be searched, or a name too long for the store
+ * itself, is the store's problem and named as such; anything else is the
+ * lock file's, and the message names the lock file.
+ */
+static int lock_file_error(kv_env *env, int err, bool creating)
+{
+	struct stat sb;
+
+	if (stat(env->path, &sb) != 0 && (errno != ENOENT || err == -ENOENT))
+		return kv_set_err(-errno, "%s: %s", env->path, strerror(errno));
+	return kv_set_err(err, "%s: cannot %s the lock file: %s", env->lockpath,
+	                  creating ? "create" : "open", strerror(-err));
+}
+
+/* Whether the lock file open as env->lfd has been removed: by a first
+ * opener that failed (readers_discard()) while this one waited. */
+static bool lock_file_removed(kv_env *env)
+{
+	struct stat sb;
+
+	return fstat(env->lfd, &sb) == 0 && sb.st_nlink == 0;
+}
+
+/* Map the lock file as env->sh. */
+static int lock_file_map(kv_env *env, size_t size)
+{
+	env->sh = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, env->lfd,
+	               0);
+	if (env->sh == MAP_FAILED) {
+		env->sh = NULL;
+		return -errno;
+	}
+	env->sh_size = size;
+	env->slots = (struct rslot *)((uint8_t *)env->sh + 4096);
+	return 0;
+}
+
 int readers_open(kv_env *env)
 {
 	size_t size = lock_file_size();
-	uint64_t cur = 0;
-	int rc;
+	bool creating;
+	int rc, tries = 0;
 
-	/* never through a symlink: a planted link must not make us create
-	 * or overwrite a file elsewhere */
-	env->lfd = open(env->lockpath,
-	                O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (env->lfd < 0 && (env->flags & KV_RDONLY)) {
+again:
+	rc = lock_file_open(env, &creating);
+	if (rc != 0 && (env->flags & KV_RDONLY)) {
 		/* Read-only media: serve this process alone, privately. */
 		env->private_lock = true;
 		env->sh = calloc(1, size);
@@ -107,43 +169,29 @@ int readers_open(kv_env *env)
 		env->sh->nslots = KV_READER_SLOTS;
 		return 1; /* caller initializes the state */
 	}
-	if (env->lfd < 0)
-		return kv_set_err(-errno, "%s: %s", env->lockpath,
-		                  strerror(errno));
+	if (rc != 0)
+		return lock_file_error(env, rc, creating);
 	rc = os_lock(env->lfd, LOCK_INIT, true, true);
 	if (rc != 0)
-		return rc;
+		return kv_set_err(rc, "%s: %s", env->lockpath, kv_strerror(rc));
+	if (lock_file_removed(env)) {
+		close(env->lfd); /* drops LOCK_INIT */
+		env->lfd = -1;
+		if (++tries < 100)
+			goto again;
+		return kv_set_err(-EAGAIN,
+		                  "%s: the lock file was removed again and "
+		                  "again while it was opened",
+		                  env->lockpath);
+	}
 	rc = os_lock(env->lfd, LOCK_ALIVE, true, false);
-	bool alone = rc == 0;
-	if (rc && rc != KV_EBUSY)
+	if (rc == 0)
+		return 1; /* alone: readers_setup() once the store opened */
+	if (rc != KV_EBUSY)
 		goto out;
-	if (alone) {
-		rc = os_file_size(env->lfd, &cur);
-		if (rc != 0)
-			goto out;
-		if (cur != size &&
-		    (rc = env->io->truncate(env->io->ctx, env->lfd, 0)) == 0)
-			rc = env->io->truncate(env->io->ctx, env->lfd, size);
-		if (rc != 0)
-			goto out;
-	}
-	env->sh = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, env->lfd,
-	               0);
-	if (env->sh == MAP_FAILED) {
-		env->sh = NULL;
-		rc = -errno;
+	rc = lock_file_map(env, size);
+	if (rc != 0)
 		goto out;
-	}
-	env->sh_size = size;
-	env->slots = (struct rslot *)((uint8_t *)env->sh + 4096);
-	if (alone) {
-		memset(env->sh, 0, size);
-		env->sh->magic = SH_MAGIC;
-		env->sh->version = SH_VERSION;
-		env->sh->nslots = KV_READER_SLOTS;
-		/* keep LOCK_INIT until the caller has published the state */
-		return 1;
-	}
 	if (env->sh->magic != SH_MAGIC || env->sh->version != SH_VERSION) {
 		rc = kv_set_err(KV_EVERSION,
 		                "%s: lock file of another version "
@@ -153,8 +201,42 @@ int readers_open(kv_env *env)
 	}
 	rc = os_lock(env->lfd, LOCK_ALIVE, false, true);
 out:
+	if (rc < 0 && !kv_is_kv_error(rc))
+		kv_set_err(rc, "%s: %s", env->lockpath, strerror(-rc));
 	os_unlock(env->lfd, LOCK_INIT);
 	return rc;
+}
+
+int readers_setup(kv_env *env)
+{
+	size_t size = lock_file_size();
+	uint64_t cur = 0;
+	int rc;
+
+	if (env->private_lock)
+		return 0;
+	rc = os_file_size(env->lfd, &cur);
+	if (rc == 0 && cur != size &&
+	    (rc = env->io->truncate(env->io->ctx, env->lfd, 0)) == 0)
+		rc = env->io->truncate(env->io->ctx, env->lfd, size);
+	if (rc == 0)
+		rc = lock_file_map(env, size);
+	if (rc != 0)
+		return kv_set_err(rc, "%s: %s", env->lockpath, kv_strerror(rc));
+	memset(env->sh, 0, size);
+	env->sh->magic = SH_MAGIC;
+	env->sh->version = SH_VERSION;
+	env->sh->nslots = KV_READER_SLOTS;
+	return 0;
+}
+
+void readers_discard(kv_env *env)
+{
+	if (env->private_lock)
+		return;
+	if (env->lock_created)
+		(void)unlink(env->lockpath);
+	os_unlock(env->lfd, LOCK_INIT);
 }
 
 int readers_init_done(kv_env *env)

@@ -6,8 +6,9 @@
 #
 # Completes the commands, each command's options, the -o mount options,
 # store files (DB, DEST), folders (DIR, MOUNTPOINT), the snapshot sub-words
-# and snapshot names, read with `cccfs snapshot DB list` (for diff, with
-# live beside them).
+# and snapshot names, read with `cccfs snapshot DB list` (of the default
+# store, as cccfs finds it, when DB is left out; for diff, with live
+# beside them).
 
 # The helpers set variables rather than print: no subshell per TAB.
 
@@ -73,9 +74,11 @@ _cccfs_files() {
 # CUR, from `PROGRAM snapshot DB list`; none, quietly, when DB is no store
 # or cannot be read.  Its rows are NAME CREATED(date time) TXN RECORDS
 # SPACE(number unit), the name padded with blanks and possibly holding
-# some; the header and the "no snapshots" line are no such rows.
+# some; the header and the "no snapshots" line are no such rows.  The
+# list prints control bytes and backslashes in a name as C escapes
+# (\x1b, \n, \\), which printf %b turns back into the name's bytes.
 _cccfs_names() {
-	local prog db cur line names=() to=()
+	local prog db cur line name names=() to=()
 	local re='^(.*[^ ]) +[0-9]+-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}Z'
 	re+=' +[0-9]+ +[0-9]+ +[0-9.]+ [A-Za-z]+$'
 	_cccfs_path prog "$1"
@@ -84,9 +87,17 @@ _cccfs_names() {
 	[ -f "$db" ] || return 0
 	command -v timeout >/dev/null 2>&1 && to=(timeout 5)
 	while IFS= read -r line; do
-		[[ $line =~ $re ]] && names+=("${BASH_REMATCH[1]}")
+		[[ $line =~ $re ]] || continue
+		printf -v name '%b' "${BASH_REMATCH[1]}"
+		names+=("$name")
 	done < <(${to[@]+"${to[@]}"} "$prog" snapshot "$db" list 2>/dev/null)
 	_cccfs_add "$cur" 1 ${names[@]+"${names[@]}"}
+}
+
+# _cccfs_default VAR: into VAR, the store a command uses when DB is left
+# out, as cccfs finds it.
+_cccfs_default() {
+	printf -v "$1" '%s' "${XDG_DATA_HOME:-$HOME/.local/share}/cccfs/ccc.db"
 }
 
 # _cccfs_mount_opts CUR: the -o list: option names after its last comma,
@@ -117,7 +128,7 @@ _cccfs_mount_opts() {
 
 _cccfs() {
 	local words=() w i join=0 cur prev cmd prog n db skip
-	local pos=() arg=0 optend=0
+	local pos=() ops=() arg=0 optend=0
 
 	COMPREPLY=()
 	# The words cccfs will see: bash splits at = and : (COMP_WORDBREAKS)
@@ -169,8 +180,6 @@ _cccfs() {
 			arg=0
 		elif ((optend)) || [[ $w != -?* ]]; then
 			pos+=("$w")
-			# mount stops at its first operand, like its getopt
-			[ "$cmd" = mount ] && optend=1
 		elif [ "$w" = -- ]; then
 			optend=1
 		elif [ "$cmd" = mount ] && [[ $w =~ ^-[fd]*o$ ]]; then
@@ -183,21 +192,26 @@ _cccfs() {
 			arg=1
 		fi
 	done
-	# the store: the first operand, which backup and export also take
-	# after their options
-	db=${pos[0]-}
-	if [ -z "$db" ]; then
-		skip=0
-		for w in "${words[@]:n}"; do
-			if ((skip)); then
-				skip=0
-			elif [ "$w" = --snapshot ]; then
-				skip=1
-			elif [[ $w != -?* ]]; then
-				db=$w
-				break
-			fi
-		done
+	# the store of backup and export, whose operands may also follow the
+	# cursor: the first of two, else the default store; a lone operand
+	# that is a file is taken for a store still to be followed by DEST
+	ops=(${pos[@]+"${pos[@]}"})
+	skip=0
+	for w in "${words[@]:n}"; do
+		if ((skip)); then
+			skip=0
+		elif [ "$w" = --snapshot ]; then
+			skip=1
+		elif [[ $w != -?* ]]; then
+			ops+=("$w")
+		fi
+	done
+	_cccfs_default db
+	if ((${#ops[@]} >= 2)); then
+		db=${ops[0]}
+	elif ((${#ops[@]} == 1)); then
+		_cccfs_path w "${ops[0]}"
+		[ -f "$w" ] && db=${ops[0]}
 	fi
 	if ((arg)); then
 		case $prev in
@@ -222,8 +236,7 @@ _cccfs() {
 	esac
 	if [[ $cur == -* ]] && ((!optend)); then
 		case $cmd in
-		mount) ((${#pos[@]} == 0)) &&
-			_cccfs_add "$cur" 0 -f -d -o --help ;;
+		mount) _cccfs_add "$cur" 0 -f -d -o --help ;;
 		check) ((${#pos[@]} == 0)) &&
 			_cccfs_add "$cur" 0 -v --refs --help ;;
 		backup | export) _cccfs_add "$cur" 0 --snapshot --help ;;
@@ -236,10 +249,12 @@ _cccfs() {
 		esac
 		return 0
 	fi
+	# DB may be left out: the first operand is a store or what follows
+	# it (a mount point, DEST, DIR), so files and folders both; for
+	# snapshot, an action word there means the default store
 	case $cmd:${#pos[@]} in
-	mount:0 | init:0 | check:0 | stat:0 | snapshot:0 | backup:[01] | \
-	export:0 | import:0 | log:0 | restore:0 | diff:0 | label:0 | \
-	refs:0 | mv:0)
+	mount:0 | init:0 | check:0 | stat:0 | backup:[01] | export:0 | \
+	import:0 | log:0 | restore:0 | diff:0 | label:0 | refs:0 | mv:0)
 		_cccfs_files "$cur" ;;
 	label:1)
 		_cccfs_add "$cur" 0 set rm list ;;
@@ -248,11 +263,22 @@ _cccfs() {
 		_cccfs_names "$prog" "${pos[0]}" "$cur" ;;
 	mount:1 | umount:0 | export:1 | import:1)
 		_cccfs_files "$cur" -d ;;
+	snapshot:0)
+		_cccfs_add "$cur" 0 create list delete restore
+		_cccfs_files "$cur" ;;
 	snapshot:1)
-		_cccfs_add "$cur" 0 create list delete restore ;;
+		case ${pos[0]} in
+		delete | restore)
+			_cccfs_default db
+			_cccfs_names "$prog" "$db" "$cur" ;;
+		create | list) ;;
+		*) _cccfs_add "$cur" 0 create list delete restore ;;
+		esac
+		;;
 	snapshot:2)
-		case ${pos[1]} in
-		delete | restore) _cccfs_names "$prog" "${pos[0]}" "$cur" ;;
+		case ${pos[0]}:${pos[1]} in
+		create:* | list:* | delete:* | restore:*) ;;
+		*:delete | *:restore) _cccfs_names "$prog" "${pos[0]}" "$cur" ;;
 		esac
 		;;
 	mount:* | umount:* | init:* | check:* | stat:* | snapshot:* | \

@@ -1,5 +1,5 @@
 /*
- * backup: `cccfs backup DB DEST [--snapshot NAME]`, a compacted copy of
+ * backup: `cccfs backup [DB] DEST [--snapshot NAME]`, a compacted copy of
  * one commit through kv_env_copy_progress(), made only from a store that
  * shows no damage, and opened once written before it is called good.
  */
@@ -17,19 +17,18 @@
 #include "store.h"
 
 static const char cmd_backup_usage[] =
-        "usage: cccfs backup DB DEST [--snapshot NAME]\n"
+        "usage: cccfs backup [DB] DEST [--snapshot NAME]\n"
         "\n"
         "Write a compacted single-file copy of the live state (or of one\n"
         "snapshot) to DEST, which must not exist.  Consistent as of one\n"
         "commit even while the store is mounted and written.  DEST is a\n"
         "store of its own: mount it, check it, restore from it.  A store\n"
         "that `cccfs check` finds damaged is not copied (export what still\n"
-        "reads instead).\n"
-        "\n"
+        "reads instead).\n" CLI_DEFAULT_DB_HELP "\n"
         "examples:\n"
-        "  cccfs backup ~/.local/share/cccfs/ccc.db /backup/ccc-$(date "
-        "+%F).db\n"
-        "  cccfs backup ~/.local/share/cccfs/ccc.db old.db --snapshot monday\n";
+        "  cccfs backup /backup/ccc-$(date +%F).db\n"
+        "  cccfs backup old.db --snapshot monday\n"
+        "  cccfs backup /srv/ccc/team.db /backup/team.db\n";
 
 static void backup_progress(void *ctx, uint64_t done, uint64_t total)
 {
@@ -43,6 +42,7 @@ static void backup_progress(void *ctx, uint64_t done, uint64_t total)
 int cmd_backup(int argc, char **argv)
 {
 	const char *pos[2], *snap = NULL;
+	char shown[CLI_ESCAPED_MAX] = "";
 	struct progress p;
 	struct kv_stat st;
 	char size[32];
@@ -54,6 +54,8 @@ int cmd_backup(int argc, char **argv)
 
 	if (rc >= 0)
 		return rc;
+	if (snap)
+		cli_escape(shown, sizeof(shown), snap);
 	if (lstat(pos[1], &sb) == 0) {
 		fprintf(stderr,
 		        "cccfs: %s already exists; backup writes a new "
@@ -77,11 +79,15 @@ int cmd_backup(int argc, char **argv)
 	rc = kv_env_copy_progress(env, pos[1], snap, 0600, backup_progress, &p);
 	progress_end(&p);
 	kv_env_close(env);
+	if (rc == KV_ENOTFOUND && snap) {
+		cli_no_snapshot(pos[0], snap);
+		return 1;
+	}
 	if (rc != 0) {
-		char what[KV_MAX_NAME + 64];
+		char what[CLI_ESCAPED_MAX + 4200];
 
 		snprintf(what, sizeof(what), "cannot back up%s%s to %s",
-		         snap ? " snapshot " : "", snap ? snap : "", pos[1]);
+		         snap ? " snapshot " : "", shown, pos[1]);
 		cli_fail(pos[0], what, rc);
 		return 1; /* the copy removed what it made; never someone's */
 	}
@@ -97,6 +103,6 @@ int cmd_backup(int argc, char **argv)
 	}
 	cli_format_size(size, sizeof(size), st.file_size);
 	printf("wrote %s (%s, %" PRIu64 " tables)%s%s\n", pos[1], size,
-	       st.tables, snap ? " from snapshot " : "", snap ? snap : "");
+	       st.tables, snap ? " from snapshot " : "", shown);
 	return 0;
 }

@@ -1,5 +1,5 @@
 /*
- * check: `cccfs check [-v] DB`, offline (or live) verification of a
+ * check: `cccfs check [-v] [DB]`, offline (or live) verification of a
  * database.
  *
  * 1. kv_check(): pages, checksums, key order, accounting.
@@ -30,8 +30,8 @@
 #include "yaml_check.h"
 
 const char cmd_check_usage[] =
-        "usage: cccfs check [-v] DB\n"
-        "       cccfs check --refs DB\n"
+        "usage: cccfs check [-v] [DB]\n"
+        "       cccfs check --refs [DB]\n"
         "\n"
         "Verify the store: page checksums, key order, counts and page\n"
         "accounting, then every record re-validated as YAML, every file\n"
@@ -41,10 +41,10 @@ const char cmd_check_usage[] =
         "exist, as PATH: line L, column C: agent 'x' does not exist.\n"
         "Works while mounted.  -v lists each\n"
         "entry.  Exit 0 when clean, 3 when problems were found, 1 when the\n"
-        "check could not run.\n"
-        "\n"
-        "example:\n"
-        "  cccfs check ~/.local/share/cccfs/ccc.db\n";
+        "check could not run.\n" CLI_DEFAULT_DB_HELP "\n"
+        "examples:\n"
+        "  cccfs check\n"
+        "  cccfs check -v /backup/ccc-2026-11-02.db\n";
 
 struct check_state {
 	struct stx *s;
@@ -228,8 +228,7 @@ static int check_store(const char *db, int verbose)
 	memset(&rep, 0, sizeof(rep));
 	rc = kv_check(env, kv_problem, &cs, &rep);
 	if (rc != 0 && rc != KV_ECORRUPT) {
-		fprintf(stderr, "cccfs: %s: check failed: %s %s\n", db,
-		        kv_strerror(rc), kv_errmsg());
+		cli_fail(db, "check failed", rc);
 		kv_env_close(env);
 		return 1;
 	}
@@ -306,7 +305,10 @@ int cmd_check(int argc, char **argv)
 		else
 			db = argv[i];
 	}
-	if (db == NULL || (refs && verbose))
+	if (refs && verbose)
 		return cli_usage_error("check", cmd_check_usage);
+	db = cli_db_or_default(db);
+	if (db == NULL)
+		return 2;
 	return refs ? check_refs(db) : check_store(db, verbose);
 }

@@ -20,6 +20,11 @@
 
 /* ---- the commands ------------------------------------------------------ */
 
+/* What every command's help says of a DB left out (cli_default_db()). */
+#define CLI_DEFAULT_DB_HELP                                            \
+	"Without DB: the default store, $XDG_DATA_HOME/cccfs/ccc.db\n" \
+	"(~/.local/share/cccfs/ccc.db when XDG_DATA_HOME is not set).\n"
+
 int cmd_mount(int argc, char **argv);
 extern const char cmd_mount_usage[];
 /* `cccfs DB MOUNTPOINT [-o OPTIONS]`, as mount(8) runs it: main()'s own
@@ -67,6 +72,25 @@ int cmd_import(int argc, char **argv);
 
 /* ---- shared by the commands (common.c) --------------------------------- */
 
+/*
+ * The default store, for a command whose DB is left out:
+ * $XDG_DATA_HOME/cccfs/ccc.db, or ~/.local/share/cccfs/ccc.db when
+ * XDG_DATA_HOME is unset or empty (scripts/run's store).  NULL, after
+ * saying why, when HOME is not set either.
+ *
+ * Whether DB is there is told by the number of arguments (`mount MNT` or
+ * `mount DB MNT`, `backup DEST` or `backup DB DEST`); for snapshot, a
+ * first argument that is one of its actions is the action.  Only in
+ * `cccfs DB MOUNTPOINT`, where DB is never left out, does a word have to
+ * be told from a command: cli_names_store().
+ */
+const char *cli_default_db(void);
+/* db, or the default store when db is NULL (NULL when that has none). */
+const char *cli_db_or_default(const char *db);
+/* Whether db is the default store, whose folder a command that creates
+ * the store makes when missing. */
+bool cli_is_default_db(const char *db);
+
 /* "cccfs: FILE: WHAT: the error", with kv's detail for a kv error. */
 void cli_fail(const char *file, const char *what, int rc);
 /* How a command opens its store: read only or not, created if missing
@@ -86,15 +110,32 @@ int cli_open(const char *db, enum cli_open_how how, kv_env **env);
  * returns 2. */
 int cli_usage_error(const char *cmd, const char *usage);
 
+/* Whether word, where a command could stand, names a store: it names an
+ * existing file, ends in ".db" or holds a '/'.  A command has none of
+ * these, so a mistyped one is never taken for a store. */
+bool cli_names_store(const char *word);
+/* The command nearest to a mistyped word, or NULL when none is close. */
+const char *cli_nearest(const char *word, const char *const *names, size_t n);
+
 /* "2026-11-02 12:34:05Z" of a time in ns since the epoch, UTC. */
 void cli_format_utc(char *buf, size_t n, int64_t ns);
 /* "512 B", "16.0 KiB", "1.5 GiB". */
 void cli_format_size(char *buf, size_t n, uint64_t bytes);
+/* "cccfs: DB: no snapshot named 'NAME'", and how to list those there are. */
+void cli_no_snapshot(const char *db, const char *name);
 /* 0 if name can name a snapshot, else says why and returns -EINVAL. */
 int cli_check_snapshot_name(const char *name);
+/* Room for cli_escape() of a snapshot name (4 bytes out per byte in). */
+#define CLI_ESCAPED_MAX (4 * KV_MAX_NAME + 1)
+/* s as it may be printed to a terminal: control characters (C0, DEL and
+ * C1, raw or UTF-8 encoded) and bytes that are not UTF-8 as C escapes
+ * (\n, \t, \x1b: two hex digits), a backslash as \\; into buf, cut to
+ * n bytes.  Returns buf. */
+const char *cli_escape(char *buf, size_t n, const char *s);
 
 /* Options shared by backup, export and import; positional arguments
- * land in pos[0..npos-1].  Returns -1 to continue, or an exit code. */
+ * land in pos[0..npos-1], pos[0] being DB, the default store when the
+ * arguments are one fewer.  Returns -1 to continue, or an exit code. */
 int cli_parse_args(int argc, char **argv, const char *usage,
                    bool allow_snapshot, bool allow_skip, const char **snap,
                    bool *skip, const char **pos, int npos);

@@ -15,7 +15,9 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -26,13 +28,109 @@
 #include "pathmap.h"
 #include "store.h"
 
+/* The default store's path into buf, quietly; false when there is none. */
+static bool default_db(char *buf, size_t n)
+{
+	const char *data = getenv("XDG_DATA_HOME");
+	const char *home = getenv("HOME");
+	int len = -1;
+
+	if (data != NULL && *data != '\0')
+		len = snprintf(buf, n, "%s/cccfs/ccc.db", data);
+	else if (home != NULL && *home != '\0')
+		len = snprintf(buf, n, "%s/.local/share/cccfs/ccc.db", home);
+	return len >= 0 && (size_t)len < n;
+}
+
+const char *cli_default_db(void)
+{
+	static char path[4096];
+
+	if (default_db(path, sizeof(path)))
+		return path;
+	fputs("cccfs: no default store: neither XDG_DATA_HOME nor HOME is "
+	      "set; name the store (DB)\n",
+	      stderr);
+	return NULL;
+}
+
+const char *cli_db_or_default(const char *db)
+{
+	return db != NULL ? db : cli_default_db();
+}
+
+bool cli_is_default_db(const char *db)
+{
+	char path[4096];
+
+	return default_db(path, sizeof(path)) && strcmp(db, path) == 0;
+}
+
 void cli_fail(const char *file, const char *what, int rc)
 {
-	const char *detail = kv_is_kv_error(rc) ? kv_errmsg() : "";
+	char detail[1024] = "";
 
+	/* kv's detail may quote a snapshot's name as it is */
+	if (kv_is_kv_error(rc))
+		cli_escape(detail, sizeof(detail), kv_errmsg());
 	fprintf(stderr, "cccfs: %s: %s: %s%s%s\n", file, what,
 	        kv_is_kv_error(rc) ? kv_strerror(rc) : strerror(-rc),
 	        *detail ? ": " : "", detail);
+}
+
+/* The length of the UTF-8 sequence at s that is no control character
+ * (C1 is U+0080..U+009F), or 0. */
+static size_t utf8_printable(const unsigned char *s)
+{
+	size_t len;
+	uint32_t c;
+
+	if (s[0] < 0xc2 || s[0] > 0xf4)
+		return 0;
+	len = s[0] < 0xe0 ? 2 : s[0] < 0xf0 ? 3 : 4;
+	c = s[0] & (0x7f >> len);
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		c = c << 6 | (s[i] & 0x3f);
+	}
+	/* overlong, surrogate, beyond U+10FFFF, C1 */
+	if ((len == 3 && c < 0x800) || (len == 4 && c < 0x10000) ||
+	    (c >= 0xd800 && c <= 0xdfff) || c > 0x10ffff || c < 0xa0)
+		return 0;
+	return len;
+}
+
+const char *cli_escape(char *buf, size_t n, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t o = 0;
+
+	while (*p && o + 5 <= n) {
+		size_t len = utf8_printable(p);
+
+		if (len > 0) {
+			if (o + len + 1 > n)
+				break;
+			memcpy(buf + o, p, len);
+			o += len;
+			p += len;
+		} else if (*p == '\\') {
+			buf[o++] = '\\';
+			buf[o++] = '\\';
+			p++;
+		} else if (*p >= 0x20 && *p < 0x7f) {
+			buf[o++] = (char)*p++;
+		} else if (*p >= '\a' && *p <= '\r') {
+			buf[o++] = '\\';
+			buf[o++] = "abtnvfr"[*p++ - '\a'];
+		} else {
+			o += (size_t)snprintf(buf + o, n - o, "\\x%02x", *p++);
+		}
+	}
+	if (n > 0)
+		buf[o] = '\0';
+	return buf;
 }
 
 /* Which of kv_errmsg()'s detail follows the error a failed open prints. */
@@ -74,9 +172,9 @@ static const struct open_mode {
 	                      NOTES_NONE },
 	[CLI_OPEN_INIT] = { KV_CREATE, false, "cannot open", DETAIL_ANY,
 	                    "cannot initialize", NOTES_INIT },
-	[CLI_OPEN_CHECK] = { KV_RDONLY, false, NULL, DETAIL_ANY, NULL,
+	[CLI_OPEN_CHECK] = { KV_RDONLY, true, NULL, DETAIL_ANY, NULL,
 	                     NOTES_CHECK },
-	[CLI_OPEN_STAT] = { KV_RDONLY, false, NULL, DETAIL_NONE, NULL,
+	[CLI_OPEN_STAT] = { KV_RDONLY, true, NULL, DETAIL_NONE, NULL,
 	                    NOTES_NONE },
 };
 
@@ -142,20 +240,94 @@ int cli_open(const char *db, enum cli_open_how how, kv_env **env)
 	int rc;
 
 	if (m->must_exist && stat(db, &st) != 0) {
-		fprintf(stderr, "cccfs: %s: %s%s\n", db, strerror(errno),
-		        errno == ENOENT ? " (create a store with `cccfs init "
-		                          "DB`)"
-		                        : "");
-		return -errno;
+		int err = errno;
+
+		fprintf(stderr, "cccfs: %s: %s%s\n", db, strerror(err),
+		        err != ENOENT ? ""
+		        : cli_is_default_db(db)
+		                ? " (the default store; create "
+		                  "it with `cccfs init`)"
+		                : " (create a store with `cccfs "
+		                  "init DB`)");
+		return -err;
+	}
+	if ((m->flags & KV_CREATE) && cli_is_default_db(db)) {
+		rc = store_make_folder(db);
+		if (rc != 0) {
+			fprintf(stderr,
+			        "cccfs: %s: cannot make the default store's "
+			        "folder: %s\n",
+			        db, strerror(-rc));
+			return rc;
+		}
 	}
 	rc = store_open(db, m->flags, env, &failed);
-	if (rc != 0 && failed == STORE_STEP_OPEN)
+	if (rc != 0 && failed == STORE_STEP_LOCK)
+		fprintf(stderr, "cccfs: %s\n", kv_errmsg()); /* names it */
+	else if (rc != 0 && failed == STORE_STEP_OPEN)
 		say_cannot_open(db, m, rc);
 	else if (rc != 0)
 		cli_fail(db, m->cannot_init, rc);
 	else
 		say_recovery(*env, db, m->notes);
 	return rc;
+}
+
+bool cli_names_store(const char *word)
+{
+	size_t n = strlen(word);
+	struct stat st;
+
+	return strchr(word, '/') != NULL ||
+	       (n > 3 && strcmp(word + n - 3, ".db") == 0) ||
+	       (stat(word, &st) == 0 && S_ISREG(st.st_mode));
+}
+
+/* The edit distance of a and b, a transposition counting as one (the
+ * optimal string alignment distance), for words of up to 31 bytes. */
+static size_t edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	size_t d[32][32];
+
+	if (la > 31 || lb > 31)
+		return SIZE_MAX;
+	for (size_t i = 0; i <= la; i++)
+		d[i][0] = i;
+	for (size_t j = 0; j <= lb; j++)
+		d[0][j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		for (size_t j = 1; j <= lb; j++) {
+			size_t best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+
+			if (d[i - 1][j] + 1 < best)
+				best = d[i - 1][j] + 1;
+			if (d[i][j - 1] + 1 < best)
+				best = d[i][j - 1] + 1;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] &&
+			    a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < best)
+				best = d[i - 2][j - 2] + 1;
+			d[i][j] = best;
+		}
+	}
+	return d[la][lb];
+}
+
+/* Close: one edit for words of up to 4 bytes, two for longer ones. */
+const char *cli_nearest(const char *word, const char *const *names, size_t n)
+{
+	size_t most = strlen(word) <= 4 ? 1 : 2, best = SIZE_MAX;
+	const char *nearest = NULL;
+
+	for (size_t i = 0; i < n; i++) {
+		size_t d = edit_distance(word, names[i]);
+
+		if (d <= most && d < best) {
+			best = d;
+			nearest = names[i];
+		}
+	}
+	return nearest;
 }
 
 void cli_format_utc(char *buf, size_t n, int64_t ns)
@@ -183,14 +355,28 @@ void cli_format_size(char *buf, size_t n, uint64_t bytes)
 		snprintf(buf, n, "%.1f %s", v, unit[u]);
 }
 
+void cli_no_snapshot(const char *db, const char *name)
+{
+	char shown[CLI_ESCAPED_MAX];
+
+	fprintf(stderr,
+	        "cccfs: %s: no snapshot named '%s' (`cccfs snapshot %s%slist` "
+	        "lists them)\n",
+	        db, cli_escape(shown, sizeof(shown), name),
+	        cli_is_default_db(db) ? "" : db,
+	        cli_is_default_db(db) ? "" : " ");
+}
+
 /* A snapshot name is a folder name under .snapshots. */
 int cli_check_snapshot_name(const char *name)
 {
 	if (pm_check_name(name) != 0 || strlen(name) > KV_MAX_NAME) {
+		char shown[CLI_ESCAPED_MAX];
+
 		fprintf(stderr,
 		        "cccfs: '%s' cannot name a snapshot: use 1 to "
 		        "%u bytes, no '/', not '.' or '..'\n",
-		        name, KV_MAX_NAME);
+		        cli_escape(shown, sizeof(shown), name), KV_MAX_NAME);
 		return -EINVAL;
 	}
 	return 0;
@@ -218,7 +404,7 @@ int cli_parse_args(int argc, char **argv, const char *usage,
                    bool allow_snapshot, bool allow_skip, const char **snap,
                    bool *skip, const char **pos, int npos)
 {
-	int c;
+	int c, given, skip_db;
 
 	optind = 0;
 	opterr = 1;
@@ -242,12 +428,16 @@ int cli_parse_args(int argc, char **argv, const char *usage,
 			return 2;
 		}
 	}
-	if (argc - optind != npos) {
+	given = argc - optind;
+	if (given != npos && given != npos - 1) {
 		fputs(usage, stderr);
 		return 2;
 	}
-	for (int i = 0; i < npos; i++)
-		pos[i] = argv[optind + i];
+	skip_db = npos - given; /* 1: DB left out */
+	if (skip_db == 1 && (pos[0] = cli_default_db()) == NULL)
+		return 2;
+	for (int i = skip_db; i < npos; i++)
+		pos[i] = argv[optind + i - skip_db];
 	if (*snap && cli_check_snapshot_name(*snap) != 0)
 		return 2;
 	return -1;

@@ -23,7 +23,7 @@
 #include "yamldiff.h"
 
 const char cmd_diff_usage[] =
-        "usage: cccfs diff DB FROM [TO] [PATH...] [--patch | --yaml]\n"
+        "usage: cccfs diff [DB] FROM [TO] [PATH...] [--patch | --yaml]\n"
         "\n"
         "What changed from FROM to TO (default: live).  Each is a snapshot\n"
         "name, live (the tree as it is), or PATH@N, version N of one\n"
@@ -37,7 +37,8 @@ const char cmd_diff_usage[] =
         "--patch adds a unified diff of each change, --yaml the changed\n"
         "keys (steps[2].agent: reviewer -> triager).  Exit status 0\n"
         "whether or not there are changes.  Works while mounted.\n"
-        "\n"
+        "DB is the first operand when it names a file that exists or\n"
+        "ends in .db.\n" CLI_DEFAULT_DB_HELP "\n"
         "examples:\n"
         "  cccfs diff ~/.local/share/cccfs/ccc.db before-cleanup\n"
         "  cccfs diff ~/.local/share/cccfs/ccc.db auto-2026-12-01T090000Z "
@@ -352,6 +353,17 @@ static int diff_versions(struct side *from, struct side *to, enum show show)
 	return rc;
 }
 
+/* A word names the store when it is a file or ends in .db: FROM and TO
+ * (snapshot names, live, PATH@N) are neither. */
+static bool is_store_file(const char *word)
+{
+	size_t n = strlen(word);
+	struct stat st;
+
+	return (n > 3 && strcmp(word + n - 3, ".db") == 0) ||
+	       (stat(word, &st) == 0 && S_ISREG(st.st_mode));
+}
+
 int cmd_diff(int argc, char **argv)
 {
 	const char *pos[3] = { 0 };
@@ -364,6 +376,15 @@ int cmd_diff(int argc, char **argv)
 
 	if (paths == NULL)
 		return 1;
+	/* DB left out: the first operand names no store file (one that
+	 * exists, or a name ending in .db) */
+	for (int i = 1; i < argc; i++) {
+		if (*argv[i] == '-')
+			continue;
+		if (!is_store_file(argv[i]))
+			npos = 1; /* pos[0] stays NULL: the default */
+		break;
+	}
 	for (int i = 1; i < argc && code == 0; i++) {
 		if (strcmp(argv[i], "--patch") == 0 && show == SHOW_NAMES) {
 			show = SHOW_PATCH;
@@ -392,6 +413,8 @@ int cmd_diff(int argc, char **argv)
 	}
 	if (code == 0 && npos < 2)
 		code = cli_usage_error("diff", cmd_diff_usage);
+	if (code == 0 && (pos[0] = cli_db_or_default(pos[0])) == NULL)
+		code = 2;
 	if (code == 0 && (parse_side(pos[1], &from) != 0 ||
 	                  parse_side(pos[2] ? pos[2] : "live", &to) != 0))
 		code = 2;

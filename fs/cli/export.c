@@ -1,5 +1,5 @@
 /*
- * export: `cccfs export DB DIR [--snapshot NAME]` writes a plain tree of
+ * export: `cccfs export [DB] DIR [--snapshot NAME]` writes a plain tree of
  * the records (folders and .yaml/.yml files, with their modes and times),
  * the tree `cccfs import` loads back.
  */
@@ -25,7 +25,7 @@
 #include "store.h"
 
 static const char cmd_export_usage[] =
-        "usage: cccfs export DB DIR [--snapshot NAME]\n"
+        "usage: cccfs export [DB] DIR [--snapshot NAME]\n"
         "\n"
         "Write every record (of the live state, or of one snapshot) as a "
         "plain\n"
@@ -34,12 +34,11 @@ static const char cmd_export_usage[] =
         "notes that are not .yaml/.yml) are left out.  DIR must not exist\n"
         "or be empty.  `cccfs import` loads such a tree back.  From a store\n"
         "`cccfs check` finds damaged, it exports what still reads, warns,\n"
-        "and exits 3.\n"
-        "\n"
+        "and exits 3.\n" CLI_DEFAULT_DB_HELP "\n"
         "examples:\n"
-        "  cccfs export ~/.local/share/cccfs/ccc.db ~/ccc-export\n"
-        "  cccfs export ~/.local/share/cccfs/ccc.db /tmp/monday --snapshot "
-        "monday\n";
+        "  cccfs export ~/ccc-export\n"
+        "  cccfs export /tmp/monday --snapshot monday\n"
+        "  cccfs export /backup/ccc-2026-11-02.db /tmp/old\n";
 
 struct child {
 	char *name;
@@ -88,16 +87,14 @@ struct xport {
 	const char *failed; /* the output path that failed */
 };
 
+/* The node's access and modification times on the exported path, to the
+ * nanosecond, before 1970 as well. */
 static void set_times(int dirfd, const char *path, const struct node *n)
 {
 	struct timespec ts[2];
 
-	ts[0].tv_sec = (time_t)(n->atime / 1000000000);
-	ts[0].tv_nsec = (long)(n->atime % 1000000000);
-	ts[1].tv_sec = (time_t)(n->mtime / 1000000000);
-	ts[1].tv_nsec = (long)(n->mtime % 1000000000);
-	if (ts[0].tv_nsec < 0 || ts[1].tv_nsec < 0)
-		return; /* before 1970: leave the time of writing */
+	ts[0] = node_timespec(n->atime);
+	ts[1] = node_timespec(n->mtime);
 	(void)utimensat(dirfd, path, ts, AT_SYMLINK_NOFOLLOW);
 }
 
@@ -233,11 +230,14 @@ int cmd_export(int argc, char **argv)
 	memset(&x, 0, sizeof(x));
 	rc = snap ? stx_begin_snapshot(env, snap, &x.s)
 	          : stx_begin(env, false, &x.s);
-	if (rc != 0) {
+	if (rc == -ENOENT && snap)
+		cli_no_snapshot(pos[0], snap);
+	else if (rc != 0)
 		cli_fail(pos[0],
 		         snap ? "cannot read the snapshot"
 		              : "cannot read the store",
 		         rc);
+	if (rc != 0) {
 		kv_env_close(env);
 		return 1;
 	}

@@ -1,5 +1,5 @@
 /*
- * import: `cccfs import DB DIR [--skip-invalid]` loads a tree of records
+ * import: `cccfs import [DB] DIR [--skip-invalid]` loads a tree of records
  * -- the one export or `cp -a` of a snapshot folder makes -- in one
  * transaction, after validating every file.
  */
@@ -27,7 +27,7 @@
 #include "yaml_check.h"
 
 static const char cmd_import_usage[] =
-        "usage: cccfs import DB DIR [--skip-invalid]\n"
+        "usage: cccfs import [DB] DIR [--skip-invalid]\n"
         "\n"
         "Load a tree of YAML files -- DIR/workflows, DIR/agents, DIR/prompts,\n"
         "as `cccfs export` or `cp -a` of a snapshot folder makes -- into the\n"
@@ -35,12 +35,13 @@ static const char cmd_import_usage[] =
         "one is reported with its path, line and column, and nothing is\n"
         "imported unless all are good (--skip-invalid imports the others).\n"
         "Records already in the store at the same path are replaced; others\n"
-        "are kept.  Imported files and folders are writable by their owner.\n"
+        "are kept.  Files and folders keep their modes and times, so a copy\n"
+        "of a snapshot folder comes in read-only, as the snapshot shows it\n"
+        "(`chmod -R u+w DIR` first for writable records).\n"
         "Files that are not .yaml/.yml records are left out, with a note.\n"
-        "DB is created if it does not exist.\n"
-        "\n"
+        "DB is created if it does not exist.\n" CLI_DEFAULT_DB_HELP "\n"
         "examples:\n"
-        "  cccfs import ~/.local/share/cccfs/ccc.db ~/ccc-export\n"
+        "  cccfs import ~/ccc-export\n"
         "  cccfs import new.db /backup/monday --skip-invalid\n";
 
 struct item {
@@ -176,37 +177,75 @@ static int import_walk(struct import *im, const char *rel, const char *src)
 	return rc;
 }
 
-/* Read a whole record file (at most max bytes). */
+/*
+ * Read a whole record file: to its end, whatever size fstat gave (a file
+ * in /proc says 0, and a file may change while it is read), and at most
+ * max bytes (-EFBIG beyond).  A read that fails is an error, never a
+ * shorter record.  *data is malloc'd, *len bytes.
+ */
 static int read_file(const char *path, size_t max, char **data, size_t *len)
 {
 	struct stat st;
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	size_t got = 0;
-	char *buf;
+	size_t got = 0, cap;
+	char *buf = NULL;
+	int rc = 0;
 
 	if (fd < 0)
 		return -errno;
-	if (fstat(fd, &st) != 0 || (uint64_t)st.st_size > max) {
-		int rc = (uint64_t)st.st_size > max ? -EFBIG : -errno;
-
-		close(fd);
-		return rc;
+	if (fstat(fd, &st) != 0) {
+		rc = -errno;
+		goto out;
 	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (buf == NULL) {
-		close(fd);
-		return -ENOMEM;
+	if ((uint64_t)st.st_size > max) {
+		rc = -EFBIG;
+		goto out;
 	}
-	while (got < (size_t)st.st_size) {
-		ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
+	/* a byte more than the size, to meet the end in the first read */
+	cap = (size_t)st.st_size + 1;
+	if (cap < 4096)
+		cap = max < 4096 ? max + 1 : 4096;
+	for (;;) {
+		ssize_t r;
 
+		if (got == cap) {
+			size_t ncap = cap > max / 2 ? max + 1 : cap * 2;
+			char *nb;
+
+			if (ncap <= cap) {
+				rc = -EFBIG;
+				break;
+			}
+			nb = realloc(buf, ncap);
+			if (nb == NULL) {
+				rc = -ENOMEM;
+				break;
+			}
+			buf = nb;
+			cap = ncap;
+		} else if (buf == NULL && (buf = malloc(cap)) == NULL) {
+			rc = -ENOMEM;
+			break;
+		}
+		r = read(fd, buf + got, cap - got);
 		if (r < 0 && errno == EINTR)
 			continue;
-		if (r <= 0)
+		if (r < 0) {
+			rc = -errno;
+			break;
+		}
+		if (r == 0)
 			break;
 		got += (size_t)r;
 	}
+	if (rc == 0 && got > max)
+		rc = -EFBIG;
+out:
 	close(fd);
+	if (rc != 0) {
+		free(buf);
+		return rc;
+	}
 	*data = buf;
 	*len = got;
 	return 0;
@@ -242,12 +281,11 @@ static int import_load(const struct item *e, struct progress *p, char **data,
 	return rc;
 }
 
-/* Put one folder or record into the store. */
+/* Put one folder or record into the store, with its mode and times. */
 static int import_put(struct stx *s, const struct item *e, const char *data,
                       size_t len)
 {
-	uint32_t mode =
-	        (uint32_t)(e->st.st_mode & 07777) | (e->dir ? 0700u : 0600u);
+	uint32_t mode = (uint32_t)(e->st.st_mode & 07777);
 	struct node n;
 	int rc = store_node_get(s, e->rel, &n);
 
@@ -304,10 +342,12 @@ int cmd_import(int argc, char **argv)
 	if (rc >= 0)
 		return rc;
 	rc = 0;
-	if (stat(pos[1], &st) != 0 || !S_ISDIR(st.st_mode)) {
-		fprintf(stderr, "cccfs: %s: %s\n", pos[1],
-		        errno && !S_ISDIR(st.st_mode) ? strerror(errno)
-		                                      : "not a folder");
+	if (stat(pos[1], &st) != 0) {
+		fprintf(stderr, "cccfs: %s: %s\n", pos[1], strerror(errno));
+		return 1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "cccfs: %s: not a folder\n", pos[1]);
 		return 1;
 	}
 	/* 1. walk: the three kind folders, nothing else at the top */

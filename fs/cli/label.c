@@ -16,9 +16,9 @@
 #include "store.h"
 
 const char cmd_label_usage[] =
-        "usage: cccfs label DB set NAME PATH [--version N]\n"
-        "       cccfs label DB rm NAME [PATH]\n"
-        "       cccfs label DB list [NAME]\n"
+        "usage: cccfs label [DB] set NAME PATH [--version N]\n"
+        "       cccfs label [DB] rm NAME [PATH]\n"
+        "       cccfs label [DB] list [NAME]\n"
         "\n"
         "A label pins versions of records for the programs that use them,\n"
         "while you go on editing: set puts label NAME on version N of the\n"
@@ -28,8 +28,7 @@ const char cmd_label_usage[] =
         "tree of exactly the labelled versions.  A label follows its record\n"
         "through renames, and history never prunes a labelled version.\n"
         "Each change is one commit, shown by cccfs log.  Works while\n"
-        "mounted.\n"
-        "\n"
+        "mounted.\n" CLI_DEFAULT_DB_HELP "\n"
         "examples:\n"
         "  cccfs label ~/.local/share/cccfs/ccc.db set production "
         "prompts/review.yaml\n"
@@ -111,7 +110,15 @@ int cmd_label(int argc, char **argv)
 		else
 			pos[npos++] = argv[i];
 	}
-	/* DB OP [NAME [PATH]] */
+	/* [DB] OP [NAME [PATH]]: an action word first means no DB */
+	if (npos >= 1 && npos < 4 &&
+	    (strcmp(pos[0], "set") == 0 || strcmp(pos[0], "rm") == 0 ||
+	     strcmp(pos[0], "list") == 0)) {
+		for (int i = npos; i > 0; i--)
+			pos[i] = pos[i - 1];
+		pos[0] = NULL;
+		npos++;
+	}
 	if (npos < 2 ||
 	    (strcmp(pos[1], "set") == 0    ? npos != 4
 	     : strcmp(pos[1], "rm") == 0   ? npos < 3
@@ -140,6 +147,9 @@ int cmd_label(int argc, char **argv)
 		return 2;
 	}
 	if (npos == 4 && cli_store_path(pos[3], path, sizeof(path)) != 0)
+		return 2;
+	pos[0] = cli_db_or_default(pos[0]);
+	if (pos[0] == NULL)
 		return 2;
 	if (cli_open(pos[0],
 	             strcmp(pos[1], "list") == 0 ? CLI_OPEN_READ

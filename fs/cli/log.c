@@ -17,7 +17,7 @@
 #include "textdiff.h"
 
 const char cmd_log_usage[] =
-        "usage: cccfs log DB [PATH] [-n COUNT]\n"
+        "usage: cccfs log [DB] [PATH] [-n COUNT]\n"
         "\n"
         "With PATH (as in the mount: prompts/review.yaml), the record's\n"
         "versions, newest first: version, commit time (UTC), size, lines\n"
@@ -28,8 +28,7 @@ const char cmd_log_usage[] =
         "changed: + created, M modified, - deleted, R renamed, and\n"
         "L NAME PATH@N for a label set (cccfs label).\n"
         "The versions are the files of MOUNTPOINT/.history/PATH/.  Works\n"
-        "while mounted.\n"
-        "\n"
+        "while mounted.\n" CLI_DEFAULT_DB_HELP "\n"
         "examples:\n"
         "  cccfs log ~/.local/share/cccfs/ccc.db prompts/review.yaml\n"
         "  cccfs log ~/.local/share/cccfs/ccc.db -n 5\n";
@@ -355,8 +354,16 @@ int cmd_log(int argc, char **argv)
 			return cli_usage_error("log", cmd_log_usage);
 		}
 	}
+	/* one operand: a path in the store (below a kind folder), or DB */
+	if (db != NULL && path == NULL &&
+	    pm_kind_of(db + strspn(db, "/")) >= 0 &&
+	    pm_depth(db + strspn(db, "/")) >= 2) {
+		path = db;
+		db = NULL;
+	}
+	db = cli_db_or_default(db);
 	if (db == NULL)
-		return cli_usage_error("log", cmd_log_usage);
+		return 2;
 	if (path != NULL && cli_store_path(path, norm, sizeof(norm)) != 0)
 		return 2;
 	if (cli_open(db, CLI_OPEN_READ, &env) != 0)

@@ -1,5 +1,5 @@
 /*
- * mount: `cccfs mount [-f] [-d] [-o OPTIONS] DB MOUNTPOINT`, and the form
+ * mount: `cccfs mount [-f] [-d] [-o OPTIONS] [DB] MOUNTPOINT`, and the form
  * mount(8) and fstab use, `cccfs DB MOUNTPOINT -o OPTIONS`: the arguments
  * only.  The one file of cli that calls into the daemon (mount_main() in
  * fs/daemon/mount.h), which opens the store and serves it.
@@ -16,25 +16,27 @@
 #include "mount.h"
 
 const char cmd_mount_usage[] =
-        "usage: cccfs mount [-f] [-d] [-o OPTIONS] DB MOUNTPOINT\n"
+        "usage: cccfs mount [-f] [-d] [-o OPTIONS] [DB] MOUNTPOINT\n"
         "\n"
         "Mount the store DB (created if missing, mode 0600) at MOUNTPOINT\n"
         "and return once it is ready; the daemon serves in the background\n"
         "until `cccfs umount MOUNTPOINT`.  -f stays in the foreground,\n"
-        "-d also logs every request.  Options as listed by `cccfs --help`.\n"
-        "\n"
+        "-d also logs every request.  Options as listed by `cccfs --help`,\n"
+        "before or after the paths.\n" CLI_DEFAULT_DB_HELP "\n"
         "examples:\n"
-        "  cccfs mount ~/.local/share/cccfs/ccc.db ~/ccc\n"
-        "  cccfs mount -o snapshot_every=15m,keep=48h,14d,8w DB ~/ccc\n"
+        "  cccfs mount ~/ccc\n"
+        "  cccfs mount -o snapshot_every=15m,keep=48h,14d,8w ~/ccc\n"
+        "  cccfs mount /srv/ccc/team.db ~/team\n"
         "  mount -t fuse.cccfs DB ~/ccc   (or an /etc/fstab line)\n";
 
 int cmd_mount(int argc, char **argv)
 {
-	const char *opts = NULL;
+	const char *opts = NULL, *db;
 	int foreground = 0, debug = 0, c;
 
-	optind = 1;
-	while ((c = getopt(argc, argv, "+fdo:h")) != -1) {
+	/* options may follow the paths, as in the fstab form below */
+	optind = 0;
+	while ((c = getopt(argc, argv, "fdo:h")) != -1) {
 		switch (c) {
 		case 'f':
 			foreground = 1;
@@ -52,10 +54,13 @@ int cmd_mount(int argc, char **argv)
 			return cli_usage_error("mount", cmd_mount_usage);
 		}
 	}
-	if (argc - optind != 2)
+	if (argc - optind != 1 && argc - optind != 2)
 		return cli_usage_error("mount", cmd_mount_usage);
-	return mount_main(argv[optind], argv[optind + 1], opts, foreground,
-	                  debug);
+	db = argc - optind == 2 ? argv[optind] : cli_default_db();
+	if (db == NULL)
+		return 2;
+	return mount_main(db, argv[argc - 1], opts, foreground, debug,
+	                  cli_is_default_db(db));
 }
 
 /* Options that mean something to mount(8) or an fstab line only. */
@@ -109,7 +114,8 @@ static int opts_append(char **acc, const char *list)
  * fstab line of type fuse.cccfs, runs mount.fuse3, which runs
  * `cccfs DB DIR -o OPTS`: the program named by the type, found on PATH.
  * So a first argument that is no subcommand, followed by exactly two
- * paths of which the second is a directory, means
+ * paths of which the first names a store (cli_names_store(): never a
+ * mistyped command) and the second is a directory, means
  * `cccfs mount [-o OPTS] DB DIR`.  -o may come before or after the paths
  * and more than once; fstab-only words (noauto, nofail, _netdev, user,
  * x-systemd.*, ...) are dropped in case they come through.  Returns -1
@@ -144,8 +150,10 @@ int cmd_mount_fstab(int argc, char **argv)
 			path[npath++] = a;
 		}
 	}
-	if (npath == 2 && stat(path[1], &st) == 0 && S_ISDIR(st.st_mode))
-		rc = mount_main(path[0], path[1], opts, foreground, debug);
+	if (npath == 2 && cli_names_store(path[0]) && stat(path[1], &st) == 0 &&
+	    S_ISDIR(st.st_mode))
+		rc = mount_main(path[0], path[1], opts, foreground, debug,
+		                cli_is_default_db(path[0]));
 out:
 	free(opts);
 	return rc;

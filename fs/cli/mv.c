@@ -20,7 +20,7 @@
 #include "yaml_check.h"
 
 const char cmd_mv_usage[] =
-        "usage: cccfs mv DB OLD NEW\n"
+        "usage: cccfs mv [DB] OLD NEW\n"
         "\n"
         "Rename the record OLD to NEW and rewrite every reference to it\n"
         "(agents:, prompts:, steps' agent: and prompt:) in the records\n"
@@ -28,8 +28,7 @@ const char cmd_mv_usage[] =
         "version, and the history follows the renamed record.  NEW must\n"
         "not exist; its folder must.  A plain mv in the mount renames\n"
         "only; cccfs check --refs then lists what it left dangling.\n"
-        "Works while mounted.\n"
-        "\n"
+        "Works while mounted.\n" CLI_DEFAULT_DB_HELP "\n"
         "example:\n"
         "  cccfs mv ~/.local/share/cccfs/ccc.db agents/reviewer.yaml "
         "agents/critic.yaml\n";
@@ -264,10 +263,18 @@ int cmd_mv(int argc, char **argv)
 	kv_env *env;
 	int rc;
 
-	if (argc != 4 || *argv[1] == '-' || *argv[2] == '-' || *argv[3] == '-')
+	const char *db;
+
+	for (int i = 1; i < argc; i++)
+		if (*argv[i] == '-')
+			return cli_usage_error("mv", cmd_mv_usage);
+	if (argc != 3 && argc != 4)
 		return cli_usage_error("mv", cmd_mv_usage);
-	if (cli_store_path(argv[2], old, sizeof(old)) != 0 ||
-	    cli_store_path(argv[3], new, sizeof(new)) != 0)
+	db = cli_db_or_default(argc == 4 ? argv[1] : NULL);
+	if (db == NULL)
+		return 2;
+	if (cli_store_path(argv[argc - 2], old, sizeof(old)) != 0 ||
+	    cli_store_path(argv[argc - 1], new, sizeof(new)) != 0)
 		return 2;
 	if (!pm_is_record_name(pm_basename(old)) ||
 	    !pm_is_record_name(pm_basename(new))) {
@@ -276,22 +283,21 @@ int cmd_mv(int argc, char **argv)
 		        "rename folders and other files in the mount\n");
 		return 2;
 	}
-	if (cli_open(argv[1], CLI_OPEN_WRITE, &env) != 0)
+	if (cli_open(db, CLI_OPEN_WRITE, &env) != 0)
 		return 1;
-	rc = do_mv(env, argv[1], old, new, &refs, &records, &dangling);
+	rc = do_mv(env, db, old, new, &refs, &records, &dangling);
 	kv_env_close(env);
 	if (rc == -ENOENT)
-		fprintf(stderr, "cccfs: %s: no record %s\n", argv[1], old);
+		fprintf(stderr, "cccfs: %s: no record %s\n", db, old);
 	else if (rc == -EEXIST)
-		fprintf(stderr, "cccfs: %s: %s exists\n", argv[1], new);
+		fprintf(stderr, "cccfs: %s: %s exists\n", db, new);
 	else if (rc == -ENOTDIR)
 		fprintf(stderr, "cccfs: %s: the folder of %s does not exist\n",
-		        argv[1], new);
+		        db, new);
 	else if (rc == -EISDIR)
-		fprintf(stderr, "cccfs: %s: %s is not a record\n", argv[1],
-		        old);
+		fprintf(stderr, "cccfs: %s: %s is not a record\n", db, old);
 	else if (rc != 0 && rc != -EINVAL)
-		cli_fail(argv[1], old, rc);
+		cli_fail(db, old, rc);
 	if (rc != 0)
 		return 1;
 	printf("renamed %s -> %s; rewrote %u reference%s in %u record%s\n", old,

@@ -17,14 +17,13 @@
 #include "store.h"
 
 const char cmd_refs_usage[] =
-        "usage: cccfs refs DB PATH\n"
+        "usage: cccfs refs [DB] PATH\n"
         "\n"
         "What the record at PATH refers to (agents:, prompts: and steps'\n"
         "agent: and prompt:), each with its line and column and whether\n"
         "it exists, and which records refer to it.  cccfs check --refs DB\n"
         "lists every reference to a record that does not exist.  Works\n"
-        "while mounted.\n"
-        "\n"
+        "while mounted.\n" CLI_DEFAULT_DB_HELP "\n"
         "example:\n"
         "  cccfs refs ~/.local/share/cccfs/ccc.db agents/reviewer.yaml\n";
 
@@ -107,11 +106,17 @@ int cmd_refs(int argc, char **argv)
 	kv_env *env;
 	int rc;
 
-	if (argc != 3 || *argv[1] == '-' || *argv[2] == '-')
+	const char *db;
+
+	if (argc < 2 || argc > 3 || *argv[1] == '-' ||
+	    (argc == 3 && *argv[2] == '-'))
 		return cli_usage_error("refs", cmd_refs_usage);
-	if (cli_store_path(argv[2], path, sizeof(path)) != 0)
+	db = cli_db_or_default(argc == 3 ? argv[1] : NULL);
+	if (db == NULL)
 		return 2;
-	if (cli_open(argv[1], CLI_OPEN_READ, &env) != 0)
+	if (cli_store_path(argv[argc - 1], path, sizeof(path)) != 0)
+		return 2;
+	if (cli_open(db, CLI_OPEN_READ, &env) != 0)
 		return 1;
 	rc = stx_begin(env, false, &s);
 	o.s = &s;
@@ -135,7 +140,7 @@ int cmd_refs(int argc, char **argv)
 	stx_abort(&s);
 	kv_env_close(env);
 	if (rc != 0) {
-		cli_fail(argv[1], path, rc);
+		cli_fail(db, path, rc);
 		return 1;
 	}
 	return 0;

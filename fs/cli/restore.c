@@ -21,8 +21,8 @@
 #include "store.h"
 
 const char cmd_restore_usage[] =
-        "usage: cccfs restore DB PATH --version N\n"
-        "       cccfs restore DB PATH --snapshot NAME\n"
+        "usage: cccfs restore [DB] PATH --version N\n"
+        "       cccfs restore [DB] PATH --snapshot NAME\n"
         "\n"
         "Make version N of the record at PATH (see cccfs log DB PATH), or\n"
         "its content in snapshot NAME, the record's content again, in one\n"
@@ -30,8 +30,7 @@ const char cmd_restore_usage[] =
         "version of its own.  A deleted record comes back, with the\n"
         "folders it was in.  Works while mounted: the mount shows the\n"
         "restored content at once.  To restore a whole snapshot, see\n"
-        "cccfs snapshot DB restore NAME.\n"
-        "\n"
+        "cccfs snapshot DB restore NAME.\n" CLI_DEFAULT_DB_HELP "\n"
         "examples:\n"
         "  cccfs restore ~/.local/share/cccfs/ccc.db prompts/review.yaml "
         "--version 3\n"
@@ -211,8 +210,15 @@ int cmd_restore(int argc, char **argv)
 		else
 			return cli_usage_error("restore", cmd_restore_usage);
 	}
-	if (db == NULL || arg == NULL || (vs == NULL) == (snap == NULL))
+	if (db != NULL && arg == NULL) { /* DB left out */
+		arg = db;
+		db = NULL;
+	}
+	if (arg == NULL || (vs == NULL) == (snap == NULL))
 		return cli_usage_error("restore", cmd_restore_usage);
+	db = cli_db_or_default(db);
+	if (db == NULL)
+		return 2;
 	if (vs != NULL) {
 		char *end;
 

@@ -1,5 +1,5 @@
 /*
- * snapshot: `cccfs snapshot DB create | list | delete | restore`.
+ * snapshot: `cccfs snapshot [DB] create | list | delete | restore`.
  * create and delete are one kv call each; restore is snaps_restore();
  * list adds to what kv knows each snapshot's records and own space.
  */
@@ -19,21 +19,26 @@
 #include "snaps.h"
 
 const char cmd_snapshot_usage[] =
-        "usage: cccfs snapshot DB create NAME\n"
-        "       cccfs snapshot DB list\n"
-        "       cccfs snapshot DB delete NAME\n"
-        "       cccfs snapshot DB restore NAME\n"
+        "usage: cccfs snapshot [DB] create NAME\n"
+        "       cccfs snapshot [DB] list\n"
+        "       cccfs snapshot [DB] delete NAME\n"
+        "       cccfs snapshot [DB] restore NAME\n"
         "\n"
         "Snapshots are read-only point-in-time copies of the whole tree,\n"
         "also reachable as MOUNTPOINT/.snapshots/NAME.  create is O(1);\n"
         "delete frees the space only that snapshot held; restore first\n"
         "saves the current state as snapshot before-restore-<time>, then\n"
-        "makes NAME's content the live state in one commit.\n"
+        "makes NAME's content the live state in one commit.  Control\n"
+        "characters in names are shown as C escapes (\\x1b, "
+        "\\n).\n" CLI_DEFAULT_DB_HELP
+        "A first word create, list, delete or restore is the action, not\n"
+        "DB: a store of such a name is ./list.\n"
         "\n"
         "examples:\n"
-        "  cccfs snapshot ~/.local/share/cccfs/ccc.db create before-cleanup\n"
-        "  cccfs snapshot ~/.local/share/cccfs/ccc.db list\n"
-        "  cccfs snapshot ~/.local/share/cccfs/ccc.db restore before-cleanup\n";
+        "  cccfs snapshot create before-cleanup\n"
+        "  cccfs snapshot list\n"
+        "  cccfs snapshot restore before-cleanup\n"
+        "  cccfs snapshot /backup/ccc.db list\n";
 
 struct list_row {
 	struct kv_snapshot_info info;
@@ -103,7 +108,7 @@ static int snapshot_list(kv_env *env, const char *db)
 		       "TXN", "RECORDS", "OWN SPACE");
 	for (size_t i = 0; i < lc.n && rc == 0; i++) {
 		const struct kv_snapshot_info *si = &lc.row[i].info;
-		char when[32], space[32];
+		char when[32], space[32], name[CLI_ESCAPED_MAX];
 		uint64_t pages = 0, records = 0;
 
 		rc = kv_snapshot_space(txn, si->name, &pages);
@@ -113,8 +118,10 @@ static int snapshot_list(kv_env *env, const char *db)
 			break;
 		cli_format_utc(when, sizeof(when), si->created_ns);
 		cli_format_size(space, sizeof(space), pages * 4096);
+		/* a name is bytes: it must not drive the terminal */
 		printf("%-32s %-21s %10" PRIu64 " %8" PRIu64 " %10s\n",
-		       si->name, when, si->txnid, records, space);
+		       cli_escape(name, sizeof(name), si->name), when,
+		       si->txnid, records, space);
 	}
 	kv_txn_abort(txn);
 	free(lc.row);
@@ -128,9 +135,11 @@ static int snapshot_list(kv_env *env, const char *db)
 static int snapshot_change(kv_env *env, const char *db, const char *op,
                            const char *name)
 {
+	char shown[CLI_ESCAPED_MAX];
 	kv_txn *txn;
 	int rc = kv_txn_begin(env, 0, &txn);
 
+	cli_escape(shown, sizeof(shown), name);
 	if (rc == 0) {
 		rc = strcmp(op, "create") == 0 ? kv_snapshot_create(txn, name)
 		                               : kv_snapshot_delete(txn, name);
@@ -139,45 +148,51 @@ static int snapshot_change(kv_env *env, const char *db, const char *op,
 		else
 			kv_txn_abort(txn);
 	}
+	if (rc == KV_ENOTFOUND) {
+		cli_no_snapshot(db, name);
+		return 1;
+	}
 	if (rc != 0) {
-		char what[KV_MAX_NAME + 64];
+		char what[CLI_ESCAPED_MAX + 64];
 
 		snprintf(what, sizeof(what), "cannot %s snapshot '%s'", op,
-		         name);
+		         shown);
 		cli_fail(db, what, rc);
 		return 1;
 	}
 	printf("%s snapshot %s\n",
-	       strcmp(op, "create") == 0 ? "took" : "deleted", name);
+	       strcmp(op, "create") == 0 ? "took" : "deleted", shown);
 	return 0;
+}
+
+static bool is_action(const char *word)
+{
+	return strcmp(word, "create") == 0 || strcmp(word, "list") == 0 ||
+	       strcmp(word, "delete") == 0 || strcmp(word, "restore") == 0;
 }
 
 int cmd_snapshot(int argc, char **argv)
 {
 	const char *db, *op, *name = NULL;
-	char saved[SNAPS_SAVED_MAX];
+	char saved[SNAPS_SAVED_MAX], shown[CLI_ESCAPED_MAX];
 	kv_env *env;
-	int ret, rc;
+	int at, ret, rc;
 
-	if (argc < 3) {
+	/* the action's place: DB is left out when the first word is one */
+	at = argc >= 2 && is_action(argv[1]) ? 1 : 2;
+	op = at < argc ? argv[at] : "";
+	if (!is_action(op) || argc != at + (strcmp(op, "list") == 0 ? 1 : 2)) {
 		fputs(cmd_snapshot_usage, stderr);
 		return 2;
 	}
-	db = argv[1];
-	op = argv[2];
-	if (strcmp(op, "list") == 0 ? argc != 3
-	    : (strcmp(op, "create") == 0 || strcmp(op, "delete") == 0 ||
-	       strcmp(op, "restore") == 0)
-	            ? argc != 4
-	            : 1) {
-		fputs(cmd_snapshot_usage, stderr);
-		return 2;
-	}
-	if (argc == 4) {
-		name = argv[3];
+	if (strcmp(op, "list") != 0) {
+		name = argv[at + 1];
 		if (cli_check_snapshot_name(name) != 0)
 			return 2;
 	}
+	db = cli_db_or_default(at == 2 ? argv[1] : NULL);
+	if (db == NULL)
+		return 2;
 	if (cli_open(db,
 	             strcmp(op, "list") == 0 ? CLI_OPEN_READ : CLI_OPEN_WRITE,
 	             &env) != 0)
@@ -186,19 +201,23 @@ int cmd_snapshot(int argc, char **argv)
 		ret = snapshot_list(env, db);
 	} else if (strcmp(op, "restore") == 0) {
 		rc = snaps_restore(env, name, (int64_t)time(NULL), saved);
-		if (rc != 0) {
-			char what[KV_MAX_NAME + 64];
+		cli_escape(shown, sizeof(shown), name);
+		if (rc == -ENOENT) { /* the one lookup that can miss */
+			cli_no_snapshot(db, name);
+			ret = 1;
+		} else if (rc != 0) {
+			char what[CLI_ESCAPED_MAX + 64];
 
 			snprintf(what, sizeof(what),
 			         "cannot restore snapshot "
 			         "'%s'",
-			         name);
+			         shown);
 			cli_fail(db, what, rc);
 			ret = 1;
 		} else {
 			printf("restored snapshot %s; the state it replaced is "
 			       "snapshot %s\n",
-			       name, saved);
+			       shown, saved);
 			ret = 0;
 		}
 	} else {

@@ -1,5 +1,5 @@
 /*
- * stat: `cccfs stat DB` prints what kv_env_stat() and kv_table_list() say
+ * stat: `cccfs stat [DB]` prints what kv_env_stat() and kv_table_list() say
  * about a store: file, pages, commits, tables, snapshots, readers.
  */
 #include "cli.h"
@@ -14,15 +14,16 @@
 #include "store.h"
 
 const char cmd_stat_usage[] =
-        "usage: cccfs stat DB\n"
+        "usage: cccfs stat [DB]\n"
         "\n"
         "Show the file size, pages in use and free, tables with their\n"
         "entry counts, snapshots, the last commit (time, transaction\n"
         "id, whether it is durable) and the space the records' older\n"
-        "versions hold (.history).  Works while mounted.\n"
-        "\n"
-        "example:\n"
-        "  cccfs stat ~/.local/share/cccfs/ccc.db\n";
+        "versions hold (.history).  Works while "
+        "mounted.\n" CLI_DEFAULT_DB_HELP "\n"
+        "examples:\n"
+        "  cccfs stat\n"
+        "  cccfs stat /backup/ccc-2026-11-02.db\n";
 
 static int print_table(void *ctx, const char *name, uint64_t count)
 {
@@ -64,7 +65,7 @@ static int stat_store(const char *db)
 		printf("last commit     %s\n", when);
 		printf("tables          %" PRIu64 "\n", st.tables);
 		printf("snapshots       %" PRIu64 "%s\n", st.snapshots,
-		       st.snapshots ? " (cccfs snapshot DB list)" : "");
+		       st.snapshots ? " (cccfs snapshot [DB] list)" : "");
 		printf("readers         %" PRIu64 "\n", st.readers);
 		rc = kv_txn_begin(env, KV_TXN_RDONLY, &txn);
 	}
@@ -103,6 +104,10 @@ static int stat_store(const char *db)
 
 int cmd_stat(int argc, char **argv)
 {
-	return argc == 2 ? stat_store(argv[1])
-	                 : cli_usage_error("stat", cmd_stat_usage);
+	const char *db;
+
+	if (argc > 2 || (argc == 2 && argv[1][0] == '-'))
+		return cli_usage_error("stat", cmd_stat_usage);
+	db = cli_db_or_default(argc == 2 ? argv[1] : NULL);
+	return db != NULL ? stat_store(db) : 2;
 }

@@ -1,5 +1,6 @@
 /*
- * umount: `cccfs umount MOUNTPOINT`, which runs `fusermount3 -u`.
+ * umount: `cccfs umount MOUNTPOINT` (or `cccfs unmount`), which runs
+ * `fusermount3 -u MOUNTPOINT`; its one argument is never an option.
  */
 #include "cli.h"
 
@@ -12,6 +13,7 @@ const char cmd_umount_usage[] =
         "usage: cccfs umount MOUNTPOINT\n"
         "\n"
         "Unmount (fusermount3 -u); every save that returned is kept.\n"
+        "`cccfs unmount` is the same command.\n"
         "\n"
         "example:\n"
         "  cccfs umount ~/ccc\n";
@@ -21,7 +23,8 @@ int cmd_umount(int argc, char **argv)
 	pid_t pid;
 	int status;
 
-	if (argc != 2)
+	/* an option would reach fusermount3 as one of its own */
+	if (argc != 2 || argv[1][0] == '-')
 		return cli_usage_error("umount", cmd_umount_usage);
 	pid = fork();
 	if (pid < 0) {

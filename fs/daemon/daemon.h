@@ -219,8 +219,6 @@ void prefill(struct fs *fs, struct fs_handle *h);
 
 /* ---- lookup.c ------------------------------------------------------ */
 
-/* A node time (ns since the epoch) as a timespec. */
-struct timespec ts_of(int64_t ns);
 /* The attributes of node n, shown as inode number ino. */
 void fill_stat(uint64_t ino, const struct node *n, struct stat *st);
 /* The entry of ino at path, with node n's attributes. */

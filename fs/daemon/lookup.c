@@ -33,19 +33,6 @@ static double cache_secs(const char *path)
 	                                          : LIVE_TIMEOUT;
 }
 
-struct timespec ts_of(int64_t ns)
-{
-	struct timespec ts;
-
-	ts.tv_sec = (time_t)(ns / 1000000000);
-	ts.tv_nsec = (long)(ns % 1000000000);
-	if (ts.tv_nsec < 0) {
-		ts.tv_sec--;
-		ts.tv_nsec += 1000000000;
-	}
-	return ts;
-}
-
 void fill_stat(uint64_t ino, const struct node *n, struct stat *st)
 {
 	memset(st, 0, sizeof(*st));
@@ -57,9 +44,9 @@ void fill_stat(uint64_t ino, const struct node *n, struct stat *st)
 	st->st_size = (off_t)n->size;
 	st->st_blksize = 4096;
 	st->st_blocks = (blkcnt_t)((n->size + 511) / 512);
-	st->st_atim = ts_of(n->atime);
-	st->st_mtim = ts_of(n->mtime);
-	st->st_ctim = ts_of(n->ctime);
+	st->st_atim = node_timespec(n->atime);
+	st->st_mtim = node_timespec(n->mtime);
+	st->st_ctim = node_timespec(n->ctime);
 }
 
 void fill_entry(uint64_t ino, const char *path, const struct node *n,

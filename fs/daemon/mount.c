@@ -48,6 +48,10 @@ int mount_open_db(const char *db, kv_env **env)
 	enum store_step step;
 	int rc = store_open(db, KV_CREATE, env, &step);
 
+	if (rc != 0 && step == STORE_STEP_LOCK) {
+		fs_log(LOG_ERR, "%s", kv_errmsg()); /* names the lock file */
+		return kv_to_errno(rc);
+	}
 	if (rc != 0 && step == STORE_STEP_OPEN) {
 		fs_log(LOG_ERR, "%s: cannot open: %s%s%s", db, kv_strerror(rc),
 		       *kv_errmsg() ? ": " : "", kv_errmsg());
@@ -222,13 +226,13 @@ static char *join_keep_parts(const char *opts)
 	return out;
 }
 
-static int build_args(struct fuse_args *args, struct fs_config *cfg,
-                      const char *db, const char *opts, int debug)
+/* "-o OPTS" of cccfs's own options parsed into cfg, the rest left in
+ * args for libfuse.  0, or -1 after libfuse said why into its log. */
+static int parse_opts(struct fuse_args *args, struct fs_config *cfg,
+                      const char *opts)
 {
-	char fsname[4200];
-
 	if (fuse_opt_add_arg(args, "cccfs") != 0)
-		return -ENOMEM;
+		return -1;
 	if (opts && *opts) {
 		char *joined = join_keep_parts(opts);
 		int rc = joined ? fuse_opt_add_arg(args, "-o") : -1;
@@ -237,10 +241,120 @@ static int build_args(struct fuse_args *args, struct fs_config *cfg,
 			rc = fuse_opt_add_arg(args, joined);
 		free(joined);
 		if (rc != 0)
-			return -ENOMEM;
+			return -1;
 	}
-	if (fuse_opt_parse(args, cfg, cccfs_opts, NULL) != 0)
-		return -EINVAL;
+	return fuse_opt_parse(args, cfg, cccfs_opts, NULL);
+}
+
+/* Whether libfuse takes what parse_opts() left in args: a session made
+ * and dropped at once (it opens nothing; fuse_session_mount() does). */
+static int fuse_takes(const struct fuse_args *args)
+{
+	struct fuse_args copy = FUSE_ARGS_INIT(0, NULL);
+	struct fuse_session *se = NULL;
+	int rc = 0;
+
+	for (int i = 0; i < args->argc && rc == 0; i++)
+		rc = fuse_opt_add_arg(&copy, args->argv[i]);
+	if (rc == 0)
+		se = fuse_session_new(&copy, &fs_ops, sizeof(fs_ops), NULL);
+	if (se != NULL)
+		fuse_session_destroy(se);
+	fuse_opt_free_args(&copy);
+	return se != NULL ? 0 : -1;
+}
+
+/* What libfuse says while options are tried: kept, not printed, so that
+ * the one line below can say which option it was. */
+static char fuse_said[512];
+
+static void fuse_log_keep(enum fuse_log_level level, const char *fmt,
+                          va_list ap) __attribute__((format(printf, 2, 0)));
+
+static void fuse_log_keep(enum fuse_log_level level, const char *fmt,
+                          va_list ap)
+{
+	size_t n = strlen(fuse_said);
+
+	(void)level;
+	if (n + 1 < sizeof(fuse_said))
+		vsnprintf(fuse_said + n, sizeof(fuse_said) - n, fmt, ap);
+}
+
+/* Whether libfuse and cccfs take the one option opt (len bytes). */
+static bool option_ok(const char *opt, size_t len)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	struct fs_config cfg;
+	char *one = strndup(opt, len);
+	bool ok;
+
+	memset(&cfg, 0, sizeof(cfg));
+	fuse_said[0] = '\0';
+	ok = one != NULL && parse_opts(&args, &cfg, one) == 0 &&
+	     fuse_takes(&args) == 0;
+	free(cfg.snapdir_opt);
+	free(cfg.every_opt);
+	free(cfg.keep_opt);
+	fuse_opt_free_args(&args);
+	free(one);
+	return ok;
+}
+
+/*
+ * Say in one line which option of opts neither cccfs nor libfuse takes:
+ * each is tried alone (libfuse's own message spans lines and names the
+ * whole list).
+ */
+static void say_bad_option(const char *opts)
+{
+	char *joined = join_keep_parts(opts ? opts : "");
+
+	for (const char *p = joined; p && *p;) {
+		const char *q = p;
+
+		while (*q && *q != ',')
+			q += q[0] == '\\' && q[1] ? 2 : 1;
+		if (q > p && !option_ok(p, (size_t)(q - p))) {
+			fs_log(LOG_ERR,
+			       "-o %.*s: %s mount option (cccfs --help "
+			       "lists them)",
+			       (int)(q - p), p,
+			       strstr(fuse_said, "unknown") ? "unknown"
+			                                    : "malformed");
+			free(joined);
+			return;
+		}
+		p = *q ? q + 1 : q;
+	}
+	free(joined);
+	fs_log(LOG_ERR, "bad mount options: %s", opts ? opts : "");
+}
+
+/* Every option parsed and tried before any file is touched: cccfs's own
+ * into cfg, libfuse's by a session made and dropped.  0, or -1 once the
+ * culprit is named. */
+static int check_opts(struct fuse_args *args, struct fs_config *cfg,
+                      const char *opts)
+{
+	int rc;
+
+	fuse_said[0] = '\0';
+	fuse_set_log_func(fuse_log_keep);
+	rc = parse_opts(args, cfg, opts);
+	if (rc == 0)
+		rc = fuse_takes(args);
+	if (rc != 0)
+		say_bad_option(opts);
+	fuse_set_log_func(fuse_log_bridge);
+	return rc;
+}
+
+/* The options every mount gets: the mount's name and type, and -d. */
+static int add_fixed_args(struct fuse_args *args, const char *db, int debug)
+{
+	char fsname[4200];
+
 	snprintf(fsname, sizeof(fsname),
 	         "-odefault_permissions,subtype=cccfs,fsname=%s", db);
 	/* commas in the path would split the option; keep it simple */
@@ -418,7 +532,7 @@ static int check_mountpoint(const char *mp, bool nonempty)
 }
 
 int mount_main(const char *db, const char *mountpoint, const char *opts,
-               int foreground, int debug)
+               int foreground, int debug, bool make_folder)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct fs fs;
@@ -438,6 +552,53 @@ int mount_main(const char *db, const char *mountpoint, const char *opts,
 	fs_log_set_debug(debug);
 	fuse_set_log_func(fuse_log_bridge);
 
+	/* every option first: a bad one touches no file */
+	fuse_opts = take_nonempty(opts, &nonempty);
+	if (fuse_opts == NULL)
+		goto out;
+	if (check_opts(&args, &fs.cfg, fuse_opts) != 0) {
+		ret = 2;
+		goto out;
+	}
+	if (fs.cfg.max_record == 0 || fs.cfg.max_record > KV_MAX_VALUE) {
+		fs_log(LOG_ERR, "max_record must be 1..%u bytes", KV_MAX_VALUE);
+		ret = 2;
+		goto out;
+	}
+	/* %lu takes "-1" as ULONG_MAX: never durable until the unmount */
+	if (fs.cfg.commit_interval > COMMIT_INTERVAL_MAX) {
+		fs_log(LOG_ERR, "commit_interval must be 0..%lu ms (a day)",
+		       COMMIT_INTERVAL_MAX);
+		ret = 2;
+		goto out;
+	}
+	if (parse_snapshot_opts(&fs.cfg) != 0) {
+		ret = 2;
+		goto out;
+	}
+	/* then the mount point, and only then anything is made */
+	mpabs = realpath(mountpoint, NULL);
+	if (mpabs == NULL) {
+		if (errno == ENOTCONN)
+			fs_log(LOG_ERR,
+			       "%s: a mount whose daemon is gone; "
+			       "unmount it with fusermount3 -u",
+			       mountpoint);
+		else
+			fs_log(LOG_ERR, "%s: %s", mountpoint, strerror(errno));
+		goto out;
+	}
+	if (check_mountpoint(mpabs, nonempty) != 0)
+		goto out;
+	if (make_folder) {
+		int rc = store_make_folder(db);
+
+		if (rc != 0) {
+			fs_log(LOG_ERR, "%s: cannot make its folder: %s", db,
+			       strerror(-rc));
+			goto out;
+		}
+	}
 	/* the daemon changes directory to / when it detaches */
 	dbabs = realpath(db, NULL);
 	if (dbabs == NULL) {
@@ -468,43 +629,8 @@ int mount_main(const char *db, const char *mountpoint, const char *opts,
 			goto out;
 		}
 	}
-	mpabs = realpath(mountpoint, NULL);
-	if (mpabs == NULL) {
-		if (errno == ENOTCONN)
-			fs_log(LOG_ERR,
-			       "%s: a mount whose daemon is gone; "
-			       "unmount it with fusermount3 -u",
-			       mountpoint);
-		else
-			fs_log(LOG_ERR, "%s: %s", mountpoint, strerror(errno));
-		goto out;
-	}
 	fs.db_path = dbabs;
-	fuse_opts = take_nonempty(opts, &nonempty);
-	if (fuse_opts == NULL)
-		goto out;
-	if (build_args(&args, &fs.cfg, dbabs, fuse_opts, debug) != 0) {
-		fs_log(LOG_ERR, "bad mount options: %s", opts ? opts : "");
-		ret = 2;
-		goto out;
-	}
-	if (fs.cfg.max_record == 0 || fs.cfg.max_record > KV_MAX_VALUE) {
-		fs_log(LOG_ERR, "max_record must be 1..%u bytes", KV_MAX_VALUE);
-		ret = 2;
-		goto out;
-	}
-	/* %lu takes "-1" as ULONG_MAX: never durable until the unmount */
-	if (fs.cfg.commit_interval > COMMIT_INTERVAL_MAX) {
-		fs_log(LOG_ERR, "commit_interval must be 0..%lu ms (a day)",
-		       COMMIT_INTERVAL_MAX);
-		ret = 2;
-		goto out;
-	}
-	if (parse_snapshot_opts(&fs.cfg) != 0) {
-		ret = 2;
-		goto out;
-	}
-	if (check_mountpoint(mpabs, nonempty) != 0)
+	if (add_fixed_args(&args, dbabs, debug) != 0)
 		goto out;
 	if (fs.cfg.foreground) {
 		ret = serve(&fs, mpabs, &args, -1);

@@ -30,7 +30,7 @@ static bool is_acl(const char *name)
 
 static void format_time(char *buf, size_t n, int64_t ns)
 {
-	struct timespec ts = ts_of(ns);
+	struct timespec ts = node_timespec(ns);
 	struct tm tm;
 
 	gmtime_r(&ts.tv_sec, &tm);

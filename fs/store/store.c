@@ -156,6 +156,19 @@ int64_t node_time_of(struct timespec ts)
 	return sec * 1000000000 + ts.tv_nsec;
 }
 
+struct timespec node_timespec(int64_t ns)
+{
+	struct timespec ts;
+
+	ts.tv_sec = (time_t)(ns / 1000000000);
+	ts.tv_nsec = (long)(ns % 1000000000);
+	if (ts.tv_nsec < 0) {
+		ts.tv_sec--;
+		ts.tv_nsec += 1000000000;
+	}
+	return ts;
+}
+
 void node_fresh(struct node *n, uint32_t mode, uint32_t uid, uint32_t gid)
 {
 	int64_t t = clock_real_ns();
@@ -1218,11 +1231,47 @@ int store_init(kv_env *env, uint32_t uid, uint32_t gid)
 	return stx_commit(&s, KV_DURABLE_IMMEDIATE);
 }
 
+int store_make_folder(const char *db)
+{
+	char *dir = strdup(db), *slash;
+	int rc = 0;
+
+	if (dir == NULL)
+		return -ENOMEM;
+	slash = strrchr(dir, '/');
+	if (slash == NULL || slash == dir) {
+		free(dir);
+		return 0; /* the current folder, or / */
+	}
+	*slash = '\0';
+	/* each missing parent, then the folder itself */
+	for (char *p = dir + 1; rc == 0; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		bool last = *p == '\0';
+
+		*p = '\0';
+		if (mkdir(dir, last ? 0700 : 0777) != 0 && errno != EEXIST)
+			rc = -errno;
+		if (last)
+			break;
+		*p = '/';
+	}
+	free(dir);
+	return rc;
+}
+
 int store_open(const char *db, int flags, kv_env **env, enum store_step *failed)
 {
 	enum store_step step = STORE_STEP_OPEN;
 	int rc = kv_env_open(env, db, flags, 0600);
+	size_t len = strlen(db);
 
+	/* kv's message on the lock file starts "DB-lock: " (kv.h) */
+	if (rc != 0 && strncmp(kv_errmsg(), db, len) == 0 &&
+	    strncmp(kv_errmsg() + len, KV_LOCK_SUFFIX ": ",
+	            strlen(KV_LOCK_SUFFIX ": ")) == 0)
+		step = STORE_STEP_LOCK;
 	if (rc == 0 && (flags & KV_CREATE)) {
 		step = STORE_STEP_INIT;
 		rc = store_init(*env, getuid(), getgid());

@@ -137,8 +137,10 @@ int store_restore(struct stx *s, struct stx *from);
 /* Create the tables and the three top folders when missing. */
 int store_init(kv_env *env, uint32_t uid, uint32_t gid);
 
-/* The call of store_open() that failed. */
-enum store_step { STORE_STEP_OPEN, STORE_STEP_INIT };
+/* The call of store_open() that failed: kv_env_open() on the store file,
+ * kv_env_open() on its lock file (kv_errmsg() says what, naming the lock
+ * file), or store_init(). */
+enum store_step { STORE_STEP_OPEN, STORE_STEP_LOCK, STORE_STEP_INIT };
 
 /*
  * Open the store file db; close it with kv_env_close().  flags are
@@ -151,6 +153,11 @@ enum store_step { STORE_STEP_OPEN, STORE_STEP_INIT };
 int store_open(const char *db, int flags, kv_env **env,
                enum store_step *failed);
 
+/* Make the folder that is to hold the store file db, and its missing
+ * parents: the folder itself with mode 0700 (it holds the store alone),
+ * the parents as the umask says.  0 or -errno. */
+int store_make_folder(const char *db);
+
 void node_release(struct node *n);
 int node_decode(const void *data, size_t len, struct node *n);
 /* Encoded length, and encode into buf of at least that size. */
@@ -162,6 +169,10 @@ void node_fresh(struct node *n, uint32_t mode, uint32_t uid, uint32_t gid);
  * of ts, clamped to that range as the kernel clamps times a file system
  * cannot hold. */
 int64_t node_time_of(struct timespec ts);
+/* The timespec of a node time: whole seconds rounded down, so that a time
+ * before 1970 has 0..999999999 ns like any other (-0.5 s is -1 s and
+ * 500000000 ns), as utimensat() and stat() have it. */
+struct timespec node_timespec(int64_t ns);
 
 /* xattrs kept in the node.  get: -ENODATA if absent; *val points into the
  * node.  set: flags XATTR_CREATE/XATTR_REPLACE.  remove: -ENODATA. */

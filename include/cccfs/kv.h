@@ -141,16 +141,23 @@ KV_API const struct kv_io *kv_io_posix(void);
 
 /* ---- environments ---------------------------------------------------- */
 
+/* The lock file's name: the database's path followed by this. */
+#define KV_LOCK_SUFFIX "-lock"
+
 /*
  * Open (or with KV_CREATE create, with the given mode, e.g. 0600) the
  * database at path.  A lock file "path-lock" beside it holds the reader table
- * and the writer lock; it is created with mode 0600.  The first opener
+ * and the writer lock; it is created with mode 0600, before the database
+ * is.  A failed open removes what it created: nothing is left beside a
+ * file that is no database, and no database without its lock file (a
+ * KV_RDONLY open on read-only media goes without one).  The first opener
  * after a crash repeats the commits the commit log holds beyond the last
  * intact commit, in one checkpoint; a KV_RDONLY opener does so through a
  * read-write open first, and fails with that open's error (the message says
  * how many commits wait) when it cannot write.
  * Errors: -errno from open, KV_ENOTDB, KV_EVERSION, KV_ECORRUPT, -ENOSPC
- * (recovery), -ENOMEM.
+ * (recovery), -ENOMEM.  An error about the lock file rather than the
+ * database has a kv_errmsg() that starts with the lock file's path and ": ".
  */
 KV_API int kv_env_open(kv_env **out, const char *path, unsigned flags,
                        int mode);

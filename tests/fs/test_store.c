@@ -2,7 +2,8 @@
  * Tests for fs/store/store.c and fs/cli/check.c against the real engine: the node
  * layout (children of a folder are one key range, and only they), node
  * encoding with xattrs, subtree moves as used by rename, the root's node,
- * and the exit codes of `cccfs check` on a clean and on a damaged store.
+ * and the exit codes of `cccfs check` on a clean and on a damaged store
+ * and its message when it cannot run.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -242,6 +243,51 @@ static void test_check_history(void **state)
 	assert_int_equal(check_closed(f), 3);
 }
 
+/*
+ * A check that cannot run: every reader slot is taken by f->env's read
+ * transactions, so kv_check() fails with KV_EREADERS.  The message once
+ * ran the error and kv's detail together ("check failed: too many
+ * concurrent readers all 1024 reader slots are in use").
+ */
+static void test_check_error_message(void **state)
+{
+	struct tmpenv *f = *state;
+	char *argv[] = { "check", f->path, NULL };
+	char errpath[4200], got[1024], want[5200];
+	kv_txn **txn = calloc(4096, sizeof(*txn));
+	size_t n = 0, slots;
+	FILE *err;
+	int saved, rc;
+
+	assert_non_null(txn);
+	while (n < 4096 && kv_txn_begin(f->env, KV_TXN_RDONLY, &txn[n]) == 0)
+		n++;
+	assert_true(n > 0 && n < 4096);
+	slots = n;
+	tmpdir_path(errpath, sizeof(errpath), f->dir, "check.err");
+	fflush(stdout);
+	fflush(stderr);
+	saved = dup(STDERR_FILENO);
+	assert_true(freopen(errpath, "w", stderr) != NULL);
+	rc = cmd_check(2, argv);
+	fflush(stderr);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	while (n > 0)
+		kv_txn_abort(txn[--n]);
+	free(txn);
+	assert_int_equal(rc, 1);
+	err = fopen(errpath, "r");
+	assert_non_null(err);
+	assert_non_null(fgets(got, sizeof(got), err));
+	fclose(err);
+	snprintf(want, sizeof(want),
+	         "cccfs: %s: check failed: %s: all %u reader slots are in "
+	         "use\n",
+	         f->path, kv_strerror(KV_EREADERS), (unsigned)slots);
+	assert_string_equal(got, want);
+}
+
 static void root_put(kv_env *env, const struct node *n)
 {
 	struct stx s;
@@ -334,6 +380,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_check_exit_codes, setup,
 		                                teardown),
 		cmocka_unit_test_setup_teardown(test_check_history, setup,
+		                                teardown),
+		cmocka_unit_test_setup_teardown(test_check_error_message, setup,
 		                                teardown),
 		cmocka_unit_test_setup_teardown(test_root_node, setup,
 		                                teardown),

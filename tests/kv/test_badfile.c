@@ -6,9 +6,11 @@
  * store: random bytes, a text file (also with KV_CREATE, which must not
  * overwrite it), an empty file, a file shorter than the two meta pages, a
  * truncated database, a future format version, damaged meta slots, a
- * garbage lock file, and data and overflow pages with flipped bytes, a
+ * garbage lock file, a lock file that cannot be made (the store must not
+ * be created then), and data and overflow pages with flipped bytes, a
  * scrambled header or zeroes (kv_check must report KV_ECORRUPT with a line
- * naming the page, and reading the store must not crash).
+ * naming the page, and reading the store must not crash).  A failed open
+ * leaves no lock file where there was none.
  *
  * Cases that might crash run in a child process, so that a crash is
  * reported as a failure of that case with its signal.  Field offsets come
@@ -17,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -202,12 +205,17 @@ static void isolated(const char *what, int (*fn)(const char *arg),
 	} while (0)
 
 /* The open must fail with want (or any KV_E* error when want == 0) and a
- * message; returns 0 when it did. */
+ * message, and leave no lock file where there was none; returns 0 when it
+ * did. */
 static int expect_open_error(const char *path, unsigned flags, int want)
 {
+	char lock[4200];
 	kv_env *env = NULL;
-	int rc = kv_env_open(&env, path, flags, 0600);
+	int rc, had_lock;
 
+	snprintf(lock, sizeof(lock), "%s" KV_LOCK_SUFFIX, path);
+	had_lock = access(lock, F_OK) == 0;
+	rc = kv_env_open(&env, path, flags, 0600);
 	CHILD_CHECK(rc != 0, "%s: opened as a database", path);
 	if (env)
 		kv_env_close(env);
@@ -216,6 +224,8 @@ static int expect_open_error(const char *path, unsigned flags, int want)
 	CHILD_CHECK(kv_strerror(rc)[0] != '\0', "empty kv_strerror(%d)", rc);
 	CHILD_CHECK(kv_errmsg()[0] != '\0', "%s: rc %d and an empty kv_errmsg",
 	            path, rc);
+	CHILD_CHECK(had_lock || access(lock, F_OK) != 0,
+	            "%s: a failed open left a lock file", lock);
 	fprintf(stderr, "  %s: %s\n", strrchr(path, '/') + 1, kt_err(rc));
 	return 0;
 }
@@ -755,6 +765,47 @@ static void test_overflow_flipped(void **state)
 
 /* ---- the lock file ------------------------------------------------- */
 
+/*
+ * A lock file that cannot be made: its name is a folder, or one byte too
+ * long for the file system while the store's own name fits.  The open
+ * with KV_CREATE must fail with a message that names the lock file, and
+ * must not create the store (it once created the store first, then failed
+ * on the lock file and left an empty store behind).
+ */
+static void no_lock_no_store(const char *path, const char *lock, int want)
+{
+	kv_env *env = NULL;
+	int rc = kv_env_open(&env, path, KV_CREATE, 0600);
+
+	assert_int_equal(rc, want);
+	assert_null(env);
+	if (strncmp(kv_errmsg(), lock, strlen(lock)) != 0 ||
+	    strncmp(kv_errmsg() + strlen(lock), ": ", 2) != 0)
+		fail_msg("the message does not start with the lock file's "
+		         "name: %s",
+		         kv_errmsg());
+	assert_int_equal(kt_file_size(path), -1);
+}
+
+static void test_lock_file_not_made(void **state)
+{
+	const char *dir = kt_tmpdir("nolock");
+	char path[4096], lock[4200], name[NAME_MAX + 1];
+	size_t n = NAME_MAX - strlen(KV_LOCK_SUFFIX) + 1;
+
+	(void)state;
+	tmpdir_path(path, sizeof(path), dir, "dir.db");
+	snprintf(lock, sizeof(lock), "%s" KV_LOCK_SUFFIX, path);
+	assert_int_equal(mkdir(lock, 0700), 0);
+	no_lock_no_store(path, lock, -EISDIR);
+
+	memset(name, 'n', n);
+	name[n] = '\0';
+	tmpdir_path(path, sizeof(path), dir, name);
+	snprintf(lock, sizeof(lock), "%s" KV_LOCK_SUFFIX, path);
+	no_lock_no_store(path, lock, -ENAMETOOLONG);
+}
+
 static int case_garbage_lock(const char *path)
 {
 	kv_env *env;
@@ -814,7 +865,7 @@ int main(void)
 		T(test_leaf_flipped),      T(test_leaf_scrambled),
 		T(test_leaf_zeroed),       T(test_branch_flipped),
 		T(test_branch_scrambled),  T(test_overflow_flipped),
-		T(test_garbage_lock_file),
+		T(test_garbage_lock_file), T(test_lock_file_not_made),
 #undef T
 	};
 

@@ -5,11 +5,13 @@
 #
 #   CCCFS        path of the cccfs binary (first argument of the script)
 #   T            private directory;  DB  store file;  M  mount point
+#   XDG_DATA_HOME  $T/data: where a command with DB left out looks
 #   mount_fs [extra args]   mount in the foreground, in the background
 #   umount_fs               unmount and wait for the daemon to exit
 #   fail MSG / check_eq GOT WANT WHAT / check_file PATH CONTENT
 #   test_cleanup            define it for extra teardown; the trap calls it
 #   scratch_mount DIR SIZE [OPTS]   a size-limited tmpfs, unmounted at exit
+#   bind_file SRC FILE      SRC bind-mounted on FILE, unmounted at exit
 #   daemon_kb PID FIELD     VmRSS or VmHWM of a process, in KiB
 #   is_asan                 the cccfs binary is built with AddressSanitizer
 
@@ -68,7 +70,7 @@ cleanup() {
 			[ "$p" != "$$" ] && kill -9 "$p" 2>/dev/null
 		done
 	fi
-	# scratch filesystems, innermost (last mounted) first
+	# scratch filesystems and bound files, innermost (last mounted) first
 	local sm
 	for sm in $SCRATCH_MOUNTS; do
 		umount "$sm" 2>/dev/null || umount -l "$sm" 2>/dev/null
@@ -87,6 +89,9 @@ mount_setup() {
 	T=$(mktemp -d /var/tmp/cccfs-test.XXXXXX) || fail "mktemp"
 	M=$T/mnt
 	DB=$T/store.db
+	# a command with DB left out uses this test's default store, never
+	# the user's
+	export XDG_DATA_HOME=$T/data
 	mkdir "$M" || fail "mkdir $M"
 	trap cleanup EXIT
 	trap 'exit 130' INT TERM
@@ -152,6 +157,14 @@ scratch_mount() {
 	mount -t tmpfs -o "size=$2${3:+,$3}" cccfs-scratch "$1" ||
 		fail "cannot mount a tmpfs at $1 (the mount tests run as root)"
 	SCRATCH_MOUNTS="$1 $SCRATCH_MOUNTS"
+}
+
+# bind_file SRC FILE: bind-mount the file SRC (a /proc file, say) on FILE,
+# created if missing; the exit trap unmounts it.  Needs root.
+bind_file() {
+	[ -e "$2" ] || : >"$2" || fail "cannot create $2"
+	mount --bind "$1" "$2" || fail "cannot bind $1 on $2 (the mount tests run as root)"
+	SCRATCH_MOUNTS="$2 $SCRATCH_MOUNTS"
 }
 
 # daemon_kb PID FIELD: FIELD (VmRSS, VmHWM) of /proc/PID/status in KiB.

@@ -241,7 +241,9 @@ check_eq "$(stat -c '%a %Y' "$T/e1/prompts/coding/review.yaml")" \
 check_file "$T/e-snap/prompts/coding/review.yaml" "$(printf 'name: review\ndescription: old')"
 note "import of a cp -a of a snapshot folder, into the mounted store"
 cp -a "$S/first" "$T/first-copy" || fail "cp -a first"
-chmod u+w "$T/first-copy/workflows"
+# a snapshot shows its files read-only and import keeps modes: made
+# writable first, as import --help says
+chmod -R u+w "$T/first-copy"
 printf 'name: [unclosed\n' > "$T/first-copy/workflows/broken.yaml"
 "$CCCFS" import "$DB" "$T/first-copy" 2>"$T/import.err" && fail "import with an invalid file succeeded"
 grep -q 'broken.yaml: line 1, column' "$T/import.err" || fail "import error lacks path, line, column: $(cat "$T/import.err")"

@@ -64,6 +64,9 @@ want() {
 }
 
 cd "$T" || fail "cd $T"
+# the default store, where a command with DB left out looks: none here
+# unless a case says otherwise, and never the user's
+export XDG_DATA_HOME=$T/nodata
 
 # commands and their options
 want mount umount init check stat snapshot log diff restore label refs mv \
@@ -86,8 +89,9 @@ want -- cccfs restore db prompts/x.yaml --version ""
 want -- cccfs log db -n ""
 want create list delete restore -- cccfs snapshot db ""
 want delete -- cccfs snapshot db d
-# mount takes its options before its operands only
-want -- cccfs mount db -
+# mount takes its options after its operands too
+want -f -d -o --help -- cccfs mount db -
+want -f -d -o --help -- cccfs mount db mnt -
 
 # -o: option names after the last comma, values of snapdir
 want max_record= commit_interval= snapdir= snapshot_every= keep= \
@@ -119,14 +123,15 @@ want mnt mnt2 -- cccfs store.db m
 # snapshot names, from `cccfs snapshot DB list` run by the completion
 want -- "$CCCFS" snapshot store.db delete ""
 long=a-name-longer-than-the-thirty-two-column-name-field
-for s in monday tuesday "with space" NAME "$long"; do
+ctl=$'red\e[31m\\x'
+for s in monday tuesday "with space" NAME "$long" "$ctl"; do
 	"$CCCFS" snapshot store.db create "$s" >/dev/null 2>&1 ||
 		fail "cccfs snapshot create $s"
 done
 "$CCCFS" snapshot store.db list >"$T/list" 2>&1 || fail "snapshot list"
 grep -q "^$long [0-9]" "$T/list" ||
 	fail "the long name does not run into the next column: $(cat "$T/list")"
-all=(monday tuesday 'with\ space' NAME "$long")
+all=(monday tuesday 'with\ space' NAME "$long" "$(printf %q "$ctl")")
 want "${all[@]}" -- "$CCCFS" snapshot store.db delete ""
 want "${all[@]}" -- "$CCCFS" snapshot store.db restore ""
 want monday -- "$CCCFS" snapshot store.db restore mo
@@ -143,8 +148,26 @@ CWORD=3 want tuesday -- "$CCCFS" export --snapshot t store.db dir
 CWORD=4 want tuesday -- "$CCCFS" backup --snapshot = t store.db out.db
 want NAME -- "$CCCFS" backup store.db out.db --snapshot = N
 want "$long" -- "$CCCFS" export store.db dir --snapshot = a
+# a name with an escape and a backslash, listed escaped, completed whole
+want "$(printf %q "$ctl")" -- "$CCCFS" snapshot store.db delete re
 # a path given with ~ is the user's home
 HOME=$T want monday -- "$CCCFS" snapshot '~/store.db' delete m
+
+# DB left out: the actions first, and the default store's snapshot names
+# (cccfs's default: $XDG_DATA_HOME/cccfs/ccc.db)
+want create -- cccfs snapshot cr
+want delete -- cccfs snapshot de
+want -- cccfs snapshot list ""
+XDG_DATA_HOME=$T/data "$CCCFS" init >/dev/null 2>&1 || fail "cccfs init (default)"
+XDG_DATA_HOME=$T/data "$CCCFS" snapshot create dflt >/dev/null 2>&1 ||
+	fail "cccfs snapshot create (default)"
+XDG_DATA_HOME=$T/data want dflt -- "$CCCFS" snapshot delete ""
+XDG_DATA_HOME=$T/data want dflt -- "$CCCFS" snapshot restore d
+XDG_DATA_HOME=$T/data want dflt -- "$CCCFS" export dir --snapshot ""
+XDG_DATA_HOME=$T/data CWORD=4 want dflt -- "$CCCFS" backup --snapshot = d out.db
+XDG_DATA_HOME="" HOME=$T/nohome want -- "$CCCFS" snapshot delete ""
+# a lone operand that is a file is the store, not DEST
+XDG_DATA_HOME=$T/data want monday -- "$CCCFS" backup store.db --snapshot mo
 
 # no names, and quietly, from what is not a store
 want -- "$CCCFS" snapshot gone.db delete ""

@@ -5,7 +5,8 @@
 # It must build, create and seed the store, and mount it; link the cccfs
 # command into ~/.local/bin and its bash completion where bash-completion
 # looks, say how to put ~/.local/bin on PATH, and print next steps that
-# run plain `cccfs`.  The mount must hold exactly the sample tree, every
+# run plain `cccfs` and leave DB out, which must reach the store made
+# (cccfs's default store).  The mount must hold exactly the sample tree, every
 # record must pass `cccfs check`, and a second `scripts/run` must say the
 # store is already mounted and change nothing; a third, for a user whose
 # ~/.local/bin/cccfs is a file of their own, must leave that file alone.
@@ -103,8 +104,16 @@ grep -qF "$HOME/.local/bin is not on your PATH" "$T/run1.out" ||
 	fail "no PATH hint (~/.local/bin is not on PATH): $(cat "$T/run1.out")"
 grep -qxF '  export PATH="$HOME/.local/bin:$PATH"' "$T/run1.out" ||
 	fail "no line for ~/.bashrc in: $(cat "$T/run1.out")"
-grep -qx "  cccfs snapshot $DB list" "$T/run1.out" ||
+grep -q "^  cccfs snapshot list " "$T/run1.out" ||
 	fail "the steps do not run plain cccfs: $(cat "$T/run1.out")"
+grep -F "$DB" "$T/run1.out" | grep '^  cccfs' &&
+	fail "a step names the store, which is cccfs's default"
+# the steps leave DB out: they must reach the store scripts/run made
+"$link" snapshot list >"$T/steps.out" 2>&1 ||
+	fail "cccfs snapshot list: $(cat "$T/steps.out")"
+"$link" stat >"$T/steps.out" 2>&1 || fail "cccfs stat: $(cat "$T/steps.out")"
+grep -qx "file            $DB" "$T/steps.out" ||
+	fail "cccfs stat opened another store: $(cat "$T/steps.out")"
 grep -q "^  cccfs umount $M " "$T/run1.out" ||
 	fail "no plain cccfs umount step: $(cat "$T/run1.out")"
 grep -F "build/release/fs/cccfs" "$T/run1.out" | grep -v '^Linked' &&
