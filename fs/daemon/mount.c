@@ -190,24 +190,30 @@ out:
 	return ret;
 }
 
-/* A retention part such as "7d": digits and one unit letter. */
-static bool is_keep_part(const char *s, size_t len)
+/* A retention part: digits and one unit letter of units ("7d"), or
+ * digits alone when bare (history_keep's count, "50"). */
+static bool is_keep_part(const char *s, size_t len, const char *units,
+                         bool bare)
 {
 	size_t i = 0;
 
 	while (i < len && s[i] >= '0' && s[i] <= '9')
 		i++;
-	return i > 0 && i + 1 == len && strchr("mhdw", s[i]) != NULL;
+	if (i > 0 && i == len)
+		return bare;
+	return i > 0 && i + 1 == len && strchr(units, s[i]) != NULL;
 }
 
 /*
- * The -o string with the commas inside keep=24h,7d,4w turned into ':',
- * so that libfuse's option splitting leaves the spec whole.  malloc'd.
+ * The -o string with the commas inside keep=24h,7d,4w and
+ * history_keep=30d,50 turned into ':' (and taken as ',' again by their
+ * parsers), so that libfuse's option splitting leaves each spec whole.
+ * malloc'd.
  */
 static char *join_keep_parts(const char *opts)
 {
 	char *out = strdup(opts);
-	bool in_keep = false;
+	int in = 0; /* 1: in keep=, 2: in history_keep= */
 
 	if (out == NULL)
 		return NULL;
@@ -215,10 +221,13 @@ static char *join_keep_parts(const char *opts)
 		char *comma = strchr(p, ',');
 		size_t len = comma ? (size_t)(comma - p) : strlen(p);
 
-		if (in_keep && is_keep_part(p, len))
+		if ((in == 1 && is_keep_part(p, len, "mhdw", false)) ||
+		    (in == 2 && is_keep_part(p, len, "smhdw", true)))
 			p[-1] = ':';
 		else
-			in_keep = strncmp(p, "keep=", 5) == 0;
+			in = strncmp(p, "keep=", 5) == 0            ? 1
+			     : strncmp(p, "history_keep=", 13) == 0 ? 2
+			                                            : 0;
 		if (comma == NULL)
 			break;
 		p = comma + 1;

@@ -979,10 +979,17 @@ int hist_parse_keep(const char *spec, struct hist_keep *k)
 		k->off = k->all = true; /* nothing recorded, nothing pruned */
 		return 0;
 	}
-	if (strlen(spec) >= sizeof(buf) || *spec == '\0' || *spec == ',' ||
-	    spec[strlen(spec) - 1] == ',' || strstr(spec, ",,") != NULL)
-		return -EINVAL; /* strtok_r would skip empty parts */
+	if (strlen(spec) >= sizeof(buf) || *spec == '\0')
+		return -EINVAL;
 	strcpy(buf, spec);
+	/* ',' between the parts, or ':' as in keep= (what a mount's -o
+	 * list becomes) */
+	for (char *p = buf; *p; p++)
+		if (*p == ':')
+			*p = ',';
+	if (*buf == ',' || buf[strlen(buf) - 1] == ',' ||
+	    strstr(buf, ",,") != NULL)
+		return -EINVAL; /* strtok_r would skip empty parts */
 	for (part = strtok_r(buf, ",", &save); part;
 	     part = strtok_r(NULL, ",", &save)) {
 		size_t l = strlen(part);

@@ -176,7 +176,7 @@ struct hist_keep {
 	uint64_t min;
 };
 /* "30d,50": a duration (s, m, h, d, w) and a count, either or both, in any
- * order; "all"; "off".  0 or -EINVAL. */
+ * order, with ',' or ':' between; "all"; "off".  0 or -EINVAL. */
 int hist_parse_keep(const char *spec, struct hist_keep *k);
 
 /* Delete, in s, the older versions k no longer keeps at time now (ns),

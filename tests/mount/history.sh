@@ -194,7 +194,7 @@ check_eq "$(versions prompts/t.yaml | wc -l)" 2 "versions of a record emptied"
 note "history survives a remount"
 before=$(ls -R "$H")
 umount_fs
-mount_fs -o commit_interval=0,snapshot_every=0,history_keep=2
+mount_fs -o commit_interval=0,snapshot_every=0,history_keep=1s,2
 check_eq "$(ls -R "$H")" "$before" ".history after a remount"
 
 note "labels pin versions: .labels, renames, log"
@@ -222,7 +222,7 @@ check_eq "$(tar -tf "$T/release.tar" | grep -c 'yaml$')" 2 "records in the label
 [ -e "$L/staging" ] && fail "a removed label is still shown"
 check_eq "$("$CCCFS" label "$DB" list | cut -f1-3 | tr '\t\n' ' |')" "production agents/crew/a.yaml 3|production workflows/q.yaml 2|" "label list"
 
-note "history_keep=2 prunes to the newest two, in the background, never a labelled one"
+note "history_keep=1s,2 (a comma inside -o) prunes to the newest two, in the background, never a labelled one"
 for i in $(seq 1 150); do
 	[ "$(versions workflows/q.yaml | wc -l)" = 3 ] && break
 	sleep 0.2
@@ -232,7 +232,7 @@ set -- $(versions workflows/q.yaml)
 check_file "$H/workflows/q.yaml/$1" "name: p2"
 check_file "$H/workflows/q.yaml/$2" "name: p5"
 case $2 in 000005-*) ;; *) fail "pruning renumbered: $2" ;; esac
-grep -q 'history retention (history_keep=2) deleted' "$T/daemon.log" || fail "pruning not logged"
+grep -q 'history retention (history_keep=1s:2) deleted' "$T/daemon.log" || fail "pruning not logged"
 umount_fs
 
 note "a bad history_keep is refused"
