@@ -47,6 +47,7 @@ static void usage(FILE *f)
 	      "[PATH] | list [NAME]\n"
 	      "       cccfs refs [DB] PATH\n"
 	      "       cccfs mv [DB] OLD NEW   (and rewrite the references)\n"
+	      "       cccfs prune [DB] [--keep SPEC]\n"
 	      "       cccfs backup [DB] DEST [--snapshot NAME]\n"
 	      "       cccfs export [DB] DIR [--snapshot NAME]\n"
 	      "       cccfs import [DB] DIR [--skip-invalid]\n"
@@ -112,6 +113,7 @@ static const struct cmd_struct {
 	{ "label", cmd_label, cmd_label_usage },
 	{ "refs", cmd_refs, cmd_refs_usage },
 	{ "mv", cmd_mv, cmd_mv_usage },
+	{ "prune", cmd_prune, cmd_prune_usage },
 	{ "backup", cmd_backup, NULL },
 	{ "export", cmd_export, NULL },
 	{ "import", cmd_import, NULL },

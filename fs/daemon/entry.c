@@ -515,11 +515,10 @@ void fs_readlink(fuse_req_t req, fuse_ino_t ino)
 
 /* ---- removing entries --------------------------------------------------- */
 
-static int do_remove(struct fs *fs, fuse_ino_t parent, const char *name,
-                     bool dir)
+static int remove_once(struct fs *fs, fuse_ino_t parent, const char *name,
+                       bool dir, bool no_versions, char *path)
 {
 	struct fs_inode *preserved = NULL;
-	char path[SV_PATH_MAX + 1];
 	struct stx s;
 	struct node n;
 	int rc;
@@ -527,6 +526,7 @@ static int do_remove(struct fs *fs, fuse_ino_t parent, const char *name,
 	rc = begin_at(fs, parent, name, &s, path);
 	if (rc != 0)
 		return rc;
+	s.no_versions = no_versions;
 	if (in_snapshots(path)) {
 		stx_abort(&s);
 		return snap_remove(fs, path, dir);
@@ -567,6 +567,30 @@ static int do_remove(struct fs *fs, fuse_ino_t parent, const char *name,
 fail:
 	stx_abort(&s);
 	preserve_end(preserved, rc);
+	return rc;
+}
+
+/*
+ * Remove one entry.  Deleting is how a full disk is given room back, so
+ * it must work there: a record's deletion keeps its last content as a
+ * version (history.h), which takes space; when that commit fails with
+ * ENOSPC, the record is deleted without keeping that last content (its
+ * older versions stay), and the log says so.
+ */
+static int do_remove(struct fs *fs, fuse_ino_t parent, const char *name,
+                     bool dir)
+{
+	char path[SV_PATH_MAX + 1];
+	int rc = remove_once(fs, parent, name, dir, false, path);
+
+	if (rc == -ENOSPC && !dir) {
+		rc = remove_once(fs, parent, name, dir, true, path);
+		if (rc == 0)
+			fs_log(LOG_WARNING,
+			       "/%s: deleted on a full disk without keeping "
+			       "its last content in .history",
+			       path);
+	}
 	return rc;
 }
 

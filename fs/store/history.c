@@ -346,7 +346,7 @@ int hist_put(struct stx *s, const char *path, const kv_val *old, kv_val new,
 	struct hist_slot sl;
 	int rc;
 
-	if (!recording)
+	if (!recording || s->no_versions)
 		return 0;
 	if (old && old->len == new.len &&
 	    (new.len == 0 || memcmp(old->data, new.data, new.len) == 0))
@@ -388,7 +388,7 @@ int hist_remove(struct stx *s, const char *path, kv_val old, const char *to)
 	struct hist_slot sl;
 	int rc;
 
-	if (!recording)
+	if (!recording || s->no_versions)
 		return 0;
 	rc = slot_get(s, path, &sl);
 	if (rc == -ENOENT) {
@@ -1258,11 +1258,6 @@ static int verify_slot(void *ctx, kv_val key, kv_val val)
 		else if (!S_ISREG(n.mode))
 			problem(vf, "history: /%s: not a file", path);
 		node_release(&n);
-	} else if (rc == -ENOENT && !(sl.flags & SLOT_DELETED)) {
-		problem(vf,
-		        "history: /%s: version %" PRIu64 " is live, but "
-		        "there is no record",
-		        path, sl.version);
 	} else if (rc != 0 && rc != -ENOENT) {
 		return rc;
 	}

@@ -150,7 +150,7 @@ int hist_parse_name(const char *name, uint64_t *v);
 
 /*
  * Check the history tables (cccfs check): every slot and entry decodes,
- * every live slot is a record (and a deleted one is absent or empty),
+ * a deleted slot's path holds no record (or an empty one),
  * and no version's number reaches its record's live one.  fn gets each
  * problem as a line; *entries the number checked.  0, or an error that
  * stopped the walk.

@@ -84,7 +84,9 @@ struct stx {
 	kv_txn *txn;
 	kv_table *tables[STORE_NTABLES];
 	bool write;
-	bool no_history; /* changes made now keep no history (history.h) */
+	bool no_history;  /* changes made now keep no history (history.h) */
+	bool no_versions; /* history moves with records, but no content is
+	                     kept as a version (a delete on a full disk) */
 };
 
 /* Convert a kv or negative errno code into a negative errno. */

@@ -195,9 +195,9 @@ static void test_check_exit_codes(void **state)
 	}
 }
 
-/* check reads the history tables: a version of a record that is no
- * longer there is fine, a slot whose record vanished behind the file
- * system's back and an entry that does not decode are problems. */
+/* check reads the history tables: a record removed without a version
+ * kept (a delete on a full disk) is fine, a record marked deleted that
+ * has content and an entry that does not decode are problems. */
 static void test_check_history(void **state)
 {
 	struct tmpenv *f = *state;
@@ -207,28 +207,40 @@ static void test_check_history(void **state)
 		        "\0\0\0\0\0\0\0\7",
 		        16 },
 	       junk = { "junk", 4 };
-	kv_val node_key = { "agents\0a.yaml", 13 };
 
 	put_file(f->env, "agents/a.yaml", "name: one\n");
 	put_file(f->env, "agents/a.yaml", "name: two\n");
 	put_file(f->env, "agents/b.yaml", "name: b\n");
 	assert_int_equal(check_closed(f), 0);
 
-	/* the record and its node removed with kv calls: its slot says a
-	 * live version that is not there */
-	assert_int_equal(kv_txn_begin(f->env, 0, &txn), 0);
-	assert_int_equal(kv_table_open(txn, "agents", 0, &tb), 0);
-	assert_int_equal(kv_del(txn, tb, (kv_val){ "a.yaml", 6 }), 0);
-	assert_int_equal(kv_table_open(txn, PM_TABLE_NODES, 0, &tb), 0);
-	assert_int_equal(kv_del(txn, tb, node_key), 0);
-	assert_int_equal(kv_txn_commit(txn), 0);
-	assert_int_equal(check_closed(f), 3);
-
-	/* put it back as a deletion would have: clean again */
+	/* the record deleted, then written back with kv calls, behind the
+	 * history's back: its slot says deleted while it has content */
 	{
 		struct stx s;
 
-		put_file(f->env, "agents/a.yaml", "name: three\n");
+		assert_int_equal(stx_begin(f->env, true, &s), 0);
+		assert_int_equal(store_remove(&s, "agents/a.yaml", S_IFREG), 0);
+		assert_int_equal(stx_commit(&s, KV_DURABLE_IMMEDIATE), 0);
+	}
+	assert_int_equal(check_closed(f), 0);
+	{
+		struct stx s;
+		struct node n;
+
+		assert_int_equal(stx_begin(f->env, true, &s), 0);
+		s.no_history = true;
+		node_fresh(&n, S_IFREG | 0644, 0, 0);
+		n.size = 11;
+		assert_int_equal(store_content_put(&s, "agents/a.yaml", n.mode,
+		                                   "name: back\n", 11),
+		                 0);
+		assert_int_equal(store_node_put(&s, "agents/a.yaml", &n), 0);
+		assert_int_equal(stx_commit(&s, KV_DURABLE_IMMEDIATE), 0);
+	}
+	assert_int_equal(check_closed(f), 3);
+	{
+		struct stx s;
+
 		assert_int_equal(stx_begin(f->env, true, &s), 0);
 		assert_int_equal(store_remove(&s, "agents/a.yaml", S_IFREG), 0);
 		assert_int_equal(stx_commit(&s, KV_DURABLE_IMMEDIATE), 0);

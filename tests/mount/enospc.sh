@@ -4,7 +4,9 @@
 # leave the file as it was, every earlier save must read back byte for
 # byte, and a rewrite of an existing record on the full disk must fail the
 # same way and keep the old version.  Then deleting records must work at
-# once (no ENOSPC from rm) and make room: new saves succeed, the daemon
+# once (no ENOSPC from rm; the first deletions keep no last version, as
+# there is no room for one, and say so), and `cccfs prune` of the versions
+# they keep makes room: new saves succeed, the daemon
 # never dies, the store checks clean after unmount and everything is still
 # there after a remount.  Run once with the default commit_interval (plain
 # closes are non-durable) and once with commit_interval=0.  Automatic
@@ -87,7 +89,8 @@ for p, want in saved.items():
         sys.exit("%s changed after ENOSPC (%d bytes, want %d)"
                  % (p, len(got), len(want)))
 
-# deleting records works right away and makes room
+# deleting records works right away; their content is kept as versions
+# (.history), and pruning them gives the room back
 gone = sorted(saved)[::2]
 for p in gone:
     try:
@@ -95,6 +98,10 @@ for p in gone:
     except OSError as e:
         sys.exit("rm %s on a full disk: %s" % (p, e))
     del saved[p]
+out = subprocess.run([sys.argv[4], "prune", sys.argv[5], "--keep", "1"],
+                     capture_output=True, text=True)
+if out.returncode != 0 or not re.match(r"pruned [1-9]", out.stdout):
+    sys.exit("cccfs prune on a full disk: %s%s" % (out.stdout, out.stderr))
 for i in range(len(gone) // 2):
     p = os.path.join(d, "new%04d.yaml" % i)
     try:
@@ -132,6 +139,8 @@ for mode in default commit_interval=0; do
 	kill -0 "$DAEMON_PID" 2>/dev/null || fail "$mode: daemon died"
 	grep -q 'No space left' "$T/daemon.log" ||
 		fail "$mode: the daemon did not log the ENOSPC"
+	grep -q 'deleted on a full disk without keeping' "$T/daemon.log" ||
+		fail "$mode: no word of a deletion that kept no version"
 	umount_fs
 	"$CCCFS" check "$DB" >"$T/check.out" 2>&1 ||
 		fail "$mode: check after ENOSPC: $(cat "$T/check.out")"

@@ -70,7 +70,7 @@ export XDG_DATA_HOME=$T/nodata
 
 # commands and their options
 want mount umount init check stat snapshot log diff restore label refs mv \
-	backup export import -- cccfs ""
+	prune backup export import -- cccfs ""
 want stat snapshot -- cccfs s
 want export -- cccfs ex
 want --help --version -- cccfs -
