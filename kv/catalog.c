@@ -137,13 +137,15 @@ void catalog_release(kv_txn *txn)
 	txn->tables = NULL;
 }
 
-/* Forget every open handle's descriptor (after restore): mark dropped. */
-void catalog_invalidate(kv_txn *txn)
+/* Forget the descriptor of the open handle of table name, or of every
+ * open handle when name is NULL (after a restore): mark them dropped. */
+void catalog_invalidate(kv_txn *txn, const char *name)
 {
 	struct tblh *h;
 
 	for (h = txn->tables; h; h = h->next)
-		h->dropped = true;
+		if (name == NULL || strcmp(h->name, name) == 0)
+			h->dropped = true;
 }
 
 int catalog_tree(kv_txn *txn, const char *name, struct tree *out)

@@ -512,7 +512,8 @@ struct kv_table {
 
 int catalog_flush(kv_txn *txn);
 void catalog_release(kv_txn *txn);
-void catalog_invalidate(kv_txn *txn);
+/* Mark the open handle of table name dropped; every handle when NULL. */
+void catalog_invalidate(kv_txn *txn, const char *name);
 /* The descriptor of table name as txn sees it, with the changes of its open
  * handle.  KV_ENOTFOUND when there is no such table, KV_ECORRUPT. */
 int catalog_tree(kv_txn *txn, const char *name, struct tree *out);

@@ -355,8 +355,21 @@ KV_API int kv_snapshot_rename(kv_txn *txn, const char *from, const char *to);
 /*
  * Make the snapshot's tables the live state of txn: tables absent from the
  * snapshot are dropped, the others replaced.  The snapshot itself remains.
+ * Every open table handle of txn becomes invalid.
  */
 KV_API int kv_snapshot_restore(kv_txn *txn, const char *name);
+/*
+ * Restore only the n tables named in tables[] from the snapshot: each
+ * becomes the snapshot's table of that name, or is dropped when the
+ * snapshot has none; every other table is left as it is, and so are its
+ * open handles (those of the named tables become invalid).  A name may
+ * repeat, and a name neither side has is no error.  The cost is one walk
+ * of the named tables, in the snapshot and live.
+ * Errors: KV_ENOTFOUND (no such snapshot), KV_EBADNAME, KV_EREADONLY,
+ * -EINVAL (tables NULL with n > 0), -ENOMEM, KV_ECORRUPT.
+ */
+KV_API int kv_snapshot_restore_tables(kv_txn *txn, const char *name,
+                                      const char *const *tables, size_t n);
 /* In a transaction opened with kv_txn_begin_snapshot() only that snapshot
  * is known (kv_snapshot_list() lists nothing there). */
 KV_API int kv_snapshot_get(kv_txn *txn, const char *name,

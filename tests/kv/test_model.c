@@ -9,9 +9,9 @@
  * a cursor re-finding its place after a change), KV_NOOVERWRITE and
  * KV_APPEND (single puts and bulk bursts), commit with both durabilities
  * (including durable commits that changed nothing), kv_env_sync, abort,
- * table create/drop/list, snapshot create, delete, rename, restore and read
- * (a read transaction on a snapshot is compared with the model's copy of
- * that moment), kv_table_diff between the write
+ * table create/drop/list, snapshot create, delete, rename, restore (of all
+ * tables or some) and read (a read transaction on a snapshot is compared
+ * with the model's copy of that moment), kv_table_diff between the write
  * txn, the last commit, snapshots and long-lived readers (against a merge
  * of the model's tables), long-lived readers of the live state and of a snapshot that
  * must keep seeing their own state (and keep their value pointers valid)
@@ -334,7 +334,7 @@ struct mt {
 
 	/* statistics */
 	uint64_t commits, durable, aborts, reopens, checks, bigputs;
-	uint64_t diffs, diff_keys, diff_pages;
+	uint64_t diffs, diff_keys, diff_pages, restores;
 	size_t largest;
 	uint64_t largest_file;
 };
@@ -1489,6 +1489,50 @@ static void w_snap_restore(struct mt *m)
 		full_compare(m, m->w, &m->work.live, "after restore");
 }
 
+/* Restore a random subset of the tables (maybe with a repeat) from a
+ * random snapshot; the others, their handles and their value pointers
+ * stay as they are. */
+static void w_snap_restore_tables(struct mt *m)
+{
+	int i = (int)kt_below(&m->rng, NS), idx[NT + 1];
+	const char *names[NT + 1];
+	size_t n = 0;
+	int rc;
+
+	for (int t = 0; t < NT; t++)
+		if (kt_chance(&m->rng, 1, 2)) {
+			idx[n] = t;
+			names[n++] = tname(m, t);
+		}
+	if (n && kt_chance(&m->rng, 1, 4)) {
+		idx[n] = idx[0];
+		names[n++] = names[0];
+	}
+	note(m, "snapshot restore %d, %zu tables%s", i, n,
+	     m->work.s[i].present ? "" : " (absent)");
+	rc = kv_snapshot_restore_tables(m->w, sname(m, i), names, n);
+	if (!m->work.s[i].present) {
+		EXPECT_RC(m, rc, KV_ENOTFOUND,
+		          "kv_snapshot_restore_tables absent");
+		return;
+	}
+	EXPECT_RC(m, rc, 0, "kv_snapshot_restore_tables");
+	m->restores++;
+	for (size_t j = 0; j < n; j++) {
+		int t = idx[j];
+
+		changed(m, t);
+		m->wh[t] = NULL;
+		mtab_unref(m->work.live.t[t]);
+		m->work.live.t[t] = mtab_ref(m->work.s[i].st.t[t]);
+	}
+	for (int t = 0; t < NT; t++) /* handles of the others still work */
+		if (m->wh[t])
+			check_count(m, m->wh[t], t, "after a table restore");
+	if (kt_chance(&m->rng, 1, 3))
+		full_compare(m, m->w, &m->work.live, "after a table restore");
+}
+
 /* kv_table_diff against a merge of two model tables. */
 struct mdiff {
 	struct mt *m;
@@ -2097,6 +2141,8 @@ static void write_step(struct mt *m)
 		w_snap_rename(m);
 	else if (c < 777)
 		w_snap_restore(m);
+	else if (c < 779)
+		w_snap_restore_tables(m);
 	else if (c < 782) {
 		note(m, "snapshot list (write txn)");
 		check_snap_list(m, m->w, &m->work, "write txn");
@@ -2210,13 +2256,15 @@ static void model_run(uint64_t seed, uint64_t nops)
 	        "model: %llu operations, %llu commits (%llu durable), "
 	        "%llu aborts, %llu reopens, %llu checks, %llu big values, "
 	        "largest table %zu entries, file %lld bytes (at most %llu); "
-	        "%llu diffs reported %llu keys, read %llu pages\n",
+	        "%llu table restores; %llu diffs reported %llu keys, read "
+	        "%llu pages\n",
 	        (unsigned long long)nops, (unsigned long long)m->commits,
 	        (unsigned long long)m->durable, (unsigned long long)m->aborts,
 	        (unsigned long long)m->reopens, (unsigned long long)m->checks,
 	        (unsigned long long)m->bigputs, m->largest,
 	        kt_file_size(m->path), (unsigned long long)m->largest_file,
-	        (unsigned long long)m->diffs, (unsigned long long)m->diff_keys,
+	        (unsigned long long)m->restores, (unsigned long long)m->diffs,
+	        (unsigned long long)m->diff_keys,
 	        (unsigned long long)m->diff_pages);
 	kv_env_close(m->env);
 	mworld_release(&m->com);
