@@ -82,7 +82,7 @@ static size_t node_size(const uint8_t *page, const uint8_t *n)
 }
 
 /* Check a page's slot array and node bounds before using it. */
-static int page_check_nodes(const uint8_t *p, uint64_t pgno)
+int page_check_nodes(const uint8_t *p, uint64_t pgno)
 {
 	uint16_t type = get16(p + PH_TYPE), n = get16(p + PH_NKEYS), i;
 
@@ -178,12 +178,30 @@ int leaf_value(kv_txn *txn, const uint8_t *page, int i, kv_val *val)
 	return 0;
 }
 
-static uint64_t branch_child(const uint8_t *page, int i, uint64_t *txn)
+bool leaf_overflow(const uint8_t *page, int i, struct bigref *ref)
+{
+	const uint8_t *n = node_at(page, i);
+	size_t k = get16(n + LN_KLEN);
+
+	if (!(n[LN_FLAGS] & LN_BIG))
+		return false;
+	ref->pgno = get64(n + LN_HDR + k);
+	ref->txnid = get64(n + LN_HDR + k + 8);
+	ref->len = get32(n + LN_VLEN);
+	return true;
+}
+
+uint64_t branch_child(const uint8_t *page, int i, uint64_t *txn)
 {
 	const uint8_t *n = node_at(page, i);
 	if (txn)
 		*txn = get64(n + BN_TXNID);
 	return get64(n + BN_PGNO);
+}
+
+kv_val branch_key(const uint8_t *page, int i)
+{
+	return node_key(page, node_at(page, i));
 }
 
 static void branch_set_child(uint8_t *page, int i, uint64_t pg, uint64_t tx)

@@ -137,13 +137,38 @@ void catalog_release(kv_txn *txn)
 	txn->tables = NULL;
 }
 
-/* Forget every open handle's descriptor (after restore): mark dropped. */
-void catalog_invalidate(kv_txn *txn)
+/* Forget the descriptor of the open handle of table name, or of every
+ * open handle when name is NULL (after a restore): mark them dropped. */
+void catalog_invalidate(kv_txn *txn, const char *name)
 {
 	struct tblh *h;
 
 	for (h = txn->tables; h; h = h->next)
-		h->dropped = true;
+		if (name == NULL || strcmp(h->name, name) == 0)
+			h->dropped = true;
+}
+
+int catalog_tree(kv_txn *txn, const char *name, struct tree *out)
+{
+	struct tblh *h = find_open(txn, name);
+	kv_val v;
+	int rc;
+
+	if (h) {
+		/* an open handle holds the changes not yet in the catalog */
+		*out = h->tree;
+		return 0;
+	}
+	rc = bt_get(txn, &txn->st.catalog, name_val(name), &v);
+	if (rc != 0)
+		return rc;
+	if (v.len != TD_SIZE)
+		return kv_set_err(KV_ECORRUPT,
+		                  "catalog entry of table '%s' has the wrong "
+		                  "size",
+		                  name);
+	tree_load(out, v.data);
+	return 0;
 }
 
 static int write_check(kv_txn *txn, kv_table *t)

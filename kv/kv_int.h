@@ -8,7 +8,8 @@
  *   env.c                          open, recovery, close, sync, stat
  *   check.c                        the integrity check
  *   txn.c  snapshot.c              transactions, snapshots
- *   walk.c                         the pages a state reaches
+ *   walk.c  diff.c                 the pages a state reaches, a table
+ *                                  in two states compared
  *   catalog.c  cursor.c            tables and records, cursors
  *   btree.c  log.c                 trees, the commit log
  *   pager.c  freelist.c            pages, space
@@ -26,6 +27,7 @@
  *   snapshot.c  txn walk catalog btree log pager freelist readers state
  *               err
  *   walk.c      catalog btree
+ *   diff.c      catalog btree pager err
  *   catalog.c   btree log state err
  *   cursor.c    btree err
  *   btree.c     pager err
@@ -442,11 +444,26 @@ struct cur {
 	int idx[KV_MAX_DEPTH];
 };
 
-/* Leaf node access */
+/* Node access.  Reads stay inside the page whatever its bytes; a page
+ * page_check_nodes() accepted has every node, overflow reference included,
+ * inside it. */
 const uint8_t *node_at(const uint8_t *page, int i);
 uint16_t page_nkeys(const uint8_t *page);
+int page_check_nodes(const uint8_t *page, uint64_t pgno);
 int leaf_key(const uint8_t *page, int i, kv_val *key);
 int leaf_value(kv_txn *txn, const uint8_t *page, int i, kv_val *val);
+/* Leaf node i's value is in an overflow run: true with the run's first
+ * page, the txnid that wrote it and the value's length; false for an
+ * inline value. */
+struct bigref {
+	uint64_t pgno, txnid;
+	uint32_t len;
+};
+bool leaf_overflow(const uint8_t *page, int i, struct bigref *ref);
+/* Branch node i: its child and the child's txnid; its separator key (node
+ * 0: empty, minus infinity). */
+uint64_t branch_child(const uint8_t *page, int i, uint64_t *txn);
+kv_val branch_key(const uint8_t *page, int i);
 
 int bt_get(kv_txn *txn, struct tree *t, kv_val key, kv_val *val);
 int bt_put(kv_txn *txn, struct tree *t, kv_val key, kv_val val, unsigned flags);
@@ -508,7 +525,11 @@ struct kv_table {
 
 int catalog_flush(kv_txn *txn);
 void catalog_release(kv_txn *txn);
-void catalog_invalidate(kv_txn *txn);
+/* Mark the open handle of table name dropped; every handle when NULL. */
+void catalog_invalidate(kv_txn *txn, const char *name);
+/* The descriptor of table name as txn sees it, with the changes of its open
+ * handle.  KV_ENOTFOUND when there is no such table, KV_ECORRUPT. */
+int catalog_tree(kv_txn *txn, const char *name, struct tree *out);
 /* Walk a catalog tree and every table tree it names. */
 int catalog_walk(kv_txn *txn, const struct tree *catalog, bt_walk_fn fn,
                  void *ctx);

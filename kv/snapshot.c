@@ -562,6 +562,43 @@ static bool restore_keeps(const struct restore *rs, uint64_t pg)
 }
 
 /*
+ * The end of a restore's walks: free the live runs the snapshot does not
+ * share, and take the snapshot's pages that wait in the pending list (held
+ * only by snapshots) off it: they are live again.  Taking them off cannot
+ * be undone entry by entry, so an abort reloads the free state.
+ */
+static int restore_settle(kv_txn *txn, struct restore *rs)
+{
+	struct flstate *f = txn->fl;
+	size_t i, k;
+	int rc;
+
+	for (i = 0; i < rs->cnt; i++) {
+		rc = page_free(txn, rs->pg[i], rs->n[i], rs->tx[i]);
+		if (rc != 0)
+			return rc;
+	}
+	f->log_lost = true;              /* an abort reloads the free state */
+	txn->env->reclaim_valid = false; /* not an append: look at all again */
+	for (i = 0, k = 0; i < f->npend; i++) {
+		if (restore_keeps(rs, f->pend[i].pgno) &&
+		    !(f->pend[i].freed & FL_META))
+			continue;
+		f->pend[k++] = f->pend[i];
+	}
+	f->npend = k;
+	return 0;
+}
+
+static void restore_release(struct restore *rs)
+{
+	walk_release(&rs->w);
+	free(rs->pg);
+	free(rs->n);
+	free(rs->tx);
+}
+
+/*
  * Restore: the snapshot's catalog becomes the live one.  Every page of the
  * live tables that the snapshot does not share is freed; every page of the
  * snapshot that was waiting in the pending list (held only by snapshots) is
@@ -571,7 +608,6 @@ KV_API int kv_snapshot_restore(kv_txn *txn, const char *name)
 {
 	struct snaprec r;
 	struct restore rs;
-	size_t i, k;
 	int rc = write_ok(txn);
 
 	if (rc != 0)
@@ -584,7 +620,7 @@ KV_API int kv_snapshot_restore(kv_txn *txn, const char *name)
 	rc = catalog_flush(txn);
 	if (rc != 0)
 		goto out;
-	catalog_invalidate(txn);
+	catalog_invalidate(txn, NULL);
 
 	rc = walk_init(&rs.w, txn, true, restore_visit, NULL, &rs);
 	if (rc != 0)
@@ -597,27 +633,123 @@ KV_API int kv_snapshot_restore(kv_txn *txn, const char *name)
 	rc = walk_catalog(&rs.w, &txn->st.catalog);
 	if (rc != 0)
 		goto out;
-	for (i = 0; i < rs.cnt; i++) {
-		rc = page_free(txn, rs.pg[i], rs.n[i], rs.tx[i]);
-		if (rc != 0)
-			goto out;
-	}
-	/* pages of the snapshot waiting for reuse are live again */
-	txn->fl->log_lost = true;        /* an abort reloads the free state */
-	txn->env->reclaim_valid = false; /* not an append: look at all again */
-	for (i = 0, k = 0; i < txn->fl->npend; i++) {
-		if (restore_keeps(&rs, txn->fl->pend[i].pgno) &&
-		    !(txn->fl->pend[i].freed & FL_META))
-			continue;
-		txn->fl->pend[k++] = txn->fl->pend[i];
-	}
-	txn->fl->npend = k;
+	rc = restore_settle(txn, &rs);
+	if (rc != 0)
+		goto out;
 	txn->st.catalog = r.catalog;
 	txn->changes++;
 out:
-	walk_release(&rs.w);
-	free(rs.pg);
-	free(rs.n);
-	free(rs.tx);
+	restore_release(&rs);
+	return mark_failed(txn, rc);
+}
+
+/* The descriptor of table name in catalog cat, as stored: *found false
+ * when cat has no such table. */
+static int table_in(kv_txn *txn, const struct tree *cat, const char *name,
+                    uint8_t d[TD_SIZE], bool *found)
+{
+	struct tree t = *cat;
+	kv_val v;
+	int rc = bt_get(txn, &t, name_val(name), &v);
+
+	*found = rc == 0;
+	if (rc == KV_ENOTFOUND)
+		return 0;
+	if (rc != 0)
+		return rc;
+	if (v.len != TD_SIZE)
+		return kv_set_err(KV_ECORRUPT,
+		                  "catalog entry of table '%s' has the wrong "
+		                  "size",
+		                  name);
+	memcpy(d, v.data, TD_SIZE);
+	return 0;
+}
+
+/* Walk table name of catalog cat, if it has one, in the restore's phase. */
+static int restore_walk_table(struct restore *rs, const struct tree *cat,
+                              const char *name)
+{
+	uint8_t d[TD_SIZE];
+	struct tree t;
+	bool found;
+	int rc = table_in(rs->w.txn, cat, name, d, &found);
+
+	if (rc != 0 || !found)
+		return rc;
+	tree_load(&t, d);
+	return walk_tree(&rs->w, &t);
+}
+
+/*
+ * Restore some tables: as kv_snapshot_restore(), but the walks cover only
+ * the named tables, and instead of the snapshot's catalog taking the live
+ * one's place, each named table's entry in the live catalog is replaced by
+ * the snapshot's (or deleted).  The live catalog changes by copy-on-write
+ * like any other tree, so its own pages need no accounting here.
+ *
+ * The free-space accounting rests on what a restore of every table rests
+ * on, and one more fact: no page is shared by tables of two names (trees
+ * are only ever shared with snapshots of themselves), so a page of a named
+ * table that the snapshot's named tables do not reach is reached by nothing
+ * live after the restore, and a snapshot page the named tables reach is
+ * live again.
+ */
+KV_API int kv_snapshot_restore_tables(kv_txn *txn, const char *name,
+                                      const char *const *tables, size_t n)
+{
+	struct snaprec r;
+	struct restore rs;
+	size_t i;
+	int rc = write_ok(txn);
+
+	if (rc != 0)
+		return rc;
+	if (tables == NULL && n > 0)
+		return kv_set_err(-EINVAL, "no table names");
+	rc = rec_get(txn, &txn->st.snaps, name, &r);
+	for (i = 0; rc == 0 && i < n; i++)
+		rc = name_check(tables[i]);
+	if (rc != 0 || n == 0)
+		return rc;
+	txlog_off(txn); /* snapshots change with checkpoints only */
+	memset(&rs, 0, sizeof(rs));
+	rc = catalog_flush(txn);
+	if (rc != 0)
+		goto out;
+
+	rc = walk_init(&rs.w, txn, true, restore_visit, NULL, &rs);
+	if (rc != 0)
+		goto out;
+	rs.w.phase = RS_KEEP;
+	for (i = 0; rc == 0 && i < n; i++)
+		rc = restore_walk_table(&rs, &r.catalog, tables[i]);
+	rs.w.phase = RS_LIVE;
+	for (i = 0; rc == 0 && i < n; i++)
+		rc = restore_walk_table(&rs, &txn->st.catalog, tables[i]);
+	if (rc == 0)
+		rc = restore_settle(txn, &rs);
+	for (i = 0; rc == 0 && i < n; i++) {
+		uint8_t d[TD_SIZE];
+		bool found;
+
+		catalog_invalidate(txn, tables[i]);
+		rc = table_in(txn, &r.catalog, tables[i], d, &found);
+		if (rc != 0)
+			break;
+		if (found) {
+			kv_val v = { d, TD_SIZE };
+			rc = bt_put(txn, &txn->st.catalog, name_val(tables[i]),
+			            v, 0);
+		} else {
+			rc = bt_del(txn, &txn->st.catalog, name_val(tables[i]));
+			if (rc == KV_ENOTFOUND)
+				rc = 0; /* absent on both sides */
+		}
+	}
+	if (rc == 0)
+		txn->changes++;
+out:
+	restore_release(&rs);
 	return mark_failed(txn, rc);
 }

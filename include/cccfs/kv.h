@@ -270,6 +270,41 @@ KV_API int kv_table_list(kv_txn *txn,
                          int (*fn)(void *ctx, const char *name, uint64_t count),
                          void *ctx);
 
+/* What kv_table_diff() read, and what it could leave unread. */
+struct kv_diff_stat {
+	uint64_t pages_read;       /* branch and leaf pages of the table, both
+	                              sides, plus every page of each overflow
+	                              value compared or passed to fn */
+	uint64_t subtrees_skipped; /* subtrees the two sides share, passed
+	                              over unread */
+};
+
+/*
+ * Call fn for every key whose value differs between table name as txn a
+ * sees it and as txn b sees it, in key order: va.data is NULL when the key
+ * is only in b, vb.data NULL when it is only in a (an empty value has a
+ * non-NULL data).  a and b belong to one environment: say, a read txn on a
+ * snapshot (kv_txn_begin_snapshot()) and a read or write txn on the live
+ * state; they may be the same txn.  A table one side lacks counts as empty
+ * there.  Values equal byte for byte are not reported, wherever they are
+ * stored.
+ *
+ * Cost: subtrees whose page is the same on both sides are passed over
+ * without being read (copy-on-write shares them), so it is proportional
+ * to what changed, not to the table: a few root-to-leaf paths per changed
+ * key.  stat (may be NULL) gets what was read, even when the walk stops
+ * early; looking the table up in each catalog is not counted.
+ *
+ * key, va and vb point into the map (or a write txn's own pages) and stay
+ * valid as long as a value from kv_get() would.  fn must not change either
+ * txn's tables.  A non-zero return from fn stops the walk and is returned.
+ * Errors: KV_EBADNAME, -EINVAL (a NULL argument, or txns of two
+ * environments), KV_ECORRUPT, or the error that failed a write txn.
+ */
+KV_API int kv_table_diff(kv_txn *a, kv_txn *b, const char *name,
+                         int (*fn)(void *ctx, kv_val key, kv_val va, kv_val vb),
+                         void *ctx, struct kv_diff_stat *stat);
+
 /* ---- records --------------------------------------------------------- */
 
 /*
@@ -327,8 +362,21 @@ KV_API int kv_snapshot_rename(kv_txn *txn, const char *from, const char *to);
 /*
  * Make the snapshot's tables the live state of txn: tables absent from the
  * snapshot are dropped, the others replaced.  The snapshot itself remains.
+ * Every open table handle of txn becomes invalid.
  */
 KV_API int kv_snapshot_restore(kv_txn *txn, const char *name);
+/*
+ * Restore only the n tables named in tables[] from the snapshot: each
+ * becomes the snapshot's table of that name, or is dropped when the
+ * snapshot has none; every other table is left as it is, and so are its
+ * open handles (those of the named tables become invalid).  A name may
+ * repeat, and a name neither side has is no error.  The cost is one walk
+ * of the named tables, in the snapshot and live.
+ * Errors: KV_ENOTFOUND (no such snapshot), KV_EBADNAME, KV_EREADONLY,
+ * -EINVAL (tables NULL with n > 0), -ENOMEM, KV_ECORRUPT.
+ */
+KV_API int kv_snapshot_restore_tables(kv_txn *txn, const char *name,
+                                      const char *const *tables, size_t n);
 /* In a transaction opened with kv_txn_begin_snapshot() only that snapshot
  * is known (kv_snapshot_list() lists nothing there). */
 KV_API int kv_snapshot_get(kv_txn *txn, const char *name,

@@ -4,13 +4,14 @@
  * The input is written to a private temporary file and opened read-only,
  * twice: as it is, and with every page's checksum made right again
  * (kv/format.h), so that mutations get past the checksums to the structure
- * checks behind them.  When the store opens, kv_check() runs, and every
- * table and snapshot is read from end to end with cursors.
+ * checks behind them.  When the store opens, kv_check() runs, every
+ * table and snapshot is read from end to end with cursors, and each table
+ * of each snapshot is diffed against the live state (kv_table_diff).
  *
  * Invariants: nothing crashes or reads out of bounds (the sanitizers
  * watch); every call returns 0 or an error code; and when kv_check() finds
  * the store clean, reading every table succeeds and yields the counts the
- * catalog claims.
+ * catalog claims, and each diff reports what a merge of two cursors finds.
  *
  * Regression inputs in corpus/fuzz_db/ (the first three ran into a SIGBUS
  * while opening, reading through the map past the end of the file):
@@ -238,6 +239,154 @@ static int read_all(kv_txn *txn, struct walk *w)
 	return rc ? rc : w->rc;
 }
 
+/* ---- diffs ------------------------------------------------------------ */
+
+struct names {
+	char name[8][KV_MAX_NAME + 1];
+	unsigned n;
+};
+
+static int name_cb(void *ctx, const char *name, uint64_t count)
+{
+	struct names *nm = ctx;
+
+	(void)count;
+	if (nm->n < 8)
+		memcpy(nm->name[nm->n++], name, strlen(name) + 1);
+	return 0;
+}
+
+/* What a diff reported: how many keys, and a hash of them and of which
+ * side each was on. */
+struct tally {
+	uint64_t n, hash;
+};
+
+static void tally_add(struct tally *t, kv_val key, int sides)
+{
+	uint64_t h = 14695981039346656037ull;
+
+	for (size_t i = 0; i < key.len; i++)
+		h = (h ^ ((const uint8_t *)key.data)[i]) * 1099511628211ull;
+	t->n++;
+	t->hash += h * 3 + (uint64_t)sides;
+}
+
+static int diff_cb(void *ctx, kv_val key, kv_val va, kv_val vb)
+{
+	volatile uint8_t sink = 0;
+
+	if (va.len)
+		sink ^= ((const uint8_t *)va.data)[va.len - 1];
+	if (vb.len)
+		sink ^= ((const uint8_t *)vb.data)[vb.len - 1];
+	(void)sink;
+	tally_add(ctx, key, (va.data != NULL) | (vb.data != NULL) << 1);
+	return 0;
+}
+
+/* A cursor on table name, or NULL when txn has no such table. */
+static int cursor_on(kv_txn *txn, const char *name, kv_cursor **c)
+{
+	kv_table *t;
+	int rc = kv_table_open(txn, name, 0, &t);
+
+	*c = NULL;
+	if (rc == KV_ENOTFOUND)
+		return 0;
+	return rc ? rc : kv_cursor_open(txn, t, c);
+}
+
+static int step(kv_cursor *c, bool first, kv_val *k, kv_val *v)
+{
+	if (c == NULL)
+		return KV_ENOTFOUND;
+	return first ? kv_cursor_first(c, k, v) : kv_cursor_next(c, k, v);
+}
+
+/* The diff the slow way: two cursors merged. */
+static int merge_diff(kv_txn *a, kv_txn *b, const char *name, struct tally *t)
+{
+	kv_cursor *ca, *cb;
+	kv_val ka, va, kb, vb;
+	int ra, rb, rc = cursor_on(a, name, &ca);
+
+	if (rc == 0)
+		rc = cursor_on(b, name, &cb);
+	if (rc != 0) {
+		kv_cursor_close(ca);
+		return rc;
+	}
+	ra = step(ca, true, &ka, &va);
+	rb = step(cb, true, &kb, &vb);
+	while (ra == 0 || rb == 0) {
+		int c;
+
+		if (ra == 0 && rb == 0) {
+			size_t n = ka.len < kb.len ? ka.len : kb.len;
+
+			c = memcmp(ka.data, kb.data, n);
+			if (c == 0)
+				c = ka.len < kb.len ? -1 : ka.len > kb.len;
+		} else {
+			c = ra == 0 ? -1 : 1;
+		}
+		if (c < 0) {
+			tally_add(t, ka, 1);
+			ra = step(ca, false, &ka, &va);
+		} else if (c > 0) {
+			tally_add(t, kb, 2);
+			rb = step(cb, false, &kb, &vb);
+		} else {
+			if (va.len != vb.len ||
+			    (va.len && memcmp(va.data, vb.data, va.len) != 0))
+				tally_add(t, ka, 3);
+			ra = step(ca, false, &ka, &va);
+			rb = step(cb, false, &kb, &vb);
+		}
+	}
+	kv_cursor_close(ca);
+	kv_cursor_close(cb);
+	if (ra != KV_ENOTFOUND)
+		return ra;
+	return rb != KV_ENOTFOUND ? rb : 0;
+}
+
+/* Each table of snapshot snap and of the live state, diffed between the
+ * two both ways round; on a clean store, as the merge of cursors finds. */
+static void diff_snapshot(kv_env *env, const char *snap, int check)
+{
+	struct names nm = { .n = 0 };
+	kv_txn *s, *l;
+	int rc;
+
+	if (kv_txn_begin_snapshot(env, snap, &s) != 0)
+		return;
+	if (kv_txn_begin(env, KV_TXN_RDONLY, &l) != 0) {
+		kv_txn_abort(s);
+		return;
+	}
+	rc = kv_table_list(s, name_cb, &nm);
+	if (rc == 0)
+		rc = kv_table_list(l, name_cb, &nm);
+	FUZZ_ASSERT(check != 0 || rc == 0);
+	for (unsigned i = 0; i < nm.n; i++) {
+		struct tally d1 = { 0, 0 }, d2 = { 0, 0 }, slow = { 0, 0 };
+		int r1 = kv_table_diff(s, l, nm.name[i], diff_cb, &d1, NULL);
+		int r2 = kv_table_diff(l, s, nm.name[i], diff_cb, &d2, NULL);
+
+		FUZZ_ASSERT(r1 <= 0 && r2 <= 0);
+		if (check != 0)
+			continue;
+		FUZZ_ASSERT(r1 == 0 && r2 == 0);
+		FUZZ_ASSERT(merge_diff(s, l, nm.name[i], &slow) == 0);
+		FUZZ_ASSERT(d1.n == slow.n && d1.hash == slow.hash);
+		FUZZ_ASSERT(d2.n == slow.n);
+	}
+	kv_txn_abort(l);
+	kv_txn_abort(s);
+}
+
 static void open_and_check(void)
 {
 	struct kv_check_report rep;
@@ -267,6 +416,7 @@ static void open_and_check(void)
 		rc = read_all(txn, &w);
 		FUZZ_ASSERT(check != 0 || rc == 0);
 		kv_txn_abort(txn);
+		diff_snapshot(env, w.snaps[i], check);
 	}
 	kv_env_close(env);
 }

@@ -5,7 +5,8 @@
  * A deterministic workload (made from the seed by make_workload()) of
  * commits, each durable (KV_DURABLE_IMMEDIATE) or not, each putting and
  * deleting keys of table "t" with small and overflow values, some also
- * creating, deleting or restoring a snapshot.  Commit i sets the counter
+ * creating, deleting or restoring a snapshot (all of it, or table "t"
+ * alone with kv_snapshot_restore_tables).  Commit i sets the counter
  * key "#" to i, so the counter names the commit a store holds, and the
  * model keeps the whole content of every commit: the table, the snapshots
  * and what each snapshot holds.
@@ -79,7 +80,7 @@ struct mstate {
 	struct msnap snaps[MAXSNAPS]; /* in creation order */
 };
 
-enum { SNAP_NONE, SNAP_CREATE, SNAP_DELETE, SNAP_RESTORE };
+enum { SNAP_NONE, SNAP_CREATE, SNAP_DELETE, SNAP_RESTORE, SNAP_RESTORE_T };
 
 struct wop {
 	bool del;
@@ -138,7 +139,9 @@ static void plan_snapshot(const struct workload *w, struct mstate *s,
 	} else if (roll == 2 && s->nsnaps) {
 		const struct mstate *old = &w->st[s->snaps[pick].state];
 
-		c->snap_op = SNAP_RESTORE;
+		/* the whole state, or table t alone: the same content here,
+		 * reached by a catalog swap or by a catalog change */
+		c->snap_op = kt_chance(r, 1, 2) ? SNAP_RESTORE : SNAP_RESTORE_T;
 		c->snap_id = s->snaps[pick].id;
 		memcpy(s->v, old->v, sizeof(s->v));
 	}
@@ -192,6 +195,7 @@ static int commit_one(kv_env *env, const struct workload *w, unsigned i)
 {
 	const struct wcommit *c = &w->c[i];
 	char name[16], key[8];
+	const char *tname = "t";
 	kv_txn *txn;
 	kv_table *t;
 	uint64_t counter = i;
@@ -204,7 +208,9 @@ static int commit_one(kv_env *env, const struct workload *w, unsigned i)
 	rc = c->snap_op == SNAP_CREATE    ? kv_snapshot_create(txn, name)
 	     : c->snap_op == SNAP_DELETE  ? kv_snapshot_delete(txn, name)
 	     : c->snap_op == SNAP_RESTORE ? kv_snapshot_restore(txn, name)
-	                                  : 0;
+	     : c->snap_op == SNAP_RESTORE_T
+	             ? kv_snapshot_restore_tables(txn, name, &tname, 1)
+	             : 0;
 	if (rc == 0)
 		rc = kv_table_open(txn, "t", KV_TABLE_CREATE, &t);
 	for (unsigned j = 0; rc == 0 && j < c->nops; j++) {

@@ -9,9 +9,11 @@
  * a cursor re-finding its place after a change), KV_NOOVERWRITE and
  * KV_APPEND (single puts and bulk bursts), commit with both durabilities
  * (including durable commits that changed nothing), kv_env_sync, abort,
- * table create/drop/list, snapshot create, delete, rename, restore and read
- * (a read transaction on a snapshot is compared with the model's copy of
- * that moment), long-lived readers of the live state and of a snapshot that
+ * table create/drop/list, snapshot create, delete, rename, restore (of all
+ * tables or some) and read (a read transaction on a snapshot is compared
+ * with the model's copy of that moment), kv_table_diff between the write
+ * txn, the last commit, snapshots and long-lived readers (against a merge
+ * of the model's tables), long-lived readers of the live state and of a snapshot that
  * must keep seeing their own state (and keep their value pointers valid)
  * while the writer commits, deletes that snapshot and grows the file,
  * compacting copies (kv_env_copy) of the live state and of snapshots, and
@@ -324,13 +326,15 @@ struct mt {
 	char log[32][160]; /* the last operations, for failure reports */
 	unsigned nlog;
 
-	unsigned char *kbuf; /* scratch key */
-	unsigned char *vbuf; /* scratch value (1 MiB) */
+	unsigned char *kbuf;  /* scratch key */
+	unsigned char *vbuf;  /* scratch value (1 MiB) */
+	unsigned char *vbuf2; /* another, to compare two values */
 	char longname[KV_MAX_NAME + 2];
 	char longsnap[KV_MAX_NAME + 2];
 
 	/* statistics */
 	uint64_t commits, durable, aborts, reopens, checks, bigputs;
+	uint64_t diffs, diff_keys, diff_pages, restores;
 	size_t largest;
 	uint64_t largest_file;
 };
@@ -1485,6 +1489,212 @@ static void w_snap_restore(struct mt *m)
 		full_compare(m, m->w, &m->work.live, "after restore");
 }
 
+/* Restore a random subset of the tables (maybe with a repeat) from a
+ * random snapshot; the others, their handles and their value pointers
+ * stay as they are. */
+static void w_snap_restore_tables(struct mt *m)
+{
+	int i = (int)kt_below(&m->rng, NS), idx[NT + 1];
+	const char *names[NT + 1];
+	size_t n = 0;
+	int rc;
+
+	for (int t = 0; t < NT; t++)
+		if (kt_chance(&m->rng, 1, 2)) {
+			idx[n] = t;
+			names[n++] = tname(m, t);
+		}
+	if (n && kt_chance(&m->rng, 1, 4)) {
+		idx[n] = idx[0];
+		names[n++] = names[0];
+	}
+	note(m, "snapshot restore %d, %zu tables%s", i, n,
+	     m->work.s[i].present ? "" : " (absent)");
+	rc = kv_snapshot_restore_tables(m->w, sname(m, i), names, n);
+	if (!m->work.s[i].present) {
+		EXPECT_RC(m, rc, KV_ENOTFOUND,
+		          "kv_snapshot_restore_tables absent");
+		return;
+	}
+	EXPECT_RC(m, rc, 0, "kv_snapshot_restore_tables");
+	m->restores++;
+	for (size_t j = 0; j < n; j++) {
+		int t = idx[j];
+
+		changed(m, t);
+		m->wh[t] = NULL;
+		mtab_unref(m->work.live.t[t]);
+		m->work.live.t[t] = mtab_ref(m->work.s[i].st.t[t]);
+	}
+	for (int t = 0; t < NT; t++) /* handles of the others still work */
+		if (m->wh[t])
+			check_count(m, m->wh[t], t, "after a table restore");
+	if (kt_chance(&m->rng, 1, 3))
+		full_compare(m, m->w, &m->work.live, "after a table restore");
+}
+
+/* kv_table_diff against a merge of two model tables. */
+struct mdiff {
+	struct mt *m;
+	const struct mtab *a, *b;
+	size_t ia, ib;
+	const char *what;
+	uint64_t n;
+};
+
+static bool ment_same(struct mt *m, const struct ment *x, const struct ment *y)
+{
+	if (x->vlen != y->vlen)
+		return false;
+	if (x->vtag == y->vtag || x->vlen == 0)
+		return true;
+	kt_fill(m->vbuf, x->vlen, x->vtag);
+	kt_fill(m->vbuf2, y->vlen, y->vtag);
+	return memcmp(m->vbuf, m->vbuf2, x->vlen) == 0;
+}
+
+/* The next key at which the two model tables differ: 0 at the end, else 1
+ * with its entries (NULL where absent). */
+static int mdiff_next(struct mdiff *d, const struct ment **ea,
+                      const struct ment **eb)
+{
+	for (;;) {
+		const struct ment *x = d->ia < d->a->n ? &d->a->e[d->ia] : NULL;
+		const struct ment *y = d->ib < d->b->n ? &d->b->e[d->ib] : NULL;
+		int c;
+
+		if (x == NULL && y == NULL)
+			return 0;
+		c = x == NULL ? 1
+		    : y == NULL
+		            ? -1
+		            : keycmp(x->k->b, x->k->len, y->k->b, y->k->len);
+		*ea = c <= 0 ? x : NULL;
+		*eb = c >= 0 ? y : NULL;
+		d->ia += c <= 0;
+		d->ib += c >= 0;
+		if (c != 0 || !ment_same(d->m, x, y))
+			return 1;
+	}
+}
+
+static void mdiff_side(struct mdiff *d, kv_val v, const struct ment *e,
+                       const char *side)
+{
+	char w[128];
+
+	if (e == NULL) {
+		if (v.data != NULL)
+			mfail(d->m,
+			      "%s: the diff gives a value in %s, where "
+			      "the model has no key",
+			      d->what, side);
+		return;
+	}
+	if (v.data == NULL)
+		mfail(d->m, "%s: the diff says the key is not in %s", d->what,
+		      side);
+	snprintf(w, sizeof(w), "%s: value in %s", d->what, side);
+	check_val(d->m, &v, e->vlen, e->vtag, w);
+}
+
+static int mdiff_cb(void *ctx, kv_val key, kv_val va, kv_val vb)
+{
+	struct mdiff *d = ctx;
+	const struct ment *ea, *eb, *e;
+
+	if (!mdiff_next(d, &ea, &eb))
+		mfail(d->m, "%s: the diff reports key %s, the model no more",
+		      d->what, hex(key.data, key.len));
+	e = ea ? ea : eb;
+	if (keycmp(key.data, key.len, e->k->b, e->k->len) != 0)
+		mfail(d->m, "%s: the diff reports key %s, the model %s",
+		      d->what, hex(key.data, key.len), hex(e->k->b, e->k->len));
+	mdiff_side(d, va, ea, "a");
+	mdiff_side(d, vb, eb, "b");
+	d->n++;
+	return 0;
+}
+
+/* Diff table t between txns a and b, whose models are ma and mb. */
+static void check_diff(struct mt *m, kv_txn *a, kv_txn *b, int t,
+                       const struct mtab *ma, const struct mtab *mb,
+                       const char *what)
+{
+	struct mdiff d = {
+		m, ma ? ma : &empty_tab, mb ? mb : &empty_tab, 0, 0, what, 0
+	};
+	const struct ment *ea, *eb;
+	struct kv_diff_stat st;
+	int rc;
+
+	note(m, "diff t%d: %s", t, what);
+	rc = kv_table_diff(a, b, tname(m, t), mdiff_cb, &d, &st);
+	EXPECT_RC(m, rc, 0, "kv_table_diff");
+	if (mdiff_next(&d, &ea, &eb))
+		mfail(m, "%s: the diff misses key %s", what,
+		      ea ? hex(ea->k->b, ea->k->len)
+		         : hex(eb->k->b, eb->k->len));
+	/* the model shares a table between states exactly where the engine
+	 * shares its tree */
+	if (ma == mb && st.pages_read != 0)
+		mfail(m,
+		      "%s: a table the two states share, diffed, read "
+		      "%llu pages",
+		      what, (unsigned long long)st.pages_read);
+	m->diffs++;
+	m->diff_keys += d.n;
+	m->diff_pages += st.pages_read;
+}
+
+/* Diff a random table between a random other state (a snapshot, a
+ * long-lived reader, the last commit) and the write txn, either way
+ * round; without a write txn, between a snapshot and the last commit. */
+static void diff_step(struct mt *m)
+{
+	int t = (int)kt_below(&m->rng, NT), k = (int)kt_below(&m->rng, NS);
+	unsigned src = (unsigned)kt_below(&m->rng, 4);
+	const struct mstate *ms = NULL, *mw;
+	kv_txn *other = NULL, *w = m->w, *own = NULL;
+	const char *what;
+	int rc;
+
+	if (src == 1 && m->rd[0].txn) {
+		other = m->rd[0].txn;
+		ms = &m->rd[0].st;
+		what = "a long-lived reader";
+	} else if (src == 2 && m->rd[1].txn) {
+		other = m->rd[1].txn;
+		ms = &m->rd[1].st;
+		what = "a long-lived snapshot reader";
+	} else if (src == 3 || !m->com.s[k].present) {
+		rc = kv_txn_begin(m->env, KV_TXN_RDONLY, &own);
+		EXPECT_RC(m, rc, 0, "kv_txn_begin for a diff");
+		ms = &m->com.live;
+		what = "the last commit";
+	} else {
+		rc = kv_txn_begin_snapshot(m->env, sname(m, k), &own);
+		EXPECT_RC(m, rc, 0, "kv_txn_begin_snapshot for a diff");
+		ms = &m->com.s[k].st;
+		what = "a snapshot";
+	}
+	if (other == NULL)
+		other = own;
+	mw = w ? &m->work.live : &m->com.live;
+	if (w == NULL) {
+		rc = kv_txn_begin(m->env, KV_TXN_RDONLY, &w);
+		EXPECT_RC(m, rc, 0, "kv_txn_begin for a diff");
+	}
+	if (kt_chance(&m->rng, 1, 2))
+		check_diff(m, other, w, t, ms->t[t], mw->t[t], what);
+	else
+		check_diff(m, w, other, t, mw->t[t], ms->t[t], what);
+	if (w != m->w)
+		kv_txn_abort(w);
+	if (own)
+		kv_txn_abort(own);
+}
+
 static void w_misc_errors(struct mt *m)
 {
 	int i = pick_table(m);
@@ -1931,6 +2141,8 @@ static void write_step(struct mt *m)
 		w_snap_rename(m);
 	else if (c < 777)
 		w_snap_restore(m);
+	else if (c < 779)
+		w_snap_restore_tables(m);
 	else if (c < 782) {
 		note(m, "snapshot list (write txn)");
 		check_snap_list(m, m->w, &m->work, "write txn");
@@ -1951,6 +2163,8 @@ static void write_step(struct mt *m)
 		wcommit(m);
 	else if (c < 863)
 		wabort(m);
+	else if (c < 871)
+		diff_step(m);
 	else
 		w_put(m, 0);
 }
@@ -1986,6 +2200,8 @@ static void idle_step(struct mt *m)
 		snap_read(m, kt_chance(&m->rng, 1, 8));
 	else if (c < 85)
 		wbegin(m, 1);
+	else if (c < 88)
+		diff_step(m);
 	else
 		wbegin(m, 0);
 }
@@ -2001,6 +2217,7 @@ static void model_run(uint64_t seed, uint64_t nops)
 	kt_rng_init(&m->rng, seed);
 	m->kbuf = xmalloc(KV_MAX_KEY + 16);
 	m->vbuf = xmalloc(1024 * 1024 + 16);
+	m->vbuf2 = xmalloc(1024 * 1024 + 16);
 	memset(m->longname, 'T', KV_MAX_NAME);
 	memset(m->longsnap, 'S', KV_MAX_NAME);
 	m->dir = kt_tmpdir("model");
@@ -2038,16 +2255,22 @@ static void model_run(uint64_t seed, uint64_t nops)
 	fprintf(stderr,
 	        "model: %llu operations, %llu commits (%llu durable), "
 	        "%llu aborts, %llu reopens, %llu checks, %llu big values, "
-	        "largest table %zu entries, file %lld bytes (at most %llu)\n",
+	        "largest table %zu entries, file %lld bytes (at most %llu); "
+	        "%llu table restores; %llu diffs reported %llu keys, read "
+	        "%llu pages\n",
 	        (unsigned long long)nops, (unsigned long long)m->commits,
 	        (unsigned long long)m->durable, (unsigned long long)m->aborts,
 	        (unsigned long long)m->reopens, (unsigned long long)m->checks,
 	        (unsigned long long)m->bigputs, m->largest,
-	        kt_file_size(m->path), (unsigned long long)m->largest_file);
+	        kt_file_size(m->path), (unsigned long long)m->largest_file,
+	        (unsigned long long)m->restores, (unsigned long long)m->diffs,
+	        (unsigned long long)m->diff_keys,
+	        (unsigned long long)m->diff_pages);
 	kv_env_close(m->env);
 	mworld_release(&m->com);
 	free(m->kbuf);
 	free(m->vbuf);
+	free(m->vbuf2);
 	free(m);
 }
 
