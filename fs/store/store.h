@@ -123,6 +123,7 @@ uint64_t store_node_count(struct stx *s);
  * transaction a sees it and as b does, in key order: va.data is NULL when
  * the key is only in b, vb.data when it is only in a.  A table missing on
  * one side is empty there.  A non-zero return from fn stops the walk.
+ * The cost is the change, not the table (kv_table_diff()).
  */
 int store_table_diff(kv_txn *a, kv_txn *b, const char *name,
                      int (*fn)(void *ctx, kv_val key, kv_val va, kv_val vb),
