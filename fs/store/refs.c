@@ -4,13 +4,17 @@
 #include "refs.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <yaml.h>
 
 #include "bytes.h"
+#include "clock.h"
 #include "pathmap.h"
+#include "wbuf.h"
+#include "yaml_check.h"
 
 /* ---- finding references in a text ------------------------------------ */
 
@@ -418,5 +422,219 @@ int refs_dangling(struct stx *s, const char *text, size_t len, char *msg,
 	msg[0] = '\0';
 	rc = refs_each(text, len, note_dangling, &d);
 	*count = d.count;
+	return rc;
+}
+
+/* ---- renaming with the references ----------------------------------------- */
+
+/* The name references use for the record at path (agents/x.yaml: x;
+ * prompts/a/b.yaml: a/b), into buf; -EINVAL when none can (an agent in a
+ * sub-folder, a workflow). */
+static int ref_name(const char *path, char *buf, size_t n, int *kind)
+{
+	const char *dot = strrchr(path, '.');
+	const char *below = strchr(path, '/');
+	size_t len;
+
+	*kind = pm_kind_of(path);
+	if (below == NULL || dot == NULL || *kind == PM_WORKFLOWS)
+		return -EINVAL;
+	below++;
+	len = (size_t)(dot - below);
+	if (len == 0 || len >= n ||
+	    (*kind == PM_AGENTS && memchr(below, '/', len) != NULL))
+		return -EINVAL;
+	memcpy(buf, below, len);
+	buf[len] = '\0';
+	return 0;
+}
+
+/* name as a YAML scalar in the quoting style of the one it replaces. */
+static int put_scalar(struct wbuf *b, const char *name, char style)
+{
+	bool plain = style != '"' && style != '\'' && *name != '\0' &&
+	             strchr("-?:,[]{}#&*!|>'\"%@`", *name) == NULL;
+	int rc = 0;
+
+	for (const char *p = name; *p && plain; p++)
+		plain = strchr(" \t:#,[]{}\"'", *p) == NULL &&
+		        (unsigned char)*p >= ' ';
+	if (plain)
+		return wbuf_append(b, name, strlen(name));
+	if (style == '\'') {
+		rc = wbuf_append(b, "'", 1);
+		for (const char *p = name; *p && rc == 0; p++)
+			rc = *p == '\'' ? wbuf_append(b, "''", 2)
+			                : wbuf_append(b, p, 1);
+		return rc == 0 ? wbuf_append(b, "'", 1) : rc;
+	}
+	rc = wbuf_append(b, "\"", 1);
+	for (const char *p = name; *p && rc == 0; p++) {
+		if (*p == '"' || *p == '\\')
+			rc = wbuf_append(b, "\\", 1);
+		if (rc == 0)
+			rc = wbuf_append(b, p, 1);
+	}
+	return rc == 0 ? wbuf_append(b, "\"", 1) : rc;
+}
+
+struct rewrite {
+	struct stx *s;
+	const char *old_path, *new_name, *text;
+	struct wbuf out;
+	size_t done; /* bytes of text copied to out */
+	unsigned count;
+	int rc;
+};
+
+static bool exists(void *ctx, const char *path)
+{
+	struct node n;
+
+	if (store_node_get(ctx, path, &n) != 0)
+		return false;
+	node_release(&n);
+	return true;
+}
+
+static int rewrite_ref(void *ctx, const struct ref *r)
+{
+	struct rewrite *rw = ctx;
+	char target[PM_PATH_MAX + 1];
+	int rc;
+
+	if (refs_target(r, target, sizeof(target), exists, rw->s) != 0 ||
+	    strcmp(target, rw->old_path) != 0 || r->start < rw->done)
+		return 0;
+	rc = wbuf_append(&rw->out, rw->text + rw->done, r->start - rw->done);
+	if (rc == 0)
+		rc = put_scalar(&rw->out, rw->new_name, rw->text[r->start]);
+	rw->done = r->end;
+	rw->count++;
+	return rc;
+}
+
+struct sources {
+	char **v;
+	size_t n, cap;
+};
+
+static int add_source(void *ctx, const char *source, uint32_t count)
+{
+	struct sources *ss = ctx;
+
+	(void)count;
+	if (ss->n == ss->cap) {
+		size_t cap = ss->cap ? 2 * ss->cap : 8;
+		char **v = realloc(ss->v, cap * sizeof(*v));
+
+		if (v == NULL)
+			return -ENOMEM;
+		ss->v = v;
+		ss->cap = cap;
+	}
+	ss->v[ss->n] = strdup(source);
+	return ss->v[ss->n++] ? 0 : -ENOMEM;
+}
+
+/* Rewrite the references to old in the record at path as new_name; *n
+ * gets how many.  A result that is no valid record is refused. */
+static int rewrite_record(struct stx *s, const char *path, const char *old,
+                          const char *new_name, unsigned *n,
+                          struct refs_move *res)
+{
+	struct rewrite rw = { .s = s, .old_path = old, .new_name = new_name };
+	struct node node;
+	char *text = NULL;
+	kv_val v;
+	int rc = store_node_get(s, path, &node);
+
+	*n = 0;
+	if (rc != 0)
+		return rc == -ENOENT ? 0 : rc; /* a dangling index entry */
+	rc = store_content_get(s, path, node.mode, &v);
+	if (rc == 0 && (text = malloc(v.len + 1)) == NULL)
+		rc = -ENOMEM;
+	if (rc == 0) {
+		memcpy(text, v.data, v.len);
+		rw.text = text;
+		wbuf_init(&rw.out);
+		rc = refs_each(text, v.len, rewrite_ref, &rw);
+		if (rc == 0)
+			rc = wbuf_append(&rw.out, text + rw.done,
+			                 v.len - rw.done);
+	}
+	if (rc == 0 && rw.count > 0 &&
+	    yaml_check(rw.out.data, rw.out.len, res->msg, sizeof(res->msg)) !=
+	            0) {
+		snprintf(res->bad, sizeof(res->bad), "%s", path);
+		rc = -EINVAL;
+	}
+	if (rc == 0 && rw.count > 0) {
+		rc = store_content_put(s, path, node.mode, rw.out.data,
+		                       rw.out.len);
+		node.size = rw.out.len;
+		node.mtime = node.ctime = clock_real_ns();
+		node.txnid = kv_txn_id(s->txn);
+		if (rc == 0)
+			rc = store_node_put(s, path, &node);
+	}
+	if (text)
+		wbuf_release(&rw.out);
+	free(text);
+	node_release(&node);
+	*n = rw.count;
+	return rc;
+}
+
+int refs_move(struct stx *s, const char *old, const char *new,
+              struct refs_move *res)
+{
+	char oname[PM_PATH_MAX + 1], nname[PM_PATH_MAX + 1],
+	        parent[PM_PATH_MAX + 1];
+	struct sources ss = { 0 };
+	struct subtree t = { 0 };
+	struct node n;
+	int ok, nk, rc;
+	bool rewrite;
+
+	memset(res, 0, sizeof(*res));
+	rc = store_node_get(s, old, &n);
+	if (rc == 0 && !S_ISREG(n.mode))
+		rc = -EISDIR;
+	if (rc == 0)
+		node_release(&n);
+	if (rc == 0 && store_node_get(s, new, &n) == 0) {
+		node_release(&n);
+		rc = -EEXIST;
+	}
+	memcpy(parent, new, pm_parent_len(new));
+	parent[pm_parent_len(new)] = '\0';
+	if (rc == 0 && store_node_get(s, parent, &n) == 0)
+		node_release(&n);
+	else if (rc == 0)
+		rc = -ENOTDIR;
+	rewrite = ref_name(old, oname, sizeof(oname), &ok) == 0 &&
+	          ref_name(new, nname, sizeof(nname), &nk) == 0 && ok == nk;
+	if (rc == 0)
+		rc = refs_to(s, old, add_source, &ss);
+	res->dangling = !rewrite && ss.n > 0;
+	for (size_t i = 0; i < ss.n && rc == 0 && rewrite; i++) {
+		unsigned n1;
+
+		rc = rewrite_record(s, ss.v[i], old, nname, &n1, res);
+		res->refs += n1;
+		res->records += n1 > 0;
+	}
+	if (rc == 0)
+		rc = store_subtree_load(s, old, &t);
+	if (rc == 0)
+		rc = store_subtree_move(s, old, new, &t, 0);
+	if (rc == 0)
+		rc = store_touch_parents(s, old, new, clock_real_ns());
+	subtree_release(&t);
+	for (size_t i = 0; i < ss.n; i++)
+		free(ss.v[i]);
+	free(ss.v);
 	return rc;
 }

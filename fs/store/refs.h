@@ -21,7 +21,7 @@
  * TARGET is the path a name stands for, whether or not a record is there:
  * a reference to a record that does not exist (yet) is indexed too, and
  * is what `cccfs check --refs` reports.  Used by store.c (the hooks), the
- * refs, check and mv commands.
+ * refs, check and mv commands; refs_move() is mv's whole change.
  */
 #ifndef CCCFS_FS_REFS_H
 #define CCCFS_FS_REFS_H
@@ -30,6 +30,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "pathmap.h"
 #include "store.h"
 
 #define REFS_TABLE "refs"
@@ -72,6 +73,25 @@ int refs_dangling(struct stx *s, const char *text, size_t len, char *msg,
 /* The record at path changes from old to new (either may be NULL). */
 int refs_update(struct stx *s, const char *path, const void *old,
                 size_t old_len, const void *new, size_t new_len);
+
+/*
+ * In write transaction s: rename the record old to new and rewrite every
+ * reference to it in the records that make one (each saved once, so one
+ * new version each), in the quoting style each had (cccfs mv).  new must
+ * not exist (-EEXIST) and its folder must (-ENOTDIR); old must be a
+ * record (-ENOENT, -EISDIR).  A rewrite that would leave a record
+ * invalid is -EINVAL, with the record in bad and the reason in msg.
+ * When the new name is of another kind or one no reference can use, the
+ * references are left as they are and dangling is set.
+ */
+struct refs_move {
+	unsigned refs, records; /* rewritten, and the records they are in */
+	bool dangling;
+	char bad[PM_PATH_MAX + 1];
+	char msg[256];
+};
+int refs_move(struct stx *s, const char *old, const char *new,
+              struct refs_move *res);
 
 /* Call fn with every record that refers to target, in path order. */
 int refs_to(struct stx *s, const char *target,

@@ -1,7 +1,8 @@
 /*
- * History under crashes and power loss: a record's versions are written
- * in the transaction of the change they record, so after a crash at any
- * write or sync of a sequence of saves, renames, deletes and a prune,
+ * History under crashes and power loss: a record's versions (and the
+ * reference index) are written in the transaction of the change they
+ * record, so after a crash at any write or sync of a sequence of saves,
+ * renames, deletes, a prune and a cccfs mv that rewrites references,
  * and any power loss the simulated disk allows, the store shows exactly
  * the tree and the history of the last commit that reached the disk: the
  * state after the operations that returned success, or after one more
@@ -30,6 +31,7 @@
 
 #include "history.h"
 #include "kvtest.h"
+#include "refs.h"
 #include "store.h"
 #include "tmpdir.h"
 
@@ -37,7 +39,7 @@
 static const char *const paths[] = {
 	"prompts/a.yaml",   "prompts/a2.yaml",  "prompts/.a2.tmp",
 	"agents/b.yaml",    "prompts/d/c.yaml", "prompts/e/c.yaml",
-	"workflows/w.yaml",
+	"workflows/w.yaml", "agents/k.yaml",
 };
 #define NPATHS (sizeof(paths) / sizeof(paths[0]))
 
@@ -133,6 +135,25 @@ static int removal(kv_env *env, const char *path)
 	return stx_commit(&s, KV_DURABLE_IMMEDIATE);
 }
 
+/* cccfs mv: the rename and every rewritten reference, one commit */
+static int mv_refs(kv_env *env, const char *from, const char *to)
+{
+	struct refs_move res;
+	struct stx s;
+	int rc = stx_begin(env, true, &s);
+
+	if (rc != 0)
+		return rc;
+	rc = refs_move(&s, from, to, &res);
+	if (rc == 0 && res.refs != 2)
+		rc = -EPROTO; /* the two references of w.yaml */
+	if (rc != 0) {
+		stx_abort(&s);
+		return rc;
+	}
+	return stx_commit(&s, KV_DURABLE_IMMEDIATE);
+}
+
 static int prune(kv_env *env)
 {
 	struct hist_keep k = { .min = 2 };
@@ -165,7 +186,7 @@ static char *text(size_t len, unsigned tag)
 	return p;
 }
 
-#define NOPS 12
+#define NOPS 14
 
 /* Operation i of the sequence (0-based), each one commit but the base's
  * (operations 0-2, run without faults). */
@@ -203,6 +224,11 @@ static int step(kv_env *env, int i)
 		return move(env, "prompts/d", "prompts/e");
 	case 11:
 		return prune(env);
+	case 12:
+		return save(env, "workflows/w.yaml",
+		            "agents: [b]\nsteps:\n  - agent: b\n", 32);
+	case 13:
+		return mv_refs(env, "agents/b.yaml", "agents/k.yaml");
 	}
 	return -EINVAL;
 }
@@ -270,7 +296,14 @@ static int item(void *ctx, const struct hist_item *it)
 	return 0;
 }
 
-/* Every path's live content and history, as one string. */
+static int ref_source(void *ctx, const char *source, uint32_t count)
+{
+	dput(ctx, " <-%s:%u", source, (unsigned)count);
+	return 0;
+}
+
+/* Every path's live content, history and references to it, as one
+ * string. */
 static char *digest(kv_env *env)
 {
 	struct digest d = { 0 };
@@ -292,6 +325,7 @@ static char *digest(kv_env *env)
 		}
 		rc = hist_each(&s, paths[i], item, &e);
 		assert_true(rc == 0 || rc == -ENOENT);
+		assert_int_equal(refs_to(&s, paths[i], ref_source, &d), 0);
 		dput(&d, "\n");
 	}
 	stx_abort(&s);
@@ -354,8 +388,9 @@ static void crash_anywhere(void **state)
 	end_ops = f.ops;
 	kv_env_close(env);
 	kt_fio_release(&f);
-	/* the prune removed versions, the folder move kept c's history */
+	/* the folder move kept c's history, mv rewrote w's references */
 	assert_non_null(strstr(want[NOPS], "prompts/e/c.yaml: live="));
+	assert_non_null(strstr(want[NOPS], "agents/k.yaml: live="));
 	assert_true(end_ops - base_ops > 20);
 
 	for (uint64_t at = base_ops + 1; at <= end_ops; at++) {
