@@ -233,6 +233,7 @@ check_file "$H/workflows/q.yaml/$1" "name: p2"
 check_file "$H/workflows/q.yaml/$2" "name: p5"
 case $2 in 000005-*) ;; *) fail "pruning renumbered: $2" ;; esac
 grep -q 'history retention (history_keep=1s:2) deleted' "$T/daemon.log" || fail "pruning not logged"
+"$CCCFS" check "$DB" > "$T/check" || fail "cccfs check after pruning: $(cat "$T/check")"
 umount_fs
 
 note "a bad history_keep is refused"
