@@ -130,6 +130,16 @@ for k in workflows agents prompts; do
 		fail "$k differs from scripts/sample: $(head -n 20 "$T/diff.out")"
 done
 
+note "the sample's label, references and history"
+for r in prompts/coding/review.yaml agents/reviewer.yaml workflows/code-review.yaml; do
+	cmp -s "$M/.labels/production/$r" "$sample/$r" ||
+		fail ".labels/production/$r is not the sample's $r"
+done
+"$cccfs" check --refs "$DB" >"$T/refs.out" 2>&1 ||
+	fail "the sample has dangling references: $(cat "$T/refs.out")"
+[ "$(ls "$M/.history/prompts/coding/review.yaml" | wc -l)" = 1 ] ||
+	fail "the sample's review prompt has no single first version"
+
 note "every record passes cccfs check"
 "$cccfs" check "$DB" >"$T/check.out" 2>&1 ||
 	fail "cccfs check exited $?: $(cat "$T/check.out")"
