@@ -64,6 +64,9 @@ extern const char cmd_refs_usage[];
 int cmd_mv(int argc, char **argv);
 extern const char cmd_mv_usage[];
 
+int cmd_render(int argc, char **argv);
+extern const char cmd_render_usage[];
+
 /* These three read -h and --help with their other options, and print
  * their help themselves. */
 int cmd_backup(int argc, char **argv);
