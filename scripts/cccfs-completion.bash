@@ -164,8 +164,8 @@ _cccfs() {
 			_cccfs_add "$cur" 0 --help --version
 		else
 			_cccfs_add "$cur" 0 mount umount init check stat \
-				snapshot log diff restore label refs mv backup \
-				export import
+				snapshot log diff restore label refs mv render \
+				backup export import
 			# no command: `cccfs DB MOUNTPOINT`, mount(8)'s form
 			((${#COMPREPLY[@]})) || _cccfs_files "$cur"
 		fi
@@ -174,7 +174,7 @@ _cccfs() {
 
 	# the words between the command and the one being completed:
 	# positional arguments into pos; arg=1 when the last one wants a
-	# value (-o, --snapshot)
+	# value (-o, --snapshot, render's -v and --label)
 	for w in "${words[@]:2:n-3}"; do
 		if ((arg)); then
 			arg=0
@@ -188,7 +188,8 @@ _cccfs() {
 			arg=1
 		elif [ "$cmd:$w" = restore:--version ] ||
 		     [ "$cmd:$w" = label:--version ] ||
-		     [ "$cmd:$w" = log:-n ]; then
+		     [ "$cmd:$w" = log:-n ] || [ "$cmd:$w" = render:-v ] ||
+		     [ "$cmd:$w" = render:--label ]; then
 			arg=1
 		fi
 	done
@@ -216,7 +217,7 @@ _cccfs() {
 	if ((arg)); then
 		case $prev in
 		--snapshot) _cccfs_names "$prog" "$db" "$cur" ;;
-		--version | -n) ;;
+		--version | -n | -v | --label) ;;
 		*) _cccfs_mount_opts "$cur" ;;
 		esac
 		return 0
@@ -245,6 +246,7 @@ _cccfs() {
 		restore) _cccfs_add "$cur" 0 --version --snapshot --help ;;
 		diff) _cccfs_add "$cur" 0 --patch --yaml --help ;;
 		label) _cccfs_add "$cur" 0 --version --help ;;
+		render) _cccfs_add "$cur" 0 -v --label --help ;;
 		*) _cccfs_add "$cur" 0 --help ;;
 		esac
 		return 0
@@ -254,7 +256,8 @@ _cccfs() {
 	# snapshot, an action word there means the default store
 	case $cmd:${#pos[@]} in
 	mount:0 | init:0 | check:0 | stat:0 | backup:[01] | export:0 | \
-	import:0 | log:0 | restore:0 | diff:0 | label:0 | refs:0 | mv:0)
+	import:0 | log:0 | restore:0 | diff:0 | label:0 | refs:0 | mv:0 | \
+	render:0)
 		_cccfs_files "$cur" ;;
 	label:1)
 		_cccfs_add "$cur" 0 set rm list ;;
@@ -283,7 +286,7 @@ _cccfs() {
 		;;
 	mount:* | umount:* | init:* | check:* | stat:* | snapshot:* | \
 	backup:* | export:* | import:* | log:* | restore:* | diff:* | \
-	label:* | refs:* | mv:*) ;;
+	label:* | refs:* | mv:* | render:*) ;;
 	*:0)
 		_cccfs_files "$cur" -d ;;
 	esac
