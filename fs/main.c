@@ -10,6 +10,7 @@
  *   cccfs backup [DB] DEST [--snapshot NAME]
  *   cccfs export [DB] DIR [--snapshot NAME]
  *   cccfs import [DB] DIR [--skip-invalid]
+ *   cccfs render [DB] PATH [-v NAME=VALUE]... [--label L]
  *   cccfs DB MOUNTPOINT [-o OPTIONS]       (mount.fuse3's form of mount)
  *
  * A DB left out is the default store (cli_default_db(), whose comment
@@ -48,6 +49,7 @@ static void usage(FILE *f)
 	      "       cccfs refs [DB] PATH\n"
 	      "       cccfs mv [DB] OLD NEW   (and rewrite the references)\n"
 	      "       cccfs prune [DB] [--keep SPEC]\n"
+	      "       cccfs render [DB] PATH [-v NAME=VALUE]... [--label L]\n"
 	      "       cccfs backup [DB] DEST [--snapshot NAME]\n"
 	      "       cccfs export [DB] DIR [--snapshot NAME]\n"
 	      "       cccfs import [DB] DIR [--skip-invalid]\n"
@@ -67,8 +69,8 @@ static void usage(FILE *f)
 	      "  max_record=BYTES       largest record (default 16777216)\n"
 	      "  commit_interval=MS     closes become durable within MS\n"
 	      "                         (default 1000; 0: at every close)\n"
-	      "  snapdir=hidden|visible list .snapshots and .history\n"
-	      "                         in the root\n"
+	      "  snapdir=hidden|visible list .snapshots, .history, .labels\n"
+	      "                         and .rendered in the root\n"
 	      "                         (default hidden; always reachable)\n"
 	      "  snapshot_every=DURATION  automatic snapshots, if anything\n"
 	      "                         changed "
@@ -114,6 +116,7 @@ static const struct cmd_struct {
 	{ "refs", cmd_refs, cmd_refs_usage },
 	{ "mv", cmd_mv, cmd_mv_usage },
 	{ "prune", cmd_prune, cmd_prune_usage },
+	{ "render", cmd_render, cmd_render_usage },
 	{ "backup", cmd_backup, NULL },
 	{ "export", cmd_export, NULL },
 	{ "import", cmd_import, NULL },

@@ -165,6 +165,7 @@ _cccfs() {
 		else
 			_cccfs_add "$cur" 0 mount umount init check stat \
 				snapshot log diff restore label refs mv prune \
+				render \
 				backup export import
 			# no command: `cccfs DB MOUNTPOINT`, mount(8)'s form
 			((${#COMPREPLY[@]})) || _cccfs_files "$cur"
@@ -174,7 +175,7 @@ _cccfs() {
 
 	# the words between the command and the one being completed:
 	# positional arguments into pos; arg=1 when the last one wants a
-	# value (-o, --snapshot)
+	# value (-o, --snapshot, render's -v and --label)
 	for w in "${words[@]:2:n-3}"; do
 		if ((arg)); then
 			arg=0
@@ -189,7 +190,9 @@ _cccfs() {
 		elif [ "$cmd:$w" = restore:--version ] ||
 		     [ "$cmd:$w" = label:--version ] ||
 		     [ "$cmd:$w" = log:-n ] ||
-		     [ "$cmd:$w" = prune:--keep ]; then
+		     [ "$cmd:$w" = prune:--keep ] ||
+		     [ "$cmd:$w" = render:-v ] ||
+		     [ "$cmd:$w" = render:--label ]; then
 			arg=1
 		fi
 	done
@@ -217,7 +220,7 @@ _cccfs() {
 	if ((arg)); then
 		case $prev in
 		--snapshot) _cccfs_names "$prog" "$db" "$cur" ;;
-		--version | -n | --keep) ;;
+		--version | -n | --keep | -v | --label) ;;
 		*) _cccfs_mount_opts "$cur" ;;
 		esac
 		return 0
@@ -247,6 +250,7 @@ _cccfs() {
 		diff) _cccfs_add "$cur" 0 --patch --yaml --help ;;
 		label) _cccfs_add "$cur" 0 --version --help ;;
 		prune) _cccfs_add "$cur" 0 --keep --help ;;
+		render) _cccfs_add "$cur" 0 -v --label --help ;;
 		*) _cccfs_add "$cur" 0 --help ;;
 		esac
 		return 0
@@ -257,7 +261,7 @@ _cccfs() {
 	case $cmd:${#pos[@]} in
 	mount:0 | init:0 | check:0 | stat:0 | backup:[01] | export:0 | \
 	import:0 | log:0 | restore:0 | diff:0 | label:0 | refs:0 | mv:0 | \
-	prune:0)
+	prune:0 | render:0)
 		_cccfs_files "$cur" ;;
 	label:1)
 		_cccfs_add "$cur" 0 set rm list ;;
@@ -286,7 +290,7 @@ _cccfs() {
 		;;
 	mount:* | umount:* | init:* | check:* | stat:* | snapshot:* | \
 	backup:* | export:* | import:* | log:* | restore:* | diff:* | \
-	label:* | refs:* | mv:* | prune:*) ;;
+	label:* | refs:* | mv:* | prune:* | render:*) ;;
 	*:0)
 		_cccfs_files "$cur" -d ;;
 	esac

@@ -4,7 +4,11 @@
  *
  * 1. kv_check(): pages, checksums, key order, accounting.
  * 2. Every record in the three record tables must validate with
- *    yaml_check() and have a regular-file node whose size matches.
+ *    yaml_check() and have a regular-file node whose size matches; a
+ *    prompt with variables: must pass its template's save check
+ *    (rendered_check(), template.h) as the tree now is: one that would be
+ *    refused now (an included prompt deleted or changed since) is a
+ *    problem.
  * 3. Every node must decode, and every regular file or symlink node must
  *    have its content entry.
  * 4. The records' history (history.h, hist_verify()).
@@ -26,6 +30,7 @@
 #include "history.h"
 #include "pathmap.h"
 #include "progress.h"
+#include "rendered.h"
 #include "store.h"
 #include "yaml_check.h"
 
@@ -34,9 +39,11 @@ const char cmd_check_usage[] =
         "       cccfs check --refs [DB]\n"
         "\n"
         "Verify the store: page checksums, key order, counts and page\n"
-        "accounting, then every record re-validated as YAML, every file\n"
-        "matched with its content, and the records' history (.history)\n"
-        "checked.  --refs instead lists every reference (agents:,\n"
+        "accounting, then every record re-validated as YAML (a prompt\n"
+        "with variables: against its template's rules too, so a prompt\n"
+        "that an include's change or deletion left refusable shows up),\n"
+        "every file matched with its content, and the records' history\n"
+        "(.history) checked.  --refs instead lists every reference (agents:,\n"
         "prompts:, steps' agent: and prompt:) to a record that does not\n"
         "exist, as PATH: line L, column C: agent 'x' does not exist.\n"
         "Works while mounted.  -v lists each\n"
@@ -122,6 +129,16 @@ static int check_record(struct check_state *cs, kv_val k, kv_val v,
 	if (yaml_check(v.data, v.len, msg, sizeof(msg)) != 0) {
 		report(cs, "/%s: invalid record: %s\n", path, msg);
 		cs->problems++;
+	} else if (strcmp(table, pm_kind_name(PM_PROMPTS)) == 0) {
+		rc = rendered_check(NULL, cs->s, path, v.data, v.len, msg,
+		                    sizeof(msg));
+		if (rc == -EINVAL) {
+			report(cs, "/%s: would be refused now: %s\n", path,
+			       msg);
+			cs->problems++;
+		} else if (rc != 0) {
+			return rc;
+		}
 	}
 	rc = store_node_get(cs->s, path, &n);
 	if (rc != 0) {

@@ -66,6 +66,8 @@ extern const char cmd_mv_usage[];
 
 int cmd_prune(int argc, char **argv);
 extern const char cmd_prune_usage[];
+int cmd_render(int argc, char **argv);
+extern const char cmd_render_usage[];
 
 /* These three read -h and --help with their other options, and print
  * their help themselves. */

@@ -1,9 +1,10 @@
 /*
  * dir: open folders and their listings.  A listing is read once per
  * handle (at its first readdir from offset 0) and handed out from memory
- * at offsets unique to that load; the kernel caches listings, except that
- * of .snapshots itself (see do_opendir).  The root lists the three kinds,
- * and .snapshots with -o snapdir=visible.
+ * at offsets unique to that load; the kernel caches listings, except those
+ * of .snapshots itself and of the views that follow the live tree (see
+ * do_opendir).  The root lists the three kinds, and the views (.history,
+ * .labels, .rendered, .snapshots) with -o snapdir=visible.
  */
 #define FUSE_USE_VERSION 312
 #include <errno.h>
@@ -14,6 +15,7 @@
 #include "daemon.h"
 #include "labels.h"
 #include "pathmap.h"
+#include "rendered.h"
 #include "snaps.h"
 #include "store.h"
 
@@ -97,8 +99,11 @@ static int dir_load(struct fs *fs, fuse_ino_t ino, struct dir_handle *d)
 	}
 	if (rc == 0) {
 		if (*path == '\0') {
-			/* the root shows the three kinds (and .snapshots
+			/* the root shows the three kinds (and the views
 			 * with -o snapdir=visible) */
+			static const char *const views[] = { HISTDIR, LABELDIR,
+				                             RENDERDIR,
+				                             SNAPDIR };
 			struct node n;
 
 			for (int k = 0; k < PM_NKINDS && rc == 0; k++) {
@@ -108,21 +113,13 @@ static int dir_load(struct fs *fs, fuse_ino_t ino, struct dir_handle *d)
 					rc = dir_add(d, pm_kind_name(k), &n);
 				}
 			}
-			for (int v = 0;
-			     v < 2 && rc == 0 && fs->cfg.snapdir_visible; v++) {
-				const char *view = v ? LABELDIR : HISTDIR;
-
-				rc = sv_node(fs->env, view, &n);
+			for (size_t v = 0; v < sizeof(views) / sizeof(*views) &&
+			                   rc == 0 && fs->cfg.snapdir_visible;
+			     v++) {
+				rc = sv_node(fs->env, views[v], &n);
 				if (rc == 0) {
 					node_release(&n);
-					rc = dir_add(d, view, &n);
-				}
-			}
-			if (rc == 0 && fs->cfg.snapdir_visible) {
-				rc = sv_node(fs->env, SNAPDIR, &n);
-				if (rc == 0) {
-					node_release(&n);
-					rc = dir_add(d, SNAPDIR, &n);
+					rc = dir_add(d, views[v], &n);
 				}
 			}
 		} else if (in_snapshots(path)) {

@@ -15,6 +15,7 @@
 #include "daemon.h"
 #include "pathmap.h"
 #include "labels.h"
+#include "rendered.h"
 #include "snaps.h"
 #include "store.h"
 
@@ -22,8 +23,9 @@
 
 /*
  * How long the kernel may keep a name and its attributes.  Names below
- * .history come and go with saves, renames and deletes elsewhere in the
- * tree, which no invalidation reaches: the kernel asks every time.
+ * .history and .labels, and the sizes below .rendered, change with saves,
+ * renames and deletes elsewhere in the tree, which no invalidation
+ * reaches: the kernel asks every time.
  */
 static double cache_secs(const char *path)
 {
@@ -121,7 +123,7 @@ int do_lookup(struct fs *fs, fuse_req_t req, fuse_ino_t parent,
 		return rc;
 	if (pm_depth(path) == 1 && pm_kind_of(path) < 0 &&
 	    strcmp(path, SNAPDIR) != 0 && strcmp(path, HISTDIR) != 0 &&
-	    strcmp(path, LABELDIR) != 0)
+	    strcmp(path, LABELDIR) != 0 && strcmp(path, RENDERDIR) != 0)
 		return -ENOENT;
 	rc = read_node(fs, path, &n);
 	if (rc != 0)

@@ -17,6 +17,7 @@
 #include "fs.h"
 #include "inode.h"
 #include "pathmap.h"
+#include "rendered.h"
 #include "snaps.h"
 #include "store.h"
 #include "yaml_check.h"
@@ -116,10 +117,17 @@ unsigned long size_limit(const struct fs *fs, const char *path, uint32_t mode)
 	return is_record(path, mode) ? fs->cfg.max_record : FS_SIDE_MAX;
 }
 
-/* Record limits and validation.  0, -EFBIG or -EINVAL (msg filled). */
+/*
+ * Record limits and validation.  0, -EFBIG or -EINVAL (msg filled), or an
+ * error reading the store.  A prompt is held to its template's rules too
+ * (template.h; only when it declares variables:), the prompts it includes
+ * read as of the last commit, with data standing in for path itself.
+ */
 int validate(struct fs *fs, const char *path, uint32_t mode, const void *data,
              size_t len, char *msg, size_t msglen)
 {
+	int rc;
+
 	if (!is_record(path, mode)) {
 		if (len > FS_SIDE_MAX) {
 			snprintf(msg, msglen, "file larger than %lu bytes",
@@ -135,7 +143,11 @@ int validate(struct fs *fs, const char *path, uint32_t mode, const void *data,
 		         len, fs->cfg.max_record);
 		return -EFBIG;
 	}
-	return yaml_check(data, len, msg, msglen);
+	rc = yaml_check(data, len, msg, msglen);
+	if (rc == 0 && pm_kind_of(path) == PM_PROMPTS)
+		rc = rendered_check(fs->env, NULL, path, data, len, msg,
+		                    msglen);
+	return rc;
 }
 
 /* Log a refused save and keep its reason for user.cccfs.error. */

@@ -12,6 +12,7 @@
 
 #include "labels.h"
 #include "pathmap.h"
+#include "rendered.h"
 
 #define SNAPDIR_LEN (sizeof(SNAPDIR) - 1)
 
@@ -24,6 +25,8 @@ enum sv_level sv_level(const char *path, char *name, const char **rest)
 		return SV_HIST;
 	if (lv_is(path, NULL))
 		return SV_LABELS;
+	if (rv_is(path, NULL))
+		return SV_RENDERED;
 	if (strncmp(path, SNAPDIR, SNAPDIR_LEN) != 0)
 		return SV_NONE;
 	if (path[SNAPDIR_LEN] == '\0')
@@ -46,7 +49,7 @@ enum sv_level sv_level(const char *path, char *name, const char **rest)
 
 bool sv_follows_live(const char *path)
 {
-	return hv_is(path, NULL) || lv_is(path, NULL);
+	return hv_is(path, NULL) || lv_is(path, NULL) || rv_is(path, NULL);
 }
 
 int sv_join(char *buf, size_t n, const char *parent, const char *name)
@@ -60,6 +63,8 @@ int sv_join(char *buf, size_t n, const char *parent, const char *name)
 		return hv_join(buf, n, parent, name);
 	case SV_LABELS:
 		return lv_join(buf, n, parent, name);
+	case SV_RENDERED:
+		return rv_join(buf, n, parent, name);
 	case SV_SNAP: /* ".snapshots/NAME" + "/" */
 		pre = strlen(parent) + 1;
 		rest = "";
@@ -189,6 +194,8 @@ int sv_node(kv_env *env, const char *path, struct node *n)
 		return hv_node(env, path, n);
 	case SV_LABELS:
 		return lv_node(env, path, n);
+	case SV_RENDERED:
+		return rv_node(env, path, n);
 	case SV_TOP:
 		rc = live_base(env, &base);
 		if (rc == 0)
@@ -265,6 +272,8 @@ int sv_list(kv_env *env, const char *path,
 		return hv_list(env, path, fn, ctx);
 	case SV_LABELS:
 		return lv_list(env, path, fn, ctx);
+	case SV_RENDERED:
+		return rv_list(env, path, fn, ctx);
 	case SV_TOP:
 		rc = live_base(env, &base);
 		if (rc == 0)
@@ -317,6 +326,8 @@ int sv_content(kv_env *env, const char *path, void **data, size_t *len)
 		return hv_content(env, path, data, len);
 	case SV_LABELS:
 		return lv_content(env, path, data, len);
+	case SV_RENDERED:
+		return rv_content(env, path, data, len);
 	case SV_INSIDE:
 		break;
 	default:

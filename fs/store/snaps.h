@@ -11,6 +11,7 @@
  *   .snapshots/NAME/REST       entry REST of the snapshot (SV_INSIDE)
  *   .history...                every record's versions (SV_HIST, below)
  *   .labels...                 the versions labels pin (SV_LABELS)
+ *   .rendered...               the prompts, rendered (SV_RENDERED)
  *
  * A view shows folders and records only (side files and symlinks are left
  * out), with the sizes, names, owners and times they had, and the write
@@ -35,12 +36,21 @@
 #define HISTDIR ".history"
 
 /* SV_HIST: at or below .history (histview.c), SV_LABELS: at or below
- * .labels (labels.c), which the same entry points serve. */
-enum sv_level { SV_NONE, SV_TOP, SV_SNAP, SV_INSIDE, SV_HIST, SV_LABELS };
+ * .labels (labels.c), SV_RENDERED: at or below .rendered (rendered.c),
+ * which the same entry points serve. */
+enum sv_level {
+	SV_NONE,
+	SV_TOP,
+	SV_SNAP,
+	SV_INSIDE,
+	SV_HIST,
+	SV_LABELS,
+	SV_RENDERED,
+};
 
-/* True for .history, .labels and what is below them: views whose names
- * come and go with changes to the live tree (no invalidation reaches
- * them, so nothing of them may be cached). */
+/* True for .history, .labels, .rendered and what is below them: views
+ * whose names and contents come and go with changes to the live tree (no
+ * invalidation reaches them, so nothing of them may be cached). */
 bool sv_follows_live(const char *path);
 
 /* The longest path the mount shows: a live path (PM_PATH_MAX) inside

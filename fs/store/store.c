@@ -623,7 +623,8 @@ int store_scan(struct stx *s, const char *table, const void *prefix,
 	rc = plen ? kv_cursor_seek(c, seek, &k, &v)
 	          : kv_cursor_first(c, &k, &v);
 	while (rc == 0) {
-		if (k.len < plen || memcmp(k.data, prefix, plen) != 0)
+		if (k.len < plen ||
+		    (plen > 0 && memcmp(k.data, prefix, plen) != 0))
 			break;
 		rc = fn(ctx, k, v);
 		if (rc != 0)

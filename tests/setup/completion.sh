@@ -70,7 +70,7 @@ export XDG_DATA_HOME=$T/nodata
 
 # commands and their options
 want mount umount init check stat snapshot log diff restore label refs mv \
-	prune backup export import -- cccfs ""
+	prune render backup export import -- cccfs ""
 want stat snapshot -- cccfs s
 want export -- cccfs ex
 want --help --version -- cccfs -
@@ -87,6 +87,11 @@ want --version --snapshot --help -- cccfs restore db prompts/x.yaml -
 want --patch --yaml --help -- cccfs diff db s1 -
 want -- cccfs restore db prompts/x.yaml --version ""
 want -- cccfs log db -n ""
+want -v --label --help -- cccfs render db prompts/x.yaml -
+want -v --label --help -- cccfs render db prompts/x.yaml -v a=1 -
+want -- cccfs render db prompts/x.yaml -v ""
+want -- cccfs render db prompts/x.yaml --label ""
+want -- cccfs render db ""
 want create list delete restore -- cccfs snapshot db ""
 want delete -- cccfs snapshot db d
 # mount takes its options after its operands too
@@ -109,6 +114,7 @@ mkdir mnt mnt2 || fail mkdir
 "$CCCFS" init store.db >/dev/null 2>&1 || fail "cccfs init"
 want store.db store.db-lock -- cccfs stat s
 want store.db store.db-lock -- cccfs diff s
+want store.db store.db-lock -- cccfs render s
 want mnt mnt2 -- cccfs mount store.db m
 # after the -o value come the operands
 want store.db store.db-lock -- cccfs mount -o keep = 1 sto
