@@ -21,7 +21,8 @@ expect() { # want-exit what command...
 }
 
 note "--help for every subcommand, with examples"
-for cmd in mount umount init check stat snapshot backup export import; do
+for cmd in mount umount init check stat snapshot backup export import log \
+	restore diff label refs mv prune render; do
 	expect 0 "$cmd --help" "$CCCFS" "$cmd" --help
 	grep -q "^usage: cccfs $cmd" "$T/out" || fail "$cmd --help lacks a usage line"
 	grep -q "^example" "$T/out" || fail "$cmd --help lacks examples"
@@ -34,7 +35,8 @@ for h in --help -h; do
 done
 expect 2 "unmount -z" "$CCCFS" unmount -z
 expect 0 "--help" "$CCCFS" --help
-for cmd in mount umount init check stat snapshot backup export import; do
+for cmd in mount umount init check stat snapshot backup export import log \
+	restore diff label refs mv prune render; do
 	grep -q "cccfs $cmd" "$T/out" || fail "--help does not list $cmd"
 done
 grep -q "exit codes" "$T/out" || fail "--help does not document exit codes"
