@@ -75,6 +75,16 @@ check_file "$P/review.yaml" "$REVIEW"
 check_eq "$(getfattr --absolute-names --only-values -n user.cccfs.error "$P/review.yaml")" \
 	"line 4, column 32: variable 'reader' is not declared" "user.cccfs.error after sed -i"
 
+note "a vim save is refused the same way, and vim says so"
+need vim
+(cd "$P" && vim -es -i NONE -u NONE \
+	--cmd 'set nocompatible backupcopy=yes nobackup nowritebackup' \
+	-c '%s/{{ audience }}/{{ viewer }}/' -c wq review.yaml </dev/null) \
+	>"$T/vim.out" 2>&1 && fail "vim saved a template with an undeclared variable"
+check_file "$P/review.yaml" "$REVIEW"
+check_eq "$(getfattr --absolute-names --only-values -n user.cccfs.error "$P/review.yaml")" \
+	"line 4, column 32: variable 'viewer' is not declared" "user.cccfs.error after vim"
+
 note "a prompt without variables: is never checked"
 NOTES=$(printf 'name: notes\ntemplate: "{{undeclared}} {{#x}} {{> nowhere}} {{"\n')
 check_eq "$(save "$P/notes.yaml" "$NOTES")" OK "save of a prompt without variables:"
