@@ -149,6 +149,8 @@ int cli_parse_args(int argc, char **argv, const char *usage,
  * why not on stderr: a path with "..", too long, or not below a kind
  * folder.  0 or -EINVAL / -ENAMETOOLONG. */
 int cli_store_path(const char *arg, char *out, size_t n);
+/* The N of --version N: 1 or more; says why not on stderr (-EINVAL). */
+int cli_parse_version(const char *s, uint64_t *v);
 /* The same for a folder or record (prompts, prompts/coding/x.yaml). */
 int cli_store_path_prefix(const char *arg, char *out, size_t n);
 /* check --refs: print every reference to a record that does not exist,

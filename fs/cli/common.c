@@ -526,3 +526,19 @@ int cli_store_path_prefix(const char *arg, char *out, size_t n)
 {
 	return store_path(arg, out, n, 1);
 }
+
+int cli_parse_version(const char *s, uint64_t *v)
+{
+	char *end;
+
+	errno = 0;
+	*v = strtoull(s, &end, 10);
+	if (*s < '1' || *s > '9' || *end != '\0' || errno != 0) {
+		fprintf(stderr,
+		        "cccfs: --version %s: a version number, 1 or "
+		        "more\n",
+		        s);
+		return -EINVAL;
+	}
+	return 0;
+}

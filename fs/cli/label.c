@@ -126,19 +126,8 @@ int cmd_label(int argc, char **argv)
 	                                   : 1) ||
 	    (vs && strcmp(pos[1], "set") != 0))
 		return cli_usage_error("label", cmd_label_usage);
-	if (vs) {
-		char *end;
-
-		errno = 0;
-		v = strtoull(vs, &end, 10);
-		if (*vs < '1' || *vs > '9' || *end != '\0' || errno != 0) {
-			fprintf(stderr,
-			        "cccfs: --version %s: a version number, 1 or "
-			        "more\n",
-			        vs);
-			return 2;
-		}
-	}
+	if (vs && cli_parse_version(vs, &v) != 0)
+		return 2;
 	if (npos >= 3 && pm_check_name(pos[2]) != 0) {
 		fprintf(stderr,
 		        "cccfs: label name '%s': 1 to 255 bytes, no '/', not "

@@ -219,19 +219,8 @@ int cmd_restore(int argc, char **argv)
 	db = cli_db_or_default(db);
 	if (db == NULL)
 		return 2;
-	if (vs != NULL) {
-		char *end;
-
-		errno = 0;
-		v = strtoull(vs, &end, 10);
-		if (*vs < '1' || *vs > '9' || *end != '\0' || errno != 0) {
-			fprintf(stderr,
-			        "cccfs: --version %s: a version number, 1 or "
-			        "more\n",
-			        vs);
-			return 2;
-		}
-	}
+	if (vs != NULL && cli_parse_version(vs, &v) != 0)
+		return 2;
 	if (cli_store_path(arg, path, sizeof(path)) != 0)
 		return 2;
 	if (!pm_is_record_name(pm_basename(path))) {
