@@ -451,6 +451,9 @@ int key_cmp(kv_val a, kv_val b);
 typedef int (*bt_walk_fn)(void *ctx, uint64_t pgno, uint64_t npages,
                           uint64_t expect_txn, const uint8_t *page, int depth);
 int bt_walk(kv_txn *txn, const struct tree *t, bt_walk_fn fn, void *ctx);
+/* 0 when page pgno's slot array and nodes lie inside it, else KV_ECORRUPT
+ * (the check bt_walk() makes before it goes below a page). */
+int bt_page_check(const uint8_t *p, uint64_t pgno);
 
 /* ---- log.c: the commit log ------------------------------------------- */
 

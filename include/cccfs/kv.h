@@ -352,11 +352,51 @@ struct kv_check_report {
  * Walk every table and snapshot, verify page checksums, key order, counts
  * and page accounting (every page reachable or free, never both, none lost).
  * Each problem is passed to fn (may be NULL) as one line naming the page.
+ * A damaged page of a tree is not followed: its line also names the keys
+ * below it, which therefore went unverified ("page 812: checksum mismatch;
+ * the keys of table 'prompts' from "a/x", below "b" are not verified").
  * Returns 0 when clean, KV_ECORRUPT when problems were found, or another
  * error if the check could not run.  Works while a writer is active.
  */
 KV_API int kv_check(kv_env *env, void (*fn)(void *ctx, const char *msg),
                     void *ctx, struct kv_check_report *rep);
+
+/*
+ * A damaged page of a table's tree, as kv_txn_check() reports it: the keys
+ * k of the table below it, which it could not verify, are those with
+ * first <= k < end, where a bound whose data is NULL is open (the root
+ * page covers every key).  When end equals first, the page is the
+ * overflow run holding the value of the one key first.  unverified is the
+ * number of entries the table's descriptor counts beyond those the check
+ * reached, under all the table's damaged pages together (the same in each
+ * report of one table); 0 for a snapshot's table, which shares pages and
+ * so is never tallied whole.  Every pointer is valid during the call only.
+ */
+struct kv_check_damage {
+	const char *table;
+	const char *snapshot; /* the snapshot holding the table; NULL: live */
+	uint64_t pgno;
+	kv_val first;
+	kv_val end;
+	uint64_t unverified;
+};
+
+/* Where kv_txn_check() reports; any member may be NULL. */
+struct kv_check_hooks {
+	void (*problem)(void *ctx, const char *msg); /* as kv_check()'s fn */
+	void (*damage)(void *ctx, const struct kv_check_damage *d);
+	void *ctx;
+};
+
+/*
+ * kv_check() of the state that txn, a read transaction on the live state
+ * (not on a snapshot), reads: so that a caller can go on reading that same
+ * state knowing which keys were verified.  Each damaged page of a table is
+ * passed to hooks->damage after its line went to hooks->problem.  Errors
+ * as kv_check(), and -EINVAL for a write or snapshot transaction.
+ */
+KV_API int kv_txn_check(kv_txn *txn, const struct kv_check_hooks *hooks,
+                        struct kv_check_report *rep);
 
 /*
  * Write a compacted copy of the live state (snapshot == NULL) or of one
