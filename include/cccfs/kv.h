@@ -80,7 +80,10 @@ enum {
 	                          (kv_env_lock_exclusive) */
 	KV_EORDER = -30587,    /* KV_APPEND with a key not above the last */
 	KV_EBADNAME = -30586,  /* table or snapshot name empty or too long */
-	KV_ERRCODE_LAST = KV_EBADNAME,
+	KV_ENOREADER = -30585, /* cannot register as a reader: the lock file
+	                          is not writable and the database file
+	                          cannot be locked (kv_env_open) */
+	KV_ERRCODE_LAST = KV_ENOREADER,
 };
 
 /* The band reserved for KV_E* codes, now and in later versions. */
@@ -149,8 +152,19 @@ KV_API const struct kv_io *kv_io_posix(void);
  * intact commit, in one checkpoint; a KV_RDONLY opener does so through a
  * read-write open first, and fails with that open's error (the message says
  * how many commits wait) when it cannot write.
+ *
+ * Readers without the lock file.  A KV_RDONLY open that cannot open the
+ * lock file for writing (another user's store whose file is readable by
+ * others; read-only media) still reads safely beside a live writer: each
+ * read transaction registers with a shared byte lock on the database file
+ * itself (a "pin" on the commit it reads), which any process that can read
+ * the file can take and every writer honours, and reads the committed
+ * state from the meta slots.  Where the database file cannot be locked
+ * either, the open fails with KV_ENOREADER (the message names the lock
+ * file), unless its file system is mounted read-only: then nobody writes
+ * it, and nothing needs pinning.
  * Errors: -errno from open, KV_ENOTDB, KV_EVERSION, KV_ECORRUPT, -ENOSPC
- * (recovery), -ENOMEM.
+ * (recovery), -ENOMEM, KV_ENOREADER.
  */
 KV_API int kv_env_open(kv_env **out, const char *path, unsigned flags,
                        int mode);
@@ -191,7 +205,9 @@ struct kv_stat {
 	int64_t commit_time_ns; /* CLOCK_REALTIME of the last commit */
 	uint64_t tables;
 	uint64_t snapshots;
-	uint64_t readers;           /* live read transactions, all processes */
+	uint64_t readers;           /* live read transactions, all processes
+	                            (one for each commit a reader without the
+	                            lock file reads, kv_env_open) */
 	uint64_t rolled_back_txnid; /* when this env was opened, the newest
 	                               commit was incomplete (a crash during
 	                               it) or damaged, and recovery used the
