@@ -1201,3 +1201,10 @@ int bt_walk(kv_txn *txn, const struct tree *t, bt_walk_fn fn, void *ctx)
 		return 0;
 	return walk_page(txn, t->root, t->root_txn, 0, fn, ctx);
 }
+
+/* For the checker: whether page pgno's slot array and nodes lie inside it,
+ * which bt_walk() checks too, but by stopping the walk. */
+int bt_page_check(const uint8_t *p, uint64_t pgno)
+{
+	return page_check_nodes(p, pgno);
+}

@@ -13,6 +13,16 @@
  *     of meta, live, freelist chain, ready or pending; pages that only
  *     snapshots reach are pending; no page is lost.
  *
+ * A damaged page of a tree (one that fails any of the page checks) is not
+ * followed, so the keys below it go unverified.  Its problem is held until
+ * the walk of its tree ends, then reported together with the keys it
+ * covers, which the separators of the (intact) pages above it give: the
+ * keys of child i of a branch page lie from separator i (included) up to
+ * separator i + 1 (excluded), the bounds of the page itself at either
+ * end.  A damaged overflow run covers the one entry whose value it holds.
+ * Table trees are also reported to the caller's damage hook, with the
+ * entries the table's descriptor counts beyond those the walk reached.
+ *
  * check_recent() is the recovery check: the same page verification, limited
  * to pages written after a given txn (parents carry their children's
  * txnids, and a page is never newer than its parent, so older subtrees are
@@ -38,15 +48,32 @@ enum mark {
 	M_LOG, /* the commit log's run */
 };
 
+/* A damaged page of the tree being walked, and the keys below it. */
+struct damaged {
+	uint64_t pgno;
+	char why[160];
+	bool placed;   /* its parent was found: lo and hi hold */
+	bool overflow; /* an overflow run: lo is the one key */
+	kv_val lo, hi; /* lo <= key < hi; data NULL: unbounded */
+};
+
 struct checker {
 	struct walk w; /* marks: enum mark; none in recovery mode */
-	void (*fn)(void *ctx, const char *msg);
-	void *ctx;
+	const struct kv_check_hooks *hooks;
 	uint64_t problems;
 	/* per-tree tallies */
 	uint64_t entries, branch, leaf, overflow;
 	int leaf_depth;
 	bool recovery; /* several trees share one tally */
+	/* the damaged pages of the tree being walked (not in recovery) */
+	struct damaged *dmg;
+	size_t ndmg, cdmg;
+	bool dmg_lost; /* more than could be held: reported at once */
+	/* the snapshot whose tables are walked, by name; NULL: the live
+	 * state.  snaps[] maps snapshot txnids to names. */
+	const char *snapshot;
+	struct kv_snapshot_info *snaps;
+	size_t nsnaps, csnaps;
 };
 
 static void problem(struct checker *ck, uint64_t pgno, const char *fmt, ...)
@@ -65,8 +92,44 @@ static void problem(struct checker *ck, uint64_t pgno, const char *fmt, ...)
 	va_end(ap);
 	if (ck->problems == 1)
 		kv_set_err(KV_ECORRUPT, "%s", msg);
-	if (ck->fn && ck->problems <= 1000)
-		ck->fn(ck->ctx, msg);
+	if (ck->hooks && ck->hooks->problem && ck->problems <= 1000)
+		ck->hooks->problem(ck->hooks->ctx, msg);
+}
+
+/*
+ * A page of a tree that fails its checks and is not walked below.  In
+ * recovery it is a problem at once; in kv_check() it waits for the end of
+ * its tree's walk (tree_done()), which adds the keys it covers.
+ */
+static void damaged(struct checker *ck, uint64_t pgno, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
+static void damaged(struct checker *ck, uint64_t pgno, const char *fmt, ...)
+{
+	char why[160];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	if (!ck->recovery && ck->ndmg == ck->cdmg && !ck->dmg_lost) {
+		size_t nc = ck->cdmg ? ck->cdmg * 2 : 16;
+		struct damaged *nd = realloc(ck->dmg, nc * sizeof(*nd));
+		if (nd == NULL) {
+			ck->dmg_lost = true;
+		} else {
+			ck->dmg = nd;
+			ck->cdmg = nc;
+		}
+	}
+	if (ck->recovery || ck->ndmg == ck->cdmg) {
+		problem(ck, pgno, "%s", why);
+		return;
+	}
+	memset(&ck->dmg[ck->ndmg], 0, sizeof(ck->dmg[0]));
+	ck->dmg[ck->ndmg].pgno = pgno;
+	memcpy(ck->dmg[ck->ndmg].why, why, sizeof(why));
+	ck->ndmg++;
 }
 
 enum { KEYS_OK, KEYS_UNORDERED, KEYS_OUTSIDE };
@@ -125,23 +188,24 @@ static int visit(void *ctx, uint64_t pg, uint64_t n, uint64_t tx,
 {
 	struct checker *ck = ctx;
 	uint16_t type;
+	int order;
 
 	if (p == NULL || pg < 2 || pg + n > ck->w.npages) {
-		problem(ck, pg,
+		damaged(ck, pg,
 		        "referenced page is out of range or unreadable");
 		return 1;
 	}
 	if (get64(p + PH_CHECKSUM) != page_checksum(p, n * KV_PAGE_SIZE)) {
-		problem(ck, pg, "checksum mismatch");
+		damaged(ck, pg, "checksum mismatch");
 		return 1;
 	}
 	if (get64(p + PH_PGNO) != pg) {
-		problem(ck, pg, "holds page %llu (misdirected write)",
+		damaged(ck, pg, "holds page %llu (misdirected write)",
 		        (unsigned long long)get64(p + PH_PGNO));
 		return 1;
 	}
 	if (get64(p + PH_TXNID) != tx) {
-		problem(ck, pg, "written by txn %llu, its parent expects %llu",
+		damaged(ck, pg, "written by txn %llu, its parent expects %llu",
 		        (unsigned long long)get64(p + PH_TXNID),
 		        (unsigned long long)tx);
 		return 1;
@@ -152,17 +216,18 @@ static int visit(void *ctx, uint64_t pg, uint64_t n, uint64_t tx,
 		return 1;
 	}
 	if (type != PT_LEAF && type != PT_BRANCH) {
-		problem(ck, pg, "unexpected page type %u in a tree", type);
+		damaged(ck, pg, "unexpected page type %u in a tree", type);
 		return 1;
 	}
-	switch (keys_ordered(p)) {
-	case KEYS_OUTSIDE:
-		problem(ck, pg, "node outside the page");
+	/* the walk checks the node bounds too, but stops the whole tree
+	 * there: a page that fails them is one damaged page */
+	order = keys_ordered(p);
+	if (order == KEYS_OUTSIDE || bt_page_check(p, pg) != 0) {
+		damaged(ck, pg, "node outside the page");
 		return 1;
-	case KEYS_UNORDERED:
+	}
+	if (order == KEYS_UNORDERED)
 		problem(ck, pg, "keys out of order");
-		break;
-	}
 	if (type == PT_LEAF) {
 		ck->leaf++;
 		ck->entries += page_nkeys(p);
@@ -185,14 +250,201 @@ static void tally_reset(struct checker *ck)
 	ck->leaf_depth = -1;
 }
 
-static int check_tree(struct checker *ck, const struct tree *t)
+/* ---- the keys below a damaged page ----------------------------------- */
+
+/* Page pg of the walked state if it reads as an intact tree page written
+ * by txn tx: checksum, number, txnid, type and node bounds. */
+static const uint8_t *intact(struct checker *ck, uint64_t pg, uint64_t tx)
+{
+	const uint8_t *p;
+	uint16_t type;
+
+	if (pg < 2 || pg >= ck->w.npages)
+		return NULL;
+	p = ck->w.txn->map + pg * KV_PAGE_SIZE;
+	type = get16(p + PH_TYPE);
+	if ((type != PT_BRANCH && type != PT_LEAF) ||
+	    get64(p + PH_PGNO) != pg || get64(p + PH_TXNID) != tx ||
+	    get64(p + PH_CHECKSUM) != page_checksum(p, KV_PAGE_SIZE) ||
+	    keys_ordered(p) == KEYS_OUTSIDE)
+		return NULL;
+	return p;
+}
+
+/* The separator of node i >= 1 of an intact branch page. */
+static kv_val separator(const uint8_t *p, int i)
+{
+	const uint8_t *nd = node_at(p, i);
+
+	return (kv_val){ nd + BN_HDR, get16(nd + BN_KLEN) };
+}
+
+/*
+ * Find the node that leads to d's page below page pg (written by tx),
+ * whose keys lie in [lo, hi), going down intact pages only, and set d's
+ * keys from it: a child's keys lie between its separator and the next.
+ * Leaf pages are searched (for the overflow runs their nodes name) only
+ * when leaves is set: every leaf would be read.
+ */
+static bool place(struct checker *ck, struct damaged *d, uint64_t pg,
+                  uint64_t tx, kv_val lo, kv_val hi, int depth, bool leaves)
+{
+	const uint8_t *p;
+	int i, n;
+
+	if (depth > KV_MAX_DEPTH || pg < 2 || pg >= ck->w.npages)
+		return false;
+	if (!leaves &&
+	    get16(ck->w.txn->map + pg * KV_PAGE_SIZE + PH_TYPE) == PT_LEAF)
+		return false;
+	p = intact(ck, pg, tx);
+	if (p == NULL)
+		return false;
+	n = page_nkeys(p);
+	for (i = 0; i < n; i++) {
+		const uint8_t *nd = node_at(p, i);
+		kv_val clo = i > 0 ? separator(p, i) : lo;
+		kv_val chi = i + 1 < n ? separator(p, i + 1) : hi;
+		size_t kl;
+
+		if (get16(p + PH_TYPE) == PT_LEAF) {
+			kl = get16(nd + LN_KLEN);
+			if (!(nd[LN_FLAGS] & LN_BIG) ||
+			    (size_t)(nd - p) + LN_HDR + kl + LN_BIGREF >
+			            KV_PAGE_SIZE ||
+			    get64(nd + LN_HDR + kl) != d->pgno)
+				continue;
+			d->lo = d->hi = (kv_val){ nd + LN_HDR, kl };
+			d->overflow = true;
+			return true;
+		}
+		if (get64(nd + BN_PGNO) == d->pgno) {
+			d->lo = clo;
+			d->hi = chi;
+			return true;
+		}
+		if (place(ck, d, get64(nd + BN_PGNO), get64(nd + BN_TXNID), clo,
+		          chi, depth + 1, leaves))
+			return true;
+	}
+	return false;
+}
+
+/* A key as text for a message: quoted, bytes outside printable ASCII as
+ * \xNN, cut after 64 bytes. */
+static void key_text(char *buf, size_t n, kv_val k)
+{
+	const uint8_t *b = k.data;
+	size_t i, o = 0;
+
+	buf[o++] = '"';
+	for (i = 0; i < k.len && i < 64 && o + 8 < n; i++) {
+		if (b[i] >= 0x20 && b[i] < 0x7f && b[i] != '"' && b[i] != '\\')
+			buf[o++] = (char)b[i];
+		else
+			o += (size_t)snprintf(buf + o, n - o, "\\x%02x", b[i]);
+	}
+	if (i < k.len && o + 4 < n) {
+		memcpy(buf + o, "...", 3);
+		o += 3;
+	}
+	buf[o++] = '"';
+	buf[o] = '\0';
+}
+
+/* "the keys of table 't' from "a", below "b" are not verified" and the
+ * like: what d's page held of the tree called label. */
+static void damage_text(char *buf, size_t n, const struct damaged *d,
+                        const char *label)
+{
+	char lo[300], hi[300];
+
+	if (d->lo.data)
+		key_text(lo, sizeof(lo), d->lo);
+	if (d->hi.data)
+		key_text(hi, sizeof(hi), d->hi);
+	if (!d->placed)
+		snprintf(buf, n, "the keys below it in %s are not verified",
+		         label);
+	else if (d->overflow)
+		snprintf(buf, n, "the value of key %s in %s is not verified",
+		         lo, label);
+	else if (d->lo.data && d->hi.data)
+		snprintf(buf, n,
+		         "the keys of %s from %s, below %s are not verified",
+		         label, lo, hi);
+	else if (d->lo.data)
+		snprintf(buf, n, "the keys of %s from %s on are not verified",
+		         label, lo);
+	else if (d->hi.data)
+		snprintf(buf, n, "the keys of %s below %s are not verified",
+		         label, hi);
+	else
+		snprintf(buf, n, "no key of %s is verified", label);
+}
+
+/*
+ * The walk of tree t, called label in messages, is over: report its
+ * damaged pages with the keys each covers, and for a table (table not
+ * NULL) pass them to the damage hook.
+ */
+static void tree_done(struct checker *ck, const struct tree *t,
+                      const char *label, const char *table)
+{
+	kv_val none = { NULL, 0 };
+	uint64_t runs = 0, unverified = 0;
+	char what[800];
+	size_t i;
+
+	for (i = 0; i < ck->ndmg; i++) {
+		struct damaged *d = &ck->dmg[i];
+
+		d->placed =
+		        d->pgno == t->root ||
+		        place(ck, d, t->root, t->root_txn, none, none, 0,
+		              false) ||
+		        place(ck, d, t->root, t->root_txn, none, none, 0, true);
+		runs += d->overflow;
+		damage_text(what, sizeof(what), d, label);
+		problem(ck, d->pgno, "%s; %s", d->why, what);
+	}
+	/* a snapshot's walk skips pages it shares, so its tallies are
+	 * partial: the entries under its damaged pages are not known */
+	if (ck->snapshot == NULL && t->count > ck->entries)
+		unverified = t->count - ck->entries;
+	if (ck->snapshot == NULL)
+		unverified += runs;
+	for (i = 0; table && ck->hooks && ck->hooks->damage && i < ck->ndmg;
+	     i++) {
+		const struct damaged *d = &ck->dmg[i];
+		struct kv_check_damage x = {
+			.table = table,
+			.snapshot = ck->snapshot,
+			.pgno = d->pgno,
+			.first = d->lo,
+			.end = d->hi,
+			.unverified = unverified,
+		};
+
+		if (!d->placed)
+			continue;
+		ck->hooks->damage(ck->hooks->ctx, &x);
+	}
+	ck->ndmg = 0;
+}
+
+/* Walk tree t; label names it in messages, table is the name of the
+ * table it is (NULL for the catalog or the snapshots tree). */
+static int check_tree(struct checker *ck, const struct tree *t,
+                      const char *label, const char *table)
 {
 	int rc = walk_tree(&ck->w, t);
 
 	if (rc == KV_ECORRUPT) {
-		problem(ck, 0, "tree walk stopped: %s", kv_errmsg());
-		return 0;
+		problem(ck, 0, "%s: tree walk stopped: %s", label, kv_errmsg());
+		rc = 0;
 	}
+	tree_done(ck, t, label, table);
 	return rc;
 }
 
@@ -241,10 +493,14 @@ static int check_catalog(struct checker *ck, const struct tree *cat,
 {
 	struct tree t = *cat;
 	struct cur c = { .txn = ck->w.txn, .tree = &t };
+	char label[KV_MAX_NAME * 2 + 64], of[KV_MAX_NAME + 32] = "";
 	int rc;
 
+	if (ck->snapshot)
+		snprintf(of, sizeof(of), " of snapshot '%s'", ck->snapshot);
+	snprintf(label, sizeof(label), "the catalog%s", of);
 	tally_reset(ck);
-	rc = check_tree(ck, &t);
+	rc = check_tree(ck, &t, label, NULL);
 	if (rc != 0)
 		return rc;
 	if (ck->problems)
@@ -268,7 +524,8 @@ static int check_catalog(struct checker *ck, const struct tree *cat,
 		tree_load(&tt, v.data);
 		tally_reset(ck);
 		uint64_t before = ck->problems;
-		rc = check_tree(ck, &tt);
+		snprintf(label, sizeof(label), "table '%s'%s", name, of);
+		rc = check_tree(ck, &tt, label, name);
 		if (rc != 0)
 			return rc;
 		if (ck->problems != before)
@@ -302,17 +559,52 @@ static int check_catalog(struct checker *ck, const struct tree *cat,
 	return rc == KV_ENOTFOUND ? 0 : rc;
 }
 
+static int add_snapshot(void *ctx, const struct kv_snapshot_info *s)
+{
+	struct checker *ck = ctx;
+
+	if (ck->nsnaps == ck->csnaps) {
+		size_t nc = ck->csnaps ? ck->csnaps * 2 : 16;
+		struct kv_snapshot_info *nv =
+		        realloc(ck->snaps, nc * sizeof(*nv));
+		if (nv == NULL)
+			return -ENOMEM;
+		ck->snaps = nv;
+		ck->csnaps = nc;
+	}
+	ck->snaps[ck->nsnaps++] = *s;
+	return 0;
+}
+
 static int check_one_snapshot(void *ctx, uint64_t txnid, const struct tree *cat)
 {
-	(void)txnid;
-	return check_catalog(ctx, cat, false);
+	struct checker *ck = ctx;
+	char name[KV_MAX_NAME + 32];
+	size_t i;
+	int rc;
+
+	/* several snapshots of one commit share every page: the first
+	 * names them */
+	snprintf(name, sizeof(name), "txn %llu", (unsigned long long)txnid);
+	for (i = 0; i < ck->nsnaps; i++) {
+		if (ck->snaps[i].txnid == txnid) {
+			snprintf(name, sizeof(name), "%s", ck->snaps[i].name);
+			break;
+		}
+	}
+	ck->snapshot = name;
+	rc = check_catalog(ck, cat, false);
+	ck->snapshot = NULL;
+	return rc;
 }
 
 static int check_snapshots(struct checker *ck)
 {
-	int rc = snap_each(ck->w.txn, &ck->w.txn->st.snaps, check_one_snapshot,
-	                   ck);
+	int rc = kv_snapshot_list(ck->w.txn, add_snapshot, ck);
 
+	if (rc == 0)
+		rc = snap_each(ck->w.txn, &ck->w.txn->st.snaps,
+		               check_one_snapshot, ck);
 	if (rc == KV_ECORRUPT) {
 		problem(ck, 0, "snapshots: %s", kv_errmsg());
 		rc = 0;
@@ -428,29 +720,25 @@ static void check_free(struct checker *ck, struct kv_check_report *rep)
 	fl_release(&f);
 }
 
-KV_API int kv_check(kv_env *env, void (*fn)(void *ctx, const char *msg),
-                    void *ctx, struct kv_check_report *rep)
+KV_API int kv_txn_check(kv_txn *txn, const struct kv_check_hooks *hooks,
+                        struct kv_check_report *rep)
 {
 	struct kv_check_report dummy;
 	struct checker ck;
-	kv_txn *txn;
 	uint64_t i, entries = 0;
 	int rc;
 
 	if (rep == NULL)
 		rep = &dummy;
 	memset(rep, 0, sizeof(*rep));
-	rc = txn_begin_read_state(env, &txn);
+	if (!txn->rdonly || txn->snapshot)
+		return kv_set_err(-EINVAL, "kv_txn_check: a read transaction "
+		                           "on the live state only");
+	memset(&ck, 0, sizeof(ck));
+	ck.hooks = hooks;
+	rc = walk_init(&ck.w, txn, true, visit, again, &ck);
 	if (rc != 0)
 		return rc;
-	memset(&ck, 0, sizeof(ck));
-	ck.fn = fn;
-	ck.ctx = ctx;
-	rc = walk_init(&ck.w, txn, true, visit, again, &ck);
-	if (rc != 0) {
-		kv_txn_abort(txn);
-		return rc;
-	}
 	ck.w.mark[0] = ck.w.mark[1] = M_META;
 	if (txn->st.log_npages) {
 		const struct state *s = &txn->st;
@@ -476,7 +764,8 @@ KV_API int kv_check(kv_env *env, void (*fn)(void *ctx, const char *msg),
 	}
 	if (rc == 0) {
 		tally_reset(&ck);
-		rc = check_tree(&ck, &txn->st.snaps);
+		rc = check_tree(&ck, &txn->st.snaps, "the snapshots tree",
+		                NULL);
 	}
 	if (rc == 0 && ck.problems == 0) {
 		ck.w.phase = M_SNAP;
@@ -508,10 +797,28 @@ KV_API int kv_check(kv_env *env, void (*fn)(void *ctx, const char *msg),
 	rep->entries = entries;
 	rep->problems = ck.problems;
 	walk_release(&ck.w);
-	kv_txn_abort(txn);
+	free(ck.dmg);
+	free(ck.snaps);
 	if (rc != 0)
 		return rc;
 	return ck.problems ? KV_ECORRUPT : 0;
+}
+
+KV_API int kv_check(kv_env *env, void (*fn)(void *ctx, const char *msg),
+                    void *ctx, struct kv_check_report *rep)
+{
+	struct kv_check_hooks hooks = { .problem = fn, .ctx = ctx };
+	kv_txn *txn;
+	int rc;
+
+	if (rep)
+		memset(rep, 0, sizeof(*rep));
+	rc = txn_begin_read_state(env, &txn);
+	if (rc != 0)
+		return rc;
+	rc = kv_txn_check(txn, &hooks, rep);
+	kv_txn_abort(txn);
+	return rc;
 }
 
 int check_recent(kv_env *env, uint8_t *map, const struct state *st,
@@ -527,7 +834,7 @@ int check_recent(kv_env *env, uint8_t *map, const struct state *st,
 	ck.w.min_txn = min_txn;
 	ck.recovery = true;
 	tally_reset(&ck);
-	rc = check_tree(&ck, &st->catalog);
+	rc = check_tree(&ck, &st->catalog, "the catalog", NULL);
 	if (rc == 0 && ck.problems == 0) {
 		struct tree t = st->catalog;
 		struct cur c = { .txn = &txn, .tree = &t };
@@ -544,7 +851,7 @@ int check_recent(kv_env *env, uint8_t *map, const struct state *st,
 				break;
 			}
 			tree_load(&tt, v.data);
-			rc = check_tree(&ck, &tt);
+			rc = check_tree(&ck, &tt, "a table", NULL);
 			if (rc != 0)
 				break;
 		}
@@ -552,7 +859,7 @@ int check_recent(kv_env *env, uint8_t *map, const struct state *st,
 			rc = 0;
 	}
 	if (rc == 0 && ck.problems == 0)
-		rc = check_tree(&ck, &st->snaps);
+		rc = check_tree(&ck, &st->snaps, "the snapshots tree", NULL);
 	if (rc == 0 && ck.problems == 0) {
 		/* snapshots of recent commits reach recent pages too */
 		rc = snap_each(&txn, &st->snaps, recent_snapshot, &ck);

@@ -17,7 +17,9 @@
  *      one checkpoint (replay_log below; the log's format is log.c's).
  * Later openers take the state the lock file publishes.  A read-only open
  * of a store with logged commits to repeat first opens it read-write to
- * repeat them.
+ * repeat them.  A reader that cannot write the lock file (readers.c) is
+ * always alone in it: it makes the same choice, with the commits of both
+ * slots pinned first, since a writer may be at work (pick_meta_pinned).
  *
  * kv_env_sync() makes the current state durable, through the log while it
  * holds every commit since the last checkpoint; kv_env_checkpoint() always
@@ -26,6 +28,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,53 +84,20 @@ static int regular_file(int fd, const char *path)
 	return 0;
 }
 
-/* SLOT_NEWER_BADSUM: a newer version whose checksum fails ours, which a
- * newer format may compute otherwise, or a damaged version field. */
-enum { SLOT_ABSENT, SLOT_BADSUM, SLOT_NEWER_BADSUM, SLOT_NEWER, SLOT_OK };
-
-static int read_slot(kv_env *env, uint64_t i, uint8_t *buf, struct state *s)
-{
-	ssize_t n =
-	        pread(env->fd, buf, KV_PAGE_SIZE, (off_t)(i * KV_PAGE_SIZE));
-
-	if (n != (ssize_t)KV_PAGE_SIZE)
-		return SLOT_ABSENT;
-	if (get64(buf + MF_MAGIC) != KV_MAGIC)
-		return SLOT_ABSENT;
-	if (get64(buf + PH_CHECKSUM) != page_checksum(buf, KV_PAGE_SIZE))
-		return get32(buf + MF_VERSION) > KV_FORMAT_VERSION
-		               ? SLOT_NEWER_BADSUM
-		               : SLOT_BADSUM;
-	if (get32(buf + MF_VERSION) > KV_FORMAT_VERSION)
-		return SLOT_NEWER;
-	if (get32(buf + MF_VERSION) < KV_FORMAT_VERSION_MIN ||
-	    get32(buf + MF_PAGESIZE) != KV_PAGE_SIZE ||
-	    get16(buf + PH_TYPE) != PT_META || get64(buf + PH_PGNO) != i)
-		return SLOT_BADSUM;
-	state_load(s, buf);
-	if (s->next_pgno < 2)
-		return SLOT_BADSUM;
-	if (s->log_npages &&
-	    (s->log_pgno < 2 || s->log_npages > LOG_MAX_PAGES ||
-	     s->log_npages > s->next_pgno ||
-	     s->log_pgno > s->next_pgno - s->log_npages ||
-	     s->log_tail > s->log_npages * KV_PAGE_SIZE ||
-	     s->log_epoch > s->txnid))
-		return SLOT_BADSUM;
-	return SLOT_OK;
-}
-
 /*
- * Recovery: choose the newest meta slot whose commit is whole.  Sets
+ * Recovery: choose the newest meta slot of m whose commit is whole.  Sets
  * *slot_out to the slot chosen.
  */
-static int pick_meta(kv_env *env, struct state *out, uint64_t *slot_out)
+static int choose_meta(kv_env *env, const struct metas *m, struct state *out,
+                       uint64_t *slot_out)
 {
-	uint8_t *buf;
-	struct state s[2];
-	int k[2], first, rc;
+	const int *k = m->kind;
+	const struct state *s = m->s;
+	int first, rc;
 	uint64_t size;
 
+	/* the size after the slots: a writer grows the file before a
+	 * commit's meta names the new pages */
 	rc = os_file_size(env->fd, &size);
 	if (rc != 0)
 		return rc;
@@ -136,31 +106,25 @@ static int pick_meta(kv_env *env, struct state *out, uint64_t *slot_out)
 		                  "%s: file too small to be a "
 		                  "database (%llu bytes)",
 		                  env->path, (unsigned long long)size);
-	buf = malloc(KV_PAGE_SIZE);
-	if (buf == NULL)
-		return -ENOMEM;
-	k[0] = read_slot(env, 0, buf, &s[0]);
-	k[1] = read_slot(env, 1, buf, &s[1]);
-	free(buf);
 	/* A newer version with our checksum is newer.  One whose checksum
 	 * fails may be a newer format or a damaged field: newer only when
 	 * the other slot does not open either. */
-	if (k[0] == SLOT_NEWER || k[1] == SLOT_NEWER ||
-	    (k[0] == SLOT_NEWER_BADSUM && k[1] != SLOT_OK) ||
-	    (k[1] == SLOT_NEWER_BADSUM && k[0] != SLOT_OK))
+	if (k[0] == META_NEWER || k[1] == META_NEWER ||
+	    (k[0] == META_NEWER_BADSUM && k[1] != META_OK) ||
+	    (k[1] == META_NEWER_BADSUM && k[0] != META_OK))
 		return kv_set_err(KV_EVERSION,
 		                  "%s: written by a newer format "
 		                  "version; upgrade cccfs to open it",
 		                  env->path);
-	if (k[0] == SLOT_ABSENT && k[1] == SLOT_ABSENT)
+	if (k[0] == META_ABSENT && k[1] == META_ABSENT)
 		return kv_set_err(KV_ENOTDB, "%s: not a cccfs database",
 		                  env->path);
 	first = -1;
-	if (k[0] == SLOT_OK && k[1] == SLOT_OK)
+	if (k[0] == META_OK && k[1] == META_OK)
 		first = s[0].txnid >= s[1].txnid ? 0 : 1;
-	else if (k[0] == SLOT_OK)
+	else if (k[0] == META_OK)
 		first = 0;
-	else if (k[1] == SLOT_OK)
+	else if (k[1] == META_OK)
 		first = 1;
 	if (first < 0)
 		return kv_set_err(KV_ECORRUPT,
@@ -172,7 +136,7 @@ static int pick_meta(kv_env *env, struct state *out, uint64_t *slot_out)
 	for (int j = 0; j < 2; j++) {
 		int i = order[j];
 		uint64_t min;
-		if (k[i] != SLOT_OK)
+		if (k[i] != META_OK)
 			continue;
 		/* in pages: a damaged slot's next_pgno * KV_PAGE_SIZE can
 		 * wrap around and pass for a small file */
@@ -187,15 +151,19 @@ static int pick_meta(kv_env *env, struct state *out, uint64_t *slot_out)
 			rc = KV_ECORRUPT;
 			continue;
 		}
+		/* the file may have grown since the open mapped it */
+		rc = pager_map(env, s[i].next_pgno * KV_PAGE_SIZE);
+		if (rc != 0)
+			return rc;
 		/* pages newer than the other slot must all be whole */
-		min = (k[1 - i] == SLOT_OK && s[1 - i].txnid < s[i].txnid)
+		min = (k[1 - i] == META_OK && s[1 - i].txnid < s[i].txnid)
 		              ? s[1 - i].txnid
 		              : 0;
 		rc = check_recent(env, env->map, &s[i], min);
 		if (rc == 0) {
 			*out = s[i];
 			*slot_out = (uint64_t)i;
-			if (i != first && k[first] == SLOT_OK)
+			if (i != first && k[first] == META_OK)
 				env->rolled_back = s[first].txnid;
 			return 0;
 		}
@@ -209,6 +177,73 @@ static int pick_meta(kv_env *env, struct state *out, uint64_t *slot_out)
 		                  env->path, why);
 	}
 	return rc;
+}
+
+static int pick_meta(kv_env *env, struct state *out, uint64_t *slot_out)
+{
+	struct metas m;
+	int rc = pager_read_metas(env, &m);
+
+	return rc != 0 ? rc : choose_meta(env, &m, out, slot_out);
+}
+
+/*
+ * pick_meta() for a reader without the lock file (readers.c: pins).  The
+ * store may be live: a writer may rewrite a slot, and reuse the pages of
+ * its commit, while recovery verifies them.  So the commits of both slots
+ * are pinned first, and the pick stands only when the slots read the same
+ * after the pins are in place: from then on no writer reuses a page that
+ * either commit reaches.  Logged commits after the state picked are a
+ * crash's, which recovery must repeat (*pending), only while the slots
+ * stay as they were; once they changed, a live writer committed them, and
+ * the state picked is an older commit, intact and pinned.  The slots as
+ * read are kept for txn_current_state().
+ */
+static int pick_meta_pinned(kv_env *env, struct state *out, uint64_t *slot,
+                            uint64_t *pending)
+{
+	for (int tries = 0; tries < 1000; tries++) {
+		struct rslot *pin[2] = { NULL, NULL };
+		struct metas a, b;
+		bool done = false;
+		int rc = pager_read_metas(env, &a);
+
+		for (int i = 0; i < 2 && rc == 0; i++) {
+			if (a.kind[i] != META_OK)
+				continue;
+			rc = reader_slot_get(env, &pin[i]);
+			if (rc == 0)
+				rc = reader_slot_set(env, pin[i],
+				                     a.s[i].txnid ? a.s[i].txnid
+				                                  : 1);
+		}
+		if (rc == 0)
+			rc = pager_read_metas(env, &b);
+		if (rc == 0 && pager_metas_same(&a, &b)) {
+			done = true;
+			rc = choose_meta(env, &a, out, slot);
+			*pending = rc == 0 ? log_pending(env, out) : 0;
+			if (*pending && pager_read_metas(env, &b) == 0 &&
+			    !pager_metas_same(&a, &b))
+				*pending = 0;
+			env->seen = a;
+			env->seen_newest = 0;
+			for (int i = 0; i < 2; i++)
+				if (a.kind[i] == META_OK &&
+				    a.s[i].txnid > env->seen_newest)
+					env->seen_newest = a.s[i].txnid;
+		}
+		for (int i = 0; i < 2; i++)
+			if (pin[i])
+				reader_slot_put(env, pin[i]);
+		if (rc != 0 || done)
+			return rc;
+		sched_yield();
+	}
+	return kv_set_err(KV_EBUSY,
+	                  "%s: its commits came too fast to pick one to "
+	                  "read; try again",
+	                  env->path);
 }
 
 /* ---- replaying the commit log ----------------------------------------- */
@@ -432,7 +467,10 @@ static int env_open(kv_env **out, const char *path, unsigned flags, int mode,
 	if (alone) {
 		struct state st;
 		uint64_t slot;
-		rc = pick_meta(env, &st, &slot);
+		if (env->private_lock)
+			rc = pick_meta_pinned(env, &st, &slot, pending);
+		else
+			rc = pick_meta(env, &st, &slot);
 		if (rc != 0)
 			goto fail_init;
 		/* Whatever reached the file is now made durable, so the slot
@@ -448,7 +486,8 @@ static int env_open(kv_env **out, const char *path, unsigned flags, int mode,
 		/* commits lost after st may have left pages on the disk */
 		atomic_store(&env->sh->txn_floor, st.txnid + KV_TXN_GAP);
 		/* commits in the log after that one: repeat them (log.c) */
-		*pending = log_pending(env, &st);
+		if (!env->private_lock)
+			*pending = log_pending(env, &st);
 		if (*pending && ((flags & KV_RDONLY) || env->private_lock)) {
 			rc = kv_set_err(KV_EREADONLY,
 			                "%s: %llu logged commits "

@@ -66,6 +66,8 @@ KV_API const char *kv_strerror(int rc)
 		return "appended key is not above the last key";
 	case KV_EBADNAME:
 		return "name is empty or too long";
+	case KV_ENOREADER:
+		return "cannot register as a reader of the database";
 	default:
 		if (rc < 0 && !kv_is_kv_error(rc))
 			return strerror(-rc);

@@ -32,7 +32,7 @@
  *   cursor.c    btree err
  *   btree.c     pager err
  *   log.c       pager freelist
- *   pager.c     freelist readers err
+ *   pager.c     freelist readers state err
  *   freelist.c  walk snapshot txn pager readers err
  *   readers.c   os_posix err
  *   os_posix.c, state.c, err.c: none
@@ -82,6 +82,12 @@ int os_lock(int fd, off_t byte, bool exclusive, bool wait);
 int os_unlock(int fd, off_t byte);
 /* 1 if another open file description holds a lock on byte, 0 if not. */
 int os_lock_held(int fd, off_t byte);
+/* A lock of another open file description on bytes [start, start + len)
+ * (len 0: to the end of any file): 1 with its range in *at and *n (0: to
+ * the end), 0 when there is none, or -errno. */
+int os_lock_find(int fd, off_t start, off_t len, off_t *at, off_t *n);
+/* Whether fd's file system is mounted read-only. */
+bool os_fs_readonly(int fd);
 int os_file_size(int fd, uint64_t *size);
 int os_fsync_dir(const char *path);
 
@@ -126,6 +132,13 @@ _Static_assert(sizeof(struct state) <= 32 * 8, "state fits shared.st");
 
 void state_load(struct state *s, const uint8_t *meta);
 void state_store(const struct state *s, uint8_t *meta);
+
+/* Both meta slots as read from the file (pager_read_metas). */
+struct metas {
+	int kind[2];       /* META_* (pager.c) */
+	struct state s[2]; /* of the META_OK ones */
+	uint64_t sum[2];   /* checksum fields as read: a rewrite changes them */
+};
 
 /* ---- readers.c: the lock file ----------------------------------------- */
 
@@ -191,8 +204,11 @@ void shared_publish(kv_env *env, const struct state *s, uint64_t slot);
 /* Claim a reader slot for this process (pooled); release it. */
 int reader_slot_get(kv_env *env, struct rslot **out);
 void reader_slot_put(kv_env *env, struct rslot *slot);
-/* Sorted txnids of every active reader (all processes), clearing slots whose
- * process died.  *out is malloc'd. */
+/* Set the txnid a slot reads (0: idle); a reader without the lock file
+ * also pins it on the database file (readers.c).  0 or KV_ENOREADER. */
+int reader_slot_set(kv_env *env, struct rslot *slot, uint64_t txnid);
+/* Sorted txnids of every active reader (all processes, pinned ones too),
+ * clearing slots whose process died.  *out is malloc'd. */
 int readers_collect(kv_env *env, uint64_t **out, size_t *n);
 uint64_t readers_count(kv_env *env);
 
@@ -277,7 +293,7 @@ struct kv_env {
 	struct shared *sh; /* lock file map (or private memory) */
 	size_t sh_size;
 	struct rslot *slots;
-	bool private_lock; /* no lock file: read-only media */
+	bool private_lock; /* the lock file is not ours to write: pins */
 	bool lock_created; /* this open created the lock file */
 	struct rslot **pool;
 	size_t npool, cpool;
@@ -296,6 +312,11 @@ struct kv_env {
 
 	bool fatal;
 	bool server_locked;
+	/* a reader without the lock file (private_lock): the meta slots as
+	 * its open found them, and the newest txnid of an intact one
+	 * (txn_current_state) */
+	struct metas seen;
+	uint64_t seen_newest;
 };
 
 /* ---- pager.c ---------------------------------------------------------- */
@@ -398,6 +419,14 @@ int pager_spill(kv_txn *txn, uint64_t pgno);
 int pager_trim(kv_env *env);
 uint64_t page_checksum(const uint8_t *p, size_t len);
 void page_seal(uint8_t *p, size_t len);
+/* What a meta slot holds.  META_NEWER_BADSUM: a newer version whose
+ * checksum fails ours, which a newer format may compute otherwise, or a
+ * damaged version field. */
+enum { META_ABSENT, META_BADSUM, META_NEWER_BADSUM, META_NEWER, META_OK };
+/* Read both meta slots from the file: 0 or -ENOMEM.  Slots read the same
+ * twice when their kinds and checksum fields are equal. */
+int pager_read_metas(kv_env *env, struct metas *m);
+bool pager_metas_same(const struct metas *a, const struct metas *b);
 
 /* ---- freelist.c ------------------------------------------------------- */
 
@@ -481,6 +510,9 @@ int key_cmp(kv_val a, kv_val b);
 typedef int (*bt_walk_fn)(void *ctx, uint64_t pgno, uint64_t npages,
                           uint64_t expect_txn, const uint8_t *page, int depth);
 int bt_walk(kv_txn *txn, const struct tree *t, bt_walk_fn fn, void *ctx);
+/* 0 when page pgno's slot array and nodes lie inside it, else KV_ECORRUPT
+ * (the check bt_walk() makes before it goes below a page). */
+int bt_page_check(const uint8_t *p, uint64_t pgno);
 
 /* ---- log.c: the commit log ------------------------------------------- */
 
@@ -570,6 +602,9 @@ int walk_catalog(struct walk *w, const struct tree *catalog);
 void txn_over_state(kv_txn *txn, kv_env *env, uint8_t *map,
                     const struct state *st);
 int txn_begin_read_state(kv_env *env, kv_txn **out);
+/* The committed state a reader beginning now reads: the lock file's, or
+ * for a reader without it, the meta slots' (txn.c). */
+int txn_current_state(kv_env *env, struct state *s);
 int64_t kv_now_ns(void);
 /* Seal state s into a meta page and write it to meta slot slot. */
 int txn_write_meta(kv_env *env, const struct state *s, uint64_t slot);

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -141,6 +142,31 @@ int os_lock_held(int fd, off_t byte)
 	if (fcntl(fd, F_OFD_GETLK, &fl) < 0)
 		return 1; /* assume alive when unsure */
 	return fl.l_type != F_UNLCK;
+}
+
+int os_lock_find(int fd, off_t start, off_t len, off_t *at, off_t *n)
+{
+	struct flock fl;
+
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = F_WRLCK;
+	fl.l_whence = SEEK_SET;
+	fl.l_start = start;
+	fl.l_len = len;
+	if (fcntl(fd, F_OFD_GETLK, &fl) < 0)
+		return -errno;
+	if (fl.l_type == F_UNLCK)
+		return 0;
+	*at = fl.l_start;
+	*n = fl.l_len;
+	return 1;
+}
+
+bool os_fs_readonly(int fd)
+{
+	struct statvfs sv;
+
+	return fstatvfs(fd, &sv) == 0 && (sv.f_flag & ST_RDONLY) != 0;
 }
 
 /*

@@ -1,5 +1,6 @@
 /*
- * pager.c: the map, page access, dirty pages and writing them out.
+ * pager.c: the map, page access, dirty pages and writing them out, and
+ * reading the meta slots.
  *
  * Readers see the file through one read-only shared mapping that is larger
  * than the file (pages past the end are never touched), so the file grows
@@ -17,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 #include <xxhash.h>
 
 #include "kv_int.h"
@@ -47,6 +49,67 @@ uint64_t page_checksum(const uint8_t *p, size_t len)
 void page_seal(uint8_t *p, size_t len)
 {
 	put64(p + PH_CHECKSUM, page_checksum(p, len));
+}
+
+/* ---- meta slots ------------------------------------------------------- */
+
+/* Meta slot i into buf (a page), and its state into *s when META_OK. */
+static int read_meta(kv_env *env, uint64_t i, uint8_t *buf, struct state *s)
+{
+	ssize_t n =
+	        pread(env->fd, buf, KV_PAGE_SIZE, (off_t)(i * KV_PAGE_SIZE));
+
+	if (n != (ssize_t)KV_PAGE_SIZE)
+		return META_ABSENT;
+	if (get64(buf + MF_MAGIC) != KV_MAGIC)
+		return META_ABSENT;
+	if (get64(buf + PH_CHECKSUM) != page_checksum(buf, KV_PAGE_SIZE))
+		return get32(buf + MF_VERSION) > KV_FORMAT_VERSION
+		               ? META_NEWER_BADSUM
+		               : META_BADSUM;
+	if (get32(buf + MF_VERSION) > KV_FORMAT_VERSION)
+		return META_NEWER;
+	if (get32(buf + MF_VERSION) < KV_FORMAT_VERSION_MIN ||
+	    get32(buf + MF_PAGESIZE) != KV_PAGE_SIZE ||
+	    get16(buf + PH_TYPE) != PT_META || get64(buf + PH_PGNO) != i)
+		return META_BADSUM;
+	state_load(s, buf);
+	if (s->next_pgno < 2)
+		return META_BADSUM;
+	if (s->log_npages &&
+	    (s->log_pgno < 2 || s->log_npages > LOG_MAX_PAGES ||
+	     s->log_npages > s->next_pgno ||
+	     s->log_pgno > s->next_pgno - s->log_npages ||
+	     s->log_tail > s->log_npages * KV_PAGE_SIZE ||
+	     s->log_epoch > s->txnid))
+		return META_BADSUM;
+	return META_OK;
+}
+
+/*
+ * Both slots with pread, from the file rather than the map: a slot being
+ * written may read torn, and then fails its checksum.
+ */
+int pager_read_metas(kv_env *env, struct metas *m)
+{
+	uint8_t *buf = malloc(KV_PAGE_SIZE);
+
+	if (buf == NULL)
+		return -ENOMEM;
+	memset(m, 0, sizeof(*m));
+	for (uint64_t i = 0; i < 2; i++) {
+		memset(buf, 0, KV_PAGE_SIZE);
+		m->kind[i] = read_meta(env, i, buf, &m->s[i]);
+		m->sum[i] = get64(buf + PH_CHECKSUM);
+	}
+	free(buf);
+	return 0;
+}
+
+bool pager_metas_same(const struct metas *a, const struct metas *b)
+{
+	return a->kind[0] == b->kind[0] && a->kind[1] == b->kind[1] &&
+	       a->sum[0] == b->sum[0] && a->sum[1] == b->sum[1];
 }
 
 int pager_map(kv_env *env, uint64_t need)

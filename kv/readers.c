@@ -20,10 +20,26 @@
  * it stores the txnid it read in the slot, then reads the state again: if a
  * commit happened in between it retries, so a writer scanning the slots can
  * never miss a reader of a state whose pages it is about to reuse.
+ *
+ * Readers without the lock file.  The lock file is created 0600: another
+ * user allowed to read the database cannot open it, and on read-only media
+ * nobody can.  Such a reader (a KV_RDONLY open, private_lock) keeps its
+ * slots in private memory, reads the committed state from the meta slots
+ * (txn_current_state()), and registers where every reader can: a shared
+ * byte lock on the database file itself, a "pin", at PIN_BYTE(txnid) for
+ * each txnid its slots hold.  The protocol is the same: store the txnid in
+ * the slot and take the pin, then read the state again.  A writer adds the
+ * txnids of all pins to those of the slots (pins_collect()), so it reuses
+ * no page a pinned state reaches.  Pins lie an even number of bytes apart,
+ * so that the kernel never merges two of one reader into one lock, and far
+ * past the end of any database file.  Where the file cannot be locked the
+ * open fails with KV_ENOREADER, unless the file system is read-only: then
+ * nobody writes the store, and nothing needs pinning.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -43,6 +59,137 @@ _Static_assert(sizeof(struct rslot) == 64, "reader slot is a cache line");
 static size_t lock_file_size(void)
 {
 	return 4096 + (size_t)KV_READER_SLOTS * sizeof(struct rslot);
+}
+
+/* ---- pins: readers without the lock file ------------------------------ */
+
+#define PIN_BASE ((off_t)1 << 61)
+#define PIN_MAX_TXNID ((uint64_t)1 << 60)
+#define PIN_END (PIN_BASE + 2 * (off_t)PIN_MAX_TXNID) /* excluded */
+#define PIN_BYTE(t) (PIN_BASE + 2 * (off_t)(t))
+/* txnids honoured of one lock that is not a pin (wider than a byte) */
+#define PIN_RANGE_MAX 4096u
+
+static int pin_take(kv_env *env, uint64_t txnid)
+{
+	int rc = txnid < PIN_MAX_TXNID
+	                 ? os_lock(env->fd, PIN_BYTE(txnid), false, false)
+	                 : -EOVERFLOW;
+	char why[128];
+
+	if (rc == 0 || os_fs_readonly(env->fd))
+		return 0; /* read-only media: nobody writes it */
+	snprintf(why, sizeof(why), "%s",
+	         rc == KV_EBUSY ? "another process holds a write lock on it"
+	                        : kv_strerror(rc));
+	return kv_set_err(KV_ENOREADER,
+	                  "%s: cannot register as a reader: %s cannot be "
+	                  "written by you, and locking %s failed (%s)",
+	                  env->path, env->lockpath, env->path, why);
+}
+
+/* Drop the pin of txnid unless another slot of env holds it; under mu. */
+static void pin_drop(kv_env *env, uint64_t txnid)
+{
+	uint32_t i, hw = atomic_load(&env->sh->slots_hw);
+
+	if (txnid == 0 || txnid >= PIN_MAX_TXNID)
+		return;
+	for (i = 0; i < hw && i < KV_READER_SLOTS; i++)
+		if (atomic_load(&env->slots[i].txnid) == txnid)
+			return;
+	os_unlock(env->fd, PIN_BYTE(txnid));
+}
+
+static int add_txnid(uint64_t **v, size_t *cnt, size_t *cap, uint64_t tx)
+{
+	if (*cnt == *cap) {
+		size_t nc = *cap ? *cap * 2 : 16;
+		uint64_t *nv = realloc(*v, nc * sizeof(*nv));
+		if (nv == NULL)
+			return -ENOMEM;
+		*v = nv;
+		*cap = nc;
+	}
+	(*v)[(*cnt)++] = tx;
+	return 0;
+}
+
+/*
+ * The txnids of every pin on the database file, added to v.  The kernel
+ * names one conflicting lock per query, so the range is split around each
+ * lock found until no part of it holds another.  A file system without
+ * byte locks has no pins.
+ */
+static int pins_collect(kv_env *env, uint64_t **v, size_t *cnt, size_t *cap)
+{
+	off_t *todo = NULL, at, n;
+	size_t ntodo = 0, ctodo = 0;
+	int rc = 0;
+
+#define PUSH(lo, hi)                                                 \
+	do {                                                         \
+		if (ntodo + 2 > ctodo) {                             \
+			size_t nc = ctodo ? ctodo * 2 : 16;          \
+			off_t *nt = realloc(todo, nc * sizeof(*nt)); \
+			if (nt == NULL) {                            \
+				rc = -ENOMEM;                        \
+				goto out;                            \
+			}                                            \
+			todo = nt;                                   \
+			ctodo = nc;                                  \
+		}                                                    \
+		todo[ntodo++] = (lo);                                \
+		todo[ntodo++] = (hi);                                \
+	} while (0)
+
+	PUSH(PIN_BASE, PIN_END - 1);
+	while (ntodo > 0) {
+		off_t hi = todo[--ntodo], lo = todo[--ntodo], first, last, b;
+		unsigned taken = 0;
+
+		if (os_lock_find(env->fd, lo, hi - lo + 1, &at, &n) <= 0)
+			continue;
+		first = at > lo ? at : lo;
+		last = n == 0 || at + n - 1 > hi ? hi : at + n - 1;
+		for (b = first + ((first - PIN_BASE) & 1);
+		     b <= last && taken < PIN_RANGE_MAX; b += 2, taken++) {
+			rc = add_txnid(v, cnt, cap,
+			               (uint64_t)(b - PIN_BASE) / 2);
+			if (rc != 0)
+				goto out;
+		}
+		if (first > lo)
+			PUSH(lo, first - 1);
+		if (last < hi)
+			PUSH(last + 1, hi);
+	}
+#undef PUSH
+out:
+	free(todo);
+	return rc;
+}
+
+int reader_slot_set(kv_env *env, struct rslot *slot, uint64_t txnid)
+{
+	uint64_t old;
+	int rc = 0;
+
+	if (!env->private_lock) {
+		atomic_store(&slot->txnid, txnid);
+		return 0;
+	}
+	pthread_mutex_lock(&env->mu);
+	old = atomic_load(&slot->txnid);
+	if (old != txnid) {
+		rc = txnid ? pin_take(env, txnid) : 0;
+		if (rc == 0) {
+			atomic_store(&slot->txnid, txnid);
+			pin_drop(env, old);
+		}
+	}
+	pthread_mutex_unlock(&env->mu);
+	return rc;
 }
 
 void shared_read_state(kv_env *env, struct state *s)
@@ -159,7 +306,8 @@ int readers_open(kv_env *env)
 again:
 	rc = lock_file_open(env, &creating);
 	if (rc != 0 && (env->flags & KV_RDONLY)) {
-		/* Read-only media: serve this process alone, privately. */
+		/* Not ours to write, or read-only media: a reader with pins
+		 * (see the top), its slots in private memory. */
 		env->private_lock = true;
 		env->sh = calloc(1, size);
 		if (!env->sh)
@@ -328,8 +476,12 @@ int reader_slot_get(kv_env *env, struct rslot **out)
 
 void reader_slot_put(kv_env *env, struct rslot *slot)
 {
-	atomic_store(&slot->txnid, 0);
+	uint64_t old;
+
 	pthread_mutex_lock(&env->mu);
+	old = atomic_exchange(&slot->txnid, 0);
+	if (env->private_lock)
+		pin_drop(env, old);
 	if (env->npool == env->cpool) {
 		size_t nc = env->cpool ? env->cpool * 2 : 16;
 		struct rslot **np = realloc(env->pool, nc * sizeof(*np));
@@ -387,6 +539,13 @@ int readers_collect(kv_env *env, uint64_t **out, size_t *n)
 		}
 		v[cnt++] = tx;
 	}
+	if (!env->private_lock) {
+		int rc = pins_collect(env, &v, &cnt, &cap);
+		if (rc != 0) {
+			free(v);
+			return rc;
+		}
+	}
 	if (cnt > 1)
 		qsort(v, cnt, sizeof(*v), cmp_u64);
 	*out = v;
@@ -396,12 +555,17 @@ int readers_collect(kv_env *env, uint64_t **out, size_t *n)
 
 uint64_t readers_count(kv_env *env)
 {
-	uint64_t n = 0;
+	uint64_t n = 0, *v = NULL;
+	size_t cnt = 0, cap = 0;
 	uint32_t i;
 
 	for (i = 0; i < KV_READER_SLOTS; i++)
 		if (atomic_load(&env->slots[i].pid) &&
 		    atomic_load(&env->slots[i].txnid))
 			n++;
+	/* pinned readers, once for each commit each reads */
+	if (!env->private_lock && pins_collect(env, &v, &cnt, &cap) == 0)
+		n += cnt;
+	free(v);
 	return n;
 }

@@ -424,8 +424,13 @@ KV_API int kv_txn_begin_snapshot(kv_env *env, const char *name, kv_txn **out)
 			kv_txn_abort(txn);
 			return rc;
 		}
-		atomic_store(&txn->slot2->txnid, r.txnid ? r.txnid : 1);
-		shared_read_state(env, &now);
+		rc = reader_slot_set(env, txn->slot2, r.txnid ? r.txnid : 1);
+		if (rc == 0)
+			rc = txn_current_state(env, &now);
+		if (rc != 0) {
+			kv_txn_abort(txn);
+			return rc;
+		}
 		if (now.txnid != txn->st.txnid) {
 			kv_txn_abort(txn);
 			continue;

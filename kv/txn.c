@@ -38,6 +38,7 @@
  * step 4 (ENOSPC while writing pages) leaves the store as it was.
  */
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -115,6 +116,53 @@ void txn_over_state(kv_txn *txn, kv_env *env, uint8_t *map,
 	txn->id = st->txnid;
 }
 
+/*
+ * The state a reader beginning now reads: the one the lock file publishes.
+ * A reader without the lock file (readers.c) reads the meta slots instead.
+ * While they are as its open found them, no commit has been made since,
+ * and the state is the one the open chose (recovery may have fallen back
+ * from a newest commit that was incomplete).  Once they changed, a writer
+ * has opened the store (recovering it) and committed: the newest intact
+ * slot holds the current state, and its txnid is above any the open saw
+ * (invariant 5, txn_floor).  A slot being written reads as damaged; the
+ * other one may then hold an older commit: read both again.
+ */
+int txn_current_state(kv_env *env, struct state *s)
+{
+	struct metas m;
+	int rc;
+
+	if (!env->private_lock) {
+		shared_read_state(env, s);
+		return 0;
+	}
+	for (int tries = 0; tries < 100000; tries++) {
+		int best = -1;
+
+		rc = pager_read_metas(env, &m);
+		if (rc != 0)
+			return rc;
+		if (pager_metas_same(&m, &env->seen)) {
+			shared_read_state(env, s);
+			return 0;
+		}
+		for (int i = 0; i < 2; i++)
+			if (m.kind[i] == META_OK &&
+			    m.s[i].txnid > env->seen_newest &&
+			    (best < 0 || m.s[i].txnid > m.s[best].txnid))
+				best = i;
+		if (best >= 0) {
+			*s = m.s[best];
+			return 0;
+		}
+		sched_yield();
+	}
+	return kv_set_err(KV_ECORRUPT,
+	                  "%s: the meta pages changed but hold no commit "
+	                  "newer than txn %llu",
+	                  env->path, (unsigned long long)env->seen_newest);
+}
+
 /* Register a reader of the current state; see readers.c for the protocol. */
 int txn_begin_read_state(kv_env *env, kv_txn **out)
 {
@@ -132,10 +180,16 @@ int txn_begin_read_state(kv_env *env, kv_txn **out)
 	}
 	for (;;) {
 		struct state again;
-		shared_read_state(env, &txn->st);
-		atomic_store(&txn->slot->txnid,
-		             txn->st.txnid ? txn->st.txnid : 1);
-		shared_read_state(env, &again);
+		rc = txn_current_state(env, &txn->st);
+		if (rc == 0)
+			rc = reader_slot_set(env, txn->slot,
+			                     txn->st.txnid ? txn->st.txnid : 1);
+		if (rc == 0)
+			rc = txn_current_state(env, &again);
+		if (rc != 0) {
+			txn_free(txn);
+			return rc;
+		}
 		if (again.txnid == txn->st.txnid)
 			break;
 	}

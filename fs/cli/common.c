@@ -230,6 +230,11 @@ static void say_cannot_open(const char *db, const struct open_mode *m, int rc)
 
 	fprintf(stderr, "cccfs: %s: %s%s%s%s%s\n", db, what, *what ? ": " : "",
 	        kv_strerror(rc), *detail ? ": " : "", detail);
+	if (rc == KV_ENOREADER)
+		fprintf(stderr,
+		        "cccfs: %s: ask its owner for access, or to copy the "
+		        "store with `cccfs backup`\n",
+		        db);
 }
 
 int cli_open(const char *db, enum cli_open_how how, kv_env **env)

@@ -45,6 +45,8 @@ int kv_to_errno(int rc)
 		return -EBUSY;
 	case KV_EREADONLY:
 		return -EROFS;
+	case KV_ENOREADER:
+		return -EACCES;
 	case KV_EKEYSIZE:
 		return -ENAMETOOLONG;
 	case KV_EVALSIZE:

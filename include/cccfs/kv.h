@@ -80,7 +80,10 @@ enum {
 	                          (kv_env_lock_exclusive) */
 	KV_EORDER = -30587,    /* KV_APPEND with a key not above the last */
 	KV_EBADNAME = -30586,  /* table or snapshot name empty or too long */
-	KV_ERRCODE_LAST = KV_EBADNAME,
+	KV_ENOREADER = -30585, /* cannot register as a reader: the lock file
+	                          is not writable and the database file
+	                          cannot be locked (kv_env_open) */
+	KV_ERRCODE_LAST = KV_ENOREADER,
 };
 
 /* The band reserved for KV_E* codes, now and in later versions. */
@@ -155,9 +158,21 @@ KV_API const struct kv_io *kv_io_posix(void);
  * intact commit, in one checkpoint; a KV_RDONLY opener does so through a
  * read-write open first, and fails with that open's error (the message says
  * how many commits wait) when it cannot write.
+ *
+ * Readers without the lock file.  A KV_RDONLY open that cannot open the
+ * lock file for writing (another user's store whose file is readable by
+ * others; read-only media) still reads safely beside a live writer: each
+ * read transaction registers with a shared byte lock on the database file
+ * itself (a "pin" on the commit it reads), which any process that can read
+ * the file can take and every writer honours, and reads the committed
+ * state from the meta slots.  Where the database file cannot be locked
+ * either, the open fails with KV_ENOREADER (the message names the lock
+ * file), unless its file system is mounted read-only: then nobody writes
+ * it, and nothing needs pinning.
  * Errors: -errno from open, KV_ENOTDB, KV_EVERSION, KV_ECORRUPT, -ENOSPC
- * (recovery), -ENOMEM.  An error about the lock file rather than the
- * database has a kv_errmsg() that starts with the lock file's path and ": ".
+ * (recovery), -ENOMEM, KV_ENOREADER.  An error about the lock file rather
+ * than the database has a kv_errmsg() that starts with the lock file's
+ * path and ": ".
  */
 KV_API int kv_env_open(kv_env **out, const char *path, unsigned flags,
                        int mode);
@@ -198,7 +213,9 @@ struct kv_stat {
 	int64_t commit_time_ns; /* CLOCK_REALTIME of the last commit */
 	uint64_t tables;
 	uint64_t snapshots;
-	uint64_t readers;           /* live read transactions, all processes */
+	uint64_t readers;           /* live read transactions, all processes
+	                            (one for each commit a reader without the
+	                            lock file reads, kv_env_open) */
 	uint64_t rolled_back_txnid; /* when this env was opened, the newest
 	                               commit was incomplete (a crash during
 	                               it) or damaged, and recovery used the
@@ -407,11 +424,51 @@ struct kv_check_report {
  * Walk every table and snapshot, verify page checksums, key order, counts
  * and page accounting (every page reachable or free, never both, none lost).
  * Each problem is passed to fn (may be NULL) as one line naming the page.
+ * A damaged page of a tree is not followed: its line also names the keys
+ * below it, which therefore went unverified ("page 812: checksum mismatch;
+ * the keys of table 'prompts' from "a/x", below "b" are not verified").
  * Returns 0 when clean, KV_ECORRUPT when problems were found, or another
  * error if the check could not run.  Works while a writer is active.
  */
 KV_API int kv_check(kv_env *env, void (*fn)(void *ctx, const char *msg),
                     void *ctx, struct kv_check_report *rep);
+
+/*
+ * A damaged page of a table's tree, as kv_txn_check() reports it: the keys
+ * k of the table below it, which it could not verify, are those with
+ * first <= k < end, where a bound whose data is NULL is open (the root
+ * page covers every key).  When end equals first, the page is the
+ * overflow run holding the value of the one key first.  unverified is the
+ * number of entries the table's descriptor counts beyond those the check
+ * reached, under all the table's damaged pages together (the same in each
+ * report of one table); 0 for a snapshot's table, which shares pages and
+ * so is never tallied whole.  Every pointer is valid during the call only.
+ */
+struct kv_check_damage {
+	const char *table;
+	const char *snapshot; /* the snapshot holding the table; NULL: live */
+	uint64_t pgno;
+	kv_val first;
+	kv_val end;
+	uint64_t unverified;
+};
+
+/* Where kv_txn_check() reports; any member may be NULL. */
+struct kv_check_hooks {
+	void (*problem)(void *ctx, const char *msg); /* as kv_check()'s fn */
+	void (*damage)(void *ctx, const struct kv_check_damage *d);
+	void *ctx;
+};
+
+/*
+ * kv_check() of the state that txn, a read transaction on the live state
+ * (not on a snapshot), reads: so that a caller can go on reading that same
+ * state knowing which keys were verified.  Each damaged page of a table is
+ * passed to hooks->damage after its line went to hooks->problem.  Errors
+ * as kv_check(), and -EINVAL for a write or snapshot transaction.
+ */
+KV_API int kv_txn_check(kv_txn *txn, const struct kv_check_hooks *hooks,
+                        struct kv_check_report *rep);
 
 /*
  * Write a compacted copy of the live state (snapshot == NULL) or of one

@@ -2,12 +2,15 @@
  * Tests for fs/store/store.c and fs/cli/check.c against the real engine: the node
  * layout (children of a folder are one key range, and only they), node
  * encoding with xattrs, subtree moves as used by rename, the root's node,
- * and the exit codes of `cccfs check` on a clean and on a damaged store
- * and its message when it cannot run.
+ * and the exit codes of `cccfs check` on a clean and on a damaged store,
+ * its report of the records below a damaged page, and its message when
+ * it cannot run.
  */
 #include <errno.h>
 #include <setjmp.h>
+#include <inttypes.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -20,6 +23,7 @@
 #include <cmocka.h>
 
 #include "cli.h"
+#include "dbfile.h"
 #include "fstest.h"
 #include "pathmap.h"
 #include "store.h"
@@ -380,6 +384,153 @@ static void test_root_node(void **state)
 	node_release(&k);
 }
 
+/* ---- records below a damaged page ------------------------------------ */
+
+/*
+ * Regression: `cccfs check` on a store with a damaged branch page of a
+ * record table reported the page, then read the records below it through
+ * the damaged page and listed them as checked (with -v, "ok" for each);
+ * a zeroed page ended the check with exit 1 instead of a report.  Now
+ * the records below it are counted as not checked, with their keys, none
+ * is listed as ok, and the exit code is 3.
+ */
+
+#define MANY 5000u
+
+static void record_name(char *buf, size_t n, unsigned i)
+{
+	snprintf(buf, n, "r%05u.yaml", i);
+}
+
+/* MANY records in prompts/, in one commit, then two more commits so that
+ * both meta slots are newer than the records' pages. */
+static void put_many(kv_env *env)
+{
+	char path[64], body[400], name[32];
+	struct stx s;
+
+	assert_int_equal(stx_begin(env, true, &s), 0);
+	for (unsigned i = 0; i < MANY; i++) {
+		struct node n;
+
+		record_name(name, sizeof(name), i);
+		snprintf(path, sizeof(path), "prompts/%s", name);
+		snprintf(body, sizeof(body), "name: r%u\nbody: %0300u\n", i, i);
+		node_fresh(&n, S_IFREG | 0644, 0, 0);
+		n.size = strlen(body);
+		n.txnid = kv_txn_id(s.txn);
+		assert_int_equal(
+		        store_content_put(&s, path, n.mode, body, n.size), 0);
+		assert_int_equal(store_node_put(&s, path, &n), 0);
+	}
+	assert_int_equal(stx_commit(&s, KV_DURABLE_IMMEDIATE), 0);
+	put_file(env, "agents/a.yaml", "name: a\n");
+	put_file(env, "agents/b.yaml", "name: b\n");
+}
+
+/* Run `cccfs check -v` on the closed store, its report into out (n
+ * bytes); the exit code. */
+static int check_report(struct tmpenv *f, char *out, size_t n)
+{
+	char *argv[] = { "check", "-v", f->path, NULL };
+	char file[4200];
+	FILE *fp;
+	size_t got;
+	int saved, rc;
+
+	if (f->env) {
+		kv_env_close(f->env);
+		f->env = NULL;
+	}
+	tmpdir_path(file, sizeof(file), f->dir, "report");
+	fflush(stdout);
+	saved = dup(STDOUT_FILENO);
+	assert_true(freopen(file, "w", stdout) != NULL);
+	rc = cmd_check(3, argv);
+	fflush(stdout);
+	dup2(saved, STDOUT_FILENO);
+	close(saved);
+	fp = fopen(file, "r");
+	assert_non_null(fp);
+	got = fread(out, 1, n - 1, fp);
+	out[got] = '\0';
+	fclose(fp);
+	return rc;
+}
+
+static int bytes_cmp(const char *a, size_t al, const char *b, size_t bl)
+{
+	int c = memcmp(a, b, al < bl ? al : bl);
+
+	return c != 0 ? c : (al > bl) - (al < bl);
+}
+
+static bool below(const struct dbfile_child *c, const char *key)
+{
+	size_t kl = strlen(key);
+
+	return (!c->has_lo || bytes_cmp(key, kl, c->lo, c->lo_len) >= 0) &&
+	       (!c->has_hi || bytes_cmp(key, kl, c->hi, c->hi_len) < 0);
+}
+
+static void damaged_records_case(struct tmpenv *f, bool zero)
+{
+	static char out[4 << 20];
+	struct dbfile_child c;
+	char want[3000], line[200], name[32];
+	unsigned under = 0;
+
+	put_many(f->env);
+	kv_env_close(f->env);
+	f->env = NULL;
+	assert_true(dbfile_root_child(f->path, "prompts", 1, &c));
+	assert_int_equal(c.type, 2 /* a branch page */);
+	assert_true(c.has_lo && c.has_hi);
+	if (zero)
+		assert_int_equal(dbfile_zero_page(f->path, c.pgno), 0);
+	else
+		assert_int_equal(dbfile_flip_byte(f->path, c.pgno, 3000), 0);
+	for (unsigned i = 0; i < MANY; i++) {
+		record_name(name, sizeof(name), i);
+		under += below(&c, name);
+	}
+	assert_true(under > 0 && under < MANY);
+
+	assert_int_equal(check_report(f, out, sizeof(out)), 3);
+	snprintf(want, sizeof(want),
+	         "%u records under a damaged page in table prompts could not "
+	         "be checked (keys from \"%.*s\", below \"%.*s\")",
+	         under, (int)c.lo_len, c.lo, (int)c.hi_len, c.hi);
+	if (strstr(out, want) == NULL)
+		fail_msg("the report does not say '%s':\n%.3000s", want, out);
+	snprintf(line, sizeof(line), "page %" PRIu64 ": ", c.pgno);
+	assert_non_null(strstr(out, line));
+	/* none of them is listed as checked, and none is reported missing */
+	for (unsigned i = 0; i < MANY; i++) {
+		record_name(name, sizeof(name), i);
+		snprintf(line, sizeof(line), "ok /prompts/%s\n", name);
+		if (below(&c, name) && strstr(out, line) != NULL)
+			fail_msg("%s is below the damaged page but listed "
+			         "as checked",
+			         name);
+		snprintf(line, sizeof(line), "/prompts/%s: content missing",
+		         name);
+		if (strstr(out, line) != NULL)
+			fail_msg("%s reported missing", name);
+	}
+	assert_true(kv_env_open(&f->env, f->path, 0, 0600) == 0);
+}
+
+static void test_check_damaged_branch(void **state)
+{
+	damaged_records_case(*state, false);
+}
+
+static void test_check_zeroed_branch(void **state)
+{
+	damaged_records_case(*state, true);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -396,6 +547,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_check_error_message, setup,
 		                                teardown),
 		cmocka_unit_test_setup_teardown(test_root_node, setup,
+		                                teardown),
+		cmocka_unit_test_setup_teardown(test_check_damaged_branch,
+		                                setup, teardown),
+		cmocka_unit_test_setup_teardown(test_check_zeroed_branch, setup,
 		                                teardown),
 	};
 

@@ -10,8 +10,9 @@
  * be created then), and data and overflow pages with flipped bytes, a
  * scrambled header or zeroes (kv_check must report KV_ECORRUPT with a line
  * naming the page, and reading the store, by cursor, kv_get or
- * kv_table_diff, must not crash).  A failed open leaves no lock file
- * where there was none.
+ * kv_table_diff, must not crash).  A damaged branch page must also be
+ * reported with the keys below it, which the check could not reach.  A
+ * failed open leaves no lock file where there was none.
  *
  * Cases that might crash run in a child process, so that a crash is
  * reported as a failure of that case with its signal.  Field offsets come
@@ -812,6 +813,245 @@ static void test_overflow_flipped(void **state)
 	             FLIP_NODES);
 }
 
+/* ---- the keys below a damaged page --------------------------------- */
+
+/*
+ * Regression: kv_check reported a damaged branch page by its number only
+ * and did not go below it, so nothing told which entries it had not
+ * verified, and `cccfs check` listed the records below as checked.  Now
+ * the line of a damaged page names the keys its parent's separators give
+ * it, and kv_txn_check() passes them, with the count of entries left
+ * unverified, to a damage hook.
+ */
+
+#define DEEP_KEYS 20000u /* three levels: root, branches, leaves */
+
+static void deep_key(char *buf, unsigned i)
+{
+	snprintf(buf, 16, "key%06u", i);
+}
+
+static void make_deep_db(const char *path)
+{
+	kv_env *env;
+	kv_txn *txn;
+	kv_table *t;
+	unsigned char val[100];
+
+	assert_int_equal(kv_env_open(&env, path, KV_CREATE, 0600), 0);
+	assert_int_equal(kv_txn_begin(env, 0, &txn), 0);
+	assert_int_equal(kv_table_open(txn, "t", KV_TABLE_CREATE, &t), 0);
+	for (unsigned i = 0; i < DEEP_KEYS; i++) {
+		char key[16];
+
+		deep_key(key, i);
+		kt_fill(val, sizeof(val), i);
+		assert_int_equal(kv_put(txn, t, (kv_val){ key, strlen(key) },
+		                        (kv_val){ val, sizeof(val) }, 0),
+		                 0);
+	}
+	assert_int_equal(kv_txn_commit(txn), 0);
+	/* two more commits: both meta slots are newer than the table's
+	 * pages, so that the open does not fall back from their damage */
+	for (unsigned c = 0; c < 2; c++) {
+		assert_int_equal(kv_txn_begin(env, 0, &txn), 0);
+		assert_int_equal(kv_table_open(txn, "u", KV_TABLE_CREATE, &t),
+		                 0);
+		assert_int_equal(kv_put(txn, t, (kv_val){ &c, sizeof(c) },
+		                        (kv_val){ "v", 1 }, 0),
+		                 0);
+		assert_int_equal(kv_txn_commit(txn), 0);
+	}
+	kt_check_clean(env, "the fresh store");
+	kv_env_close(env);
+}
+
+struct damage_seen {
+	char lines[8192];
+	unsigned reports;
+	struct kv_check_damage d; /* the last one, its strings copied */
+	char table[KV_MAX_NAME + 1], first[KV_MAX_KEY], end[KV_MAX_KEY];
+};
+
+static void seen_problem(void *ctx, const char *msg)
+{
+	struct damage_seen *s = ctx;
+	size_t l = strlen(s->lines);
+
+	snprintf(s->lines + l, sizeof(s->lines) - l, "%s\n", msg);
+}
+
+static void seen_damage(void *ctx, const struct kv_check_damage *d)
+{
+	struct damage_seen *s = ctx;
+
+	s->reports++;
+	s->d = *d;
+	snprintf(s->table, sizeof(s->table), "%s", d->table);
+	s->d.table = s->table;
+	if (d->first.data) {
+		memcpy(s->first, d->first.data, d->first.len);
+		s->d.first.data = s->first;
+	}
+	if (d->end.data) {
+		memcpy(s->end, d->end.data, d->end.len);
+		s->d.end.data = s->end;
+	}
+}
+
+static bool same_key(kv_val a, const char *b, size_t bl)
+{
+	return a.data != NULL && a.len == bl && memcmp(a.data, b, bl) == 0;
+}
+
+static int bytes_cmp(const char *a, size_t al, const char *b, size_t bl)
+{
+	int c = memcmp(a, b, al < bl ? al : bl);
+
+	return c != 0 ? c : (al > bl) - (al < bl);
+}
+
+/* Entries of the deep store's table with lo <= key < hi. */
+static uint64_t keys_between(const struct dbfile_child *c)
+{
+	uint64_t n = 0;
+
+	for (unsigned i = 0; i < DEEP_KEYS; i++) {
+		char key[16];
+
+		deep_key(key, i);
+		if (c->has_lo &&
+		    bytes_cmp(key, strlen(key), c->lo, c->lo_len) < 0)
+			continue;
+		if (c->has_hi &&
+		    bytes_cmp(key, strlen(key), c->hi, c->hi_len) >= 0)
+			continue;
+		n++;
+	}
+	return n;
+}
+
+/*
+ * Damage child `which` of the table's root (a branch page) in a fresh deep
+ * store, how (flip: a byte flipped, its checksum broken; zero: the page
+ * zeroed), then check: the line names the page and its keys, the hook
+ * gets them, and the count of entries below it.
+ */
+static void damaged_branch_case(const char *what, unsigned which, bool zero)
+{
+	const char *dir = kt_tmpdir("keys");
+	char path[4096], want[512], page[64];
+	struct dbfile_child c;
+	struct damage_seen seen;
+	struct kv_check_hooks hooks = { seen_problem, seen_damage, &seen };
+	struct kv_check_report rep;
+	kv_env *env;
+	kv_txn *txn;
+	int rc;
+
+	tmpdir_path(path, sizeof(path), dir, "db");
+	make_deep_db(path);
+	assert_true(dbfile_root_child(path, "t", which, &c));
+	assert_int_equal(c.type, PT_BRANCH);
+	assert_true(c.children > which);
+	if (zero)
+		assert_int_equal(dbfile_zero_page(path, c.pgno), 0);
+	else
+		assert_int_equal(dbfile_flip_byte(path, c.pgno, 3000), 0);
+	fprintf(stderr, "  %s: page %" PRIu64 ", keys %.*s..%.*s\n", what,
+	        c.pgno, (int)c.lo_len, c.lo, (int)c.hi_len, c.hi);
+
+	assert_int_equal(kv_env_open(&env, path, KV_RDONLY, 0), 0);
+	memset(&seen, 0, sizeof(seen));
+	rc = kv_check(env, seen_problem, &seen, &rep);
+	if (rc != KV_ECORRUPT)
+		fail_msg("%s: kv_check rc %d (%s)", what, rc, kt_err(rc));
+	snprintf(page, sizeof(page), "page %" PRIu64 ": ", c.pgno);
+	if (c.has_lo && c.has_hi)
+		snprintf(want, sizeof(want),
+		         "the keys of table 't' from \"%.*s\", below \"%.*s\" "
+		         "are not verified",
+		         (int)c.lo_len, c.lo, (int)c.hi_len, c.hi);
+	else if (c.has_lo)
+		snprintf(want, sizeof(want),
+		         "the keys of table 't' from \"%.*s\" on are not "
+		         "verified",
+		         (int)c.lo_len, c.lo);
+	else
+		snprintf(want, sizeof(want),
+		         "the keys of table 't' below \"%.*s\" are not "
+		         "verified",
+		         (int)c.hi_len, c.hi);
+	if (strstr(seen.lines, page) == NULL ||
+	    strstr(seen.lines, want) == NULL)
+		fail_msg("%s: no line names page %" PRIu64 " and says '%s'; "
+		         "kv_check said:\n%s",
+		         what, c.pgno, want, seen.lines);
+
+	/* the same through the hook, in a read txn */
+	memset(&seen, 0, sizeof(seen));
+	assert_int_equal(kv_txn_begin(env, KV_TXN_RDONLY, &txn), 0);
+	assert_int_equal(kv_txn_check(txn, &hooks, &rep), KV_ECORRUPT);
+	kv_txn_abort(txn);
+	assert_int_equal(seen.reports, 1);
+	assert_string_equal(seen.d.table, "t");
+	assert_null(seen.d.snapshot);
+	assert_int_equal(seen.d.pgno, c.pgno);
+	if (c.has_lo)
+		assert_true(same_key(seen.d.first, c.lo, c.lo_len));
+	else
+		assert_null(seen.d.first.data);
+	if (c.has_hi)
+		assert_true(same_key(seen.d.end, c.hi, c.hi_len));
+	else
+		assert_null(seen.d.end.data);
+	assert_int_equal(seen.d.unverified, keys_between(&c));
+	assert_true(seen.d.unverified > 0);
+	kv_env_close(env);
+	remove_db(path);
+}
+
+static void test_branch_keys_reported(void **state)
+{
+	(void)state;
+	damaged_branch_case("branch page with a flipped byte", 1, false);
+	damaged_branch_case("zeroed branch page", 2, true);
+	damaged_branch_case("first branch page", 0, false);
+}
+
+/* The root damaged: nothing of the table is verified. */
+static void test_root_keys_reported(void **state)
+{
+	const char *dir = kt_tmpdir("root");
+	char path[4096], page[64];
+	struct damage_seen seen;
+	struct kv_check_hooks hooks = { seen_problem, seen_damage, &seen };
+	struct kv_check_report rep;
+	uint64_t root;
+	kv_env *env;
+	kv_txn *txn;
+
+	(void)state;
+	tmpdir_path(path, sizeof(path), dir, "db");
+	make_deep_db(path);
+	assert_true(dbfile_table_root(path, "t", &root));
+	assert_int_equal(dbfile_flip_byte(path, root, 2000), 0);
+	assert_int_equal(kv_env_open(&env, path, KV_RDONLY, 0), 0);
+	memset(&seen, 0, sizeof(seen));
+	assert_int_equal(kv_txn_begin(env, KV_TXN_RDONLY, &txn), 0);
+	assert_int_equal(kv_txn_check(txn, &hooks, &rep), KV_ECORRUPT);
+	kv_txn_abort(txn);
+	snprintf(page, sizeof(page), "page %" PRIu64 ": ", root);
+	if (strstr(seen.lines, page) == NULL ||
+	    strstr(seen.lines, "no key of table 't' is verified") == NULL)
+		fail_msg("the root's line does not say so:\n%s", seen.lines);
+	assert_int_equal(seen.reports, 1);
+	assert_null(seen.d.first.data);
+	assert_null(seen.d.end.data);
+	assert_int_equal(seen.d.unverified, DEEP_KEYS);
+	kv_env_close(env);
+}
+
 /* ---- the lock file ------------------------------------------------- */
 
 /*
@@ -909,12 +1149,13 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 #define T(f) cmocka_unit_test_teardown(f, kt_teardown)
-		T(test_not_a_database),    T(test_truncated),
-		T(test_future_version),    T(test_damaged_meta),
-		T(test_leaf_flipped),      T(test_leaf_scrambled),
-		T(test_leaf_zeroed),       T(test_branch_flipped),
-		T(test_branch_scrambled),  T(test_overflow_flipped),
-		T(test_garbage_lock_file), T(test_lock_file_not_made),
+		T(test_not_a_database),       T(test_truncated),
+		T(test_future_version),       T(test_damaged_meta),
+		T(test_leaf_flipped),         T(test_leaf_scrambled),
+		T(test_leaf_zeroed),          T(test_branch_flipped),
+		T(test_branch_scrambled),     T(test_overflow_flipped),
+		T(test_garbage_lock_file),    T(test_lock_file_not_made),
+		T(test_branch_keys_reported), T(test_root_keys_reported),
 #undef T
 	};
 
