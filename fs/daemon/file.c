@@ -446,15 +446,16 @@ static int do_open(struct fs *fs, fuse_req_t req, fuse_ino_t ino,
 	if (rc != 0) {
 		if (fill)
 			fill_done(h->inode);
-		handle_unlink(h);
+		handle_unlink(h);  /* h is gone: open_gone() makes its own */
 		if (rc == -ESTALE) /* detached meanwhile */
 			rc = open_gone(req, ino, fi);
-	} else if (fill) {
-		prefill(fs, h);
+		return rc;
 	}
-	if (rc == 0 && h->writable && (fi->flags & O_TRUNC))
+	if (fill)
+		prefill(fs, h);
+	if (h->writable && (fi->flags & O_TRUNC))
 		handle_note_writer(fs, req, h);
-	return rc;
+	return 0;
 }
 
 void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
