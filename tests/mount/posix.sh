@@ -237,8 +237,11 @@ open(sys.argv[2], "w").close()
 time.sleep(60)
 PY
 HOLDER=$!
+FUSECTL=""
 test_cleanup() {
 	kill "$HOLDER" 2>/dev/null
+	# a fusectl this test mounted goes with it
+	[ -n "$FUSECTL" ] && umount /sys/fs/fuse/connections 2>/dev/null
 }
 for i in $(seq 1 100); do
 	[ -e "$T/locked" ] && break
@@ -256,8 +259,10 @@ done
 [ -n "$blocked" ] || fail "the create did not reach the daemon's writer lock"
 conn=$(awk -v m="$M" '$5 == m { split($3, d, ":"); print d[2] }' \
 	/proc/self/mountinfo)
-[ -d /sys/fs/fuse/connections/"$conn" ] ||
-	mount -t fusectl fusectl /sys/fs/fuse/connections 2>/dev/null
+if [ ! -d /sys/fs/fuse/connections/"$conn" ] &&
+	mount -t fusectl fusectl /sys/fs/fuse/connections 2>/dev/null; then
+	FUSECTL=1
+fi
 echo 1 >/sys/fs/fuse/connections/"$conn"/abort ||
 	fail "cannot abort FUSE connection $conn"
 wait "$CREATOR" && fail "the create succeeded on an aborted connection"
@@ -271,6 +276,10 @@ kill -0 "$DAEMON_PID" 2>/dev/null && fail "daemon still running after the abort"
 wait "$DAEMON_PID"
 DAEMON_PID=""
 fusermount3 -u "$M" || fail "cannot unmount the aborted mount"
+if [ -n "$FUSECTL" ]; then
+	umount /sys/fs/fuse/connections || fail "cannot unmount fusectl"
+	FUSECTL=""
+fi
 grep -q 'unsaved writes were dropped' "$T/daemon.log" &&
 	fail "the interrupted create left its handle: $(grep unsaved "$T/daemon.log")"
 "$CCCFS" check "$DB" >/dev/null || fail "check after the aborted create"
