@@ -11,6 +11,7 @@
  *   cccfs export [DB] DIR [--snapshot NAME]
  *   cccfs import [DB] DIR [--skip-invalid]
  *   cccfs render [DB] PATH [-v NAME=VALUE]... [--label L]
+ *   cccfs ls [DB] [DIR] [--deleted]
  *   cccfs DB MOUNTPOINT [-o OPTIONS]       (mount.fuse3's form of mount)
  *
  * A DB left out is the default store (cli_default_db(), whose comment
@@ -50,6 +51,7 @@ static void usage(FILE *f)
 	      "       cccfs mv [DB] OLD NEW   (and rewrite the references)\n"
 	      "       cccfs prune [DB] [--keep SPEC]\n"
 	      "       cccfs render [DB] PATH [-v NAME=VALUE]... [--label L]\n"
+	      "       cccfs ls [DB] [DIR] [--deleted]\n"
 	      "       cccfs backup [DB] DEST [--snapshot NAME]\n"
 	      "       cccfs export [DB] DIR [--snapshot NAME]\n"
 	      "       cccfs import [DB] DIR [--skip-invalid]\n"
@@ -117,6 +119,7 @@ static const struct cmd_struct {
 	{ "mv", cmd_mv, cmd_mv_usage },
 	{ "prune", cmd_prune, cmd_prune_usage },
 	{ "render", cmd_render, cmd_render_usage },
+	{ "ls", cmd_ls, cmd_ls_usage },
 	{ "backup", cmd_backup, NULL },
 	{ "export", cmd_export, NULL },
 	{ "import", cmd_import, NULL },

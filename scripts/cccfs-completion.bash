@@ -8,7 +8,9 @@
 # store files (DB, DEST), folders (DIR, MOUNTPOINT), the snapshot sub-words
 # and snapshot names, read with `cccfs snapshot DB list` (of the default
 # store, as cccfs finds it, when DB is left out; for diff, with live
-# beside them).
+# beside them), and the paths inside the store that log, restore, label,
+# refs, mv, render and ls take, read with `cccfs ls DB DIR` a folder at a
+# time (deleted records too for log and restore).
 
 # The helpers set variables rather than print: no subshell per TAB.
 
@@ -94,6 +96,50 @@ _cccfs_names() {
 	_cccfs_add "$cur" 1 ${names[@]+"${names[@]}"}
 }
 
+# _cccfs_store PROGRAM DB CUR QUOTE [--deleted]: the paths in the store
+# DB that start with CUR, from `PROGRAM ls DB DIR [--deleted]`, DIR being
+# CUR up to its last '/' (the top without one); folders end in '/' and
+# take no space after them.  None, quietly, when DB is no store or DIR no
+# folder of it.  QUOTE as for _cccfs_add (0 where readline quotes file
+# names itself).  ls prints names escaped as snapshot list does.
+_cccfs_store() {
+	local prog db cur dir line p paths=() to=() before=${#COMPREPLY[@]}
+	_cccfs_path prog "$1"
+	_cccfs_path db "$2"
+	_cccfs_path cur "$3"
+	[ -f "$db" ] || return 0
+	dir=""
+	[[ $cur == */* ]] && dir=${cur%/*}
+	command -v timeout >/dev/null 2>&1 && to=(timeout 5)
+	while IFS= read -r line; do
+		printf -v p '%b' "$line"
+		paths+=("$p")
+	done < <(${to[@]+"${to[@]}"} "$prog" ls "$db" ${dir:+"$dir"} \
+		${5:+"$5"} 2>/dev/null)
+	_cccfs_add "$cur" "$4" ${paths[@]+"${paths[@]}"}
+	if ((${#COMPREPLY[@]} == before + 1)) &&
+	   [[ ${COMPREPLY[before]} == */ ]]; then
+		compopt -o nospace 2>/dev/null
+	fi
+}
+
+# _cccfs_paths PROGRAM POS CUR [--deleted]: the PATH of a command whose
+# DB may be left out, with POS operands before it: the first operand
+# (DB, when it is a file) or else the default store's paths, and at the
+# first operand the store files too.
+_cccfs_paths() {
+	local db
+	_cccfs_default db
+	if (($2 == 0)); then
+		_cccfs_files "$3"
+		_cccfs_store "$1" "$db" "$3" 0 ${4:+"$4"}
+		return 0
+	fi
+	_cccfs_path db "${pos[0]}"
+	[ -f "$db" ] || _cccfs_default db
+	_cccfs_store "$1" "$db" "$3" 1 ${4:+"$4"}
+}
+
 # _cccfs_default VAR: into VAR, the store a command uses when DB is left
 # out, as cccfs finds it.
 _cccfs_default() {
@@ -165,7 +211,7 @@ _cccfs() {
 		else
 			_cccfs_add "$cur" 0 mount umount init check stat \
 				snapshot log diff restore label refs mv prune \
-				render \
+				render ls \
 				backup export import
 			# no command: `cccfs DB MOUNTPOINT`, mount(8)'s form
 			((${#COMPREPLY[@]})) || _cccfs_files "$cur"
@@ -251,6 +297,7 @@ _cccfs() {
 		label) _cccfs_add "$cur" 0 --version --help ;;
 		prune) _cccfs_add "$cur" 0 --keep --help ;;
 		render) _cccfs_add "$cur" 0 -v --label --help ;;
+		ls) _cccfs_add "$cur" 0 --deleted --help ;;
 		*) _cccfs_add "$cur" 0 --help ;;
 		esac
 		return 0
@@ -260,11 +307,40 @@ _cccfs() {
 	# snapshot, an action word there means the default store
 	case $cmd:${#pos[@]} in
 	mount:0 | init:0 | check:0 | stat:0 | backup:[01] | export:0 | \
-	import:0 | log:0 | restore:0 | diff:0 | label:0 | refs:0 | mv:0 | \
-	prune:0 | render:0)
+	import:0 | diff:0 | prune:0)
 		_cccfs_files "$cur" ;;
-	label:1)
-		_cccfs_add "$cur" 0 set rm list ;;
+	log:[01] | restore:[01])
+		_cccfs_paths "$prog" ${#pos[@]} "$cur" --deleted ;;
+	refs:[01] | render:[01] | mv:[012])
+		_cccfs_paths "$prog" ${#pos[@]} "$cur" ;;
+	ls:[01])
+		# DIR: the store's folders (at the first operand, DB's files too)
+		_cccfs_default db
+		((${#pos[@]})) && _cccfs_path db "${pos[0]}"
+		((${#pos[@]})) || _cccfs_files "$cur"
+		w=${#COMPREPLY[@]}
+		_cccfs_store "$prog" "$db" "$cur" $((${#pos[@]} > 0))
+		for ((i = ${#COMPREPLY[@]} - 1; i >= w; i--)); do
+			[[ ${COMPREPLY[i]} == */ ]] || unset "COMPREPLY[i]"
+		done
+		COMPREPLY=(${COMPREPLY[@]+"${COMPREPLY[@]}"})
+		;;
+	label:*)
+		# [DB] set NAME PATH | rm NAME [PATH] | list [NAME]
+		w=1
+		_cccfs_default db
+		case ${pos[0]-} in
+		set | rm | list) w=0 ;;
+		*) ((${#pos[@]})) && db=${pos[0]} ;;
+		esac
+		case $((${#pos[@]} - w)):${pos[w]-} in
+		-1:* | 0:*)
+			_cccfs_add "$cur" 0 set rm list
+			((${#pos[@]} == 0)) && _cccfs_files "$cur" ;;
+		2:set | 2:rm)
+			_cccfs_store "$prog" "$db" "$cur" 1 ;;
+		esac
+		;;
 	diff:[12])
 		_cccfs_add "$cur" 0 live
 		_cccfs_names "$prog" "${pos[0]}" "$cur" ;;
@@ -290,7 +366,7 @@ _cccfs() {
 		;;
 	mount:* | umount:* | init:* | check:* | stat:* | snapshot:* | \
 	backup:* | export:* | import:* | log:* | restore:* | diff:* | \
-	label:* | refs:* | mv:* | prune:* | render:*) ;;
+	refs:* | mv:* | prune:* | render:* | ls:*) ;;
 	*:0)
 		_cccfs_files "$cur" -d ;;
 	esac

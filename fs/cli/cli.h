@@ -69,6 +69,9 @@ extern const char cmd_prune_usage[];
 int cmd_render(int argc, char **argv);
 extern const char cmd_render_usage[];
 
+int cmd_ls(int argc, char **argv);
+extern const char cmd_ls_usage[];
+
 /* These three read -h and --help with their other options, and print
  * their help themselves. */
 int cmd_backup(int argc, char **argv);

@@ -70,7 +70,7 @@ export XDG_DATA_HOME=$T/nodata
 
 # commands and their options
 want mount umount init check stat snapshot log diff restore label refs mv \
-	prune render backup export import -- cccfs ""
+	prune render ls backup export import -- cccfs ""
 want stat snapshot -- cccfs s
 want export -- cccfs ex
 want --help --version -- cccfs -
@@ -174,6 +174,45 @@ XDG_DATA_HOME=$T/data CWORD=4 want dflt -- "$CCCFS" backup --snapshot = d out.db
 XDG_DATA_HOME="" HOME=$T/nohome want -- "$CCCFS" snapshot delete ""
 # a lone operand that is a file is the store, not DEST
 XDG_DATA_HOME=$T/data want monday -- "$CCCFS" backup store.db --snapshot mo
+
+# paths inside the store, a folder at a time from `cccfs ls`
+mkdir -p src/prompts/coding src/agents src/workflows || fail mkdir
+printf 'name: r\n' >src/prompts/coding/review.yaml
+printf 'name: s\n' >"src/prompts/with space.yaml"
+printf 'name: e\n' >"src/prompts/$ctl.yaml"
+printf 'name: a\n' >src/agents/reviewer.yaml
+"$CCCFS" import store.db src >/dev/null 2>&1 || fail "cccfs import"
+want agents/ prompts/ workflows/ -- "$CCCFS" log store.db ""
+want prompts/ -- "$CCCFS" refs store.db pr
+want prompts/coding/ 'prompts/with\ space.yaml' \
+	"$(printf %q "prompts/$ctl.yaml")" -- "$CCCFS" render store.db prompts/
+want 'prompts/with\ space.yaml' -- "$CCCFS" log store.db 'prompts/with\ '
+want prompts/coding/review.yaml -- "$CCCFS" restore store.db prompts/coding/r
+want prompts/coding/review.yaml -- "$CCCFS" mv store.db prompts/coding/r
+want prompts/coding/review.yaml -- \
+	"$CCCFS" mv store.db prompts/x.yaml prompts/coding/
+want prompts/coding/review.yaml -- \
+	"$CCCFS" label store.db set prod prompts/coding/
+want agents/reviewer.yaml -- "$CCCFS" label store.db rm prod agents/r
+want agents/ -- "$CCCFS" label store.db rm prod a
+want -- "$CCCFS" label store.db set pr
+want set -- "$CCCFS" label store.db s
+want prompts/coding/ -- "$CCCFS" ls store.db prompts/
+want --deleted --help -- "$CCCFS" ls store.db -
+want -- "$CCCFS" log store.db nosuch/
+want -- "$CCCFS" log store.db prompts/coding/review.yaml/
+want -- "$CCCFS" refs notes.txt pr
+# DB left out: the default store's paths, beside the files at that place
+XDG_DATA_HOME=$T/data "$CCCFS" import src >/dev/null 2>&1 ||
+	fail "cccfs import (default)"
+XDG_DATA_HOME=$T/data want prompts/ -- "$CCCFS" log pr
+XDG_DATA_HOME=$T/data want agents/reviewer.yaml -- "$CCCFS" refs agents/r
+XDG_DATA_HOME=$T/data want notes.txt -- "$CCCFS" render no
+XDG_DATA_HOME=$T/data want agents/reviewer.yaml -- \
+	"$CCCFS" label set prod agents/
+XDG_DATA_HOME=$T/data want agents/ -- "$CCCFS" ls a
+XDG_DATA_HOME=$T/data want agents/reviewer.yaml -- \
+	"$CCCFS" mv prompts/x.yaml agents/
 
 # no names, and quietly, from what is not a store
 want -- "$CCCFS" snapshot gone.db delete ""
