@@ -14,7 +14,8 @@ The tree.  Records are 40% workflows, 30% agents and 30% prompts, spread
 over 8 folders per kind with 5 subfolders each (147 folders in all,
 about 70 records in each).  Every record is a YAML mapping that cccfs
 accepts: name, description and status are strings; steps, tags, agents and
-prompts are sequences; prompts carry a literal block for their template.
+prompts are sequences; prompts declare their variables and carry a literal
+block for their template that uses each of them, as cccfs's save check asks.
 Sizes are spread evenly over 300..2,000 bytes.  One record in a hundred has
 the word W in its description, exactly once, and no other record has it; one
 in a hundred has a name matching P.  One record in twenty ends in .yml.
@@ -137,11 +138,14 @@ def head_lines(i, kind, name, rng):
                   (rng.pick(FOLDERS), rng.pick(VERBS), rng.below(10000))
                   for _ in range(1 + rng.below(2))]
     else:
+        names = [rng.pick(NOUNS) for _ in range(1 + rng.below(3))]
+        names = sorted(set(names), key=names.index)
         lines += ["variables:"]
-        lines += ["  - %s" % rng.pick(NOUNS) for _ in range(1 + rng.below(3))]
+        lines += ["  - name: %s" % v for v in names]
         lines += ["template: |"]
         lines += ["  %s" % rng.sentence(5, 11)
                   for _ in range(2 + rng.below(3))]
+        lines += ["  %s" % " ".join("{{%s}}" % v for v in names)]
     return lines
 
 
