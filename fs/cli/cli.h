@@ -69,6 +69,12 @@ extern const char cmd_prune_usage[];
 int cmd_render(int argc, char **argv);
 extern const char cmd_render_usage[];
 
+int cmd_send(int argc, char **argv);
+extern const char cmd_send_usage[];
+
+int cmd_receive(int argc, char **argv);
+extern const char cmd_receive_usage[];
+
 /* These three read -h and --help with their other options, and print
  * their help themselves. */
 int cmd_backup(int argc, char **argv);
