@@ -100,7 +100,9 @@ int stream_write_begin(struct stream_writer *w, int fd,
 	size_t nlen = strlen(h->name), blen = strlen(h->base_name);
 	size_t len = HDR_FIXED;
 
+	/* not the whole struct: its buffer need not be cleared */
 	memset(w, 0, offsetof(struct stream_writer, buf));
+	w->used = 0;
 	w->fd = fd;
 	XXH3_64bits_reset(&w->sum);
 	if (nlen == 0 || nlen > STREAM_MAX_NAME || blen > STREAM_MAX_NAME ||
