@@ -165,7 +165,7 @@ _cccfs() {
 		else
 			_cccfs_add "$cur" 0 mount umount init check stat \
 				snapshot log diff restore label refs mv prune \
-				render \
+				render send receive \
 				backup export import
 			# no command: `cccfs DB MOUNTPOINT`, mount(8)'s form
 			((${#COMPREPLY[@]})) || _cccfs_files "$cur"
@@ -192,7 +192,9 @@ _cccfs() {
 		     [ "$cmd:$w" = log:-n ] ||
 		     [ "$cmd:$w" = prune:--keep ] ||
 		     [ "$cmd:$w" = render:-v ] ||
-		     [ "$cmd:$w" = render:--label ]; then
+		     [ "$cmd:$w" = render:--label ] ||
+		     [ "$cmd:$w" = send:--from ] || [ "$cmd:$w" = send:-o ] ||
+		     [ "$cmd:$w" = receive:-i ]; then
 			arg=1
 		fi
 	done
@@ -219,8 +221,11 @@ _cccfs() {
 	fi
 	if ((arg)); then
 		case $prev in
-		--snapshot) _cccfs_names "$prog" "$db" "$cur" ;;
+		--snapshot | --from) _cccfs_names "$prog" "$db" "$cur" ;;
 		--version | -n | --keep | -v | --label) ;;
+		-i) _cccfs_files "$cur" ;;
+		-o) [ "$cmd" = send ] && _cccfs_files "$cur" ||
+			_cccfs_mount_opts "$cur" ;;
 		*) _cccfs_mount_opts "$cur" ;;
 		esac
 		return 0
@@ -251,6 +256,8 @@ _cccfs() {
 		label) _cccfs_add "$cur" 0 --version --help ;;
 		prune) _cccfs_add "$cur" 0 --keep --help ;;
 		render) _cccfs_add "$cur" 0 -v --label --help ;;
+		send) _cccfs_add "$cur" 0 --from -o --help ;;
+		receive) _cccfs_add "$cur" 0 -i --force --help ;;
 		*) _cccfs_add "$cur" 0 --help ;;
 		esac
 		return 0
@@ -291,6 +298,7 @@ _cccfs() {
 	mount:* | umount:* | init:* | check:* | stat:* | snapshot:* | \
 	backup:* | export:* | import:* | log:* | restore:* | diff:* | \
 	label:* | refs:* | mv:* | prune:* | render:*) ;;
+	send:0 | receive:0) _cccfs_files "$cur" ;;
 	*:0)
 		_cccfs_files "$cur" -d ;;
 	esac
