@@ -4,7 +4,7 @@
  * send.c; uses libc and xxhash only.
  *
  * A stream is a header, records and a trailer; all integers little-endian,
- * every checksum XXH3-64 (doc/design.md 6.11 has the same tables):
+ * every checksum XXH3-64 (doc/design.md 6.10 has the same tables):
  *
  * Header
  *   off  size  field
