@@ -12,6 +12,8 @@
  *   cccfs import [DB] DIR [--skip-invalid]
  *   cccfs render [DB] PATH [-v NAME=VALUE]... [--label L]
  *   cccfs ls [DB] [DIR] [--deleted]
+ *   cccfs send [DB] SNAP [--from BASE] [-o FILE]
+ *   cccfs receive [DB] [-i FILE] [--force]
  *   cccfs DB MOUNTPOINT [-o OPTIONS]       (mount.fuse3's form of mount)
  *
  * A DB left out is the default store (cli_default_db(), whose comment
@@ -55,6 +57,8 @@ static void usage(FILE *f)
 	      "       cccfs backup [DB] DEST [--snapshot NAME]\n"
 	      "       cccfs export [DB] DIR [--snapshot NAME]\n"
 	      "       cccfs import [DB] DIR [--skip-invalid]\n"
+	      "       cccfs send [DB] SNAP [--from BASE] [-o FILE]\n"
+	      "       cccfs receive [DB] [-i FILE] [--force]\n"
 	      "       cccfs DB MOUNTPOINT [-o OPTIONS]   (mount, as mount(8) "
 	      "and "
 	      "fstab run it)\n"
@@ -120,6 +124,8 @@ static const struct cmd_struct {
 	{ "prune", cmd_prune, cmd_prune_usage },
 	{ "render", cmd_render, cmd_render_usage },
 	{ "ls", cmd_ls, cmd_ls_usage },
+	{ "send", cmd_send, cmd_send_usage },
+	{ "receive", cmd_receive, cmd_receive_usage },
 	{ "backup", cmd_backup, NULL },
 	{ "export", cmd_export, NULL },
 	{ "import", cmd_import, NULL },

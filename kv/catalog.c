@@ -70,10 +70,11 @@ KV_API int kv_table_open(kv_txn *txn, const char *name, unsigned flags,
 	} else if (rc == KV_ENOTFOUND) {
 		if (!(flags & KV_TABLE_CREATE))
 			return kv_set_err(rc, "no table '%s'", name);
-		if (txn->rdonly)
+		if (txn->rdonly || txn->sealed)
 			return kv_set_err(KV_EREADONLY,
 			                  "cannot create table "
-			                  "'%s' in a read-only transaction",
+			                  "'%s' in a read-only or sealed "
+			                  "transaction",
 			                  name);
 	} else {
 		return rc;
@@ -179,6 +180,9 @@ static int write_check(kv_txn *txn, kv_table *t)
 	if (txn->failed)
 		return kv_set_err(txn->failed_rc, "the transaction failed "
 		                                  "earlier; abort it");
+	if (txn->sealed)
+		return kv_set_err(KV_EREADONLY, "the transaction is sealed "
+		                                "(kv_snapshot_seal)");
 	if (t == NULL || t->h.dropped)
 		return kv_set_err(-EINVAL, "table handle is not open");
 	return 0;

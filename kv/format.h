@@ -61,11 +61,15 @@
  *    48    4 depth (0: empty, 1: a single leaf)
  *    52    4 reserved
  *
- * Snapshot record (value in the snapshots tree, 80 bytes)
+ * Snapshot record (value in the snapshots tree, 96 bytes)
  *     0    8 txnid      the commit it preserves
  *     8    8 created    ns since the epoch
  *    16   56 catalog    the catalog tree descriptor of that commit
  *    72    8 records    entries in all its tables
+ *    80   16 id         random at creation, kept by rename (format 3)
+ *   Formats 1 and 2 store the first 80 bytes only; such a record's id is
+ *   derived from its txnid and created time (snapshot.c), and a rename
+ *   writes it out in full.
  *
  * Commit log (a run of pages named by the meta; no page headers)
  *   A sequence of records from the run's first byte, each 8-byte aligned:
@@ -102,7 +106,7 @@
 
 #define KV_PAGE_SIZE 4096u
 #define KV_MAGIC 0x3156534643434343ull /* "CCCCFSV1" little-endian */
-#define KV_FORMAT_VERSION 2u
+#define KV_FORMAT_VERSION 3u
 #define KV_FORMAT_VERSION_MIN 1u /* versions still read */
 
 enum page_type {
@@ -167,7 +171,9 @@ enum log_op { LOP_PUT = 1, LOP_DEL = 2, LOP_CREATE = 3, LOP_DROP = 4 };
 #define SR_CREATED 8
 #define SR_CATALOG 16
 #define SR_RECORDS 72
-#define SR_SIZE 80
+#define SR_ID 80
+#define SR_SIZE 96
+#define SR_SIZE_V2 80 /* formats 1 and 2: no id */
 
 /* leaf node */
 #define LN_KLEN 0
@@ -196,6 +202,8 @@ enum log_op { LOP_PUT = 1, LOP_DEL = 2, LOP_CREATE = 3, LOP_DROP = 4 };
 
 _Static_assert(MF_END <= KV_PAGE_SIZE, "meta fits a page");
 _Static_assert(SR_CATALOG + TD_SIZE == SR_RECORDS, "snapshot record layout");
+_Static_assert(SR_ID == SR_SIZE_V2 && SR_ID + 16 == SR_SIZE,
+               "snapshot id after the version 2 record");
 _Static_assert(BN_HDR + 1024 + 2 < KV_MAX_NODE, "keys of 1 KiB fit a branch");
 _Static_assert(LN_HDR + 1024 + LN_BIGREF + 2 < KV_MAX_NODE,
                "keys of 1 KiB fit a leaf with an overflow value");

@@ -365,6 +365,7 @@ struct kv_txn {
 	uint64_t changes; /* bumped on every tree change (cursor refind) */
 	bool snaps_changed;
 	bool snap_deleted; /* forces a durable commit, see snapshot.c */
+	bool sealed;       /* kv_snapshot_seal: no table may change now */
 	bool failed;
 	int failed_rc;
 	struct tree base_catalog; /* catalog at begin */

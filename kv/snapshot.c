@@ -18,6 +18,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+
+#include <xxhash.h>
 
 #include "kv_int.h"
 
@@ -26,14 +29,42 @@ struct snaprec {
 	int64_t created;
 	struct tree catalog;
 	uint64_t records;
+	uint8_t id[KV_SNAPSHOT_ID_LEN];
 };
 
-static void rec_load(struct snaprec *r, const uint8_t *p)
+/*
+ * The id of a record written before ids existed (formats 1 and 2): a hash
+ * of its txnid and created time, which never change, so the id is the same
+ * at every read, and the one a rename then writes out.
+ */
+static void rec_derive_id(struct snaprec *r)
 {
+	uint8_t in[16];
+	XXH128_hash_t h;
+
+	put64(in, r->txnid);
+	put64(in + 8, (uint64_t)r->created);
+	h = XXH3_128bits_withSeed(in, sizeof(in), 0x736e6170u /* "snap" */);
+	put64(r->id, h.low64);
+	put64(r->id + 8, h.high64);
+}
+
+/* Load a stored record: false when its length is neither format's. */
+static bool rec_load(struct snaprec *r, kv_val v)
+{
+	const uint8_t *p = v.data;
+
+	if (v.len != SR_SIZE && v.len != SR_SIZE_V2)
+		return false;
 	r->txnid = get64(p + SR_TXNID);
 	r->created = (int64_t)get64(p + SR_CREATED);
 	tree_load(&r->catalog, p + SR_CATALOG);
 	r->records = get64(p + SR_RECORDS);
+	if (v.len == SR_SIZE)
+		memcpy(r->id, p + SR_ID, KV_SNAPSHOT_ID_LEN);
+	else
+		rec_derive_id(r);
+	return true;
 }
 
 static void rec_store(const struct snaprec *r, uint8_t *p)
@@ -43,6 +74,40 @@ static void rec_store(const struct snaprec *r, uint8_t *p)
 	put64(p + SR_CREATED, (uint64_t)r->created);
 	tree_store(&r->catalog, p + SR_CATALOG);
 	put64(p + SR_RECORDS, r->records);
+	memcpy(p + SR_ID, r->id, KV_SNAPSHOT_ID_LEN);
+}
+
+static void rec_info(const struct snaprec *r, const char *name,
+                     struct kv_snapshot_info *info)
+{
+	memset(info, 0, sizeof(*info));
+	strcpy(info->name, name);
+	info->txnid = r->txnid;
+	info->created_ns = r->created;
+	info->records = r->records;
+	memcpy(info->id, r->id, KV_SNAPSHOT_ID_LEN);
+}
+
+/* A fresh random id.  An all-zero id means "none" in streams, so it is
+ * never handed out. */
+static int new_id(uint8_t id[KV_SNAPSHOT_ID_LEN])
+{
+	static const uint8_t zero[KV_SNAPSHOT_ID_LEN];
+	size_t got = 0;
+
+	do {
+		while (got < KV_SNAPSHOT_ID_LEN) {
+			ssize_t n = getrandom(id + got,
+			                      KV_SNAPSHOT_ID_LEN - got, 0);
+			if (n < 0 && errno != EINTR)
+				return kv_set_err(-errno, "no random bytes for "
+				                          "a snapshot id");
+			if (n > 0)
+				got += (size_t)n;
+		}
+		got = 0;
+	} while (memcmp(id, zero, KV_SNAPSHOT_ID_LEN) == 0);
+	return 0;
 }
 
 /* A stored name the API can use: 1..KV_MAX_NAME bytes, no NUL inside. */
@@ -72,12 +137,11 @@ static int rec_get(kv_txn *txn, const struct tree *snaps, const char *name,
 		return kv_set_err(rc, "no snapshot '%s'", name);
 	if (rc != 0)
 		return rc;
-	if (v.len != SR_SIZE)
+	if (!rec_load(r, v))
 		return kv_set_err(KV_ECORRUPT,
 		                  "snapshot record '%s' has the "
 		                  "wrong size",
 		                  name);
-	rec_load(r, v.data);
 	return 0;
 }
 
@@ -101,9 +165,8 @@ int snap_each(kv_txn *txn, const struct tree *snaps,
 		rc = bt_cur_get(&c, &k, &v);
 		if (rc != 0)
 			return rc;
-		if (v.len != SR_SIZE || !name_ok(k))
+		if (!name_ok(k) || !rec_load(&r, v))
 			return KV_CORRUPT(c.pg[c.depth - 1], "snapshot record");
-		rec_load(&r, v.data);
 		rc = fn(ctx, r.txnid, &r.catalog);
 		if (rc != 0)
 			return rc;
@@ -172,6 +235,9 @@ static int write_ok(kv_txn *txn)
 	if (txn->failed)
 		return kv_set_err(txn->failed_rc, "the transaction failed "
 		                                  "earlier; abort it");
+	if (txn->sealed)
+		return kv_set_err(KV_EREADONLY, "the transaction is sealed "
+		                                "(kv_snapshot_seal)");
 	return 0;
 }
 
@@ -220,6 +286,8 @@ KV_API int kv_snapshot_create(kv_txn *txn, const char *name)
 	r.created = kv_now_ns();
 	r.catalog = txn->base_catalog;
 	rc = count_records(txn, &r.catalog, &r.records);
+	if (rc == 0)
+		rc = new_id(r.id);
 	if (rc != 0)
 		return rc;
 	rec_store(&r, buf);
@@ -229,6 +297,57 @@ KV_API int kv_snapshot_create(kv_txn *txn, const char *name)
 		return kv_set_err(rc, "snapshot '%s' already exists", name);
 	if (rc == 0)
 		txn->snaps_changed = true;
+	return mark_failed(txn, rc);
+}
+
+/*
+ * A snapshot of the state txn itself will commit.  The record names the
+ * catalog as it stands once every open table's descriptor is flushed, and
+ * txn's own id as its txnid: exactly the record kv_snapshot_create() would
+ * write in the next transaction, so the freelist's rule (a page born at or
+ * before a snapshot's txnid and freed after it is held) covers its pages
+ * the same way.  The catalog's pages are still this txn's dirty pages,
+ * which a later change would rewrite in place: so the txn is sealed, and
+ * every table change after this fails with KV_EREADONLY.
+ */
+KV_API int kv_snapshot_seal(kv_txn *txn, const char *name,
+                            const uint8_t id[KV_SNAPSHOT_ID_LEN],
+                            int64_t created_ns)
+{
+	static const uint8_t zero[KV_SNAPSHOT_ID_LEN];
+	struct snaprec r;
+	uint8_t buf[SR_SIZE];
+	int rc = write_ok(txn);
+
+	if (rc != 0)
+		return rc;
+	if (id == NULL || memcmp(id, zero, KV_SNAPSHOT_ID_LEN) == 0)
+		return kv_set_err(-EINVAL, "a snapshot id may not be zero");
+	rc = name_check(name);
+	if (rc != 0)
+		return rc;
+	txlog_off(txn); /* snapshots change with checkpoints only */
+	rc = catalog_flush(txn);
+	if (rc != 0)
+		return mark_failed(txn, rc);
+	memset(&r, 0, sizeof(r));
+	r.txnid = txn->id;
+	r.created = created_ns ? created_ns : kv_now_ns();
+	r.catalog = txn->st.catalog;
+	memcpy(r.id, id, KV_SNAPSHOT_ID_LEN);
+	rc = count_records(txn, &r.catalog, &r.records);
+	if (rc != 0)
+		return mark_failed(txn, rc);
+	rec_store(&r, buf);
+	kv_val v = { buf, SR_SIZE };
+	rc = bt_put(txn, &txn->st.snaps, name_val(name), v, KV_NOOVERWRITE);
+	if (rc == KV_EEXIST)
+		return kv_set_err(rc, "snapshot '%s' already exists", name);
+	if (rc == 0) {
+		txn->snaps_changed = true;
+		txn->sealed = true;
+		txn->changes++;
+	}
 	return mark_failed(txn, rc);
 }
 
@@ -302,11 +421,7 @@ KV_API int kv_snapshot_get(kv_txn *txn, const char *name,
 
 	if (rc != 0)
 		return rc;
-	memset(info, 0, sizeof(*info));
-	strcpy(info->name, name);
-	info->txnid = r.txnid;
-	info->created_ns = r.created;
-	info->records = r.records;
+	rec_info(&r, name, info);
 	return 0;
 }
 
@@ -373,16 +488,14 @@ KV_API int kv_snapshot_list(kv_txn *txn,
 			v = nv;
 			cap *= 2;
 		}
-		if (val.len != SR_SIZE || !name_ok(k)) {
+		if (!name_ok(k) || !rec_load(&r, val)) {
 			rc = KV_CORRUPT(c.pg[c.depth - 1], "snapshot record");
 			break;
 		}
-		rec_load(&r, val.data);
-		memcpy(v[n].name, k.data, k.len);
-		v[n].name[k.len] = 0;
-		v[n].txnid = r.txnid;
-		v[n].created_ns = r.created;
-		v[n].records = r.records;
+		char name[KV_MAX_NAME + 1];
+		memcpy(name, k.data, k.len);
+		name[k.len] = 0;
+		rec_info(&r, name, &v[n]);
 		n++;
 	}
 	if (rc && rc != KV_ENOTFOUND) {
@@ -440,10 +553,7 @@ KV_API int kv_txn_begin_snapshot(kv_env *env, const char *name, kv_txn **out)
 		txn->slot = txn->slot2;
 		txn->slot2 = NULL;
 		txn->snapshot = true;
-		strcpy(txn->self.name, name);
-		txn->self.txnid = r.txnid;
-		txn->self.created_ns = r.created;
-		txn->self.records = r.records;
+		rec_info(&r, name, &txn->self);
 		txn->st.catalog = r.catalog;
 		txn->st.snaps.root = 0; /* no snapshots inside a snapshot */
 		txn->st.snaps.count = 0;

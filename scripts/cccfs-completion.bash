@@ -75,14 +75,14 @@ _cccfs_files() {
 # _cccfs_names PROGRAM DB CUR: the snapshot names in DB that start with
 # CUR, from `PROGRAM snapshot DB list`; none, quietly, when DB is no store
 # or cannot be read.  Its rows are NAME CREATED(date time) TXN RECORDS
-# SPACE(number unit), the name padded with blanks and possibly holding
+# SPACE(number unit) ID, the name padded with blanks and possibly holding
 # some; the header and the "no snapshots" line are no such rows.  The
 # list prints control bytes and backslashes in a name as C escapes
 # (\x1b, \n, \\), which printf %b turns back into the name's bytes.
 _cccfs_names() {
 	local prog db cur line name names=() to=()
 	local re='^(.*[^ ]) +[0-9]+-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}Z'
-	re+=' +[0-9]+ +[0-9]+ +[0-9.]+ [A-Za-z]+$'
+	re+=' +[0-9]+ +[0-9]+ +[0-9.]+ [A-Za-z]+( +[0-9a-f]{32})?$'
 	_cccfs_path prog "$1"
 	_cccfs_path db "$2"
 	_cccfs_path cur "$3"
@@ -211,7 +211,7 @@ _cccfs() {
 		else
 			_cccfs_add "$cur" 0 mount umount init check stat \
 				snapshot log diff restore label refs mv prune \
-				render ls \
+				render ls send receive \
 				backup export import
 			# no command: `cccfs DB MOUNTPOINT`, mount(8)'s form
 			((${#COMPREPLY[@]})) || _cccfs_files "$cur"
@@ -238,7 +238,9 @@ _cccfs() {
 		     [ "$cmd:$w" = log:-n ] ||
 		     [ "$cmd:$w" = prune:--keep ] ||
 		     [ "$cmd:$w" = render:-v ] ||
-		     [ "$cmd:$w" = render:--label ]; then
+		     [ "$cmd:$w" = render:--label ] ||
+		     [ "$cmd:$w" = send:--from ] || [ "$cmd:$w" = send:-o ] ||
+		     [ "$cmd:$w" = receive:-i ]; then
 			arg=1
 		fi
 	done
@@ -265,8 +267,11 @@ _cccfs() {
 	fi
 	if ((arg)); then
 		case $prev in
-		--snapshot) _cccfs_names "$prog" "$db" "$cur" ;;
+		--snapshot | --from) _cccfs_names "$prog" "$db" "$cur" ;;
 		--version | -n | --keep | -v | --label) ;;
+		-i) _cccfs_files "$cur" ;;
+		-o) [ "$cmd" = send ] && _cccfs_files "$cur" ||
+			_cccfs_mount_opts "$cur" ;;
 		*) _cccfs_mount_opts "$cur" ;;
 		esac
 		return 0
@@ -298,6 +303,8 @@ _cccfs() {
 		prune) _cccfs_add "$cur" 0 --keep --help ;;
 		render) _cccfs_add "$cur" 0 -v --label --help ;;
 		ls) _cccfs_add "$cur" 0 --deleted --help ;;
+		send) _cccfs_add "$cur" 0 --from -o --help ;;
+		receive) _cccfs_add "$cur" 0 -i --force --help ;;
 		*) _cccfs_add "$cur" 0 --help ;;
 		esac
 		return 0
@@ -367,6 +374,13 @@ _cccfs() {
 	mount:* | umount:* | init:* | check:* | stat:* | snapshot:* | \
 	backup:* | export:* | import:* | log:* | restore:* | diff:* | \
 	refs:* | mv:* | prune:* | render:* | ls:*) ;;
+	send:0)
+		_cccfs_files "$cur"
+		_cccfs_default db
+		_cccfs_names "$prog" "$db" "$cur" ;;
+	send:1)
+		_cccfs_names "$prog" "${pos[0]}" "$cur" ;;
+	receive:0) _cccfs_files "$cur" ;;
 	*:0)
 		_cccfs_files "$cur" -d ;;
 	esac

@@ -72,6 +72,12 @@ extern const char cmd_render_usage[];
 int cmd_ls(int argc, char **argv);
 extern const char cmd_ls_usage[];
 
+int cmd_send(int argc, char **argv);
+extern const char cmd_send_usage[];
+
+int cmd_receive(int argc, char **argv);
+extern const char cmd_receive_usage[];
+
 /* These three read -h and --help with their other options, and print
  * their help themselves. */
 int cmd_backup(int argc, char **argv);

@@ -17,6 +17,7 @@
 
 #include "pathmap.h"
 #include "snaps.h"
+#include "stream.h"
 
 const char cmd_snapshot_usage[] =
         "usage: cccfs snapshot [DB] create NAME\n"
@@ -104,11 +105,11 @@ static int snapshot_list(kv_env *env, const char *db)
 		printf("no snapshots (take one with `cccfs snapshot DB create "
 		       "NAME` or `mkdir MOUNTPOINT/.snapshots/NAME`)\n");
 	else
-		printf("%-32s %-21s %10s %8s %10s\n", "NAME", "CREATED (UTC)",
-		       "TXN", "RECORDS", "OWN SPACE");
+		printf("%-32s %-21s %10s %8s %10s  %s\n", "NAME",
+		       "CREATED (UTC)", "TXN", "RECORDS", "OWN SPACE", "ID");
 	for (size_t i = 0; i < lc.n && rc == 0; i++) {
 		const struct kv_snapshot_info *si = &lc.row[i].info;
-		char when[32], space[32], name[CLI_ESCAPED_MAX];
+		char when[32], space[32], name[CLI_ESCAPED_MAX], id[33];
 		uint64_t pages = 0, records = 0;
 
 		rc = kv_snapshot_space(txn, si->name, &pages);
@@ -119,9 +120,10 @@ static int snapshot_list(kv_env *env, const char *db)
 		cli_format_utc(when, sizeof(when), si->created_ns);
 		cli_format_size(space, sizeof(space), pages * 4096);
 		/* a name is bytes: it must not drive the terminal */
-		printf("%-32s %-21s %10" PRIu64 " %8" PRIu64 " %10s\n",
+		stream_id_hex(si->id, id);
+		printf("%-32s %-21s %10" PRIu64 " %8" PRIu64 " %10s  %s\n",
 		       cli_escape(name, sizeof(name), si->name), when,
-		       si->txnid, records, space);
+		       si->txnid, records, space, id);
 	}
 	kv_txn_abort(txn);
 	free(lc.row);

@@ -29,6 +29,11 @@ static const char *const table_names[STORE_NTABLES] = {
 
 _Static_assert(PM_NKINDS == 3, "three record tables");
 
+const char *store_table_name(int i)
+{
+	return i >= 0 && i < STORE_NTABLES ? table_names[i] : NULL;
+}
+
 int kv_to_errno(int rc)
 {
 	if (rc >= 0)

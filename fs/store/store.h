@@ -89,6 +89,11 @@ struct stx {
 	                     kept as a version (a delete on a full disk) */
 };
 
+/* The name of the store's table i, 0 <= i < STORE_NTABLES (NULL past
+ * them): the three record tables, files, nodes, then history's two,
+ * labels and refs. */
+const char *store_table_name(int i);
+
 /* Convert a kv or negative errno code into a negative errno. */
 int kv_to_errno(int rc);
 

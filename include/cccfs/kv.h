@@ -357,11 +357,18 @@ KV_API int kv_cursor_seek(kv_cursor *c, kv_val key, kv_val *okey, kv_val *oval);
 
 /* ---- snapshots ------------------------------------------------------- */
 
+#define KV_SNAPSHOT_ID_LEN 16
+
 struct kv_snapshot_info {
 	char name[KV_MAX_NAME + 1];
 	uint64_t txnid;     /* the commit the snapshot preserves */
 	int64_t created_ns; /* CLOCK_REALTIME at creation */
 	uint64_t records;   /* entries in all its tables */
+	/* Random at creation and never zero; kept by rename, and given to a
+	 * copy made elsewhere with kv_snapshot_seal().  A snapshot made
+	 * before ids existed (format 2) has one derived from its txnid and
+	 * creation time: stable, and written out by its next rename. */
+	uint8_t id[KV_SNAPSHOT_ID_LEN];
 };
 
 /*
@@ -370,6 +377,19 @@ struct kv_snapshot_info {
  * commits.  Errors: KV_EEXIST, KV_EBADNAME.
  */
 KV_API int kv_snapshot_create(kv_txn *txn, const char *name);
+/*
+ * Create snapshot name of the state txn will commit, its own changes
+ * included, with the given id (not all zero) and creation time (0: now):
+ * for a snapshot received from another store.  Its txnid is txn's own
+ * id.  It is txn's last change: after it the txn is sealed, and every
+ * change (tables or snapshots) fails with KV_EREADONLY; commit or abort
+ * it.  Nothing of it stays when txn aborts.
+ * Errors: KV_EEXIST, KV_EBADNAME, KV_EREADONLY, -EINVAL (a zero id),
+ * -ENOMEM, -ENOSPC.
+ */
+KV_API int kv_snapshot_seal(kv_txn *txn, const char *name,
+                            const uint8_t id[KV_SNAPSHOT_ID_LEN],
+                            int64_t created_ns);
 /* Delete; its pages are freed once nothing else holds them.  The commit
  * of a transaction that deletes a snapshot is always durable
  * (KV_DURABLE_IMMEDIATE), so that a power loss can never bring back a

@@ -70,8 +70,8 @@ export XDG_DATA_HOME=$T/nodata
 
 # commands and their options
 want mount umount init check stat snapshot log diff restore label refs mv \
-	prune render ls backup export import -- cccfs ""
-want stat snapshot -- cccfs s
+	prune render ls send receive backup export import -- cccfs ""
+want stat snapshot send -- cccfs s
 want export -- cccfs ex
 want --help --version -- cccfs -
 want -f -d -o --help -- cccfs mount -
@@ -80,6 +80,8 @@ want --snapshot --help -- cccfs backup --
 want --snapshot -- cccfs export db dir --s
 want --skip-invalid --help -- cccfs import --
 want --help -- cccfs stat -
+want --from -o --help -- cccfs send db s1 -
+want -i --force --help -- cccfs receive -
 want -n --help -- cccfs log -
 want set rm list -- cccfs label db ""
 want --version --help -- cccfs label db set prod prompts/x.yaml -
@@ -146,6 +148,9 @@ want -- "$CCCFS" snapshot store.db create ""
 want live "${all[@]}" -- "$CCCFS" diff store.db ""
 want monday -- "$CCCFS" diff store.db live m
 want "${all[@]}" -- "$CCCFS" restore store.db prompts/x.yaml --snapshot ""
+want "${all[@]}" -- "$CCCFS" send store.db ""
+want monday -- "$CCCFS" send store.db tuesday --from mo
+want store.db store.db-lock -- "$CCCFS" receive sto
 want store.db store.db-lock -- "$CCCFS" log s
 want "${all[@]}" -- "$CCCFS" backup store.db out.db --snapshot ""
 want tuesday -- "$CCCFS" export store.db dir --snapshot t
@@ -169,6 +174,7 @@ XDG_DATA_HOME=$T/data "$CCCFS" snapshot create dflt >/dev/null 2>&1 ||
 	fail "cccfs snapshot create (default)"
 XDG_DATA_HOME=$T/data want dflt -- "$CCCFS" snapshot delete ""
 XDG_DATA_HOME=$T/data want dflt -- "$CCCFS" snapshot restore d
+XDG_DATA_HOME=$T/data want data dflt -- "$CCCFS" send d
 XDG_DATA_HOME=$T/data want dflt -- "$CCCFS" export dir --snapshot ""
 XDG_DATA_HOME=$T/data CWORD=4 want dflt -- "$CCCFS" backup --snapshot = d out.db
 XDG_DATA_HOME="" HOME=$T/nohome want -- "$CCCFS" snapshot delete ""
