@@ -332,12 +332,14 @@ int handle_pick_version(struct fs *fs, struct fs_handle *h,
 		fi->keep_cache = in->cache.kversion == n.txnid || *fill;
 		in->cache.kversion = n.txnid;
 		in->cache.cached++;
+		in->cache.kuses++;
 		h->cached = true;
 	} else {
 		fi->direct_io = 1;
 		if (!h->writable && S_ISREG(n.mode)) {
 			/* its private mappings may fill the page cache */
 			in->cache.direct++;
+			in->cache.kuses++;
 			h->direct = true;
 			in->cache.kversion = KVERSION_UNKNOWN;
 		}

@@ -170,6 +170,8 @@ void handle_unlink(struct fs_handle *h)
 		in->cache.cached--;
 	if (h->direct && in->cache.direct > 0)
 		in->cache.direct--;
+	if (h->cached || h->direct)
+		in->cache.kuses++;
 	itab_close(in);
 	itab_unlock();
 	if (quiet)

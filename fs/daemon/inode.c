@@ -286,29 +286,35 @@ void itab_kdirty_locked(struct fs_inode *in)
 	in->cache.kstale = true;
 }
 
-uint64_t itab_kseq(uint64_t ino)
+struct kmark itab_kmark(uint64_t ino)
 {
+	struct kmark m = { 0, 0 };
 	struct fs_inode *in;
-	uint64_t seq;
 
 	itab_lock();
 	in = itab_get(ino);
-	seq = in ? in->cache.kseq : 0;
+	if (in) {
+		m.seq = in->cache.kseq;
+		m.uses = in->cache.kuses;
+	}
 	itab_unlock();
-	return seq;
+	return m;
 }
 
-void itab_kclean(uint64_t ino, uint64_t seq)
+void itab_kclean(uint64_t ino, struct kmark m)
 {
 	struct fs_inode *in;
 
 	itab_lock();
 	in = itab_get(ino);
-	if (in && in->cache.kseq == seq) {
-		in->cache.kclean_seq = seq;
+	if (in && in->cache.kseq == m.seq) {
+		in->cache.kclean_seq = m.seq;
 		if (in->cache.writers == 0)
 			in->cache.kstale = false;
 	}
+	if (in && in->cache.kuses == m.uses && in->cache.cached == 0 &&
+	    in->cache.direct == 0 && !in->cache.filling)
+		in->cache.kversion = 0;
 	itab_unlock();
 }
 

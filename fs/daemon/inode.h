@@ -42,7 +42,11 @@ struct cache_state {
 	                           mmap of one fills the page cache with its
 	                           version, so none may be cached meanwhile */
 	uint64_t kversion;   /* the content version in the page cache: 0
-	                           none ever, KVERSION_UNKNOWN not known */
+	                           none (never, or none since an
+	                           invalidation), KVERSION_UNKNOWN not known */
+	uint64_t kuses;      /* opens and releases of handles that may fill
+	                           the page cache (cached, or direct with a
+	                           private mapping) */
 	bool filling;        /* a prefill is storing pages: no other
 	                           handle may read through the cache yet */
 	bool kstale;         /* the kernel's size may not be the committed
@@ -121,11 +125,18 @@ void itab_maybe_free_locked(struct fs_inode *in);
 /* With the lock held: the kernel may hold a size or pages of in that are
  * not its committed content; see itab_kclean(). */
 void itab_kdirty_locked(struct fs_inode *in);
-/* kseq of ino (0 if unknown), and after the kernel's cache of ino was
- * invalidated: clear kstale if nothing dirtied it since seq was read and
- * no handle writes it.  Both take the lock. */
-uint64_t itab_kseq(uint64_t ino);
-void itab_kclean(uint64_t ino, uint64_t seq);
+/* What an invalidation of the kernel's cache of ino starts from: kseq
+ * and kuses (zeros if ino is unknown).  After the invalidation,
+ * itab_kclean() clears kstale if nothing dirtied ino since and no handle
+ * writes it; and if no handle that could fill the page cache was open at
+ * any time since (none now, kuses unchanged), the kernel holds no page of
+ * it: kversion becomes 0, so the next cached open stores its pages with
+ * the open instead of leaving them to READs.  Both take the lock. */
+struct kmark {
+	uint64_t seq, uses;
+};
+struct kmark itab_kmark(uint64_t ino);
+void itab_kclean(uint64_t ino, struct kmark m);
 
 /* With the lock held: drop the hold of in and the lookup it kept (the
  * writer came, or will not).  The caller keeps in alive. */

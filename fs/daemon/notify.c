@@ -101,10 +101,10 @@ static void collect_ino(struct fs_inode *in, void *ctx)
  * from the kernel means it does not hold the inode: as good. */
 static void invalidate(uint64_t ino)
 {
-	uint64_t seq = itab_kseq(ino);
+	struct kmark m = itab_kmark(ino);
 
 	(void)fuse_lowlevel_notify_inval_inode(nq.se, ino, 0, 0);
-	itab_kclean(ino, seq);
+	itab_kclean(ino, m);
 }
 
 /* Every inode the kernel may cache, root included, and the names it may

@@ -60,7 +60,8 @@ static void test_lookups(void **state)
 static void test_kstale(void **state)
 {
 	struct fs_inode *in;
-	uint64_t ino, seq;
+	struct kmark m;
+	uint64_t ino;
 
 	(void)state;
 	ino = itab_ref_path("agents/x.yaml", S_IFREG);
@@ -71,32 +72,92 @@ static void test_kstale(void **state)
 	itab_lock();
 	itab_kdirty_locked(in);
 	itab_unlock();
-	seq = itab_kseq(ino);
+	m = itab_kmark(ino);
 	itab_lock();
 	itab_kdirty_locked(in);
 	itab_unlock();
-	itab_kclean(ino, seq);
+	itab_kclean(ino, m);
 	assert_true(in->cache.kstale);
 	assert_true(in->cache.kclean_seq != in->cache.kseq);
 
 	/* one that started after it does, unless a writer is still there */
-	seq = itab_kseq(ino);
+	m = itab_kmark(ino);
 	itab_lock();
 	in->cache.writers = 1;
 	itab_unlock();
-	itab_kclean(ino, seq);
+	itab_kclean(ino, m);
 	assert_true(in->cache.kstale);
 	/* but it is noted */
 	assert_int_equal(in->cache.kclean_seq, in->cache.kseq);
 	itab_lock();
 	in->cache.writers = 0;
 	itab_unlock();
-	itab_kclean(ino, seq);
+	itab_kclean(ino, m);
 	assert_false(in->cache.kstale);
 
 	/* unknown inodes are ignored */
-	itab_kclean(ino + 1000, 0);
-	assert_int_equal(itab_kseq(ino + 1000), 0);
+	itab_kclean(ino + 1000, m);
+	m = itab_kmark(ino + 1000);
+	assert_int_equal(m.seq, 0);
+	assert_int_equal(m.uses, 0);
+}
+
+/*
+ * After an invalidation the kernel holds no page of the inode, unless a
+ * handle that can fill the page cache was open at some time since it
+ * began: then the version in the page cache stays as it was.
+ */
+static void test_kversion_after_invalidation(void **state)
+{
+	struct fs_inode *in;
+	struct kmark m;
+	uint64_t ino;
+
+	(void)state;
+	ino = itab_ref_path("agents/v.yaml", S_IFREG);
+	in = get(ino);
+	itab_lock();
+	in->cache.kversion = 7;
+	itab_kdirty_locked(in);
+	itab_unlock();
+
+	/* a cached handle open all along */
+	itab_lock();
+	in->cache.cached = 1;
+	itab_unlock();
+	m = itab_kmark(ino);
+	itab_kclean(ino, m);
+	assert_int_equal(in->cache.kversion, 7);
+	assert_false(in->cache.kstale);
+
+	/* one that closed while the invalidation ran */
+	itab_lock();
+	itab_kdirty_locked(in);
+	itab_unlock();
+	m = itab_kmark(ino);
+	itab_lock();
+	in->cache.cached = 0;
+	in->cache.kuses++;
+	itab_unlock();
+	itab_kclean(ino, m);
+	assert_int_equal(in->cache.kversion, 7);
+
+	/* a direct one, with a private mapping that may fill pages */
+	itab_lock();
+	in->cache.direct = 1;
+	itab_unlock();
+	m = itab_kmark(ino);
+	itab_kclean(ino, m);
+	assert_int_equal(in->cache.kversion, 7);
+
+	/* none at any time: no page is left */
+	itab_lock();
+	in->cache.direct = 0;
+	in->cache.kuses++;
+	itab_unlock();
+	m = itab_kmark(ino);
+	itab_kclean(ino, m);
+	assert_int_equal(in->cache.kversion, 0);
 }
 
 static void test_detach_and_hold(void **state)
@@ -176,6 +237,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_lookups, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kstale, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		        test_kversion_after_invalidation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_detach_and_hold, setup,
 		                                teardown),
 		cmocka_unit_test_setup_teardown(test_hold_drop, setup,
