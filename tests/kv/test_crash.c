@@ -461,6 +461,31 @@ static uint64_t verify_store(const char *path, uint64_t lo, uint64_t hi,
 	return n;
 }
 
+/*
+ * Read the commits a child reports until PROGRESS more than reported have
+ * come (or the pipe ends): the rounds that call it make the store grow
+ * whatever the machine's speed.  Every third commit of child_run() is
+ * durable; *durable, if given, follows them.  Returns the last reported.
+ */
+#define PROGRESS 9
+static uint64_t wait_progress(int fd, uint64_t reported, unsigned round,
+                              uint64_t *durable)
+{
+	uint64_t want = reported + PROGRESS, k;
+
+	while (reported < want &&
+	       read(fd, &k, sizeof(k)) == (ssize_t)sizeof(k)) {
+		if (k != reported + 1)
+			fail_msg("round %u: child reported commit %" PRIu64
+			         " after %" PRIu64,
+			         round, k, reported);
+		reported = k;
+		if (durable != NULL && k % 3 == 0)
+			*durable = k;
+	}
+	return reported;
+}
+
 static void test_crash_kill_loop(void **state)
 {
 	uint64_t seed = kt_seed("crash");
@@ -497,12 +522,19 @@ static void test_crash_kill_loop(void **state)
 			_exit(4);
 		}
 		close(fds[1]);
-		/* every few rounds, let the child run long enough to grow */
+		/* every few rounds, let the child run long enough to grow;
+		 * every tenth, until it has reported PROGRESS commits, so
+		 * that the store grows however slow the machine (a sanitizer
+		 * build, a loaded one) */
 		if (i % 25 == 24)
 			delay_us += 150000;
-		ts.tv_sec = (time_t)(delay_us / 1000000);
-		ts.tv_nsec = (long)(delay_us % 1000000) * 1000;
-		nanosleep(&ts, NULL);
+		if (i % 10 == 9) {
+			reported = wait_progress(fds[0], reported, i, NULL);
+		} else {
+			ts.tv_sec = (time_t)(delay_us / 1000000);
+			ts.tv_nsec = (long)(delay_us % 1000000) * 1000;
+			nanosleep(&ts, NULL);
+		}
 		kill(pid, SIGKILL);
 		assert_int_equal(waitpid(pid, &status, 0), pid);
 		while (read(fds[0], &k, sizeof(k)) == (ssize_t)sizeof(k)) {
@@ -598,9 +630,13 @@ static void test_power_loss(void **state)
 			_exit(4);
 		}
 		close(fds[1]);
-		ts.tv_sec = 0;
-		ts.tv_nsec = (long)delay_us * 1000;
-		nanosleep(&ts, NULL);
+		if (i % 10 == 9) { /* as in test_crash_kill_loop */
+			reported = wait_progress(fds[0], reported, i, &durable);
+		} else {
+			ts.tv_sec = 0;
+			ts.tv_nsec = (long)delay_us * 1000;
+			nanosleep(&ts, NULL);
+		}
 		kill(pid, SIGKILL);
 		assert_int_equal(waitpid(pid, &status, 0), pid);
 		while (read(fds[0], &k, sizeof(k)) == (ssize_t)sizeof(k)) {
