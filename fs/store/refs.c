@@ -28,34 +28,21 @@ enum role {
 	R_OTHER,
 };
 
-struct frame {
-	enum role role;
-	bool map, want_key; /* a mapping, waiting for a key (not a value) */
-	int key;            /* the last key read: a role, or R_OTHER */
-};
-
-#define MAX_FRAMES 80
-
 /* libyaml counts marks in characters: the byte offset of character
  * index idx, walking on from the last answer (marks only grow). */
-struct chars {
-	const unsigned char *text;
-	size_t len, ci, bi;
-};
-
-static size_t byte_of(struct chars *c, size_t idx)
+static size_t byte_of(struct refs_walk *w, size_t idx)
 {
-	while (c->ci < idx && c->bi < c->len) {
-		unsigned char b = c->text[c->bi];
+	while (w->ci < idx && w->bi < w->len) {
+		unsigned char b = w->text[w->bi];
 
-		c->bi += b < 0x80 ? 1 : b < 0xe0 ? 2 : b < 0xf0 ? 3 : 4;
-		c->ci++;
+		w->bi += b < 0x80 ? 1 : b < 0xe0 ? 2 : b < 0xf0 ? 3 : 4;
+		w->ci++;
 	}
-	return c->bi < c->len ? c->bi : c->len;
+	return w->bi < w->len ? w->bi : w->len;
 }
 
 /* A node just ended in frame f: a key, then a value, alternate. */
-static void node_done(struct frame *f)
+static void node_done(struct refs_frame *f)
 {
 	if (f->map) {
 		if (!f->want_key)
@@ -79,102 +66,122 @@ static int key_role(const char *s, size_t n, bool root)
 	return R_OTHER;
 }
 
+void refs_walk_init(struct refs_walk *w, const char *text, size_t len,
+                    int (*fn)(void *ctx, const struct ref *r), void *ctx)
+{
+	w->depth = 0;
+	w->docs = 0;
+	w->done = false;
+	w->text = (const unsigned char *)text;
+	w->len = len;
+	w->ci = 0;
+	w->bi = 0;
+	w->fn = fn;
+	w->ctx = ctx;
+}
+
+static void walk_open(struct refs_walk *w, bool map)
+{
+	struct refs_frame *top = w->depth ? &w->st[w->depth - 1] : NULL;
+	int role = R_OTHER;
+
+	if (top == NULL && map)
+		role = R_ROOT;
+	else if (top && top->role == R_ROOT && !top->want_key && !map &&
+	         top->key != R_OTHER)
+		role = top->key;
+	else if (top && top->role == R_STEPS && map)
+		role = R_STEP;
+	w->st[w->depth].role = role;
+	w->st[w->depth].map = map;
+	w->st[w->depth].want_key = true;
+	w->st[w->depth].key = R_OTHER;
+	w->depth++;
+}
+
+static int walk_scalar(struct refs_walk *w, const yaml_event_t *ev)
+{
+	struct refs_frame *top = &w->st[w->depth - 1];
+	const char *v = (const char *)ev->data.scalar.value;
+	size_t n = ev->data.scalar.length;
+	int kind = -1, rc = 0;
+
+	if (top->map && top->want_key) {
+		top->key = key_role(v, n, top->role == R_ROOT);
+	} else if (top->role == R_AGENTS || top->role == R_PROMPTS) {
+		kind = top->role;
+	} else if (top->role == R_STEP && top->key != R_OTHER) {
+		kind = top->key;
+	}
+	if (kind >= 0 && n > 0) {
+		struct ref r;
+
+		r.kind = kind == R_AGENTS ? REF_AGENT : REF_PROMPT;
+		r.name = v;
+		r.len = n;
+		r.line = ev->start_mark.line + 1;
+		r.column = ev->start_mark.column + 1;
+		r.start = byte_of(w, ev->start_mark.index);
+		r.end = byte_of(w, ev->end_mark.index);
+		rc = w->fn(w->ctx, &r);
+	}
+	if (top->map && top->want_key)
+		top->want_key = false;
+	else
+		node_done(top);
+	return rc;
+}
+
+int refs_walk_event(struct refs_walk *w, const yaml_event_t *ev)
+{
+	switch (ev->type) {
+	case YAML_STREAM_END_EVENT:
+		w->done = true;
+		return 0;
+	case YAML_DOCUMENT_START_EVENT:
+		w->done = w->docs++ > 0; /* the first document only */
+		return 0;
+	case YAML_MAPPING_START_EVENT:
+	case YAML_SEQUENCE_START_EVENT:
+		if (w->depth == REFS_MAX_FRAMES)
+			w->done = true;
+		else
+			walk_open(w, ev->type == YAML_MAPPING_START_EVENT);
+		return 0;
+	case YAML_MAPPING_END_EVENT:
+	case YAML_SEQUENCE_END_EVENT:
+		if (w->depth > 0)
+			w->depth--;
+		if (w->depth > 0)
+			node_done(&w->st[w->depth - 1]);
+		return 0;
+	case YAML_SCALAR_EVENT:
+		return w->depth > 0 ? walk_scalar(w, ev) : 0;
+	case YAML_ALIAS_EVENT:
+		if (w->depth > 0)
+			node_done(&w->st[w->depth - 1]);
+		return 0;
+	default:
+		return 0;
+	}
+}
+
 int refs_each(const char *text, size_t len,
               int (*fn)(void *ctx, const struct ref *r), void *ctx)
 {
-	struct frame st[MAX_FRAMES];
-	struct chars ch = { (const unsigned char *)text, len, 0, 0 };
+	struct refs_walk w;
 	yaml_parser_t p;
 	yaml_event_t ev;
-	int depth = 0, rc = 0, docs = 0;
-	bool done = false;
+	int rc = 0;
 
 	if (!yaml_parser_initialize(&p))
 		return -ENOMEM;
 	yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
-	while (!done && rc == 0) {
-		struct frame *top = depth ? &st[depth - 1] : NULL;
-
+	refs_walk_init(&w, text, len, fn, ctx);
+	while (!w.done && rc == 0) {
 		if (!yaml_parser_parse(&p, &ev))
 			break; /* not YAML: no references */
-		switch (ev.type) {
-		case YAML_STREAM_END_EVENT:
-			done = true;
-			break;
-		case YAML_DOCUMENT_START_EVENT:
-			done = docs++ > 0; /* the first document only */
-			break;
-		case YAML_MAPPING_START_EVENT:
-		case YAML_SEQUENCE_START_EVENT: {
-			bool map = ev.type == YAML_MAPPING_START_EVENT;
-			enum role role = R_OTHER;
-
-			if (depth == MAX_FRAMES) {
-				done = true;
-				break;
-			}
-			if (top == NULL && map)
-				role = R_ROOT;
-			else if (top && top->role == R_ROOT && !top->want_key &&
-			         !map && top->key != R_OTHER)
-				role = (enum role)top->key;
-			else if (top && top->role == R_STEPS && map)
-				role = R_STEP;
-			st[depth].role = role;
-			st[depth].map = map;
-			st[depth].want_key = true;
-			st[depth].key = R_OTHER;
-			depth++;
-			break;
-		}
-		case YAML_MAPPING_END_EVENT:
-		case YAML_SEQUENCE_END_EVENT:
-			if (depth > 0)
-				depth--;
-			if (depth > 0)
-				node_done(&st[depth - 1]);
-			break;
-		case YAML_SCALAR_EVENT: {
-			const char *v = (const char *)ev.data.scalar.value;
-			size_t n = ev.data.scalar.length;
-			int kind = -1;
-
-			if (top == NULL)
-				break;
-			if (top->map && top->want_key) {
-				top->key = key_role(v, n, top->role == R_ROOT);
-			} else if (top->role == R_AGENTS ||
-			           top->role == R_PROMPTS) {
-				kind = top->role;
-			} else if (top->role == R_STEP && top->key != R_OTHER) {
-				kind = top->key;
-			}
-			if (kind >= 0 && n > 0) {
-				struct ref r;
-
-				r.kind = kind == R_AGENTS ? REF_AGENT
-				                          : REF_PROMPT;
-				r.name = v;
-				r.len = n;
-				r.line = ev.start_mark.line + 1;
-				r.column = ev.start_mark.column + 1;
-				r.start = byte_of(&ch, ev.start_mark.index);
-				r.end = byte_of(&ch, ev.end_mark.index);
-				rc = fn(ctx, &r);
-			}
-			if (top->map && top->want_key)
-				top->want_key = false;
-			else
-				node_done(top);
-			break;
-		}
-		case YAML_ALIAS_EVENT:
-			if (top)
-				node_done(top);
-			break;
-		default:
-			break;
-		}
+		rc = refs_walk_event(&w, &ev);
 		yaml_event_delete(&ev);
 	}
 	yaml_parser_delete(&p);

@@ -30,6 +30,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <yaml.h>
+
 #include "pathmap.h"
 #include "store.h"
 
@@ -52,6 +54,33 @@ struct ref {
  */
 int refs_each(const char *text, size_t len,
               int (*fn)(void *ctx, const struct ref *r), void *ctx);
+
+/*
+ * The same walk fed one libyaml event at a time, for a caller that parses
+ * the text anyway: refs_walk_init(), then refs_walk_event() with each
+ * event in order while it returns 0 (else: fn's non-zero return) and
+ * done is false (the first document ended, or nesting went past
+ * REFS_MAX_FRAMES, below which nothing is looked at).  The other fields
+ * are the walk's own.
+ */
+#define REFS_MAX_FRAMES 80
+struct refs_frame {
+	int role;           /* what the collection is (refs.c) */
+	bool map, want_key; /* a mapping, waiting for a key (not a value) */
+	int key;            /* the last key read: a role */
+};
+struct refs_walk {
+	struct refs_frame st[REFS_MAX_FRAMES];
+	bool done;
+	int depth, docs;
+	const unsigned char *text; /* for the byte offsets of marks, which */
+	size_t len, ci, bi;        /* libyaml counts in characters */
+	int (*fn)(void *ctx, const struct ref *r);
+	void *ctx;
+};
+void refs_walk_init(struct refs_walk *w, const char *text, size_t len,
+                    int (*fn)(void *ctx, const struct ref *r), void *ctx);
+int refs_walk_event(struct refs_walk *w, const yaml_event_t *ev);
 
 /* The path a reference names, into buf (PM_PATH_MAX + 1 bytes): with
  * .yaml, or .yml when exists (may be NULL) says only that one exists.
