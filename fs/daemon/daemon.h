@@ -152,6 +152,12 @@ unsigned long size_limit(const struct fs *fs, const char *path, uint32_t mode);
 /* Record limits and validation.  0, -EFBIG or -EINVAL (msg filled). */
 int validate(struct fs *fs, const char *path, uint32_t mode, const void *data,
              size_t len, char *msg, size_t msglen);
+/* The same, keeping in rs (ref_set_init()ed here) the references the
+ * validating parse finds: a record's, when its text is valid. */
+struct ref_set;
+int validate_refs(struct fs *fs, const char *path, uint32_t mode,
+                  const void *data, size_t len, char *msg, size_t msglen,
+                  struct ref_set *rs);
 /* Log a refused save and keep its reason for user.cccfs.error. */
 void reject(const char *path, const char *why, const char *msg);
 

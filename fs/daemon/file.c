@@ -46,6 +46,7 @@
 
 #include "clock.h"
 #include "daemon.h"
+#include "refs.h"
 #include "store.h"
 #include "yaml_check.h"
 
@@ -100,16 +101,18 @@ static int save_too_big(struct fs *fs, struct fs_handle *h, const char *why)
  * Validate before taking the write lock (parsing 16 MiB takes a while):
  * *pre is the path validated (malloc'd; stays NULL if the file has none),
  * *type its type and *prerc the result, which handle_commit() takes over
- * unless a rename moved the file meanwhile.  Returns an error other than
+ * unless a rename moved the file meanwhile, with the references the same
+ * parse found (*rs, for the store's index).  Returns an error other than
  * a refusal, which ends the commit.
  */
 static int save_precheck(struct fs *fs, struct fs_handle *h, char **pre,
-                         uint32_t *type, int *prerc, char *msg, size_t msglen)
+                         uint32_t *type, int *prerc, char *msg, size_t msglen,
+                         struct ref_set *rs)
 {
 	if (itab_path(h->inode->ino, pre, type) != 0)
 		return 0;
-	*prerc =
-	        validate(fs, *pre, *type, h->buf.data, h->buf.len, msg, msglen);
+	*prerc = validate_refs(fs, *pre, *type, h->buf.data, h->buf.len, msg,
+	                       msglen, rs);
 	if (*prerc != 0 && *prerc != -EINVAL && *prerc != -EFBIG) {
 		free(*pre);
 		*pre = NULL;
@@ -265,6 +268,7 @@ int handle_commit(struct fs *fs, struct fs_handle *h, bool durable,
 	char msg[YC_MSG_MAX];
 	char *path = NULL, *pre = NULL;
 	uint32_t type = 0;
+	struct ref_set rs;
 	struct stx s;
 	struct node n;
 	bool same, rebased = false;
@@ -272,11 +276,13 @@ int handle_commit(struct fs *fs, struct fs_handle *h, bool durable,
 
 	if (h->too_big)
 		return save_too_big(fs, h, why);
-	rc = save_precheck(fs, h, &pre, &type, &prerc, msg, sizeof(msg));
+	ref_set_init(&rs, NULL, 0);
+	rc = save_precheck(fs, h, &pre, &type, &prerc, msg, sizeof(msg), &rs);
 	if (rc == 0)
 		rc = save_begin(fs, h, &s, &path, &n);
 	if (rc != 0) {
 		free(pre);
+		ref_set_release(&rs);
 		return rc > 0 ? 0 : rc;
 	}
 	rc = save_rebase(h, &s, path, &n, &rebased);
@@ -285,11 +291,13 @@ int handle_commit(struct fs *fs, struct fs_handle *h, bool durable,
 		goto fail_node;
 	}
 	if (pre && strcmp(pre, path) == 0 && (n.mode & S_IFMT) == type &&
-	    !rebased)
+	    !rebased) {
 		rc = prerc;
-	else
-		rc = validate(fs, path, n.mode, h->buf.data, h->buf.len, msg,
-		              sizeof(msg));
+	} else {
+		ref_set_release(&rs);
+		rc = validate_refs(fs, path, n.mode, h->buf.data, h->buf.len,
+		                   msg, sizeof(msg), &rs);
+	}
 	free(pre);
 	if (rc == -EINVAL || rc == -EFBIG) {
 		save_refused(h, path, why, msg, n.txnid);
@@ -298,17 +306,21 @@ int handle_commit(struct fs *fs, struct fs_handle *h, bool durable,
 	}
 	if (rc != 0)
 		goto fail_node;
+	s.refs_new = &rs; /* no second parse for the index */
 	rc = save_put(h, &s, path, &n, &same);
+	s.refs_new = NULL;
 	if (rc != 0)
 		goto fail;
 	rc = save_end(fs, h, &s, path, durable, same, n.txnid, why);
 	free(path);
+	ref_set_release(&rs);
 	return rc;
 fail_node:
 	node_release(&n);
 fail:
 	stx_abort(&s);
 	free(path);
+	ref_set_release(&rs);
 	return rc;
 }
 

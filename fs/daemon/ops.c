@@ -17,6 +17,7 @@
 #include "fs.h"
 #include "inode.h"
 #include "pathmap.h"
+#include "refs.h"
 #include "rendered.h"
 #include "snaps.h"
 #include "store.h"
@@ -126,8 +127,17 @@ unsigned long size_limit(const struct fs *fs, const char *path, uint32_t mode)
 int validate(struct fs *fs, const char *path, uint32_t mode, const void *data,
              size_t len, char *msg, size_t msglen)
 {
+	return validate_refs(fs, path, mode, data, len, msg, msglen, NULL);
+}
+
+int validate_refs(struct fs *fs, const char *path, uint32_t mode,
+                  const void *data, size_t len, char *msg, size_t msglen,
+                  struct ref_set *rs)
+{
 	int rc;
 
+	if (rs != NULL)
+		ref_set_init(rs, data, len);
 	if (!is_record(path, mode)) {
 		if (len > FS_SIDE_MAX) {
 			snprintf(msg, msglen, "file larger than %lu bytes",
@@ -143,7 +153,8 @@ int validate(struct fs *fs, const char *path, uint32_t mode, const void *data,
 		         len, fs->cfg.max_record);
 		return -EFBIG;
 	}
-	rc = yaml_check(data, len, msg, msglen);
+	rc = rs ? yaml_check_events(data, len, msg, msglen, ref_set_event, rs)
+	        : yaml_check(data, len, msg, msglen);
 	if (rc == 0 && pm_kind_of(path) == PM_PROMPTS)
 		rc = rendered_check(fs->env, NULL, path, data, len, msg,
 		                    msglen);

@@ -188,6 +188,66 @@ int refs_each(const char *text, size_t len,
 	return rc;
 }
 
+/* ---- a set kept from one parse -------------------------------------------- */
+
+static int set_add(void *ctx, const struct ref *r)
+{
+	struct ref_set *rs = ctx;
+	char *name;
+
+	if (rs->n == rs->cap) {
+		size_t cap = rs->cap ? 2 * rs->cap : 8;
+		struct ref *v = realloc(rs->v, cap * sizeof(*v));
+
+		if (v == NULL)
+			return -ENOMEM;
+		rs->v = v;
+		rs->cap = cap;
+	}
+	name = malloc(r->len ? r->len : 1);
+	if (name == NULL)
+		return -ENOMEM;
+	memcpy(name, r->name, r->len);
+	rs->v[rs->n] = *r;
+	rs->v[rs->n++].name = name;
+	return 0;
+}
+
+void ref_set_init(struct ref_set *rs, const void *text, size_t len)
+{
+	memset(rs, 0, sizeof(*rs));
+	rs->text = text;
+	rs->len = len;
+	refs_walk_init(&rs->walk, text, len, set_add, rs);
+}
+
+int ref_set_event(void *ctx, const yaml_event_t *ev)
+{
+	struct ref_set *rs = ctx;
+
+	if (rs->walk.done || rs->failed)
+		return 1;
+	if (refs_walk_event(&rs->walk, ev) != 0)
+		rs->failed = true;
+	return rs->walk.done || rs->failed;
+}
+
+bool ref_set_usable(const struct ref_set *rs, const void *text, size_t len)
+{
+	/* a parse that stopped short (the text is no YAML) saw no end */
+	return rs != NULL && !rs->failed && rs->walk.done && rs->text == text &&
+	       rs->len == len;
+}
+
+void ref_set_release(struct ref_set *rs)
+{
+	for (size_t i = 0; i < rs->n; i++)
+		free((void *)rs->v[i].name);
+	free(rs->v);
+	rs->v = NULL;
+	rs->n = rs->cap = 0;
+}
+
 int refs_target(const struct ref *r, char *buf, size_t n,
                 bool (*exists)(void *ctx, const char *path), void *ctx)
 {
@@ -295,8 +355,12 @@ int refs_update(struct stx *s, const char *path, const void *old,
 
 	if (old)
 		rc = refs_each(old, old_len, add_target, &was);
-	if (rc == 0 && new)
+	if (rc == 0 && new &&ref_set_usable(s->refs_new, new, new_len)) {
+		for (size_t i = 0; i < s->refs_new->n && rc == 0; i++)
+			rc = add_target(&now, &s->refs_new->v[i]);
+	} else if (rc == 0 && new) {
 		rc = refs_each(new, new_len, add_target, &now);
+	}
 	if (rc == 0 && (was.n || now.n))
 		rc = stx_table(s, REFS_TABLE, &t);
 	/* gone: in was, not in now */

@@ -82,6 +82,29 @@ void refs_walk_init(struct refs_walk *w, const char *text, size_t len,
                     int (*fn)(void *ctx, const struct ref *r), void *ctx);
 int refs_walk_event(struct refs_walk *w, const yaml_event_t *ev);
 
+/*
+ * The references of one text, kept from a parse made anyway (the save's
+ * validation: ref_set_collect() with yaml_check_events()), with copies of
+ * their names.  Handed to the store as stx.refs_new, refs_update() takes
+ * them instead of parsing that text again.  failed: a copy could not be
+ * made, and the set is not to be used.
+ */
+struct ref_set {
+	const void *text; /* the text they are of, and its length */
+	size_t len;
+	struct ref *v;
+	size_t n, cap;
+	bool failed;
+	struct refs_walk walk;
+};
+/* Begin collecting the references of text (its events follow). */
+void ref_set_init(struct ref_set *rs, const void *text, size_t len);
+/* For yaml_check_events(): one event of rs's text, in order. */
+int ref_set_event(void *rs, const yaml_event_t *ev);
+/* Whether rs holds every reference of text (and of nothing else). */
+bool ref_set_usable(const struct ref_set *rs, const void *text, size_t len);
+void ref_set_release(struct ref_set *rs);
+
 /* The path a reference names, into buf (PM_PATH_MAX + 1 bytes): with
  * .yaml, or .yml when exists (may be NULL) says only that one exists.
  * -EINVAL for a name that can name no record ("", "..", "a//b"). */

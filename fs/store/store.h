@@ -79,6 +79,8 @@ struct node {
 	size_t xlen;
 };
 
+struct ref_set;
+
 /* A transaction with the tables it has opened. */
 struct stx {
 	kv_txn *txn;
@@ -87,6 +89,9 @@ struct stx {
 	bool no_history;  /* changes made now keep no history (history.h) */
 	bool no_versions; /* history moves with records, but no content is
 	                     kept as a version (a delete on a full disk) */
+	/* the references of the content about to be stored, from the parse
+	 * that validated it (refs.h), or NULL */
+	const struct ref_set *refs_new;
 };
 
 /* The name of the store's table i, 0 <= i < STORE_NTABLES (NULL past

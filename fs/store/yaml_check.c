@@ -626,6 +626,12 @@ static uint64_t hash_seed(void)
 
 int yaml_check(const void *data, size_t len, char *msg, size_t msglen)
 {
+	return yaml_check_events(data, len, msg, msglen, NULL, NULL);
+}
+
+int yaml_check_events(const void *data, size_t len, char *msg, size_t msglen,
+                      int (*also)(void *ctx, const yaml_event_t *ev), void *ctx)
+{
 	struct checker c = { .msg = msg, .msglen = msglen };
 	yaml_parser_t parser;
 	yaml_event_t ev;
@@ -647,6 +653,8 @@ int yaml_check(const void *data, size_t len, char *msg, size_t msglen)
 			break;
 		}
 		rc = on_event(&c, &ev);
+		if (also != NULL && also(ctx, &ev) != 0)
+			also = NULL; /* it has seen what it wanted */
 		done = ev.type == YAML_STREAM_END_EVENT;
 		yaml_event_delete(&ev);
 		if (rc != 0)

@@ -24,6 +24,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <yaml.h>
+
 #define YC_MAX_DEPTH 64
 #define YC_MSG_MAX 256
 
@@ -37,6 +39,13 @@
  * Time and memory are linear in len (expected).
  */
 int yaml_check(const void *data, size_t len, char *msg, size_t msglen);
+
+/* The same, handing each event to also(ctx, event) as well, in order,
+ * until it returns non-zero: what else needs the text's events (its
+ * references, refs.h) gets them from the same parse. */
+int yaml_check_events(const void *data, size_t len, char *msg, size_t msglen,
+                      int (*also)(void *ctx, const yaml_event_t *ev),
+                      void *ctx);
 
 /* The key sets hash with a seed drawn at random once a process, so that
  * no file can be made to collide; fuzzing fixes it to be repeatable. */
