@@ -18,6 +18,7 @@
 
 #include "clock.h"
 #include "daemon.h"
+#include "refs.h"
 #include "pathmap.h"
 #include "snaps.h"
 #include "store.h"
@@ -620,7 +621,8 @@ void fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
  * A regular file arriving at a record name must be a valid record.  This
  * is where the editors' and rsync's save-by-rename is refused.
  */
-static int check_arrival(struct fs *fs, const char *to, const struct subtree *t)
+static int check_arrival(struct fs *fs, const char *to, const struct subtree *t,
+                         struct ref_set *rs)
 {
 	const struct subtree_entry *e = &t->e[0];
 	char msg[YC_MSG_MAX];
@@ -628,7 +630,10 @@ static int check_arrival(struct fs *fs, const char *to, const struct subtree *t)
 
 	if (!is_record(to, e->node.mode))
 		return 0;
-	rc = validate(fs, to, e->node.mode, e->data, e->len, msg, sizeof(msg));
+	if (rs != NULL)
+		ref_set_release(rs);
+	rc = validate_refs(fs, to, e->node.mode, e->data, e->len, msg,
+	                   sizeof(msg), rs);
 	if (rc == -EINVAL || rc == -EFBIG)
 		reject(to, "rename", msg);
 	return rc;
@@ -713,9 +718,9 @@ static int do_exchange(struct fs *fs, struct stx *s, const char *from,
 		b.e[0].node.ctime = now;
 	}
 	if (rc == 0)
-		rc = check_arrival(fs, to, &a);
+		rc = check_arrival(fs, to, &a, NULL);
 	if (rc == 0)
-		rc = check_arrival(fs, from, &b);
+		rc = check_arrival(fs, from, &b, NULL);
 	if (rc == 0)
 		rc = store_subtree_exchange(s, from, to, &a, &b);
 	subtree_release(&a);
@@ -731,6 +736,7 @@ static int do_move(struct fs *fs, struct stx *s, const char *from,
                    bool *clear_err, struct fs_inode **preserved)
 {
 	struct subtree t = { 0 };
+	struct ref_set rs;
 	struct node src, dst;
 	kv_val dv = { "", 0 };
 	bool dst_exists, changed = true;
@@ -760,10 +766,11 @@ static int do_move(struct fs *fs, struct stx *s, const char *from,
 	}
 	if (S_ISDIR(src.mode) && pm_is_within(to, from))
 		return -EINVAL;
+	ref_set_init(&rs, NULL, 0);
 	rc = store_subtree_load(s, from, &t);
 	if (rc == 0) {
 		t.e[0].node.ctime = now;
-		rc = check_arrival(fs, to, &t);
+		rc = check_arrival(fs, to, &t, &rs);
 	}
 	if (rc == 0 && dst_exists) {
 		if (S_ISREG(dst.mode) &&
@@ -771,12 +778,16 @@ static int do_move(struct fs *fs, struct stx *s, const char *from,
 			changed = !same_content(&t, dv.data, dv.len);
 		*preserved = preserve_path(s, to, true);
 	}
-	if (rc == 0)
+	if (rc == 0) {
+		s->refs_new = &rs; /* the arrival's, from its validation */
 		rc = store_subtree_move(s, from, to, &t,
 		                        dst_exists ? dst.mode : 0);
+		s->refs_new = NULL;
+	}
 	*replaced = dst_exists;
 	*clear_err = changed && is_record(to, src.mode);
 	subtree_release(&t);
+	ref_set_release(&rs);
 	return rc;
 }
 

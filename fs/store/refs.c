@@ -4,6 +4,7 @@
 #include "refs.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -345,6 +346,111 @@ static int key_of(char *key, const char *target, const char *source)
 	return (int)(tl + 1 + sl);
 }
 
+/* ---- the references of recent texts -------------------------------------- */
+
+/*
+ * A save replaces the text an earlier save made, whose references are
+ * what the index must drop: the last RECENT_MAX texts refs_update() saw
+ * (each of at most RECENT_TEXT_MAX bytes) are kept with their references
+ * and found again by comparing bytes, so an old text is parsed again only
+ * when it came from elsewhere (another process, an earlier mount) or was
+ * pushed out.  Round robin; a lock of its own, though the callers are
+ * write transactions, one at a time.
+ */
+#define RECENT_MAX 256
+#define RECENT_TEXT_MAX (16u * 1024)
+
+static struct recent {
+	void *text; /* a copy; NULL: a free slot */
+	size_t len;
+	struct ref_set set;
+} recent[RECENT_MAX];
+static size_t recent_next;
+static pthread_mutex_t recent_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* With the lock held: the slot holding text, or NULL. */
+static struct recent *recent_find(const void *text, size_t len)
+{
+	for (size_t i = 0; i < RECENT_MAX; i++)
+		if (recent[i].text && recent[i].len == len &&
+		    memcmp(recent[i].text, text, len) == 0)
+			return &recent[i];
+	return NULL;
+}
+
+/* With the lock held: keep text with the references in *set, which is
+ * taken over (left empty).  Nothing is kept when a copy fails. */
+static void recent_keep(const void *text, size_t len, struct ref_set *set)
+{
+	struct recent *r = &recent[recent_next];
+	void *copy = len <= RECENT_TEXT_MAX ? malloc(len ? len : 1) : NULL;
+
+	if (copy == NULL)
+		return;
+	memcpy(copy, text, len);
+	free(r->text);
+	ref_set_release(&r->set);
+	r->text = copy;
+	r->len = len;
+	r->set = *set;
+	memset(set, 0, sizeof(*set));
+	recent_next = (recent_next + 1) % RECENT_MAX;
+}
+
+/* A copy of a set's references, names and all. */
+static int set_copy(struct ref_set *to, const struct ref_set *from)
+{
+	ref_set_init(to, from->text, from->len);
+	for (size_t i = 0; i < from->n; i++) {
+		int rc = set_add(to, &from->v[i]);
+
+		if (rc != 0) {
+			ref_set_release(to);
+			return rc;
+		}
+	}
+	return 0;
+}
+
+/*
+ * The targets of text into ts: from given (the references its validation
+ * found, when usable), from a recent text with these bytes, or from a
+ * parse; the text is then kept among the recent ones.
+ */
+static int targets_of(const void *text, size_t len, const struct ref_set *given,
+                      struct targets *ts)
+{
+	struct ref_set rs;
+	struct recent *r;
+	int rc = 0;
+
+	pthread_mutex_lock(&recent_lock);
+	r = recent_find(text, len);
+	if (r != NULL) {
+		for (size_t i = 0; i < r->set.n && rc == 0; i++)
+			rc = add_target(ts, &r->set.v[i]);
+		pthread_mutex_unlock(&recent_lock);
+		return rc;
+	}
+	pthread_mutex_unlock(&recent_lock);
+	if (ref_set_usable(given, text, len)) {
+		rc = set_copy(&rs, given);
+	} else {
+		ref_set_init(&rs, text, len);
+		rc = refs_each(text, len, set_add, &rs);
+	}
+	for (size_t i = 0; i < rs.n && rc == 0; i++)
+		rc = add_target(ts, &rs.v[i]);
+	if (rc == 0) {
+		pthread_mutex_lock(&recent_lock);
+		if (recent_find(text, len) == NULL)
+			recent_keep(text, len, &rs);
+		pthread_mutex_unlock(&recent_lock);
+	}
+	ref_set_release(&rs);
+	return rc;
+}
+
 int refs_update(struct stx *s, const char *path, const void *old,
                 size_t old_len, const void *new, size_t new_len)
 {
@@ -354,13 +460,9 @@ int refs_update(struct stx *s, const char *path, const void *old,
 	int rc = 0;
 
 	if (old)
-		rc = refs_each(old, old_len, add_target, &was);
-	if (rc == 0 && new &&ref_set_usable(s->refs_new, new, new_len)) {
-		for (size_t i = 0; i < s->refs_new->n && rc == 0; i++)
-			rc = add_target(&now, &s->refs_new->v[i]);
-	} else if (rc == 0 && new) {
-		rc = refs_each(new, new_len, add_target, &now);
-	}
+		rc = targets_of(old, old_len, NULL, &was);
+	if (rc == 0 && new)
+		rc = targets_of(new, new_len, s->refs_new, &now);
 	if (rc == 0 && (was.n || now.n))
 		rc = stx_table(s, REFS_TABLE, &t);
 	/* gone: in was, not in now */

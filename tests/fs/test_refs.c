@@ -4,7 +4,9 @@
  * finds in a parse of its own: the same, in the same order, with the same
  * places, for hand-written records and for generated ones; a set is used
  * only for the very text it was made from, after a whole parse; and the
- * index a save leaves is the same whichever the store used.
+ * index a save leaves is the same whichever the store used, and however
+ * many versions came before (refs.c keeps the references of recent
+ * texts).
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -265,6 +267,36 @@ static void test_index_same(void **state)
 	}
 }
 
+/* More versions than the recent texts hold (refs.c keeps 256): whether
+ * the old text is found there or parsed again, the index is right. */
+static void test_index_many_versions(void **state)
+{
+	struct tmpenv *te = *state;
+	struct found one;
+
+	put_file(te->env, "workflows/one.yaml", "");
+	for (unsigned i = 0; i < 300; i++) {
+		char text[128], want[256];
+
+		snprintf(text, sizeof(text),
+		         "name: v%u\nagents: [a%u, b%u]\nsteps: [{agent: "
+		         "a%u}]\n",
+		         i, i % 7, i % 3, i % 7);
+		snprintf(want, sizeof(want),
+		         "agents/a%u.yaml SRC 2\nagents/b%u.yaml SRC 1\n",
+		         i % 7, i % 3);
+		save(te->env, "workflows/one.yaml", text, i % 2 == 0);
+		lines_of(te->env, "workflows/one.yaml", &one);
+		assert_string_equal(one.buf, want);
+	}
+	/* and back to a version long gone from the recent ones */
+	save(te->env, "workflows/one.yaml", "name: v0\nagents: [a0, b0]\n",
+	     false);
+	lines_of(te->env, "workflows/one.yaml", &one);
+	assert_string_equal(one.buf,
+	                    "agents/a0.yaml SRC 1\nagents/b0.yaml SRC 1\n");
+}
+
 /* The store takes a usable set's references as they are: given the set
  * of another text (made to look like this one's), it indexes those. */
 static void test_index_takes_set(void **state)
@@ -308,6 +340,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_index_same, setup,
 		                                tmpenv_teardown),
 		cmocka_unit_test_setup_teardown(test_index_takes_set, setup,
+		                                tmpenv_teardown),
+		cmocka_unit_test_setup_teardown(test_index_many_versions, setup,
 		                                tmpenv_teardown),
 	};
 
