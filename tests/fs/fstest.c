@@ -73,3 +73,12 @@ const char *list(kv_env *env, const char *dir, struct names *nm)
 	stx_abort(&s);
 	return nm->buf;
 }
+
+void take_snapshot(kv_env *env, const char *name)
+{
+	kv_txn *txn;
+
+	assert_int_equal(kv_txn_begin(env, 0, &txn), 0);
+	assert_int_equal(kv_snapshot_create(txn, name), 0);
+	assert_int_equal(kv_txn_commit(txn), 0);
+}

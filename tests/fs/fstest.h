@@ -21,6 +21,9 @@ int fstest_setup(void **state, const char *tag);
 void put_file(kv_env *env, const char *path, const char *content);
 void put_dir(kv_env *env, const char *path);
 
+/* A snapshot of the last commit, in a commit of its own. */
+void take_snapshot(kv_env *env, const char *name);
+
 /* The names of a folder's children, each followed by a space. */
 struct names {
 	char buf[1024];

@@ -44,15 +44,6 @@ static kv_env *new_store(const char *dir, const char *name)
 	return env;
 }
 
-static void snap(kv_env *env, const char *name)
-{
-	kv_txn *txn;
-
-	assert_int_equal(kv_txn_begin(env, 0, &txn), 0);
-	assert_int_equal(kv_snapshot_create(txn, name), 0);
-	assert_int_equal(kv_txn_commit(txn), 0);
-}
-
 struct stream {
 	unsigned char *b;
 	size_t len;
@@ -204,13 +195,13 @@ static void sender_steps(kv_env *a, int upto)
 		put_file(a, "prompts/d/b.yaml", "name: b\n");
 		put_file(a, "agents/x.yaml", "name: x\n");
 		put_file(a, "prompts/notes.txt", "side file\n");
-		snap(a, "s1");
+		take_snapshot(a, "s1");
 	}
 	if (upto >= 2) {
 		put_file(a, "prompts/a.yaml", "name: a2\n");
 		put_file(a, "workflows/w.yaml", big);
 		put_file(a, "prompts/notes.txt", "side file, again\n");
-		snap(a, "s2");
+		take_snapshot(a, "s2");
 	}
 	if (upto >= 3) {
 		struct stx s;
@@ -220,7 +211,7 @@ static void sender_steps(kv_env *a, int upto)
 		        store_remove(&s, "agents/x.yaml", S_IFREG | 0644), 0);
 		assert_int_equal(stx_commit(&s, KV_DURABLE_IMMEDIATE), 0);
 		put_file(a, "prompts/d/c.yaml", "name: c\n");
-		snap(a, "s3");
+		take_snapshot(a, "s3");
 	}
 }
 
@@ -294,7 +285,7 @@ static void damage(void **state)
 
 	(void)state;
 	put_file(a, "prompts/a.yaml", "name: a\n");
-	snap(a, "s1");
+	take_snapshot(a, "s1");
 	send_to(a, "s1", NULL, &s);
 	p = malloc(s.len);
 	assert_non_null(p);
@@ -334,7 +325,7 @@ static void unknown_version(void **state)
 	struct stream s;
 
 	(void)state;
-	snap(a, "s1");
+	take_snapshot(a, "s1");
 	send_to(a, "s1", NULL, &s);
 	s.b[8] = 2; /* format version 2: unknown, whatever the checksum */
 	assert_int_equal(receive(b, s.b, s.len, false, &res), -EPROTONOSUPPORT);
@@ -387,7 +378,7 @@ static void refusals(void **state)
 	/* the target's name taken by another snapshot */
 	kv_env_close(c);
 	c = new_store(dir, "d.db");
-	snap(c, "s1");
+	take_snapshot(c, "s1");
 	txnid = last_txnid(c);
 	assert_int_equal(receive(c, full.b, full.len, false, &res), -EEXIST);
 	assert_int_equal(last_txnid(c), txnid);

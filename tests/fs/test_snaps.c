@@ -207,15 +207,6 @@ static bool has_snapshot(kv_env *env, const char *name)
 	return false;
 }
 
-static void take(kv_env *env, const char *name)
-{
-	kv_txn *txn;
-
-	assert_int_equal(kv_txn_begin(env, 0, &txn), 0);
-	assert_int_equal(kv_snapshot_create(txn, name), 0);
-	assert_int_equal(kv_txn_commit(txn), 0);
-}
-
 static void test_schedule_only_on_change(void **state)
 {
 	struct tmpenv *f = *state;
@@ -239,7 +230,7 @@ static void test_schedule_only_on_change(void **state)
 	assert_true(r.made);
 	/* due, but nothing changed since: none, whatever time passes (a
 	 * snapshot taken by hand in between changes no table either) */
-	take(f->env, "by-hand");
+	take_snapshot(f->env, "by-hand");
 	for (int h = 2; h < 30; h++) {
 		assert_int_equal(
 		        autosnap_tick(f->env, now + h * HOUR, &cfg, &r), 0);
@@ -267,7 +258,7 @@ static void test_schedule_six_weeks(void **state)
 	char content[64];
 
 	assert_int_equal(retain_parse_keep("24h,7d,4w", &cfg.keep), 0);
-	take(f->env, "manual-start");
+	take_snapshot(f->env, "manual-start");
 	for (; now < end; now += HOUR) {
 		snprintf(content, sizeof(content), "name: step %lld\n",
 		         (long long)now);
@@ -333,7 +324,7 @@ static void test_views(void **state)
 	put_file(f->env, "prompts/coding/review.yaml", "name: old\n");
 	put_file(f->env, "prompts/coding/.review.yaml.swp", "swap");
 	put_file(f->env, "prompts/coding/notes.txt", "notes");
-	take(f->env, "mon");
+	take_snapshot(f->env, "mon");
 	put_file(f->env, "prompts/coding/review.yaml", "name: new, longer\n");
 	put_file(f->env, "prompts/coding/added.yaml", "name: added\n");
 
@@ -407,7 +398,7 @@ static void test_restore(void **state)
 	char path[512];
 
 	put_file(f->env, "workflows/w.yaml", "name: before\n");
-	take(f->env, "good");
+	take_snapshot(f->env, "good");
 	put_file(f->env, "workflows/w.yaml", "name: broken edit\n");
 	put_file(f->env, "workflows/new.yaml", "name: new\n");
 	assert_int_equal(snaps_restore(f->env, "good", MONDAY, saved), 0);
