@@ -524,50 +524,57 @@ static int cmp_dpage(const void *a, const void *b)
 	return x->pgno < y->pgno ? -1 : x->pgno > y->pgno;
 }
 
-/* Grow the file, in steps, to hold every page of txn, so that the map
- * covers what is written. */
-static int grow_file(kv_txn *txn)
+/*
+ * Set the file's size for the pages of txn, so that the map covers what is
+ * written.  Between checkpoints the file grows in steps of an eighth of its
+ * size (at least 1 MiB), so that few logged commits change the size: a
+ * synced record write after a size change writes the inode too.
+ *
+ * A checkpoint, whose fdatasync covers the size as well, sets it to the
+ * pages it needs, cutting off the tail a step left beyond them.  Never
+ * below the pages of
+ *   - the last durable commit, which the other meta slot names: if this
+ *     checkpoint's meta does not survive a power loss, recovery falls back
+ *     to that commit, and refuses one that names pages past the end of the
+ *     file;
+ *   - the commit this one builds on, nor of any older commit a reader
+ *     still reads (then the file is not cut at all): a reader that counts
+ *     the free space of its commit (kv_env_stat, kv_check) reads every page
+ *     below that commit's last, and a page past the end of the file is a
+ *     SIGBUS.
+ * Readers that begin while the txn runs read the commit it builds on.
+ */
+static int size_file(kv_txn *txn, bool ckpt)
 {
 	kv_env *env = txn->env;
 	uint64_t need = txn->st.next_pgno * KV_PAGE_SIZE, step, size;
 	int rc;
 
-	if (need <= env->file_size)
+	if (ckpt && (!txn->nreaders || txn->readers[0] >= txn->base_txnid)) {
+		uint64_t slot = atomic_load(&env->sh->durable_slot);
+		uint64_t keep =
+		        get64(txn->map + slot * KV_PAGE_SIZE + MF_NEXTPG);
+		/* read back from the file: never a reason to grow it */
+		if (keep < txn->base_pgno ||
+		    keep > env->file_size / KV_PAGE_SIZE)
+			keep = txn->base_pgno;
+		size = keep * KV_PAGE_SIZE > need ? keep * KV_PAGE_SIZE : need;
+	} else {
+		if (need <= env->file_size)
+			return 0;
+		step = env->file_size / 8;
+		if (step < (1u << 20))
+			step = 1u << 20;
+		size = (need + step - 1) / step * step;
+	}
+	if (size == env->file_size)
 		return 0;
-	step = env->file_size / 8;
-	if (step < (1u << 20))
-		step = 1u << 20;
-	size = (need + step - 1) / step * step;
 	rc = env->io->truncate(env->io->ctx, env->fd, size);
 	if (rc != 0)
-		return kv_set_err(rc, "growing %s to %llu bytes: %s", env->path,
-		                  (unsigned long long)size, kv_strerror(rc));
+		return kv_set_err(
+		        rc, "setting the size of %s to %llu bytes: %s",
+		        env->path, (unsigned long long)size, kv_strerror(rc));
 	env->file_size = size;
-	return 0;
-}
-
-/*
- * Cut the file to the pages the committed state uses, and sync its size: a
- * compacted copy (copy.c) ends where its last page does, not a growth step
- * beyond it.  Only for a file no other process has open.
- */
-int pager_trim(kv_env *env)
-{
-	struct state st;
-	uint64_t end;
-	int rc;
-
-	shared_read_state(env, &st);
-	end = st.next_pgno * KV_PAGE_SIZE;
-	if (env->file_size <= end)
-		return 0;
-	rc = env->io->truncate(env->io->ctx, env->fd, end);
-	if (rc == 0)
-		rc = env->io->sync(env->io->ctx, env->fd);
-	if (rc != 0)
-		return kv_set_err(rc, "cutting %s to %llu bytes: %s", env->path,
-		                  (unsigned long long)end, kv_strerror(rc));
-	env->file_size = end;
 	return 0;
 }
 
@@ -584,7 +591,7 @@ int pager_trim(kv_env *env)
  * of random writes that followed were no faster (medians of 3, 1.37 s
  * against 1.31 s; 1.44 s after 256 KiB writes).
  */
-int pager_write_dirty(kv_txn *txn)
+int pager_write_dirty(kv_txn *txn, bool ckpt)
 {
 	kv_env *env = txn->env;
 	struct dpage **v;
@@ -594,7 +601,7 @@ int pager_write_dirty(kv_txn *txn)
 
 	txn->nspill = 0; /* still dirty: written below */
 	if (!txn->dirty.used)
-		return 0;
+		return ckpt ? size_file(txn, true) : 0;
 	v = malloc(txn->dirty.used * sizeof(*v));
 	if (v == NULL)
 		return -ENOMEM;
@@ -604,7 +611,7 @@ int pager_write_dirty(kv_txn *txn)
 	qsort(v, n, sizeof(*v), cmp_dpage);
 	if (!env->stage)
 		env->stage = malloc(STAGE_BYTES); /* NULL: write page by page */
-	rc = grow_file(txn);
+	rc = size_file(txn, ckpt);
 	if (rc != 0)
 		goto out;
 
@@ -673,7 +680,7 @@ static int spill_flush(kv_txn *txn)
 
 	if (!txn->nspill)
 		return 0;
-	rc = grow_file(txn);
+	rc = size_file(txn, false);
 	for (i = 0; rc == 0 && i < txn->nspill; i++) {
 		struct dpage *e = dirty_find(&txn->dirty, txn->spill[i]);
 		/* queued pages are neighbours, still dirty and single */

@@ -273,6 +273,7 @@ static int begin_write(kv_env *env, bool try, kv_txn **out)
 	txn->lg.off = !txn->st.log_open || !txn->st.log_npages;
 	txn->base_catalog = txn->st.catalog;
 	txn->base_txnid = txn->st.txnid;
+	txn->base_pgno = txn->st.next_pgno;
 	*out = txn;
 	return 0;
 fail:
@@ -424,7 +425,7 @@ KV_API int kv_txn_commit(kv_txn *txn)
 		 * logged until the next checkpoint */
 		txn->st.log_open = 0;
 	}
-	rc = pager_write_dirty(txn);
+	rc = pager_write_dirty(txn, ckpt);
 	if (rc == 0 && fresh)
 		rc = log_zero(txn);
 	if (rc == -ENOSPC) {
