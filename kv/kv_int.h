@@ -289,6 +289,9 @@ struct kv_env {
 	size_t map_size;
 	struct oldmap *oldmaps;
 	uint64_t file_size;
+	uint64_t sized_txnid; /* file_size is right while this is the
+	                         current txnid: this env's last commit */
+	uint32_t pid;         /* getpid() at open, for the reader slots */
 
 	struct shared *sh; /* lock file map (or private memory) */
 	size_t sh_size;

@@ -525,6 +525,28 @@ static int cmp_dpage(const void *a, const void *b)
 }
 
 /*
+ * Page order.  Most commits change a few pages: sorting them by insertion,
+ * on the stack, spares qsort's setup and a malloc (both showed in profiles
+ * of one-put commits).
+ */
+#define FEW_PAGES 16
+
+static void sort_dpages(struct dpage **v, size_t n)
+{
+	if (n > FEW_PAGES) {
+		qsort(v, n, sizeof(*v), cmp_dpage);
+		return;
+	}
+	for (size_t i = 1; i < n; i++) {
+		struct dpage *e = v[i];
+		size_t j = i;
+		for (; j > 0 && v[j - 1]->pgno > e->pgno; j--)
+			v[j] = v[j - 1];
+		v[j] = e;
+	}
+}
+
+/*
  * Set the file's size for the pages of txn, so that the map covers what is
  * written.  Between checkpoints the file grows in steps of an eighth of its
  * size (at least 1 MiB), so that few logged commits change the size: a
@@ -594,7 +616,7 @@ static int size_file(kv_txn *txn, bool ckpt)
 int pager_write_dirty(kv_txn *txn, bool ckpt)
 {
 	kv_env *env = txn->env;
-	struct dpage **v;
+	struct dpage *few[FEW_PAGES], **v;
 	size_t i, n = 0, slen = 0;
 	uint64_t soff = 0;
 	int rc = 0;
@@ -602,13 +624,14 @@ int pager_write_dirty(kv_txn *txn, bool ckpt)
 	txn->nspill = 0; /* still dirty: written below */
 	if (!txn->dirty.used)
 		return ckpt ? size_file(txn, true) : 0;
-	v = malloc(txn->dirty.used * sizeof(*v));
+	v = txn->dirty.used <= FEW_PAGES ? few
+	                                 : malloc(txn->dirty.used * sizeof(*v));
 	if (v == NULL)
 		return -ENOMEM;
 	for (i = 0; i < txn->dirty.cap; i++)
 		if (txn->dirty.tab[i].pgno)
 			v[n++] = &txn->dirty.tab[i];
-	qsort(v, n, sizeof(*v), cmp_dpage);
+	sort_dpages(v, n);
 	if (!env->stage)
 		env->stage = malloc(STAGE_BYTES); /* NULL: write page by page */
 	rc = size_file(txn, ckpt);
@@ -648,7 +671,8 @@ int pager_write_dirty(kv_txn *txn, bool ckpt)
 		kv_set_err(rc, "writing pages of %s: %s", env->path,
 		           kv_strerror(rc));
 out:
-	free(v);
+	if (v != few)
+		free(v);
 	return rc;
 }
 
