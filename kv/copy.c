@@ -112,9 +112,8 @@ KV_API int kv_env_copy_progress(
 		kv_txn_abort(cc.dst);
 		goto fail;
 	}
+	/* a checkpoint: the file ends at its last page (pager.c) */
 	rc = kv_txn_commit(cc.dst);
-	if (rc == 0)
-		rc = pager_trim(out);
 	if (rc != 0)
 		goto fail;
 	kv_txn_abort(cc.src);

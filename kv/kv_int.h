@@ -289,6 +289,9 @@ struct kv_env {
 	size_t map_size;
 	struct oldmap *oldmaps;
 	uint64_t file_size;
+	uint64_t sized_txnid; /* file_size is right while this is the
+	                         current txnid: this env's last commit */
+	uint32_t pid;         /* getpid() at open, for the reader slots */
 
 	struct shared *sh; /* lock file map (or private memory) */
 	size_t sh_size;
@@ -370,6 +373,7 @@ struct kv_txn {
 	int failed_rc;
 	struct tree base_catalog; /* catalog at begin */
 	uint64_t base_txnid;
+	uint64_t base_pgno; /* next_pgno of the commit it builds on */
 
 	struct tblh *tables; /* opened tables */
 	struct txlog {       /* this txn's changes, for the commit log */
@@ -409,15 +413,14 @@ uint8_t *pgbuf_get(kv_env *env, uint64_t n);
 void pgbuf_put(kv_env *env, uint8_t *buf, uint64_t n);
 /* Unmap the writer's buffers (close). */
 void pgbuf_release(kv_env *env);
-/* Checksum every dirty page and write them out. */
-int pager_write_dirty(kv_txn *txn);
+/* Checksum every dirty page and write them out; ckpt: the commit is a
+ * checkpoint, and the file is cut to the pages it needs. */
+int pager_write_dirty(kv_txn *txn, bool ckpt);
 /* Page pgno, dirty, will not change again in this txn (the full page an
  * append split leaves behind): in a write_early txn past SPILL_MIN dirty
  * pages it is written out early and its buffer reused; it reads from the
  * map after. */
 int pager_spill(kv_txn *txn, uint64_t pgno);
-/* Cut the file of an environment only this one uses to its last page. */
-int pager_trim(kv_env *env);
 uint64_t page_checksum(const uint8_t *p, size_t len);
 void page_seal(uint8_t *p, size_t len);
 /* What a meta slot holds.  META_NEWER_BADSUM: a newer version whose

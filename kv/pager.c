@@ -524,50 +524,79 @@ static int cmp_dpage(const void *a, const void *b)
 	return x->pgno < y->pgno ? -1 : x->pgno > y->pgno;
 }
 
-/* Grow the file, in steps, to hold every page of txn, so that the map
- * covers what is written. */
-static int grow_file(kv_txn *txn)
+/*
+ * Page order.  Most commits change a few pages: sorting them by insertion,
+ * on the stack, spares qsort's setup and a malloc (both showed in profiles
+ * of one-put commits).
+ */
+#define FEW_PAGES 16
+
+static void sort_dpages(struct dpage **v, size_t n)
+{
+	if (n > FEW_PAGES) {
+		qsort(v, n, sizeof(*v), cmp_dpage);
+		return;
+	}
+	for (size_t i = 1; i < n; i++) {
+		struct dpage *e = v[i];
+		size_t j = i;
+		for (; j > 0 && v[j - 1]->pgno > e->pgno; j--)
+			v[j] = v[j - 1];
+		v[j] = e;
+	}
+}
+
+/*
+ * Set the file's size for the pages of txn, so that the map covers what is
+ * written.  Between checkpoints the file grows in steps of an eighth of its
+ * size (at least 1 MiB), so that few logged commits change the size: a
+ * synced record write after a size change writes the inode too.
+ *
+ * A checkpoint, whose fdatasync covers the size as well, sets it to the
+ * pages it needs, cutting off the tail a step left beyond them.  Never
+ * below the pages of
+ *   - the last durable commit, which the other meta slot names: if this
+ *     checkpoint's meta does not survive a power loss, recovery falls back
+ *     to that commit, and refuses one that names pages past the end of the
+ *     file;
+ *   - the commit this one builds on, nor of any older commit a reader
+ *     still reads (then the file is not cut at all): a reader that counts
+ *     the free space of its commit (kv_env_stat, kv_check) reads every page
+ *     below that commit's last, and a page past the end of the file is a
+ *     SIGBUS.
+ * Readers that begin while the txn runs read the commit it builds on.
+ */
+static int size_file(kv_txn *txn, bool ckpt)
 {
 	kv_env *env = txn->env;
 	uint64_t need = txn->st.next_pgno * KV_PAGE_SIZE, step, size;
 	int rc;
 
-	if (need <= env->file_size)
+	if (ckpt && (!txn->nreaders || txn->readers[0] >= txn->base_txnid)) {
+		uint64_t slot = atomic_load(&env->sh->durable_slot);
+		uint64_t keep =
+		        get64(txn->map + slot * KV_PAGE_SIZE + MF_NEXTPG);
+		/* read back from the file: never a reason to grow it */
+		if (keep < txn->base_pgno ||
+		    keep > env->file_size / KV_PAGE_SIZE)
+			keep = txn->base_pgno;
+		size = keep * KV_PAGE_SIZE > need ? keep * KV_PAGE_SIZE : need;
+	} else {
+		if (need <= env->file_size)
+			return 0;
+		step = env->file_size / 8;
+		if (step < (1u << 20))
+			step = 1u << 20;
+		size = (need + step - 1) / step * step;
+	}
+	if (size == env->file_size)
 		return 0;
-	step = env->file_size / 8;
-	if (step < (1u << 20))
-		step = 1u << 20;
-	size = (need + step - 1) / step * step;
 	rc = env->io->truncate(env->io->ctx, env->fd, size);
 	if (rc != 0)
-		return kv_set_err(rc, "growing %s to %llu bytes: %s", env->path,
-		                  (unsigned long long)size, kv_strerror(rc));
+		return kv_set_err(
+		        rc, "setting the size of %s to %llu bytes: %s",
+		        env->path, (unsigned long long)size, kv_strerror(rc));
 	env->file_size = size;
-	return 0;
-}
-
-/*
- * Cut the file to the pages the committed state uses, and sync its size: a
- * compacted copy (copy.c) ends where its last page does, not a growth step
- * beyond it.  Only for a file no other process has open.
- */
-int pager_trim(kv_env *env)
-{
-	struct state st;
-	uint64_t end;
-	int rc;
-
-	shared_read_state(env, &st);
-	end = st.next_pgno * KV_PAGE_SIZE;
-	if (env->file_size <= end)
-		return 0;
-	rc = env->io->truncate(env->io->ctx, env->fd, end);
-	if (rc == 0)
-		rc = env->io->sync(env->io->ctx, env->fd);
-	if (rc != 0)
-		return kv_set_err(rc, "cutting %s to %llu bytes: %s", env->path,
-		                  (unsigned long long)end, kv_strerror(rc));
-	env->file_size = end;
 	return 0;
 }
 
@@ -584,27 +613,28 @@ int pager_trim(kv_env *env)
  * of random writes that followed were no faster (medians of 3, 1.37 s
  * against 1.31 s; 1.44 s after 256 KiB writes).
  */
-int pager_write_dirty(kv_txn *txn)
+int pager_write_dirty(kv_txn *txn, bool ckpt)
 {
 	kv_env *env = txn->env;
-	struct dpage **v;
+	struct dpage *few[FEW_PAGES], **v;
 	size_t i, n = 0, slen = 0;
 	uint64_t soff = 0;
 	int rc = 0;
 
 	txn->nspill = 0; /* still dirty: written below */
 	if (!txn->dirty.used)
-		return 0;
-	v = malloc(txn->dirty.used * sizeof(*v));
+		return ckpt ? size_file(txn, true) : 0;
+	v = txn->dirty.used <= FEW_PAGES ? few
+	                                 : malloc(txn->dirty.used * sizeof(*v));
 	if (v == NULL)
 		return -ENOMEM;
 	for (i = 0; i < txn->dirty.cap; i++)
 		if (txn->dirty.tab[i].pgno)
 			v[n++] = &txn->dirty.tab[i];
-	qsort(v, n, sizeof(*v), cmp_dpage);
+	sort_dpages(v, n);
 	if (!env->stage)
 		env->stage = malloc(STAGE_BYTES); /* NULL: write page by page */
-	rc = grow_file(txn);
+	rc = size_file(txn, ckpt);
 	if (rc != 0)
 		goto out;
 
@@ -641,7 +671,8 @@ int pager_write_dirty(kv_txn *txn)
 		kv_set_err(rc, "writing pages of %s: %s", env->path,
 		           kv_strerror(rc));
 out:
-	free(v);
+	if (v != few)
+		free(v);
 	return rc;
 }
 
@@ -673,7 +704,7 @@ static int spill_flush(kv_txn *txn)
 
 	if (!txn->nspill)
 		return 0;
-	rc = grow_file(txn);
+	rc = size_file(txn, false);
 	for (i = 0; rc == 0 && i < txn->nspill; i++) {
 		struct dpage *e = dirty_find(&txn->dirty, txn->spill[i]);
 		/* queued pages are neighbours, still dirty and single */

@@ -303,6 +303,7 @@ int readers_open(kv_env *env)
 	bool creating;
 	int rc, tries = 0;
 
+	env->pid = (uint32_t)getpid();
 again:
 	rc = lock_file_open(env, &creating);
 	if (rc != 0 && (env->flags & KV_RDONLY)) {
@@ -427,7 +428,7 @@ void readers_close(kv_env *env)
 
 static int slot_claim(kv_env *env, struct rslot **out)
 {
-	uint32_t pid = (uint32_t)getpid();
+	uint32_t pid = env->pid;
 	uint32_t i;
 
 	for (i = 0; i < env->sh->nslots && i < KV_READER_SLOTS; i++) {
@@ -505,7 +506,7 @@ static int cmp_u64(const void *a, const void *b)
 
 int readers_collect(kv_env *env, uint64_t **out, size_t *n)
 {
-	uint32_t me = (uint32_t)getpid();
+	uint32_t me = env->pid;
 	uint64_t *v = NULL;
 	size_t cnt = 0, cap = 0;
 	uint32_t i, hw = atomic_load(&env->sh->slots_hw);

@@ -246,10 +246,14 @@ static int begin_write(kv_env *env, bool try, kv_txn **out)
 	if (txn->id < lowest)
 		txn->id = lowest; /* the first commit after an open: kv_int.h */
 	txn->durable_txnid = atomic_load(&env->sh->durable_txnid);
-	rc = os_file_size(env->fd, &size);
-	if (rc != 0)
-		goto fail;
-	env->file_size = size;
+	/* another process's commit may have changed the size: lseek
+	 * unless this env made the last commit (kv_int.h) */
+	if (env->sized_txnid != txn->st.txnid || !env->sized_txnid) {
+		rc = os_file_size(env->fd, &size);
+		if (rc != 0)
+			goto fail;
+		env->file_size = size;
+	}
 	rc = map_for(env, txn);
 	if (rc != 0)
 		goto fail;
@@ -273,6 +277,7 @@ static int begin_write(kv_env *env, bool try, kv_txn **out)
 	txn->lg.off = !txn->st.log_open || !txn->st.log_npages;
 	txn->base_catalog = txn->st.catalog;
 	txn->base_txnid = txn->st.txnid;
+	txn->base_pgno = txn->st.next_pgno;
 	*out = txn;
 	return 0;
 fail:
@@ -424,7 +429,7 @@ KV_API int kv_txn_commit(kv_txn *txn)
 		 * logged until the next checkpoint */
 		txn->st.log_open = 0;
 	}
-	rc = pager_write_dirty(txn);
+	rc = pager_write_dirty(txn, ckpt);
 	if (rc == 0 && fresh)
 		rc = log_zero(txn);
 	if (rc == -ENOSPC) {
@@ -476,6 +481,7 @@ KV_API int kv_txn_commit(kv_txn *txn)
 		env->short_of_space = 0;
 	/* the free state changed in place is the committed one */
 	env->fl_txnid = txn->id;
+	env->sized_txnid = txn->id;
 	fl_log_end(txn->fl);
 	kv_txn_abort(txn);
 	return 0;

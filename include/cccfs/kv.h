@@ -157,7 +157,9 @@ KV_API const struct kv_io *kv_io_posix(void);
  * after a crash repeats the commits the commit log holds beyond the last
  * intact commit, in one checkpoint; a KV_RDONLY opener does so through a
  * read-write open first, and fails with that open's error (the message says
- * how many commits wait) when it cannot write.
+ * how many commits wait) when it cannot write.  An environment belongs to
+ * the process that opened it (its locks and reader slots are that
+ * process's): a child of fork() opens its own.
  *
  * Readers without the lock file.  A KV_RDONLY open that cannot open the
  * lock file for writing (another user's store whose file is readable by

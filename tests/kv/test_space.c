@@ -10,6 +10,10 @@
  *     grow the file without bound.
  *   - kv_snapshot_space() reports the pages only that snapshot holds, and
  *     deleting it frees that many pages (kv_env_stat free + pending).
+ *   - Between checkpoints the file grows in steps beyond its last page; a
+ *     checkpoint cuts it back to that page (the file was left a step
+ *     larger before), unless a reader of an older commit is still open,
+ *     which may read every page below that commit's last.
  *
  * CCC_LONG=1 makes the overwrite loop ten times longer.
  */
@@ -396,14 +400,81 @@ static void test_snapshot_space(void **state)
 	space_close(&s);
 }
 
+/* One commit of n new keys with 1,000-byte values, from key number first. */
+static void add_keys(struct space *s, unsigned first, unsigned n, int durable)
+{
+	unsigned char buf[1000];
+	kv_txn *txn;
+	kv_table *t;
+
+	assert_int_equal(kv_txn_begin(s->env, 0, &txn), 0);
+	assert_int_equal(kv_table_open(txn, "t", KV_TABLE_CREATE, &t), 0);
+	for (unsigned i = first; i < first + n; i++) {
+		char key[16];
+		snprintf(key, sizeof(key), "g%08u", i);
+		kt_fill(buf, sizeof(buf), i);
+		assert_int_equal(kv_put(txn, t, (kv_val){ key, strlen(key) },
+		                        (kv_val){ buf, sizeof(buf) }, 0),
+		                 0);
+	}
+	kv_txn_set_durability(txn,
+	                      durable ? KV_DURABLE_IMMEDIATE : KV_DURABLE_NONE);
+	assert_int_equal(kv_txn_commit(txn), 0);
+}
+
+/* Grow the file with non-durable commits, then make a checkpoint (a
+ * record of 2 MB does not fit the log); the file's size and its pages'
+ * after each. */
+static void grow_then_checkpoint(struct space *s, unsigned *next,
+                                 struct kv_stat *grown, struct kv_stat *ckpt)
+{
+	for (unsigned c = 0; c < 40; c++, *next += 100)
+		add_keys(s, *next, 100, 0);
+	stat_of(s, grown);
+	add_keys(s, *next, 2000, 1);
+	*next += 2000;
+	stat_of(s, ckpt);
+}
+
+static void test_checkpoint_cuts_file(void **state)
+{
+	struct space s;
+	struct kv_stat grown, st;
+	unsigned next = 0;
+	kv_txn *old;
+
+	(void)state;
+	space_open(&s, "space-cut");
+	grow_then_checkpoint(&s, &next, &grown, &st);
+	/* the premise: the growth steps left a tail */
+	assert_true(grown.file_size > grown.pages_total * grown.page_size);
+	if (st.file_size != st.pages_total * st.page_size)
+		fail_msg("after a checkpoint the file is %" PRIu64
+		         " bytes, its pages %" PRIu64 " bytes",
+		         st.file_size, st.pages_total * st.page_size);
+
+	/* a reader of an older commit: the tail stays */
+	assert_int_equal(kv_txn_begin(s.env, KV_TXN_RDONLY, &old), 0);
+	grow_then_checkpoint(&s, &next, &grown, &st);
+	assert_true(grown.file_size > grown.pages_total * grown.page_size);
+	if (st.file_size < grown.file_size)
+		fail_msg("a checkpoint cut the file to %" PRIu64
+		         " bytes while a reader of an older commit was open",
+		         st.file_size);
+	kv_txn_abort(old);
+
+	grow_then_checkpoint(&s, &next, &grown, &st);
+	assert_int_equal(st.file_size, st.pages_total * st.page_size);
+	space_close(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 #define T(f) cmocka_unit_test_teardown(f, kt_teardown)
-		T(test_overwrite_steady_state),
-		T(test_reader_holds_space),
-		T(test_snapshot_churn),
-		T(test_snapshot_space),
+		T(test_overwrite_steady_state), T(test_reader_holds_space),
+		T(test_snapshot_churn),         T(test_snapshot_space),
+		T(test_checkpoint_cuts_file),
 #undef T
 	};
 
