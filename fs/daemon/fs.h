@@ -63,12 +63,6 @@ void fs_log(int level, const char *fmt, ...)
 void fs_log_to_syslog(void);
 void fs_log_set_debug(int on);
 
-/* ---- loop.c -------------------------------------------------------- */
-/* Serve the session's requests until it ends (unmount, a signal):
- * those that only read answered by the reading thread, the rest by a
- * pool.  0, or the error that ended it. */
-int fs_loop(struct fuse_session *se);
-
 /* ---- notify.c ------------------------------------------------------ */
 int notify_start(struct fuse_session *se);
 /* Queue an invalidation of the kernel's data and attribute cache. */
