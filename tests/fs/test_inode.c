@@ -57,6 +57,13 @@ static void test_lookups(void **state)
 	assert_true(itab_ref_path("workflows/a.yaml", S_IFREG) != a);
 }
 
+static void kdirty(struct fs_inode *in)
+{
+	itab_lock();
+	itab_kdirty_locked(in);
+	itab_unlock();
+}
+
 static void test_kstale(void **state)
 {
 	struct fs_inode *in;
@@ -69,13 +76,9 @@ static void test_kstale(void **state)
 	assert_false(in->cache.kstale);
 
 	/* an invalidation that started before a change does not clean it */
-	itab_lock();
-	itab_kdirty_locked(in);
-	itab_unlock();
+	kdirty(in);
 	m = itab_kmark(ino);
-	itab_lock();
-	itab_kdirty_locked(in);
-	itab_unlock();
+	kdirty(in);
 	itab_kclean(ino, m);
 	assert_true(in->cache.kstale);
 	assert_true(in->cache.kclean_seq != in->cache.kseq);
@@ -131,9 +134,7 @@ static void test_kversion_after_invalidation(void **state)
 	assert_false(in->cache.kstale);
 
 	/* one that closed while the invalidation ran */
-	itab_lock();
-	itab_kdirty_locked(in);
-	itab_unlock();
+	kdirty(in);
 	m = itab_kmark(ino);
 	itab_lock();
 	in->cache.cached = 0;
