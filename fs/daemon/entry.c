@@ -797,6 +797,7 @@ static int do_rename(struct fs *fs, fuse_ino_t parent, const char *name,
 	char from[SV_PATH_MAX + 1], to[SV_PATH_MAX + 1];
 	bool replaced = false, clear_err = false;
 	struct fs_inode *preserved = NULL;
+	uint64_t gone = 0;
 	struct stx s;
 	int64_t now;
 	int rc;
@@ -846,10 +847,12 @@ static int do_rename(struct fs *fs, fuse_ino_t parent, const char *name,
 		struct fs_inode *old = replaced ? itab_detach_locked(to) : NULL;
 
 		itab_move_locked(from, to);
-		if (old)
-			notify_inode(old->ino);
+		gone = old ? old->ino : 0;
 	}
 	itab_unlock();
+	/* after the unlock: the notify thread takes the table lock first */
+	if (gone)
+		notify_inode(gone);
 	atomic_fetch_add(&path_seq, 1);
 	preserve_done(preserved);
 	if (clear_err)

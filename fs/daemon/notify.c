@@ -212,6 +212,8 @@ int notify_start(struct fuse_session *se)
 
 void notify_inode(uint64_t ino)
 {
+	bool wake = false;
+
 	pthread_mutex_lock(&nq.lock);
 	if (nq.running && !nq.stop) {
 		bool queued = false;
@@ -222,15 +224,19 @@ void notify_inode(uint64_t ino)
 		if (!queued && nq.count < NOTIFY_QMAX) {
 			nq.q[(nq.head + nq.count) % NOTIFY_QMAX] = ino;
 			nq.count++;
-			pthread_cond_signal(&nq.cond);
+			wake = true;
 		} else if (!queued) {
 			/* full: never drop one (the kernel trusts its copy for
 			 * a minute); invalidate everything instead */
 			nq.all = true;
-			pthread_cond_signal(&nq.cond);
+			wake = true;
 		}
 	}
 	pthread_mutex_unlock(&nq.lock);
+	/* signalled after the unlock, so that the thread it wakes does not
+	 * wait for the lock at once */
+	if (wake)
+		pthread_cond_signal(&nq.cond);
 }
 
 static void mark_dirty(struct fs_inode *in, void *ctx)
