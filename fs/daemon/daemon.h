@@ -47,7 +47,8 @@
  * the live tree is made through this daemon, and the kernel learns it from
  * the operation itself or from an invalidation (content commits, refused
  * saves, commits by other processes: see notify.c), so those are trusted
- * for a minute.  Negative entries (a name that a restore by another
+ * for a minute; folder names too where the kernel can expire them, else
+ * for a second (fill_entry).  Negative entries (a name that a restore by another
  * process may bring back) and everything under .snapshots (automatic
  * snapshots come and go on their own) for a second.
  */

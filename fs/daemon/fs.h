@@ -73,6 +73,10 @@ void notify_everything(void);
 /* fs_lookup answered that parent has no entry name. */
 void notify_note_miss(uint64_t parent, const char *name);
 void notify_stop(void);
+/* Set at init when the kernel can expire a name without unhashing it
+ * (FUSE 7.38): folder names are then trusted as long as file names. */
+void notify_set_expire(bool can);
+bool notify_can_expire(void);
 
 /* ---- commit.c ------------------------------------------------------ */
 int commit_timer_start(struct fs *fs);

@@ -59,10 +59,12 @@ void fill_entry(uint64_t ino, const char *path, const struct node *n,
 	e->generation = 1;
 	e->attr_timeout = cache_secs(path);
 	/* a folder's name is never invalidated (that would unhash it under
-	 * the processes working in it): it lasts a second */
-	e->entry_timeout = S_ISDIR(n->mode) && e->attr_timeout > 0
-	                           ? SHORT_TIMEOUT
-	                           : e->attr_timeout;
+	 * the processes working in it): where the kernel cannot expire it
+	 * instead (notify.c), it lasts a second */
+	e->entry_timeout =
+	        S_ISDIR(n->mode) && e->attr_timeout > 0 && !notify_can_expire()
+	                ? SHORT_TIMEOUT
+	                : e->attr_timeout;
 	fill_stat(itab_st_ino(ino), n, &e->attr);
 }
 

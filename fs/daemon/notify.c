@@ -10,13 +10,22 @@
  * a record it created (cccfs restore, import) must not stay hidden for
  * the entries' second.  Those entries are remembered for as long as the
  * kernel may keep them, the last MISS_MAX of them.
+ *
+ * Folder names are expired then, not invalidated: an invalidation would
+ * unhash a folder under the processes working in it (their getcwd()
+ * fails), where an expired name is only looked up again at its next use,
+ * and stays if it is still there.  The kernel can do that since FUSE 7.38
+ * (Linux 6.2); libfuse 3.14 has no call for it, so the message is written
+ * here.  On an older kernel folder names last a second (fill_entry).
  */
 #define FUSE_USE_VERSION 312
 #include <errno.h>
 #include <fuse_lowlevel.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 
 #include "clock.h"
 #include "fs.h"
@@ -50,11 +59,59 @@ static struct {
 	bool stop, running;
 } nq = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
 
-/* An inode, and the name the kernel may hold for it (parent 0: none). */
+/* An inode, and the name the kernel may hold for it (parent 0: none),
+ * to be expired rather than invalidated if it names a folder. */
 struct ino_item {
 	uint64_t ino, parent;
 	char *name;
+	bool expire;
 };
+
+static atomic_bool can_expire;
+
+void notify_set_expire(bool can)
+{
+	atomic_store(&can_expire, can);
+}
+
+bool notify_can_expire(void)
+{
+	return atomic_load(&can_expire);
+}
+
+/* The kernel's FUSE_NOTIFY_INVAL_ENTRY with FUSE_EXPIRE_ONLY (its
+ * fuse_kernel.h, protocol 7.38). */
+#define NOTIFY_INVAL_ENTRY 3
+#define EXPIRE_ONLY 1u
+
+static void expire_entry(uint64_t parent, const char *name)
+{
+	struct {
+		uint32_t len;
+		int32_t error;
+		uint64_t unique;
+	} out;
+	struct {
+		uint64_t parent;
+		uint32_t namelen;
+		uint32_t flags;
+	} arg;
+	size_t len = strlen(name);
+	struct iovec iov[3] = {
+		{ &out, sizeof(out) },
+		{ &arg, sizeof(arg) },
+		{ (void *)name, len + 1 },
+	};
+
+	out.len = (uint32_t)(sizeof(out) + sizeof(arg) + len + 1);
+	out.error = NOTIFY_INVAL_ENTRY;
+	out.unique = 0;
+	arg.parent = parent;
+	arg.namelen = (uint32_t)len;
+	arg.flags = EXPIRE_ONLY;
+	/* -ENOENT: the kernel holds no such name, as good */
+	(void)writev(fuse_session_fd(nq.se), iov, 3);
+}
 
 struct ino_list {
 	struct ino_item *it;
@@ -83,10 +140,10 @@ static void collect_ino(struct fs_inode *in, void *ctx)
 	it->ino = in->ino;
 	it->parent = 0;
 	it->name = NULL;
-	/* names of files only: invalidating a folder's name would unhash it
-	 * under the processes working in it (their getcwd() fails); folder
-	 * names last a second (fill_entry) */
-	if (in->path && in->type != S_IFDIR && pm_depth(in->path) >= 2) {
+	it->expire = in->type == S_IFDIR;
+	/* a folder's name only where the kernel can expire it (see above) */
+	if (in->path && (!it->expire || atomic_load(&can_expire)) &&
+	    pm_depth(in->path) >= 2) {
 		char *pp = strndup(in->path, pm_parent_len(in->path));
 		struct fs_inode *parent = pp ? itab_find_path(pp) : NULL;
 
@@ -120,7 +177,9 @@ static void invalidate_all(void)
 		struct ino_item *it = &l.it[i];
 
 		invalidate(it->ino);
-		if (it->name)
+		if (it->name && it->expire)
+			expire_entry(it->parent, it->name);
+		else if (it->name)
 			(void)fuse_lowlevel_notify_inval_entry(
 			        nq.se, it->parent, it->name, strlen(it->name));
 		free(it->name);

@@ -192,6 +192,8 @@ static void fs_init(void *userdata, struct fuse_conn_info *conn)
 	 * would leave those to us too.  libfuse 3.14 asks for it by default
 	 * but never tells the kernel; a later one would. */
 	conn->want &= ~(unsigned)FUSE_CAP_HANDLE_KILLPRIV;
+	notify_set_expire(conn->proto_major > 7 ||
+	                  (conn->proto_major == 7 && conn->proto_minor >= 38));
 }
 
 int fs_ops_init(struct fs *fs)

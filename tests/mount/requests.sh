@@ -11,7 +11,8 @@
 #     (the invalidation leaves the kernel no page, so the open hands it the
 #     new content);
 #   - ls -l of a folder: no GETXATTR per file (security labels), only the
-#     folder's own.
+#     folder's own;
+#   - a path walked again after a pause: no LOOKUP of its folders.
 #
 # The kernel's cache of a file is invalidated from a thread of the daemon
 # of its own, after each commit; on a loaded machine that invalidation can
@@ -85,6 +86,25 @@ mark f
 # the folder itself is asked (label, ACL), then ls stops asking
 [ "$(count "$e" GETXATTR)" -le 2 ] ||
 	fail "ls -l of $N files sent $(count "$e" GETXATTR) GETXATTRs"
+
+note "a path walked again after two idle seconds: no LOOKUP of its folders"
+# Folder names last as long as file names where the kernel can expire
+# them after another process's change (FUSE 7.38, Linux 6.2); before,
+# a second, and every walk after a pause looked each folder up again.
+kernel=$(uname -r)
+kmaj=${kernel%%.*}
+kmin=${kernel#*.}
+kmin=${kmin%%[!0-9]*}
+if [ "$kmaj" -gt 6 ] || { [ "$kmaj" = 6 ] && [ "$kmin" -ge 2 ]; }; then
+	stat "$M/prompts/r/f1.yaml" >/dev/null || fail "stat f1"
+	sleep 2
+	mark g
+	cat "$M/prompts/r/f1.yaml" >/dev/null || fail "cat f1 after a pause"
+	mark h
+	check_eq "$(count "$g" LOOKUP)" 0 "LOOKUPs for a walk of prompts/r after a pause"
+else
+	note "kernel $kernel cannot expire names: folder names last a second there"
+fi
 
 umount_fs
 note ok

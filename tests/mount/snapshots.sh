@@ -162,9 +162,12 @@ printf 'name: back\n' > "$M/prompts/back.yaml"
 mkdir "$S/good" || fail "mkdir good"
 printf 'name: review\ndescription: a bad edit\n' > "$M/prompts/coding/review.yaml"
 printf 'name: stray\n' > "$M/prompts/stray.yaml"
+mkdir "$M/prompts/later" || fail "mkdir later"
+printf 'name: later\n' > "$M/prompts/later/l.yaml"
 rm "$M/prompts/back.yaml"
 # the kernel now holds names, sizes and a "no such file" it was told
-stat "$M/prompts/stray.yaml" "$M/prompts/coding/review.yaml" >/dev/null
+stat "$M/prompts/stray.yaml" "$M/prompts/coding/review.yaml" \
+	"$M/prompts/later/l.yaml" >/dev/null
 stat "$M/prompts/back.yaml" 2>/dev/null && fail "back.yaml not removed"
 ls -l "$M/prompts" >/dev/null
 # every commit so far was the daemon's own, the first after the mount
@@ -205,6 +208,7 @@ ok=""
 for i in $(seq 1 30); do
 	if [ "$(stat -c %s "$M/prompts/coding/review.yaml")" = "$want_size" ] &&
 	   ! ls "$M/prompts" | grep -qx stray.yaml &&
+	   [ ! -e "$M/prompts/later" ] && [ ! -e "$M/prompts/later/l.yaml" ] &&
 	   [ "$(cat "$M/prompts/back.yaml" 2>/dev/null)" = "name: back" ]; then
 		ok=1; break
 	fi
