@@ -291,6 +291,7 @@ int refs_target(const struct ref *r, char *buf, size_t n,
 struct target {
 	char path[PM_PATH_MAX + 1];
 	uint32_t count;
+	bool kept; /* refs_update: the replaced text had it too */
 };
 
 struct targets {
@@ -332,6 +333,7 @@ static int add_target(void *ctx, const struct ref *r)
 		ts->cap = cap;
 	}
 	strcpy(ts->v[ts->n].path, path);
+	ts->v[ts->n].kept = false;
 	ts->v[ts->n++].count = 1;
 	return 0;
 }
@@ -451,6 +453,14 @@ static int targets_of(const void *text, size_t len, const struct ref_set *given,
 	return rc;
 }
 
+static bool holds(struct stx *s, kv_table *t, kv_val k, kv_val v)
+{
+	kv_val got;
+
+	return kv_get(s->txn, t, k, &got) == 0 && got.len == v.len &&
+	       memcmp(got.data, v.data, v.len) == 0;
+}
+
 int refs_update(struct stx *s, const char *path, const void *old,
                 size_t old_len, const void *new, size_t new_len)
 {
@@ -465,13 +475,14 @@ int refs_update(struct stx *s, const char *path, const void *old,
 		rc = targets_of(new, new_len, s->refs_new, &now);
 	if (rc == 0 && (was.n || now.n))
 		rc = stx_table(s, REFS_TABLE, &t);
-	/* gone: in was, not in now */
+	/* gone: in was, not in now; kept: in both, already in the table */
 	for (size_t i = 0; i < was.n && rc == 0; i++) {
 		bool kept = false;
 
 		for (size_t j = 0; j < now.n && !kept; j++)
-			kept = strcmp(was.v[i].path, now.v[j].path) == 0 &&
-			       was.v[i].count == now.v[j].count;
+			if (strcmp(was.v[i].path, now.v[j].path) == 0 &&
+			    was.v[i].count == now.v[j].count)
+				kept = now.v[j].kept = true;
 		if (!kept) {
 			kv_val k = { key,
 				     (size_t)key_of(key, was.v[i].path, path) };
@@ -487,6 +498,10 @@ int refs_update(struct stx *s, const char *path, const void *old,
 		       v = { val, sizeof(val) };
 
 		put32(val, now.v[j].count);
+		/* a reference the text had and the table holds: a put would
+		 * copy the table's path for nothing */
+		if (now.v[j].kept && holds(s, t, k, v))
+			continue;
 		rc = kv_to_errno(kv_put(s->txn, t, k, v, 0));
 	}
 	free(was.v);

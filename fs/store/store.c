@@ -957,6 +957,25 @@ static int carry_refs(struct stx *s, const char *from, const char *to,
 	return rc;
 }
 
+/* carry_refs() for one file, in one update of the destination: the
+ * references the replaced text and the arriving one share stay as they
+ * are (a save by rename mostly keeps them all). */
+static int carry_refs_one(struct stx *s, const char *from, const char *to,
+                          const struct subtree_entry *e, const kv_val *replaced)
+{
+	bool arrives = is_record(to, e->node.mode);
+	int rc = 0;
+
+	if (is_record(from, e->node.mode))
+		rc = refs_update(s, from, e->data, e->len, NULL, 0);
+	if (rc == 0 && (replaced || arrives))
+		rc = refs_update(s, to, replaced ? replaced->data : NULL,
+		                 replaced ? replaced->len : 0,
+		                 arrives ? e->data : NULL,
+		                 arrives ? e->len : 0);
+	return rc;
+}
+
 static void slots_free(struct hist_slot **slots, size_t n)
 {
 	for (size_t i = 0; slots && i < n; i++)
@@ -968,6 +987,8 @@ int store_subtree_move(struct stx *s, const char *from, const char *to,
                        const struct subtree *t, uint32_t dst_mode)
 {
 	struct hist_slot **slots = calloc(t->n ? t->n : 1, sizeof(*slots));
+	bool one =
+	        t->n == 1 && !t->e[0].rel[0]; /* a file, or an empty folder */
 	kv_val rep;
 	bool replaced = false;
 	int rc = slots ? 0 : -ENOMEM;
@@ -982,7 +1003,11 @@ int store_subtree_move(struct stx *s, const char *from, const char *to,
 	if (rc == 0 && !s->no_history)
 		rc = carry_history(s, from, to, t, replaced ? &rep : NULL,
 		                   slots, 2);
-	for (int pass = 1; pass <= 2 && rc == 0 && !s->no_history; pass++)
+	if (rc == 0 && !s->no_history && one)
+		rc = carry_refs_one(s, from, to, &t->e[0],
+		                    replaced ? &rep : NULL);
+	for (int pass = 1; pass <= 2 && rc == 0 && !s->no_history && !one;
+	     pass++)
 		rc = carry_refs(s, from, to, t, replaced ? &rep : NULL, pass);
 	/* rep pointed into the record table, which changes now */
 	s->no_history = true;

@@ -326,6 +326,59 @@ static void test_index_takes_set(void **state)
 	assert_string_equal(one.buf, "agents/from-the-set.yaml SRC 1\n");
 }
 
+/* Move the file at from onto to (replacing a record there), as a rename
+ * through the mount does, in one commit. */
+static void move(kv_env *env, const char *from, const char *to,
+                 uint32_t dst_mode)
+{
+	struct subtree t = { 0 };
+	struct stx s;
+
+	assert_int_equal(stx_begin(env, true, &s), 0);
+	assert_int_equal(store_subtree_load(&s, from, &t), 0);
+	assert_int_equal(store_subtree_move(&s, from, to, &t, dst_mode), 0);
+	assert_int_equal(stx_commit(&s, KV_DURABLE_NONE), 0);
+	subtree_release(&t);
+}
+
+/* A save by rename: a side file moved over the record.  The references
+ * the two texts share stay, the others come and go; a record renamed
+ * takes its references along. */
+static void test_index_rename(void **state)
+{
+	struct tmpenv *te = *state;
+	struct found one, tmp, three;
+
+	put_file(te->env, "workflows/one.yaml", "");
+	save(te->env, "workflows/one.yaml",
+	     "name: w\nagents: [a, b, b]\nsteps: [{prompt: p}]\n", true);
+	put_file(te->env, "workflows/one.yaml.tmp",
+	         "name: w\nagents: [b, c]\nsteps: [{prompt: p}]\n");
+	lines_of(te->env, "workflows/one.yaml.tmp", &tmp);
+	assert_string_equal(tmp.buf, ""); /* a side file has none */
+	move(te->env, "workflows/one.yaml.tmp", "workflows/one.yaml", 0100644);
+	lines_of(te->env, "workflows/one.yaml", &one);
+	assert_string_equal(one.buf, "agents/b.yaml SRC 1\n"
+	                             "agents/c.yaml SRC 1\n"
+	                             "prompts/p.yaml SRC 1\n");
+	/* the same text again: nothing changes */
+	put_file(te->env, "workflows/one.yaml.tmp",
+	         "name: w\nagents: [b, c]\nsteps: [{prompt: p}]\n");
+	move(te->env, "workflows/one.yaml.tmp", "workflows/one.yaml", 0100644);
+	lines_of(te->env, "workflows/one.yaml", &tmp);
+	assert_string_equal(tmp.buf, one.buf);
+	/* a record renamed: its references leave with it */
+	move(te->env, "workflows/one.yaml", "workflows/three.yaml", 0);
+	lines_of(te->env, "workflows/one.yaml", &tmp);
+	assert_string_equal(tmp.buf, "");
+	lines_of(te->env, "workflows/three.yaml", &three);
+	assert_string_equal(three.buf, one.buf);
+	/* and a record renamed to a side file's name leaves none behind */
+	move(te->env, "workflows/three.yaml", "workflows/three.bak", 0);
+	lines_of(te->env, "workflows/three", &three);
+	assert_string_equal(three.buf, "");
+}
+
 static int setup(void **state)
 {
 	return fstest_setup(state, "refs");
@@ -338,6 +391,8 @@ int main(void)
 		cmocka_unit_test(test_generated),
 		cmocka_unit_test(test_usable),
 		cmocka_unit_test_setup_teardown(test_index_same, setup,
+		                                tmpenv_teardown),
+		cmocka_unit_test_setup_teardown(test_index_rename, setup,
 		                                tmpenv_teardown),
 		cmocka_unit_test_setup_teardown(test_index_takes_set, setup,
 		                                tmpenv_teardown),
