@@ -48,9 +48,9 @@
  * the operation itself or from an invalidation (content commits, refused
  * saves, commits by other processes: see notify.c), so those are trusted
  * for a minute; folder names too where the kernel can expire them, else
- * for a second (fill_entry).  Negative entries (a name that a restore by another
- * process may bring back) and everything under .snapshots (automatic
- * snapshots come and go on their own) for a second.
+ * for a second (fill_entry).  Negative entries (a name that a restore by
+ * another process may bring back) and everything under .snapshots
+ * (automatic snapshots come and go on their own) for a second.
  */
 #define LIVE_TIMEOUT 60.0
 #define SHORT_TIMEOUT 1.0
