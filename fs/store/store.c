@@ -931,9 +931,12 @@ static int carry_history(struct stx *s, const char *from, const char *to,
 
 /*
  * The references the records of a moved subtree make (refs.h) come from
- * their new paths: in pass 1 every source's go (and those of the record
- * the move replaces, replaced), in pass 2 every destination's come, so
- * that an exchange's two sides never undo each other.
+ * their new paths: in pass 1 every source's go, in pass 2 every
+ * destination's come, so that an exchange's two sides never undo each
+ * other.  The record the move replaces (replaced: the move is then of one
+ * file, the root entry) goes in pass 2, in the one update of its path, so
+ * that the references it and the arriving text share stay as they are (a
+ * save by rename mostly keeps them all).
  */
 static int carry_refs(struct stx *s, const char *from, const char *to,
                       const struct subtree *t, const kv_val *replaced, int pass)
@@ -941,38 +944,25 @@ static int carry_refs(struct stx *s, const char *from, const char *to,
 	char f[PM_PATH_MAX + 2], g[PM_PATH_MAX + 2];
 	int rc = 0;
 
-	if (replaced && pass == 1)
-		rc = refs_update(s, to, replaced->data, replaced->len, NULL, 0);
 	for (size_t i = 0; i < t->n && rc == 0; i++) {
 		const struct subtree_entry *e = &t->e[i];
+		const kv_val *old = e->rel[0] ? NULL : replaced;
+		bool arrives;
 
 		rc = sub_path(f, sizeof(f), from, e->rel);
 		if (rc == 0)
 			rc = sub_path(g, sizeof(g), to, e->rel);
-		if (rc == 0 && pass == 1 && is_record(f, e->node.mode))
+		if (rc != 0)
+			break;
+		if (pass == 1 && is_record(f, e->node.mode))
 			rc = refs_update(s, f, e->data, e->len, NULL, 0);
-		if (rc == 0 && pass == 2 && is_record(g, e->node.mode))
-			rc = refs_update(s, g, NULL, 0, e->data, e->len);
+		arrives = is_record(g, e->node.mode);
+		if (pass == 2 && (old || arrives))
+			rc = refs_update(s, g, old ? old->data : NULL,
+			                 old ? old->len : 0,
+			                 arrives ? e->data : NULL,
+			                 arrives ? e->len : 0);
 	}
-	return rc;
-}
-
-/* carry_refs() for one file, in one update of the destination: the
- * references the replaced text and the arriving one share stay as they
- * are (a save by rename mostly keeps them all). */
-static int carry_refs_one(struct stx *s, const char *from, const char *to,
-                          const struct subtree_entry *e, const kv_val *replaced)
-{
-	bool arrives = is_record(to, e->node.mode);
-	int rc = 0;
-
-	if (is_record(from, e->node.mode))
-		rc = refs_update(s, from, e->data, e->len, NULL, 0);
-	if (rc == 0 && (replaced || arrives))
-		rc = refs_update(s, to, replaced ? replaced->data : NULL,
-		                 replaced ? replaced->len : 0,
-		                 arrives ? e->data : NULL,
-		                 arrives ? e->len : 0);
 	return rc;
 }
 
@@ -987,8 +977,6 @@ int store_subtree_move(struct stx *s, const char *from, const char *to,
                        const struct subtree *t, uint32_t dst_mode)
 {
 	struct hist_slot **slots = calloc(t->n ? t->n : 1, sizeof(*slots));
-	bool one =
-	        t->n == 1 && !t->e[0].rel[0]; /* a file, or an empty folder */
 	kv_val rep;
 	bool replaced = false;
 	int rc = slots ? 0 : -ENOMEM;
@@ -1003,11 +991,7 @@ int store_subtree_move(struct stx *s, const char *from, const char *to,
 	if (rc == 0 && !s->no_history)
 		rc = carry_history(s, from, to, t, replaced ? &rep : NULL,
 		                   slots, 2);
-	if (rc == 0 && !s->no_history && one)
-		rc = carry_refs_one(s, from, to, &t->e[0],
-		                    replaced ? &rep : NULL);
-	for (int pass = 1; pass <= 2 && rc == 0 && !s->no_history && !one;
-	     pass++)
+	for (int pass = 1; pass <= 2 && rc == 0 && !s->no_history; pass++)
 		rc = carry_refs(s, from, to, t, replaced ? &rep : NULL, pass);
 	/* rep pointed into the record table, which changes now */
 	s->no_history = true;
