@@ -731,6 +731,38 @@ static bool rightmost(const struct cur *c)
 	return true;
 }
 
+/*
+ * A run of KV_APPEND puts (a copy, a load in key order) mostly lands in the
+ * leaf the put before it ended in.  While no tree of the txn has changed
+ * since, that leaf is still the dirty right edge (as a cursor's path stays
+ * valid, cursor.c), so the put needs neither a descent nor a touch of the
+ * path: only the order check and the insert.  1 when the node does not fit
+ * there, for bt_put to split.
+ */
+static int put_append_leaf(kv_txn *txn, struct tree *t, kv_val key, kv_val val)
+{
+	uint8_t *p = txn->append.leaf, node[KV_MAX_NODE];
+	int n = page_nkeys(p), rc;
+	size_t len = LN_HDR + key.len +
+	             (LN_HDR + key.len + val.len <= KV_MAX_NODE ? val.len
+	                                                        : LN_BIGREF);
+
+	if (n == 0 || PH_SIZE + 2u * n + 2 + len > get32(p + PH_EXTRA))
+		return 1;
+	if (key_cmp(node_key(p, node_at(p, n - 1)), key) >= 0)
+		return kv_set_err(KV_EORDER, "KV_APPEND: key is not above the "
+		                             "last key");
+	rc = make_leaf_node(txn, t, key, val, node, &len);
+	if (rc != 0)
+		return rc;
+	if (node_insert(p, n, node, len) != 0)
+		return KV_CORRUPT(txn->append.root,
+		                  "append overflow (internal error)");
+	t->count++;
+	txn->append.changes = ++txn->changes;
+	return 0;
+}
+
 int bt_put(kv_txn *txn, struct tree *t, kv_val key, kv_val val, unsigned flags)
 {
 	struct cur c = { .txn = txn, .tree = t };
@@ -739,6 +771,13 @@ int bt_put(kv_txn *txn, struct tree *t, kv_val key, kv_val val, unsigned flags)
 	bool exact = false, append;
 	int rc, leaf;
 
+	if ((flags & KV_APPEND) && txn->append.t == t &&
+	    txn->append.changes == txn->changes &&
+	    txn->append.root == t->root) {
+		rc = put_append_leaf(txn, t, key, val);
+		if (rc != 1)
+			return rc;
+	}
 	if (t->root) {
 		rc = (flags & KV_APPEND) ? descend_append(&c, key) : 1;
 		if (rc == 1)
@@ -786,9 +825,18 @@ int bt_put(kv_txn *txn, struct tree *t, kv_val key, kv_val val, unsigned flags)
 	rc = make_leaf_node(txn, t, key, val, node, &len);
 	if (rc != 0)
 		return rc;
-	rc = insert_at(&c, leaf, c.idx[leaf], node, len, append);
-	if (rc != 0)
-		return rc;
+	if (node_insert(wpage(&c, leaf), c.idx[leaf], node, len) == 0) {
+		if (flags & KV_APPEND) {
+			txn->append.t = t;
+			txn->append.root = t->root;
+			txn->append.changes = txn->changes;
+			txn->append.leaf = wpage(&c, leaf);
+		}
+	} else {
+		rc = split(&c, leaf, c.idx[leaf], node, len, append);
+		if (rc != 0)
+			return rc;
+	}
 	if (!exact)
 		t->count++;
 	return 0;

@@ -366,6 +366,11 @@ struct kv_txn {
 	uint64_t durable_txnid;
 	bool reclaimed;
 	uint64_t changes; /* bumped on every tree change (cursor refind) */
+	struct {          /* the leaf the last KV_APPEND put ended in */
+		const struct tree *t;
+		uint64_t root, changes;
+		uint8_t *leaf; /* dirty; valid while changes is txn's */
+	} append;
 	bool snaps_changed;
 	bool snap_deleted; /* forces a durable commit, see snapshot.c */
 	bool sealed;       /* kv_snapshot_seal: no table may change now */

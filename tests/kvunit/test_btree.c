@@ -78,6 +78,158 @@ static void test_append_fills_pages(void **state)
 	check_clean(f->env);
 }
 
+/* Key i of the append test: "a%06d", and table b's "b%06d". */
+static kv_val akey(char *buf, char table, int i)
+{
+	kv_val k = { buf, (size_t)snprintf(buf, 16, "%c%06d", table, i) };
+	return k;
+}
+
+/* Value lengths of the append test's keys in table a, 0 for the default. */
+static size_t avlen[3000];
+
+/* The value of key i of table: i's low byte, repeated; every 50th one is
+ * past the overflow threshold. */
+static size_t aval(char *buf, char table, int i)
+{
+	size_t n = table == 'a' && avlen[i] ? avlen[i]
+	           : i % 50 == 49           ? 5000
+	                                    : (size_t)(i % 200);
+	memset(buf, (char)i, n);
+	return n;
+}
+
+/* Every key a table holds, in order, must be the ones expected: keys
+ * have[0..n) in ascending i, with values aval(i). */
+static void expect_run(kv_txn *t, kv_table *tb, char table, const int *have,
+                       int n)
+{
+	char kb[16], vb[5000];
+	kv_cursor *cu;
+	kv_val k, v;
+	int j = 0, rc;
+
+	assert_int_equal(kv_cursor_open(t, tb, &cu), 0);
+	for (rc = kv_cursor_first(cu, &k, &v); rc == 0;
+	     rc = kv_cursor_next(cu, &k, &v), j++) {
+		assert_true(j < n);
+		kv_val want = akey(kb, table, have[j]);
+		size_t vl = aval(vb, table, have[j]);
+		assert_int_equal(k.len, want.len);
+		assert_memory_equal(k.data, want.data, k.len);
+		assert_int_equal(v.len, vl);
+		assert_memory_equal(v.data, vb, vl);
+	}
+	assert_int_equal(rc, KV_ENOTFOUND);
+	assert_int_equal(j, n);
+	assert_int_equal(kv_table_count(tb), (uint64_t)n);
+	kv_cursor_close(cu);
+}
+
+/*
+ * A run of KV_APPEND puts goes straight to the leaf the one before it
+ * ended in, as long as no tree changed since.  Everything that changes a
+ * tree in between must send the next append down the tree again: appends
+ * to another table, a plain put, a delete of the last key (which can merge
+ * the leaf away), and an append whose value needs overflow pages.  Out of
+ * order appends are refused there as well, with nothing changed.
+ */
+static void test_append_runs_interleaved(void **state)
+{
+	struct tmpenv *f = *state;
+	static int ha[3000], hb[3000];
+	int na = 0, nb = 0, i;
+	char kb[16], vb[5000];
+	kv_txn *t;
+	kv_table *a, *b;
+
+	memset(avlen, 0, sizeof(avlen));
+	kv_cursor *cu;
+	kv_val k, v;
+
+	assert_int_equal(kv_txn_begin(f->env, 0, &t), 0);
+	assert_int_equal(kv_table_open(t, "a", KV_TABLE_CREATE, &a), 0);
+	assert_int_equal(kv_table_open(t, "b", KV_TABLE_CREATE, &b), 0);
+	/* a cursor kept across the appends follows them */
+	for (i = 0; i < 10; i++, na++) {
+		ha[na] = i;
+		kv_val val = { vb, aval(vb, 'a', i) };
+		assert_int_equal(kv_put(t, a, akey(kb, 'a', i), val, KV_APPEND),
+		                 0);
+	}
+	assert_int_equal(kv_cursor_open(t, a, &cu), 0);
+	assert_int_equal(kv_cursor_first(cu, &k, &v), 0);
+	for (i = 10; i < 2000; i++) {
+		kv_val val = { vb, aval(vb, 'a', i) };
+		assert_int_equal(kv_put(t, a, akey(kb, 'a', i), val, KV_APPEND),
+		                 0);
+		ha[na++] = i;
+		if (i % 7 == 0) { /* the other table, in between */
+			kv_val bv = { vb, aval(vb, 'b', i) };
+			assert_int_equal(
+			        kv_put(t, b, akey(kb, 'b', i), bv, KV_APPEND),
+			        0);
+			hb[nb++] = i;
+		}
+		if (i % 97 == 0) { /* the last key again, and one below */
+			kv_val x = { "x", 1 };
+			assert_int_equal(
+			        kv_put(t, a, akey(kb, 'a', i), x, KV_APPEND),
+			        KV_EORDER);
+			assert_int_equal(kv_put(t, a, akey(kb, 'a', i - 1), x,
+			                        KV_APPEND),
+			                 KV_EORDER);
+		}
+		if (i % 113 == 0) { /* delete the last key, append it again */
+			assert_int_equal(kv_del(t, a, akey(kb, 'a', i)), 0);
+			assert_int_equal(
+			        kv_put(t, a, akey(kb, 'a', i), val, KV_APPEND),
+			        0);
+		}
+		if (i % 31 == 0) { /* a plain put below the end that splits
+		                    * the last leaf */
+			avlen[i - 1] = KV_MAX_NODE - LN_HDR - 7;
+			kv_val pv = { vb, aval(vb, 'a', i - 1) };
+			assert_int_equal(
+			        kv_put(t, a, akey(kb, 'a', i - 1), pv, 0), 0);
+		}
+		if (i % 500 == 0) /* many deletes at the right edge */
+			for (int j = 0; j < 40; j++) {
+				assert_int_equal(
+				        kv_del(t, a, akey(kb, 'a', ha[na - 1])),
+				        0);
+				na--;
+			}
+	}
+	assert_int_equal(kv_cursor_next(cu, &k, &v), 0);
+	assert_int_equal(k.len, 7);
+	assert_memory_equal(k.data, "a000001", 7);
+	kv_cursor_close(cu);
+	expect_run(t, a, 'a', ha, na);
+	expect_run(t, b, 'b', hb, nb);
+	assert_int_equal(kv_txn_commit(t), 0);
+	check_clean(f->env);
+
+	/* the same after the commit, and appends in a new txn go on from the
+	 * committed right edge */
+	assert_int_equal(kv_txn_begin(f->env, 0, &t), 0);
+	assert_int_equal(kv_table_open(t, "a", 0, &a), 0);
+	for (i = 2000; i < 2100; i++, na++) {
+		kv_val val = { vb, aval(vb, 'a', i) };
+		assert_int_equal(kv_put(t, a, akey(kb, 'a', i), val, KV_APPEND),
+		                 0);
+		ha[na] = i;
+	}
+	assert_int_equal(kv_txn_commit(t), 0);
+	assert_int_equal(kv_txn_begin(f->env, KV_TXN_RDONLY, &t), 0);
+	assert_int_equal(kv_table_open(t, "a", 0, &a), 0);
+	assert_int_equal(kv_table_open(t, "b", 0, &b), 0);
+	expect_run(t, a, 'a', ha, na);
+	expect_run(t, b, 'b', hb, nb);
+	kv_txn_abort(t);
+	check_clean(f->env);
+}
+
 /*
  * Regression: with node keys clamped to their page, the separator of a
  * leaf split was computed from nodes gathered outside the page, and every
@@ -307,6 +459,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_append_fills_pages, setup,
 		                                teardown),
+		cmocka_unit_test_setup_teardown(test_append_runs_interleaved,
+		                                setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lookup_after_first_split,
 		                                setup, teardown),
 		cmocka_unit_test_setup_teardown(test_big_keys_and_overflow,
