@@ -1061,6 +1061,16 @@ static int descend_edge(struct cur *c, int l, bool right)
 		if (rc != 0)
 			return rc;
 		c->pg[l + 1] = child;
+		/* A walk to the right (a scan, a copy) reads the next leaf
+		 * after this one: ask for its header now, so that the
+		 * memory and TLB misses of reaching it overlap this leaf's
+		 * reads. */
+		if (!right && c->idx[l] + 1 < n) {
+			const uint8_t *nx = page_get(
+			        c->txn, branch_child(p, c->idx[l] + 1, NULL));
+			if (nx)
+				__builtin_prefetch(nx + PH_TYPE);
+		}
 		l++;
 		c->idx[l] = right ? page_nkeys(c->pp[l]) - 1 : 0;
 		if (is_leaf(c->pp[l]) && right)
