@@ -90,6 +90,7 @@ int os_lock_find(int fd, off_t start, off_t len, off_t *at, off_t *n);
 bool os_fs_readonly(int fd);
 int os_file_size(int fd, uint64_t *size);
 int os_fsync_dir(const char *path);
+void os_writeback(int fd, uint64_t off, uint64_t len);
 
 /* ---- state.c: tree descriptors and committed state -------------------- */
 
@@ -389,8 +390,10 @@ struct kv_txn {
 	bool write_early; /* a private build (copy.c): see pager_spill */
 	uint64_t spill[WRITE_MAX_PAGES]; /* final pages to write early */
 	unsigned nspill;
-	bool checkpoint; /* commit even when nothing changed */
-	bool no_log_run; /* a checkpoint that adds no log run (copies) */
+	uint64_t wb_lo, wb_hi; /* pages written early, not yet handed to
+	                        * writeback (pager_spill) */
+	bool checkpoint;       /* commit even when nothing changed */
+	bool no_log_run;       /* a checkpoint that adds no log run (copies) */
 	struct kv_snapshot_info self; /* snapshot txns: the snapshot read */
 };
 

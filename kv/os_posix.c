@@ -213,3 +213,20 @@ int os_fsync_dir(const char *path)
 	close(fd);
 	return rc;
 }
+
+/*
+ * Start writing back [off, off + len) without waiting for it: a hint for a
+ * long write whose sync comes at the end.  Failures are ignored; the sync
+ * that follows reports any error.
+ */
+void os_writeback(int fd, uint64_t off, uint64_t len)
+{
+#ifdef SYNC_FILE_RANGE_WRITE
+	(void)sync_file_range(fd, (off_t)off, (off_t)len,
+	                      SYNC_FILE_RANGE_WRITE);
+#else
+	(void)fd;
+	(void)off;
+	(void)len;
+#endif
+}
