@@ -737,7 +737,7 @@ static bool rightmost(const struct cur *c)
  * since, that leaf is still the dirty right edge (as a cursor's path stays
  * valid, cursor.c), so the put needs neither a descent nor a touch of the
  * path: only the order check and the insert.  1 when the node does not fit
- * there, for bt_put to split.
+ * there (bt_put splits) or the key is out of order (bt_put says why).
  */
 static int put_append_leaf(kv_txn *txn, struct tree *t, kv_val key, kv_val val)
 {
@@ -747,11 +747,11 @@ static int put_append_leaf(kv_txn *txn, struct tree *t, kv_val key, kv_val val)
 	             (LN_HDR + key.len + val.len <= KV_MAX_NODE ? val.len
 	                                                        : LN_BIGREF);
 
-	if (n == 0 || PH_SIZE + 2u * n + 2 + len > get32(p + PH_EXTRA))
+	/* a key not above the last: bt_put's own checks give its error
+	 * (KV_EEXIST before KV_EORDER) */
+	if (n == 0 || PH_SIZE + 2u * n + 2 + len > get32(p + PH_EXTRA) ||
+	    key_cmp(node_key(p, node_at(p, n - 1)), key) >= 0)
 		return 1;
-	if (key_cmp(node_key(p, node_at(p, n - 1)), key) >= 0)
-		return kv_set_err(KV_EORDER, "KV_APPEND: key is not above the "
-		                             "last key");
 	rc = make_leaf_node(txn, t, key, val, node, &len);
 	if (rc != 0)
 		return rc;
@@ -1066,10 +1066,14 @@ static int descend_edge(struct cur *c, int l, bool right)
 		 * memory and TLB misses of reaching it overlap this leaf's
 		 * reads. */
 		if (!right && c->idx[l] + 1 < n) {
-			const uint8_t *nx = page_get(
-			        c->txn, branch_child(p, c->idx[l] + 1, NULL));
-			if (nx)
-				__builtin_prefetch(nx + PH_TYPE);
+			uint64_t nx = branch_child(p, c->idx[l] + 1, NULL);
+			/* in range, as page_get wants it: a bad number is
+			 * reported when the walk gets there, not here */
+			const uint8_t *np = nx >= 2 && nx < c->txn->st.next_pgno
+			                            ? page_get(c->txn, nx)
+			                            : NULL;
+			if (np)
+				__builtin_prefetch(np + PH_TYPE);
 		}
 		l++;
 		c->idx[l] = right ? page_nkeys(c->pp[l]) - 1 : 0;

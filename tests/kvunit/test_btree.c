@@ -131,8 +131,10 @@ static void expect_run(kv_txn *t, kv_table *tb, char table, const int *have,
  * ended in, as long as no tree changed since.  Everything that changes a
  * tree in between must send the next append down the tree again: appends
  * to another table, a plain put, a delete of the last key (which can merge
- * the leaf away), and an append whose value needs overflow pages.  Out of
- * order appends are refused there as well, with nothing changed.
+ * the leaf away).  An append whose value needs overflow pages goes on in
+ * the same leaf.  Out of order appends are refused there as well, with
+ * nothing changed, and with the error an append without the shortcut
+ * gets: KV_EEXIST for the last key under KV_NOOVERWRITE, else KV_EORDER.
  */
 static void test_append_runs_interleaved(void **state)
 {
@@ -179,6 +181,9 @@ static void test_append_runs_interleaved(void **state)
 			assert_int_equal(kv_put(t, a, akey(kb, 'a', i - 1), x,
 			                        KV_APPEND),
 			                 KV_EORDER);
+			assert_int_equal(kv_put(t, a, akey(kb, 'a', i), x,
+			                        KV_APPEND | KV_NOOVERWRITE),
+			                 KV_EEXIST);
 		}
 		if (i % 113 == 0) { /* delete the last key, append it again */
 			assert_int_equal(kv_del(t, a, akey(kb, 'a', i)), 0);
