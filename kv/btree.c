@@ -1066,12 +1066,9 @@ static int descend_edge(struct cur *c, int l, bool right)
 		 * memory and TLB misses of reaching it overlap this leaf's
 		 * reads. */
 		if (!right && c->idx[l] + 1 < n) {
-			uint64_t nx = branch_child(p, c->idx[l] + 1, NULL);
-			/* in range, as page_get wants it: a bad number is
-			 * reported when the walk gets there, not here */
-			const uint8_t *np = nx >= 2 && nx < c->txn->st.next_pgno
-			                            ? page_get(c->txn, nx)
-			                            : NULL;
+			/* a bad number is reported when the walk gets there */
+			const uint8_t *np = page_peek(
+			        c->txn, branch_child(p, c->idx[l] + 1, NULL));
 			if (np)
 				__builtin_prefetch(np + PH_TYPE);
 		}

@@ -400,6 +400,8 @@ struct kv_txn {
 /* Page access: a pointer to page pgno for reading, or NULL with
  * KV_ECORRUPT set when pgno is outside the committed file. */
 const uint8_t *page_get(kv_txn *txn, uint64_t pgno);
+/* page_get without reporting a number out of range (NULL): for hints */
+const uint8_t *page_peek(kv_txn *txn, uint64_t pgno);
 /* Make page pgno writable in this txn (copy-on-write).  On success *out is
  * the writable copy and *newpg its (maybe new) number. */
 int page_touch(kv_txn *txn, uint64_t pgno, uint64_t *newpg, uint8_t **out);

@@ -217,7 +217,8 @@ int os_fsync_dir(const char *path)
 /*
  * Start writing back [off, off + len) without waiting for it: a hint for a
  * long write whose sync comes at the end.  Failures are ignored; the sync
- * that follows reports any error.
+ * that follows reports any error.  Not through struct kv_io: it changes
+ * nothing in the file, and what a kv_io wrote is the file's either way.
  */
 void os_writeback(int fd, uint64_t off, uint64_t len)
 {

@@ -388,18 +388,25 @@ bool page_is_dirty(const kv_txn *txn, uint64_t pgno)
 	return !txn->rdonly && dirty_find(&txn->dirty, pgno) != NULL;
 }
 
-const uint8_t *page_get(kv_txn *txn, uint64_t pgno)
+const uint8_t *page_peek(kv_txn *txn, uint64_t pgno)
 {
 	if (!txn->rdonly && txn->dirty.used) {
 		uint8_t *b = dirty_buf(&txn->dirty, pgno);
 		if (b)
 			return b;
 	}
-	if (pgno < 2 || pgno >= txn->st.next_pgno) {
-		KV_CORRUPT(pgno, "page number out of range");
+	if (pgno < 2 || pgno >= txn->st.next_pgno)
 		return NULL;
-	}
 	return txn->map + pgno * KV_PAGE_SIZE;
+}
+
+const uint8_t *page_get(kv_txn *txn, uint64_t pgno)
+{
+	const uint8_t *p = page_peek(txn, pgno);
+
+	if (p == NULL)
+		KV_CORRUPT(pgno, "page number out of range");
+	return p;
 }
 
 /* ---- allocation ------------------------------------------------------- */
