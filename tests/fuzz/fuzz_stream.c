@@ -18,6 +18,8 @@
 #include "stream.h"
 
 #define MAX_KEEP (1u << 20) /* records kept for the rewrite */
+/* a kept record: type, table, klen, vlen, then key and value */
+#define KEPT_HDR (2 + 2 * sizeof(size_t))
 
 struct kept {
 	unsigned char *b;
@@ -26,7 +28,7 @@ struct kept {
 
 static void keep(struct kept *k, const struct stream_record *rec)
 {
-	size_t need = k->len + 16 + rec->klen + rec->vlen;
+	size_t need = k->len + KEPT_HDR + rec->klen + rec->vlen;
 
 	FUZZ_ASSERT(need <= 4 * (size_t)MAX_KEEP); /* input <= MAX_KEEP */
 	if (need > k->cap) {
@@ -39,10 +41,10 @@ static void keep(struct kept *k, const struct stream_record *rec)
 	p[1] = (unsigned char)rec->table;
 	memcpy(p + 2, &rec->klen, sizeof(size_t));
 	memcpy(p + 2 + sizeof(size_t), &rec->vlen, sizeof(size_t));
-	p += 2 + 2 * sizeof(size_t);
+	p += KEPT_HDR;
 	memcpy(p, rec->key, rec->klen);
 	memcpy(p + rec->klen, rec->val, rec->vlen);
-	k->len += 2 + 2 * sizeof(size_t) + rec->klen + rec->vlen;
+	k->len += KEPT_HDR + rec->klen + rec->vlen;
 }
 
 /* Write header and kept records again; compare with the input. */
@@ -61,10 +63,10 @@ static void rewrite(const struct stream_header *h, const struct kept *k,
 
 		memcpy(&klen, p + 2, sizeof(size_t));
 		memcpy(&vlen, p + 2 + sizeof(size_t), sizeof(size_t));
-		p += 2 + 2 * sizeof(size_t);
+		p += KEPT_HDR;
 		FUZZ_ASSERT(stream_write_record(&w, k->b[off], k->b[off + 1], p,
 		                                klen, p + klen, vlen) == 0);
-		off += 2 + 2 * sizeof(size_t) + klen + vlen;
+		off += KEPT_HDR + klen + vlen;
 	}
 	FUZZ_ASSERT(stream_write_end(&w) == 0);
 	FUZZ_ASSERT((size_t)lseek(fileno(f), 0, SEEK_END) == size);
