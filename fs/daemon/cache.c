@@ -47,6 +47,7 @@
 
 #include "clock.h"
 #include "daemon.h"
+#include "loop.h"
 #include "store.h"
 
 /* The content of in changed (or a save was refused): the kernel's cached
@@ -182,8 +183,9 @@ int move_from_readers(struct fs *fs, struct fs_inode *in)
 	struct stx s;
 	int rc;
 
+	loop_may_wait(); /* a rename may hold the tree lock across a sync */
 	pthread_mutex_lock(&tree_lock);
-	rc = stx_begin(fs->env, true, &s);
+	rc = wtx_begin(fs, &s);
 	if (rc != 0) {
 		pthread_mutex_unlock(&tree_lock);
 		return rc;
@@ -264,6 +266,7 @@ static void wait_kclean(struct fs_inode *in)
 		itab_unlock();
 		if (!wait || clock_mono_ns() > until)
 			return;
+		loop_may_wait(); /* the RELEASE may be the next request */
 		nanosleep(&nap, NULL);
 	}
 }
@@ -293,6 +296,7 @@ int handle_pick_version(struct fs *fs, struct fs_handle *h,
 		itab_lock();
 		while (in->cache.committing) {
 			itab_unlock();
+			loop_may_wait();
 			sched_yield();
 			itab_lock();
 		}
@@ -360,7 +364,8 @@ int handle_pick_version(struct fs *fs, struct fs_handle *h,
  * rest of the last page.  A failure only means the reads come as READs.
  * Until it is done no other open reads through the cache (in->cache.filling):
  * the kernel holds a page locked during a READ, and a store waiting on it
- * in every handler thread would leave none to answer the READ.
+ * in every handler thread, or in the one reading requests (loop.c), would
+ * leave none to answer the READ.
  */
 void fill_done(struct fs_inode *in)
 {
@@ -375,7 +380,12 @@ void prefill(struct fs *fs, struct fs_handle *h)
 	struct stx s;
 	kv_val v;
 
-	pthread_mutex_lock(&tree_lock); /* the path must hold its content */
+	/* the path must hold its content; a rename holds the lock across
+	 * its commit */
+	if (pthread_mutex_trylock(&tree_lock) != 0) {
+		loop_may_wait();
+		pthread_mutex_lock(&tree_lock);
+	}
 	if (stx_begin(fs->env, false, &s) == 0) {
 		if (handle_content(&s, h, false, &v) == 0) {
 			bv.buf[0].mem = (void *)v.data;

@@ -136,6 +136,8 @@ extern atomic_uint path_seq;
 /* Read the node of path in a fresh read transaction. */
 int read_node(struct fs *fs, const char *path, struct node *n);
 /* Commit a write transaction with the daemon's close durability. */
+/* A write transaction on fs's store (stx_begin's, minding the loop). */
+int wtx_begin(struct fs *fs, struct stx *s);
 int commit_close(struct fs *fs, struct stx *s, bool durable);
 /* The path of name inside folder parent, into path (SV_PATH_MAX + 1). */
 int child_path(fuse_ino_t parent, const char *name, char *path);

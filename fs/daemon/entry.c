@@ -101,7 +101,7 @@ static int truncate_path(struct fs *fs, fuse_req_t req, struct fs_inode *in,
 	int rc;
 
 	wbuf_init(&b);
-	rc = stx_begin(fs->env, true, &s);
+	rc = wtx_begin(fs, &s);
 	if (rc != 0)
 		return rc;
 	if (in) {
@@ -185,7 +185,7 @@ static int set_meta(struct fs *fs, fuse_req_t req, fuse_ino_t ino,
 	struct stx s;
 	int rc;
 
-	rc = stx_begin(fs->env, true, &s);
+	rc = wtx_begin(fs, &s);
 	if (rc != 0)
 		return rc;
 	rc = itab_path(ino, &path, NULL);
@@ -812,7 +812,7 @@ static int do_rename(struct fs *fs, fuse_ino_t parent, const char *name,
 		if (flags & RENAME_EXCHANGE)
 			commit_open_writes(fs, to);
 	}
-	rc = stx_begin(fs->env, true, &s);
+	rc = wtx_begin(fs, &s);
 	if (rc != 0)
 		return rc;
 	rc = rename_paths(parent, name, newparent, newname, from, to);

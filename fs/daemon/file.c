@@ -46,11 +46,15 @@
 
 #include "clock.h"
 #include "daemon.h"
+#include "loop.h"
 #include "refs.h"
 #include "store.h"
 #include "yaml_check.h"
 
 /* ---- commits of file content ------------------------------------------ */
+
+/* Larger content is validated off the request loop's reading thread. */
+#define QUICK_SAVE_MAX (64u * 1024)
 
 /* Make buf the content cur followed by what the handle appended to the
  * base_len bytes it loaded. */
@@ -131,7 +135,7 @@ static int save_precheck(struct fs *fs, struct fs_handle *h, char **pre,
 static int save_begin(struct fs *fs, struct fs_handle *h, struct stx *s,
                       char **path, struct node *n)
 {
-	int rc = stx_begin(fs->env, true, s);
+	int rc = wtx_begin(fs, s);
 
 	if (rc != 0)
 		return rc;
@@ -203,6 +207,8 @@ static int save_put(struct fs_handle *h, struct stx *s, const char *path,
 		node_release(n);
 		return rc;
 	}
+	if (old.len > QUICK_SAVE_MAX)
+		loop_may_wait(); /* copied for readers and history */
 	*same = old.len == h->buf.len &&
 	        (old.len == 0 || memcmp(old.data, h->buf.data, old.len) == 0);
 	if (!*same) {
@@ -276,6 +282,8 @@ int handle_commit(struct fs *fs, struct fs_handle *h, bool durable,
 
 	if (h->too_big)
 		return save_too_big(fs, h, why);
+	if (h->buf.len > QUICK_SAVE_MAX)
+		loop_may_wait(); /* its validation takes a while */
 	ref_set_init(&rs, NULL, 0);
 	rc = save_precheck(fs, h, &pre, &type, &prerc, msg, sizeof(msg), &rs);
 	if (rc == 0)
@@ -286,6 +294,8 @@ int handle_commit(struct fs *fs, struct fs_handle *h, bool durable,
 		return rc > 0 ? 0 : rc;
 	}
 	rc = save_rebase(h, &s, path, &n, &rebased);
+	if (rebased && h->buf.len > QUICK_SAVE_MAX)
+		loop_may_wait(); /* validated again below */
 	if (rc != 0) {
 		free(pre);
 		goto fail_node;
@@ -349,8 +359,10 @@ int handle_load(struct fs *fs, struct fs_handle *h)
 	for (;;) {
 		unsigned seq;
 
-		while ((seq = atomic_load(&path_seq)) & 1u)
+		while ((seq = atomic_load(&path_seq)) & 1u) {
+			loop_may_wait(); /* a rename is committing */
 			sched_yield();
+		}
 		rc = stx_begin(fs->env, false, &s);
 		if (rc != 0)
 			return rc;
@@ -406,6 +418,17 @@ void handle_note_writer(struct fs *fs, fuse_req_t req, struct fs_handle *h)
 }
 
 /* ---- open, read, write, flush, release ---------------------------------- */
+
+/* Take h's lock, which a commit through h holds across its validation and
+ * perhaps the disk: the request loop goes on without this thread while it
+ * waits (loop.c). */
+static void lock_handle(struct fs_handle *h)
+{
+	if (pthread_mutex_trylock(&h->lock) != 0) {
+		loop_may_wait();
+		pthread_mutex_lock(&h->lock);
+	}
+}
 
 /*
  * Open an inode detached since the kernel looked it up: a read-only open
@@ -573,7 +596,7 @@ static int do_read(struct fs *fs, fuse_req_t req, struct fs_handle *h,
 	int rc;
 
 	if (h->writable) {
-		pthread_mutex_lock(&h->lock);
+		lock_handle(h);
 		if (h->loaded) {
 			reply_slice(req, h->buf.data, h->buf.len, size, off);
 			pthread_mutex_unlock(&h->lock);
@@ -628,7 +651,7 @@ static int do_write(struct fs *fs, fuse_req_t req, struct fs_handle *h,
 		limit = size_limit(fs, path, type);
 		free(path);
 	}
-	pthread_mutex_lock(&h->lock);
+	lock_handle(h);
 	rc = handle_load(fs, h);
 	if (rc == 0 && (h->flags & O_APPEND))
 		off = (off_t)h->buf.len;
@@ -667,7 +690,7 @@ static int do_flush(struct fs *fs, struct fs_handle *h)
 {
 	int rc = 0;
 
-	pthread_mutex_lock(&h->lock);
+	lock_handle(h);
 	if (h->written)
 		rc = handle_commit(fs, h, false, "close");
 	atomic_store(&h->closed, !h->pending);
@@ -710,7 +733,7 @@ void fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
  * handle. */
 static void do_release(struct fs *fs, struct fs_handle *h)
 {
-	pthread_mutex_lock(&h->lock);
+	lock_handle(h);
 	if (h->pending)
 		(void)handle_commit(fs, h, false, "release");
 	atomic_store(&h->shown_size, -1LL);

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "fs.h"
+#include "loop.h"
 #include "store.h"
 
 #define COMMIT_INTERVAL_MAX 86400000ul
@@ -127,7 +128,6 @@ static int detach_stdio(void)
 static int serve(struct fs *fs, const char *mountpoint, struct fuse_args *args,
                  int status_fd)
 {
-	struct fuse_loop_config *loop = NULL;
 	int rc, ret = 1;
 
 	if (mount_open_db(fs->db_path, &fs->env) != 0)
@@ -161,14 +161,9 @@ static int serve(struct fs *fs, const char *mountpoint, struct fuse_args *args,
 		(void)detach_stdio();
 	}
 	fs_log(LOG_INFO, "serving %s at %s", fs->db_path, mountpoint);
-	loop = fuse_loop_cfg_create();
-	if (loop == NULL) {
-		rc = fuse_session_loop(fs->se);
-	} else {
-		fuse_loop_cfg_set_max_threads(loop, 16);
-		rc = fuse_session_loop_mt(fs->se, loop);
-		fuse_loop_cfg_destroy(loop);
-	}
+	rc = loop_serve(fs->se, 16);
+	if (rc < 0)
+		fs_log(LOG_ERR, "reading requests: %s", strerror(-rc));
 	ret = rc < 0 ? 1 : 0;
 	fs_log(LOG_INFO, "unmounting %s", mountpoint);
 out_unmount:

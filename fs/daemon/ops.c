@@ -14,6 +14,7 @@
 #include <syslog.h>
 
 #include "daemon.h"
+#include "loop.h"
 #include "fs.h"
 #include "inode.h"
 #include "pathmap.h"
@@ -62,12 +63,31 @@ int read_node(struct fs *fs, const char *path, struct node *n)
 }
 
 /* Commit a write transaction with the daemon's close durability. */
+/*
+ * Begin a write transaction.  Another writer may hold the engine's lock
+ * across a sync (a durable commit, the commit timer): the request loop
+ * goes on without this thread meanwhile (loop.c).
+ */
+int wtx_begin(struct fs *fs, struct stx *s)
+{
+	int rc = stx_try_begin(fs->env, s);
+
+	if (rc != -EBUSY)
+		return rc;
+	loop_may_wait();
+	return stx_begin(fs->env, true, s);
+}
+
 int commit_close(struct fs *fs, struct stx *s, bool durable)
 {
 	enum kv_durability d = durable || fs->cfg.commit_interval == 0
 	                               ? KV_DURABLE_IMMEDIATE
 	                               : KV_DURABLE_NONE;
-	int rc = stx_commit(s, d);
+	int rc;
+
+	if (d == KV_DURABLE_IMMEDIATE)
+		loop_may_wait(); /* on the disk */
+	rc = stx_commit(s, d);
 
 	if (rc == 0 && d == KV_DURABLE_NONE)
 		commit_timer_note();
@@ -94,7 +114,7 @@ int child_path(fuse_ino_t parent, const char *name, char *path)
 int begin_at(struct fs *fs, fuse_ino_t parent, const char *name, struct stx *s,
              char *path)
 {
-	int rc = stx_begin(fs->env, true, s);
+	int rc = wtx_begin(fs, s);
 
 	if (rc == 0) {
 		rc = child_path(parent, name, path);

@@ -45,7 +45,7 @@ static int snap_commit(struct fs *fs, const char *a, const char *b,
                        int (*op)(kv_txn *txn, const char *a, const char *b))
 {
 	struct stx s;
-	int rc = stx_begin(fs->env, true, &s);
+	int rc = wtx_begin(fs, &s);
 
 	if (rc != 0)
 		return rc;

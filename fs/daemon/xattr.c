@@ -242,7 +242,7 @@ static int change_xattr(struct fs *fs, fuse_ino_t ino, const char *name,
 		return -EOPNOTSUPP;
 	if (strncmp(name, XA_PREFIX, strlen(XA_PREFIX)) == 0)
 		return -EPERM;
-	rc = stx_begin(fs->env, true, &s);
+	rc = wtx_begin(fs, &s);
 	if (rc != 0)
 		return rc;
 	rc = itab_path(ino, &path, NULL);

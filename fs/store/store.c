@@ -73,6 +73,13 @@ int stx_begin(kv_env *env, bool write, struct stx *s)
 	        kv_txn_begin(env, write ? 0 : KV_TXN_RDONLY, &s->txn));
 }
 
+int stx_try_begin(kv_env *env, struct stx *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->write = true;
+	return kv_to_errno(kv_txn_try_begin(env, 0, &s->txn));
+}
+
 int stx_begin_snapshot(kv_env *env, const char *name, struct stx *s)
 {
 	memset(s, 0, sizeof(*s));

@@ -103,6 +103,8 @@ const char *store_table_name(int i);
 int kv_to_errno(int rc);
 
 int stx_begin(kv_env *env, bool write, struct stx *s);
+/* A write transaction if no other writer is at work, else -EBUSY. */
+int stx_try_begin(kv_env *env, struct stx *s);
 /* One of the store's tables (opened once per transaction; created when
  * missing in a write transaction).  -ENOENT in a read transaction on a
  * store that lacks it. */

@@ -1,0 +1,271 @@
+/*
+ * loop: the request loop.
+ *
+ * One thread at a time, the leader, reads requests from the device.  A
+ * request whose handler cannot wait long (a lookup, a getattr, a read, a
+ * read-only open or release, a directory listing: see quick()) is
+ * answered by the leader itself, which then reads the next.  Before any
+ * other request, and before a quick handler waits after all
+ * (loop_may_wait()), the leader hands the device to another thread, an
+ * idle one or a new one, up to max_threads, and goes on as a plain
+ * worker; when it is done it leads again if nobody does, or waits to.
+ *
+ * Why not libfuse's multi-threaded loop: there every thread sits in
+ * read() on the device, and the kernel wakes the one that has waited
+ * longest, so the requests of one process (open, release, open, ...,
+ * what `grep -r` sends) each go to another thread, on another CPU, and
+ * a release and the next open run side by side.  A single thread serves
+ * those faster (doc/benchmarks.md §2), but would leave every request
+ * behind one durable commit waiting on the disk, and could deadlock:
+ * some handlers wait for a request (a writer's RELEASE) or for a page a
+ * READ holds.  Here those go to their own thread, and the leader stays
+ * free.
+ *
+ * Shutdown follows libfuse's loop: the session ends on unmount (the read
+ * returns ENODEV) or on a signal (fuse_session_exit() from its handler);
+ * the thread that sees it wakes serve's caller, which stops the others.
+ * Threads take cancellation only while reading the device.
+ */
+#define FUSE_USE_VERSION 312
+#include "loop.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fuse.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+
+#include "daemon.h"
+
+#define LOOP_THREADS_MAX 64
+
+struct worker {
+	pthread_t tid;
+	struct fuse_buf buf;
+};
+
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond; /* a follower may lead: !leader or stop */
+	struct fuse_session *se;
+	struct worker w[LOOP_THREADS_MAX];
+	unsigned max, nthreads; /* started; never more than max */
+	unsigned idle;          /* waiting on cond */
+	bool leader;            /* some thread reads the device */
+	bool stop;
+	int error;
+	sem_t done; /* posted by a thread that saw the end */
+} lp = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.cond = PTHREAD_COND_INITIALIZER,
+};
+
+static _Thread_local bool leading;
+
+/* May the handler of the request in b run on the leader?  Only those
+ * that take no lock a commit holds across the disk, and wait on nothing
+ * else but briefly (the others call loop_may_wait() before they do). */
+static bool quick(const struct fuse_buf *b, size_t len)
+{
+	const struct fuse_in_header *in = b->mem;
+	size_t arg = sizeof(*in);
+	uint32_t flags;
+
+	if ((b->flags & FUSE_BUF_IS_FD) || len < arg)
+		return false;
+	switch (in->opcode) {
+	case FUSE_LOOKUP:
+	case FUSE_FORGET:
+	case FUSE_BATCH_FORGET:
+	case FUSE_GETATTR:
+	case FUSE_READLINK:
+	case FUSE_STATFS:
+	case FUSE_GETXATTR:
+	case FUSE_LISTXATTR:
+	case FUSE_ACCESS:
+	case FUSE_OPENDIR:
+	case FUSE_READDIR:
+	case FUSE_READDIRPLUS:
+	case FUSE_RELEASEDIR:
+	case FUSE_INTERRUPT:
+	case FUSE_READ:
+	/* the content commits of creates and saves: non-durable, and
+	 * their waits hand over (wtx_begin, commit_close, lock_handle) */
+	case FUSE_CREATE:
+	case FUSE_WRITE:
+	case FUSE_FLUSH:
+	case FUSE_RELEASE:
+		return true;
+	case FUSE_OPEN: /* read-only: no commit, no move away from readers */
+		if (len < arg + sizeof(struct fuse_open_in))
+			return false;
+		memcpy(&flags,
+		       (const char *)b->mem + arg +
+		               offsetof(struct fuse_open_in, flags),
+		       sizeof(flags));
+		return (flags & O_ACCMODE) == O_RDONLY && !(flags & O_TRUNC);
+	default:
+		return false;
+	}
+}
+
+static void *work(void *arg);
+
+/* With the lock held: start one more thread, if there may be one. */
+static void spawn_locked(void)
+{
+	struct worker *w;
+
+	if (lp.nthreads >= lp.max || lp.stop)
+		return;
+	w = &lp.w[lp.nthreads];
+	memset(&w->buf, 0, sizeof(w->buf));
+	if (pthread_create(&w->tid, NULL, work, w) != 0) {
+		fs_log(LOG_WARNING, "could not start a request thread");
+		return;
+	}
+	lp.nthreads++;
+}
+
+void loop_may_wait(void)
+{
+	if (!leading)
+		return;
+	leading = false;
+	pthread_mutex_lock(&lp.lock);
+	lp.leader = false;
+	if (lp.idle > 0)
+		pthread_cond_signal(&lp.cond);
+	else
+		spawn_locked(); /* failing that, the next thread done leads */
+	pthread_mutex_unlock(&lp.lock);
+}
+
+/* The session ended (or reading failed: error): stop every thread. */
+static void end(int error)
+{
+	pthread_mutex_lock(&lp.lock);
+	if (error != 0 && lp.error == 0)
+		lp.error = error;
+	lp.stop = true;
+	pthread_cond_broadcast(&lp.cond);
+	pthread_mutex_unlock(&lp.lock);
+	sem_post(&lp.done);
+}
+
+/* Lead: read and answer requests until one goes to another thread (0)
+ * or the session ends (-1). */
+static int lead(struct worker *w)
+{
+	while (leading) {
+		int res;
+
+		if (fuse_session_exited(lp.se)) {
+			end(0);
+			return -1;
+		}
+		pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
+		res = fuse_session_receive_buf(lp.se, &w->buf);
+		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+		if (res == -EINTR || res == -EAGAIN)
+			continue;
+		if (res <= 0) {
+			if (res < 0)
+				fuse_session_exit(lp.se);
+			end(res);
+			return -1;
+		}
+		if (!quick(&w->buf, (size_t)res))
+			loop_may_wait();
+		fuse_session_process_buf(lp.se, &w->buf);
+	}
+	return 0;
+}
+
+static void *work(void *arg)
+{
+	struct worker *w = arg;
+
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+	for (;;) {
+		if (fuse_session_exited(lp.se)) { /* a signal came meanwhile */
+			end(0);
+			break;
+		}
+		pthread_mutex_lock(&lp.lock);
+		while (lp.leader && !lp.stop) {
+			lp.idle++;
+			pthread_cond_wait(&lp.cond, &lp.lock);
+			lp.idle--;
+		}
+		if (lp.stop) {
+			pthread_mutex_unlock(&lp.lock);
+			break;
+		}
+		lp.leader = true;
+		pthread_mutex_unlock(&lp.lock);
+		leading = true;
+		if (lead(w) != 0)
+			break;
+	}
+	leading = false;
+	return NULL;
+}
+
+int loop_serve(struct fuse_session *se, unsigned max_threads)
+{
+	unsigned n;
+
+	if (sem_init(&lp.done, 0, 0) != 0)
+		return -errno;
+	lp.se = se;
+	lp.max = max_threads < 1                  ? 1
+	         : max_threads > LOOP_THREADS_MAX ? LOOP_THREADS_MAX
+	                                          : max_threads;
+	pthread_mutex_lock(&lp.lock);
+	lp.nthreads = lp.idle = 0;
+	lp.leader = lp.stop = false;
+	lp.error = 0;
+	spawn_locked();
+	n = lp.nthreads;
+	pthread_mutex_unlock(&lp.lock);
+	if (n == 0) {
+		sem_destroy(&lp.done);
+		return -EAGAIN;
+	}
+	/* A signal may land here (sem_wait returns EINTR) or on a worker,
+	 * which notices at its next request or read. */
+	for (;;) {
+		struct timespec until;
+		bool stop;
+
+		pthread_mutex_lock(&lp.lock);
+		stop = lp.stop;
+		pthread_mutex_unlock(&lp.lock);
+		if (stop || fuse_session_exited(se))
+			break;
+		/* a signal between the check and the wait leaves the flag
+		 * set and nobody to post: look again within a second */
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 1;
+		(void)sem_timedwait(&lp.done, &until);
+	}
+	end(0);
+	pthread_mutex_lock(&lp.lock);
+	n = lp.nthreads; /* no more start once stop is set */
+	pthread_mutex_unlock(&lp.lock);
+	for (unsigned i = 0; i < n; i++)
+		pthread_cancel(lp.w[i].tid); /* takes only while reading */
+	for (unsigned i = 0; i < n; i++) {
+		pthread_join(lp.w[i].tid, NULL);
+		free(lp.w[i].buf.mem);
+	}
+	sem_destroy(&lp.done);
+	fuse_session_reset(se);
+	return lp.error;
+}

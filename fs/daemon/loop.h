@@ -1,0 +1,21 @@
+/*
+ * loop: the request loop, a leader that reads and answers requests and a
+ * pool of threads that take over when a handler may wait (loop.c).
+ */
+#ifndef CCCFS_LOOP_H
+#define CCCFS_LOOP_H
+
+#include <fuse_lowlevel.h>
+
+/* Serve se's requests with up to max_threads threads until the session
+ * ends (unmount, a signal).  Returns 0, or a negative errno from reading
+ * the device. */
+int loop_serve(struct fuse_session *se, unsigned max_threads);
+
+/* A handler is about to wait (on a lock a commit may hold, on a writer's
+ * RELEASE, on the disk): if its thread is the one reading requests, it
+ * hands that over first, so the requests behind it are answered
+ * meanwhile.  Cheap, and a no-op on any other thread. */
+void loop_may_wait(void);
+
+#endif

@@ -1,0 +1,352 @@
+/*
+ * Unit tests for fs/daemon/loop.c, the request loop, against a fake
+ * kernel: a SOCK_SEQPACKET socket pair, one end handed to libfuse as
+ * /dev/fd/N, the other written and read here one request (one message)
+ * at a time.  The handlers are the test's own: getattr answers at once
+ * and records its thread; mkdir (never quick) and lookup (quick, but calls
+ * loop_may_wait() first) wait on a gate the test opens.
+ */
+#define FUSE_USE_VERSION 312
+#include <errno.h>
+#include <fuse_lowlevel.h>
+#include <linux/fuse.h>
+#include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "loop.h"
+
+#define WAIT_MS 5000 /* for a reply that must come */
+
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool open;        /* the gate */
+	unsigned waiting; /* handlers at the gate */
+	pthread_t getattr_thread;
+	unsigned getattr_threads; /* distinct threads seen, 1 or 2 (more) */
+} g = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, 0, 0, 0 };
+
+static void gate_wait(void)
+{
+	pthread_mutex_lock(&g.lock);
+	g.waiting++;
+	pthread_cond_broadcast(&g.cond);
+	while (!g.open)
+		pthread_cond_wait(&g.cond, &g.lock);
+	g.waiting--;
+	pthread_mutex_unlock(&g.lock);
+}
+
+static void gate_set(bool open)
+{
+	pthread_mutex_lock(&g.lock);
+	g.open = open;
+	pthread_cond_broadcast(&g.cond);
+	pthread_mutex_unlock(&g.lock);
+}
+
+static unsigned gate_waiting(void)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&g.lock);
+	n = g.waiting;
+	pthread_mutex_unlock(&g.lock);
+	return n;
+}
+
+static void t_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct stat st;
+
+	(void)fi;
+	pthread_mutex_lock(&g.lock);
+	if (g.getattr_threads == 0) {
+		g.getattr_thread = pthread_self();
+		g.getattr_threads = 1;
+	} else if (!pthread_equal(g.getattr_thread, pthread_self())) {
+		g.getattr_threads = 2;
+	}
+	pthread_mutex_unlock(&g.lock);
+	memset(&st, 0, sizeof(st));
+	st.st_ino = ino;
+	st.st_mode = S_IFDIR | 0755;
+	st.st_nlink = 2;
+	fuse_reply_attr(req, &st, 1.0);
+}
+
+static void t_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
+                    mode_t mode)
+{
+	(void)parent;
+	(void)name;
+	(void)mode;
+	gate_wait();
+	fuse_reply_err(req, ENOSPC);
+}
+
+static void t_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	(void)parent;
+	(void)name;
+	loop_may_wait();
+	gate_wait();
+	fuse_reply_err(req, ENOENT);
+}
+
+static const struct fuse_lowlevel_ops t_ops = {
+	.getattr = t_getattr,
+	.mkdir = t_mkdir,
+	.lookup = t_lookup,
+};
+
+struct fake {
+	int kfd; /* the kernel's end */
+	struct fuse_session *se;
+	pthread_t loop;
+	int rc; /* loop_serve's */
+	uint64_t unique;
+};
+
+static void *serve(void *arg)
+{
+	struct fake *f = arg;
+
+	f->rc = loop_serve(f->se, 4);
+	return NULL;
+}
+
+static uint64_t send_req(struct fake *f, uint32_t opcode, uint64_t nodeid,
+                         const void *arg, size_t arglen)
+{
+	char msg[512];
+	struct fuse_in_header in;
+
+	assert_true(sizeof(in) + arglen <= sizeof(msg));
+	memset(&in, 0, sizeof(in));
+	in.len = (uint32_t)(sizeof(in) + arglen);
+	in.opcode = opcode;
+	in.unique = ++f->unique;
+	in.nodeid = nodeid;
+	memcpy(msg, &in, sizeof(in));
+	if (arglen)
+		memcpy(msg + sizeof(in), arg, arglen);
+	assert_int_equal(write(f->kfd, msg, in.len), (ssize_t)in.len);
+	return in.unique;
+}
+
+/* The next reply: its unique, with its error in *error.  Fails the test
+ * if none comes within ms. */
+static uint64_t next_reply(struct fake *f, int ms, int *error)
+{
+	struct pollfd p = { .fd = f->kfd, .events = POLLIN };
+	struct fuse_out_header out;
+	char msg[8192];
+	ssize_t n;
+
+	assert_int_equal(poll(&p, 1, ms), 1);
+	n = read(f->kfd, msg, sizeof(msg));
+	assert_true(n >= (ssize_t)sizeof(out));
+	memcpy(&out, msg, sizeof(out));
+	assert_int_equal(out.len, (uint32_t)n);
+	*error = out.error;
+	return out.unique;
+}
+
+static bool no_reply(struct fake *f, int ms)
+{
+	struct pollfd p = { .fd = f->kfd, .events = POLLIN };
+
+	return poll(&p, 1, ms) == 0;
+}
+
+static uint64_t getattr(struct fake *f)
+{
+	struct fuse_getattr_in ga;
+
+	memset(&ga, 0, sizeof(ga));
+	return send_req(f, FUSE_GETATTR, FUSE_ROOT_ID, &ga, sizeof(ga));
+}
+
+static void wait_at_gate(unsigned n)
+{
+	for (int i = 0; i < WAIT_MS && gate_waiting() < n; i++)
+		usleep(1000);
+	assert_int_equal(gate_waiting(), n);
+}
+
+static int setup(void **state)
+{
+	static struct fake f;
+	char *argv[] = { "test-fs-loop", NULL };
+	struct fuse_args args = FUSE_ARGS_INIT(1, argv);
+	struct fuse_init_in init;
+	char dev[32];
+	int sv[2], error;
+
+	memset(&f, 0, sizeof(f));
+	gate_set(false);
+	g.getattr_threads = 0;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+		return -1;
+	f.kfd = sv[0];
+	f.se = fuse_session_new(&args, &t_ops, sizeof(t_ops), NULL);
+	fuse_opt_free_args(&args);
+	if (f.se == NULL)
+		return -1;
+	snprintf(dev, sizeof(dev), "/dev/fd/%d", sv[1]);
+	if (fuse_session_mount(f.se, dev) != 0)
+		return -1;
+	if (pthread_create(&f.loop, NULL, serve, &f) != 0)
+		return -1;
+	memset(&init, 0, sizeof(init));
+	init.major = FUSE_KERNEL_VERSION;
+	init.minor = 31;
+	init.max_readahead = 65536;
+	send_req(&f, FUSE_INIT, 0, &init, sizeof(init));
+	if (next_reply(&f, WAIT_MS, &error) != f.unique || error != 0)
+		return -1;
+	*state = &f;
+	return 0;
+}
+
+/* The kernel's end shuts down: the loop reads a short message, ends with
+ * -EIO and stops all its threads. */
+static int teardown(void **state)
+{
+	struct fake *f = *state;
+
+	gate_set(true);
+	/* EOF for the loop's reads, whatever is left unread; replies
+	 * still go through until the join */
+	shutdown(f->kfd, SHUT_WR);
+	pthread_join(f->loop, NULL);
+	close(f->kfd);
+	fuse_session_unmount(f->se);
+	fuse_session_destroy(f->se);
+	return f->rc == -EIO ? 0 : -1;
+}
+
+/* A request whose handler waits (mkdir: not quick) goes to its own
+ * thread: the getattr sent after it is answered first. */
+static void test_slow_request_does_not_block(void **state)
+{
+	struct fake *f = *state;
+	uint64_t mk, ga;
+	int error;
+	struct {
+		struct fuse_mkdir_in in;
+		char name[2];
+	} mkdir;
+
+	memset(&mkdir, 0, sizeof(mkdir));
+	mkdir.in.mode = 0755;
+	mkdir.name[0] = 'd';
+	mk = send_req(f, FUSE_MKDIR, FUSE_ROOT_ID, &mkdir, sizeof(mkdir));
+	wait_at_gate(1);
+	ga = getattr(f);
+	assert_int_equal(next_reply(f, WAIT_MS, &error), ga);
+	assert_int_equal(error, 0);
+	assert_true(no_reply(f, 50)); /* mkdir still waits */
+	gate_set(true);
+	assert_int_equal(next_reply(f, WAIT_MS, &error), mk);
+	assert_int_equal(error, -ENOSPC);
+}
+
+/* A quick request whose handler is about to wait says so first
+ * (loop_may_wait): the requests behind it are answered meanwhile, two
+ * of them waiting at once. */
+static void test_quick_handler_hands_over(void **state)
+{
+	struct fake *f = *state;
+	uint64_t l1, l2, ga;
+	int error;
+
+	l1 = send_req(f, FUSE_LOOKUP, FUSE_ROOT_ID, "a", 2);
+	wait_at_gate(1);
+	l2 = send_req(f, FUSE_LOOKUP, FUSE_ROOT_ID, "b", 2);
+	wait_at_gate(2);
+	ga = getattr(f);
+	assert_int_equal(next_reply(f, WAIT_MS, &error), ga);
+	gate_set(true);
+	for (int i = 0; i < 2; i++) {
+		uint64_t u = next_reply(f, WAIT_MS, &error);
+
+		assert_true(u == l1 || u == l2);
+		assert_int_equal(error, -ENOENT);
+	}
+}
+
+/* One caller's quick requests, one after the other, are all answered by
+ * the same thread, even after others were started. */
+static void test_quick_requests_stay_on_one_thread(void **state)
+{
+	struct fake *f = *state;
+	unsigned threads;
+	int error;
+
+	test_slow_request_does_not_block(state); /* start a second thread */
+	pthread_mutex_lock(&g.lock);
+	g.getattr_threads = 0;
+	pthread_mutex_unlock(&g.lock);
+	for (int i = 0; i < 200; i++) {
+		uint64_t ga = getattr(f);
+
+		assert_int_equal(next_reply(f, WAIT_MS, &error), ga);
+		assert_int_equal(error, 0);
+	}
+	pthread_mutex_lock(&g.lock);
+	threads = g.getattr_threads;
+	pthread_mutex_unlock(&g.lock);
+	assert_int_equal(threads, 1);
+}
+
+/* fuse_session_exit (what the signal handler calls) ends the loop when
+ * the next request wakes it, with 0. */
+static void test_exit_ends_loop(void **state)
+{
+	struct fake *f = *state;
+
+	fuse_session_exit(f->se);
+	{
+		struct fuse_forget_in fg = { .nlookup = 1 };
+
+		/* wakes the leader; never answered, whichever thread sees
+		 * the end first (the restarted loop may read it) */
+		send_req(f, FUSE_FORGET, 2, &fg, sizeof(fg));
+	}
+	pthread_join(f->loop, NULL);
+	assert_int_equal(f->rc, 0);
+	/* teardown joins again: start a loop that ends at the shutdown */
+	fuse_session_reset(f->se);
+	assert_int_equal(pthread_create(&f->loop, NULL, serve, f), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(
+		        test_slow_request_does_not_block, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_quick_handler_hands_over,
+		                                setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		        test_quick_requests_stay_on_one_thread, setup,
+		        teardown),
+		cmocka_unit_test_setup_teardown(test_exit_ends_loop, setup,
+		                                teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
