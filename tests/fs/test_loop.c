@@ -180,6 +180,19 @@ static uint64_t getattr(struct fake *f)
 	return send_req(f, FUSE_GETATTR, FUSE_ROOT_ID, &ga, sizeof(ga));
 }
 
+static uint64_t send_mkdir(struct fake *f)
+{
+	struct {
+		struct fuse_mkdir_in in;
+		char name[2];
+	} mk;
+
+	memset(&mk, 0, sizeof(mk));
+	mk.in.mode = 0755;
+	mk.name[0] = 'd';
+	return send_req(f, FUSE_MKDIR, FUSE_ROOT_ID, &mk, sizeof(mk));
+}
+
 static void wait_at_gate(unsigned n)
 {
 	for (int i = 0; i < WAIT_MS && gate_waiting() < n; i++)
@@ -246,15 +259,7 @@ static void test_slow_request_does_not_block(void **state)
 	struct fake *f = *state;
 	uint64_t mk, ga;
 	int error;
-	struct {
-		struct fuse_mkdir_in in;
-		char name[2];
-	} mkdir;
-
-	memset(&mkdir, 0, sizeof(mkdir));
-	mkdir.in.mode = 0755;
-	mkdir.name[0] = 'd';
-	mk = send_req(f, FUSE_MKDIR, FUSE_ROOT_ID, &mkdir, sizeof(mkdir));
+	mk = send_mkdir(f);
 	wait_at_gate(1);
 	ga = getattr(f);
 	assert_int_equal(next_reply(f, WAIT_MS, &error), ga);
@@ -313,6 +318,41 @@ static void test_quick_requests_stay_on_one_thread(void **state)
 	assert_int_equal(threads, 1);
 }
 
+/* With every thread (4) waiting in a handler nobody reads: the next
+ * request waits, and is answered once a thread is free again, which
+ * then leads. */
+static void test_all_threads_busy(void **state)
+{
+	struct fake *f = *state;
+	uint64_t mk[4], ga;
+	bool seen[4] = { false };
+	bool ga_seen = false;
+	int error;
+	for (unsigned i = 0; i < 4; i++) {
+		mk[i] = send_mkdir(f);
+		wait_at_gate(i + 1);
+	}
+	ga = getattr(f);
+	assert_true(no_reply(f, 100));
+	gate_set(true);
+	for (int i = 0; i < 5; i++) {
+		uint64_t u = next_reply(f, WAIT_MS, &error);
+
+		if (u == ga) {
+			ga_seen = true;
+			continue;
+		}
+		for (unsigned j = 0; j < 4; j++)
+			if (u == mk[j])
+				seen[j] = true;
+	}
+	assert_true(ga_seen);
+	for (unsigned j = 0; j < 4; j++)
+		assert_true(seen[j]);
+	ga = getattr(f); /* and the loop goes on */
+	assert_int_equal(next_reply(f, WAIT_MS, &error), ga);
+}
+
 /* fuse_session_exit (what the signal handler calls) ends the loop when
  * the next request wakes it, with 0. */
 static void test_exit_ends_loop(void **state)
@@ -344,6 +384,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 		        test_quick_requests_stay_on_one_thread, setup,
 		        teardown),
+		cmocka_unit_test_setup_teardown(test_all_threads_busy, setup,
+		                                teardown),
 		cmocka_unit_test_setup_teardown(test_exit_ends_loop, setup,
 		                                teardown),
 	};
