@@ -2,9 +2,10 @@
  * loop: the request loop.
  *
  * One thread at a time, the leader, reads requests from the device.  A
- * request whose handler cannot wait long (a lookup, a getattr, a read, a
- * read-only open or release, a directory listing: see quick()) is
- * answered by the leader itself, which then reads the next.  Before any
+ * request whose handler cannot wait long (a lookup, a getattr, a read, an
+ * open, a directory listing, the create, write, flush and release of a
+ * save: see quick()) is answered by the leader itself, which then reads
+ * the next.  Before any
  * other request, and before a quick handler waits after all
  * (loop_may_wait()), the leader hands the device to another thread, an
  * idle one or a new one, up to max_threads, and goes on as a plain
@@ -30,7 +31,6 @@
 #include "loop.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <linux/fuse.h>
 #include <pthread.h>
 #include <semaphore.h>
@@ -73,10 +73,8 @@ static _Thread_local bool leading;
 static bool quick(const struct fuse_buf *b, size_t len)
 {
 	const struct fuse_in_header *in = b->mem;
-	size_t arg = sizeof(*in);
-	uint32_t flags;
 
-	if ((b->flags & FUSE_BUF_IS_FD) || len < arg)
+	if ((b->flags & FUSE_BUF_IS_FD) || len < sizeof(*in))
 		return false;
 	switch (in->opcode) {
 	case FUSE_LOOKUP:
@@ -94,21 +92,15 @@ static bool quick(const struct fuse_buf *b, size_t len)
 	case FUSE_RELEASEDIR:
 	case FUSE_INTERRUPT:
 	case FUSE_READ:
-	/* the content commits of creates and saves: non-durable, and
-	 * their waits hand over (wtx_begin, commit_close, lock_handle) */
+	/* opens and the content commits of creates and saves: their
+	 * waits hand over (wtx_begin, commit_close, lock_handle,
+	 * move_from_readers, wait_kclean) */
+	case FUSE_OPEN:
 	case FUSE_CREATE:
 	case FUSE_WRITE:
 	case FUSE_FLUSH:
 	case FUSE_RELEASE:
 		return true;
-	case FUSE_OPEN: /* read-only: no commit, no move away from readers */
-		if (len < arg + sizeof(struct fuse_open_in))
-			return false;
-		memcpy(&flags,
-		       (const char *)b->mem + arg +
-		               offsetof(struct fuse_open_in, flags),
-		       sizeof(flags));
-		return (flags & O_ACCMODE) == O_RDONLY && !(flags & O_TRUNC);
 	default:
 		return false;
 	}
