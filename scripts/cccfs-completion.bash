@@ -160,8 +160,8 @@ _cccfs_mount_opts() {
 		;;
 	*=*) ;;
 	*)
-		for c in max_record= commit_interval= snapdir= snapshot_every= \
-		         keep= history_keep= nonempty allow_other; do
+		for c in max_record= commit_interval= spin= snapdir= \
+		         snapshot_every= keep= history_keep= nonempty allow_other; do
 			cand+=("$head$c")
 		done
 		;;

@@ -27,6 +27,10 @@
 /* side files live in memory while written */
 #define FS_SIDE_MAX (256ul * 1024 * 1024)
 #define FS_COMMIT_INTERVAL_DEFAULT 1000ul
+/* -o spin=: microseconds the request loop looks for the next request
+ * before it sleeps (loop.c); 0 on a machine with one CPU */
+#define FS_SPIN_DEFAULT 50ul
+#define FS_SPIN_MAX 10000ul
 
 /* Fixed inode numbers: FUSE's root is 1; the top folders follow. */
 #define FS_INO_ROOT 1u
@@ -37,6 +41,7 @@ struct fuse_session;
 struct fs_config {
 	unsigned long max_record;      /* bytes, -o max_record= */
 	unsigned long commit_interval; /* ms, -o commit_interval= */
+	unsigned long spin;            /* us, -o spin= */
 	int foreground;
 	int debug;
 	/* -o snapdir=, snapshot_every=, keep= as given (fuse_opt strings) */

@@ -22,6 +22,18 @@
  * READ holds.  Here those go to their own thread, and the leader stays
  * free.
  *
+ * Between requests the leader does not go to sleep at once: for spin
+ * microseconds it keeps looking for the next one (the device is then
+ * non-blocking), and only then waits in poll().  A process that sends
+ * request after request (grep -r: open, release, open, ...) has the next
+ * one queued a few microseconds after its answer; a leader asleep by then
+ * has to be woken for every request, which on a virtual machine costs
+ * more than answering it (doc/benchmarks.md §2).  A spin that finds
+ * nothing costs at most spin microseconds of one CPU; between bursts the
+ * leader sleeps.  It does not spin while another thread is in a handler
+ * (a durable commit, a rename): that thread may want the CPU, and the
+ * caller waiting on it sends nothing meanwhile.
+ *
  * Shutdown follows libfuse's loop: the session ends on unmount (the read
  * returns ENODEV) or on a signal (fuse_session_exit() from its handler);
  * the thread that sees it wakes serve's caller, which stops the others.
@@ -31,9 +43,13 @@
 #include "loop.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/fuse.h>
+#include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <semaphore.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +71,8 @@ static struct {
 	struct fuse_session *se;
 	struct worker w[LOOP_THREADS_MAX];
 	unsigned max, nthreads; /* started; never more than max */
+	long spin_ns;           /* look for the next request this long */
+	atomic_uint busy;       /* threads in a handler, not leading */
 	unsigned idle;          /* waiting on cond */
 	bool leader;            /* some thread reads the device */
 	bool stop;
@@ -129,6 +147,7 @@ void loop_may_wait(void)
 	if (!leading)
 		return;
 	leading = false;
+	atomic_fetch_add_explicit(&lp.busy, 1, memory_order_relaxed);
 	pthread_mutex_lock(&lp.lock);
 	lp.leader = false;
 	if (lp.idle > 0)
@@ -150,6 +169,47 @@ static void end(int error)
 	sem_post(&lp.done);
 }
 
+/* Out of line, like the pollfd below: receive() may be cancelled in
+ * poll(), and a frame that never returns leaves the redzones around its
+ * locals poisoned for whatever uses that stack next (ASan). */
+__attribute__((noinline)) static long now_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec * 1000000000L + t.tv_nsec;
+}
+
+/* Read the next request into w's buffer: what
+ * fuse_session_receive_buf() returns, but never -EAGAIN.  With a spin, the
+ * device is non-blocking: look again for up to lp.spin_ns, yielding the
+ * CPU to whoever else may run on it, unless a handler runs on another
+ * thread; then wait in poll(). */
+static int receive(struct worker *w)
+{
+	static _Thread_local struct pollfd pfd; /* not on the stack */
+	long since = -1;
+
+	for (;;) {
+		int res = fuse_session_receive_buf(lp.se, &w->buf);
+
+		if (res != -EAGAIN)
+			return res;
+		if (since < 0)
+			since = now_ns();
+		if (now_ns() - since < lp.spin_ns &&
+		    atomic_load_explicit(&lp.busy, memory_order_relaxed) == 0) {
+			sched_yield();
+			continue;
+		}
+		pfd.fd = fuse_session_fd(lp.se);
+		pfd.events = POLLIN;
+		pfd.revents = 0;
+		(void)poll(&pfd, 1, -1); /* whatever it says, read tells */
+		since = -1;
+	}
+}
+
 /* Lead: read and answer requests until one goes to another thread (0)
  * or the session ends (-1). */
 static int lead(struct worker *w)
@@ -162,9 +222,9 @@ static int lead(struct worker *w)
 			return -1;
 		}
 		pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
-		res = fuse_session_receive_buf(lp.se, &w->buf);
+		res = receive(w);
 		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
-		if (res == -EINTR || res == -EAGAIN)
+		if (res == -EINTR)
 			continue;
 		if (res <= 0) {
 			if (res < 0)
@@ -204,18 +264,24 @@ static void *work(void *arg)
 		leading = true;
 		if (lead(w) != 0)
 			break;
+		atomic_fetch_sub_explicit(&lp.busy, 1, memory_order_relaxed);
 	}
 	leading = false;
 	return NULL;
 }
 
-int loop_serve(struct fuse_session *se, unsigned max_threads)
+int loop_serve(struct fuse_session *se, unsigned max_threads, unsigned spin_us)
 {
+	int fd = fuse_session_fd(se);
+	int fl = fcntl(fd, F_GETFL);
 	unsigned n;
 
 	if (sem_init(&lp.done, 0, 0) != 0)
 		return -errno;
 	lp.se = se;
+	lp.spin_ns = 0;
+	if (spin_us > 0 && fl >= 0 && fcntl(fd, F_SETFL, fl | O_NONBLOCK) == 0)
+		lp.spin_ns = (long)spin_us * 1000;
 	lp.max = max_threads < 1                  ? 1
 	         : max_threads > LOOP_THREADS_MAX ? LOOP_THREADS_MAX
 	                                          : max_threads;
@@ -223,11 +289,14 @@ int loop_serve(struct fuse_session *se, unsigned max_threads)
 	lp.nthreads = lp.idle = 0;
 	lp.leader = lp.stop = false;
 	lp.error = 0;
+	atomic_store(&lp.busy, 0);
 	spawn_locked();
 	n = lp.nthreads;
 	pthread_mutex_unlock(&lp.lock);
 	if (n == 0) {
 		sem_destroy(&lp.done);
+		if (lp.spin_ns > 0)
+			(void)fcntl(fd, F_SETFL, fl);
 		return -EAGAIN;
 	}
 	/* A signal may land here (sem_wait returns EINTR) or on a worker,
@@ -258,6 +327,8 @@ int loop_serve(struct fuse_session *se, unsigned max_threads)
 		free(lp.w[i].buf.mem);
 	}
 	sem_destroy(&lp.done);
+	if (lp.spin_ns > 0)
+		(void)fcntl(fd, F_SETFL, fl);
 	fuse_session_reset(se);
 	return lp.error;
 }

@@ -8,9 +8,10 @@
 #include <fuse_lowlevel.h>
 
 /* Serve se's requests with up to max_threads threads until the session
- * ends (unmount, a signal).  Returns 0, or a negative errno from reading
- * the device. */
-int loop_serve(struct fuse_session *se, unsigned max_threads);
+ * ends (unmount, a signal).  Between requests the reading thread looks
+ * for the next one for spin_us microseconds before it sleeps (0: sleeps
+ * at once).  Returns 0, or a negative errno from reading the device. */
+int loop_serve(struct fuse_session *se, unsigned max_threads, unsigned spin_us);
 
 /* A handler is about to wait (on a lock a commit may hold, on a writer's
  * RELEASE, on the disk): if its thread is the one reading requests, it

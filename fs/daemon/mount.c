@@ -37,6 +37,7 @@ static const struct fuse_opt cccfs_opts[] = {
 	{ "max_record=%lu", offsetof(struct fs_config, max_record), 0 },
 	{ "commit_interval=%lu", offsetof(struct fs_config, commit_interval),
 	  0 },
+	{ "spin=%lu", offsetof(struct fs_config, spin), 0 },
 	{ "snapdir=%s", offsetof(struct fs_config, snapdir_opt), 0 },
 	{ "snapshot_every=%s", offsetof(struct fs_config, every_opt), 0 },
 	{ "keep=%s", offsetof(struct fs_config, keep_opt), 0 },
@@ -161,7 +162,7 @@ static int serve(struct fs *fs, const char *mountpoint, struct fuse_args *args,
 		(void)detach_stdio();
 	}
 	fs_log(LOG_INFO, "serving %s at %s", fs->db_path, mountpoint);
-	rc = loop_serve(fs->se, 16);
+	rc = loop_serve(fs->se, 16, (unsigned)fs->cfg.spin);
 	if (rc < 0)
 		fs_log(LOG_ERR, "reading requests: %s", strerror(-rc));
 	ret = rc < 0 ? 1 : 0;
@@ -549,6 +550,8 @@ int mount_main(const char *db, const char *mountpoint, const char *opts,
 	memset(&fs, 0, sizeof(fs));
 	fs.cfg.max_record = FS_MAX_RECORD_DEFAULT;
 	fs.cfg.commit_interval = FS_COMMIT_INTERVAL_DEFAULT;
+	/* with one CPU a spin only keeps the caller from running */
+	fs.cfg.spin = sysconf(_SC_NPROCESSORS_ONLN) > 1 ? FS_SPIN_DEFAULT : 0;
 	fs.cfg.debug = debug;
 	fs.cfg.foreground = foreground || debug;
 	fs.uid = getuid();
@@ -573,6 +576,12 @@ int mount_main(const char *db, const char *mountpoint, const char *opts,
 	if (fs.cfg.commit_interval > COMMIT_INTERVAL_MAX) {
 		fs_log(LOG_ERR, "commit_interval must be 0..%lu ms (a day)",
 		       COMMIT_INTERVAL_MAX);
+		ret = 2;
+		goto out;
+	}
+	if (fs.cfg.spin > FS_SPIN_MAX) {
+		fs_log(LOG_ERR, "spin must be 0..%lu microseconds",
+		       FS_SPIN_MAX);
 		ret = 2;
 		goto out;
 	}

@@ -4,10 +4,13 @@
  * /dev/fd/N, the other written and read here one request (one message)
  * at a time.  The handlers are the test's own: getattr answers at once
  * and records its thread; mkdir (never quick) and lookup (quick, but calls
- * loop_may_wait() first) wait on a gate the test opens.
+ * loop_may_wait() first) wait on a gate the test opens.  Every test runs
+ * twice: with the leader sleeping as soon as the device is empty, and
+ * with it spinning first (loop_serve's spin_us).
  */
 #define FUSE_USE_VERSION 312
 #include <errno.h>
+#include <fcntl.h>
 #include <fuse_lowlevel.h>
 #include <linux/fuse.h>
 #include <poll.h>
@@ -21,6 +24,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -28,6 +32,8 @@
 #include "loop.h"
 
 #define WAIT_MS 5000 /* for a reply that must come */
+
+static unsigned spin_us; /* the group's */
 
 static struct {
 	pthread_mutex_t lock;
@@ -124,7 +130,7 @@ static void *serve(void *arg)
 {
 	struct fake *f = arg;
 
-	f->rc = loop_serve(f->se, 4);
+	f->rc = loop_serve(f->se, 4, spin_us);
 	return NULL;
 }
 
@@ -369,13 +375,123 @@ static void test_exit_ends_loop(void **state)
 	}
 	pthread_join(f->loop, NULL);
 	assert_int_equal(f->rc, 0);
+	/* a spin made the device non-blocking while the loop ran */
+	assert_int_equal(fcntl(fuse_session_fd(f->se), F_GETFL) & O_NONBLOCK,
+	                 0);
 	/* teardown joins again: start a loop that ends at the shutdown */
 	fuse_session_reset(f->se);
 	assert_int_equal(pthread_create(&f->loop, NULL, serve, f), 0);
 }
 
+/* fuse_session_exit with no request to wake the leader (a SIGTERM to an
+ * idle mount): serve's caller notices within a second and cancels the
+ * threads where they wait, the leader in its read or poll. */
+static void test_exit_while_idle(void **state)
+{
+	struct fake *f = *state;
+	int error;
+	uint64_t ga = getattr(f);
+
+	assert_int_equal(next_reply(f, WAIT_MS, &error), ga);
+	usleep(20 * 1000); /* past any spin */
+	fuse_session_exit(f->se);
+	pthread_join(f->loop, NULL);
+	assert_int_equal(f->rc, 0);
+	fuse_session_reset(f->se);
+	assert_int_equal(pthread_create(&f->loop, NULL, serve, f), 0);
+	ga = getattr(f); /* a loop started again serves */
+	assert_int_equal(next_reply(f, WAIT_MS, &error), ga);
+}
+
+static double cpu_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+	return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
+/* Between requests the leader looks for the next one at most spin_us,
+ * then sleeps: an idle loop takes (nearly) no CPU, and a request that
+ * comes after the spin is answered, by the same thread. */
+static void test_idle_loop_sleeps(void **state)
+{
+	struct fake *f = *state;
+	double before, used;
+	unsigned threads;
+	int error;
+
+	pthread_mutex_lock(&g.lock);
+	g.getattr_threads = 0;
+	pthread_mutex_unlock(&g.lock);
+	for (int i = 0; i < 3; i++) {
+		uint64_t ga = getattr(f);
+
+		assert_int_equal(next_reply(f, WAIT_MS, &error), ga);
+		assert_int_equal(error, 0);
+		before = cpu_ms();
+		usleep(300 * 1000);
+		used = cpu_ms() - before;
+		/* a loop that never slept would take one CPU the while */
+		assert_true(used < 100.0);
+	}
+	pthread_mutex_lock(&g.lock);
+	threads = g.getattr_threads;
+	pthread_mutex_unlock(&g.lock);
+	assert_int_equal(threads, 1);
+}
+
+/* No spin while a handler runs on another thread: with a spin of 10 ms
+ * and a mkdir waiting at the gate, ten getattrs 30 ms apart cost far less
+ * than the 100 ms of CPU ten spins would. */
+static void test_no_spin_beside_a_handler(void **state)
+{
+	struct fake *f = *state;
+	double before, used;
+	uint64_t mk;
+	int error;
+
+	mk = send_mkdir(f);
+	wait_at_gate(1);
+	before = cpu_ms();
+	for (int i = 0; i < 10; i++) {
+		uint64_t ga = getattr(f);
+
+		assert_int_equal(next_reply(f, WAIT_MS, &error), ga);
+		usleep(30 * 1000);
+	}
+	used = cpu_ms() - before;
+	assert_true(used < 50.0);
+	gate_set(true);
+	assert_int_equal(next_reply(f, WAIT_MS, &error), mk);
+}
+
+static int setup_long_spin(void **state)
+{
+	spin_us = 10000;
+	return setup(state);
+}
+
+static int sleep_at_once(void **state)
+{
+	(void)state;
+	spin_us = 0;
+	return 0;
+}
+
+static int spin_first(void **state)
+{
+	(void)state;
+	spin_us = 50;
+	return 0;
+}
+
 int main(void)
 {
+	const struct CMUnitTest long_spin[] = {
+		cmocka_unit_test_setup_teardown(test_no_spin_beside_a_handler,
+		                                setup_long_spin, teardown),
+	};
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(
 		        test_slow_request_does_not_block, setup, teardown),
@@ -388,7 +504,18 @@ int main(void)
 		                                teardown),
 		cmocka_unit_test_setup_teardown(test_exit_ends_loop, setup,
 		                                teardown),
+		cmocka_unit_test_setup_teardown(test_exit_while_idle, setup,
+		                                teardown),
+		cmocka_unit_test_setup_teardown(test_idle_loop_sleeps, setup,
+		                                teardown),
 	};
+	int failed;
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	failed = cmocka_run_group_tests_name("sleep at once", tests,
+	                                     sleep_at_once, NULL);
+	failed += cmocka_run_group_tests_name("spin first", tests, spin_first,
+	                                      NULL);
+	failed +=
+	        cmocka_run_group_tests_name("long spin", long_spin, NULL, NULL);
+	return failed;
 }

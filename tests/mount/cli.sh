@@ -191,6 +191,8 @@ expect 2 "mount with a bad keep spec" "$CCCFS" mount -f -o keep=7x "$DB" "$T"
 grep -q "keep=7x" "$T/err" || fail "bad keep message: $(cat "$T/err")"
 expect 2 "mount with commit_interval=-1" "$CCCFS" mount -f -o commit_interval=-1 "$DB" "$T"
 grep -q "commit_interval must be" "$T/err" || fail "commit_interval=-1: $(cat "$T/err")"
+expect 2 "mount with spin=10001" "$CCCFS" mount -f -o spin=10001 "$DB" "$T"
+grep -q "spin must be 0..10000 microseconds" "$T/err" || fail "spin=10001: $(cat "$T/err")"
 
 note "check and stat while mounted"
 expect 0 check "$CCCFS" check "$DB"

@@ -101,7 +101,7 @@ want -f -d -o --help -- cccfs mount db -
 want -f -d -o --help -- cccfs mount db mnt -
 
 # -o: option names after the last comma, values of snapdir
-want max_record= commit_interval= snapdir= snapshot_every= keep= \
+want max_record= commit_interval= spin= snapdir= snapshot_every= keep= \
 	history_keep= nonempty allow_other -- cccfs mount -o ""
 want max_record= -- cccfs mount -f -o ma
 want 10,snapdir= 10,snapshot_every= -- \
