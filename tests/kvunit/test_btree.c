@@ -557,6 +557,69 @@ static void test_scan_damaged_next_leaf(void **state)
 	assert_non_null(strstr(r.msg_last, "999999"));
 }
 
+/* Whether the file at path holds a run of 16 bytes 0xab. */
+static bool file_has_stale_run(const char *path)
+{
+	FILE *fp = fopen(path, "rb");
+	int c, run = 0;
+	bool found = false;
+
+	assert_non_null(fp);
+	while (!found && (c = getc(fp)) != EOF) {
+		run = c == 0xab ? run + 1 : 0;
+		found = run >= 16;
+	}
+	fclose(fp);
+	return found;
+}
+
+/* No byte a recycled page buffer held reaches the file.  Buffers filled
+ * with 0xab and freed in the txn serve the leaves, branches and roots of
+ * random and appended puts and the run of an overflow value; whether
+ * page_new or the builders clear them, none of those bytes is written. */
+static void test_no_stale_bytes(void **state)
+{
+	struct tmpenv *f = *state;
+	enum { NBUF = 1500, N = 3000 };
+	static uint64_t pg[NBUF];
+	kv_txn *t;
+	kv_table *ta, *tb;
+	char k[32], v[100], big[3 * KV_PAGE_SIZE];
+
+	memset(v, 'v', sizeof(v));
+	memset(big, 'w', sizeof(big));
+	assert_int_equal(kv_txn_begin(f->env, 0, &t), 0);
+	for (int i = 0; i < NBUF; i++) {
+		uint8_t *b;
+
+		assert_int_equal(page_new(t, 1, &pg[i], &b), 0);
+		memset(b, 0xab, KV_PAGE_SIZE);
+	}
+	for (int i = 0; i < NBUF; i++)
+		assert_int_equal(page_free(t, pg[i], 1, t->id), 0);
+	assert_int_equal(kv_table_open(t, "random", KV_TABLE_CREATE, &ta), 0);
+	assert_int_equal(kv_table_open(t, "append", KV_TABLE_CREATE, &tb), 0);
+	for (int i = 0; i < N; i++) {
+		int l = snprintf(k, sizeof(k), "k%010d", (i * 7919) % N);
+		kv_val key = { k, (size_t)l }, val = { v, sizeof(v) };
+
+		assert_int_equal(kv_put(t, ta, key, val, 0), 0);
+		l = snprintf(k, sizeof(k), "k%010d", i);
+		key.len = (size_t)l;
+		assert_int_equal(kv_put(t, tb, key, val, KV_APPEND), 0);
+	}
+	{
+		kv_val key = kv_str("big"), val = { big, sizeof(big) - 100 };
+
+		assert_int_equal(kv_put(t, ta, key, val, 0), 0);
+	}
+	assert_true(ta->h.tree.depth >= 2 && tb->h.tree.depth >= 2);
+	assert_true(ta->h.tree.overflow_pages >= 3);
+	assert_int_equal(kv_txn_commit(t), 0);
+	assert_false(file_has_stale_run(f->path));
+	check_clean(f->env);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -575,6 +638,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_scan_damaged_next_leaf,
 		                                setup, teardown),
 		cmocka_unit_test_setup_teardown(test_overwrite_sizes, setup,
+		                                teardown),
+		cmocka_unit_test_setup_teardown(test_no_stale_bytes, setup,
 		                                teardown),
 	};
 	return cmocka_run_group_tests_name("kvunit-btree", tests, NULL, NULL);
