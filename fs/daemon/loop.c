@@ -23,16 +23,23 @@
  * free.
  *
  * Between requests the leader does not go to sleep at once: for spin
- * microseconds it keeps looking for the next one (the device is then
- * non-blocking), and only then waits in poll().  A process that sends
+ * microseconds it keeps looking whether the next one is there (poll()
+ * without waiting), and only then reads, waiting in read() as without a
+ * spin.  (A non-blocking device and waits in poll() made a save's fsync
+ * and rename 30-50 us slower.)  A process that sends
  * request after request (grep -r: open, release, open, ...) has the next
  * one queued a few microseconds after its answer; a leader asleep by then
  * has to be woken for every request, which on a virtual machine costs
  * more than answering it (doc/benchmarks.md §2).  A spin that finds
- * nothing costs at most spin microseconds of one CPU; between bursts the
- * leader sleeps.  It does not spin while another thread is in a handler
- * (a durable commit, a rename): that thread may want the CPU, and the
- * caller waiting on it sends nothing meanwhile.
+ * nothing costs at most spin microseconds of one CPU, and a CPU another
+ * thread may want (the disk's, the notify thread), so the leader learns
+ * after which kinds of request spinning pays (receive()): after an open
+ * for reading, the release comes at once; after a folder's listing, the
+ * caller has work of its own first.  It does not spin while another thread
+ * is in a handler (a durable commit, a rename), whose caller sends nothing
+ * until it is answered, nor after it lost its CPU while spinning: a
+ * thread that spins is not woken by the next request, and on a busy
+ * machine would wait for its turn instead.  Between bursts it sleeps.
  *
  * Shutdown follows libfuse's loop: the session ends on unmount (the read
  * returns ENODEV) or on a signal (fuse_session_exit() from its handler);
@@ -43,11 +50,9 @@
 #include "loop.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <linux/fuse.h>
 #include <poll.h>
 #include <pthread.h>
-#include <sched.h>
 #include <semaphore.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -59,6 +64,12 @@
 #include "daemon.h"
 
 #define LOOP_THREADS_MAX 64
+/* A look at the device that took this long: the thread lost its CPU */
+#define PREEMPTED_NS 20000L
+/* Scores of the spins after each kind of request (receive()) */
+#define SPIN_KINDS 64
+#define SPIN_SCORE_MAX 4
+#define SPIN_SCORE_MIN (-4)
 
 struct worker {
 	pthread_t tid;
@@ -73,8 +84,12 @@ static struct {
 	unsigned max, nthreads; /* started; never more than max */
 	long spin_ns;           /* look for the next request this long */
 	atomic_uint busy;       /* threads in a handler, not leading */
-	unsigned idle;          /* waiting on cond */
-	bool leader;            /* some thread reads the device */
+	/* per opcode answered last (0: none, or one beyond SPIN_KINDS):
+	 * spin after it while >= 0; only the leader uses them */
+	signed char score[SPIN_KINDS];
+	atomic_ulong spins, spin_hits; /* for loop_stats() */
+	unsigned idle;                 /* waiting on cond */
+	bool leader;                   /* some thread reads the device */
 	bool stop;
 	int error;
 	sem_t done; /* posted by a thread that saw the end */
@@ -180,41 +195,84 @@ __attribute__((noinline)) static long now_ns(void)
 	return t.tv_sec * 1000000000L + t.tv_nsec;
 }
 
-/* Read the next request into w's buffer: what
- * fuse_session_receive_buf() returns, but never -EAGAIN.  With a spin, the
- * device is non-blocking: look again for up to lp.spin_ns, yielding the
- * CPU to whoever else may run on it, unless a handler runs on another
- * thread; then wait in poll(). */
-static int receive(struct worker *w)
+/* A spin after a request of kind op found the next request (hit), or
+ * would have; or it did not.  A miss counts twice a hit: spin after a kind
+ * only while two in three of the spins after it pay. */
+static void spin_learn(unsigned op, bool hit)
+{
+	signed char *sc = &lp.score[op];
+
+	if (hit && *sc < SPIN_SCORE_MAX)
+		(*sc)++;
+	else if (!hit)
+		*sc = (signed char)(*sc - 2 < SPIN_SCORE_MIN ? SPIN_SCORE_MIN
+		                                             : *sc - 2);
+}
+
+/* Read the next request into w's buffer (fuse_session_receive_buf()).
+ * With a spin, after a request of kind op, first look whether the next
+ * one is there (poll() without waiting) for up to lp.spin_ns, unless a
+ * handler runs on another thread (its caller sends nothing until it is
+ * answered, and it may want the CPU), the thread lost its CPU meanwhile,
+ * or spins after op have mostly missed; then read, waiting if need be,
+ * as without a spin.  Whether the next request came within lp.spin_ns is
+ * learnt for op, from spins and from waits alike. */
+static int receive(struct worker *w, unsigned op)
 {
 	static _Thread_local struct pollfd pfd; /* not on the stack */
-	long since = -1;
+	bool learn = lp.spin_ns > 0 &&
+	             atomic_load_explicit(&lp.busy, memory_order_relaxed) == 0;
+	long since = 0, last;
+	int res;
 
-	for (;;) {
-		int res = fuse_session_receive_buf(lp.se, &w->buf);
-
-		if (res != -EAGAIN)
-			return res;
-		if (since < 0)
-			since = now_ns();
-		if (now_ns() - since < lp.spin_ns &&
-		    atomic_load_explicit(&lp.busy, memory_order_relaxed) == 0) {
-			sched_yield();
-			continue;
-		}
+	if (learn) {
+		since = last = now_ns();
 		pfd.fd = fuse_session_fd(lp.se);
 		pfd.events = POLLIN;
-		pfd.revents = 0;
-		(void)poll(&pfd, 1, -1); /* whatever it says, read tells */
-		since = -1;
+		if (lp.score[op] >= 0)
+			atomic_fetch_add_explicit(&lp.spins, 1,
+			                          memory_order_relaxed);
+		while (lp.score[op] >= 0) {
+			long t;
+
+			pfd.revents = 0;
+			if (poll(&pfd, 1, 0) != 0) {
+				/* a request, or an error the read tells */
+				atomic_fetch_add_explicit(&lp.spin_hits, 1,
+				                          memory_order_relaxed);
+				break;
+			}
+			t = now_ns();
+			if (atomic_load_explicit(&lp.busy,
+			                         memory_order_relaxed) != 0) {
+				learn = false; /* the wait is the handler's */
+				break;
+			}
+			if (t - last >= PREEMPTED_NS) {
+				spin_learn(op,
+				           false); /* it does not pay here */
+				learn = false;
+				break;
+			}
+			if (t - since >= lp.spin_ns)
+				break;
+			last = t;
+		}
 	}
+	res = fuse_session_receive_buf(lp.se, &w->buf);
+	if (learn && res > 0)
+		spin_learn(op, now_ns() - since < lp.spin_ns);
+	return res;
 }
 
 /* Lead: read and answer requests until one goes to another thread (0)
  * or the session ends (-1). */
 static int lead(struct worker *w)
 {
+	unsigned op = 0; /* of the request answered last */
+
 	while (leading) {
+		const struct fuse_in_header *in;
 		int res;
 
 		if (fuse_session_exited(lp.se)) {
@@ -222,7 +280,7 @@ static int lead(struct worker *w)
 			return -1;
 		}
 		pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
-		res = receive(w);
+		res = receive(w, op);
 		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
 		if (res == -EINTR)
 			continue;
@@ -232,6 +290,12 @@ static int lead(struct worker *w)
 			end(res);
 			return -1;
 		}
+		in = w->buf.mem;
+		op = (w->buf.flags & FUSE_BUF_IS_FD) ||
+		                     (size_t)res < sizeof(*in) ||
+		                     in->opcode >= SPIN_KINDS
+		             ? 0
+		             : in->opcode;
 		if (!quick(&w->buf, (size_t)res))
 			loop_may_wait();
 		fuse_session_process_buf(lp.se, &w->buf);
@@ -270,18 +334,20 @@ static void *work(void *arg)
 	return NULL;
 }
 
+void loop_stats(unsigned long *spins, unsigned long *hits)
+{
+	*spins = atomic_load_explicit(&lp.spins, memory_order_relaxed);
+	*hits = atomic_load_explicit(&lp.spin_hits, memory_order_relaxed);
+}
+
 int loop_serve(struct fuse_session *se, unsigned max_threads, unsigned spin_us)
 {
-	int fd = fuse_session_fd(se);
-	int fl = fcntl(fd, F_GETFL);
 	unsigned n;
 
 	if (sem_init(&lp.done, 0, 0) != 0)
 		return -errno;
 	lp.se = se;
-	lp.spin_ns = 0;
-	if (spin_us > 0 && fl >= 0 && fcntl(fd, F_SETFL, fl | O_NONBLOCK) == 0)
-		lp.spin_ns = (long)spin_us * 1000;
+	lp.spin_ns = (long)spin_us * 1000;
 	lp.max = max_threads < 1                  ? 1
 	         : max_threads > LOOP_THREADS_MAX ? LOOP_THREADS_MAX
 	                                          : max_threads;
@@ -290,13 +356,14 @@ int loop_serve(struct fuse_session *se, unsigned max_threads, unsigned spin_us)
 	lp.leader = lp.stop = false;
 	lp.error = 0;
 	atomic_store(&lp.busy, 0);
+	memset(lp.score, 0, sizeof(lp.score));
+	atomic_store(&lp.spins, 0);
+	atomic_store(&lp.spin_hits, 0);
 	spawn_locked();
 	n = lp.nthreads;
 	pthread_mutex_unlock(&lp.lock);
 	if (n == 0) {
 		sem_destroy(&lp.done);
-		if (lp.spin_ns > 0)
-			(void)fcntl(fd, F_SETFL, fl);
 		return -EAGAIN;
 	}
 	/* A signal may land here (sem_wait returns EINTR) or on a worker,
@@ -327,8 +394,6 @@ int loop_serve(struct fuse_session *se, unsigned max_threads, unsigned spin_us)
 		free(lp.w[i].buf.mem);
 	}
 	sem_destroy(&lp.done);
-	if (lp.spin_ns > 0)
-		(void)fcntl(fd, F_SETFL, fl);
 	fuse_session_reset(se);
 	return lp.error;
 }

@@ -13,6 +13,10 @@
  * at once).  Returns 0, or a negative errno from reading the device. */
 int loop_serve(struct fuse_session *se, unsigned max_threads, unsigned spin_us);
 
+/* Spins since loop_serve() began, and those of them that found the next
+ * request before they ended. */
+void loop_stats(unsigned long *spins, unsigned long *hits);
+
 /* A handler is about to wait (on a lock a commit may hold, on a writer's
  * RELEASE, on the disk): if its thread is the one reading requests, it
  * hands that over first, so the requests behind it are answered

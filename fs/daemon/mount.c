@@ -165,6 +165,14 @@ static int serve(struct fs *fs, const char *mountpoint, struct fuse_args *args,
 	rc = loop_serve(fs->se, 16, (unsigned)fs->cfg.spin);
 	if (rc < 0)
 		fs_log(LOG_ERR, "reading requests: %s", strerror(-rc));
+	if (fs->cfg.spin > 0) {
+		unsigned long spins, hits;
+
+		loop_stats(&spins, &hits);
+		fs_log(LOG_DEBUG,
+		       "request loop: %lu spins, %lu found a request", spins,
+		       hits);
+	}
 	ret = rc < 0 ? 1 : 0;
 	fs_log(LOG_INFO, "unmounting %s", mountpoint);
 out_unmount:
