@@ -25,21 +25,22 @@
  * Between requests the leader does not go to sleep at once: for spin
  * microseconds it keeps looking whether the next one is there (poll()
  * without waiting), and only then reads, waiting in read() as without a
- * spin.  (A non-blocking device and waits in poll() made a save's fsync
- * and rename 30-50 us slower.)  A process that sends
- * request after request (grep -r: open, release, open, ...) has the next
- * one queued a few microseconds after its answer; a leader asleep by then
- * has to be woken for every request, which on a virtual machine costs
- * more than answering it (doc/benchmarks.md §2).  A spin that finds
- * nothing costs at most spin microseconds of one CPU, and a CPU another
- * thread may want (the disk's, the notify thread), so the leader learns
- * after which kinds of request spinning pays (receive()): after an open
- * for reading, the release comes at once; after a folder's listing, the
- * caller has work of its own first.  It does not spin while another thread
- * is in a handler (a durable commit, a rename), whose caller sends nothing
- * until it is answered, nor after it lost its CPU while spinning: a
- * thread that spins is not woken by the next request, and on a busy
- * machine would wait for its turn instead.  Between bursts it sleeps.
+ * spin.  A process that sends request after request (grep -r: open,
+ * release, open, ...) has the next one queued a few microseconds after
+ * its answer; a leader asleep by then has to be woken for every request,
+ * which on a virtual machine costs more than answering it
+ * (doc/benchmarks.md §2).  A spin that finds nothing costs at most spin
+ * microseconds of a CPU another thread may want (the disk's, the notify
+ * thread), so the leader spins only after requests that read
+ * (spin_after()), and learns after which kinds of them spinning pays
+ * (receive()): after an open for reading, the release comes at once;
+ * after a folder's listing, the caller has work of its own first.  It
+ * does not spin while another thread is in a handler (a durable commit, a
+ * rename), whose caller sends nothing until it is answered, nor on after
+ * it lost its CPU while spinning: a thread that spins is not woken by the
+ * next request, and on a busy machine would wait for its turn instead.
+ * Between bursts it sleeps.  (A non-blocking device and waits in poll()
+ * made a save's fsync and rename 30-50 us slower than waits in read().)
  *
  * Shutdown follows libfuse's loop: the session ends on unmount (the read
  * returns ENODEV) or on a signal (fuse_session_exit() from its handler);
@@ -70,6 +71,9 @@
 #define SPIN_KINDS 64
 #define SPIN_SCORE_MAX 4
 #define SPIN_SCORE_MIN (-4)
+/* After a kind whose spins do not pay, every this many-th wait spins
+ * anyway, to see whether they pay again */
+#define SPIN_PROBE 8
 
 struct worker {
 	pthread_t tid;
@@ -87,6 +91,8 @@ static struct {
 	/* per opcode answered last (0: none, or one beyond SPIN_KINDS):
 	 * spin after it while >= 0; only the leader uses them */
 	signed char score[SPIN_KINDS];
+	unsigned char
+	        skipped[SPIN_KINDS];   /* waits without a spin since a probe */
 	atomic_ulong spins, spin_hits; /* for loop_stats() */
 	unsigned idle;                 /* waiting on cond */
 	bool leader;                   /* some thread reads the device */
@@ -133,6 +139,37 @@ static bool quick(const struct fuse_buf *b, size_t len)
 	case FUSE_WRITE:
 	case FUSE_FLUSH:
 	case FUSE_RELEASE:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Is the request in b one after which the leader may spin: one that
+ * reads (the open, read and release of `grep -r`, its listings and
+ * lookups)?  After those that write, the caller goes on to the disk or a
+ * commit's aftermath (the notify thread's invalidation), which a spinning
+ * leader would keep from a CPU: with spins after them, 1,000 durable saves
+ * took 10-15% longer. */
+static bool spin_after(unsigned op)
+{
+	switch (op) {
+	case FUSE_LOOKUP:
+	case FUSE_FORGET:
+	case FUSE_BATCH_FORGET:
+	case FUSE_GETATTR:
+	case FUSE_READLINK:
+	case FUSE_STATFS:
+	case FUSE_GETXATTR:
+	case FUSE_LISTXATTR:
+	case FUSE_ACCESS:
+	case FUSE_OPEN:
+	case FUSE_READ:
+	case FUSE_RELEASE:
+	case FUSE_OPENDIR:
+	case FUSE_READDIR:
+	case FUSE_READDIRPLUS:
+	case FUSE_RELEASEDIR:
 		return true;
 	default:
 		return false;
@@ -196,8 +233,8 @@ __attribute__((noinline)) static long now_ns(void)
 }
 
 /* A spin after a request of kind op found the next request (hit), or
- * would have; or it did not.  A miss counts twice a hit: spin after a kind
- * only while two in three of the spins after it pay. */
+ * not.  A miss counts twice a hit: spin after a kind only while two in
+ * three of the spins after it pay. */
 static void spin_learn(unsigned op, bool hit)
 {
 	signed char *sc = &lp.score[op];
@@ -214,25 +251,28 @@ static void spin_learn(unsigned op, bool hit)
  * one is there (poll() without waiting) for up to lp.spin_ns, unless a
  * handler runs on another thread (its caller sends nothing until it is
  * answered, and it may want the CPU), the thread lost its CPU meanwhile,
- * or spins after op have mostly missed; then read, waiting if need be,
- * as without a spin.  Whether the next request came within lp.spin_ns is
- * learnt for op, from spins and from waits alike. */
+ * or spins after op have mostly missed (then every SPIN_PROBE-th wait
+ * spins still); then read, waiting if need be, as without a spin.
+ * Whether a spin found the next request is learnt for op.  A wait without
+ * a spin teaches nothing: it ends only once the thread is awake again,
+ * which is the very delay a spin saves. */
 static int receive(struct worker *w, unsigned op)
 {
 	static _Thread_local struct pollfd pfd; /* not on the stack */
-	bool learn = lp.spin_ns > 0 &&
+	bool learn = lp.spin_ns > 0 && spin_after(op) &&
 	             atomic_load_explicit(&lp.busy, memory_order_relaxed) == 0;
 	long since = 0, last;
 	int res;
 
+	if (learn && lp.score[op] < 0 && ++lp.skipped[op] < SPIN_PROBE)
+		learn = false;
 	if (learn) {
+		lp.skipped[op] = 0;
 		since = last = now_ns();
 		pfd.fd = fuse_session_fd(lp.se);
 		pfd.events = POLLIN;
-		if (lp.score[op] >= 0)
-			atomic_fetch_add_explicit(&lp.spins, 1,
-			                          memory_order_relaxed);
-		while (lp.score[op] >= 0) {
+		atomic_fetch_add_explicit(&lp.spins, 1, memory_order_relaxed);
+		for (;;) {
 			long t;
 
 			pfd.revents = 0;
@@ -243,14 +283,9 @@ static int receive(struct worker *w, unsigned op)
 				break;
 			}
 			t = now_ns();
-			if (atomic_load_explicit(&lp.busy,
-			                         memory_order_relaxed) != 0) {
-				learn = false; /* the wait is the handler's */
-				break;
-			}
 			if (t - last >= PREEMPTED_NS) {
-				spin_learn(op,
-				           false); /* it does not pay here */
+				/* the CPU is wanted: spins do not pay */
+				spin_learn(op, false);
 				learn = false;
 				break;
 			}
@@ -357,6 +392,7 @@ int loop_serve(struct fuse_session *se, unsigned max_threads, unsigned spin_us)
 	lp.error = 0;
 	atomic_store(&lp.busy, 0);
 	memset(lp.score, 0, sizeof(lp.score));
+	memset(lp.skipped, 0, sizeof(lp.skipped));
 	atomic_store(&lp.spins, 0);
 	atomic_store(&lp.spin_hits, 0);
 	spawn_locked();

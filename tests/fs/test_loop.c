@@ -479,9 +479,11 @@ static void test_spin_finds_the_next_request(void **state)
 }
 
 /* Spins that find nothing stop: of ten getattrs 30 ms apart (the spin is
- * 10 ms), only the first is followed by a spin; its miss, and those seen
- * from the waits after it, keep the leader from spinning after a
- * getattr. */
+ * 10 ms), the first is followed by a spin, whose miss keeps the leader
+ * from spinning after a getattr but for a probe every SPIN_PROBE (8)
+ * waits.  The count may also hold the spin after the setup's last answer,
+ * which the leader may begin after spins0 is read: 3 at most, where
+ * spinning after every answer would make 10. */
 static void test_spin_stops_after_misses(void **state)
 {
 	struct fake *f = *state;
@@ -496,7 +498,7 @@ static void test_spin_stops_after_misses(void **state)
 		usleep(30 * 1000);
 	}
 	loop_stats(&spins, &hits);
-	assert_true(spins - spins0 <= 2);
+	assert_true(spins - spins0 <= 3);
 }
 
 static int setup_long_spin(void **state)
