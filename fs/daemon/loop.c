@@ -4,7 +4,7 @@
  * One thread at a time, the leader, reads requests from the device.  A
  * request whose handler cannot wait long (a lookup, a getattr, a read, an
  * open, a directory listing, the create, write, flush and release of a
- * save: see quick()) is answered by the leader itself, which then reads
+ * save: see kind_of()) is answered by the leader itself, which then reads
  * the next.  Before any
  * other request, and before a quick handler waits after all
  * (loop_may_wait()), the leader hands the device to another thread, an
@@ -32,7 +32,7 @@
  * (doc/benchmarks.md §2).  A spin that finds nothing costs at most spin
  * microseconds of a CPU another thread may want (the disk's, the notify
  * thread), so the leader spins only after requests that read
- * (spin_after()), and learns after which kinds of them spinning pays
+ * (kind_of()), and learns after which kinds of them spinning pays
  * (receive()): after an open for reading, the release comes at once;
  * after a folder's listing, the caller has work of its own first.  It
  * does not spin while another thread is in a handler (a durable commit, a
@@ -106,74 +106,60 @@ static struct {
 
 static _Thread_local bool leading;
 
-/* May the handler of the request in b run on the leader?  Only those
- * that take no lock a commit holds across the disk, and wait on nothing
- * else but briefly (the others call loop_may_wait() before they do). */
-static bool quick(const struct fuse_buf *b, size_t len)
+#define K_QUICK 1u /* may run on the leader */
+#define K_READS 2u /* reads: the leader may spin after it (receive()) */
+
+/*
+ * What the loop makes of a request by its opcode.  Quick: its handler may
+ * run on the leader, taking no lock a commit holds across the disk and
+ * waiting on nothing else but briefly (the others call loop_may_wait()
+ * before they do).  Reads: the leader may spin after it (the open, read
+ * and release of `grep -r`, its listings and lookups).  After a write the
+ * caller goes on to the disk or a commit's aftermath (the notify thread's
+ * invalidation), which a spinning leader would keep from a CPU: with
+ * spins after writes, 1,000 durable saves took 10-15% longer.
+ */
+static unsigned kind_of(uint32_t opcode)
+{
+	switch (opcode) {
+	case FUSE_LOOKUP:
+	case FUSE_FORGET:
+	case FUSE_BATCH_FORGET:
+	case FUSE_GETATTR:
+	case FUSE_READLINK:
+	case FUSE_STATFS:
+	case FUSE_GETXATTR:
+	case FUSE_LISTXATTR:
+	case FUSE_ACCESS:
+	case FUSE_OPENDIR:
+	case FUSE_READDIR:
+	case FUSE_READDIRPLUS:
+	case FUSE_RELEASEDIR:
+	case FUSE_READ:
+	/* opens and releases, like the content commits of creates and
+	 * saves below: their waits hand over (wtx_begin, commit_close,
+	 * lock_handle, move_from_readers, wait_kclean) */
+	case FUSE_OPEN:
+	case FUSE_RELEASE:
+		return K_QUICK | K_READS;
+	case FUSE_INTERRUPT:
+	case FUSE_CREATE:
+	case FUSE_WRITE:
+	case FUSE_FLUSH:
+		return K_QUICK;
+	default:
+		return 0;
+	}
+}
+
+/* The opcode of the request in b, 0 if it has none. */
+static uint32_t opcode_of(const struct fuse_buf *b, size_t len)
 {
 	const struct fuse_in_header *in = b->mem;
 
 	if ((b->flags & FUSE_BUF_IS_FD) || len < sizeof(*in))
-		return false;
-	switch (in->opcode) {
-	case FUSE_LOOKUP:
-	case FUSE_FORGET:
-	case FUSE_BATCH_FORGET:
-	case FUSE_GETATTR:
-	case FUSE_READLINK:
-	case FUSE_STATFS:
-	case FUSE_GETXATTR:
-	case FUSE_LISTXATTR:
-	case FUSE_ACCESS:
-	case FUSE_OPENDIR:
-	case FUSE_READDIR:
-	case FUSE_READDIRPLUS:
-	case FUSE_RELEASEDIR:
-	case FUSE_INTERRUPT:
-	case FUSE_READ:
-	/* opens and the content commits of creates and saves: their
-	 * waits hand over (wtx_begin, commit_close, lock_handle,
-	 * move_from_readers, wait_kclean) */
-	case FUSE_OPEN:
-	case FUSE_CREATE:
-	case FUSE_WRITE:
-	case FUSE_FLUSH:
-	case FUSE_RELEASE:
-		return true;
-	default:
-		return false;
-	}
-}
-
-/* Is the request in b one after which the leader may spin: one that
- * reads (the open, read and release of `grep -r`, its listings and
- * lookups)?  After those that write, the caller goes on to the disk or a
- * commit's aftermath (the notify thread's invalidation), which a spinning
- * leader would keep from a CPU: with spins after them, 1,000 durable saves
- * took 10-15% longer. */
-static bool spin_after(unsigned op)
-{
-	switch (op) {
-	case FUSE_LOOKUP:
-	case FUSE_FORGET:
-	case FUSE_BATCH_FORGET:
-	case FUSE_GETATTR:
-	case FUSE_READLINK:
-	case FUSE_STATFS:
-	case FUSE_GETXATTR:
-	case FUSE_LISTXATTR:
-	case FUSE_ACCESS:
-	case FUSE_OPEN:
-	case FUSE_READ:
-	case FUSE_RELEASE:
-	case FUSE_OPENDIR:
-	case FUSE_READDIR:
-	case FUSE_READDIRPLUS:
-	case FUSE_RELEASEDIR:
-		return true;
-	default:
-		return false;
-	}
+		return 0;
+	return in->opcode;
 }
 
 static void *work(void *arg);
@@ -259,7 +245,7 @@ static void spin_learn(unsigned op, bool hit)
 static int receive(struct worker *w, unsigned op)
 {
 	static _Thread_local struct pollfd pfd; /* not on the stack */
-	bool learn = lp.spin_ns > 0 && spin_after(op) &&
+	bool learn = lp.spin_ns > 0 && (kind_of(op) & K_READS) &&
 	             atomic_load_explicit(&lp.busy, memory_order_relaxed) == 0;
 	long since = 0, last;
 	int res;
@@ -307,7 +293,7 @@ static int lead(struct worker *w)
 	unsigned op = 0; /* of the request answered last */
 
 	while (leading) {
-		const struct fuse_in_header *in;
+		uint32_t opcode;
 		int res;
 
 		if (fuse_session_exited(lp.se)) {
@@ -325,13 +311,9 @@ static int lead(struct worker *w)
 			end(res);
 			return -1;
 		}
-		in = w->buf.mem;
-		op = (w->buf.flags & FUSE_BUF_IS_FD) ||
-		                     (size_t)res < sizeof(*in) ||
-		                     in->opcode >= SPIN_KINDS
-		             ? 0
-		             : in->opcode;
-		if (!quick(&w->buf, (size_t)res))
+		opcode = opcode_of(&w->buf, (size_t)res);
+		op = opcode < SPIN_KINDS ? opcode : 0;
+		if (!(kind_of(opcode) & K_QUICK))
 			loop_may_wait();
 		fuse_session_process_buf(lp.se, &w->buf);
 	}

@@ -185,6 +185,22 @@ static uint64_t getattr(struct fake *f)
 	return send_req(f, FUSE_GETATTR, FUSE_ROOT_ID, &ga, sizeof(ga));
 }
 
+/* n getattrs, each sent once the one before is answered (without error),
+ * gap_ms apart. */
+static void getattrs(struct fake *f, int n, int gap_ms)
+{
+	int error;
+
+	for (int i = 0; i < n; i++) {
+		uint64_t ga = getattr(f);
+
+		assert_int_equal(next_reply(f, WAIT_MS, &error), ga);
+		assert_int_equal(error, 0);
+		if (gap_ms > 0)
+			usleep((useconds_t)gap_ms * 1000);
+	}
+}
+
 static uint64_t send_mkdir(struct fake *f)
 {
 	struct {
@@ -305,18 +321,12 @@ static void test_quick_requests_stay_on_one_thread(void **state)
 {
 	struct fake *f = *state;
 	unsigned threads;
-	int error;
 
 	test_slow_request_does_not_block(state); /* start a second thread */
 	pthread_mutex_lock(&g.lock);
 	g.getattr_threads = 0;
 	pthread_mutex_unlock(&g.lock);
-	for (int i = 0; i < 200; i++) {
-		uint64_t ga = getattr(f);
-
-		assert_int_equal(next_reply(f, WAIT_MS, &error), ga);
-		assert_int_equal(error, 0);
-	}
+	getattrs(f, 200, 0);
 	pthread_mutex_lock(&g.lock);
 	threads = g.getattr_threads;
 	pthread_mutex_unlock(&g.lock);
@@ -450,11 +460,7 @@ static void test_no_spin_beside_a_handler(void **state)
 	mk = send_mkdir(f);
 	wait_at_gate(1);
 	loop_stats(&spins0, &hits);
-	for (int i = 0; i < 20; i++) {
-		uint64_t ga = getattr(f);
-
-		assert_int_equal(next_reply(f, WAIT_MS, &error), ga);
-	}
+	getattrs(f, 20, 0);
 	loop_stats(&spins, &hits);
 	assert_int_equal(spins, spins0);
 	gate_set(true);
@@ -466,13 +472,7 @@ static void test_spin_finds_the_next_request(void **state)
 {
 	struct fake *f = *state;
 	unsigned long spins, hits;
-	int error;
-
-	for (int i = 0; i < 20; i++) {
-		uint64_t ga = getattr(f);
-
-		assert_int_equal(next_reply(f, WAIT_MS, &error), ga);
-	}
+	getattrs(f, 20, 0);
 	loop_stats(&spins, &hits);
 	assert_true(hits >= 1);
 	assert_true(spins >= hits);
@@ -488,15 +488,9 @@ static void test_spin_stops_after_misses(void **state)
 {
 	struct fake *f = *state;
 	unsigned long spins0, spins, hits;
-	int error;
 
 	loop_stats(&spins0, &hits);
-	for (int i = 0; i < 10; i++) {
-		uint64_t ga = getattr(f);
-
-		assert_int_equal(next_reply(f, WAIT_MS, &error), ga);
-		usleep(30 * 1000);
-	}
+	getattrs(f, 10, 30);
 	loop_stats(&spins, &hits);
 	assert_true(spins - spins0 <= 3);
 }
