@@ -88,11 +88,11 @@ static struct {
 	unsigned max, nthreads; /* started; never more than max */
 	long spin_ns;           /* look for the next request this long */
 	atomic_uint busy;       /* threads in a handler, not leading */
-	/* per opcode answered last (0: none, or one beyond SPIN_KINDS):
-	 * spin after it while >= 0; only the leader uses them */
+	/* per opcode answered last (0: none, or one beyond SPIN_KINDS),
+	 * used by the leader only: spin after it while score >= 0; waits
+	 * without a spin since the last probe */
 	signed char score[SPIN_KINDS];
-	unsigned char
-	        skipped[SPIN_KINDS];   /* waits without a spin since a probe */
+	unsigned char skipped[SPIN_KINDS];
 	atomic_ulong spins, spin_hits; /* for loop_stats() */
 	unsigned idle;                 /* waiting on cond */
 	bool leader;                   /* some thread reads the device */
