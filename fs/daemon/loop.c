@@ -62,11 +62,12 @@
 #include <syslog.h>
 #include <time.h>
 
+#include "clock.h"
 #include "daemon.h"
 
 #define LOOP_THREADS_MAX 64
 /* A look at the device that took this long: the thread lost its CPU */
-#define PREEMPTED_NS 20000L
+#define PREEMPTED_NS 20000
 /* Scores of the spins after each kind of request (receive()) */
 #define SPIN_KINDS 64
 #define SPIN_SCORE_MAX 4
@@ -86,7 +87,7 @@ static struct {
 	struct fuse_session *se;
 	struct worker w[LOOP_THREADS_MAX];
 	unsigned max, nthreads; /* started; never more than max */
-	long spin_ns;           /* look for the next request this long */
+	int64_t spin_ns;        /* look for the next request this long */
 	atomic_uint busy;       /* threads in a handler, not leading */
 	/* per opcode answered last (0: none, or one beyond SPIN_KINDS),
 	 * used by the leader only: spin after it while score >= 0; waits
@@ -207,15 +208,13 @@ static void end(int error)
 	sem_post(&lp.done);
 }
 
-/* Out of line, like the pollfd below: receive() may be cancelled in
- * poll(), and a frame that never returns leaves the redzones around its
- * locals poisoned for whatever uses that stack next (ASan). */
-__attribute__((noinline)) static long now_ns(void)
+/* clock_mono_ns(), kept out of line like the pollfd below: receive() may
+ * be cancelled in its read or poll(), and a frame that never returns
+ * leaves the redzones around its locals (clock_mono_ns()'s timespec, were
+ * it inlined) poisoned for whatever uses that stack next (ASan). */
+__attribute__((noinline)) static int64_t now_ns(void)
 {
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec * 1000000000L + t.tv_nsec;
+	return clock_mono_ns();
 }
 
 /* A spin after a request of kind op found the next request (hit), or
@@ -247,7 +246,7 @@ static int receive(struct worker *w, unsigned op)
 	static _Thread_local struct pollfd pfd; /* not on the stack */
 	bool learn = lp.spin_ns > 0 && (kind_of(op) & K_READS) &&
 	             atomic_load_explicit(&lp.busy, memory_order_relaxed) == 0;
-	long since = 0, last;
+	int64_t since = 0, last;
 	int res;
 
 	if (learn && lp.score[op] < 0 && ++lp.skipped[op] < SPIN_PROBE)
@@ -259,7 +258,7 @@ static int receive(struct worker *w, unsigned op)
 		pfd.events = POLLIN;
 		atomic_fetch_add_explicit(&lp.spins, 1, memory_order_relaxed);
 		for (;;) {
-			long t;
+			int64_t t;
 
 			pfd.revents = 0;
 			if (poll(&pfd, 1, 0) != 0) {
@@ -364,7 +363,7 @@ int loop_serve(struct fuse_session *se, unsigned max_threads, unsigned spin_us)
 	if (sem_init(&lp.done, 0, 0) != 0)
 		return -errno;
 	lp.se = se;
-	lp.spin_ns = (long)spin_us * 1000;
+	lp.spin_ns = (int64_t)spin_us * 1000;
 	lp.max = max_threads < 1                  ? 1
 	         : max_threads > LOOP_THREADS_MAX ? LOOP_THREADS_MAX
 	                                          : max_threads;
