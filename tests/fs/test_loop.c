@@ -72,6 +72,25 @@ static unsigned gate_waiting(void)
 	return n;
 }
 
+/* Forget the threads getattr ran on. */
+static void getattr_threads_reset(void)
+{
+	pthread_mutex_lock(&g.lock);
+	g.getattr_threads = 0;
+	pthread_mutex_unlock(&g.lock);
+}
+
+/* How many threads getattr ran on since the reset: 0, 1 or 2 (more). */
+static unsigned getattr_threads_seen(void)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&g.lock);
+	n = g.getattr_threads;
+	pthread_mutex_unlock(&g.lock);
+	return n;
+}
+
 static void t_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct stat st;
@@ -320,17 +339,11 @@ static void test_quick_handler_hands_over(void **state)
 static void test_quick_requests_stay_on_one_thread(void **state)
 {
 	struct fake *f = *state;
-	unsigned threads;
 
 	test_slow_request_does_not_block(state); /* start a second thread */
-	pthread_mutex_lock(&g.lock);
-	g.getattr_threads = 0;
-	pthread_mutex_unlock(&g.lock);
+	getattr_threads_reset();
 	getattrs(f, 200, 0);
-	pthread_mutex_lock(&g.lock);
-	threads = g.getattr_threads;
-	pthread_mutex_unlock(&g.lock);
-	assert_int_equal(threads, 1);
+	assert_int_equal(getattr_threads_seen(), 1);
 }
 
 /* With every thread (4) waiting in a handler nobody reads: the next
@@ -424,12 +437,9 @@ static void test_idle_loop_sleeps(void **state)
 {
 	struct fake *f = *state;
 	double before, used;
-	unsigned threads;
 	int error;
 
-	pthread_mutex_lock(&g.lock);
-	g.getattr_threads = 0;
-	pthread_mutex_unlock(&g.lock);
+	getattr_threads_reset();
 	for (int i = 0; i < 3; i++) {
 		uint64_t ga = getattr(f);
 
@@ -441,10 +451,7 @@ static void test_idle_loop_sleeps(void **state)
 		/* a loop that never slept would take one CPU the while */
 		assert_true(used < 100.0);
 	}
-	pthread_mutex_lock(&g.lock);
-	threads = g.getattr_threads;
-	pthread_mutex_unlock(&g.lock);
-	assert_int_equal(threads, 1);
+	assert_int_equal(getattr_threads_seen(), 1);
 }
 
 /* No spin while a handler runs on another thread: with a mkdir waiting
