@@ -20,6 +20,10 @@
  *     (fs_inode.cache.kversion), kept without re-reading when it is the last
  *     one cached (FOPEN_KEEP_CACHE).
  *
+ * After a save the kernel gets the pages at once: the release of the last
+ * writer stores the buffer it saved (cache_warm), so that the next open
+ * finds them (kversion) and carries nothing.
+ *
  * A writer never shares an inode with cached readers: an open for writing
  * (or a truncate by path) of an inode with cached handles detaches that
  * inode with its readers, who keep a copy of their version and frozen
@@ -238,10 +242,11 @@ static bool may_cache(struct fs_inode *in, uint64_t version)
  * A read-only open that comes just after a writer closed finds the
  * writer's RELEASE not yet here (the kernel sends it after close
  * returns), or the kernel's view of the inode still being invalidated
- * (notify.c); after both it may read through the page cache, where it can
- * be mapped MAP_SHARED (a direct I/O open cannot: ENODEV).  Wait for that,
- * up to KCLEAN_WAIT_NS, rather than open on direct I/O; never for a
- * writer still at work.  With the itab lock held.
+ * or handed the saved pages (notify.c, cache_warm); after those it may
+ * read through the page cache, where it can be mapped MAP_SHARED (a
+ * direct I/O open cannot: ENODEV).  Wait for that, up to KCLEAN_WAIT_NS,
+ * rather than open on direct I/O; never for a writer still at work.
+ * With the itab lock held.
  */
 #define KCLEAN_WAIT_NS 100000000ll
 static bool settling(struct fs_inode *in)
@@ -251,7 +256,7 @@ static bool settling(struct fs_inode *in)
 	for (struct fs_handle *h = in->handles; h; h = h->next)
 		if (h->writable && !atomic_load(&h->closed))
 			return false;
-	return in->cache.kstale || in->cache.writers > 0;
+	return in->cache.kstale || in->cache.writers > 0 || in->cache.filling;
 }
 
 static void wait_kclean(struct fs_inode *in)
@@ -294,7 +299,12 @@ int handle_pick_version(struct fs *fs, struct fs_handle *h,
 		wait_kclean(in);
 	for (;;) {
 		itab_lock();
-		while (in->cache.committing) {
+		/* A writer also waits out a store after a save (cache_warm,
+		 * filling with no cached handle): its O_TRUNC must empty the
+		 * kernel's cache after the store, not before it. */
+		while (in->cache.committing ||
+		       (h->writable && in->cache.filling &&
+		        !in->cache.cached)) {
 			itab_unlock();
 			loop_may_wait();
 			sched_yield();
@@ -388,13 +398,129 @@ void prefill(struct fs *fs, struct fs_handle *h)
 	}
 	if (stx_begin(fs->env, false, &s) == 0) {
 		if (handle_content(&s, h, false, &v) == 0) {
+			char *path = NULL;
+
 			bv.buf[0].mem = (void *)v.data;
 			bv.buf[0].size = v.len;
-			(void)fuse_lowlevel_notify_store(fs->se, h->inode->ino,
-			                                 0, &bv, 0);
+			if (fuse_lowlevel_notify_store(fs->se, h->inode->ino, 0,
+			                               &bv, 0) == 0 &&
+			    fs_log_debugging() &&
+			    itab_path(h->inode->ino, &path, NULL) == 0)
+				fs_log(LOG_DEBUG,
+				       "/%s: pages handed to the kernel with "
+				       "an open",
+				       path);
+			free(path);
 		}
 		stx_abort(&s);
 	}
 	pthread_mutex_unlock(&tree_lock);
 	fill_done(h->inode);
+}
+
+/*
+ * Hand the kernel the pages of a file just saved, once its last writer is
+ * gone: from that writer's RELEASE, after its reply, with the buffer it
+ * saved (saved: its content, of version, while cache.gen is still
+ * saved_gen); or from the notify thread, reading the content from the
+ * store, when an invalidation of the file was still to come
+ * (handle_unlink(), notify_warm()).  The written content is what the next
+ * reader wants, and a store here is one the next open no longer makes
+ * while its caller waits (doc/benchmarks.md §2).  A store waits only for
+ * the locks of the file's own pages, which a READ of it would hold; no
+ * handle can be reading it (none is open, and filling keeps new opens
+ * off the page cache), so a handler may make it.
+ *
+ * Only while the inode is settled: no handle, no writer, no commit in
+ * flight, the kernel's view invalidated since the last change and holding
+ * no version (kversion 0).  in->cache.filling keeps other opens off the
+ * page cache meanwhile (they wait for it: settling(), and a writer's
+ * handle_pick_version()).  If anything changed the file while the pages
+ * were stored, what the kernel holds may be older than the store: it is
+ * invalidated again.  Files larger than FILL_MAX are left to READs.
+ *
+ * The kernel's size is not always the content's here (a refused save
+ * leaves the writer's): the store marks its last page as read only when
+ * it ends at the kernel's size, so a larger stale size sends that page to
+ * a READ, whose short answer sets the size; a smaller one grows to the
+ * content's end.
+ */
+void cache_warm(struct fs *fs, uint64_t ino, const struct wbuf *saved,
+                uint64_t version, uint64_t saved_gen)
+{
+	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(0);
+	struct fs_inode *in;
+	uint64_t gen, kseq;
+	bool stored = false, moved;
+	char *path = NULL;
+	struct node n;
+	struct stx s;
+	int rc = 0;
+	kv_val v;
+
+	if (saved && (saved->len == 0 || saved->len > FILL_MAX))
+		return;
+	itab_lock();
+	in = itab_get(ino);
+	if (in == NULL || in->path == NULL || in->type != S_IFREG ||
+	    in->handles != NULL || in->cache.writers || in->cache.cached ||
+	    in->cache.direct || in->cache.filling || in->cache.kstale ||
+	    in->cache.kversion != 0 || in->cache.committing ||
+	    in->cache.hold_until != 0 ||
+	    (saved && in->cache.gen != saved_gen) ||
+	    (path = strdup(in->path)) == NULL) {
+		itab_unlock();
+		return;
+	}
+	in->cache.filling = true;
+	itab_open(in); /* keeps it alive until the end */
+	gen = in->cache.gen;
+	kseq = in->cache.kseq;
+	itab_unlock();
+
+	if (saved) {
+		bv.buf[0].mem = saved->data;
+		bv.buf[0].size = saved->len;
+		rc = fuse_lowlevel_notify_store(fs->se, ino, 0, &bv, 0);
+		stored = true;
+	} else if (pthread_mutex_trylock(&tree_lock) == 0) {
+		/* (a rename holds the lock across its commit: then the next
+		 * open stores them) */
+		if (stx_begin(fs->env, false, &s) == 0) {
+			if (store_node_get(&s, path, &n) == 0) {
+				if (S_ISREG(n.mode) && n.size > 0 &&
+				    n.size <= FILL_MAX &&
+				    store_content_get(&s, path, n.mode, &v) ==
+				            0) {
+					bv.buf[0].mem = (void *)v.data;
+					bv.buf[0].size = v.len;
+					rc = fuse_lowlevel_notify_store(
+					        fs->se, ino, 0, &bv, 0);
+					stored = true;
+					version = n.txnid;
+				}
+				node_release(&n);
+			}
+			stx_abort(&s);
+		}
+		pthread_mutex_unlock(&tree_lock);
+	}
+
+	itab_lock();
+	in->cache.filling = false;
+	moved = stored && (in->cache.gen != gen || in->cache.kseq != kseq ||
+	                   in->cache.committing);
+	if (moved)
+		itab_kdirty_locked(in); /* invalidated again, below */
+	else if (stored && rc == 0 && in->cache.kversion == 0 &&
+	         !in->cache.kstale && in->path != NULL)
+		in->cache.kversion = version;
+	itab_close(in);
+	itab_unlock();
+	if (moved)
+		notify_inode(ino);
+	else if (stored && rc == 0)
+		fs_log(LOG_DEBUG,
+		       "/%s: pages handed to the kernel after the save", path);
+	free(path);
 }

@@ -75,6 +75,11 @@ struct fs_handle {
 	bool append_only;
 	uint64_t base_txnid;
 	size_t base_len;
+	/* buf is what this handle's last commit saved, the content of
+	 * base_txnid, and cache.gen was saved_gen just after that commit:
+	 * the pages its release may hand the kernel (cache_warm) */
+	bool saved;
+	uint64_t saved_gen;
 	int64_t mtime;
 	/* The set-id bits that the changes of an unprivileged caller clear
 	 * (setid.c), cleared in the next commit of buf; kill_known: worked
@@ -190,8 +195,11 @@ int handle_new(fuse_req_t req, fuse_ino_t ino, int flags,
 int handle_new_at(fuse_req_t req, fuse_ino_t ino, int flags,
                   struct fuse_file_info *fi, bool gone, struct fs_handle **out);
 /* Detach a handle from its inode and drop it: after a failure before the
- * reply to open, and at release. */
-void handle_unlink(struct fs_handle *h);
+ * reply to open, and at release.  When the last writer of a file goes,
+ * returns its inode number if its pages may be handed to the kernel at
+ * once (cache_warm), after an invalidation still to come queues that
+ * store behind it (notify_warm) and returns 0. */
+uint64_t handle_unlink(struct fs_handle *h);
 /* In read transaction s: the content of h's file, if it is still the
  * version h opened (any_version: whatever is there now); -EAGAIN if a
  * newer one replaced it. */
@@ -225,6 +233,11 @@ int handle_pick_version(struct fs *fs, struct fs_handle *h,
 void fill_done(struct fs_inode *in);
 /* Store the pages of the first cached open of an inode with its open. */
 void prefill(struct fs *fs, struct fs_handle *h);
+/* Hand the kernel the pages of ino's committed content, if no handle has
+ * it open and nothing else is in the way: from the release of its last
+ * writer, or from the notify thread. */
+void cache_warm(struct fs *fs, uint64_t ino, const struct wbuf *saved,
+                uint64_t version, uint64_t saved_gen);
 
 /* ---- lookup.c ------------------------------------------------------ */
 

@@ -253,6 +253,10 @@ static int save_end(struct fs *fs, struct fs_handle *h, struct stx *s,
 	h->append_only = (h->flags & O_APPEND) != 0;
 	h->base_txnid = txnid;
 	h->base_len = h->buf.len;
+	itab_lock();
+	h->saved = true;
+	h->saved_gen = h->inode->cache.gen;
+	itab_unlock();
 	content_changed(h->inode);
 	fs_log(LOG_DEBUG, "/%s: committed %zu bytes (%s)", path, h->buf.len,
 	       why);
@@ -280,6 +284,7 @@ int handle_commit(struct fs *fs, struct fs_handle *h, bool durable,
 	bool same, rebased = false;
 	int rc, prerc = 0;
 
+	h->saved = false;
 	if (h->too_big)
 		return save_too_big(fs, h, why);
 	if (h->buf.len > QUICK_SAVE_MAX)
@@ -731,20 +736,41 @@ void fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 /* The last close of an open file: commit what is still pending (a
  * failure was logged; nobody is left to hear of it) and drop the
  * handle. */
-static void do_release(struct fs *fs, struct fs_handle *h)
+/* Returns the inode whose pages h's buffer may give the kernel now
+ * (handle_unlink), with a reference on h kept for that; else 0. */
+static uint64_t do_release(struct fs *fs, struct fs_handle *h)
 {
+	uint64_t warm;
+	bool saved;
+
 	lock_handle(h);
 	if (h->pending)
 		(void)handle_commit(fs, h, false, "release");
 	atomic_store(&h->shown_size, -1LL);
 	h->released = true;
+	saved = h->saved && !h->pending;
 	pthread_mutex_unlock(&h->lock);
-	handle_unlink(h);
+	atomic_fetch_add(&h->refs, 1);
+	warm = handle_unlink(h);
+	if (!warm || !saved) {
+		handle_put(h);
+		return 0;
+	}
+	return warm;
 }
 
 void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct fs *fs = fs_of(req);
+	struct fs_handle *h = handle_of(fi);
+	uint64_t warm = do_release(fs, h);
+
 	(void)ino;
-	do_release(fs_of(req), handle_of(fi));
 	reply_err(req, 0);
+	/* after the reply, which the kernel waits for (the caller's close
+	 * returned before): the buffer released is the content saved */
+	if (warm) {
+		cache_warm(fs, warm, &h->buf, h->base_txnid, h->saved_gen);
+		handle_put(h);
+	}
 }

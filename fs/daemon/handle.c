@@ -146,10 +146,10 @@ int handle_new_at(fuse_req_t req, fuse_ino_t ino, int flags,
 
 /* Detach a handle from its inode and drop it: after a failure before the
  * reply to open, and at release. */
-void handle_unlink(struct fs_handle *h)
+uint64_t handle_unlink(struct fs_handle *h)
 {
 	struct fs_inode *in = h->inode;
-	uint64_t quiet = 0;
+	uint64_t quiet = 0, warm = 0;
 
 	itab_lock();
 	for (struct fs_handle **pp = &in->handles; *pp; pp = &(*pp)->next)
@@ -160,11 +160,12 @@ void handle_unlink(struct fs_handle *h)
 	if (h->writable && in->cache.writers > 0 && --in->cache.writers == 0) {
 		/* the page cache may serve it again: at once if the kernel's
 		 * view was invalidated after the last change, else once it
-		 * is */
+		 * is; and the kernel gets the pages of what was saved */
 		if (in->cache.kclean_seq == in->cache.kseq)
 			in->cache.kstale = false;
 		else
 			quiet = in->ino;
+		warm = in->path ? in->ino : 0;
 	}
 	if (h->cached && in->cache.cached > 0)
 		in->cache.cached--;
@@ -174,9 +175,14 @@ void handle_unlink(struct fs_handle *h)
 		in->cache.kuses++;
 	itab_close(in);
 	itab_unlock();
-	if (quiet)
-		notify_inode(quiet);
 	handle_put(h);
+	if (quiet) { /* the store comes after the invalidation */
+		notify_inode(quiet);
+		if (warm)
+			notify_warm(warm);
+		return 0;
+	}
+	return warm;
 }
 
 /* In read transaction s: the content of h's file, if it is still the

@@ -23,6 +23,11 @@ void fs_log_set_debug(int on)
 	debug_on = on;
 }
 
+bool fs_log_debugging(void)
+{
+	return debug_on != 0;
+}
+
 void fs_log(int level, const char *fmt, ...)
 {
 	va_list ap;

@@ -200,9 +200,13 @@ static void fs_init(void *userdata, struct fuse_conn_info *conn)
 	if (conn->capable & FUSE_CAP_READDIRPLUS)
 		conn->want |= FUSE_CAP_READDIRPLUS;
 	conn->want &= ~(unsigned)FUSE_CAP_READDIRPLUS_AUTO;
-	/* size or mtime changes seen on getattr drop stale pages */
-	if (conn->capable & FUSE_CAP_AUTO_INVAL_DATA)
-		conn->want |= FUSE_CAP_AUTO_INVAL_DATA;
+	/* No automatic invalidation: the kernel would drop a file's pages
+	 * whenever the attributes it fetches show another mtime than it
+	 * had, and after every save they do, which would throw away the
+	 * pages handed to it after the save (cache_warm).  Every change
+	 * invalidates the kernel's copy explicitly (notify.c, cache.c), and
+	 * no open uses the page cache until that is done. */
+	conn->want &= ~(unsigned)FUSE_CAP_AUTO_INVAL_DATA;
 	/* no writeback cache: every write reaches the handle's buffer
 	 * before the close that must commit it */
 	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;

@@ -65,6 +65,32 @@ case $(getfattr --only-values -n user.cccfs.error t.yaml) in
 *"line 2, column 1: duplicate key 'a'"*) ;; *) fail "duplicate key message" ;; esac
 grep -q "t.yaml: .*refused: line 2, column 1" "$T/daemon.log" || fail "refusal not logged"
 
+note "a refused longer save: reads within its size end at the old content"
+# The writer's writes grew the kernel's size of t.yaml past the content
+# that stays; reads that stay below that size, with no stat first, must
+# still end where the content does (no zeros after it).
+python3 - t.yaml "$GOOD" <<'PY' || fail "reads after a refused longer save"
+import errno, os, sys
+path, good = sys.argv[1], (sys.argv[2] + "\n").encode()
+bad = b"tags: notalist\n" + b"# padding\n" * 200
+fd = os.open(path, os.O_WRONLY | os.O_TRUNC)
+os.write(fd, bad)
+try:
+    os.close(fd)
+    sys.exit("the bad save was accepted")
+except OSError as e:
+    assert e.errno == errno.EINVAL, e
+for attempt in range(3):
+    fd = os.open(path, os.O_RDONLY)
+    got = os.pread(fd, len(bad), 0)
+    tail = os.pread(fd, 64, len(good))
+    os.close(fd)
+    assert got == good, "round %d: read %r" % (attempt, got[:80])
+    assert tail == b"", "round %d: %d bytes after the end" % (attempt, len(tail))
+assert os.stat(path).st_size == len(good)
+PY
+check_file t.yaml "$GOOD"
+
 note "a flush with no write commits nothing (emacs reopen, echo x > T)"
 python3 - t.yaml <<'PY' || fail "reopen without write"
 import os, sys

@@ -12,7 +12,9 @@
 #     new content);
 #   - ls -l of a folder: no GETXATTR per file (security labels), only the
 #     folder's own;
-#   - a path walked again after a pause: no LOOKUP of its folders.
+#   - a path walked again after a pause: no LOOKUP of its folders;
+#   - a file saved: its pages handed to the kernel once its writer is
+#     gone, so that its first read stores nothing and sends no READ.
 #
 # The kernel's cache of a file is invalidated from a thread of the daemon
 # of its own, after each commit; on a loaded machine that invalidation can
@@ -105,6 +107,26 @@ if [ "$kmaj" -gt 6 ] || { [ "$kmaj" = 6 ] && [ "$kmin" -ge 2 ]; }; then
 else
 	note "kernel $kernel cannot expire names: folder names last a second there"
 fi
+
+note "a file saved is handed to the kernel after the save, not at the open"
+# Once its writer is gone the daemon stores the saved content in the
+# kernel's page cache (cache_warm); the first read then costs an OPEN that
+# stores nothing.  Nothing else runs here, so the store is never put off.
+msgs() { # FROM TEXT: debug messages with TEXT logged after line FROM
+	tail -n +"$(($1 + 1))" "$T/daemon.log" | grep -cF "$2"
+}
+mark w0
+printf 'name: w\ndescription: saved, then read\n' >"$M/prompts/r/w.yaml" ||
+	fail "save w"
+mark w1
+check_eq "$(msgs "$w0" "/prompts/r/w.yaml: pages handed to the kernel after the save")" \
+	1 "stores after the save of w.yaml"
+check_eq "$(cat "$M/prompts/r/w.yaml")" "$(printf 'name: w\ndescription: saved, then read')" \
+	"w.yaml read after its save"
+mark w2
+check_eq "$(count "$w1" READ)" 0 "READs for a file read after its save"
+check_eq "$(msgs "$w1" "/prompts/r/w.yaml: pages handed to the kernel with an open")" \
+	0 "stores at the open of a file stored after its save"
 
 umount_fs
 note ok
