@@ -734,9 +734,8 @@ void fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 }
 
 /* The last close of an open file: commit what is still pending (a
- * failure was logged; nobody is left to hear of it) and drop the
- * handle. */
-/* Returns the inode whose pages h's buffer may give the kernel now
+ * failure was logged; nobody is left to hear of it) and drop the handle.
+ * Returns the inode whose pages h's saved buffer may give the kernel now
  * (handle_unlink), with a reference on h kept for that; else 0. */
 static uint64_t do_release(struct fs *fs, struct fs_handle *h)
 {

@@ -145,7 +145,8 @@ int handle_new_at(fuse_req_t req, fuse_ino_t ino, int flags,
 }
 
 /* Detach a handle from its inode and drop it: after a failure before the
- * reply to open, and at release. */
+ * reply to open, and at release.  The inode to hand the kernel pages of
+ * now, or 0 (daemon.h). */
 uint64_t handle_unlink(struct fs_handle *h)
 {
 	struct fs_inode *in = h->inode;
