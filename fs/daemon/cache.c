@@ -384,9 +384,27 @@ void fill_done(struct fs_inode *in)
 	itab_unlock();
 }
 
-void prefill(struct fs *fs, struct fs_handle *h)
+/* Store len bytes of data as the content of ino in the kernel's page
+ * cache; when, for the debug log, says on what occasion. */
+static int kernel_store(struct fs *fs, uint64_t ino, const void *data,
+                        size_t len, const char *when)
 {
 	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(0);
+	char *path = NULL;
+	int rc;
+
+	bv.buf[0].mem = (void *)data;
+	bv.buf[0].size = len;
+	rc = fuse_lowlevel_notify_store(fs->se, ino, 0, &bv, 0);
+	if (rc == 0 && fs_log_debugging() && itab_path(ino, &path, NULL) == 0)
+		fs_log(LOG_DEBUG, "/%s: pages handed to the kernel %s", path,
+		       when);
+	free(path);
+	return rc;
+}
+
+void prefill(struct fs *fs, struct fs_handle *h)
+{
 	struct stx s;
 	kv_val v;
 
@@ -397,21 +415,9 @@ void prefill(struct fs *fs, struct fs_handle *h)
 		pthread_mutex_lock(&tree_lock);
 	}
 	if (stx_begin(fs->env, false, &s) == 0) {
-		if (handle_content(&s, h, false, &v) == 0) {
-			char *path = NULL;
-
-			bv.buf[0].mem = (void *)v.data;
-			bv.buf[0].size = v.len;
-			if (fuse_lowlevel_notify_store(fs->se, h->inode->ino, 0,
-			                               &bv, 0) == 0 &&
-			    fs_log_debugging() &&
-			    itab_path(h->inode->ino, &path, NULL) == 0)
-				fs_log(LOG_DEBUG,
-				       "/%s: pages handed to the kernel with "
-				       "an open",
-				       path);
-			free(path);
-		}
+		if (handle_content(&s, h, false, &v) == 0)
+			(void)kernel_store(fs, h->inode->ino, v.data, v.len,
+			                   "with an open");
 		stx_abort(&s);
 	}
 	pthread_mutex_unlock(&tree_lock);
@@ -419,25 +425,25 @@ void prefill(struct fs *fs, struct fs_handle *h)
 }
 
 /*
- * Hand the kernel the pages of a file just saved, once its last writer is
- * gone: from that writer's RELEASE, after its reply, with the buffer it
- * saved (saved: its content, of version, while cache.gen is still
- * saved_gen); or from the notify thread, reading the content from the
- * store, when an invalidation of the file was still to come
- * (handle_unlink(), notify_warm()).  The written content is what the next
- * reader wants, and a store here is one the next open no longer makes
- * while its caller waits (doc/benchmarks.md §2).  A store waits only for
- * the locks of the file's own pages, which a READ of it would hold; no
- * handle can be reading it (none is open, and filling keeps new opens
- * off the page cache), so a handler may make it.
+ * Hand the kernel the pages of a file just saved: from the RELEASE of its
+ * last writer, after the reply, with the buffer that writer saved (saved:
+ * the content of version, committed while cache.gen became saved_gen).
+ * The written content is what the next reader wants, and a store here is
+ * one the next open no longer makes while its caller waits
+ * (doc/benchmarks.md §2).  A store waits only for the locks of the file's
+ * own pages, which a READ of it would hold; no handle can be reading it
+ * (none is open, and filling keeps new opens off the page cache), so a
+ * handler may make it.
  *
- * Only while the inode is settled: no handle, no writer, no commit in
- * flight, the kernel's view invalidated since the last change and holding
- * no version (kversion 0).  in->cache.filling keeps other opens off the
- * page cache meanwhile (they wait for it: settling(), and a writer's
- * handle_pick_version()).  If anything changed the file while the pages
- * were stored, what the kernel holds may be older than the store: it is
- * invalidated again.  Files larger than FILL_MAX are left to READs.
+ * Only while the inode is settled: no handle, no writer, no commit since
+ * the save or in flight, the kernel's view invalidated since the last
+ * change and holding no version (kversion 0).  in->cache.filling keeps
+ * other opens off the page cache meanwhile (they wait for it: settling(),
+ * and a writer's handle_pick_version()).  If anything changed the file
+ * while the pages were stored, what the kernel holds may be older than
+ * the store: it is invalidated again.  (An open of another version would
+ * drop them anyway: its kversion differs.)  Files larger than FILL_MAX
+ * are left to READs.
  *
  * The kernel's size is not always the content's here (a refused save
  * leaves the writer's): the store marks its last page as read only when
@@ -448,17 +454,12 @@ void prefill(struct fs *fs, struct fs_handle *h)
 void cache_warm(struct fs *fs, uint64_t ino, const struct wbuf *saved,
                 uint64_t version, uint64_t saved_gen)
 {
-	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(0);
 	struct fs_inode *in;
-	uint64_t gen, kseq;
-	bool stored = false, moved;
-	char *path = NULL;
-	struct node n;
-	struct stx s;
-	int rc = 0;
-	kv_val v;
+	uint64_t kseq;
+	bool moved;
+	int rc;
 
-	if (saved && (saved->len == 0 || saved->len > FILL_MAX))
+	if (saved->len == 0 || saved->len > FILL_MAX)
 		return;
 	itab_lock();
 	in = itab_get(ino);
@@ -466,61 +467,28 @@ void cache_warm(struct fs *fs, uint64_t ino, const struct wbuf *saved,
 	    in->handles != NULL || in->cache.writers || in->cache.cached ||
 	    in->cache.direct || in->cache.filling || in->cache.kstale ||
 	    in->cache.kversion != 0 || in->cache.committing ||
-	    in->cache.hold_until != 0 ||
-	    (saved && in->cache.gen != saved_gen) ||
-	    (path = strdup(in->path)) == NULL) {
+	    in->cache.hold_until != 0 || in->cache.gen != saved_gen) {
 		itab_unlock();
 		return;
 	}
 	in->cache.filling = true;
 	itab_open(in); /* keeps it alive until the end */
-	gen = in->cache.gen;
 	kseq = in->cache.kseq;
 	itab_unlock();
 
-	if (saved) {
-		bv.buf[0].mem = saved->data;
-		bv.buf[0].size = saved->len;
-		rc = fuse_lowlevel_notify_store(fs->se, ino, 0, &bv, 0);
-		stored = true;
-	} else if (pthread_mutex_trylock(&tree_lock) == 0) {
-		/* (a rename holds the lock across its commit: then the next
-		 * open stores them) */
-		if (stx_begin(fs->env, false, &s) == 0) {
-			if (store_node_get(&s, path, &n) == 0) {
-				if (S_ISREG(n.mode) && n.size > 0 &&
-				    n.size <= FILL_MAX &&
-				    store_content_get(&s, path, n.mode, &v) ==
-				            0) {
-					bv.buf[0].mem = (void *)v.data;
-					bv.buf[0].size = v.len;
-					rc = fuse_lowlevel_notify_store(
-					        fs->se, ino, 0, &bv, 0);
-					stored = true;
-					version = n.txnid;
-				}
-				node_release(&n);
-			}
-			stx_abort(&s);
-		}
-		pthread_mutex_unlock(&tree_lock);
-	}
+	rc = kernel_store(fs, ino, saved->data, saved->len, "after the save");
 
 	itab_lock();
 	in->cache.filling = false;
-	moved = stored && (in->cache.gen != gen || in->cache.kseq != kseq ||
-	                   in->cache.committing);
+	moved = in->cache.gen != saved_gen || in->cache.kseq != kseq ||
+	        in->cache.committing;
 	if (moved)
 		itab_kdirty_locked(in); /* invalidated again, below */
-	else if (stored && rc == 0 && in->cache.kversion == 0 &&
-	         !in->cache.kstale && in->path != NULL)
+	else if (rc == 0 && in->path != NULL && in->cache.kversion == 0 &&
+	         !in->cache.kstale) /* (a direct open meanwhile: unknown) */
 		in->cache.kversion = version;
 	itab_close(in);
 	itab_unlock();
 	if (moved)
 		notify_inode(ino);
-	else if (stored && rc == 0)
-		fs_log(LOG_DEBUG,
-		       "/%s: pages handed to the kernel after the save", path);
-	free(path);
 }

@@ -195,10 +195,9 @@ int handle_new(fuse_req_t req, fuse_ino_t ino, int flags,
 int handle_new_at(fuse_req_t req, fuse_ino_t ino, int flags,
                   struct fuse_file_info *fi, bool gone, struct fs_handle **out);
 /* Detach a handle from its inode and drop it: after a failure before the
- * reply to open, and at release.  When the last writer of a file goes,
- * returns its inode number if its pages may be handed to the kernel at
- * once (cache_warm), after an invalidation still to come queues that
- * store behind it (notify_warm) and returns 0. */
+ * reply to open, and at release.  When the last writer of a file goes and
+ * the kernel's view of it is invalidated already, returns its inode
+ * number: its pages may be handed to the kernel now (cache_warm). */
 uint64_t handle_unlink(struct fs_handle *h);
 /* In read transaction s: the content of h's file, if it is still the
  * version h opened (any_version: whatever is there now); -EAGAIN if a
@@ -233,9 +232,8 @@ int handle_pick_version(struct fs *fs, struct fs_handle *h,
 void fill_done(struct fs_inode *in);
 /* Store the pages of the first cached open of an inode with its open. */
 void prefill(struct fs *fs, struct fs_handle *h);
-/* Hand the kernel the pages of ino's committed content, if no handle has
- * it open and nothing else is in the way: from the release of its last
- * writer, or from the notify thread. */
+/* From the release of ino's last writer: hand the kernel saved, the
+ * content of version it committed, if nothing is in the way. */
 void cache_warm(struct fs *fs, uint64_t ino, const struct wbuf *saved,
                 uint64_t version, uint64_t saved_gen);
 

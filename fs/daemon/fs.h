@@ -71,12 +71,9 @@ void fs_log_set_debug(int on);
 bool fs_log_debugging(void);
 
 /* ---- notify.c ------------------------------------------------------ */
-int notify_start(struct fs *fs);
+int notify_start(struct fuse_session *se);
 /* Queue an invalidation of the kernel's data and attribute cache. */
 void notify_inode(uint64_t ino);
-/* Queue a store of the committed content of ino in the kernel's page
- * cache, after the invalidations queued before it (cache_warm). */
-void notify_warm(uint64_t ino);
 /* Queue an invalidation of every inode the kernel knows, and of the
  * names it was told are absent in the last seconds. */
 void notify_everything(void);

@@ -176,14 +176,11 @@ uint64_t handle_unlink(struct fs_handle *h)
 		in->cache.kuses++;
 	itab_close(in);
 	itab_unlock();
-	handle_put(h);
-	if (quiet) { /* the store comes after the invalidation */
+	if (quiet)
 		notify_inode(quiet);
-		if (warm)
-			notify_warm(warm);
-		return 0;
-	}
-	return warm;
+	handle_put(h);
+	/* still to be invalidated (rare): the next open stores the pages */
+	return quiet ? 0 : warm;
 }
 
 /* In read transaction s: the content of h's file, if it is still the

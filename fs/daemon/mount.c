@@ -150,7 +150,7 @@ static int serve(struct fs *fs, const char *mountpoint, struct fuse_args *args,
 		goto out_session;
 	if (fuse_session_mount(fs->se, mountpoint) != 0)
 		goto out_signals;
-	if (notify_start(fs) != 0 || commit_timer_start(fs) != 0 ||
+	if (notify_start(fs->se) != 0 || commit_timer_start(fs) != 0 ||
 	    watch_start(fs) != 0)
 		goto out_unmount;
 	if (status_fd >= 0) {

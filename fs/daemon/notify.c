@@ -5,11 +5,6 @@
  * for a handler; calling them from a handler can deadlock (libfuse#341).
  * Handlers only queue an inode number here.
  *
- * When the last writer of a file just saved goes before the file's
- * invalidation is done, this thread also hands the kernel the saved
- * content after that invalidation (notify_warm(); cache_warm() in
- * cache.c; otherwise the writer's RELEASE does it).
- *
  * Names the kernel holds as absent (the negative entries of fs_lookup)
  * are dropped with every inode when another process changed the store:
  * a record it created (cccfs restore, import) must not stay hidden for
@@ -33,15 +28,11 @@
 #include <sys/uio.h>
 
 #include "clock.h"
-#include "daemon.h"
 #include "fs.h"
 #include "inode.h"
 #include "pathmap.h"
 
 #define NOTIFY_QMAX 4096
-/* A queued number with this bit set asks for a store of the file's
- * pages (notify_warm), not an invalidation. */
-#define WARM ((uint64_t)1 << 63)
 #define MISS_MAX 1024
 #define MISS_KEEP_NS (2 * 1000000000LL) /* twice a negative entry's life */
 
@@ -62,7 +53,6 @@ static struct {
 	pthread_cond_t cond;
 	pthread_t thread;
 	struct fuse_session *se;
-	struct fs *fs;
 	uint64_t q[NOTIFY_QMAX];
 	size_t head, count;
 	bool all; /* invalidate every inode (notify_everything) */
@@ -259,22 +249,18 @@ static void *notify_main(void *arg)
 		nq.head = (nq.head + 1) % NOTIFY_QMAX;
 		nq.count--;
 		pthread_mutex_unlock(&nq.lock);
-		if (ino & WARM)
-			cache_warm(nq.fs, ino & ~WARM, NULL, 0, 0);
-		else
-			invalidate(ino);
+		invalidate(ino);
 		pthread_mutex_lock(&nq.lock);
 	}
 	pthread_mutex_unlock(&nq.lock);
 	return NULL;
 }
 
-int notify_start(struct fs *fs)
+int notify_start(struct fuse_session *se)
 {
 	int rc;
 
-	nq.fs = fs;
-	nq.se = fs->se;
+	nq.se = se;
 	nq.stop = false;
 	rc = pthread_create(&nq.thread, NULL, notify_main, NULL);
 	if (rc != 0)
@@ -283,8 +269,7 @@ int notify_start(struct fs *fs)
 	return 0;
 }
 
-/* Queue item (an inode number, with WARM or not) unless it is queued. */
-static void enqueue(uint64_t item)
+void notify_inode(uint64_t ino)
 {
 	bool wake = false;
 
@@ -293,16 +278,15 @@ static void enqueue(uint64_t item)
 		bool queued = false;
 
 		for (size_t i = 0; i < nq.count; i++)
-			if (nq.q[(nq.head + i) % NOTIFY_QMAX] == item)
+			if (nq.q[(nq.head + i) % NOTIFY_QMAX] == ino)
 				queued = true;
 		if (!queued && nq.count < NOTIFY_QMAX) {
-			nq.q[(nq.head + nq.count) % NOTIFY_QMAX] = item;
+			nq.q[(nq.head + nq.count) % NOTIFY_QMAX] = ino;
 			nq.count++;
 			wake = true;
-		} else if (!queued && !(item & WARM)) {
-			/* full: never drop an invalidation (the kernel trusts
-			 * its copy for a minute); invalidate everything
-			 * instead.  A store is only a head start: dropped. */
+		} else if (!queued) {
+			/* full: never drop one (the kernel trusts its copy for
+			 * a minute); invalidate everything instead */
 			nq.all = true;
 			wake = true;
 		}
@@ -312,16 +296,6 @@ static void enqueue(uint64_t item)
 	 * wait for the lock at once */
 	if (wake)
 		pthread_cond_signal(&nq.cond);
-}
-
-void notify_inode(uint64_t ino)
-{
-	enqueue(ino);
-}
-
-void notify_warm(uint64_t ino)
-{
-	enqueue(ino | WARM);
 }
 
 static void mark_dirty(struct fs_inode *in, void *ctx)
