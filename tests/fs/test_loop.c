@@ -62,14 +62,20 @@ static void gate_set(bool open)
 	pthread_mutex_unlock(&g.lock);
 }
 
-static unsigned gate_waiting(void)
+/* A counter of g, read under its lock. */
+static unsigned g_read(const unsigned *counter)
 {
 	unsigned n;
 
 	pthread_mutex_lock(&g.lock);
-	n = g.waiting;
+	n = *counter;
 	pthread_mutex_unlock(&g.lock);
 	return n;
+}
+
+static unsigned gate_waiting(void)
+{
+	return g_read(&g.waiting);
 }
 
 /* Forget the threads getattr ran on. */
@@ -83,12 +89,7 @@ static void getattr_threads_reset(void)
 /* How many threads getattr ran on since the reset: 0, 1 or 2 (more). */
 static unsigned getattr_threads_seen(void)
 {
-	unsigned n;
-
-	pthread_mutex_lock(&g.lock);
-	n = g.getattr_threads;
-	pthread_mutex_unlock(&g.lock);
-	return n;
+	return g_read(&g.getattr_threads);
 }
 
 static void t_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
