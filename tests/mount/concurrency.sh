@@ -4,7 +4,8 @@
 # operation may fail with anything but the expected races (ENOENT, EEXIST,
 # ENOTEMPTY), no read may see a torn record, the daemon must survive, and
 # the store must check clean afterwards.  Then concurrent appends, which
-# must all land.
+# must all land, and threads that each change their own records in every
+# way, reading each change back exactly at once.
 . "$(dirname "$0")/lib.sh"
 mount_setup
 mount_fs
@@ -230,6 +231,146 @@ os.write(c, b"e: 6\n")
 os.close(c)
 if open(p).read() != "a: 1\nb: 2\nd: 4\ne: 6\n":
     sys.exit("after a refused append and a good one: %r" % open(p).read())
+PY
+
+note "every change reads back exactly at once, while other threads change theirs"
+# Each thread owns three records and knows what each must hold: after a
+# rewrite, a save by rename, an append, a shrinking ftruncate, an in-place
+# pwrite or a refused save, a new open must read exactly that (read, stat
+# and a shared mapping), and a descriptor opened before the change must
+# still read the version it opened.  Sizes cross the 64 and 128 KiB marks
+# where saves and the kernel's cache change course.
+python3 - "$M/workflows/own" <<'PY' || fail "a read after a change saw another version"
+import errno, mmap, os, random, sys, threading, time
+d = sys.argv[1]
+os.mkdir(d)
+stop = time.time() + 5
+errs, counts, lock = [], {}, threading.Lock()
+
+def body(r, tag):
+    size = r.choice([r.randrange(40, 3000), r.randrange(3000, 60000),
+                     r.randrange(60000, 200000)])
+    out, i = ["name: %s\nsteps:\n" % tag], 0
+    n = len(out[0])
+    while n < size:
+        line = "  - %s-%d-%06x\n" % (tag, i, r.randrange(1 << 24))
+        out.append(line)
+        n += len(line)
+        i += 1
+    return "".join(out).encode()
+
+def read_back(path, want, held):
+    with open(path, "rb") as f:
+        got = f.read()
+    if got != want:
+        return "read %d bytes, want %d" % (len(got), len(want))
+    if os.stat(path).st_size != len(want):
+        return "stat size %d, want %d" % (os.stat(path).st_size, len(want))
+    if held is None and want:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            with mmap.mmap(fd, 0, prot=mmap.PROT_READ) as m:
+                if m[:] != want:
+                    return "mapped content differs"
+        finally:
+            os.close(fd)
+    return None
+
+def worker(k):
+    r = random.Random(k)
+    paths = [os.path.join(d, "t%d-%d.yaml" % (k, i)) for i in range(3)]
+    have = {}
+    for n, p in enumerate(paths):
+        have[p] = body(r, "t%d-v%d" % (k, n))
+        open(p, "wb").write(have[p])
+    v = 100
+    while time.time() < stop and not errs:
+        p = r.choice(paths)
+        old = have[p]
+        held = os.open(p, os.O_RDONLY) if r.random() < 0.3 else None
+        if held is not None and r.random() < 0.5:
+            os.pread(held, 1, 0)
+        op = r.choice(["rewrite", "rename", "append", "truncate", "pwrite",
+                       "refused"])
+        v += 1
+        tag = "t%d-v%d" % (k, v)
+        try:
+            if op == "rewrite":
+                new = body(r, tag)
+                fd = os.open(p, os.O_WRONLY | os.O_TRUNC)
+                for i in range(0, len(new), 50000):
+                    os.write(fd, new[i:i + 50000])
+                if r.random() < 0.3:
+                    os.fsync(fd)
+                os.close(fd)
+            elif op == "rename":
+                new = body(r, tag)
+                tmp = p + ".tmp"
+                with open(tmp, "wb") as f:
+                    f.write(new)
+                    if r.random() < 0.5:
+                        f.flush()
+                        os.fsync(f.fileno())
+                os.rename(tmp, p)
+            elif op == "append":
+                line = ("  - %s\n" % tag).encode()
+                with open(p, "ab") as f:
+                    f.write(line)
+                new = old + line
+            elif op == "truncate":
+                cut = old.find(b"\n", r.randrange(len(old))) + 1
+                new = old[:cut] if cut > old.find(b"steps:") + 7 else old
+                fd = os.open(p, os.O_WRONLY)
+                os.ftruncate(fd, len(new))
+                os.close(fd)
+            elif op == "pwrite":
+                at = old.find(b"steps:") + 7 + r.randrange(len(old) // 2)
+                at = old.find(b"-", at) + 1
+                if at <= 0 or not old[at:at + 1].isalnum():
+                    new = old
+                else:
+                    new = old[:at] + b"x" + old[at + 1:]
+                    fd = os.open(p, os.O_WRONLY)
+                    os.pwrite(fd, b"x", at)
+                    os.close(fd)
+            else:
+                new = old
+                fd = os.open(p, os.O_WRONLY | os.O_TRUNC)
+                os.write(fd, b"name: [" + b"x" * r.randrange(len(old) + 9000))
+                try:
+                    os.close(fd)
+                    raise RuntimeError("an invalid record was accepted")
+                except OSError as e:
+                    if e.errno != errno.EINVAL:
+                        raise
+        except Exception as e:
+            with lock:
+                errs.append("%s %s: %r" % (p, op, e))
+            break
+        have[p] = new
+        why = read_back(p, new, held)
+        if held is not None:
+            got = os.pread(held, len(old) + 10, 0)
+            if why is None and got != old:
+                why = "a reader opened before got %d bytes, want %d" % (
+                    len(got), len(old))
+            os.close(held)
+        with lock:
+            counts[op] = counts.get(op, 0) + 1
+            if why:
+                errs.append("%s after %s: %s" % (p, op, why))
+
+ts = [threading.Thread(target=worker, args=(k,)) for k in range(6)]
+for t in ts:
+    t.start()
+for t in ts:
+    t.join()
+print("changes: %s" % sorted(counts.items()))
+if errs:
+    sys.exit("%d failures, first: %s" % (len(errs), errs[0]))
+if min(counts.get(op, 0) for op in ("rewrite", "rename", "append", "truncate",
+                                    "pwrite", "refused")) < 10:
+    sys.exit("too few changes of some kind ran: %s" % counts)
 PY
 
 kill -0 "$DAEMON_PID" 2>/dev/null || fail "daemon died"
