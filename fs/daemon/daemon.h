@@ -266,6 +266,9 @@ void fs_statfs(fuse_req_t req, fuse_ino_t ino);
  * held); why names the trigger for the log. */
 int handle_commit(struct fs *fs, struct fs_handle *h, bool durable,
                   const char *why);
+/* Commit the writes still pending in files open at path (before a rename
+ * moves them). */
+void commit_open_writes(struct fs *fs, const char *path);
 /* Load the current content into a writing handle's buffer (h->lock
  * held). */
 int handle_load(struct fs *fs, struct fs_handle *h);
