@@ -69,6 +69,11 @@ struct fs_handle {
 	bool too_big;       /* a write passed the size limit: refuse the save */
 	atomic_bool closed; /* flushed with nothing pending: its RELEASE,
 	                       which the kernel sends later, is coming */
+	/* flushed with nothing pending but its O_TRUNC (`: > f`): its
+	 * RELEASE commits the emptied file after the caller's close
+	 * returned, and an open that comes first waits for that
+	 * (wait_truncations) */
+	atomic_bool trunc_closed;
 	/* O_APPEND with nothing but appends since buf was loaded from (or
 	 * committed as) the content of txnid base_txnid, base_len bytes: a
 	 * commit adds buf's tail to whatever content it finds then */
@@ -269,6 +274,9 @@ int handle_commit(struct fs *fs, struct fs_handle *h, bool durable,
 /* Commit the writes still pending in files open at path (before a rename
  * moves them). */
 void commit_open_writes(struct fs *fs, const char *path);
+/* Before an open of ino: wait (a while) for the RELEASE that commits a
+ * closed O_TRUNC (trunc_closed). */
+void wait_truncations(uint64_t ino);
 /* Load the current content into a writing handle's buffer (h->lock
  * held). */
 int handle_load(struct fs *fs, struct fs_handle *h);

@@ -262,6 +262,7 @@ static int truncate_handle(struct fs *fs, fuse_req_t req, struct fs_handle *h,
 		handle_note_writer(fs, req, h);
 	}
 	atomic_store(&h->closed, false);
+	atomic_store(&h->trunc_closed, false);
 	handle_show(h);
 	pthread_mutex_unlock(&h->lock);
 	return rc;

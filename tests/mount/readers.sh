@@ -231,6 +231,40 @@ for i in range(300):
     assert got == second, "round %d: pread %r" % (i, got[:40])
 PY
 
+note "a file emptied by a close reads empty at once, and a write after it lands"
+# `: > f` opens with O_TRUNC and closes without a write: the emptied file
+# is committed at the RELEASE, which the kernel sends after close()
+# returned.  The next open, a read or a write, must find it empty (and a
+# write after it must not be overwritten by that commit).  Large files
+# make that commit slow enough for the open to come first.  (The close of
+# a dup before any write, as the shell's `cmd > f`: mount-invalid.)
+python3 - "$M/prompts/emptied" <<'PY' || fail "an open after : > f"
+import os, sys
+d = sys.argv[1]
+os.mkdir(d)
+for i in range(150):
+    p = os.path.join(d, "e%d.txt" % (i % 5))
+    with open(p, "wb") as f:
+        f.write(b"line %d\n" % i * 30000)
+    os.close(os.open(p, os.O_WRONLY | os.O_TRUNC))
+    k = i % 3
+    if k == 0:
+        with open(p, "rb") as f:
+            got = f.read()
+        assert got == b"", "round %d: read %d bytes of an emptied file" % (i, len(got))
+    elif k == 1:
+        fd = os.open(p, os.O_RDWR)
+        os.write(fd, b"ab")
+        os.close(fd)
+        got = open(p, "rb").read()
+        assert got == b"ab", "round %d: a write after emptying: %d bytes" % (i, len(got))
+    else:
+        with open(p, "ab") as f:
+            f.write(b"x\n")
+        got = open(p, "rb").read()
+        assert got == b"x\n", "round %d: an append after emptying: %d bytes" % (i, len(got))
+PY
+
 note "opens racing with saves by rename never fail"
 # A reader's lookup may find the version a rename is replacing: its open
 # must read that version (or the new one), never fail with ESTALE.
