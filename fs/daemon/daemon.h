@@ -271,9 +271,6 @@ void fs_statfs(fuse_req_t req, fuse_ino_t ino);
  * held); why names the trigger for the log. */
 int handle_commit(struct fs *fs, struct fs_handle *h, bool durable,
                   const char *why);
-/* Commit the writes still pending in files open at path (before a rename
- * moves them). */
-void commit_open_writes(struct fs *fs, const char *path);
 /* Before an open of ino: wait (a while) for the RELEASE that commits a
  * closed O_TRUNC (trunc_closed). */
 void wait_truncations(uint64_t ino);

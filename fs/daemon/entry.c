@@ -671,6 +671,40 @@ static int rename_paths(fuse_ino_t parent, const char *name,
 	return 0;
 }
 
+/*
+ * Writes still pending in files open at path are part of the file on a
+ * local disk, so they move with a rename: commit them first (as the file
+ * is now, e.g. a side file), and the rename then moves and, at a record
+ * name, validates them in its own single commit.
+ */
+static void commit_open_writes(struct fs *fs, const char *path)
+{
+	struct fs_handle *hs[8];
+	struct fs_inode *in;
+	int n = 0;
+
+	itab_lock();
+	in = itab_find_path(path);
+	for (struct fs_handle *h = in ? in->handles : NULL; h && n < 8;
+	     h = h->next)
+		if (h->writable && atomic_load(&h->shown_size) >= 0) {
+			atomic_fetch_add(&h->refs, 1);
+			hs[n++] = h;
+		}
+	itab_unlock();
+	for (int i = 0; i < n; i++) {
+		struct fs_handle *h = hs[i];
+
+		pthread_mutex_lock(&h->lock);
+		if (!h->released && h->pending)
+			(void)handle_commit(fs, h, false, "rename");
+		if (!h->released)
+			handle_show(h);
+		pthread_mutex_unlock(&h->lock);
+		handle_put(h);
+	}
+}
+
 /* RENAME_EXCHANGE: both entries change (their ctime is now). */
 static int do_exchange(struct fs *fs, struct stx *s, const char *from,
                        const char *to, int64_t now)
