@@ -239,27 +239,46 @@ static bool may_cache(struct fs_inode *in, uint64_t version)
 }
 
 /*
- * A read-only open that comes just after a writer closed finds the
- * writer's RELEASE not yet here (the kernel sends it after close
- * returns), or the kernel's view of the inode still being invalidated
- * or handed the saved pages (notify.c, cache_warm); after those it may
- * read through the page cache, where it can be mapped MAP_SHARED (a
- * direct I/O open cannot: ENODEV).  Wait for that, up to KCLEAN_WAIT_NS,
- * rather than open on direct I/O; never for a writer still at work.
- * With the itab lock held.
+ * An open that comes just after a writer closed finds the writer's
+ * RELEASE not yet here: the kernel sends it after close returns.
+ *   - If that close left an O_TRUNC alone pending (`: > f`, H_EMPTIED),
+ *     the RELEASE commits the emptied file: every open waits for it, so
+ *     that it finds the file as the closer left it, and a write after it
+ *     is not overwritten by that commit.  When the close was of a dup
+ *     (the shell's `cmd > f`), the wait ends at cmd's first write, or
+ *     after KCLEAN_WAIT_NS, and the open gets the last commit.
+ *   - A read-only open also waits for the RELEASE of a writer with
+ *     nothing pending, and for the kernel's view of the inode to be
+ *     invalidated or handed the saved pages (notify.c, cache_warm);
+ *     after those it may read through the page cache, where it can be
+ *     mapped MAP_SHARED (a direct I/O open cannot: ENODEV), rather than
+ *     open on direct I/O.
+ * Never for a writer still at work.  With the itab lock held.
  */
 #define KCLEAN_WAIT_NS 100000000ll
-static bool settling(struct fs_inode *in)
+static bool settling(struct fs_inode *in, const struct fs_handle *self)
 {
+	bool at_work = false;
+
 	if (in->path == NULL)
 		return false;
-	for (struct fs_handle *h = in->handles; h; h = h->next)
-		if (h->writable && !atomic_load(&h->closed))
-			return false;
+	for (struct fs_handle *h = in->handles; h; h = h->next) {
+		if (h == self || !h->writable)
+			continue;
+		switch (atomic_load(&h->closed)) {
+		case H_EMPTIED:
+			return true;
+		case H_AT_WORK:
+			at_work = true;
+			break;
+		}
+	}
+	if (at_work || self->writable)
+		return false;
 	return in->cache.kstale || in->cache.writers > 0 || in->cache.filling;
 }
 
-static void wait_kclean(struct fs_inode *in)
+static void wait_kclean(struct fs_inode *in, const struct fs_handle *self)
 {
 	int64_t until = clock_mono_ns() + KCLEAN_WAIT_NS;
 	struct timespec nap = { 0, 200000 };
@@ -267,7 +286,7 @@ static void wait_kclean(struct fs_inode *in)
 
 	for (;;) {
 		itab_lock();
-		wait = settling(in);
+		wait = settling(in, self);
 		itab_unlock();
 		if (!wait || clock_mono_ns() > until)
 			return;
@@ -295,8 +314,7 @@ int handle_pick_version(struct fs *fs, struct fs_handle *h,
 	int rc;
 
 	*fill = false;
-	if (!h->writable)
-		wait_kclean(in);
+	wait_kclean(in, h);
 	for (;;) {
 		itab_lock();
 		/* A writer also waits out a store after a save (cache_warm,

@@ -55,6 +55,8 @@
 #define LIVE_TIMEOUT 60.0
 #define SHORT_TIMEOUT 1.0
 
+enum { H_AT_WORK, H_CLOSED, H_EMPTIED }; /* fs_handle.closed */
+
 struct fs_handle {
 	pthread_mutex_t lock; /* serializes write/flush/fsync/release */
 	atomic_int refs;      /* the open file, plus renames borrowing it */
@@ -62,18 +64,17 @@ struct fs_handle {
 	struct fs_inode *inode;
 	int flags;
 	bool writable;
-	bool loaded;        /* buf holds the file content */
-	bool pending;       /* buf differs from the store: commit at release */
-	bool written;       /* written since the last commit: commit at flush */
-	bool mtime_set;     /* an explicit mtime came after the last write */
-	bool too_big;       /* a write passed the size limit: refuse the save */
-	atomic_bool closed; /* flushed with nothing pending: its RELEASE,
-	                       which the kernel sends later, is coming */
-	/* flushed with nothing pending but its O_TRUNC (`: > f`): its
-	 * RELEASE commits the emptied file after the caller's close
-	 * returned, and an open that comes first waits for that
-	 * (wait_truncations) */
-	atomic_bool trunc_closed;
+	bool loaded;    /* buf holds the file content */
+	bool pending;   /* buf differs from the store: commit at release */
+	bool written;   /* written since the last commit: commit at flush */
+	bool mtime_set; /* an explicit mtime came after the last write */
+	bool too_big;   /* a write passed the size limit: refuse the save */
+	/* What its last close left (do_flush): H_CLOSED, nothing pending,
+	 * or H_EMPTIED, nothing but its O_TRUNC (`: > f`), which its RELEASE
+	 * commits.  Either way the RELEASE, which the kernel sends after
+	 * the close returned, is coming (settling() in cache.c).  A write or
+	 * truncate sets it back to H_AT_WORK. */
+	atomic_int closed;
 	/* O_APPEND with nothing but appends since buf was loaded from (or
 	 * committed as) the content of txnid base_txnid, base_len bytes: a
 	 * commit adds buf's tail to whatever content it finds then */
@@ -271,9 +272,6 @@ void fs_statfs(fuse_req_t req, fuse_ino_t ino);
  * held); why names the trigger for the log. */
 int handle_commit(struct fs *fs, struct fs_handle *h, bool durable,
                   const char *why);
-/* Before an open of ino: wait (a while) for the RELEASE that commits a
- * closed O_TRUNC (trunc_closed). */
-void wait_truncations(uint64_t ino);
 /* Load the current content into a writing handle's buffer (h->lock
  * held). */
 int handle_load(struct fs *fs, struct fs_handle *h);

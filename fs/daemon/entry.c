@@ -261,8 +261,7 @@ static int truncate_handle(struct fs *fs, fuse_req_t req, struct fs_handle *h,
 		h->append_only = false;
 		handle_note_writer(fs, req, h);
 	}
-	atomic_store(&h->closed, false);
-	atomic_store(&h->trunc_closed, false);
+	atomic_store(&h->closed, H_AT_WORK);
 	handle_show(h);
 	pthread_mutex_unlock(&h->lock);
 	return rc;

@@ -18,7 +18,7 @@
  *   release: commits when pending
  *   open:    a flush that found only an O_TRUNC pending (`: > T`) leaves
  *            its commit to the release, after close() returned: an open
- *            of the file waits for that (wait_truncations)
+ *            of the file waits for that (settling() in cache.c)
  *   rename:  a file renamed while it has pending writes commits them
  *            first, so they move with it (commit_open_writes)
  *   a rejected commit (invalid YAML, too big) drops pending and written,
@@ -438,42 +438,6 @@ static void lock_handle(struct fs_handle *h)
 	}
 }
 
-/* How long an open waits for the RELEASE of a closed truncation. */
-#define TRUNC_WAIT_NS 100000000ll
-
-/*
- * A close that left a handle of ino holding nothing but its O_TRUNC
- * (`: > f`, trunc_closed) leaves the commit of the emptied file to the
- * RELEASE, which the kernel sends after close() returned.  An open of the
- * file waits for it, so that it finds the file as the closer left it,
- * and a write after it is not overwritten by that commit.  The wait also
- * ends when the handle writes again (the close was of a dup, as the
- * shell's `cmd > f`, and cmd writes): then it is a writer at work, whose
- * content is committed at its own close.  A dup still silent after
- * TRUNC_WAIT_NS is left as such: the open reads the last commit.
- */
-void wait_truncations(uint64_t ino)
-{
-	int64_t until = clock_mono_ns() + TRUNC_WAIT_NS;
-	struct timespec nap = { 0, 200000 };
-
-	for (;;) {
-		struct fs_inode *in;
-		bool wait = false;
-
-		itab_lock();
-		in = itab_get(ino);
-		for (struct fs_handle *h = in ? in->handles : NULL; h && !wait;
-		     h = h->next)
-			wait = h->writable && atomic_load(&h->trunc_closed);
-		itab_unlock();
-		if (!wait || clock_mono_ns() > until)
-			return;
-		loop_may_wait(); /* the RELEASE may be the next request */
-		nanosleep(&nap, NULL);
-	}
-}
-
 /*
  * Open an inode detached since the kernel looked it up: a read-only open
  * reads the content it had, as a file unlinked or renamed over opens on
@@ -514,7 +478,6 @@ static int do_open(struct fs *fs, fuse_req_t req, fuse_ino_t ino,
 	free(path);
 	if (snapshot)
 		return rc;
-	wait_truncations(ino);
 	rc = handle_new(req, ino, fi->flags, fi, &h);
 	if (rc != 0)
 		return rc;
@@ -562,8 +525,6 @@ static int do_create(struct fs *fs, fuse_req_t req, fuse_ino_t parent,
 		struct fs_handle *h;
 		uint32_t m;
 
-		if (existed)
-			wait_truncations(e->ino);
 		rc = handle_new(req, e->ino, fi->flags, fi, &h);
 		if (rc == 0) {
 			bool fill;
@@ -713,8 +674,7 @@ static int do_write(struct fs *fs, fuse_req_t req, struct fs_handle *h,
 		h->mtime_set = false;
 		handle_note_writer(fs, req, h);
 	}
-	atomic_store(&h->closed, false); /* a dup'ed fd still writes */
-	atomic_store(&h->trunc_closed, false);
+	atomic_store(&h->closed, H_AT_WORK); /* a dup'ed fd still writes */
 	handle_show(h);
 	pthread_mutex_unlock(&h->lock);
 	return rc;
@@ -741,8 +701,7 @@ static int do_flush(struct fs *fs, struct fs_handle *h)
 	lock_handle(h);
 	if (h->written)
 		rc = handle_commit(fs, h, false, "close");
-	atomic_store(&h->closed, !h->pending);
-	atomic_store(&h->trunc_closed, h->pending);
+	atomic_store(&h->closed, h->pending ? H_EMPTIED : H_CLOSED);
 	handle_show(h);
 	pthread_mutex_unlock(&h->lock);
 	return rc;
