@@ -348,6 +348,7 @@ int handle_pick_version(struct fs *fs, struct fs_handle *h,
 		itab_unlock();
 	}
 	h->version = n.txnid;
+	h->saves_seen = in->cache.saves;
 	if (h->writable) {
 		itab_hold_drop_locked(in);
 		if (in->cache.cached > 0) {

@@ -69,6 +69,11 @@ struct fs_handle {
 	bool written;   /* written since the last commit: commit at flush */
 	bool mtime_set; /* an explicit mtime came after the last write */
 	bool too_big;   /* a write passed the size limit: refuse the save */
+	/* Nothing but its O_TRUNC pending since the open, which saw
+	 * cache.saves at saves_seen: a save by another handle since then
+	 * supersedes the truncation (handle_commit) */
+	bool trunc_only;
+	uint64_t saves_seen;
 	/* What its last close left (do_flush): H_CLOSED, nothing pending,
 	 * or H_EMPTIED, nothing but its O_TRUNC (`: > f`), which its RELEASE
 	 * commits.  Either way the RELEASE, which the kernel sends after

@@ -257,6 +257,7 @@ static int truncate_handle(struct fs *fs, fuse_req_t req, struct fs_handle *h,
 		rc = wbuf_resize(&h->buf, (size_t)size);
 	if (rc == 0) {
 		h->pending = h->written = true;
+		h->trunc_only = false;
 		h->mtime_set = false;
 		h->append_only = false;
 		handle_note_writer(fs, req, h);

@@ -22,7 +22,9 @@
  *   rename:  a file renamed while it has pending writes commits them
  *            first, so they move with it (commit_open_writes)
  *   a rejected commit (invalid YAML, too big) drops pending and written,
- *   so the same content is not rejected and logged twice.
+ *   so the same content is not rejected and logged twice; so does one of
+ *   an O_TRUNC alone pending when another handle saved the file since
+ *   the open (trunc_superseded: on ext4 the truncation came first).
  *
  * A handle opened with O_APPEND and changed by appends alone remembers the
  * version it loaded (append_only, base_txnid): when another commit came in
@@ -176,6 +178,24 @@ static int save_rebase(struct fs_handle *h, struct stx *s, const char *path,
 	return rc;
 }
 
+/*
+ * A handle with nothing but its O_TRUNC pending, whose file was saved
+ * since its open (a new version, or the same content saved again through
+ * another handle): on a local file system the truncation came at the open
+ * and that save after it, which stays.  So it commits nothing.
+ */
+static bool trunc_superseded(struct fs_handle *h, const struct node *n)
+{
+	bool saved;
+
+	if (!h->trunc_only)
+		return false;
+	itab_lock();
+	saved = h->inode->cache.saves != h->saves_seen;
+	itab_unlock();
+	return saved || n->txnid != h->version;
+}
+
 /* The content was refused (msg): log it and drop what was pending, so the
  * same content is not refused and logged twice.  An O_APPEND handle drops
  * the refused appends; later ones go on from the content there is (that
@@ -244,6 +264,13 @@ static int save_end(struct fs *fs, struct fs_handle *h, struct stx *s,
 {
 	int rc = commit_close(fs, s, durable);
 
+	if (rc == 0) {
+		/* before preserve_end(): an open that picks the new version
+		 * counts this save among those before it */
+		itab_lock();
+		h->inode->cache.saves++;
+		itab_unlock();
+	}
 	if (!same)
 		preserve_end(h->inode, rc);
 	if (rc != 0) {
@@ -252,7 +279,7 @@ static int save_end(struct fs *fs, struct fs_handle *h, struct stx *s,
 	}
 	if (!same)
 		errtab_clear(path);
-	h->pending = h->written = false;
+	h->pending = h->written = h->trunc_only = false;
 	h->append_only = (h->flags & O_APPEND) != 0;
 	h->base_txnid = txnid;
 	h->base_len = h->buf.len;
@@ -300,6 +327,17 @@ int handle_commit(struct fs *fs, struct fs_handle *h, bool durable,
 		free(pre);
 		ref_set_release(&rs);
 		return rc > 0 ? 0 : rc;
+	}
+	if (trunc_superseded(h, &n)) {
+		fs_log(LOG_DEBUG,
+		       "/%s: saved since its O_TRUNC open: kept (%s)", path,
+		       why);
+		h->pending = h->trunc_only = false;
+		/* the kernel emptied its view of the file at the open, and
+		 * its opener saw the size pending: both must go */
+		content_changed(h->inode);
+		free(pre);
+		goto fail_node; /* rc is 0: nothing to commit */
 	}
 	rc = save_rebase(h, &s, path, &n, &rebased);
 	if (rebased && h->buf.len > QUICK_SAVE_MAX)
@@ -671,6 +709,7 @@ static int do_write(struct fs *fs, fuse_req_t req, struct fs_handle *h,
 		rc = wbuf_write(&h->buf, (size_t)off, buf, size);
 	if (rc == 0) {
 		h->pending = h->written = true;
+		h->trunc_only = false;
 		h->mtime_set = false;
 		handle_note_writer(fs, req, h);
 	}

@@ -115,6 +115,7 @@ int handle_new_at(fuse_req_t req, fuse_ino_t ino, int flags,
 		 * flush. */
 		h->loaded = true;
 		h->pending = true;
+		h->trunc_only = true;
 	}
 	handle_show(h);
 	itab_lock();

@@ -36,6 +36,8 @@ struct cache_state {
 	unsigned committing; /* commits replacing the content in flight
 	                           (they keep the inode alive) */
 	uint64_t gen;        /* bumped when such a commit ends */
+	uint64_t saves;      /* content commits through handles, the same
+	                           content again included (file.c) */
 	/* The kernel's page cache ("Reads and the page cache" in cache.c) */
 	unsigned cached;     /* open handles reading through it */
 	unsigned direct;     /* read-only handles on direct I/O: a private

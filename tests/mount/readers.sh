@@ -265,6 +265,43 @@ for i in range(150):
         assert got == b"x\n", "round %d: an append after emptying: %d bytes" % (i, len(got))
 PY
 
+note "a held O_TRUNC descriptor closed after another save keeps that save"
+# `exec 3>f`, another process saves f, then `exec 3>&-`: on a local file
+# system the truncation came at the open, the save after it, and the save
+# stays.  Here the truncation is pending until that descriptor's commit,
+# which must then commit nothing: also after a save of the same content,
+# and through an fsync.  Alone, it empties the file.
+python3 - "$M/prompts/held" <<'PY' || fail "a held O_TRUNC descriptor"
+import os, sys
+d = sys.argv[1]
+os.mkdir(d)
+def put(p, data):
+    with open(p, "wb") as f:
+        f.write(data)
+def get(p):
+    with open(p, "rb") as f:
+        return f.read()
+for i, (other, end) in enumerate([(b"new: 2\n", "close"),
+                                  (b"old: 1\n", "close"),
+                                  (b"new: 3\n", "fsync"),
+                                  (None, "close"), (None, "fsync")]):
+    p = os.path.join(d, "h%d.txt" % i)
+    put(p, b"old: 1\n")
+    fd = os.open(p, os.O_WRONLY | os.O_TRUNC)
+    if other is not None:
+        put(p, other)
+        assert get(p) == other, "case %d: the save reads %r" % (i, get(p))
+    # the opener of fd sees its pending size, 0, and the kernel keeps it
+    assert os.stat(p).st_size == 0, "case %d: size before the close" % i
+    if end == "fsync":
+        os.fsync(fd)
+    os.close(fd)
+    want = b"" if other is None else other
+    got = get(p)
+    assert got == want, "case %d (%s): %r, not %r" % (i, end, got, want)
+    assert os.stat(p).st_size == len(want), "case %d: size after" % i
+PY
+
 note "opens racing with saves by rename never fail"
 # A reader's lookup may find the version a rename is replacing: its open
 # must read that version (or the new one), never fail with ESTALE.
