@@ -252,6 +252,8 @@ void cache_warm(struct fs *fs, uint64_t ino, const struct wbuf *saved,
 
 /* The attributes of node n, shown as inode number ino. */
 void fill_stat(uint64_t ino, const struct node *n, struct stat *st);
+/* st's attributes as a node, without extended attributes. */
+void node_of_stat(const struct stat *st, struct node *n);
 /* The entry of ino at path, with node n's attributes. */
 void fill_entry(uint64_t ino, const char *path, const struct node *n,
                 struct fuse_entry_param *e);

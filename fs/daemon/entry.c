@@ -268,6 +268,66 @@ static int truncate_handle(struct fs *fs, fuse_req_t req, struct fs_handle *h,
 	return rc;
 }
 
+/*
+ * ftruncate of a file removed or renamed over since its open: it succeeds,
+ * as on ext4, where the inode lives on unlinked.  It changes the handle's
+ * content, which no commit keeps (handle_commit finds no path), and the
+ * times the inode shows; its writer sees the new size.  Other changes of a
+ * detached inode come without the open file (fchmod, futimens), like those
+ * of a path the kernel has not looked up again since its file went, and
+ * fail with ENOENT: where it was a path, the change belongs to the file
+ * there now.
+ */
+static int setattr_detached(struct fs *fs, fuse_req_t req, fuse_ino_t ino,
+                            const struct stat *attr, int to_set,
+                            struct fuse_file_info *fi, struct stat *st)
+{
+	bool meta = (to_set & META_ATTRS) != 0;
+	int64_t now = clock_real_ns();
+	struct fs_handle *h;
+	struct fs_inode *in;
+	struct node n;
+	int rc = -ENOENT;
+
+	itab_lock();
+	in = itab_get(ino);
+	if (in && in->path == NULL && in->cache.frozen) {
+		*st = in->cache.frozen_st;
+		rc = 0;
+	}
+	itab_unlock();
+	if (rc != 0 || fi == NULL || !(to_set & FUSE_SET_ATTR_SIZE))
+		return -ENOENT;
+	node_of_stat(st, &n);
+	/* for a folder fi is a dir_handle */
+	h = S_ISREG(n.mode) ? handle_of(fi) : NULL;
+	if (h == NULL || !h->writable || attr->st_size < 0)
+		return -EINVAL;
+	if ((uint64_t)attr->st_size > FS_SIDE_MAX)
+		return -EFBIG;
+	rc = truncate_handle(fs, req, h, attr->st_size);
+	if (rc != 0)
+		return rc;
+	n.mtime = n.ctime = now;
+	if (meta) {
+		rc = apply_meta(req, &n, attr, to_set, now);
+		if (rc != 0)
+			return rc;
+	}
+	itab_lock(); /* in is h->inode, alive while h is open */
+	/* the size shown to others stays their version's */
+	n.size = (uint64_t)in->cache.frozen_st.st_size;
+	fill_stat(in->cache.frozen_st.st_ino, &n, &in->cache.frozen_st);
+	in->cache.frozen_st.st_nlink = 0;
+	*st = in->cache.frozen_st;
+	itab_unlock();
+	if (pending_attrs(req, ino, &n)) {
+		fill_stat(st->st_ino, &n, st);
+		st->st_nlink = 0;
+	}
+	return 0;
+}
+
 static int do_setattr(struct fs *fs, fuse_req_t req, fuse_ino_t ino,
                       struct stat *attr, int to_set, struct fuse_file_info *fi,
                       struct stat *st)
@@ -283,6 +343,8 @@ static int do_setattr(struct fs *fs, fuse_req_t req, fuse_ino_t ino,
 	int rc;
 
 	rc = itab_path(ino, &path, &type);
+	if (rc == -ENOENT)
+		return setattr_detached(fs, req, ino, attr, to_set, fi, st);
 	if (rc != 0)
 		return rc;
 	rc = snap_check_write(path);

@@ -51,6 +51,20 @@ void fill_stat(uint64_t ino, const struct node *n, struct stat *st)
 	st->st_ctim = node_timespec(n->ctime);
 }
 
+/* The attributes of st as a node without extended attributes: those a
+ * detached inode shows (cache.frozen_st), for fill_stat() again. */
+void node_of_stat(const struct stat *st, struct node *n)
+{
+	memset(n, 0, sizeof(*n));
+	n->mode = (uint32_t)st->st_mode;
+	n->uid = (uint32_t)st->st_uid;
+	n->gid = (uint32_t)st->st_gid;
+	n->size = (uint64_t)st->st_size;
+	n->atime = node_time_of(st->st_atim);
+	n->mtime = node_time_of(st->st_mtim);
+	n->ctime = node_time_of(st->st_ctim);
+}
+
 void fill_entry(uint64_t ino, const char *path, const struct node *n,
                 struct fuse_entry_param *e)
 {
@@ -194,7 +208,7 @@ static int do_getattr(struct fs *fs, fuse_req_t req, fuse_ino_t ino,
 	(void)fi;
 	*secs = SHORT_TIMEOUT;
 	if (rc == -ENOENT) {
-		/* detached: its readers' version */
+		/* detached: its readers' version; to a writer, its own size */
 		itab_lock();
 		in = itab_get(ino);
 		if (in && in->path == NULL && in->cache.frozen) {
@@ -202,6 +216,13 @@ static int do_getattr(struct fs *fs, fuse_req_t req, fuse_ino_t ino,
 			rc = 0;
 		}
 		itab_unlock();
+		if (rc == 0 && S_ISREG(st->st_mode)) {
+			node_of_stat(st, &n);
+			if (pending_attrs(req, ino, &n)) {
+				fill_stat(st->st_ino, &n, st);
+				st->st_nlink = 0;
+			}
+		}
 		return rc;
 	}
 	if (rc != 0)

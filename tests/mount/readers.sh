@@ -302,6 +302,37 @@ for i, (other, end) in enumerate([(b"new: 2\n", "close"),
     assert os.stat(p).st_size == len(want), "case %d: size after" % i
 PY
 
+note "a writer of a file renamed over or removed can still ftruncate it"
+# As on ext4, where the inode lives on unlinked: ftruncate succeeds, fstat
+# shows the writer its sizes, and nothing it does reaches the path.
+python3 - "$M/prompts/gone" <<'PY' || fail "ftruncate of a detached file"
+import os, sys
+d = sys.argv[1]
+os.mkdir(d)
+for how in ("rename", "unlink"):
+    p, t = os.path.join(d, "w.txt"), os.path.join(d, ".w.tmp")
+    open(p, "wb").write(b"one\n")
+    fd = os.open(p, os.O_RDWR)
+    os.write(fd, b"abcdef")
+    if how == "rename":
+        open(t, "wb").write(b"two\n")
+        os.rename(t, p)
+    else:
+        os.unlink(p)
+    os.ftruncate(fd, 2)
+    assert os.fstat(fd).st_size == 2, "%s: fstat after ftruncate" % how
+    os.pwrite(fd, b"Z", 5)
+    assert os.fstat(fd).st_size == 6, "%s: fstat after a write" % how
+    assert os.pread(fd, 10, 0) == b"ab\0\0\0Z", "%s: read back" % how
+    os.fsync(fd)
+    os.close(fd)
+    if how == "rename":
+        assert open(p, "rb").read() == b"two\n", "the file there changed"
+        os.unlink(p)
+    else:
+        assert not os.path.exists(p), "the removed file came back"
+PY
+
 note "opens racing with saves by rename never fail"
 # A reader's lookup may find the version a rename is replacing: its open
 # must read that version (or the new one), never fail with ESTALE.
