@@ -91,6 +91,7 @@ bool os_fs_readonly(int fd);
 int os_file_size(int fd, uint64_t *size);
 int os_fsync_dir(const char *path);
 void os_writeback(int fd, uint64_t off, uint64_t len);
+int os_writeback_drop(int fd, uint64_t off, uint64_t len);
 
 /* ---- state.c: tree descriptors and committed state -------------------- */
 
@@ -392,8 +393,9 @@ struct kv_txn {
 	unsigned nspill;
 	uint64_t wb_lo, wb_hi; /* pages written early, not yet handed to
 	                        * writeback (pager_spill) */
-	bool checkpoint;       /* commit even when nothing changed */
-	bool no_log_run;       /* a checkpoint that adds no log run (copies) */
+	uint64_t wb_prev_lo, wb_prev_hi; /* the last run handed to it */
+	bool checkpoint;                 /* commit even when nothing changed */
+	bool no_log_run; /* a checkpoint that adds no log run (copies) */
 	struct kv_snapshot_info self; /* snapshot txns: the snapshot read */
 };
 

@@ -231,3 +231,27 @@ void os_writeback(int fd, uint64_t off, uint64_t len)
 	(void)len;
 #endif
 }
+
+/*
+ * Wait until [off, off + len), handed to os_writeback() before, is written
+ * back, and drop it from the page cache: pages of a long write that
+ * nothing reads again.  The error of that writeback is returned here, and
+ * must not be ignored: the wait takes it from this open file, and the
+ * sync that follows would not report it again.
+ */
+int os_writeback_drop(int fd, uint64_t off, uint64_t len)
+{
+#ifdef SYNC_FILE_RANGE_WRITE
+	if (sync_file_range(fd, (off_t)off, (off_t)len,
+	                    SYNC_FILE_RANGE_WAIT_BEFORE |
+	                            SYNC_FILE_RANGE_WRITE |
+	                            SYNC_FILE_RANGE_WAIT_AFTER) < 0)
+		return -errno;
+	(void)posix_fadvise(fd, (off_t)off, (off_t)len, POSIX_FADV_DONTNEED);
+#else
+	(void)fd;
+	(void)off;
+	(void)len;
+#endif
+	return 0;
+}

@@ -706,7 +706,15 @@ out:
  * writeback at once (os_writeback), so that the disk writes them while
  * the copy builds the next ones.  Left to the commit's fdatasync, all of
  * them would be written after the build, and the copy would take the
- * build's time plus the disk's instead of the longer of the two.
+ * build's time plus the disk's instead of the longer of the two.  The run
+ * handed over before is then waited for, written by now, and dropped from
+ * the page cache (os_writeback_drop): a copy holds at most two runs of its
+ * early pages there, so that a backup does not push the store's own pages
+ * out, and the pages of the next run come from those just let go.  Pages
+ * the cache must grow to hold can cost far more: on a virtual machine
+ * whose host backs the guest's free memory lazily, 600 MiB written to a
+ * new file took 1.45 s with as much cached beside it, 0.15 s right after
+ * as much was let go.
  */
 #define WRITEBACK_PAGES 2048u /* 8 MiB */
 
@@ -752,8 +760,19 @@ static int spill_flush(kv_txn *txn)
 		txn->wb_hi = txn->spill[0] + txn->nspill;
 	txn->nspill = 0;
 	if (txn->wb_hi - txn->wb_lo >= WRITEBACK_PAGES) {
+		if (txn->wb_prev_hi) {
+			rc = os_writeback_drop(
+			        env->fd, txn->wb_prev_lo * KV_PAGE_SIZE,
+			        (txn->wb_prev_hi - txn->wb_prev_lo) *
+			                KV_PAGE_SIZE);
+			if (rc != 0)
+				return kv_set_err(rc, "writing pages of %s: %s",
+				                  env->path, kv_strerror(rc));
+		}
 		os_writeback(env->fd, txn->wb_lo * KV_PAGE_SIZE,
 		             (txn->wb_hi - txn->wb_lo) * KV_PAGE_SIZE);
+		txn->wb_prev_lo = txn->wb_lo;
+		txn->wb_prev_hi = txn->wb_hi;
 		txn->wb_lo = txn->wb_hi = 0;
 	}
 	return 0;
