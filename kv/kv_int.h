@@ -262,6 +262,8 @@ struct flstate {
 #define WRITE_MAX_PAGES 16u /* longest merged page write (pager.c) */
 #define SPILL_MIN 4096u     /* dirty pages before pages are written early */
 
+struct early_writer; /* pager.c */
+
 struct pgbufs {
 	uint8_t **slab;
 	size_t nslab, cslab;
@@ -391,10 +393,8 @@ struct kv_txn {
 	bool write_early; /* a private build (copy.c): see pager_spill */
 	uint64_t spill[WRITE_MAX_PAGES]; /* final pages to write early */
 	unsigned nspill;
-	uint64_t wb_lo, wb_hi; /* pages written early, not yet handed to
-	                        * writeback (pager_spill) */
-	uint64_t wb_prev_lo, wb_prev_hi; /* the last run handed to it */
-	bool checkpoint;                 /* commit even when nothing changed */
+	struct early_writer *ew; /* writes the pages (pager_spill) */
+	bool checkpoint;         /* commit even when nothing changed */
 	bool no_log_run; /* a checkpoint that adds no log run (copies) */
 	struct kv_snapshot_info self; /* snapshot txns: the snapshot read */
 };
@@ -433,6 +433,9 @@ int pager_write_dirty(kv_txn *txn, bool ckpt);
  * pages it is written out early and its buffer reused; it reads from the
  * map after. */
 int pager_spill(kv_txn *txn, uint64_t pgno);
+/* Wait until the pages pager_spill() queued are written: 0, or the error
+ * of the first write that failed. */
+int pager_spill_wait(kv_txn *txn);
 uint64_t page_checksum(const uint8_t *p, size_t len);
 void page_seal(uint8_t *p, size_t len);
 /* What a meta slot holds.  META_NEWER_BADSUM: a newer version whose

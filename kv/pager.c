@@ -15,6 +15,8 @@
  * from slabs that the writer keeps from one transaction to the next.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -369,11 +371,14 @@ static uint8_t *dirty_buf(struct dirty *d, uint64_t pgno)
 	return e->buf;
 }
 
+static void ew_end(kv_txn *txn);
+
 void dirty_release(kv_txn *txn)
 {
 	struct dirty *d = &txn->dirty;
 	size_t i;
 
+	ew_end(txn);
 	for (i = 0; i < d->cap; i++)
 		if (d->tab[i].n > BUF_MAX_RUN)
 			free(d->tab[i].buf);
@@ -396,6 +401,9 @@ const uint8_t *page_peek(kv_txn *txn, uint64_t pgno)
 			return b;
 	}
 	if (pgno < 2 || pgno >= txn->st.next_pgno)
+		return NULL;
+	/* it may be a page written early, still in flight or never written */
+	if (txn->ew && pager_spill_wait(txn) != 0)
 		return NULL;
 	return txn->map + pgno * KV_PAGE_SIZE;
 }
@@ -629,6 +637,10 @@ int pager_write_dirty(kv_txn *txn, bool ckpt)
 	int rc = 0;
 
 	txn->nspill = 0; /* still dirty: written below */
+	rc = pager_spill_wait(txn);
+	if (rc != 0)
+		return kv_set_err(rc, "writing pages of %s: %s", env->path,
+		                  kv_strerror(rc));
 	if (!txn->dirty.used)
 		return ckpt ? size_file(txn, true) : 0;
 	v = txn->dirty.used <= FEW_PAGES ? few
@@ -702,33 +714,221 @@ out:
  * The copy's file is removed when the copy fails.  Early writes also stop
  * once the file would outgrow the map the txn reads through.
  *
- * Every WRITEBACK_PAGES pages written early are handed to the kernel's
- * writeback at once (os_writeback), so that the disk writes them while
- * the copy builds the next ones.  Left to the commit's fdatasync, all of
- * them would be written after the build, and the copy would take the
- * build's time plus the disk's instead of the longer of the two.  The run
- * handed over before is then waited for, written by now, and dropped from
- * the page cache (os_writeback_drop): a copy holds at most two runs of its
- * early pages there, so that a backup does not push the store's own pages
- * out, and the pages of the next run come from those just let go.  Pages
- * the cache must grow to hold can cost far more: on a virtual machine
- * whose host backs the guest's free memory lazily, 600 MiB written to a
- * new file took 1.45 s with as much cached beside it, 0.15 s right after
- * as much was let go.
+ * The writes are a thread's, the early writer's, so that the copy builds
+ * on one CPU while the kernel copies the pages into its cache on another,
+ * as LMDB's copy writes from a second thread.  The txn seals each run and
+ * copies it into one of EW_RUNS buffers; it waits only when all are in
+ * flight.  The first write that fails stops the writer, and the txn's next
+ * early write or its commit fails with it; a read of a page of the txn
+ * from the map, which could be one still in flight, first waits for the
+ * writer to finish what it has (page_peek).  Where no thread can be made,
+ * the txn writes its runs itself.
+ *
+ * Every WRITEBACK_BYTES written early are handed to the kernel's writeback
+ * at once (os_writeback), so that the disk writes them while the copy
+ * builds the next ones.  Left to the commit's fdatasync, all of them would
+ * be written after the build, and the copy would take the build's time
+ * plus the disk's instead of the longer of the two.  The range handed over
+ * before is then waited for, written by now, and dropped from the page
+ * cache (os_writeback_drop): a copy holds at most two ranges of its early
+ * pages there, so that a backup does not push the store's own pages out,
+ * and the pages of the next range come from those just let go.  Pages the
+ * cache must grow to hold can cost far more: on a virtual machine whose
+ * host backs the guest's free memory lazily, 600 MiB written to a new file
+ * took 1.45 s with as much cached beside it, 0.15 s right after as much
+ * was let go.
  */
-#define WRITEBACK_PAGES 2048u /* 8 MiB */
+#define WRITEBACK_BYTES (8u << 20)
+#define EW_RUNS 16u /* runs in flight, STAGE_BYTES each */
+
+struct early_writer {
+	kv_env *env;
+	uint8_t *bufs; /* EW_RUNS runs of STAGE_BYTES */
+	uint64_t off[EW_RUNS];
+	size_t len[EW_RUNS];
+	/* Guarded by mu: the runs queued (count of them from head) and the
+	 * first error. */
+	pthread_mutex_t mu;
+	pthread_cond_t work, done;
+	unsigned head, count;
+	int err;
+	bool stop, threaded;
+	pthread_t th;
+	/* the writer's own: written since the last os_writeback, and the
+	 * range handed to it then (byte offsets; hi 0: none) */
+	uint64_t wb_lo, wb_hi, prev_lo, prev_hi;
+};
+
+/* Write one run and keep writeback going (see above). */
+static int ew_write(struct early_writer *w, const uint8_t *buf, size_t len,
+                    uint64_t off)
+{
+	kv_env *env = w->env;
+	int rc = env->io->pwrite(env->io->ctx, env->fd, buf, len, off);
+
+	if (rc != 0)
+		return rc;
+	if (w->wb_hi == 0 || off < w->wb_lo)
+		w->wb_lo = off;
+	if (off + len > w->wb_hi)
+		w->wb_hi = off + len;
+	if (w->wb_hi - w->wb_lo < WRITEBACK_BYTES)
+		return 0;
+	if (w->prev_hi) {
+		rc = os_writeback_drop(env->fd, w->prev_lo,
+		                       w->prev_hi - w->prev_lo);
+		if (rc != 0)
+			return rc;
+	}
+	os_writeback(env->fd, w->wb_lo, w->wb_hi - w->wb_lo);
+	w->prev_lo = w->wb_lo;
+	w->prev_hi = w->wb_hi;
+	w->wb_lo = w->wb_hi = 0;
+	return 0;
+}
+
+static void *ew_main(void *arg)
+{
+	struct early_writer *w = arg;
+
+	pthread_mutex_lock(&w->mu);
+	for (;;) {
+		while (w->count == 0 && !w->stop)
+			pthread_cond_wait(&w->work, &w->mu);
+		if (w->count == 0)
+			break;
+		unsigned i = w->head;
+		int rc = w->err;
+		pthread_mutex_unlock(&w->mu);
+		if (rc == 0) /* after a failure the rest is dropped */
+			rc = ew_write(w, w->bufs + (size_t)i * STAGE_BYTES,
+			              w->len[i], w->off[i]);
+		pthread_mutex_lock(&w->mu);
+		if (rc != 0 && w->err == 0)
+			w->err = rc;
+		w->head = (i + 1) % EW_RUNS;
+		w->count--;
+		pthread_cond_broadcast(&w->done);
+	}
+	pthread_mutex_unlock(&w->mu);
+	return NULL;
+}
+
+/* The txn's early writer, with its thread if one can be made. */
+static int ew_start(kv_txn *txn)
+{
+	struct early_writer *w = calloc(1, sizeof(*w));
+	sigset_t all, old;
+	void *bufs;
+
+	if (w == NULL)
+		return -ENOMEM;
+	if (posix_memalign(&bufs, KV_PAGE_SIZE,
+	                   (size_t)EW_RUNS * STAGE_BYTES) != 0) {
+		free(w);
+		return -ENOMEM;
+	}
+	w->bufs = bufs;
+	w->env = txn->env;
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_cond_init(&w->work, NULL);
+	pthread_cond_init(&w->done, NULL);
+	/* the caller's signals stay the caller's */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	w->threaded = pthread_create(&w->th, NULL, ew_main, w) == 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	txn->ew = w;
+	return 0;
+}
+
+int pager_spill_wait(kv_txn *txn)
+{
+	struct early_writer *w = txn->ew;
+	int rc;
+
+	if (w == NULL)
+		return 0;
+	pthread_mutex_lock(&w->mu);
+	while (w->count)
+		pthread_cond_wait(&w->done, &w->mu);
+	rc = w->err;
+	pthread_mutex_unlock(&w->mu);
+	return rc;
+}
+
+/* Stop the txn's early writer; what it has not written is dropped. */
+static void ew_end(kv_txn *txn)
+{
+	struct early_writer *w = txn->ew;
+
+	if (w == NULL)
+		return;
+	if (w->threaded) {
+		pthread_mutex_lock(&w->mu);
+		if (w->err == 0)
+			w->err = -ECANCELED;
+		w->stop = true;
+		pthread_cond_signal(&w->work);
+		pthread_mutex_unlock(&w->mu);
+		pthread_join(w->th, NULL);
+	}
+	pthread_cond_destroy(&w->done);
+	pthread_cond_destroy(&w->work);
+	pthread_mutex_destroy(&w->mu);
+	free(w->bufs);
+	free(w);
+	txn->ew = NULL;
+}
+
+/* A buffer for the next run: wait while all are in flight.  NULL with *rc
+ * set when the writer failed. */
+static uint8_t *ew_buffer(struct early_writer *w, int *rc)
+{
+	unsigned slot;
+
+	pthread_mutex_lock(&w->mu);
+	while (w->count == EW_RUNS && w->err == 0)
+		pthread_cond_wait(&w->done, &w->mu);
+	*rc = w->err;
+	slot = (w->head + w->count) % EW_RUNS;
+	pthread_mutex_unlock(&w->mu);
+	return *rc ? NULL : w->bufs + (size_t)slot * STAGE_BYTES;
+}
+
+/* Hand the run in the buffer ew_buffer() gave to the writer. */
+static void ew_queue(struct early_writer *w, size_t len, uint64_t off)
+{
+	pthread_mutex_lock(&w->mu);
+	unsigned slot = (w->head + w->count) % EW_RUNS;
+	w->off[slot] = off;
+	w->len[slot] = len;
+	w->count++;
+	pthread_cond_signal(&w->work);
+	pthread_mutex_unlock(&w->mu);
+}
 
 static int spill_flush(kv_txn *txn)
 {
-	kv_env *env = txn->env;
+	struct early_writer *w;
+	uint8_t *run;
 	size_t len = 0;
 	unsigned i;
 	int rc;
 
 	if (!txn->nspill)
 		return 0;
+	if (txn->ew == NULL && (rc = ew_start(txn)) != 0)
+		return rc;
+	w = txn->ew;
 	rc = size_file(txn, false);
-	for (i = 0; rc == 0 && i < txn->nspill; i++) {
+	if (rc != 0)
+		return rc;
+	run = w->threaded ? ew_buffer(w, &rc) : w->bufs;
+	if (rc != 0)
+		return kv_set_err(rc, "writing pages of %s: %s", txn->env->path,
+		                  kv_strerror(rc));
+	for (i = 0; i < txn->nspill; i++) {
 		struct dpage *e = dirty_find(&txn->dirty, txn->spill[i]);
 		/* queued pages are neighbours, still dirty and single */
 		if (e == NULL || e->n != 1)
@@ -737,44 +937,19 @@ static int spill_flush(kv_txn *txn)
 			        "page to write early "
 			        "is not a dirty page (internal error)");
 		page_seal(e->buf, KV_PAGE_SIZE);
-		if (!env->stage || txn->nspill == 1) {
-			rc = env->io->pwrite(env->io->ctx, env->fd, e->buf,
-			                     KV_PAGE_SIZE,
-			                     e->pgno * KV_PAGE_SIZE);
-			continue;
-		}
-		memcpy(env->stage + len, e->buf, KV_PAGE_SIZE);
+		memcpy(run + len, e->buf, KV_PAGE_SIZE);
 		len += KV_PAGE_SIZE;
 	}
-	if (rc == 0 && len)
-		rc = env->io->pwrite(env->io->ctx, env->fd, env->stage, len,
-		                     txn->spill[0] * KV_PAGE_SIZE);
+	if (w->threaded)
+		ew_queue(w, len, txn->spill[0] * KV_PAGE_SIZE);
+	else if ((rc = ew_write(w, run, len, txn->spill[0] * KV_PAGE_SIZE)))
+		w->err = rc; /* as the thread keeps it: see page_peek */
 	if (rc != 0)
-		return kv_set_err(rc, "writing pages of %s: %s", env->path,
+		return kv_set_err(rc, "writing pages of %s: %s", txn->env->path,
 		                  kv_strerror(rc));
 	for (i = 0; i < txn->nspill; i++)
 		dirty_remove(txn, dirty_find(&txn->dirty, txn->spill[i]));
-	if (txn->wb_hi == 0 || txn->spill[0] < txn->wb_lo)
-		txn->wb_lo = txn->spill[0];
-	if (txn->spill[0] + txn->nspill > txn->wb_hi)
-		txn->wb_hi = txn->spill[0] + txn->nspill;
 	txn->nspill = 0;
-	if (txn->wb_hi - txn->wb_lo >= WRITEBACK_PAGES) {
-		if (txn->wb_prev_hi) {
-			rc = os_writeback_drop(
-			        env->fd, txn->wb_prev_lo * KV_PAGE_SIZE,
-			        (txn->wb_prev_hi - txn->wb_prev_lo) *
-			                KV_PAGE_SIZE);
-			if (rc != 0)
-				return kv_set_err(rc, "writing pages of %s: %s",
-				                  env->path, kv_strerror(rc));
-		}
-		os_writeback(env->fd, txn->wb_lo * KV_PAGE_SIZE,
-		             (txn->wb_hi - txn->wb_lo) * KV_PAGE_SIZE);
-		txn->wb_prev_lo = txn->wb_lo;
-		txn->wb_prev_hi = txn->wb_hi;
-		txn->wb_lo = txn->wb_hi = 0;
-	}
 	return 0;
 }
 
@@ -785,8 +960,6 @@ int pager_spill(kv_txn *txn, uint64_t pgno)
 	if (!txn->write_early || txn->dirty.used < SPILL_MIN ||
 	    txn->st.next_pgno > txn->map_size / KV_PAGE_SIZE)
 		return 0;
-	if (!txn->env->stage)
-		txn->env->stage = malloc(STAGE_BYTES);
 	if (txn->nspill && (txn->nspill == WRITE_MAX_PAGES ||
 	                    txn->spill[txn->nspill - 1] + 1 != pgno)) {
 		rc = spill_flush(txn);

@@ -386,6 +386,7 @@ static void test_append_writes_early(void **state)
 	assert_int_equal(kv_table_open(t, "a", KV_TABLE_CREATE, &tb), 0);
 	w->n = 0;
 	most = append_big(t, tb, 0, n);
+	assert_int_equal(pager_spill_wait(t), 0); /* the writer's, all */
 	early = w->n;
 	assert_true(most < SPILL_MIN + 64);
 	assert_true(f->env->bufs.nslab <=
@@ -572,8 +573,9 @@ static int fi_pwrite(void *ctx, int fd, const void *buf, size_t len,
 	return kv_io_posix()->pwrite(NULL, fd, buf, len, off);
 }
 
-/* An early write that fails fails the put that caused it, with the
- * reason; the txn cannot commit, and the store is as it was. */
+/* An early write that fails fails a put soon after it (the early writer
+ * has at most EW_RUNS runs in flight), with the reason, and stops the
+ * writes; the txn cannot commit, and the store is as it was. */
 static void test_write_early_fails(void **state)
 {
 	struct tmpenv *f = *state;
