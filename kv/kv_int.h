@@ -436,6 +436,9 @@ int pager_spill(kv_txn *txn, uint64_t pgno);
 /* Wait until the pages pager_spill() queued are written: 0, or the error
  * of the first write that failed. */
 int pager_spill_wait(kv_txn *txn);
+/* Tests: write early pages in the txn's own thread, as where no thread can
+ * be made. */
+extern bool pager_no_thread;
 uint64_t page_checksum(const uint8_t *p, size_t len);
 void page_seal(uint8_t *p, size_t len);
 /* What a meta slot holds.  META_NEWER_BADSUM: a newer version whose

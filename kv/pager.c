@@ -814,6 +814,8 @@ static void *ew_main(void *arg)
 	return NULL;
 }
 
+bool pager_no_thread;
+
 /* The txn's early writer, with its thread if one can be made. */
 static int ew_start(kv_txn *txn)
 {
@@ -836,7 +838,8 @@ static int ew_start(kv_txn *txn)
 	/* the caller's signals stay the caller's */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	w->threaded = pthread_create(&w->th, NULL, ew_main, w) == 0;
+	w->threaded = !pager_no_thread &&
+	              pthread_create(&w->th, NULL, ew_main, w) == 0;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	txn->ew = w;
 	return 0;

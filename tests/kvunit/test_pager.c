@@ -683,6 +683,36 @@ static void test_copy_ends_at_last_page(void **state)
 	unlink(dest);
 }
 
+/* The same tests where no thread can be made: the txn writes its early
+ * runs itself, with the same results. */
+static void test_append_writes_early_nothread(void **state)
+{
+	pager_no_thread = true;
+	test_append_writes_early(state);
+	pager_no_thread = false;
+}
+
+static void test_written_early_then_changed_nothread(void **state)
+{
+	pager_no_thread = true;
+	test_written_early_then_changed(state);
+	pager_no_thread = false;
+}
+
+static void test_write_early_fails_nothread(void **state)
+{
+	pager_no_thread = true;
+	test_write_early_fails(state);
+	pager_no_thread = false;
+}
+
+static void test_copy_ends_at_last_page_nothread(void **state)
+{
+	pager_no_thread = true;
+	test_copy_ends_at_last_page(state);
+	pager_no_thread = false;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -704,6 +734,15 @@ int main(void)
 		        test_ordinary_txn_holds_its_pages, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_copy_ends_at_last_page,
 		                                setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		        test_append_writes_early_nothread, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		        test_written_early_then_changed_nothread, setup,
+		        teardown),
+		cmocka_unit_test_setup_teardown(test_write_early_fails_nothread,
+		                                setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		        test_copy_ends_at_last_page_nothread, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
