@@ -683,34 +683,33 @@ static void test_copy_ends_at_last_page(void **state)
 	unlink(dest);
 }
 
-/* The same tests where no thread can be made: the txn writes its early
- * runs itself, with the same results. */
-static void test_append_writes_early_nothread(void **state)
+/* Test t where no thread can be made: the txn writes its early runs
+ * itself, with the same results. */
+static void without_thread(void (*t)(void **), void **state)
 {
 	pager_no_thread = true;
-	test_append_writes_early(state);
+	t(state);
 	pager_no_thread = false;
+}
+
+static void test_append_writes_early_nothread(void **state)
+{
+	without_thread(test_append_writes_early, state);
 }
 
 static void test_written_early_then_changed_nothread(void **state)
 {
-	pager_no_thread = true;
-	test_written_early_then_changed(state);
-	pager_no_thread = false;
+	without_thread(test_written_early_then_changed, state);
 }
 
 static void test_write_early_fails_nothread(void **state)
 {
-	pager_no_thread = true;
-	test_write_early_fails(state);
-	pager_no_thread = false;
+	without_thread(test_write_early_fails, state);
 }
 
 static void test_copy_ends_at_last_page_nothread(void **state)
 {
-	pager_no_thread = true;
-	test_copy_ends_at_last_page(state);
-	pager_no_thread = false;
+	without_thread(test_copy_ends_at_last_page, state);
 }
 
 int main(void)
