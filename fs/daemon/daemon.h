@@ -254,6 +254,12 @@ void cache_warm(struct fs *fs, uint64_t ino, const struct wbuf *saved,
 void fill_stat(uint64_t ino, const struct node *n, struct stat *st);
 /* st's attributes as a node, without extended attributes. */
 void node_of_stat(const struct stat *st, struct node *n);
+/* The attributes of ino, detached: those of the version its readers
+ * keep (cache.frozen_st); -ENOENT when ino is not a detached inode. */
+int frozen_attrs(fuse_ino_t ino, struct stat *st);
+/* The same to the caller of req, with the size of its writes pending if
+ * it has them (pending_attrs). */
+int detached_attrs(fuse_req_t req, fuse_ino_t ino, struct stat *st);
 /* The entry of ino at path, with node n's attributes. */
 void fill_entry(uint64_t ino, const char *path, const struct node *n,
                 struct fuse_entry_param *e);

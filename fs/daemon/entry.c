@@ -282,20 +282,12 @@ static int setattr_detached(struct fs *fs, fuse_req_t req, fuse_ino_t ino,
                             const struct stat *attr, int to_set,
                             struct fuse_file_info *fi, struct stat *st)
 {
-	bool meta = (to_set & META_ATTRS) != 0;
 	int64_t now = clock_real_ns();
 	struct fs_handle *h;
 	struct fs_inode *in;
 	struct node n;
-	int rc = -ENOENT;
+	int rc = frozen_attrs(ino, st);
 
-	itab_lock();
-	in = itab_get(ino);
-	if (in && in->path == NULL && in->cache.frozen) {
-		*st = in->cache.frozen_st;
-		rc = 0;
-	}
-	itab_unlock();
 	if (rc != 0 || fi == NULL || !(to_set & FUSE_SET_ATTR_SIZE))
 		return -ENOENT;
 	node_of_stat(st, &n);
@@ -309,23 +301,19 @@ static int setattr_detached(struct fs *fs, fuse_req_t req, fuse_ino_t ino,
 	if (rc != 0)
 		return rc;
 	n.mtime = n.ctime = now;
-	if (meta) {
+	if (to_set & META_ATTRS) {
 		rc = apply_meta(req, &n, attr, to_set, now);
 		if (rc != 0)
 			return rc;
 	}
-	itab_lock(); /* in is h->inode, alive while h is open */
+	in = h->inode; /* alive while h is open */
+	itab_lock();
 	/* the size shown to others stays their version's */
 	n.size = (uint64_t)in->cache.frozen_st.st_size;
 	fill_stat(in->cache.frozen_st.st_ino, &n, &in->cache.frozen_st);
 	in->cache.frozen_st.st_nlink = 0;
-	*st = in->cache.frozen_st;
 	itab_unlock();
-	if (pending_attrs(req, ino, &n)) {
-		fill_stat(st->st_ino, &n, st);
-		st->st_nlink = 0;
-	}
-	return 0;
+	return detached_attrs(req, ino, st);
 }
 
 static int do_setattr(struct fs *fs, fuse_req_t req, fuse_ino_t ino,

@@ -197,34 +197,47 @@ void fs_forget_multi(fuse_req_t req, size_t count,
 	fuse_reply_none(req);
 }
 
+int frozen_attrs(fuse_ino_t ino, struct stat *st)
+{
+	struct fs_inode *in;
+	int rc = -ENOENT;
+
+	itab_lock();
+	in = itab_get(ino);
+	if (in && in->path == NULL && in->cache.frozen) {
+		*st = in->cache.frozen_st;
+		rc = 0;
+	}
+	itab_unlock();
+	return rc;
+}
+
+int detached_attrs(fuse_req_t req, fuse_ino_t ino, struct stat *st)
+{
+	struct node n;
+	int rc = frozen_attrs(ino, st);
+
+	if (rc == 0 && S_ISREG(st->st_mode)) {
+		node_of_stat(st, &n);
+		if (pending_attrs(req, ino, &n)) {
+			fill_stat(st->st_ino, &n, st);
+			st->st_nlink = 0;
+		}
+	}
+	return rc;
+}
+
 static int do_getattr(struct fs *fs, fuse_req_t req, fuse_ino_t ino,
                       struct fuse_file_info *fi, struct stat *st, double *secs)
 {
 	char *path = NULL;
-	struct fs_inode *in;
 	struct node n;
 	int rc = itab_path(ino, &path, NULL);
 
 	(void)fi;
 	*secs = SHORT_TIMEOUT;
-	if (rc == -ENOENT) {
-		/* detached: its readers' version; to a writer, its own size */
-		itab_lock();
-		in = itab_get(ino);
-		if (in && in->path == NULL && in->cache.frozen) {
-			*st = in->cache.frozen_st;
-			rc = 0;
-		}
-		itab_unlock();
-		if (rc == 0 && S_ISREG(st->st_mode)) {
-			node_of_stat(st, &n);
-			if (pending_attrs(req, ino, &n)) {
-				fill_stat(st->st_ino, &n, st);
-				st->st_nlink = 0;
-			}
-		}
-		return rc;
-	}
+	if (rc == -ENOENT)
+		return detached_attrs(req, ino, st);
 	if (rc != 0)
 		return rc;
 	*secs = cache_secs(path);
