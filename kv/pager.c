@@ -821,16 +821,12 @@ static int ew_start(kv_txn *txn)
 {
 	struct early_writer *w = calloc(1, sizeof(*w));
 	sigset_t all, old;
-	void *bufs;
 
-	if (w == NULL)
-		return -ENOMEM;
-	if (posix_memalign(&bufs, KV_PAGE_SIZE,
-	                   (size_t)EW_RUNS * STAGE_BYTES) != 0) {
+	if (w == NULL ||
+	    (w->bufs = malloc((size_t)EW_RUNS * STAGE_BYTES)) == NULL) {
 		free(w);
 		return -ENOMEM;
 	}
-	w->bufs = bufs;
 	w->env = txn->env;
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_cond_init(&w->work, NULL);
