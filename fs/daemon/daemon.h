@@ -20,6 +20,7 @@
  *   dir.c      open folders and their listings
  *   xattr.c    extended attributes
  *   setid.c    which set-user-ID and set-group-ID bits a change clears
+ *   perm.c     who the caller of a request is
  */
 #ifndef CCCFS_FS_DAEMON_H
 #define CCCFS_FS_DAEMON_H
@@ -347,6 +348,12 @@ int snap_rename(struct fs *fs, const char *from, const char *to,
 /* Open ino at path below .snapshots: read-only, from a private copy. */
 int snap_open(struct fs *fs, fuse_req_t req, fuse_ino_t ino, const char *path,
               struct fuse_file_info *fi);
+
+/* ---- perm.c ------------------------------------------------------- */
+
+/* Is the caller of req in group gid, as its own group or a supplementary
+ * one?  No when its groups cannot be read. */
+bool caller_in_group(fuse_req_t req, uint32_t gid);
 
 /* ---- setid.c ------------------------------------------------------ */
 
