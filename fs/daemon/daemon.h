@@ -20,7 +20,8 @@
  *   dir.c      open folders and their listings
  *   xattr.c    extended attributes
  *   setid.c    which set-user-ID and set-group-ID bits a change clears
- *   perm.c     who the caller of a request is
+ *   perm.c     the permission checks of a mount without
+ *              default_permissions, and who the caller of a request is
  */
 #ifndef CCCFS_FS_DAEMON_H
 #define CCCFS_FS_DAEMON_H
@@ -354,6 +355,28 @@ int snap_open(struct fs *fs, fuse_req_t req, fuse_ino_t ino, const char *path,
 /* Is the caller of req in group gid, as its own group or a supplementary
  * one?  No when its groups cannot be read. */
 bool caller_in_group(fuse_req_t req, uint32_t gid);
+/* Does the daemon check permissions (no default_permissions)?  Each check
+ * below passes at once when it does not. */
+bool perm_checked(fuse_req_t req);
+/* 0 if the caller of req may do mask (R_OK | W_OK | X_OK) to node n, else
+ * -EACCES. */
+int perm_may(fuse_req_t req, const struct node *n, int mask);
+/* 0 if the caller owns n or is root, else -EPERM. */
+int perm_owner(fuse_req_t req, const struct node *n);
+/* What an open with flags needs, as perm_may()'s mask. */
+int perm_open_mask(int flags);
+/* perm_may() on the node at path, at its folder, at inode ino (a
+ * detached one by the attributes its readers keep), each read afresh. */
+int perm_path(struct fs *fs, fuse_req_t req, const char *path, int mask);
+int perm_parent(struct fs *fs, fuse_req_t req, const char *path, int mask);
+int perm_ino(struct fs *fs, fuse_req_t req, fuse_ino_t ino, int mask);
+/* May the caller add, remove or replace the entry at path: write and
+ * search on its folder, read in s, and if the folder is sticky, owning
+ * it or victim (the entry removed or replaced; NULL: none).  0, -EACCES
+ * or -EPERM. */
+int perm_entry_change(fuse_req_t req, struct stx *s, const char *path,
+                      const struct node *victim);
+void fs_access(fuse_req_t req, fuse_ino_t ino, int mask);
 
 /* ---- setid.c ------------------------------------------------------ */
 

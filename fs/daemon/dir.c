@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "daemon.h"
 #include "labels.h"
@@ -31,6 +32,9 @@ struct dir_handle {
 	bool loaded;   /* e and n hold the listing */
 	bool at_end;   /* the whole of it was handed out */
 	uint32_t gen;  /* this load's number, in the offsets it hands out */
+	/* the opener may list but not search it (perm.c): readdirplus
+	 * hands out names only, or the kernel would hold them looked up */
+	bool names_only;
 };
 
 /*
@@ -143,26 +147,34 @@ static int dir_load(struct fs *fs, fuse_ino_t ino, struct dir_handle *d)
  * invalidate every inode (watch.c), and only .snapshots itself changes
  * behind the kernel's back (automatic snapshots): it is never cached.
  */
-static int do_opendir(struct fs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
+static int do_opendir(struct fs *fs, fuse_req_t req, fuse_ino_t ino,
+                      struct fuse_file_info *fi)
 {
 	struct dir_handle *d;
 	struct fs_inode *in;
 	char *path = NULL;
 	uint32_t type = 0;
+	bool names_only;
 	int rc = itab_path(ino, &path, &type);
 
-	(void)fs;
 	if (rc != 0)
 		return rc;
 	if (type != S_IFDIR) {
 		free(path);
 		return -ENOTDIR;
 	}
+	rc = perm_path(fs, req, path, perm_open_mask(fi->flags));
+	if (rc != 0) {
+		free(path);
+		return rc;
+	}
+	names_only = perm_path(fs, req, path, X_OK) != 0;
 	d = calloc(1, sizeof(*d));
 	if (d == NULL) {
 		free(path);
 		return -ENOMEM;
 	}
+	d->names_only = names_only;
 	fi->fh = (uint64_t)(uintptr_t)d;
 	/* the list of snapshots and every folder of .history change */
 	fi->cache_readdir =
@@ -179,7 +191,7 @@ static int do_opendir(struct fs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
 
 void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	int rc = do_opendir(fs_of(req), ino, fi);
+	int rc = do_opendir(fs_of(req), req, ino, fi);
 
 	if (rc != 0)
 		reply_err(req, rc);
@@ -200,6 +212,7 @@ static int do_readdir(fuse_req_t req, fuse_ino_t ino, struct dir_handle *d,
 	char *ppath = NULL;
 	struct stx s;
 	bool fresh = false, loaded_now = false;
+	bool look = plus && !d->names_only; /* entries with a lookup */
 	int rc;
 
 	rc = itab_path(ino, &ppath, NULL);
@@ -220,7 +233,7 @@ static int do_readdir(fuse_req_t req, fuse_ino_t ino, struct dir_handle *d,
 	 * older than a commit that came before this request (a rename, a
 	 * save), so names and attributes are read again now, unless the
 	 * listing was read for this request.  Snapshots never change. */
-	if (plus && !d->snapshot && !loaded_now) {
+	if (look && !d->snapshot && !loaded_now) {
 		rc = stx_begin(fs_of(req)->env, false, &s);
 		if (rc != 0) {
 			free(ppath);
@@ -249,7 +262,7 @@ static int do_readdir(fuse_req_t req, fuse_ino_t ino, struct dir_handle *d,
 			name = de->name;
 			if (sv_join(path, sizeof(path), ppath, name) != 0)
 				continue;
-			if (plus) {
+			if (look) {
 				struct node now;
 
 				bool renew = fresh && !in_snapshots(path);
@@ -286,7 +299,7 @@ static int do_readdir(fuse_req_t req, fuse_ino_t ino, struct dir_handle *d,
 			                         name, &e.attr,
 			                         dir_off(d, i + 1));
 		if (need > size - *used) {
-			if (plus && cino)
+			if (look && cino)
 				itab_forget(cino, 1);
 			break;
 		}

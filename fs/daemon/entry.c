@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "daemon.h"
@@ -33,6 +34,35 @@
 	 FUSE_SET_ATTR_MTIME_NOW | FUSE_SET_ATTR_CTIME)
 
 /*
+ * What the kernel checks of a setattr when it checks permissions (perm.c):
+ * only the owner changes the mode, gives times or gives the file to one
+ * of its groups; setting the times to now takes owning it or write.
+ */
+static int meta_perm(fuse_req_t req, const struct node *n,
+                     const struct stat *attr, int to_set)
+{
+	const bool given = ((to_set & FUSE_SET_ATTR_ATIME) &&
+	                    !(to_set & FUSE_SET_ATTR_ATIME_NOW)) ||
+	                   ((to_set & FUSE_SET_ATTR_MTIME) &&
+	                    !(to_set & FUSE_SET_ATTR_MTIME_NOW));
+	const bool now =
+	        to_set & (FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW);
+	const uid_t uid = fuse_req_ctx(req)->uid;
+
+	if (!perm_checked(req) || uid == 0)
+		return 0;
+	if ((to_set & FUSE_SET_ATTR_MODE) || given)
+		if (perm_owner(req, n) != 0)
+			return -EPERM;
+	if ((to_set & FUSE_SET_ATTR_GID) && (uint32_t)attr->st_gid != n->gid &&
+	    !caller_in_group(req, (uint32_t)attr->st_gid))
+		return -EPERM;
+	if (now && perm_owner(req, n) != 0)
+		return perm_may(req, n, W_OK);
+	return 0;
+}
+
+/*
  * Mode, owner and times of a setattr by the caller of req into node n
  * (to_set: which), or -EPERM.  A change of owner clears set-id bits
  * (setid.c), and so does a SETATTR with nothing to set (to_set 0): that
@@ -45,6 +75,7 @@ static int apply_meta(fuse_req_t req, struct node *n, const struct stat *attr,
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
 	const int owner = FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID;
 	uint32_t kill = 0;
+	int rc;
 
 	if (to_set & owner) {
 		/* Only to the caller's own ids, unless root. */
@@ -53,6 +84,9 @@ static int apply_meta(fuse_req_t req, struct node *n, const struct stat *attr,
 		                      n->uid != ctx->uid))
 			return -EPERM;
 	}
+	rc = meta_perm(req, n, attr, to_set);
+	if (rc != 0)
+		return rc;
 	if ((to_set & owner) || to_set == 0)
 		kill = setid_kill_chown(req, n);
 	/* clearing them changes the mode: refused, as a chmod would be, to
@@ -66,6 +100,10 @@ static int apply_meta(fuse_req_t req, struct node *n, const struct stat *attr,
 	if (to_set & FUSE_SET_ATTR_GID)
 		n->gid = (uint32_t)attr->st_gid;
 	n->mode &= ~kill;
+	/* a chmod by someone outside the file's group cannot set S_ISGID */
+	if ((to_set & FUSE_SET_ATTR_MODE) && (n->mode & S_ISGID) &&
+	    perm_checked(req) && ctx->uid != 0 && !caller_in_group(req, n->gid))
+		n->mode &= ~(uint32_t)S_ISGID;
 	if (to_set & FUSE_SET_ATTR_ATIME_NOW)
 		n->atime = now;
 	else if (to_set & FUSE_SET_ATTR_ATIME)
@@ -125,6 +163,9 @@ static int truncate_path(struct fs *fs, fuse_req_t req, struct fs_inode *in,
 		rc = S_ISDIR(n.mode) ? -EISDIR : -EINVAL;
 		goto fail_node;
 	}
+	rc = perm_may(req, &n, W_OK);
+	if (rc != 0)
+		goto fail_node;
 	kill = setid_kill_write(req, &n);
 	rc = store_content_get(&s, path, n.mode, &old);
 	if (rc == 0)
@@ -372,6 +413,10 @@ static int do_setattr(struct fs *fs, fuse_req_t req, fuse_ino_t ino,
 	}
 	if (have) {
 		note_handles(in, to_set, n.mtime);
+		if (S_ISDIR(n.mode) && perm_checked(req) &&
+		    (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID |
+		               FUSE_SET_ATTR_GID)))
+			notify_below(ino);
 	} else {
 		rc = read_node(fs, path, &n);
 		if (rc != 0)
@@ -438,7 +483,9 @@ int make_entry(struct fs *fs, fuse_req_t req, fuse_ino_t parent,
 	}
 	if (rc != -ENOENT)
 		goto fail;
-	rc = 0;
+	rc = perm_entry_change(req, &s, path, NULL);
+	if (rc != 0)
+		goto fail;
 	node_fresh(&n, mode, ctx->uid, ctx->gid);
 	n.txnid = kv_txn_id(s.txn);
 	if (target) {
@@ -567,8 +614,8 @@ void fs_readlink(fuse_req_t req, fuse_ino_t ino)
 
 /* ---- removing entries --------------------------------------------------- */
 
-static int remove_once(struct fs *fs, fuse_ino_t parent, const char *name,
-                       bool dir, bool no_versions, char *path)
+static int remove_once(struct fs *fs, fuse_req_t req, fuse_ino_t parent,
+                       const char *name, bool dir, bool no_versions, char *path)
 {
 	struct fs_inode *preserved = NULL;
 	struct stx s;
@@ -590,7 +637,10 @@ static int remove_once(struct fs *fs, fuse_ino_t parent, const char *name,
 	rc = store_node_get(&s, path, &n);
 	if (rc != 0)
 		goto fail;
+	rc = perm_entry_change(req, &s, path, &n);
 	node_release(&n);
+	if (rc != 0)
+		goto fail;
 	if (dir && !S_ISDIR(n.mode))
 		rc = -ENOTDIR;
 	else if (!dir && S_ISDIR(n.mode))
@@ -629,14 +679,14 @@ fail:
  * ENOSPC, the record is deleted without keeping that last content (its
  * older versions stay), and the log says so.
  */
-static int do_remove(struct fs *fs, fuse_ino_t parent, const char *name,
-                     bool dir)
+static int do_remove(struct fs *fs, fuse_req_t req, fuse_ino_t parent,
+                     const char *name, bool dir)
 {
 	char path[SV_PATH_MAX + 1];
-	int rc = remove_once(fs, parent, name, dir, false, path);
+	int rc = remove_once(fs, req, parent, name, dir, false, path);
 
 	if (rc == -ENOSPC && !dir) {
-		rc = remove_once(fs, parent, name, dir, true, path);
+		rc = remove_once(fs, req, parent, name, dir, true, path);
 		if (rc == 0)
 			fs_log(LOG_WARNING,
 			       "/%s: deleted on a full disk without keeping "
@@ -651,7 +701,7 @@ void fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	int rc;
 
 	pthread_mutex_lock(&tree_lock);
-	rc = do_remove(fs_of(req), parent, name, false);
+	rc = do_remove(fs_of(req), req, parent, name, false);
 	pthread_mutex_unlock(&tree_lock);
 	reply_err(req, rc);
 }
@@ -661,7 +711,7 @@ void fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	int rc;
 
 	pthread_mutex_lock(&tree_lock);
-	rc = do_remove(fs_of(req), parent, name, true);
+	rc = do_remove(fs_of(req), req, parent, name, true);
 	pthread_mutex_unlock(&tree_lock);
 	reply_err(req, rc);
 }
@@ -842,8 +892,46 @@ static int do_move(struct fs *fs, struct stx *s, const char *from,
 	return rc;
 }
 
-static int do_rename(struct fs *fs, fuse_ino_t parent, const char *name,
-                     fuse_ino_t newparent, const char *newname, unsigned flags)
+/*
+ * What a rename needs when the daemon checks permissions (perm.c): to
+ * change both folders' entries, and to write a folder that it moves to
+ * another folder (its ".." changes), both ways for an exchange.
+ */
+static int rename_perm(fuse_req_t req, struct stx *s, const char *from,
+                       const char *to, bool exchange)
+{
+	size_t fl = pm_parent_len(from);
+	bool elsewhere = fl != pm_parent_len(to) || memcmp(from, to, fl) != 0;
+	struct node src, dst;
+	bool have_dst;
+	int rc;
+
+	if (!perm_checked(req))
+		return 0;
+	rc = store_node_get(s, from, &src);
+	if (rc != 0)
+		return rc;
+	rc = store_node_get(s, to, &dst);
+	have_dst = rc == 0;
+	if (rc == -ENOENT)
+		rc = 0;
+	if (rc == 0)
+		rc = perm_entry_change(req, s, from, &src);
+	if (rc == 0)
+		rc = perm_entry_change(req, s, to, have_dst ? &dst : NULL);
+	if (rc == 0 && elsewhere && S_ISDIR(src.mode))
+		rc = perm_may(req, &src, W_OK);
+	if (rc == 0 && elsewhere && exchange && have_dst && S_ISDIR(dst.mode))
+		rc = perm_may(req, &dst, W_OK);
+	node_release(&src);
+	if (have_dst)
+		node_release(&dst);
+	return rc;
+}
+
+static int do_rename(struct fs *fs, fuse_req_t req, fuse_ino_t parent,
+                     const char *name, fuse_ino_t newparent,
+                     const char *newname, unsigned flags)
 {
 	char from[SV_PATH_MAX + 1], to[SV_PATH_MAX + 1];
 	bool replaced = false, clear_err = false;
@@ -872,9 +960,10 @@ static int do_rename(struct fs *fs, fuse_ino_t parent, const char *name,
 		return rc;
 	}
 	now = clock_real_ns();
-	if (flags & RENAME_EXCHANGE)
+	rc = rename_perm(req, &s, from, to, flags & RENAME_EXCHANGE);
+	if (rc == 0 && (flags & RENAME_EXCHANGE))
 		rc = do_exchange(fs, &s, from, to, now);
-	else
+	else if (rc == 0)
 		rc = do_move(fs, &s, from, to, flags, now, &replaced,
 		             &clear_err, &preserved);
 	if (rc == 0)
@@ -918,7 +1007,8 @@ void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	int rc;
 
 	pthread_mutex_lock(&tree_lock);
-	rc = do_rename(fs_of(req), parent, name, newparent, newname, flags);
+	rc = do_rename(fs_of(req), req, parent, name, newparent, newname,
+	               flags);
 	pthread_mutex_unlock(&tree_lock);
 	reply_err(req, rc);
 }

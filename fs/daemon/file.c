@@ -48,6 +48,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "daemon.h"
@@ -503,18 +504,24 @@ static int do_open(struct fs *fs, fuse_req_t req, fuse_ino_t ino,
 	struct fs_handle *h;
 	uint32_t mode = 0;
 	char *path = NULL;
+	int need = perm_open_mask(fi->flags);
 	bool snapshot, fill;
 	int rc = itab_path(ino, &path, NULL);
 
-	if (rc == -ENOENT)
-		return open_gone(req, ino, fi);
+	if (rc == -ENOENT) {
+		rc = perm_ino(fs, req, ino, need);
+		/* -ENOENT: nothing kept to check against; open_gone() says */
+		return rc != 0 && rc != -ENOENT ? rc : open_gone(req, ino, fi);
+	}
 	if (rc != 0)
 		return rc;
 	snapshot = in_snapshots(path);
-	if (snapshot)
+	/* a snapshot's write is refused as read-only, whatever its mode */
+	rc = perm_path(fs, req, path, snapshot ? need & ~W_OK : need);
+	if (rc == 0 && snapshot)
 		rc = snap_open(fs, req, ino, path, fi);
 	free(path);
-	if (snapshot)
+	if (rc != 0 || snapshot)
 		return rc;
 	rc = handle_new(req, ino, fi->flags, fi, &h);
 	if (rc != 0)
@@ -557,8 +564,17 @@ static int do_create(struct fs *fs, fuse_req_t req, fuse_ino_t parent,
 	                    NULL, e);
 	bool existed = rc == -EEXIST;
 
-	if (existed && !(fi->flags & O_EXCL))
+	if (existed && !(fi->flags & O_EXCL)) {
 		rc = do_lookup(fs, req, parent, name, e);
+		if (rc == 0) {
+			struct node n;
+
+			node_of_stat(&e->attr, &n);
+			rc = perm_may(req, &n, perm_open_mask(fi->flags));
+			if (rc != 0)
+				itab_forget(e->ino, 1);
+		}
+	}
 	if (rc == 0) {
 		struct fs_handle *h;
 		uint32_t m;

@@ -44,6 +44,9 @@ struct fs_config {
 	unsigned long spin;            /* us, -o spin= */
 	int foreground;
 	int debug;
+	/* allow_other, allow_root or default_permissions: the kernel checks
+	 * permissions, else the daemon does (perm.c) */
+	bool kernel_perms;
 	/* -o snapdir=, snapshot_every=, keep= as given (fuse_opt strings) */
 	char *snapdir_opt, *every_opt, *keep_opt, *hist_keep_opt;
 	bool snapdir_visible;         /* list .snapshots in the root */
@@ -74,6 +77,8 @@ bool fs_log_debugging(void);
 int notify_start(struct fuse_session *se);
 /* Queue an invalidation of the kernel's data and attribute cache. */
 void notify_inode(uint64_t ino);
+/* Queue the expiry of the names the kernel holds in folder ino. */
+void notify_below(uint64_t ino);
 /* Queue an invalidation of every inode the kernel knows, and of the
  * names it was told are absent in the last seconds. */
 void notify_everything(void);

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 
 #include "daemon.h"
 #include "pathmap.h"
@@ -141,7 +142,9 @@ int do_lookup(struct fs *fs, fuse_req_t req, fuse_ino_t parent,
 	    strcmp(path, SNAPDIR) != 0 && strcmp(path, HISTDIR) != 0 &&
 	    strcmp(path, LABELDIR) != 0 && strcmp(path, RENDERDIR) != 0)
 		return -ENOENT;
-	rc = read_node(fs, path, &n);
+	rc = perm_parent(fs, req, path, X_OK);
+	if (rc == 0)
+		rc = read_node(fs, path, &n);
 	if (rc != 0)
 		return rc;
 	ino = itab_ref_path(path, n.mode & S_IFMT);

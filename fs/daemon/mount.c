@@ -32,6 +32,7 @@
 #include "store.h"
 
 #define COMMIT_INTERVAL_MAX 86400000ul
+#define KEY_SHARED 1
 
 static const struct fuse_opt cccfs_opts[] = {
 	{ "max_record=%lu", offsetof(struct fs_config, max_record), 0 },
@@ -42,8 +43,24 @@ static const struct fuse_opt cccfs_opts[] = {
 	{ "snapshot_every=%s", offsetof(struct fs_config, every_opt), 0 },
 	{ "keep=%s", offsetof(struct fs_config, keep_opt), 0 },
 	{ "history_keep=%s", offsetof(struct fs_config, hist_keep_opt), 0 },
+	/* noted, and left for libfuse (keep_shared) */
+	FUSE_OPT_KEY("allow_other", KEY_SHARED),
+	FUSE_OPT_KEY("allow_root", KEY_SHARED),
+	FUSE_OPT_KEY("default_permissions", KEY_SHARED),
 	FUSE_OPT_END
 };
+
+/* Options that let other users in, or ask the kernel to check modes:
+ * the kernel then checks permissions (perm.c).  Every option is kept. */
+static int keep_shared(void *data, const char *arg, int key,
+                       struct fuse_args *outargs)
+{
+	(void)arg;
+	(void)outargs;
+	if (key == KEY_SHARED)
+		((struct fs_config *)data)->kernel_perms = true;
+	return 1;
+}
 
 int mount_open_db(const char *db, kv_env **env)
 {
@@ -256,7 +273,7 @@ static int parse_opts(struct fuse_args *args, struct fs_config *cfg,
 		if (rc != 0)
 			return -1;
 	}
-	return fuse_opt_parse(args, cfg, cccfs_opts, NULL);
+	return fuse_opt_parse(args, cfg, cccfs_opts, keep_shared);
 }
 
 /* Whether libfuse takes what parse_opts() left in args: a session made
@@ -363,18 +380,20 @@ static int check_opts(struct fuse_args *args, struct fs_config *cfg,
 	return rc;
 }
 
-/* The options every mount gets: the mount's name and type, and -d. */
-static int add_fixed_args(struct fuse_args *args, const char *db, int debug)
+/* The options every mount gets: the mount's name and type, -d, and
+ * default_permissions where other users may come in (perm.c). */
+static int add_fixed_args(struct fuse_args *args, const char *db, int debug,
+                          bool kernel_perms)
 {
 	char fsname[4200];
 
-	snprintf(fsname, sizeof(fsname),
-	         "-odefault_permissions,subtype=cccfs,fsname=%s", db);
 	/* commas in the path would split the option; keep it simple */
-	if (strchr(db, ',') != NULL)
-		snprintf(fsname, sizeof(fsname),
-		         "-odefault_permissions,subtype=cccfs,fsname=cccfs");
+	snprintf(fsname, sizeof(fsname), "-osubtype=cccfs,fsname=%s",
+	         strchr(db, ',') != NULL ? "cccfs" : db);
 	if (fuse_opt_add_arg(args, fsname) != 0)
+		return -ENOMEM;
+	if (kernel_perms &&
+	    fuse_opt_add_arg(args, "-odefault_permissions") != 0)
 		return -ENOMEM;
 	if (debug && fuse_opt_add_arg(args, "-d") != 0)
 		return -ENOMEM;
@@ -651,7 +670,7 @@ int mount_main(const char *db, const char *mountpoint, const char *opts,
 		}
 	}
 	fs.db_path = dbabs;
-	if (add_fixed_args(&args, dbabs, debug) != 0)
+	if (add_fixed_args(&args, dbabs, debug, fs.cfg.kernel_perms) != 0)
 		goto out;
 	if (fs.cfg.foreground) {
 		ret = serve(&fs, mpabs, &args, -1);

@@ -33,6 +33,8 @@
 #include "pathmap.h"
 
 #define NOTIFY_QMAX 4096
+/* A queued number with this bit: expire the names below that folder */
+#define Q_BELOW (1ull << 63)
 #define MISS_MAX 1024
 #define MISS_KEEP_NS (2 * 1000000000LL) /* twice a negative entry's life */
 
@@ -164,6 +166,63 @@ static void invalidate(uint64_t ino)
 	itab_kclean(ino, m);
 }
 
+struct below {
+	const char *dir; /* the folder's path */
+	size_t len;
+	char **names;
+	size_t n, cap;
+};
+
+/* With the table lock held (itab_each): the names known in b->dir. */
+static void collect_below(struct fs_inode *in, void *ctx)
+{
+	struct below *b = ctx;
+	char *name;
+
+	if (in->path == NULL || pm_depth(in->path) < 1 ||
+	    pm_parent_len(in->path) != b->len ||
+	    memcmp(in->path, b->dir, b->len) != 0 ||
+	    (in->type == S_IFDIR && !atomic_load(&can_expire)))
+		return;
+	if (b->n == b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 64;
+		char **nv = realloc(b->names, cap * sizeof(*nv));
+
+		if (nv == NULL)
+			return;
+		b->names = nv;
+		b->cap = cap;
+	}
+	name = strdup(pm_basename(in->path));
+	if (name != NULL)
+		b->names[b->n++] = name;
+}
+
+/* The kernel asks again for every name it holds in folder dir, so that
+ * the folder's new permissions apply to them (perm.c).  A folder's name
+ * only where it can be expired (it lasts a second otherwise). */
+static void expire_below(uint64_t dir)
+{
+	struct below b = { 0 };
+	char *path = NULL;
+
+	if (itab_path(dir, &path, NULL) != 0)
+		return;
+	b.dir = path;
+	b.len = strlen(path);
+	itab_each(collect_below, &b);
+	for (size_t i = 0; i < b.n; i++) {
+		if (atomic_load(&can_expire))
+			expire_entry(dir, b.names[i]);
+		else
+			(void)fuse_lowlevel_notify_inval_entry(
+			        nq.se, dir, b.names[i], strlen(b.names[i]));
+		free(b.names[i]);
+	}
+	free(b.names);
+	free(path);
+}
+
 /* Every inode the kernel may cache, root included, and the names it may
  * hold for them (another process may have removed or replaced them).
  * Taken as a list first: the table lock is never held across a
@@ -249,7 +308,10 @@ static void *notify_main(void *arg)
 		nq.head = (nq.head + 1) % NOTIFY_QMAX;
 		nq.count--;
 		pthread_mutex_unlock(&nq.lock);
-		invalidate(ino);
+		if (ino & Q_BELOW)
+			expire_below(ino & ~Q_BELOW);
+		else
+			invalidate(ino);
 		pthread_mutex_lock(&nq.lock);
 	}
 	pthread_mutex_unlock(&nq.lock);
@@ -269,7 +331,7 @@ int notify_start(struct fuse_session *se)
 	return 0;
 }
 
-void notify_inode(uint64_t ino)
+static void enqueue(uint64_t ino)
 {
 	bool wake = false;
 
@@ -296,6 +358,16 @@ void notify_inode(uint64_t ino)
 	 * wait for the lock at once */
 	if (wake)
 		pthread_cond_signal(&nq.cond);
+}
+
+void notify_inode(uint64_t ino)
+{
+	enqueue(ino);
+}
+
+void notify_below(uint64_t ino)
+{
+	enqueue(ino | Q_BELOW);
 }
 
 static void mark_dirty(struct fs_inode *in, void *ctx)

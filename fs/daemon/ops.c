@@ -295,4 +295,5 @@ const struct fuse_lowlevel_ops fs_ops = {
 	.listxattr = fs_listxattr,
 	.removexattr = fs_removexattr,
 	.create = fs_create,
+	.access = fs_access,
 };

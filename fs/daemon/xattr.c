@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "daemon.h"
@@ -120,8 +121,8 @@ static void xattr_value_release(struct xattr_value *xv)
 	free(xv->computed);
 }
 
-static int do_getxattr(struct fs *fs, fuse_ino_t ino, const char *name,
-                       struct xattr_value *xv)
+static int do_getxattr(struct fs *fs, fuse_req_t req, fuse_ino_t ino,
+                       const char *name, struct xattr_value *xv)
 {
 	char *path = NULL;
 	int rc;
@@ -144,6 +145,11 @@ static int do_getxattr(struct fs *fs, fuse_ino_t ino, const char *name,
 		free(path);
 		return rc;
 	}
+	rc = perm_may(req, &xv->n, R_OK);
+	if (rc != 0) {
+		free(path);
+		return rc;
+	}
 	if (strncmp(name, XA_PREFIX, strlen(XA_PREFIX)) == 0) {
 		rc = cccfs_xattr(fs, path, &xv->n, name, &xv->computed);
 		if (rc == 0) {
@@ -160,7 +166,7 @@ static int do_getxattr(struct fs *fs, fuse_ino_t ino, const char *name,
 void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	struct xattr_value xv;
-	int rc = do_getxattr(fs_of(req), ino, name, &xv);
+	int rc = do_getxattr(fs_of(req), req, ino, name, &xv);
 
 	if (rc != 0)
 		reply_err(req, rc);
@@ -223,8 +229,9 @@ void fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	free(l.buf);
 }
 
-static int change_xattr(struct fs *fs, fuse_ino_t ino, const char *name,
-                        const char *value, size_t size, int flags, bool remove)
+static int change_xattr(struct fs *fs, fuse_req_t req, fuse_ino_t ino,
+                        const char *name, const char *value, size_t size,
+                        int flags, bool remove)
 {
 	char *path = NULL;
 	struct stx s;
@@ -249,8 +256,11 @@ static int change_xattr(struct fs *fs, fuse_ino_t ino, const char *name,
 	if (rc == 0)
 		rc = store_node_get(&s, path, &n);
 	if (rc == 0) {
-		rc = remove ? node_xattr_remove(&n, name)
-		            : node_xattr_set(&n, name, value, size, flags);
+		rc = perm_may(req, &n, W_OK);
+		if (rc == 0)
+			rc = remove ? node_xattr_remove(&n, name)
+			            : node_xattr_set(&n, name, value, size,
+			                             flags);
 		n.ctime = clock_real_ns();
 		if (rc == 0)
 			rc = store_node_put(&s, path, &n);
@@ -267,11 +277,12 @@ static int change_xattr(struct fs *fs, fuse_ino_t ino, const char *name,
 void fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
                  const char *value, size_t size, int flags)
 {
-	reply_err(req, change_xattr(fs_of(req), ino, name, value, size, flags,
-	                            false));
+	reply_err(req, change_xattr(fs_of(req), req, ino, name, value, size,
+	                            flags, false));
 }
 
 void fs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
-	reply_err(req, change_xattr(fs_of(req), ino, name, NULL, 0, 0, true));
+	reply_err(req,
+	          change_xattr(fs_of(req), req, ino, name, NULL, 0, 0, true));
 }
