@@ -129,12 +129,18 @@ int perm_open_mask(int flags)
 	return mask;
 }
 
+/* Whether root passes a check of mask whatever the node: all but x. */
+static bool root_passes(fuse_req_t req, int mask)
+{
+	return fuse_req_ctx(req)->uid == 0 && !(mask & X_OK);
+}
+
 int perm_path(struct fs *fs, fuse_req_t req, const char *path, int mask)
 {
 	struct node n;
 	int rc;
 
-	if (!perm_checked(req))
+	if (!perm_checked(req) || root_passes(req, mask))
 		return 0;
 	rc = read_node(fs, path, &n);
 	if (rc != 0)
@@ -149,7 +155,8 @@ int perm_parent(struct fs *fs, fuse_req_t req, const char *path, int mask)
 	char parent[SV_PATH_MAX + 1];
 	size_t len = pm_parent_len(path);
 
-	if (!perm_checked(req))
+	/* a folder: root may search it too */
+	if (!perm_checked(req) || fuse_req_ctx(req)->uid == 0)
 		return 0;
 	memcpy(parent, path, len);
 	parent[len] = '\0';
@@ -163,7 +170,7 @@ int perm_ino(struct fs *fs, fuse_req_t req, fuse_ino_t ino, int mask)
 	struct node n;
 	int rc;
 
-	if (!perm_checked(req))
+	if (!perm_checked(req) || root_passes(req, mask))
 		return 0;
 	rc = itab_path(ino, &path, NULL);
 	if (rc == 0) {
@@ -186,7 +193,7 @@ int perm_entry_change(fuse_req_t req, struct stx *s, const char *path,
 	struct node d;
 	int rc;
 
-	if (!perm_checked(req))
+	if (!perm_checked(req) || uid == 0)
 		return 0;
 	memcpy(parent, path, len);
 	parent[len] = '\0';
