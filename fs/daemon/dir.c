@@ -32,9 +32,6 @@ struct dir_handle {
 	bool loaded;   /* e and n hold the listing */
 	bool at_end;   /* the whole of it was handed out */
 	uint32_t gen;  /* this load's number, in the offsets it hands out */
-	/* the opener may list but not search it (perm.c): readdirplus
-	 * hands out names only, or the kernel would hold them looked up */
-	bool names_only;
 };
 
 /*
@@ -154,7 +151,6 @@ static int do_opendir(struct fs *fs, fuse_req_t req, fuse_ino_t ino,
 	struct fs_inode *in;
 	char *path = NULL;
 	uint32_t type = 0;
-	bool names_only;
 	int rc = itab_path(ino, &path, &type);
 
 	if (rc != 0)
@@ -168,13 +164,12 @@ static int do_opendir(struct fs *fs, fuse_req_t req, fuse_ino_t ino,
 		free(path);
 		return rc;
 	}
-	names_only = perm_path(fs, req, path, X_OK) != 0;
+
 	d = calloc(1, sizeof(*d));
 	if (d == NULL) {
 		free(path);
 		return -ENOMEM;
 	}
-	d->names_only = names_only;
 	fi->fh = (uint64_t)(uintptr_t)d;
 	/* the list of snapshots and every folder of .history change */
 	fi->cache_readdir =
@@ -212,10 +207,14 @@ static int do_readdir(fuse_req_t req, fuse_ino_t ino, struct dir_handle *d,
 	char *ppath = NULL;
 	struct stx s;
 	bool fresh = false, loaded_now = false;
-	bool look = plus && !d->names_only; /* entries with a lookup */
+	bool look = plus; /* entries with a lookup */
 	int rc;
 
 	rc = itab_path(ino, &ppath, NULL);
+	/* a reader who may list but not search it gets names only (perm.c):
+	 * else the kernel would hold them looked up */
+	if (rc == 0 && plus && perm_path(fs_of(req), req, ppath, X_OK) != 0)
+		look = false;
 	if (rc == 0 && (off == 0 || !d->loaded)) {
 		loaded_now = true;
 		dir_clear(d);

@@ -36,28 +36,35 @@
 /*
  * What the kernel checks of a setattr when it checks permissions (perm.c):
  * only the owner changes the mode, gives times or gives the file to one
- * of its groups; setting the times to now takes owning it or write.
+ * of its groups; setting both times to now (touch) takes owning it or
+ * write, any other change of times owning it.  A mode that only clears
+ * set-id bits and comes with a truncate or chown is the kernel's own
+ * (setid.c), allowed to whoever may make that change.
  */
 static int meta_perm(fuse_req_t req, const struct node *n,
                      const struct stat *attr, int to_set)
 {
-	const bool given = ((to_set & FUSE_SET_ATTR_ATIME) &&
-	                    !(to_set & FUSE_SET_ATTR_ATIME_NOW)) ||
-	                   ((to_set & FUSE_SET_ATTR_MTIME) &&
-	                    !(to_set & FUSE_SET_ATTR_MTIME_NOW));
-	const bool now =
-	        to_set & (FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW);
+	const int both_now = FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW;
+	const bool touch = (to_set & both_now) == both_now;
+	const bool times =
+	        to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME | both_now);
+	const uint32_t setid = S_ISUID | S_ISGID;
+	const uint32_t want = (uint32_t)attr->st_mode & 07777;
+	const bool kills = (to_set & (FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_UID |
+	                              FUSE_SET_ATTR_GID)) &&
+	                   ((want ^ n->mode) & 07777 & ~setid) == 0 &&
+	                   (want & setid & ~n->mode) == 0;
 	const uid_t uid = fuse_req_ctx(req)->uid;
 
 	if (!perm_checked(req) || uid == 0)
 		return 0;
-	if ((to_set & FUSE_SET_ATTR_MODE) || given)
+	if (((to_set & FUSE_SET_ATTR_MODE) && !kills) || (times && !touch))
 		if (perm_owner(req, n) != 0)
 			return -EPERM;
 	if ((to_set & FUSE_SET_ATTR_GID) && (uint32_t)attr->st_gid != n->gid &&
 	    !caller_in_group(req, (uint32_t)attr->st_gid))
 		return -EPERM;
-	if (now && perm_owner(req, n) != 0)
+	if (touch && perm_owner(req, n) != 0)
 		return perm_may(req, n, W_OK);
 	return 0;
 }
@@ -187,8 +194,11 @@ static int truncate_path(struct fs *fs, fuse_req_t req, struct fs_inode *in,
 		n.size = b.len;
 	}
 	n.mtime = n.ctime = now;
+	/* SIZE too: a mode clearing set-id bits is then the kernel's */
 	if (rc == 0 && (to_set & META_ATTRS))
-		rc = apply_meta(req, &n, attr, to_set & META_ATTRS, now);
+		rc = apply_meta(req, &n, attr,
+		                (to_set & META_ATTRS) | FUSE_SET_ATTR_SIZE,
+		                now);
 	n.mode &= ~kill;
 	if (rc == 0)
 		rc = store_node_put(&s, path, &n);

@@ -12,15 +12,17 @@
  *   request                       needs
  *   ----------------------------  ---------------------------------------
  *   lookup                        search (x) on the folder
- *   open, opendir                 read and/or write by the open's mode,
- *                                 write with O_TRUNC, x only for an exec
+ *   open, opendir                 read and/or write by the open's mode
+ *                                 (both for mode 3), write with O_TRUNC,
+ *                                 x only for an exec
  *   create, mkdir, mknod, symlink write and search on the folder
  *   unlink, rmdir, rename         write and search on the folders; in a
  *                                 sticky folder, owning it or the entry;
  *                                 moving a folder to another: write on it
  *   truncate by path              write
- *   chmod, times given            owning it (EPERM)
- *   times set to now              owning it, or write
+ *   chmod, any change of times    owning it (EPERM)
+ *   but both times to now (touch) owning it, or write
+ *   user.* of a sticky folder     owning it (EPERM), and write
  *   chgrp                         owning it and being in the new group
  *   user.* attributes             read to get them, write to change them
  *   access(2), chdir              what they ask (the ACCESS request)
@@ -122,9 +124,9 @@ int perm_open_mask(int flags)
 
 	if (flags & OPEN_FOR_EXEC)
 		mask = X_OK;
-	else if (acc == O_RDONLY || acc == O_RDWR)
+	else if (acc != O_WRONLY) /* O_RDONLY, O_RDWR, and 3 (both) */
 		mask = R_OK;
-	if (acc == O_WRONLY || acc == O_RDWR || (flags & O_TRUNC))
+	if (acc != O_RDONLY || (flags & O_TRUNC))
 		mask |= W_OK;
 	return mask;
 }

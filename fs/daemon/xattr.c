@@ -257,6 +257,9 @@ static int change_xattr(struct fs *fs, fuse_req_t req, fuse_ino_t ino,
 		rc = store_node_get(&s, path, &n);
 	if (rc == 0) {
 		rc = perm_may(req, &n, W_OK);
+		/* a sticky folder's, only its owner's (as the VFS says) */
+		if (rc == 0 && S_ISDIR(n.mode) && (n.mode & S_ISVTX))
+			rc = perm_owner(req, &n);
 		if (rc == 0)
 			rc = remove ? node_xattr_remove(&n, name)
 			            : node_xattr_set(&n, name, value, size,

@@ -72,6 +72,7 @@ def files():
         case(m + "open w", lambda: opened(f, os.O_WRONLY))
         case(m + "open rw", lambda: opened(f, os.O_RDWR))
         case(m + "open w append", lambda: opened(f, os.O_WRONLY | os.O_APPEND))
+        case(m + "open mode 3", lambda: opened(f, os.O_ACCMODE))
         case(m + "creat existing",
              lambda: opened(f, os.O_WRONLY | os.O_CREAT))
         case(m + "truncate", lambda: os.truncate(f, 4))
