@@ -22,17 +22,38 @@ const char cmd_mount_usage[] =
         "and return once it is ready; the daemon serves in the background\n"
         "until `cccfs umount MOUNTPOINT`.  -f stays in the foreground,\n"
         "-d also logs every request.  Options as listed by `cccfs --help`,\n"
-        "before or after the paths.\n" CLI_DEFAULT_DB_HELP "\n"
+        "before or after the paths; -o may be given more than "
+        "once.\n" CLI_DEFAULT_DB_HELP "\n"
         "examples:\n"
         "  cccfs mount ~/ccc\n"
         "  cccfs mount -o snapshot_every=15m,keep=48h,14d,8w ~/ccc\n"
         "  cccfs mount /srv/ccc/team.db ~/team\n"
         "  mount -t fuse.cccfs DB ~/ccc   (or an /etc/fstab line)\n";
 
+/* Append the options in list to *acc, after a comma: -o may be given
+ * more than once.  0 or -ENOMEM. */
+static int opts_join(char **acc, const char *list)
+{
+	size_t have = *acc ? strlen(*acc) : 0;
+	char *out;
+
+	if (*list == '\0')
+		return 0;
+	out = realloc(*acc, have + strlen(list) + 2);
+	if (out == NULL)
+		return -ENOMEM;
+	if (have)
+		out[have++] = ',';
+	strcpy(out + have, list);
+	*acc = out;
+	return 0;
+}
+
 int cmd_mount(int argc, char **argv)
 {
-	const char *opts = NULL, *db;
-	int foreground = 0, debug = 0, c;
+	const char *db;
+	char *opts = NULL;
+	int foreground = 0, debug = 0, c, rc;
 
 	/* options may follow the paths, as in the fstab form below */
 	optind = 0;
@@ -45,22 +66,31 @@ int cmd_mount(int argc, char **argv)
 			debug = 1;
 			break;
 		case 'o':
-			opts = optarg;
+			if (opts_join(&opts, optarg) != 0) {
+				fputs("cccfs: out of memory\n", stderr);
+				free(opts);
+				return 1;
+			}
 			break;
 		case 'h':
+			free(opts);
 			fputs(cmd_mount_usage, stdout);
 			return 0;
 		default:
+			free(opts);
 			return cli_usage_error("mount", cmd_mount_usage);
 		}
 	}
-	if (argc - optind != 1 && argc - optind != 2)
+	if (argc - optind != 1 && argc - optind != 2) {
+		free(opts);
 		return cli_usage_error("mount", cmd_mount_usage);
+	}
 	db = argc - optind == 2 ? argv[optind] : cli_default_db();
-	if (db == NULL)
-		return 2;
-	return mount_main(db, argv[argc - 1], opts, foreground, debug,
-	                  cli_is_default_db(db));
+	rc = db == NULL ? 2
+	                : mount_main(db, argv[argc - 1], opts, foreground,
+	                             debug, cli_is_default_db(db));
+	free(opts);
+	return rc;
 }
 
 /* Options that mean something to mount(8) or an fstab line only. */

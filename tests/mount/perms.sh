@@ -95,7 +95,11 @@ umount_fs
 
 note "allow_other: the kernel checks (default_permissions)"
 chown -R 0:0 "$T/store" "$M" || fail "chown"
-mount_fs -o allow_other
+# -o twice: both count (the first was dropped before)
+mount_fs -o allow_other -o snapdir=visible
+grep " $M fuse" /proc/mounts | grep -q "allow_other" ||
+	fail "the first of two -o was dropped"
+ls -a "$M" | grep -qx .snapshots || fail "the second of two -o was dropped"
 grep " $M fuse" /proc/mounts | grep -q default_permissions ||
 	fail "allow_other without default_permissions"
 umount_fs
