@@ -30,22 +30,49 @@ const char cmd_mount_usage[] =
         "  cccfs mount /srv/ccc/team.db ~/team\n"
         "  mount -t fuse.cccfs DB ~/ccc   (or an /etc/fstab line)\n";
 
-/* Append the options in list to *acc, after a comma: -o may be given
- * more than once.  0 or -ENOMEM. */
-static int opts_join(char **acc, const char *list)
+/* Options that mean something to mount(8) or an fstab line only. */
+static int fstab_only(const char *o, size_t len)
+{
+	static const char *const words[] = {
+		"defaults", "auto", "noauto", "nofail",
+		"_netdev",  "user", "users",  "nouser",
+	};
+
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+		if (strlen(words[i]) == len && memcmp(o, words[i], len) == 0)
+			return 1;
+	return (len >= 2 && memcmp(o, "x-", 2) == 0) ||
+	       (len >= 8 && memcmp(o, "comment=", 8) == 0);
+}
+
+/* Append the comma-separated options in list to *acc (-o given more than
+ * once), less the fstab-only ones if drop_fstab.  0 or -ENOMEM. */
+static int opts_append(char **acc, const char *list, bool drop_fstab)
 {
 	size_t have = *acc ? strlen(*acc) : 0;
-	char *out;
+	char *out = realloc(*acc, have + strlen(list) + 2);
+	const char *p = list;
 
-	if (*list == '\0')
-		return 0;
-	out = realloc(*acc, have + strlen(list) + 2);
 	if (out == NULL)
 		return -ENOMEM;
-	if (have)
-		out[have++] = ',';
-	strcpy(out + have, list);
 	*acc = out;
+	out[have] = '\0';
+	while (*p) {
+		const char *q = p;
+		size_t len;
+
+		while (*q && *q != ',')
+			q += q[0] == '\\' && q[1] ? 2 : 1;
+		len = (size_t)(q - p);
+		if (len > 0 && !(drop_fstab && fstab_only(p, len))) {
+			if (have)
+				out[have++] = ',';
+			memcpy(out + have, p, len);
+			have += len;
+			out[have] = '\0';
+		}
+		p = *q ? q + 1 : q;
+	}
 	return 0;
 }
 
@@ -66,7 +93,7 @@ int cmd_mount(int argc, char **argv)
 			debug = 1;
 			break;
 		case 'o':
-			if (opts_join(&opts, optarg) != 0) {
+			if (opts_append(&opts, optarg, false) != 0) {
 				fputs("cccfs: out of memory\n", stderr);
 				free(opts);
 				return 1;
@@ -91,52 +118,6 @@ int cmd_mount(int argc, char **argv)
 	                             debug, cli_is_default_db(db));
 	free(opts);
 	return rc;
-}
-
-/* Options that mean something to mount(8) or an fstab line only. */
-static int fstab_only(const char *o, size_t len)
-{
-	static const char *const words[] = {
-		"defaults", "auto", "noauto", "nofail",
-		"_netdev",  "user", "users",  "nouser",
-	};
-
-	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
-		if (strlen(words[i]) == len && memcmp(o, words[i], len) == 0)
-			return 1;
-	return (len >= 2 && memcmp(o, "x-", 2) == 0) ||
-	       (len >= 8 && memcmp(o, "comment=", 8) == 0);
-}
-
-/* Append the comma-separated options in list to *acc, less the fstab-only
- * ones.  0 or -ENOMEM. */
-static int opts_append(char **acc, const char *list)
-{
-	size_t have = *acc ? strlen(*acc) : 0;
-	char *out = realloc(*acc, have + strlen(list) + 2);
-	const char *p = list;
-
-	if (out == NULL)
-		return -ENOMEM;
-	*acc = out;
-	out[have] = '\0';
-	while (*p) {
-		const char *q = p;
-		size_t len;
-
-		while (*q && *q != ',')
-			q += q[0] == '\\' && q[1] ? 2 : 1;
-		len = (size_t)(q - p);
-		if (len > 0 && !fstab_only(p, len)) {
-			if (have)
-				out[have++] = ',';
-			memcpy(out + have, p, len);
-			have += len;
-			out[have] = '\0';
-		}
-		p = *q ? q + 1 : q;
-	}
-	return 0;
 }
 
 /*
@@ -169,7 +150,7 @@ int cmd_mount_fstab(int argc, char **argv)
 			a = a[2] ? a + 2 : i + 1 < argc ? argv[++i] : NULL;
 			if (a == NULL)
 				goto out;
-			if (opts_append(&opts, a) != 0) {
+			if (opts_append(&opts, a, true) != 0) {
 				fputs("cccfs: out of memory\n", stderr);
 				rc = 1;
 				goto out;

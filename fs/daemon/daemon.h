@@ -365,11 +365,14 @@ int perm_may(fuse_req_t req, const struct node *n, int mask);
 int perm_owner(fuse_req_t req, const struct node *n);
 /* What an open with flags needs, as perm_may()'s mask. */
 int perm_open_mask(int flags);
-/* perm_may() on the node at path, at its folder, at inode ino (a
- * detached one by the attributes its readers keep), each read afresh. */
+/* perm_may() on the node at path, and at inode ino (a detached one by
+ * the attributes its readers keep), each read afresh. */
 int perm_path(struct fs *fs, fuse_req_t req, const char *path, int mask);
-int perm_parent(struct fs *fs, fuse_req_t req, const char *path, int mask);
 int perm_ino(struct fs *fs, fuse_req_t req, fuse_ino_t ino, int mask);
+/* May the caller search the folder at folder, or the folder of path?
+ * Root may search any, without a read. */
+int perm_search(struct fs *fs, fuse_req_t req, const char *folder);
+int perm_parent(struct fs *fs, fuse_req_t req, const char *path);
 /* May the caller add, remove or replace the entry at path: write and
  * search on its folder, read in s, and if the folder is sticky, owning
  * it or victim (the entry removed or replaced; NULL: none).  0, -EACCES

@@ -164,7 +164,6 @@ static int do_opendir(struct fs *fs, fuse_req_t req, fuse_ino_t ino,
 		free(path);
 		return rc;
 	}
-
 	d = calloc(1, sizeof(*d));
 	if (d == NULL) {
 		free(path);
@@ -213,7 +212,7 @@ static int do_readdir(fuse_req_t req, fuse_ino_t ino, struct dir_handle *d,
 	rc = itab_path(ino, &ppath, NULL);
 	/* a reader who may list but not search it gets names only (perm.c):
 	 * else the kernel would hold them looked up */
-	if (rc == 0 && plus && perm_path(fs_of(req), req, ppath, X_OK) != 0)
+	if (rc == 0 && plus && perm_search(fs_of(req), req, ppath) != 0)
 		look = false;
 	if (rc == 0 && (off == 0 || !d->loaded)) {
 		loaded_now = true;

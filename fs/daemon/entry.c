@@ -916,7 +916,8 @@ static int rename_perm(fuse_req_t req, struct stx *s, const char *from,
 	bool have_dst;
 	int rc;
 
-	if (!perm_checked(req))
+	/* root passes all of it: read nothing (saves rename every time) */
+	if (!perm_checked(req) || fuse_req_ctx(req)->uid == 0)
 		return 0;
 	rc = store_node_get(s, from, &src);
 	if (rc != 0)

@@ -142,7 +142,7 @@ int do_lookup(struct fs *fs, fuse_req_t req, fuse_ino_t parent,
 	    strcmp(path, SNAPDIR) != 0 && strcmp(path, HISTDIR) != 0 &&
 	    strcmp(path, LABELDIR) != 0 && strcmp(path, RENDERDIR) != 0)
 		return -ENOENT;
-	rc = perm_parent(fs, req, path, X_OK);
+	rc = perm_parent(fs, req, path);
 	if (rc == 0)
 		rc = read_node(fs, path, &n);
 	if (rc != 0)

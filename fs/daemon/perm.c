@@ -152,17 +152,31 @@ int perm_path(struct fs *fs, fuse_req_t req, const char *path, int mask)
 	return rc;
 }
 
-int perm_parent(struct fs *fs, fuse_req_t req, const char *path, int mask)
+/* The folder of path into folder (SV_PATH_MAX + 1 bytes). */
+static void folder_of(const char *path, char *folder)
 {
-	char parent[SV_PATH_MAX + 1];
 	size_t len = pm_parent_len(path);
 
-	/* a folder: root may search it too */
+	memcpy(folder, path, len);
+	folder[len] = '\0';
+}
+
+int perm_search(struct fs *fs, fuse_req_t req, const char *folder)
+{
+	/* root may search any folder */
 	if (!perm_checked(req) || fuse_req_ctx(req)->uid == 0)
 		return 0;
-	memcpy(parent, path, len);
-	parent[len] = '\0';
-	return perm_path(fs, req, parent, mask);
+	return perm_path(fs, req, folder, X_OK);
+}
+
+int perm_parent(struct fs *fs, fuse_req_t req, const char *path)
+{
+	char folder[SV_PATH_MAX + 1];
+
+	if (!perm_checked(req) || fuse_req_ctx(req)->uid == 0)
+		return 0;
+	folder_of(path, folder);
+	return perm_search(fs, req, folder);
 }
 
 int perm_ino(struct fs *fs, fuse_req_t req, fuse_ino_t ino, int mask)
@@ -189,22 +203,20 @@ int perm_ino(struct fs *fs, fuse_req_t req, fuse_ino_t ino, int mask)
 int perm_entry_change(fuse_req_t req, struct stx *s, const char *path,
                       const struct node *victim)
 {
-	char parent[SV_PATH_MAX + 1];
-	size_t len = pm_parent_len(path);
+	char folder[SV_PATH_MAX + 1];
 	uid_t uid = fuse_req_ctx(req)->uid;
 	struct node d;
 	int rc;
 
 	if (!perm_checked(req) || uid == 0)
 		return 0;
-	memcpy(parent, path, len);
-	parent[len] = '\0';
-	rc = store_node_get(s, parent, &d);
+	folder_of(path, folder);
+	rc = store_node_get(s, folder, &d);
 	if (rc != 0)
 		return rc;
 	rc = perm_may(req, &d, W_OK | X_OK);
-	if (rc == 0 && victim != NULL && (d.mode & S_ISVTX) && uid != 0 &&
-	    uid != d.uid && uid != victim->uid)
+	if (rc == 0 && victim != NULL && (d.mode & S_ISVTX) && uid != d.uid &&
+	    uid != victim->uid)
 		rc = -EPERM;
 	node_release(&d);
 	return rc;
