@@ -773,11 +773,13 @@ static int do_fsync(struct fs *fs, struct fs_handle *h)
 {
 	int rc;
 
-	pthread_mutex_lock(&h->lock);
-	if (h->pending)
+	lock_handle(h);
+	if (h->pending) {
 		rc = handle_commit(fs, h, true, "fsync");
-	else
+	} else {
+		loop_may_wait(); /* the timer's sync may hold the lock */
 		rc = kv_to_errno(kv_env_sync(fs->env));
+	}
 	handle_show(h);
 	pthread_mutex_unlock(&h->lock);
 	return rc;

@@ -3,13 +3,14 @@
  *
  * One thread at a time, the leader, reads requests from the device.  A
  * request whose handler cannot wait long (a lookup, a getattr, a read, an
- * open, a directory listing, the create, write, flush and release of a
- * save: see kind_of()) is answered by the leader itself, which then reads
- * the next.  Before any
- * other request, and before a quick handler waits after all
- * (loop_may_wait()), the leader hands the device to another thread, an
- * idle one or a new one, up to max_threads, and goes on as a plain
- * worker; when it is done it leads again if nobody does, or waits to.
+ * open, a directory listing, the create, write, flush, fsync and release
+ * of a save: see kind_of()) is answered by the leader itself, which then
+ * reads the next.  Before any other request, and before a quick handler
+ * waits after all (loop_may_wait()), the leader hands the device to
+ * another thread, an idle one or a new one, up to max_threads, and goes
+ * on as a plain worker; when it is done it leads again if nobody does, or
+ * waits to.  A wait on the disk alone, a durable commit's flush, the
+ * leader takes itself when nothing else goes on (loop_may_sync()).
  *
  * Why not libfuse's multi-threaded loop: there every thread sits in
  * read() on the device, and the kernel wakes the one that has waited
@@ -147,6 +148,9 @@ static unsigned kind_of(uint32_t opcode)
 	case FUSE_CREATE:
 	case FUSE_WRITE:
 	case FUSE_FLUSH:
+	/* its durable commit keeps the device only when nothing else goes
+	 * on (loop_may_sync) */
+	case FUSE_FSYNC:
 		return K_QUICK;
 	default:
 		return 0;
@@ -194,6 +198,32 @@ void loop_may_wait(void)
 	else
 		spawn_locked(); /* failing that, the next thread done leads */
 	pthread_mutex_unlock(&lp.lock);
+}
+
+/*
+ * The leader's own wait on the disk.  When no other thread is in a
+ * handler and no request is waiting, the caller of the request being
+ * answered (an fsync's) sends nothing until it is answered, and a
+ * handover would only wake another thread to go to sleep in read(), the
+ * next request (that caller's close) then waking it on another CPU: with
+ * the leader waiting itself, 1,000 rewrites with fsync take a fifth less
+ * (doc/benchmarks.md §2).  A request that comes meanwhile waits for the
+ * flush, as on a local disk a reader waits for a writer's journal.
+ */
+void loop_may_sync(void)
+{
+	struct pollfd pfd;
+
+	if (!leading)
+		return;
+	if (atomic_load_explicit(&lp.busy, memory_order_relaxed) == 0) {
+		pfd.fd = fuse_session_fd(lp.se);
+		pfd.events = POLLIN;
+		pfd.revents = 0;
+		if (poll(&pfd, 1, 0) == 0)
+			return;
+	}
+	loop_may_wait();
 }
 
 /* The session ended (or reading failed: error): stop every thread. */

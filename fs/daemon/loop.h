@@ -23,4 +23,10 @@ void loop_stats(unsigned long *spins, unsigned long *hits);
  * meanwhile.  Cheap, and a no-op on any other thread. */
 void loop_may_wait(void);
 
+/* A handler is about to wait on the disk alone (a durable commit's flush,
+ * with the engine's lock held and no lock a request needs): the reading
+ * thread keeps reading through it if no other thread is in a handler and
+ * no request is waiting, else it hands over as loop_may_wait() does. */
+void loop_may_sync(void);
+
 #endif

@@ -86,7 +86,7 @@ int commit_close(struct fs *fs, struct stx *s, bool durable)
 	int rc;
 
 	if (d == KV_DURABLE_IMMEDIATE)
-		loop_may_wait(); /* on the disk */
+		loop_may_sync(); /* on the disk */
 	rc = stx_commit(s, d);
 
 	if (rc == 0 && d == KV_DURABLE_NONE)

@@ -4,7 +4,9 @@
  * /dev/fd/N, the other written and read here one request (one message)
  * at a time.  The handlers are the test's own: getattr answers at once
  * and records its thread; mkdir (never quick) and lookup (quick, but calls
- * loop_may_wait() first) wait on a gate the test opens.  Every test runs
+ * loop_may_wait() first) wait on a gate the test opens, and fsync (quick)
+ * calls loop_may_sync() first, after a gate of its own with datasync set.
+ * Every test runs
  * twice: with the leader sleeping as soon as the device is empty, and
  * with it spinning first (loop_serve's spin_us).
  */
@@ -39,27 +41,40 @@ static struct {
 	pthread_cond_t cond;
 	bool open;        /* the gate */
 	unsigned waiting; /* handlers at the gate */
+	bool pre_open;    /* fsync's gate before its loop_may_sync() */
+	unsigned pre_waiting;
 	pthread_t getattr_thread;
 	unsigned getattr_threads; /* distinct threads seen, 1 or 2 (more) */
-} g = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, 0, 0, 0 };
+} g = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+
+/* Wait until *open, counted in *waiting meanwhile. */
+static void wait_open(const bool *open, unsigned *waiting)
+{
+	pthread_mutex_lock(&g.lock);
+	(*waiting)++;
+	pthread_cond_broadcast(&g.cond);
+	while (!*open)
+		pthread_cond_wait(&g.cond, &g.lock);
+	(*waiting)--;
+	pthread_mutex_unlock(&g.lock);
+}
 
 static void gate_wait(void)
 {
+	wait_open(&g.open, &g.waiting);
+}
+
+static void set_open(bool *gate, bool open)
+{
 	pthread_mutex_lock(&g.lock);
-	g.waiting++;
+	*gate = open;
 	pthread_cond_broadcast(&g.cond);
-	while (!g.open)
-		pthread_cond_wait(&g.cond, &g.lock);
-	g.waiting--;
 	pthread_mutex_unlock(&g.lock);
 }
 
 static void gate_set(bool open)
 {
-	pthread_mutex_lock(&g.lock);
-	g.open = open;
-	pthread_cond_broadcast(&g.cond);
-	pthread_mutex_unlock(&g.lock);
+	set_open(&g.open, open);
 }
 
 /* A counter of g, read under its lock. */
@@ -131,10 +146,25 @@ static void t_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	fuse_reply_err(req, ENOENT);
 }
 
+/* A durable commit: its wait on the disk is the gate.  With datasync set
+ * it first waits for the test to queue what it wants queued. */
+static void t_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+                    struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)fi;
+	if (datasync)
+		wait_open(&g.pre_open, &g.pre_waiting);
+	loop_may_sync();
+	gate_wait();
+	fuse_reply_err(req, 0);
+}
+
 static const struct fuse_lowlevel_ops t_ops = {
 	.getattr = t_getattr,
 	.mkdir = t_mkdir,
 	.lookup = t_lookup,
+	.fsync = t_fsync,
 };
 
 struct fake {
@@ -234,6 +264,15 @@ static uint64_t send_mkdir(struct fake *f)
 	return send_req(f, FUSE_MKDIR, FUSE_ROOT_ID, &mk, sizeof(mk));
 }
 
+static uint64_t send_fsync(struct fake *f, bool datasync)
+{
+	struct fuse_fsync_in fs;
+
+	memset(&fs, 0, sizeof(fs));
+	fs.fsync_flags = datasync ? 1 : 0;
+	return send_req(f, FUSE_FSYNC, 2, &fs, sizeof(fs));
+}
+
 static void wait_at_gate(unsigned n)
 {
 	for (int i = 0; i < WAIT_MS && gate_waiting() < n; i++)
@@ -252,6 +291,7 @@ static int setup(void **state)
 
 	memset(&f, 0, sizeof(f));
 	gate_set(false);
+	set_open(&g.pre_open, false);
 	g.getattr_threads = 0;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
 		return -1;
@@ -283,6 +323,7 @@ static int teardown(void **state)
 	struct fake *f = *state;
 
 	gate_set(true);
+	set_open(&g.pre_open, true);
 	/* EOF for the loop's reads, whatever is left unread; replies
 	 * still go through until the join */
 	shutdown(f->kfd, SHUT_WR);
@@ -333,6 +374,77 @@ static void test_quick_handler_hands_over(void **state)
 		assert_true(u == l1 || u == l2);
 		assert_int_equal(error, -ENOENT);
 	}
+}
+
+/* A durable commit with nothing else going on waits on the leader
+ * (loop_may_sync): a request sent during its flush is answered after it,
+ * by the same thread as the one before. */
+static void test_lone_sync_keeps_the_device(void **state)
+{
+	struct fake *f = *state;
+	uint64_t fs, ga;
+	int error;
+
+	getattr_threads_reset();
+	getattrs(f, 1, 0);
+	fs = send_fsync(f, false);
+	wait_at_gate(1);
+	ga = getattr(f);
+	assert_true(no_reply(f, 100)); /* behind the flush */
+	gate_set(true);
+	assert_int_equal(next_reply(f, WAIT_MS, &error), fs);
+	assert_int_equal(error, 0);
+	assert_int_equal(next_reply(f, WAIT_MS, &error), ga);
+	assert_int_equal(error, 0);
+	assert_int_equal(getattr_threads_seen(), 1);
+}
+
+/* A request already waiting when a durable commit comes to its flush:
+ * the leader hands over first, and it is answered meanwhile. */
+static void test_sync_hands_over_to_a_waiting_request(void **state)
+{
+	struct fake *f = *state;
+	uint64_t fs, ga;
+	int error;
+
+	fs = send_fsync(f, true);
+	for (int i = 0; i < WAIT_MS && g_read(&g.pre_waiting) < 1; i++)
+		usleep(1000);
+	assert_int_equal(g_read(&g.pre_waiting), 1);
+	ga = getattr(f); /* queued: the leader is in the fsync */
+	set_open(&g.pre_open, true);
+	wait_at_gate(1);
+	assert_int_equal(next_reply(f, WAIT_MS, &error), ga);
+	assert_int_equal(error, 0);
+	gate_set(true);
+	assert_int_equal(next_reply(f, WAIT_MS, &error), fs);
+	assert_int_equal(error, 0);
+}
+
+/* Beside a handler on another thread (a mkdir at the gate) a durable
+ * commit hands over too: its flush may be what that handler waits for,
+ * and the requests behind them are answered meanwhile. */
+static void test_sync_hands_over_beside_a_handler(void **state)
+{
+	struct fake *f = *state;
+	uint64_t mk, fs, ga;
+	bool mk_seen = false, fs_seen = false;
+	int error;
+
+	mk = send_mkdir(f);
+	wait_at_gate(1);
+	fs = send_fsync(f, false);
+	wait_at_gate(2);
+	ga = getattr(f);
+	assert_int_equal(next_reply(f, WAIT_MS, &error), ga);
+	gate_set(true);
+	for (int i = 0; i < 2; i++) {
+		uint64_t u = next_reply(f, WAIT_MS, &error);
+
+		mk_seen |= u == mk;
+		fs_seen |= u == fs;
+	}
+	assert_true(mk_seen && fs_seen);
 }
 
 /* One caller's quick requests, one after the other, are all answered by
@@ -539,6 +651,13 @@ int main(void)
 		        test_slow_request_does_not_block, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_quick_handler_hands_over,
 		                                setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lone_sync_keeps_the_device,
+		                                setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		        test_sync_hands_over_to_a_waiting_request, setup,
+		        teardown),
+		cmocka_unit_test_setup_teardown(
+		        test_sync_hands_over_beside_a_handler, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		        test_quick_requests_stay_on_one_thread, setup,
 		        teardown),
