@@ -59,9 +59,6 @@
 
 /* ---- commits of file content ------------------------------------------ */
 
-/* Larger content is validated off the request loop's reading thread. */
-#define QUICK_SAVE_MAX (64u * 1024)
-
 /* Make buf the content cur followed by what the handle appended to the
  * base_len bytes it loaded. */
 static int rebase_appends(struct fs_handle *h, kv_val cur)
@@ -466,10 +463,7 @@ void handle_note_writer(struct fs *fs, fuse_req_t req, struct fs_handle *h)
 
 /* ---- open, read, write, flush, release ---------------------------------- */
 
-/* Take h's lock, which a commit through h holds across its validation and
- * perhaps the disk: the request loop goes on without this thread while it
- * waits (loop.c). */
-static void lock_handle(struct fs_handle *h)
+void lock_handle(struct fs_handle *h)
 {
 	if (pthread_mutex_trylock(&h->lock) != 0) {
 		loop_may_wait();
