@@ -19,6 +19,7 @@
 
 #include "clock.h"
 #include "daemon.h"
+#include "loop.h"
 #include "refs.h"
 #include "pathmap.h"
 #include "snaps.h"
@@ -805,7 +806,7 @@ static void commit_open_writes(struct fs *fs, const char *path)
 	for (int i = 0; i < n; i++) {
 		struct fs_handle *h = hs[i];
 
-		pthread_mutex_lock(&h->lock);
+		lock_handle(h);
 		if (!h->released && h->pending)
 			(void)handle_commit(fs, h, false, "rename");
 		if (!h->released)
@@ -857,6 +858,8 @@ static int do_move(struct fs *fs, struct stx *s, const char *from,
 	if (rc != 0)
 		return rc;
 	node_release(&src);
+	if (S_ISDIR(src.mode))
+		loop_may_wait(); /* its whole subtree moves */
 	rc = store_node_get(s, to, &dst);
 	if (rc != 0 && rc != -ENOENT)
 		return rc;
@@ -881,12 +884,16 @@ static int do_move(struct fs *fs, struct stx *s, const char *from,
 	rc = store_subtree_load(s, from, &t);
 	if (rc == 0) {
 		t.e[0].node.ctime = now;
+		if (t.e[0].len > QUICK_SAVE_MAX)
+			loop_may_wait(); /* its validation takes a while */
 		rc = check_arrival(fs, to, &t, &rs);
 	}
 	if (rc == 0 && dst_exists) {
 		if (S_ISREG(dst.mode) &&
 		    store_content_get(s, to, dst.mode, &dv) == 0)
 			changed = !same_content(&t, dv.data, dv.len);
+		if (dv.len > QUICK_SAVE_MAX)
+			loop_may_wait(); /* copied for its readers */
 		*preserved = preserve_path(s, to, true);
 	}
 	if (rc == 0) {
@@ -955,8 +962,12 @@ static int do_rename(struct fs *fs, fuse_req_t req, fuse_ino_t parent,
 	if (flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE))
 		return -EINVAL;
 	rc = rename_paths(parent, name, newparent, newname, from, to);
-	if (rc == 0 && (in_snapshots(from) || in_snapshots(to)))
+	if (rc == 0 && (in_snapshots(from) || in_snapshots(to))) {
+		loop_may_wait(); /* a snapshot's commit */
 		return snap_rename(fs, from, to, flags);
+	}
+	if (flags & RENAME_EXCHANGE)
+		loop_may_wait(); /* two subtrees move */
 	if (rc == 0) {
 		commit_open_writes(fs, from);
 		if (flags & RENAME_EXCHANGE)
@@ -1012,12 +1023,21 @@ static int do_rename(struct fs *fs, fuse_req_t req, fuse_ino_t parent,
 	return 0;
 }
 
+/*
+ * A rename runs on the request loop's reading thread, as the last step of
+ * a save (loop.c: kind_of): it hands over before whatever may wait (the
+ * tree lock held by a removal or another rename, a handle's lock, the
+ * engine's, a folder's subtree, large content, a snapshot).
+ */
 void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
                fuse_ino_t newparent, const char *newname, unsigned int flags)
 {
 	int rc;
 
-	pthread_mutex_lock(&tree_lock);
+	if (pthread_mutex_trylock(&tree_lock) != 0) {
+		loop_may_wait();
+		pthread_mutex_lock(&tree_lock);
+	}
 	rc = do_rename(fs_of(req), req, parent, name, newparent, newname,
 	               flags);
 	pthread_mutex_unlock(&tree_lock);

@@ -3,9 +3,9 @@
  *
  * One thread at a time, the leader, reads requests from the device.  A
  * request whose handler cannot wait long (a lookup, a getattr, a read, an
- * open, a directory listing, the create, write, flush, fsync and release
- * of a save: see kind_of()) is answered by the leader itself, which then
- * reads the next.  Before any other request, and before a quick handler
+ * open, a directory listing, the create, write, flush, fsync, release and
+ * rename of a save: see kind_of()) is answered by the leader itself, which
+ * then reads the next.  Before any other request, and before a quick handler
  * waits after all (loop_may_wait()), the leader hands the device to
  * another thread, an idle one or a new one, up to max_threads, and goes
  * on as a plain worker; when it is done it leads again if nobody does, or
@@ -151,6 +151,10 @@ static unsigned kind_of(uint32_t opcode)
 	/* its durable commit keeps the device only when nothing else goes
 	 * on (loop_may_sync) */
 	case FUSE_FSYNC:
+	/* a save's last step; a folder's, an exchange's, a snapshot's and
+	 * a wait for the tree lock hand over (entry.c: do_rename) */
+	case FUSE_RENAME:
+	case FUSE_RENAME2:
 		return K_QUICK;
 	default:
 		return 0;
