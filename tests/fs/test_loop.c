@@ -334,6 +334,29 @@ static int teardown(void **state)
 	return f->rc == -EIO ? 0 : -1;
 }
 
+/* With requests a and b waiting at the gate, a getattr is answered; then,
+ * the gate open, a and b are, with the errors ea and eb. */
+static void answered_meanwhile(struct fake *f, uint64_t a, int ea, uint64_t b,
+                               int eb)
+{
+	bool a_seen = false, b_seen = false;
+	uint64_t ga = getattr(f);
+	int error;
+
+	assert_int_equal(next_reply(f, WAIT_MS, &error), ga);
+	assert_int_equal(error, 0);
+	gate_set(true);
+	for (int i = 0; i < 2; i++) {
+		uint64_t u = next_reply(f, WAIT_MS, &error);
+
+		assert_true(u == a || u == b);
+		assert_int_equal(error, u == a ? ea : eb);
+		a_seen |= u == a;
+		b_seen |= u == b;
+	}
+	assert_true(a_seen && b_seen);
+}
+
 /* A request whose handler waits (mkdir: not quick) goes to its own
  * thread: the getattr sent after it is answered first. */
 static void test_slow_request_does_not_block(void **state)
@@ -358,22 +381,13 @@ static void test_slow_request_does_not_block(void **state)
 static void test_quick_handler_hands_over(void **state)
 {
 	struct fake *f = *state;
-	uint64_t l1, l2, ga;
-	int error;
+	uint64_t l1, l2;
 
 	l1 = send_req(f, FUSE_LOOKUP, FUSE_ROOT_ID, "a", 2);
 	wait_at_gate(1);
 	l2 = send_req(f, FUSE_LOOKUP, FUSE_ROOT_ID, "b", 2);
 	wait_at_gate(2);
-	ga = getattr(f);
-	assert_int_equal(next_reply(f, WAIT_MS, &error), ga);
-	gate_set(true);
-	for (int i = 0; i < 2; i++) {
-		uint64_t u = next_reply(f, WAIT_MS, &error);
-
-		assert_true(u == l1 || u == l2);
-		assert_int_equal(error, -ENOENT);
-	}
+	answered_meanwhile(f, l1, -ENOENT, l2, -ENOENT);
 }
 
 /* A durable commit with nothing else going on waits on the leader
@@ -427,24 +441,13 @@ static void test_sync_hands_over_to_a_waiting_request(void **state)
 static void test_sync_hands_over_beside_a_handler(void **state)
 {
 	struct fake *f = *state;
-	uint64_t mk, fs, ga;
-	bool mk_seen = false, fs_seen = false;
-	int error;
+	uint64_t mk, fs;
 
 	mk = send_mkdir(f);
 	wait_at_gate(1);
 	fs = send_fsync(f, false);
 	wait_at_gate(2);
-	ga = getattr(f);
-	assert_int_equal(next_reply(f, WAIT_MS, &error), ga);
-	gate_set(true);
-	for (int i = 0; i < 2; i++) {
-		uint64_t u = next_reply(f, WAIT_MS, &error);
-
-		mk_seen |= u == mk;
-		fs_seen |= u == fs;
-	}
-	assert_true(mk_seen && fs_seen);
+	answered_meanwhile(f, mk, -ENOSPC, fs, 0);
 }
 
 /* One caller's quick requests, one after the other, are all answered by
