@@ -429,10 +429,7 @@ void prefill(struct fs *fs, struct fs_handle *h)
 
 	/* the path must hold its content; a rename holds the lock across
 	 * its commit */
-	if (pthread_mutex_trylock(&tree_lock) != 0) {
-		loop_may_wait();
-		pthread_mutex_lock(&tree_lock);
-	}
+	loop_lock(&tree_lock);
 	if (stx_begin(fs->env, false, &s) == 0) {
 		if (handle_content(&s, h, false, &v) == 0)
 			(void)kernel_store(fs, h->inode->ino, v.data, v.len,

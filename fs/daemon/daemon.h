@@ -290,10 +290,6 @@ void fs_statfs(fuse_req_t req, fuse_ino_t ino);
  * held); why names the trigger for the log. */
 int handle_commit(struct fs *fs, struct fs_handle *h, bool durable,
                   const char *why);
-/* Take h's lock, which a commit through h holds across its validation and
- * perhaps the disk: the request loop goes on without this thread while it
- * waits (loop.c). */
-void lock_handle(struct fs_handle *h);
 /* Load the current content into a writing handle's buffer (h->lock
  * held). */
 int handle_load(struct fs *fs, struct fs_handle *h);

@@ -806,7 +806,7 @@ static void commit_open_writes(struct fs *fs, const char *path)
 	for (int i = 0; i < n; i++) {
 		struct fs_handle *h = hs[i];
 
-		lock_handle(h);
+		loop_lock(&h->lock);
 		if (!h->released && h->pending)
 			(void)handle_commit(fs, h, false, "rename");
 		if (!h->released)
@@ -1034,10 +1034,7 @@ void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 {
 	int rc;
 
-	if (pthread_mutex_trylock(&tree_lock) != 0) {
-		loop_may_wait();
-		pthread_mutex_lock(&tree_lock);
-	}
+	loop_lock(&tree_lock);
 	rc = do_rename(fs_of(req), req, parent, name, newparent, newname,
 	               flags);
 	pthread_mutex_unlock(&tree_lock);

@@ -463,14 +463,6 @@ void handle_note_writer(struct fs *fs, fuse_req_t req, struct fs_handle *h)
 
 /* ---- open, read, write, flush, release ---------------------------------- */
 
-void lock_handle(struct fs_handle *h)
-{
-	if (pthread_mutex_trylock(&h->lock) != 0) {
-		loop_may_wait();
-		pthread_mutex_lock(&h->lock);
-	}
-}
-
 /*
  * Open an inode detached since the kernel looked it up: a read-only open
  * reads the content it had, as a file unlinked or renamed over opens on
@@ -652,7 +644,7 @@ static int do_read(struct fs *fs, fuse_req_t req, struct fs_handle *h,
 	int rc;
 
 	if (h->writable) {
-		lock_handle(h);
+		loop_lock(&h->lock);
 		if (h->loaded) {
 			reply_slice(req, h->buf.data, h->buf.len, size, off);
 			pthread_mutex_unlock(&h->lock);
@@ -707,7 +699,7 @@ static int do_write(struct fs *fs, fuse_req_t req, struct fs_handle *h,
 		limit = size_limit(fs, path, type);
 		free(path);
 	}
-	lock_handle(h);
+	loop_lock(&h->lock);
 	rc = handle_load(fs, h);
 	if (rc == 0 && (h->flags & O_APPEND))
 		off = (off_t)h->buf.len;
@@ -747,7 +739,7 @@ static int do_flush(struct fs *fs, struct fs_handle *h)
 {
 	int rc = 0;
 
-	lock_handle(h);
+	loop_lock(&h->lock);
 	if (h->written)
 		rc = handle_commit(fs, h, false, "close");
 	atomic_store(&h->closed, h->pending ? H_EMPTIED : H_CLOSED);
@@ -767,7 +759,7 @@ static int do_fsync(struct fs *fs, struct fs_handle *h)
 {
 	int rc;
 
-	lock_handle(h);
+	loop_lock(&h->lock);
 	if (h->pending) {
 		rc = handle_commit(fs, h, true, "fsync");
 	} else {
@@ -796,7 +788,7 @@ static uint64_t do_release(struct fs *fs, struct fs_handle *h)
 	uint64_t warm;
 	bool saved;
 
-	lock_handle(h);
+	loop_lock(&h->lock);
 	if (h->pending)
 		(void)handle_commit(fs, h, false, "release");
 	atomic_store(&h->shown_size, -1LL);

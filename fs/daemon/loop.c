@@ -140,7 +140,7 @@ static unsigned kind_of(uint32_t opcode)
 	case FUSE_READ:
 	/* opens and releases, like the content commits of creates and
 	 * saves below: their waits hand over (wtx_begin, commit_close,
-	 * lock_handle, move_from_readers, wait_kclean) */
+	 * loop_lock, move_from_readers, wait_kclean) */
 	case FUSE_OPEN:
 	case FUSE_RELEASE:
 		return K_QUICK | K_READS;
@@ -202,6 +202,14 @@ void loop_may_wait(void)
 	else
 		spawn_locked(); /* failing that, the next thread done leads */
 	pthread_mutex_unlock(&lp.lock);
+}
+
+void loop_lock(pthread_mutex_t *m)
+{
+	if (pthread_mutex_trylock(m) != 0) {
+		loop_may_wait();
+		pthread_mutex_lock(m);
+	}
 }
 
 /*

@@ -6,6 +6,7 @@
 #define CCCFS_LOOP_H
 
 #include <fuse_lowlevel.h>
+#include <pthread.h>
 
 /* Serve se's requests with up to max_threads threads until the session
  * ends (unmount, a signal).  Between requests the reading thread looks
@@ -22,6 +23,11 @@ void loop_stats(unsigned long *spins, unsigned long *hits);
  * hands that over first, so the requests behind it are answered
  * meanwhile.  Cheap, and a no-op on any other thread. */
 void loop_may_wait(void);
+
+/* Take m, which another thread may hold across a wait of its own (a
+ * commit's validation, the disk): if it does, hand over first, as
+ * loop_may_wait() does, then wait for it. */
+void loop_lock(pthread_mutex_t *m);
 
 /* A handler is about to wait on the disk alone (a durable commit's flush,
  * with the engine's lock held and no lock a request needs): the reading

@@ -5,7 +5,8 @@
  * at a time.  The handlers are the test's own: getattr answers at once
  * and records its thread; mkdir (never quick) and lookup (quick, but calls
  * loop_may_wait() first) wait on a gate the test opens, and fsync (quick)
- * calls loop_may_sync() first, after a gate of its own with datasync set.
+ * calls loop_may_sync() first, after a gate of its own with datasync set;
+ * readlink (quick) takes a mutex the test may hold, with loop_lock().
  * Every test runs
  * twice: with the leader sleeping as soon as the device is empty, and
  * with it spinning first (loop_serve's spin_us).
@@ -160,11 +161,23 @@ static void t_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 	fuse_reply_err(req, 0);
 }
 
+/* Held by the test while readlink must wait for it. */
+static pthread_mutex_t held = PTHREAD_MUTEX_INITIALIZER;
+
+static void t_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	(void)ino;
+	loop_lock(&held);
+	pthread_mutex_unlock(&held);
+	fuse_reply_readlink(req, "t");
+}
+
 static const struct fuse_lowlevel_ops t_ops = {
 	.getattr = t_getattr,
 	.mkdir = t_mkdir,
 	.lookup = t_lookup,
 	.fsync = t_fsync,
+	.readlink = t_readlink,
 };
 
 struct fake {
@@ -450,6 +463,33 @@ static void test_sync_hands_over_beside_a_handler(void **state)
 	answered_meanwhile(f, mk, -ENOSPC, fs, 0);
 }
 
+/* A quick handler waiting for a mutex another thread holds (loop_lock)
+ * hands over first: the getattr sent after it is answered meanwhile.
+ * Free, the mutex is taken on the leader, as the getattrs after show. */
+static void test_lock_taken_hands_over(void **state)
+{
+	struct fake *f = *state;
+	uint64_t rl, ga;
+	int error;
+
+	pthread_mutex_lock(&held);
+	rl = send_req(f, FUSE_READLINK, 2, NULL, 0);
+	ga = getattr(f);
+	assert_int_equal(next_reply(f, WAIT_MS, &error), ga);
+	assert_int_equal(error, 0);
+	assert_true(no_reply(f, 50)); /* readlink still waits */
+	pthread_mutex_unlock(&held);
+	assert_int_equal(next_reply(f, WAIT_MS, &error), rl);
+	assert_int_equal(error, 0);
+	getattr_threads_reset();
+	for (int i = 0; i < 20; i++) {
+		rl = send_req(f, FUSE_READLINK, 2, NULL, 0);
+		assert_int_equal(next_reply(f, WAIT_MS, &error), rl);
+		getattrs(f, 1, 0);
+	}
+	assert_int_equal(getattr_threads_seen(), 1);
+}
+
 /* One caller's quick requests, one after the other, are all answered by
  * the same thread, even after others were started. */
 static void test_quick_requests_stay_on_one_thread(void **state)
@@ -661,6 +701,8 @@ int main(void)
 		        teardown),
 		cmocka_unit_test_setup_teardown(
 		        test_sync_hands_over_beside_a_handler, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lock_taken_hands_over,
+		                                setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		        test_quick_requests_stay_on_one_thread, setup,
 		        teardown),
