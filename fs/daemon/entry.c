@@ -176,6 +176,8 @@ static int truncate_path(struct fs *fs, fuse_req_t req, struct fs_inode *in,
 		goto fail_node;
 	kill = setid_kill_write(req, &n);
 	rc = store_content_get(&s, path, n.mode, &old);
+	if (rc == 0 && (old.len > QUICK_SAVE_MAX || size > QUICK_SAVE_MAX))
+		loop_may_wait(); /* copied, validated, kept for readers */
 	if (rc == 0)
 		rc = wbuf_set(&b, old.data, old.len);
 	if (rc == 0)
@@ -301,7 +303,9 @@ static int truncate_handle(struct fs *fs, fuse_req_t req, struct fs_handle *h,
 {
 	int rc;
 
-	pthread_mutex_lock(&h->lock);
+	loop_lock(&h->lock);
+	if ((uint64_t)size > QUICK_SAVE_MAX)
+		loop_may_wait(); /* a large buffer loaded or cleared */
 	rc = size == 0 ? 0 : handle_load(fs, h);
 	if (rc == 0 && size == 0)
 		h->loaded = true;
@@ -442,6 +446,11 @@ out:
 	return rc;
 }
 
+/*
+ * On the request loop's reading thread (loop.c: kind_of), like a removal:
+ * a handle's lock taken, the engine's lock, readers moved off the inode
+ * and large content hand over first.
+ */
 void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
                 struct fuse_file_info *fi)
 {
@@ -639,6 +648,7 @@ static int remove_once(struct fs *fs, fuse_req_t req, fuse_ino_t parent,
 	s.no_versions = no_versions;
 	if (in_snapshots(path)) {
 		stx_abort(&s);
+		loop_may_wait(); /* a snapshot's commit */
 		return snap_remove(fs, path, dir);
 	}
 	if (pm_depth(path) < 2) {
@@ -660,6 +670,8 @@ static int remove_once(struct fs *fs, fuse_req_t req, fuse_ino_t parent,
 		rc = store_has_children(&s, path) > 0 ? -ENOTEMPTY : 0;
 	if (rc != 0)
 		goto fail;
+	if (!dir && n.size > QUICK_SAVE_MAX)
+		loop_may_wait(); /* copied for its readers and history */
 	if (!dir)
 		preserved = preserve_path(&s, path, true);
 	rc = store_remove(&s, path, n.mode);
@@ -707,11 +719,16 @@ static int do_remove(struct fs *fs, fuse_req_t req, fuse_ino_t parent,
 	return rc;
 }
 
+/*
+ * Removals run on the request loop's reading thread (loop.c: kind_of):
+ * they hand over before whatever may wait (the tree lock held by a rename
+ * or another removal, the engine's lock, a snapshot, large content).
+ */
 void fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	int rc;
 
-	pthread_mutex_lock(&tree_lock);
+	loop_lock(&tree_lock);
 	rc = do_remove(fs_of(req), req, parent, name, false);
 	pthread_mutex_unlock(&tree_lock);
 	reply_err(req, rc);
@@ -721,7 +738,7 @@ void fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	int rc;
 
-	pthread_mutex_lock(&tree_lock);
+	loop_lock(&tree_lock);
 	rc = do_remove(fs_of(req), req, parent, name, true);
 	pthread_mutex_unlock(&tree_lock);
 	reply_err(req, rc);

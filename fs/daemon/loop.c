@@ -155,6 +155,12 @@ static unsigned kind_of(uint32_t opcode)
 	 * a wait for the tree lock hand over (entry.c: do_rename) */
 	case FUSE_RENAME:
 	case FUSE_RENAME2:
+	/* an editor's save sends them around its write (a backup and a
+	 * swap file removed, a mode set back); a snapshot's removal, large
+	 * content and a lock taken hand over (entry.c) */
+	case FUSE_UNLINK:
+	case FUSE_RMDIR:
+	case FUSE_SETATTR:
 		return K_QUICK;
 	default:
 		return 0;

@@ -6,8 +6,8 @@
  * and records its thread; mkdir (never quick) and lookup (quick, but calls
  * loop_may_wait() first) wait on a gate the test opens, and fsync (quick)
  * calls loop_may_sync() first, after a gate of its own with datasync set;
- * readlink (quick) takes a mutex the test may hold, with loop_lock().
- * Every test runs
+ * readlink (quick) takes a mutex the test may hold, with loop_lock();
+ * unlink, rmdir and setattr (quick) answer at once.  Every test runs
  * twice: with the leader sleeping as soon as the device is empty, and
  * with it spinning first (loop_serve's spin_us).
  */
@@ -108,11 +108,9 @@ static unsigned getattr_threads_seen(void)
 	return g_read(&g.getattr_threads);
 }
 
-static void t_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+/* Count the thread a handler runs on among those seen since the reset. */
+static void note_thread(void)
 {
-	struct stat st;
-
-	(void)fi;
 	pthread_mutex_lock(&g.lock);
 	if (g.getattr_threads == 0) {
 		g.getattr_thread = pthread_self();
@@ -121,6 +119,14 @@ static void t_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		g.getattr_threads = 2;
 	}
 	pthread_mutex_unlock(&g.lock);
+}
+
+static void t_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct stat st;
+
+	(void)fi;
+	note_thread();
 	memset(&st, 0, sizeof(st));
 	st.st_ino = ino;
 	st.st_mode = S_IFDIR | 0755;
@@ -172,7 +178,30 @@ static void t_readlink(fuse_req_t req, fuse_ino_t ino)
 	fuse_reply_readlink(req, "t");
 }
 
+/* The changes an editor's save sends besides writes: answered at once,
+ * on whichever thread the loop gives them. */
+static void t_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	(void)parent;
+	(void)name;
+	note_thread();
+	fuse_reply_err(req, 0);
+}
+
+static void t_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+                      int to_set, struct fuse_file_info *fi)
+{
+	(void)attr;
+	(void)to_set;
+	(void)fi;
+	note_thread();
+	t_getattr(req, ino, NULL);
+}
+
 static const struct fuse_lowlevel_ops t_ops = {
+	.unlink = t_unlink,
+	.rmdir = t_unlink,
+	.setattr = t_setattr,
 	.getattr = t_getattr,
 	.mkdir = t_mkdir,
 	.lookup = t_lookup,
@@ -502,6 +531,36 @@ static void test_quick_requests_stay_on_one_thread(void **state)
 	assert_int_equal(getattr_threads_seen(), 1);
 }
 
+/* Removals and setattrs are quick too: between getattrs, after a second
+ * thread was started, all are answered by one thread.  (A request that is
+ * not quick goes to another thread, and the one that read it leads no
+ * more.) */
+static void test_entry_changes_stay_on_one_thread(void **state)
+{
+	struct fake *f = *state;
+	struct fuse_setattr_in sa;
+	int error;
+
+	test_slow_request_does_not_block(state); /* start a second thread */
+	getattr_threads_reset();
+	memset(&sa, 0, sizeof(sa));
+	sa.valid = FATTR_MODE;
+	sa.mode = S_IFREG | 0644;
+	for (int i = 0; i < 20; i++) {
+		uint64_t u[3];
+
+		u[0] = send_req(f, FUSE_UNLINK, FUSE_ROOT_ID, "f", 2);
+		u[1] = send_req(f, FUSE_RMDIR, FUSE_ROOT_ID, "d", 2);
+		u[2] = send_req(f, FUSE_SETATTR, 2, &sa, sizeof(sa));
+		for (int j = 0; j < 3; j++) {
+			assert_int_equal(next_reply(f, WAIT_MS, &error), u[j]);
+			assert_int_equal(error, 0);
+		}
+		getattrs(f, 1, 0);
+	}
+	assert_int_equal(getattr_threads_seen(), 1);
+}
+
 /* With every thread (4) waiting in a handler nobody reads: the next
  * request waits, and is answered once a thread is free again, which
  * then leads. */
@@ -706,6 +765,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 		        test_quick_requests_stay_on_one_thread, setup,
 		        teardown),
+		cmocka_unit_test_setup_teardown(
+		        test_entry_changes_stay_on_one_thread, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_all_threads_busy, setup,
 		                                teardown),
 		cmocka_unit_test_setup_teardown(test_exit_ends_loop, setup,
