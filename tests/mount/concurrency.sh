@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Eight threads hammer one mount for a few seconds with creates, rewrites,
-# reads, renames away and back, unlinks, listings and folder churn.  No
+# reads, renames away and back, unlinks, listings, folder churn, chmods
+# and truncates (by path, and through a handle that then writes).  No
 # operation may fail with anything but the expected races (ENOENT, EEXIST,
 # ENOTEMPTY), no read may see a torn record, the daemon must survive, and
 # the store must check clean afterwards.  Then concurrent appends, which
@@ -25,7 +26,7 @@ def worker(k):
     while time.time() < stop:
         n += 1
         f = os.path.join(d, "f%d.yaml" % r.randrange(20))
-        op = r.randrange(8)
+        op = r.randrange(11)
         try:
             if op < 3:
                 with open(f, "w") as fh:
@@ -42,6 +43,14 @@ def worker(k):
                 os.unlink(f)
             elif op == 6:
                 os.listdir(d)
+            elif op == 8:
+                os.chmod(f, 0o600 if r.randrange(2) else 0o644)
+            elif op == 9:
+                os.truncate(f, 0)
+            elif op == 10:
+                with open(f, "r+") as fh:
+                    fh.truncate(0)
+                    fh.write("name: n%d\nsteps: [x]\n" % n)
             else:
                 sub = os.path.join(d, "sub")
                 os.mkdir(sub)
