@@ -283,7 +283,8 @@ void fs_statfs(fuse_req_t req, fuse_ino_t ino);
 
 /* ---- file.c -------------------------------------------------------- */
 
-/* Larger content is validated off the request loop's reading thread. */
+/* Larger content is validated, copied or loaded off the request loop's
+ * reading thread. */
 #define QUICK_SAVE_MAX (64u * 1024)
 
 /* Commit the handle's buffer as the new content of its file (h->lock

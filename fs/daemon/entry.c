@@ -670,10 +670,11 @@ static int remove_once(struct fs *fs, fuse_req_t req, fuse_ino_t parent,
 		rc = store_has_children(&s, path) > 0 ? -ENOTEMPTY : 0;
 	if (rc != 0)
 		goto fail;
-	if (!dir && n.size > QUICK_SAVE_MAX)
-		loop_may_wait(); /* copied for its readers and history */
-	if (!dir)
+	if (!dir) {
+		if (n.size > QUICK_SAVE_MAX)
+			loop_may_wait(); /* copied for its readers and history */
 		preserved = preserve_path(&s, path, true);
+	}
 	rc = store_remove(&s, path, n.mode);
 	if (rc == 0)
 		rc = store_touch_parent(&s, path, clock_real_ns());

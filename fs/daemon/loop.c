@@ -4,8 +4,9 @@
  * One thread at a time, the leader, reads requests from the device.  A
  * request whose handler cannot wait long (a lookup, a getattr, a read, an
  * open, a directory listing, the create, write, flush, fsync, release and
- * rename of a save: see kind_of()) is answered by the leader itself, which
- * then reads the next.  Before any other request, and before a quick handler
+ * rename of a save, a removal, a setattr: see kind_of()) is answered by the
+ * leader itself, which then reads the next.  Before any other request, and
+ * before a quick handler
  * waits after all (loop_may_wait()), the leader hands the device to
  * another thread, an idle one or a new one, up to max_threads, and goes
  * on as a plain worker; when it is done it leads again if nobody does, or

@@ -3,13 +3,13 @@
  * kernel: a SOCK_SEQPACKET socket pair, one end handed to libfuse as
  * /dev/fd/N, the other written and read here one request (one message)
  * at a time.  The handlers are the test's own: getattr answers at once
- * and records its thread; mkdir (never quick) and lookup (quick, but calls
- * loop_may_wait() first) wait on a gate the test opens, and fsync (quick)
- * calls loop_may_sync() first, after a gate of its own with datasync set;
- * readlink (quick) takes a mutex the test may hold, with loop_lock();
- * unlink, rmdir and setattr (quick) answer at once.  Every test runs
- * twice: with the leader sleeping as soon as the device is empty, and
- * with it spinning first (loop_serve's spin_us).
+ * and notes its thread (note_thread); mkdir (never quick) and lookup
+ * (quick, but calls loop_may_wait() first) wait on a gate the test
+ * opens, and fsync (quick) calls loop_may_sync() first, after a gate of
+ * its own with datasync set; readlink (quick) takes a mutex the test may
+ * hold, with loop_lock(); unlink, rmdir and setattr (quick) answer at
+ * once.  Every test runs twice: with the leader sleeping as soon as the
+ * device is empty, and with it spinning first (loop_serve's spin_us).
  */
 #define FUSE_USE_VERSION 312
 #include <errno.h>
@@ -44,8 +44,8 @@ static struct {
 	unsigned waiting; /* handlers at the gate */
 	bool pre_open;    /* fsync's gate before its loop_may_sync() */
 	unsigned pre_waiting;
-	pthread_t getattr_thread;
-	unsigned getattr_threads; /* distinct threads seen, 1 or 2 (more) */
+	pthread_t thread; /* the first handler's that note_thread() saw */
+	unsigned threads; /* distinct threads seen, 1 or 2 (more) */
 } g = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
 
 /* Wait until *open, counted in *waiting meanwhile. */
@@ -94,29 +94,29 @@ static unsigned gate_waiting(void)
 	return g_read(&g.waiting);
 }
 
-/* Forget the threads getattr ran on. */
-static void getattr_threads_reset(void)
+/* Forget the threads handlers ran on (note_thread). */
+static void threads_reset(void)
 {
 	pthread_mutex_lock(&g.lock);
-	g.getattr_threads = 0;
+	g.threads = 0;
 	pthread_mutex_unlock(&g.lock);
 }
 
-/* How many threads getattr ran on since the reset: 0, 1 or 2 (more). */
-static unsigned getattr_threads_seen(void)
+/* How many threads handlers ran on since the reset: 0, 1 or 2 (more). */
+static unsigned threads_seen(void)
 {
-	return g_read(&g.getattr_threads);
+	return g_read(&g.threads);
 }
 
 /* Count the thread a handler runs on among those seen since the reset. */
 static void note_thread(void)
 {
 	pthread_mutex_lock(&g.lock);
-	if (g.getattr_threads == 0) {
-		g.getattr_thread = pthread_self();
-		g.getattr_threads = 1;
-	} else if (!pthread_equal(g.getattr_thread, pthread_self())) {
-		g.getattr_threads = 2;
+	if (g.threads == 0) {
+		g.thread = pthread_self();
+		g.threads = 1;
+	} else if (!pthread_equal(g.thread, pthread_self())) {
+		g.threads = 2;
 	}
 	pthread_mutex_unlock(&g.lock);
 }
@@ -194,8 +194,7 @@ static void t_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	(void)attr;
 	(void)to_set;
 	(void)fi;
-	note_thread();
-	t_getattr(req, ino, NULL);
+	t_getattr(req, ino, NULL); /* notes the thread */
 }
 
 static const struct fuse_lowlevel_ops t_ops = {
@@ -334,7 +333,7 @@ static int setup(void **state)
 	memset(&f, 0, sizeof(f));
 	gate_set(false);
 	set_open(&g.pre_open, false);
-	g.getattr_threads = 0;
+	g.threads = 0;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
 		return -1;
 	f.kfd = sv[0];
@@ -441,7 +440,7 @@ static void test_lone_sync_keeps_the_device(void **state)
 	uint64_t fs, ga;
 	int error;
 
-	getattr_threads_reset();
+	threads_reset();
 	getattrs(f, 1, 0);
 	fs = send_fsync(f, false);
 	wait_at_gate(1);
@@ -452,7 +451,7 @@ static void test_lone_sync_keeps_the_device(void **state)
 	assert_int_equal(error, 0);
 	assert_int_equal(next_reply(f, WAIT_MS, &error), ga);
 	assert_int_equal(error, 0);
-	assert_int_equal(getattr_threads_seen(), 1);
+	assert_int_equal(threads_seen(), 1);
 }
 
 /* A request already waiting when a durable commit comes to its flush:
@@ -510,13 +509,13 @@ static void test_lock_taken_hands_over(void **state)
 	pthread_mutex_unlock(&held);
 	assert_int_equal(next_reply(f, WAIT_MS, &error), rl);
 	assert_int_equal(error, 0);
-	getattr_threads_reset();
+	threads_reset();
 	for (int i = 0; i < 20; i++) {
 		rl = send_req(f, FUSE_READLINK, 2, NULL, 0);
 		assert_int_equal(next_reply(f, WAIT_MS, &error), rl);
 		getattrs(f, 1, 0);
 	}
-	assert_int_equal(getattr_threads_seen(), 1);
+	assert_int_equal(threads_seen(), 1);
 }
 
 /* One caller's quick requests, one after the other, are all answered by
@@ -526,9 +525,9 @@ static void test_quick_requests_stay_on_one_thread(void **state)
 	struct fake *f = *state;
 
 	test_slow_request_does_not_block(state); /* start a second thread */
-	getattr_threads_reset();
+	threads_reset();
 	getattrs(f, 200, 0);
-	assert_int_equal(getattr_threads_seen(), 1);
+	assert_int_equal(threads_seen(), 1);
 }
 
 /* Removals and setattrs are quick too: between getattrs, after a second
@@ -542,7 +541,7 @@ static void test_entry_changes_stay_on_one_thread(void **state)
 	int error;
 
 	test_slow_request_does_not_block(state); /* start a second thread */
-	getattr_threads_reset();
+	threads_reset();
 	memset(&sa, 0, sizeof(sa));
 	sa.valid = FATTR_MODE;
 	sa.mode = S_IFREG | 0644;
@@ -558,7 +557,7 @@ static void test_entry_changes_stay_on_one_thread(void **state)
 		}
 		getattrs(f, 1, 0);
 	}
-	assert_int_equal(getattr_threads_seen(), 1);
+	assert_int_equal(threads_seen(), 1);
 }
 
 /* With every thread (4) waiting in a handler nobody reads: the next
@@ -654,7 +653,7 @@ static void test_idle_loop_sleeps(void **state)
 	double before, used;
 	int error;
 
-	getattr_threads_reset();
+	threads_reset();
 	for (int i = 0; i < 3; i++) {
 		uint64_t ga = getattr(f);
 
@@ -666,7 +665,7 @@ static void test_idle_loop_sleeps(void **state)
 		/* a loop that never slept would take one CPU the while */
 		assert_true(used < 100.0);
 	}
-	assert_int_equal(getattr_threads_seen(), 1);
+	assert_int_equal(threads_seen(), 1);
 }
 
 /* No spin while a handler runs on another thread: with a mkdir waiting
