@@ -14,8 +14,9 @@
  *
  *   - no handle has the inode open for writing, and no change since the
  *     kernel's cache of it was last invalidated (fs_inode.cache.kstale:
- *     set when a writer opens or content is committed, cleared by the
- *     notify thread once its invalidation is done with no writer left);
+ *     set when a writer opens or content is committed, cleared once an
+ *     invalidation is done with no writer left: by the last writer's
+ *     release itself, or by the notify thread);
  *   - every cached handle open on the inode reads the same version
  *     (fs_inode.cache.kversion), kept without re-reading when it is the last
  *     one cached (FOPEN_KEEP_CACHE).
@@ -55,15 +56,25 @@
 #include "store.h"
 
 /* The content of in changed (or a save was refused): the kernel's cached
- * attributes (size, times) are invalidated. */
+ * attributes (size, times) are invalidated.  While a writer has it open,
+ * at once and only those: the kernel's pages of it serve no open meanwhile
+ * (every open but a cached one drops them, and none is cached while it is
+ * stale), and the last writer's release invalidates them (cache_warm),
+ * with no thread to wake for every commit. */
 void content_changed(struct fs_inode *in)
 {
-	if (in != NULL) {
-		itab_lock();
-		itab_kdirty_locked(in);
-		itab_unlock();
+	bool writing;
+
+	if (in == NULL)
+		return;
+	itab_lock();
+	itab_kdirty_locked(in);
+	writing = in->cache.writers > 0;
+	itab_unlock();
+	if (writing)
+		notify_attrs_now(in->ino);
+	else
 		notify_inode(in->ino);
-	}
 }
 
 /* How long a fresh inode waits for the writer moved to it, keeping
@@ -441,11 +452,45 @@ void prefill(struct fs *fs, struct fs_handle *h)
 }
 
 /*
- * Hand the kernel the pages of a file just saved: from the RELEASE of its
- * last writer, after the reply, with the buffer that writer saved (saved:
- * the content of version, committed while cache.gen became saved_gen).
- * The written content is what the next reader wants, and a store here is
- * one the next open no longer makes while its caller waits
+ * Invalidate the kernel's view of ino (its pages and attributes): at once,
+ * from the caller's handler, while no handle has it open: then no READ of
+ * it holds a page the invalidation would wait for, and opens wait for it
+ * (settling), as they do for a store.  Otherwise the notify thread does
+ * it.  A detached inode's content never changes again, and every open of
+ * it drops the kernel's pages (it is never cached): only its attributes
+ * are invalidated, at once.  Returns whether it was done at once.
+ */
+bool cache_invalidate(uint64_t ino)
+{
+	struct fs_inode *in;
+	bool now, detached;
+
+	itab_lock();
+	in = itab_get(ino);
+	if (in == NULL) { /* the kernel forgot it */
+		itab_unlock();
+		return true;
+	}
+	detached = in->path == NULL;
+	now = in->handles == NULL && !in->cache.writers && !in->cache.filling &&
+	      !in->cache.committing;
+	itab_unlock();
+	if (detached)
+		notify_attrs_now(ino);
+	else if (now)
+		notify_inode_now(ino);
+	else
+		notify_inode(ino);
+	return now || detached;
+}
+
+/*
+ * Settle the kernel's view of a file whose last writer just released it,
+ * after the reply: invalidate it if stale (cache_invalidate), then hand the
+ * kernel the pages of the buffer that writer saved (saved: the content of
+ * version, committed while cache.gen became saved_gen; NULL if it saved
+ * nothing).  The written content is what the next reader wants, and a
+ * store here is one the next open no longer makes while its caller waits
  * (doc/benchmarks.md §2).  A store waits only for the locks of the file's
  * own pages, which a READ of it would hold; no handle can be reading it
  * (none is open, and filling keeps new opens off the page cache), so a
@@ -468,14 +513,16 @@ void prefill(struct fs *fs, struct fs_handle *h)
  * content's end.
  */
 void cache_warm(struct fs *fs, uint64_t ino, const struct wbuf *saved,
-                uint64_t version, uint64_t saved_gen)
+                uint64_t version, uint64_t saved_gen, bool stale)
 {
 	struct fs_inode *in;
 	uint64_t kseq;
 	bool moved;
 	int rc;
 
-	if (saved->len == 0 || saved->len > FILL_MAX)
+	if (stale && !cache_invalidate(ino))
+		return;
+	if (saved == NULL || saved->len == 0 || saved->len > FILL_MAX)
 		return;
 	itab_lock();
 	in = itab_get(ino);

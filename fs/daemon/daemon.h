@@ -207,11 +207,14 @@ int handle_new(fuse_req_t req, fuse_ino_t ino, int flags,
  * handle reads that copy. */
 int handle_new_at(fuse_req_t req, fuse_ino_t ino, int flags,
                   struct fuse_file_info *fi, bool gone, struct fs_handle **out);
-/* Detach a handle from its inode and drop it: after a failure before the
- * reply to open, and at release.  When the last writer of a file goes and
- * the kernel's view of it is invalidated already, returns its inode
- * number: its pages may be handed to the kernel now (cache_warm). */
-uint64_t handle_unlink(struct fs_handle *h);
+/* Detach a handle from its inode and drop it, at release.  When the last
+ * writer of a file goes, returns its inode number: its pages may be
+ * handed to the kernel now (cache_warm), and *stale says whether the
+ * kernel's view of it must be invalidated first; else 0. */
+uint64_t handle_release(struct fs_handle *h, bool *stale);
+/* The same after a failure before the reply to open: what is still to be
+ * invalidated goes to the notify thread. */
+void handle_unlink(struct fs_handle *h);
 /* In read transaction s: the content of h's file, if it is still the
  * version h opened (any_version: whatever is there now); -EAGAIN if a
  * newer one replaced it. */
@@ -245,10 +248,14 @@ int handle_pick_version(struct fs *fs, struct fs_handle *h,
 void fill_done(struct fs_inode *in);
 /* Store the pages of the first cached open of an inode with its open. */
 void prefill(struct fs *fs, struct fs_handle *h);
-/* From the release of ino's last writer: hand the kernel saved, the
- * content of version it committed, if nothing is in the way. */
+/* Invalidate the kernel's view of ino: at once from the caller's handler
+ * if no handle has it open, else from the notify thread; true if at once. */
+bool cache_invalidate(uint64_t ino);
+/* From the release of ino's last writer: invalidate the kernel's view of
+ * it if stale, then hand it saved, the content of version it committed
+ * (NULL: none), if nothing is in the way. */
 void cache_warm(struct fs *fs, uint64_t ino, const struct wbuf *saved,
-                uint64_t version, uint64_t saved_gen);
+                uint64_t version, uint64_t saved_gen, bool stale);
 
 /* ---- lookup.c ------------------------------------------------------ */
 

@@ -1030,11 +1030,11 @@ static int do_rename(struct fs *fs, fuse_req_t req, fuse_ino_t parent,
 		gone = old ? old->ino : 0;
 	}
 	itab_unlock();
-	/* after the unlock: the notify thread takes the table lock first */
-	if (gone)
-		notify_inode(gone);
 	atomic_fetch_add(&path_seq, 1);
 	preserve_done(preserved);
+	/* after the unlock and the commit's end (cache_invalidate()) */
+	if (gone)
+		(void)cache_invalidate(gone);
 	if (clear_err)
 		errtab_clear(to);
 	fs_log(LOG_DEBUG, "rename /%s -> /%s", from, to);

@@ -781,41 +781,44 @@ void fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 
 /* The last close of an open file: commit what is still pending (a
  * failure was logged; nobody is left to hear of it) and drop the handle.
- * Returns the inode whose pages h's saved buffer may give the kernel now
- * (handle_unlink), with a reference on h kept for that; else 0. */
-static uint64_t do_release(struct fs *fs, struct fs_handle *h)
+ * Returns the inode whose kernel view is to be settled now, its last
+ * writer gone (handle_release), with a reference on h kept for that, and
+ * whether h's saved buffer may be handed to the kernel; else 0. */
+static uint64_t do_release(struct fs *fs, struct fs_handle *h, bool *stale,
+                           bool *saved)
 {
-	uint64_t warm;
-	bool saved;
+	uint64_t ino;
 
 	loop_lock(&h->lock);
 	if (h->pending)
 		(void)handle_commit(fs, h, false, "release");
 	atomic_store(&h->shown_size, -1LL);
 	h->released = true;
-	saved = h->saved && !h->pending;
+	*saved = h->saved && !h->pending;
 	pthread_mutex_unlock(&h->lock);
 	atomic_fetch_add(&h->refs, 1);
-	warm = handle_unlink(h);
-	if (!warm || !saved) {
+	ino = handle_release(h, stale);
+	if (ino == 0 || (!*saved && !*stale)) {
 		handle_put(h);
 		return 0;
 	}
-	return warm;
+	return ino;
 }
 
 void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_of(req);
 	struct fs_handle *h = handle_of(fi);
-	uint64_t warm = do_release(fs, h);
+	bool stale, saved;
+	uint64_t last = do_release(fs, h, &stale, &saved);
 
 	(void)ino;
 	reply_err(req, 0);
 	/* after the reply, which the kernel waits for (the caller's close
 	 * returned before): the buffer released is the content saved */
-	if (warm) {
-		cache_warm(fs, warm, &h->buf, h->base_txnid, h->saved_gen);
+	if (last) {
+		cache_warm(fs, last, saved ? &h->buf : NULL, h->base_txnid,
+		           h->saved_gen, stale);
 		handle_put(h);
 	}
 }

@@ -77,6 +77,12 @@ bool fs_log_debugging(void);
 int notify_start(struct fuse_session *se);
 /* Queue an invalidation of the kernel's data and attribute cache. */
 void notify_inode(uint64_t ino);
+/* Invalidate the kernel's attributes of ino at once; safe in a handler. */
+void notify_attrs_now(uint64_t ino);
+/* Invalidate the kernel's data and attributes of ino at once: only in a
+ * handler, and only for an inode no handle has open (no READ of it can
+ * hold a page the kernel would wait for). */
+void notify_inode_now(uint64_t ino);
 /* Queue the expiry of the names the kernel holds in folder ino. */
 void notify_below(uint64_t ino);
 /* Queue an invalidation of every inode the kernel knows, and of the

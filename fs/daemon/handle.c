@@ -145,14 +145,12 @@ int handle_new_at(fuse_req_t req, fuse_ino_t ino, int flags,
 	return 0;
 }
 
-/* Detach a handle from its inode and drop it: after a failure before the
- * reply to open, and at release.  The inode to hand the kernel pages of
- * now, or 0 (daemon.h). */
-uint64_t handle_unlink(struct fs_handle *h)
+uint64_t handle_release(struct fs_handle *h, bool *stale)
 {
 	struct fs_inode *in = h->inode;
-	uint64_t quiet = 0, warm = 0;
+	uint64_t warm = 0;
 
+	*stale = false;
 	itab_lock();
 	for (struct fs_handle **pp = &in->handles; *pp; pp = &(*pp)->next)
 		if (*pp == h) {
@@ -166,8 +164,10 @@ uint64_t handle_unlink(struct fs_handle *h)
 		if (in->cache.kclean_seq == in->cache.kseq)
 			in->cache.kstale = false;
 		else
-			quiet = in->ino;
+			*stale = true;
 		warm = in->path ? in->ino : 0;
+		if (*stale && warm == 0)
+			warm = in->ino; /* to be invalidated all the same */
 	}
 	if (h->cached && in->cache.cached > 0)
 		in->cache.cached--;
@@ -177,11 +177,17 @@ uint64_t handle_unlink(struct fs_handle *h)
 		in->cache.kuses++;
 	itab_close(in);
 	itab_unlock();
-	if (quiet)
-		notify_inode(quiet);
 	handle_put(h);
-	/* still to be invalidated (rare): the next open stores the pages */
-	return quiet ? 0 : warm;
+	return warm;
+}
+
+void handle_unlink(struct fs_handle *h)
+{
+	bool stale;
+	uint64_t ino = handle_release(h, &stale);
+
+	if (stale)
+		notify_inode(ino);
 }
 
 /* In read transaction s: the content of h's file, if it is still the

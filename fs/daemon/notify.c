@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
+#include <syslog.h>
 
 #include "clock.h"
 #include "fs.h"
@@ -157,13 +158,19 @@ static void collect_ino(struct fs_inode *in, void *ctx)
 
 /* Drop the kernel's attributes and pages of ino; once done, the inode
  * may use the page cache again if nothing changed it meanwhile.  -ENOENT
- * from the kernel means it does not hold the inode: as good. */
-static void invalidate(uint64_t ino)
+ * from the kernel means it does not hold the inode: as good.  by: who
+ * did, for the debug log (NULL: not logged). */
+static void invalidate(uint64_t ino, const char *by)
 {
 	struct kmark m = itab_kmark(ino);
+	char *path = NULL;
 
 	(void)fuse_lowlevel_notify_inval_inode(nq.se, ino, 0, 0);
 	itab_kclean(ino, m);
+	if (by && fs_log_debugging() && itab_path(ino, &path, NULL) == 0)
+		fs_log(LOG_DEBUG, "/%s: the kernel's view invalidated %s", path,
+		       by);
+	free(path);
 }
 
 struct below {
@@ -235,7 +242,7 @@ static void invalidate_all(void)
 	for (size_t i = 0; i < l.n; i++) {
 		struct ino_item *it = &l.it[i];
 
-		invalidate(it->ino);
+		invalidate(it->ino, NULL);
 		if (it->name && it->expire)
 			expire_entry(it->parent, it->name);
 		else if (it->name)
@@ -311,7 +318,7 @@ static void *notify_main(void *arg)
 		if (ino & Q_BELOW)
 			expire_below(ino & ~Q_BELOW);
 		else
-			invalidate(ino);
+			invalidate(ino, "by the notify thread");
 		pthread_mutex_lock(&nq.lock);
 	}
 	pthread_mutex_unlock(&nq.lock);
@@ -363,6 +370,21 @@ static void enqueue(uint64_t ino)
 void notify_inode(uint64_t ino)
 {
 	enqueue(ino);
+}
+
+/*
+ * From a handler: the kernel touches no page of ino for an invalidation
+ * of its attributes alone (a negative offset), so nothing it waits for
+ * can need a handler.
+ */
+void notify_attrs_now(uint64_t ino)
+{
+	(void)fuse_lowlevel_notify_inval_inode(nq.se, ino, -1, 0);
+}
+
+void notify_inode_now(uint64_t ino)
+{
+	invalidate(ino, "at once");
 }
 
 void notify_below(uint64_t ino)

@@ -14,14 +14,19 @@
 #     folder's own;
 #   - a path walked again after a pause: no LOOKUP of its folders;
 #   - a file saved: its pages handed to the kernel once its writer is
-#     gone, so that its first read stores nothing and sends no READ.
+#     gone, so that its first read stores nothing and sends no READ;
+#   - commits while a file is open (fsync), its release, and a save's
+#     temporary file renamed over a file that was read: every invalidation
+#     made at once by the handler, none by the notify thread; but a file
+#     still open elsewhere when its writer goes is left to that thread.
 #
-# The kernel's cache of a file is invalidated from a thread of the daemon
-# of its own, after each commit; on a loaded machine that invalidation can
-# reach the kernel after the next read stored the file's pages, and the
-# read after that is then a READ (right, and a round trip more).  So each
-# pass reads 16 files and may see at most 2 READs: what each check
-# guards against is a READ for every file.
+# The kernel's cache of a file whose last writer goes while another handle
+# still has it open (a reader's RELEASE that comes late) is invalidated
+# from a thread of the daemon of its own; on a loaded machine that
+# invalidation can reach the kernel after the next read stored the file's
+# pages, and the read after that is then a READ (right, and a round trip
+# more).  So each pass reads 16 files and may see at most 2 READs: what
+# each check guards against is a READ for every file.
 . "$(dirname "$0")/lib.sh"
 mount_setup
 mount_fs -d -o commit_interval=0,snapshot_every=0
@@ -140,6 +145,72 @@ mark w2
 check_eq "$(count "$w1" READ)" 0 "READs for a file read after its save"
 check_eq "$(msgs "$w1" "/prompts/r/w.yaml: pages handed to the kernel with an open")" \
 	0 "stores at the open of a file stored after its save"
+
+note "commits while a file is open, and saves, leave the notify thread nothing"
+# While a writer has a file open, a commit invalidates only the kernel's
+# attributes, at once; its pages are invalidated by the last writer's
+# release, itself, before it hands the kernel the saved ones.  A save's
+# rename invalidates the file it replaced, which no handle has open, at
+# once too.  None of that wakes the notify thread (cache.c).
+printf 'name: a\ndescription: before\n' >"$M/prompts/r/a.yaml" || fail "write a"
+printf 'name: b\ndescription: before\n' >"$M/prompts/r/b.yaml" || fail "write b"
+cat "$M/prompts/r/a.yaml" "$M/prompts/r/b.yaml" >/dev/null || fail "read a, b"
+mark n0
+python3 - "$M/prompts/r" <<'PY' || fail "rewrite a, save b"
+import os, sys
+d = sys.argv[1]
+fd = os.open(d + "/a.yaml", os.O_WRONLY | os.O_TRUNC)
+os.write(fd, b"name: a\n")
+os.fsync(fd)
+os.write(fd, b"description: rewritten in place\n")
+os.fsync(fd)
+os.close(fd)
+fd = os.open(d + "/.b.yaml.tmp", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+os.write(fd, b"name: b\ndescription: saved over\n")
+os.fsync(fd)
+os.close(fd)
+os.rename(d + "/.b.yaml.tmp", d + "/b.yaml")
+PY
+wait_msg "$n0" "/prompts/r/a.yaml: pages handed to the kernel after the save" ||
+	fail "no store after the rewrite of a.yaml"
+# b.yaml's pages are logged under the temporary file's name or b.yaml's,
+# as its release comes before or after the rename
+for i in $(seq 1 100); do
+	[ "$(msgs "$n0" "pages handed to the kernel after the save")" -ge 2 ] && break
+	sleep 0.1
+done
+mark n1
+check_eq "$(msgs "$n0" "pages handed to the kernel after the save")" 2 \
+	"stores after the saves of a.yaml and b.yaml"
+check_eq "$(msgs "$n0" "invalidated by the notify thread")" 0 \
+	"invalidations left to the notify thread"
+check_eq "$(msgs "$n0" "/prompts/r/a.yaml: the kernel's view invalidated at once")" 1 \
+	"invalidations of a.yaml at its release"
+check_eq "$(cat "$M/prompts/r/a.yaml" "$M/prompts/r/b.yaml")" \
+	"$(printf 'name: a\ndescription: rewritten in place\nname: b\ndescription: saved over')" \
+	"a.yaml and b.yaml read after their saves"
+check_eq "$(count "$n1" READ)" 0 "READs for files read after their saves"
+
+note "a file another handle has open when its writer goes: the notify thread"
+printf 'name: c\ndescription: before\n' >"$M/prompts/r/c.yaml" || fail "write c"
+mark o0
+python3 - "$M/prompts/r/c.yaml" <<'PY' || fail "rewrite c with a reader open"
+import os, sys
+w = os.open(sys.argv[1], os.O_WRONLY | os.O_TRUNC)
+os.write(w, b"name: c\ndescription: rewritten while read\n")
+os.fsync(w)
+r = os.open(sys.argv[1], os.O_RDONLY)
+os.close(w)
+got = os.read(r, 4096)
+os.close(r)
+assert got == b"name: c\ndescription: rewritten while read\n", got
+PY
+wait_msg "$o0" "/prompts/r/c.yaml: the kernel's view invalidated by the notify thread" ||
+	fail "c.yaml not invalidated by the notify thread"
+check_eq "$(msgs "$o0" "/prompts/r/c.yaml: the kernel's view invalidated at once")" 0 \
+	"invalidations of c.yaml by a handler while a reader had it open"
+check_eq "$(cat "$M/prompts/r/c.yaml")" \
+	"$(printf 'name: c\ndescription: rewritten while read')" "c.yaml read after"
 
 umount_fs
 note ok
