@@ -148,7 +148,7 @@ int handle_new_at(fuse_req_t req, fuse_ino_t ino, int flags,
 uint64_t handle_release(struct fs_handle *h, bool *stale)
 {
 	struct fs_inode *in = h->inode;
-	uint64_t warm = 0;
+	uint64_t last = 0;
 
 	*stale = false;
 	itab_lock();
@@ -161,13 +161,10 @@ uint64_t handle_release(struct fs_handle *h, bool *stale)
 		/* the page cache may serve it again: at once if the kernel's
 		 * view was invalidated after the last change, else once it
 		 * is; and the kernel gets the pages of what was saved */
-		if (in->cache.kclean_seq == in->cache.kseq)
+		*stale = in->cache.kclean_seq != in->cache.kseq;
+		if (!*stale)
 			in->cache.kstale = false;
-		else
-			*stale = true;
-		warm = in->path ? in->ino : 0;
-		if (*stale && warm == 0)
-			warm = in->ino; /* to be invalidated all the same */
+		last = in->ino;
 	}
 	if (h->cached && in->cache.cached > 0)
 		in->cache.cached--;
@@ -178,7 +175,7 @@ uint64_t handle_release(struct fs_handle *h, bool *stale)
 	itab_close(in);
 	itab_unlock();
 	handle_put(h);
-	return warm;
+	return last;
 }
 
 void handle_unlink(struct fs_handle *h)
